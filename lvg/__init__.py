@@ -1,0 +1,51 @@
+"""lvg: LLM visual generation.
+
+The public API is re-exported here and imported lazily, so ``import lvg`` (and ``lvg --help``)
+stays fast and does not pull in torch until a torch-backed name is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # Shapes World
+    "Scene": "lvg.data.world", "Obj": "lvg.data.world", "sample_scene": "lvg.data.world",
+    "render": "lvg.data.render", "render_pil": "lvg.data.render",
+    "caption": "lvg.data.captions", "describe": "lvg.data.captions", "spec_to_text": "lvg.data.captions",
+    "CaptionConfig": "lvg.data.captions",
+    "parse_caption": "lvg.data.parse", "CaptionParseError": "lvg.data.parse",
+    "normalize_spec": "lvg.data.spec", "scene_from_spec": "lvg.data.spec",
+    "scene_satisfies": "lvg.data.spec", "SpecError": "lvg.data.spec",
+    "ShapesWorldDataset": "lvg.data.dataset", "ShapesWorldConfig": "lvg.data.dataset",
+    "make_sample": "lvg.data.dataset",
+    "write_imagefolder": "lvg.data.imagefolder",
+    # evaluation
+    "judge": "lvg.eval.judge", "read_image": "lvg.eval.judge",
+    "make_prompts": "lvg.eval.benchmark", "load_prompts": "lvg.eval.benchmark",
+    # tokenizers
+    "train_text_tokenizer": "lvg.tokenizers.text", "load_text_tokenizer": "lvg.tokenizers.text",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lvg' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs
+    from lvg.data.captions import CaptionConfig, caption, describe, spec_to_text  # noqa: F401
+    from lvg.data.dataset import ShapesWorldConfig, ShapesWorldDataset, make_sample  # noqa: F401
+    from lvg.data.imagefolder import write_imagefolder  # noqa: F401
+    from lvg.data.parse import CaptionParseError, parse_caption  # noqa: F401
+    from lvg.data.render import render, render_pil  # noqa: F401
+    from lvg.data.spec import SpecError, normalize_spec, scene_from_spec, scene_satisfies  # noqa: F401
+    from lvg.data.world import Obj, Scene, sample_scene  # noqa: F401
+    from lvg.eval.benchmark import load_prompts, make_prompts  # noqa: F401
+    from lvg.eval.judge import judge, read_image  # noqa: F401
+    from lvg.tokenizers.text import load_text_tokenizer, train_text_tokenizer  # noqa: F401

@@ -28,8 +28,12 @@ from lvg.data.world import BACKGROUNDS, CANVAS, CELLS, COLORS, JITTER, SHAPES, S
 # 22..41, column 2 43..63 (rows alike); the separator pixels 21 and 42 are never drawn on and
 # belong to no block, so blur bleeding across a cell border is not mistaken for an object.
 BLOCKS = ((0, 21), (22, 42), (43, 64))
+# Presence is decided on block interiors, 2 px in from every side that faces another block, so
+# heavy blur bleeding from a neighbour cannot create an object; every object keeps most of its ink.
+INTERIORS = ((0, 19), (24, 40), (45, 64))
 BLUR_LEVELS = (0.0, 0.8, 1.3)
-INK_THRESHOLD = 60.0  # RGB distance from the background that counts as ink
+INK_SMOOTHING = 1.0  # presence is decided on the difference image blurred by this sigma (px):
+INK_THRESHOLD = 40.0  # pixel noise averages out there, while objects (coherent blobs) survive
 MIN_INK_PIXELS = 3
 MAX_SHAPE_RESIDUAL = 0.3  # |alpha - template|^2 / |template|^2 above this: unknown shape
 MAX_COLOR_RESIDUAL = 0.25  # share of the ink energy the best palette colour leaves unexplained
@@ -123,11 +127,12 @@ def _templates(cell: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, list[tupl
 
 def _read_cell(d: np.ndarray, dist: np.ndarray, V: np.ndarray, cell: tuple[int, int]) -> DetectedObject | None:
     """Read one cell. ``d``: image minus background [64, 64, 3]; ``V``: palette minus background [8, 3]."""
-    (r0, r1), (c0, c1) = BLOCKS[cell[0]], BLOCKS[cell[1]]
-    dc = d[r0:r1, c0:c1].reshape(-1, 3)  # [P, 3] pixel minus background
-    ink = int((dist[r0:r1, c0:c1] > INK_THRESHOLD).sum())
+    (i0, i1), (j0, j1) = INTERIORS[cell[0]], INTERIORS[cell[1]]
+    ink = int((dist[i0:i1, j0:j1] > INK_THRESHOLD).sum())  # smoothed ink pixels in the interior
     if ink < MIN_INK_PIXELS:
         return None
+    (r0, r1), (c0, c1) = BLOCKS[cell[0]], BLOCKS[cell[1]]
+    dc = d[r0:r1, c0:c1].reshape(-1, 3)  # [P, 3] pixel minus background
     # Colour: least squares over candidate ink pixels, alpha clipped to [0, 1], per palette colour.
     cand = dc[(dc * dc).sum(1) > 30.0**2]  # [N, 3]
     a = np.clip(cand @ V.T / (V * V).sum(1), 0.0, 1.0)  # [N, 8]
@@ -153,7 +158,10 @@ def read_image(image: Any) -> Reading:
     dists = [float(np.linalg.norm(b - np.array(BACKGROUNDS[n], np.float32))) for n in names]
     bg = names[int(np.argmin(dists))] if min(dists) <= MAX_BG_DISTANCE else None
     d = arr - b
-    dist = np.sqrt((d * d).sum(-1))
+    from scipy.ndimage import gaussian_filter
+
+    ds = gaussian_filter(d, (INK_SMOOTHING, INK_SMOOTHING, 0))
+    dist = np.sqrt((ds * ds).sum(-1))  # smoothed distance from the background [64, 64]
     V = _PALETTE - b[None]
     objects = [o for cell in CELLS if (o := _read_cell(d, dist, V, cell)) is not None]
     return Reading(bg, objects)

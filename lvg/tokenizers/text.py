@@ -1,0 +1,77 @@
+"""Byte-level BPE text tokenizer for captions (Hugging Face ``tokenizers``).
+
+Byte-level, so any UTF-8 text encodes (free text, other languages) even though the merges
+are learned on Shapes World captions. Saved as a standard ``tokenizer.json`` (+ config files)
+that ``transformers.PreTrainedTokenizerFast`` / ``AutoTokenizer`` load directly.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+
+from lvg.data.captions import caption, spec_to_text
+from lvg.data.world import sample_scene
+
+PAD, BOS, EOS, BOI, EOI = "<pad>", "<bos>", "<eos>", "<boi>", "<eoi>"
+# Task tokens reserved for the unified model, plus spares so later tasks need no re-training.
+TASK_TOKENS = ["<t2i>", "<i2t>", "<vqa>", "<edit>", "<extra_0>", "<extra_1>", "<extra_2>", "<extra_3>"]
+SPECIAL_TOKENS = [PAD, BOS, EOS, BOI, EOI, *TASK_TOKENS]
+CJK_PATTERN = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
+
+
+def caption_corpus(num: int, seed: int = 0, paraphrase_prob: float = 0.3) -> Iterator[str]:
+    """``num`` scenes' captions in both languages (canonical, and paraphrased some of the time)."""
+    rng = random.Random(f"lvg-text-corpus:{seed}")
+    for _ in range(num):
+        cap = caption(sample_scene(rng), rng)
+        for lang, text in (("en", cap.en), ("zh", cap.zh)):
+            yield spec_to_text(cap.spec, lang, rng) if rng.random() < paraphrase_prob else text
+
+
+def train_text_tokenizer(num_scenes: int = 50_000, vocab_size: int = 1024, seed: int = 0) -> PreTrainedTokenizerFast:
+    """Train the byte-level BPE on ``num_scenes`` scenes' captions (EN + ZH)."""
+    if vocab_size < 256 + len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)} (bytes + special tokens)")
+    tok = Tokenizer(models.BPE())
+    # CJK characters and punctuation become pre-tokens of their own, so merges never glue
+    # attributes together ("色圆形在"); Chinese tokens are characters, English ones words.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(CJK_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator(caption_corpus(num_scenes, seed), trainer=trainer)
+    return wrap(tok)
+
+
+def wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token=PAD, bos_token=BOS, eos_token=EOS,
+        additional_special_tokens=[BOI, EOI, *TASK_TOKENS],
+    )
+
+
+def load_text_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerFast:
+    """Load a saved text tokenizer folder (or a bare ``tokenizer.json``), checking its specials."""
+    path = Path(path)
+    file = path / "tokenizer.json" if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"no tokenizer.json at {path}")
+    try:
+        tok = Tokenizer.from_file(str(file))
+    except Exception as e:  # tokenizers raises a bare Exception on malformed JSON
+        raise ValueError(f"{file} is not a valid tokenizer.json: {e}") from None
+    missing = [t for t in SPECIAL_TOKENS if tok.token_to_id(t) is None]
+    if missing:
+        raise ValueError(f"{file} lacks lvg's special tokens {missing}")
+    return wrap(tok)
