@@ -13,21 +13,34 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     # Shapes World
-    "Scene": "lvg.data.world", "Obj": "lvg.data.world", "sample_scene": "lvg.data.world",
-    "render": "lvg.data.render", "render_pil": "lvg.data.render",
-    "caption": "lvg.data.captions", "describe": "lvg.data.captions", "spec_to_text": "lvg.data.captions",
+    "Scene": "lvg.data.world",
+    "Obj": "lvg.data.world",
+    "sample_scene": "lvg.data.world",
+    "render": "lvg.data.render",
+    "render_pil": "lvg.data.render",
+    "caption": "lvg.data.captions",
+    "describe": "lvg.data.captions",
+    "spec_to_text": "lvg.data.captions",
     "CaptionConfig": "lvg.data.captions",
-    "parse_caption": "lvg.data.parse", "CaptionParseError": "lvg.data.parse",
-    "normalize_spec": "lvg.data.spec", "scene_from_spec": "lvg.data.spec",
-    "scene_satisfies": "lvg.data.spec", "SpecError": "lvg.data.spec",
-    "ShapesWorldDataset": "lvg.data.dataset", "ShapesWorldConfig": "lvg.data.dataset",
+    "parse_caption": "lvg.data.parse",
+    "CaptionParseError": "lvg.data.parse",
+    "normalize_spec": "lvg.data.spec",
+    "scene_from_spec": "lvg.data.spec",
+    "scene_satisfies": "lvg.data.spec",
+    "SpecError": "lvg.data.spec",
+    "ShapesWorldDataset": "lvg.data.dataset",
+    "ShapesWorldConfig": "lvg.data.dataset",
     "make_sample": "lvg.data.dataset",
     "write_imagefolder": "lvg.data.imagefolder",
     # evaluation
-    "judge": "lvg.eval.judge", "read_image": "lvg.eval.judge",
-    "make_prompts": "lvg.eval.benchmark", "load_prompts": "lvg.eval.benchmark",
+    "judge": "lvg.eval.judge",
+    "read_image": "lvg.eval.judge",
+    "make_prompts": "lvg.eval.benchmark",
+    "load_prompts": "lvg.eval.benchmark",
     # tokenizers
-    "train_text_tokenizer": "lvg.tokenizers.text", "load_text_tokenizer": "lvg.tokenizers.text",
+    "train_text_tokenizer": "lvg.tokenizers.text",
+    "load_text_tokenizer": "lvg.tokenizers.text",
+    "save_text_tokenizer": "lvg.tokenizers.text",
 }
 __all__ = ["__version__", *_EXPORTS]
 
@@ -48,4 +61,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from lvg.data.world import Obj, Scene, sample_scene  # noqa: F401
     from lvg.eval.benchmark import load_prompts, make_prompts  # noqa: F401
     from lvg.eval.judge import judge, read_image  # noqa: F401
-    from lvg.tokenizers.text import load_text_tokenizer, train_text_tokenizer  # noqa: F401
+    from lvg.tokenizers.text import load_text_tokenizer, save_text_tokenizer, train_text_tokenizer  # noqa: F401

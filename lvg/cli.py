@@ -50,17 +50,18 @@ def _judge(args: argparse.Namespace) -> int:
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"cannot read image {path}: {e}") from None
         failed += not v.passed
-        seen = ", ".join(f"{o.size or '?'} {o.color or '?'} {o.shape or 'unknown'} @{list(o.cell)}"
-                         for o in v.reading.objects)
+        seen = ", ".join(
+            f"{o.size or '?'} {o.color or '?'} {o.shape or 'unknown'} @{list(o.cell)}" for o in v.reading.objects
+        )
         print(f"{'PASS' if v.passed else 'FAIL'}\t{path}\t{v.reason}\tbg={v.reading.bg}\t[{seen}]")
     return 1 if failed else 0
 
 
 def _train_text_tokenizer(args: argparse.Namespace) -> int:
-    from lvg.tokenizers.text import train_text_tokenizer
+    from lvg.tokenizers.text import save_text_tokenizer, train_text_tokenizer
 
     tok = train_text_tokenizer(args.num_scenes, args.vocab_size, args.seed)
-    tok.save_pretrained(args.out)
+    save_text_tokenizer(tok, args.out)
     print(f"trained a byte-level BPE with {len(tok)} tokens; saved to {args.out}")
     return 0
 
@@ -74,20 +75,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"lvg {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    data = sub.add_parser("data", help="Shapes World data: write datasets, preview samples",
-                          description="Shapes World data tools.")
+    data = sub.add_parser(
+        "data", help="Shapes World data: write datasets, preview samples", description="Shapes World data tools."
+    )
     dsub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
-    d = dsub.add_parser("shapes", help="render N scenes as a Hugging Face imagefolder",
-                        description="Render N seeded Shapes World scenes to DIR as PNG files plus metadata.jsonl "
-                        "(file_name, text = canonical English, text_zh = canonical Chinese, spec = what text "
-                        "states). Load it with datasets.load_dataset('imagefolder', data_dir=DIR).")
+    d = dsub.add_parser(
+        "shapes",
+        help="render N scenes as a Hugging Face imagefolder",
+        description="Render N seeded Shapes World scenes to DIR as PNG files plus metadata.jsonl "
+        "(file_name, text = canonical English, text_zh = canonical Chinese, spec = what text "
+        "states). Load it with datasets.load_dataset('imagefolder', data_dir=DIR).",
+    )
     d.add_argument("--num", type=int, required=True, help="number of images to write")
     d.add_argument("--out", type=Path, required=True, help="output directory (created; must be empty)")
-    d.add_argument("--seed", type=int, default=0, help="stream seed; item i is a pure function of (seed, i) (default 0)")
+    d.add_argument(
+        "--seed", type=int, default=0, help="stream seed; item i is a pure function of (seed, i) (default 0)"
+    )
     d.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
     d.set_defaults(func=_data_shapes)
-    d = dsub.add_parser("preview", help="draw a grid of samples with their captions",
-                        description="Draw a PNG grid of Shapes World samples with canonical English captions.")
+    d = dsub.add_parser(
+        "preview",
+        help="draw a grid of samples with their captions",
+        description="Draw a PNG grid of Shapes World samples with canonical English captions.",
+    )
     d.add_argument("--out", type=Path, required=True, help="output PNG file")
     d.add_argument("--num", type=int, default=12, help="number of samples (default 12)")
     d.add_argument("--cols", type=int, default=4, help="grid columns (default 4)")
@@ -95,16 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="stream seed (default 0)")
     d.set_defaults(func=_data_preview)
 
-    d = sub.add_parser("parse", help="parse a canonical caption into its structured spec (JSON)",
-                       description="Parse a canonical Shapes World caption (English or Chinese) and print the "
-                       "structured spec as JSON. Exits with status 2 and names the unreadable span otherwise.")
+    d = sub.add_parser(
+        "parse",
+        help="parse a canonical caption into its structured spec (JSON)",
+        description="Parse a canonical Shapes World caption (English or Chinese) and print the "
+        "structured spec as JSON. Exits with status 2 and names the unreadable span otherwise.",
+    )
     d.add_argument("caption", help="the caption, e.g. 'a small red circle to the left of a large blue square'")
     d.add_argument("--lang", choices=["en", "zh"], default=None, help="language (default: detect)")
     d.set_defaults(func=_parse)
 
-    d = sub.add_parser("judge", help="check images against a prompt with the pixel judge",
-                       description="Read each image (64x64 or an integer upscale) back into objects and decide "
-                       "whether it satisfies the prompt. Prints PASS/FAIL per image; exit status 1 if any fails.")
+    d = sub.add_parser(
+        "judge",
+        help="check images against a prompt with the pixel judge",
+        description="Read each image (64x64 or an integer upscale) back into objects and decide "
+        "whether it satisfies the prompt. Prints PASS/FAIL per image; exit status 1 if any fails.",
+    )
     d.add_argument("images", nargs="+", type=Path, help="image files")
     g = d.add_mutually_exclusive_group(required=True)
     g.add_argument("--prompt", help="a canonical caption (English or Chinese)")
@@ -113,9 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train lvg components", description="Train lvg components.")
     tsub = train.add_subparsers(dest="train_command", metavar="COMPONENT", required=True)
-    d = tsub.add_parser("text-tokenizer", help="train the byte-level BPE caption tokenizer",
-                        description="Train a byte-level BPE (Hugging Face tokenizers) on Shapes World captions in "
-                        "English and Chinese, with lvg's special tokens; save tokenizer.json + config to OUT.")
+    d = tsub.add_parser(
+        "text-tokenizer",
+        help="train the byte-level BPE caption tokenizer",
+        description="Train a byte-level BPE (Hugging Face tokenizers) on Shapes World captions in "
+        "English and Chinese, with lvg's special tokens; save tokenizer.json + config to OUT.",
+    )
     d.add_argument("--out", type=Path, required=True, help="output directory")
     d.add_argument("--num-scenes", type=int, default=50_000, help="scenes to caption for training (default 50000)")
     d.add_argument("--vocab-size", type=int, default=1024, help="maximum vocabulary size (default 1024)")

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 from .spec import Spec, normalize_spec
 from .world import (
-    BG_ZH, CELL_EN, CELL_ZH, COLOR_ZH, RELATIONS, SHAPE_PLURAL, SHAPE_ZH, SIZE_ZH, Scene,
+    BG_ZH,
+    CELL_EN,
+    CELL_ZH,
+    COLOR_ZH,
+    RELATIONS,
+    SHAPE_PLURAL,
+    SHAPE_ZH,
+    SIZE_ZH,
+    Scene,
     relation_holds,
 )
 
@@ -28,7 +36,12 @@ _PARA_REL_EN = {
     "above": ["above", "over", "on top of"],
     "below": ["below", "under", "beneath"],
 }
-_PARA_REL_ZH = {"left": ["左边", "左侧"], "right": ["右边", "右侧"], "above": ["上方", "上面"], "below": ["下方", "下面"]}
+_PARA_REL_ZH = {
+    "left": ["左边", "左侧"],
+    "right": ["右边", "右侧"],
+    "above": ["上方", "上面"],
+    "below": ["下方", "下面"],
+}
 _PARA_PREFIX_EN = ["", "", "an image of ", "a picture of ", "a drawing of ", "a render of "]
 _PARA_PREFIX_ZH = ["", "", "画面中有", "图中有", "一张图片：", "图片里是"]
 _PARA_BG_EN = [" on a {} background", " against a {} background", " with a {} background", ", {} background"]

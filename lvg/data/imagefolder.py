@@ -14,8 +14,9 @@ from tqdm.auto import tqdm
 from .dataset import ShapesWorldConfig, make_sample
 
 
-def write_imagefolder(out: str | os.PathLike, num: int, seed: int = 0, overwrite: bool = False,
-                      progress: bool = True) -> Path:
+def write_imagefolder(
+    out: str | os.PathLike, num: int, seed: int = 0, overwrite: bool = False, progress: bool = True
+) -> Path:
     """Render items ``0..num-1`` of seed ``seed`` to ``out``: PNGs plus ``metadata.jsonl``.
 
     Each metadata row holds ``file_name``, ``text`` (canonical English), ``text_zh`` (canonical

@@ -45,7 +45,9 @@ def parse_caption(text: str, lang: str | None = None) -> Spec:
     if len(text) > MAX_CAPTION_CHARS:
         raise CaptionParseError(
             f"the caption is {len(text)} characters long; the limit is {MAX_CAPTION_CHARS}",
-            text, (MAX_CAPTION_CHARS, len(text)))
+            text,
+            (MAX_CAPTION_CHARS, len(text)),
+        )
     bad = re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", text)
     if bad:
         raise CaptionParseError(f"control character {bad.group()!r} in caption", text, bad.span())
@@ -73,6 +75,7 @@ def _finish(groups: list[dict], relation: str | None, bg: str | None, text: str)
 
 # ----------------------------------------------------------------------------- English
 
+
 @dataclass
 class _Tok:
     value: str
@@ -87,8 +90,12 @@ _EN_SHAPES = {**{s: s for s in SHAPES}, **{SHAPE_PLURAL[s]: s for s in SHAPES}}
 _EN_CELLS = {tuple(phrase.split()): cell for cell, phrase in CELL_EN.items()}
 _EN_CELLS.update({("in", "the", "centre"): (1, 1), ("in", "the", "middle"): (1, 1)})
 _EN_RELATIONS = {
-    ("to", "the", "left", "of"): "left", ("to", "the", "right", "of"): "right",
-    ("left", "of"): "left", ("right", "of"): "right", ("above",): "above", ("below",): "below",
+    ("to", "the", "left", "of"): "left",
+    ("to", "the", "right", "of"): "right",
+    ("left", "of"): "left",
+    ("right", "of"): "right",
+    ("above",): "above",
+    ("below",): "below",
 }
 _EN_BACKGROUNDS = {("on", "a", bg, "background"): bg for bg in ("white", "black")}
 _EN_BACKGROUNDS.update({("on", bg, "background"): bg for bg in ("white", "black")})
@@ -179,7 +186,13 @@ class _EnParser:
             self.i += 1
         shape = _EN_SHAPES.get(self.peek() or "")
         if shape is None:
-            expected = "a shape" if "color" in group else "a size, a colour or a shape" if "size" not in group else "a colour or a shape"
+            expected = (
+                "a shape"
+                if "color" in group
+                else "a size, a colour or a shape"
+                if "size" not in group
+                else "a colour or a shape"
+            )
             raise self.error(f"expected {expected} (shapes: {', '.join(SHAPES)}; colours: {', '.join(COLORS)})")
         group["shape"] = shape
         self.i += 1
@@ -202,8 +215,21 @@ _ZH_SHAPES = {v: k for k, v in SHAPE_ZH.items()}
 _ZH_CELLS = {v: k for k, v in CELL_ZH.items()}
 _ZH_RELATIONS = {"左边": "left", "右边": "right", "上方": "above", "下方": "below"}
 _ZH_BACKGROUNDS = {BG_ZH[bg] + "背景": bg for bg in ("white", "black")}
-_ZH_ALL = [*_ZH_COUNTS, *_ZH_SIZES, *_ZH_COLORS, *_ZH_SHAPES, *_ZH_CELLS, *_ZH_RELATIONS,
-           *_ZH_BACKGROUNDS, "在", "的", "和", "、", "，", ","]
+_ZH_ALL = [
+    *_ZH_COUNTS,
+    *_ZH_SIZES,
+    *_ZH_COLORS,
+    *_ZH_SHAPES,
+    *_ZH_CELLS,
+    *_ZH_RELATIONS,
+    *_ZH_BACKGROUNDS,
+    "在",
+    "的",
+    "和",
+    "、",
+    "，",
+    ",",
+]
 
 
 class _ZhParser:

@@ -9,7 +9,7 @@ computed once and cached; rendering a scene is then a handful of array slice ass
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -69,7 +69,7 @@ def object_box(center: tuple[float, float], s: int) -> tuple[int, int, int, int]
     return (math.floor(cx - s / 2), math.floor(cy - s / 2), math.ceil(cx + s / 2), math.ceil(cy + s / 2))
 
 
-@lru_cache(maxsize=None)
+@cache
 def coverage(shape: str, size: str, fx: float, fy: float) -> np.ndarray:
     """Coverage mask (float32 in [0, 1]) of one object, in its own pixel box.
 
@@ -85,8 +85,7 @@ def coverage(shape: str, size: str, fx: float, fy: float) -> np.ndarray:
     X, Y = np.meshgrid(xs, ys)  # [h*S, w*S]
     # Samples exactly on an edge (common for diamonds and crosses) count half: average the
     # tests for a hair-smaller and a hair-larger shape.
-    m = 0.5 * (inside(shape, X, Y, fx, fy, s - 1e-6).astype(np.float32)
-               + inside(shape, X, Y, fx, fy, s + 1e-6))
+    m = 0.5 * (inside(shape, X, Y, fx, fy, s - 1e-6).astype(np.float32) + inside(shape, X, Y, fx, fy, s + 1e-6))
     m = m.reshape(h, SUPERSAMPLE, w, SUPERSAMPLE).mean(axis=(1, 3))  # [h, w]
     m.setflags(write=False)
     return m
@@ -100,7 +99,7 @@ def object_alpha(obj: Obj) -> tuple[np.ndarray, tuple[int, int]]:
     return coverage(obj.shape, obj.size, round(cx - x0, 6), round(cy - y0, 6)), (x0, y0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _patch(shape: str, size: str, fx: float, fy: float, color: str, bg: str) -> np.ndarray:
     a = coverage(shape, size, fx, fy)[..., None]
     c = np.array(COLORS[color], np.float32)

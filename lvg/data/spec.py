@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .world import (
-    BACKGROUNDS, CELLS, COLORS, RELATIONS, SHAPES, SIZES, Obj, Scene, random_jitter, relation_holds,
+    BACKGROUNDS,
+    CELLS,
+    COLORS,
+    RELATIONS,
+    SHAPES,
+    SIZES,
+    Obj,
+    Scene,
+    random_jitter,
+    relation_holds,
 )
 
 Spec = dict[str, Any]
@@ -172,12 +181,14 @@ def scene_from_spec(spec: Spec, rng: random.Random) -> Scene:
         raise SpecError("could not place objects to satisfy the relation")
     objs = []
     for i, (_, g) in enumerate(items):
-        objs.append(Obj(
-            g["shape"],
-            g.get("color") or rng.choice(list(COLORS)),
-            g.get("size") or rng.choice(list(SIZES)),
-            cells[i],
-            random_jitter(rng),
-        ))
+        objs.append(
+            Obj(
+                g["shape"],
+                g.get("color") or rng.choice(list(COLORS)),
+                g.get("size") or rng.choice(list(SIZES)),
+                cells[i],
+                random_jitter(rng),
+            )
+        )
     bg = spec.get("bg") or ("white" if rng.random() < 0.75 else "black")
     return Scene(tuple(objs), bg)

@@ -22,14 +22,24 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "pink": (250, 120, 200),
 }
 COLOR_ZH = {
-    "red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色",
-    "cyan": "青色", "blue": "蓝色", "purple": "紫色", "pink": "粉色",
+    "red": "红色",
+    "orange": "橙色",
+    "yellow": "黄色",
+    "green": "绿色",
+    "cyan": "青色",
+    "blue": "蓝色",
+    "purple": "紫色",
+    "pink": "粉色",
 }
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "star", "cross")
 SHAPE_PLURAL = {s: s + ("es" if s.endswith("s") else "s") for s in SHAPES}
 SHAPE_ZH = {
-    "circle": "圆形", "square": "正方形", "triangle": "三角形",
-    "diamond": "菱形", "star": "星形", "cross": "十字形",
+    "circle": "圆形",
+    "square": "正方形",
+    "triangle": "三角形",
+    "diamond": "菱形",
+    "star": "星形",
+    "cross": "十字形",
 }
 SIZES: dict[str, int] = {"small": 10, "large": 16}
 SIZE_ZH = {"small": "小的", "large": "大的"}
@@ -40,14 +50,26 @@ Cell = tuple[int, int]
 CELLS: tuple[Cell, ...] = tuple((r, c) for r in range(GRID) for c in range(GRID))
 # Absolute-position phrases (English includes its preposition; Chinese is prefixed by 在).
 CELL_EN: dict[Cell, str] = {
-    (0, 0): "in the top left", (0, 1): "at the top", (0, 2): "in the top right",
-    (1, 0): "on the left", (1, 1): "in the center", (1, 2): "on the right",
-    (2, 0): "in the bottom left", (2, 1): "at the bottom", (2, 2): "in the bottom right",
+    (0, 0): "in the top left",
+    (0, 1): "at the top",
+    (0, 2): "in the top right",
+    (1, 0): "on the left",
+    (1, 1): "in the center",
+    (1, 2): "on the right",
+    (2, 0): "in the bottom left",
+    (2, 1): "at the bottom",
+    (2, 2): "in the bottom right",
 }
 CELL_ZH: dict[Cell, str] = {
-    (0, 0): "左上角", (0, 1): "上方", (0, 2): "右上角",
-    (1, 0): "左侧", (1, 1): "中间", (1, 2): "右侧",
-    (2, 0): "左下角", (2, 1): "下方", (2, 2): "右下角",
+    (0, 0): "左上角",
+    (0, 1): "上方",
+    (0, 2): "右上角",
+    (1, 0): "左侧",
+    (1, 1): "中间",
+    (1, 2): "右侧",
+    (2, 0): "左下角",
+    (2, 1): "下方",
+    (2, 2): "右下角",
 }
 RELATIONS: tuple[str, ...] = ("left", "right", "above", "below")
 JITTER = 2  # uniform integer offset in [-JITTER, JITTER] on each axis
@@ -93,8 +115,13 @@ class Obj:
         return (cx + self.jitter[0], cy + self.jitter[1])
 
     def to_dict(self) -> dict:
-        return {"shape": self.shape, "color": self.color, "size": self.size,
-                "cell": list(self.cell), "jitter": list(self.jitter)}
+        return {
+            "shape": self.shape,
+            "color": self.color,
+            "size": self.size,
+            "cell": list(self.cell),
+            "jitter": list(self.jitter),
+        }
 
 
 @dataclass(frozen=True)

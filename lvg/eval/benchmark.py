@@ -13,8 +13,15 @@ from lvg.data.spec import Spec, normalize_spec
 from lvg.data.world import BACKGROUNDS, CELLS, COLORS, RELATIONS, SHAPES, SIZES
 
 CATEGORIES = (
-    "single_object", "colors", "sizes", "counting", "two_objects",
-    "color_attribution", "position", "relation", "background",
+    "single_object",
+    "colors",
+    "sizes",
+    "counting",
+    "two_objects",
+    "color_attribution",
+    "position",
+    "relation",
+    "background",
 )
 
 
@@ -74,9 +81,22 @@ def _background(rng: random.Random) -> Spec:
     return {"groups": [g], "bg": rng.choice(list(BACKGROUNDS))}
 
 
-GENERATORS: dict[str, Callable[[random.Random], Spec]] = dict(zip(CATEGORIES, (
-    _single, _colors, _sizes, _counting, _two_objects, _color_attribution, _position, _relation, _background,
-)))
+GENERATORS: dict[str, Callable[[random.Random], Spec]] = dict(
+    zip(
+        CATEGORIES,
+        (
+            _single,
+            _colors,
+            _sizes,
+            _counting,
+            _two_objects,
+            _color_attribution,
+            _position,
+            _relation,
+            _background,
+        ),
+    )
+)
 
 
 def make_prompts(per_category: int = 50, seed: int = 0) -> list[dict]:
@@ -97,10 +117,15 @@ def make_prompts(per_category: int = 50, seed: int = 0) -> list[dict]:
         specs = list(distinct.values())
         for i in range(per_category):  # cycle through the distinct prompts when there are few
             spec = specs[i % len(specs)]
-            rows.append({
-                "id": f"{cat}-{i:03d}", "category": cat, "spec": spec,
-                "en": spec_to_text(spec, "en"), "zh": spec_to_text(spec, "zh"),
-            })
+            rows.append(
+                {
+                    "id": f"{cat}-{i:03d}",
+                    "category": cat,
+                    "spec": spec,
+                    "en": spec_to_text(spec, "en"),
+                    "zh": spec_to_text(spec, "zh"),
+                }
+            )
     return rows
 
 

@@ -15,7 +15,7 @@ The verdict then uses :func:`lvg.data.spec.explain`, the same rule the symbolic 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -35,8 +35,9 @@ BLUR_LEVELS = (0.0, 0.8, 1.3)
 INK_SMOOTHING = 1.0  # presence is decided on the difference image blurred by this sigma (px):
 INK_THRESHOLD = 40.0  # pixel noise averages out there, while objects (coherent blobs) survive
 MIN_INK_PIXELS = 3
-MAX_SHAPE_RESIDUAL = 0.3  # |alpha - template|^2 / |template|^2 above this: unknown shape
-MAX_COLOR_RESIDUAL = 0.25  # share of the ink energy the best palette colour leaves unexplained
+QUIET_THRESHOLD = 12.0  # smoothed distance under which a pixel is taken as background (noise estimate)
+MAX_SHAPE_RESIDUAL = 0.2  # |alpha - template|^2 / |template|^2 above this: unknown shape
+MAX_COLOR_RESIDUAL = 0.12  # share of the ink energy the best palette colour leaves unexplained
 MAX_BG_DISTANCE = 100.0
 
 _PALETTE_NAMES = list(COLORS)
@@ -84,7 +85,9 @@ def to_array(image: Any) -> np.ndarray:
         if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[-1] != 3:
             arr = arr.transpose(1, 2, 0)
         if arr.dtype.kind == "f":
-            arr = arr.astype(np.float32) * (255.0 if arr.size and float(np.nanmax(arr)) <= 1.0 else 1.0)
+            if not np.isfinite(arr).all():
+                raise JudgeInputError("the image holds NaN or infinite values")
+            arr = arr.astype(np.float32) * (255.0 if arr.size and float(arr.max()) <= 1.0 else 1.0)
         else:
             arr = arr.astype(np.float32)
     if arr.ndim != 3 or arr.shape[2] != 3:
@@ -100,7 +103,7 @@ def to_array(image: Any) -> np.ndarray:
     return arr
 
 
-@lru_cache(maxsize=None)
+@cache
 def _templates(cell: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
     """Alpha templates for one cell block: every shape x size x jitter x blur level.
 
@@ -125,8 +128,15 @@ def _templates(cell: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, list[tupl
     return T, (T * T).sum(1), labels
 
 
-def _read_cell(d: np.ndarray, dist: np.ndarray, V: np.ndarray, cell: tuple[int, int]) -> DetectedObject | None:
-    """Read one cell. ``d``: image minus background [64, 64, 3]; ``V``: palette minus background [8, 3]."""
+def _read_cell(
+    d: np.ndarray, dist: np.ndarray, V: np.ndarray, noise_var: float, cell: tuple[int, int]
+) -> DetectedObject | None:
+    """Read one cell.
+
+    ``d``: image minus background [64, 64, 3]; ``dist``: smoothed |d| [64, 64]; ``V``: palette
+    minus background [8, 3]; ``noise_var``: per-channel pixel noise variance. Residuals have the
+    energy that this much noise is expected to add subtracted, so they measure shape, not noise.
+    """
     (i0, i1), (j0, j1) = INTERIORS[cell[0]], INTERIORS[cell[1]]
     ink = int((dist[i0:i1, j0:j1] > INK_THRESHOLD).sum())  # smoothed ink pixels in the interior
     if ink < MIN_INK_PIXELS:
@@ -138,13 +148,15 @@ def _read_cell(d: np.ndarray, dist: np.ndarray, V: np.ndarray, cell: tuple[int, 
     a = np.clip(cand @ V.T / (V * V).sum(1), 0.0, 1.0)  # [N, 8]
     resid = ((cand[:, None, :] - a[..., None] * V[None]) ** 2).sum((0, 2))  # [8]
     k = int(resid.argmin())
-    color_residual = float(resid[k] / max((cand * cand).sum(), 1e-6))
+    # noise orthogonal to the colour direction (2 of 3 dimensions) stays in the residual
+    color_residual = float(max(resid[k] - 2.0 * noise_var * len(cand), 0.0) / max((cand * cand).sum(), 1e-6))
     v = V[k]
     alpha = np.clip(dc @ v / (v @ v), 0.0, 1.0)  # [P]
     T, TT, labels = _templates(cell)
     err = TT - 2.0 * (T @ alpha) + alpha @ alpha  # [K] squared distance to each template
     j = int(err.argmin())
-    shape_residual = float(err[j] / TT[j])
+    # alpha noise has variance noise_var / |v|^2; clipping at 0 and 1 keeps about half of it
+    shape_residual = float(max(err[j] - 0.5 * len(alpha) * noise_var / (v @ v), 0.0) / TT[j])
     shape, size = labels[j] if shape_residual <= MAX_SHAPE_RESIDUAL else (None, None)
     color = _PALETTE_NAMES[k] if color_residual <= MAX_COLOR_RESIDUAL else None
     return DetectedObject(shape, color, size, cell, shape_residual, color_residual, ink)
@@ -162,8 +174,10 @@ def read_image(image: Any) -> Reading:
 
     ds = gaussian_filter(d, (INK_SMOOTHING, INK_SMOOTHING, 0))
     dist = np.sqrt((ds * ds).sum(-1))  # smoothed distance from the background [64, 64]
+    quiet = dist < QUIET_THRESHOLD  # clearly background: what varies there is noise
+    noise_var = float((d[quiet] ** 2).mean()) if quiet.sum() >= 100 else 0.0
     V = _PALETTE - b[None]
-    objects = [o for cell in CELLS if (o := _read_cell(d, dist, V, cell)) is not None]
+    objects = [o for cell in CELLS if (o := _read_cell(d, dist, V, noise_var, cell)) is not None]
     return Reading(bg, objects)
 
 

@@ -90,7 +90,9 @@ def validate_judge(num: int = 2000, seed: int = 0, noise: float = 10.0, blur: fl
         nm_false_accept += ok_j and not ok_t
         nm_false_reject += ok_t and not ok_j
     return {
-        "num": num, "noise_sigma": noise, "blur_sigma": blur,
+        "num": num,
+        "noise_sigma": noise,
+        "blur_sigma": blur,
         "correct_pass_rate": correct_pass / num,
         "mismatched_judge_pass_rate": mm_judge / num,
         "mismatched_truth_rate": mm_truth / num,

@@ -7,6 +7,7 @@ that ``transformers.PreTrainedTokenizerFast`` / ``AutoTokenizer`` load directly.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ PAD, BOS, EOS, BOI, EOI = "<pad>", "<bos>", "<eos>", "<boi>", "<eoi>"
 # Task tokens reserved for the unified model, plus spares so later tasks need no re-training.
 TASK_TOKENS = ["<t2i>", "<i2t>", "<vqa>", "<edit>", "<extra_0>", "<extra_1>", "<extra_2>", "<extra_3>"]
 SPECIAL_TOKENS = [PAD, BOS, EOS, BOI, EOI, *TASK_TOKENS]
+MAX_TEXT_TOKENS = 256  # longest caption the models accept, in tokens
 CJK_PATTERN = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
 
 
@@ -41,14 +43,19 @@ def train_text_tokenizer(num_scenes: int = 50_000, vocab_size: int = 1024, seed:
     tok = Tokenizer(models.BPE())
     # CJK characters and punctuation become pre-tokens of their own, so merges never glue
     # attributes together ("色圆形在"); Chinese tokens are characters, English ones words.
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(CJK_PATTERN), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(CJK_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(caption_corpus(num_scenes, seed), trainer=trainer)
     return wrap(tok)
@@ -56,9 +63,27 @@ def train_text_tokenizer(num_scenes: int = 50_000, vocab_size: int = 1024, seed:
 
 def wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token=PAD, bos_token=BOS, eos_token=EOS,
+        tokenizer_object=tok,
+        model_max_length=MAX_TEXT_TOKENS,
+        pad_token=PAD,
+        bos_token=BOS,
+        eos_token=EOS,
         additional_special_tokens=[BOI, EOI, *TASK_TOKENS],
     )
+
+
+def save_text_tokenizer(tok: PreTrainedTokenizerFast, path: str | os.PathLike) -> Path:
+    """Save to ``path`` as ``tokenizer.json`` + ``tokenizer_config.json``.
+
+    The config names ``PreTrainedTokenizerFast`` so that transformers 4.x and 5.x both load it.
+    """
+    path = Path(path)
+    tok.save_pretrained(path)
+    cfg_file = path / "tokenizer_config.json"
+    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    cfg.update(tokenizer_class="PreTrainedTokenizerFast", model_max_length=MAX_TEXT_TOKENS)
+    cfg_file.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def load_text_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerFast:

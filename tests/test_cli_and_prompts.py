@@ -1,0 +1,102 @@
+"""The lvg command line, the public API and the committed benchmark prompts."""
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import lvg
+from lvg.cli import main
+from lvg.data.parse import parse_caption
+from lvg.eval.benchmark import CATEGORIES, load_prompts, make_prompts
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMPTS = ROOT / "benchmarks" / "shapes_prompts.jsonl"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["data"],
+        ["data", "shapes"],
+        ["data", "preview"],
+        ["parse"],
+        ["judge"],
+        ["train"],
+        ["train", "text-tokenizer"],
+    ],
+)
+def test_help_everywhere(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--help"])
+    assert e.value.code == 0
+    assert "usage: lvg" in capsys.readouterr().out
+
+
+def test_parse_and_judge_commands(tmp_path, capsys):
+    assert main(["parse", "一个绿色十字形在右上角"]) == 0
+    assert json.loads(capsys.readouterr().out) == parse_caption("a green cross in the top right")
+    assert main(["data", "shapes", "--num", "3", "--out", str(tmp_path / "d"), "--seed", "1"]) == 0
+    row = json.loads((tmp_path / "d" / "metadata.jsonl").read_text().splitlines()[0])
+    capsys.readouterr()
+    assert main(["judge", str(tmp_path / "d" / row["file_name"]), "--prompt", row["text_zh"]]) == 0
+    assert capsys.readouterr().out.startswith("PASS")
+    assert (
+        main(
+            [
+                "judge",
+                str(tmp_path / "d" / row["file_name"]),
+                "--spec",
+                json.dumps({"groups": [{"shape": "star", "count": 4}]}),
+            ]
+        )
+        == 1
+    )
+    assert main(["data", "preview", "--out", str(tmp_path / "g.png"), "--num", "4", "--cols", "2"]) == 0
+    assert Image.open(tmp_path / "g.png").size[0] > 2 * 64
+
+
+def test_errors_are_messages_not_tracebacks(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    Image.fromarray(np.zeros((50, 50, 3), np.uint8)).save(tmp_path / "small.png")
+    for argv in (
+        ["parse", "a magenta circle"],
+        ["judge", str(tmp_path / "bad.png"), "--prompt", "a circle"],
+        ["judge", str(tmp_path / "small.png"), "--prompt", "a circle"],
+        ["judge", str(tmp_path / "missing.png"), "--prompt", "a circle"],
+        ["data", "shapes", "--num", "0", "--out", str(tmp_path / "x")],
+    ):
+        r = subprocess.run([sys.executable, "-m", "lvg.cli", *argv], capture_output=True, text=True)
+        assert r.returncode == 2, argv
+        assert r.stderr.startswith("lvg: error:") and "Traceback" not in r.stderr, r.stderr
+
+
+def test_public_api():
+    assert lvg.__version__
+    for name in lvg.__all__:
+        assert getattr(lvg, name) is not None
+    with pytest.raises(AttributeError):
+        lvg.no_such_thing  # noqa: B018
+
+
+def test_committed_prompts_are_the_seeded_ones():
+    rows = load_prompts(PROMPTS)
+    assert rows == make_prompts(per_category=50, seed=0)
+    counts = Counter(r["category"] for r in rows)
+    assert set(counts) == set(CATEGORIES) and min(counts.values()) >= 50
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert parse_caption(r["en"]) == r["spec"] == parse_caption(r["zh"])
+
+
+def test_bad_prompt_file(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"id": "x", "category": "colors", "spec": {"groups": [{"shape": "blob"}]}}\n')
+    with pytest.raises(ValueError, match="p.jsonl:1"):
+        load_prompts(f)
