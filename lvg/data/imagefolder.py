@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import textwrap
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -52,7 +51,7 @@ def preview_grid(num: int = 12, seed: int = 0, cols: int = 4, scale: int = 3) ->
     if num < 1 or cols < 1 or scale < 1:
         raise ValueError("num, cols and scale must be positive")
     font = ImageFont.load_default(size=11)
-    cell_w, img_h, text_h, pad = 64 * scale, 64 * scale, 58, 8
+    cell_w, img_h, text_h, pad = 64 * scale, 64 * scale, 70, 8
     rows = (num + cols - 1) // cols
     grid = Image.new("RGB", (cols * (cell_w + pad) + pad, rows * (img_h + text_h + pad) + pad), (236, 236, 236))
     draw = ImageDraw.Draw(grid)
@@ -62,6 +61,17 @@ def preview_grid(num: int = 12, seed: int = 0, cols: int = 4, scale: int = 3) ->
         x = pad + (i % cols) * (cell_w + pad)
         y = pad + (i // cols) * (img_h + text_h + pad)
         grid.paste(Image.fromarray(s.image).resize((cell_w, img_h), Image.NEAREST), (x, y))
-        lines = textwrap.wrap(s.en, width=cell_w // 6)[:4]
+        lines = _wrap(s.en, font, cell_w)[:5]
         draw.multiline_text((x, y + img_h + 2), "\n".join(lines), fill=(20, 20, 20), font=font, spacing=1)
     return grid
+
+
+def _wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+    """Greedy word wrap to a pixel width."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(lines[-1] + " " + word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
