@@ -96,3 +96,44 @@ class ShapesWorldDataset(IterableDataset):
                 "index": s.index,
             }
             index += count
+
+
+class ShapesWorldBatches(IterableDataset):
+    """Endless stream of whole batches: batch ``b`` holds items ``b*B .. b*B+B-1``.
+
+    Because batches (not items) are what workers and ranks split, the sequence of batches a
+    trainer sees is the same for any number of DataLoader workers, and resuming at step ``s``
+    is ``start_batch=s``. Use with ``DataLoader(batch_size=None)``. Yields ``image`` uint8
+    [B, 3, 64, 64] plus ``text`` / ``lang`` / ``spec`` lists when ``captions`` is true.
+    """
+
+    def __init__(
+        self, batch_size: int, cfg: ShapesWorldConfig | None = None, start_batch: int = 0, captions: bool = True
+    ):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size, self.cfg, self.start_batch, self.captions = (
+            batch_size,
+            cfg or ShapesWorldConfig(),
+            start_batch,
+            captions,
+        )
+
+    def __iter__(self) -> Iterator[dict]:
+        pos, count = _shard()
+        b = self.start_batch + pos
+        while True:
+            items = [make_sample(b * self.batch_size + j, self.cfg) for j in range(self.batch_size)]
+            batch: dict = {
+                "image": torch.from_numpy(np.stack([s.image for s in items])).permute(0, 3, 1, 2).contiguous()
+            }
+            if self.captions:
+                batch.update(
+                    text=[s.text for s in items],
+                    lang=[s.lang for s in items],
+                    spec=[json.dumps(s.spec, ensure_ascii=False) for s in items],
+                )
+            batch["batch_index"] = b
+            yield batch
+            b += count

@@ -1,0 +1,139 @@
+"""Image tokenizer benchmark: reconstruction quality on held-out data and CPU speed.
+
+    python benchmarks/image_tokenizer.py [--model DIR] [--num 1000] [--name NAME] [--threads 1]
+
+Quality (``lvg.eval.recon.evaluate_tokenizer``): PSNR / SSIM and codebook usage on ``--num``
+held-out Shapes World images, and the pixel judge's acceptance after a round trip through the
+tokenizer on the benchmark prompts. Speed: encode and decode images/s on the CPU at batch 1 and
+256 (warm-up, then the median of several timed repeats under ``torch.inference_mode()``), with one
+torch thread by default: on small shared machines torch's default thread count can be 10-100x
+slower at batch 1 (``--threads 0`` keeps torch's default).
+
+Writes the "image-tokenizer:<model>" section of BENCHMARKS.md (machine and date included) and
+prints it. ``<model>`` is the model folder's name, or its parent's when the folder is the
+standard ``image_tokenizer`` sub-folder of a model (``models/shapes-default/image_tokenizer``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from _report import write_section
+
+from lvg.eval.recon import HELD_OUT_SEED, PSNR_CAP, evaluate_tokenizer, held_out_images
+from lvg.tokenizers.image import CONFIG_NAME, WEIGHTS_NAME, ImageTokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = ROOT / "models" / "shapes-default" / "image_tokenizer"
+BIG_BATCH = 256
+
+
+def images_per_s(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, calls: int, repeats: int) -> float:
+    """Median images/s of ``fn(x)`` over ``repeats`` timings of ``calls`` calls each (after ``calls`` warm-up calls)."""
+    with torch.inference_mode():
+        for _ in range(calls):
+            fn(x)
+        runs = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            for _ in range(calls):
+                fn(x)
+            runs.append(calls * x.shape[0] / (time.perf_counter() - t))
+    return statistics.median(runs)
+
+
+def model_label(model: Path) -> str:
+    """The folder's name, or its parent's for a model's standard ``image_tokenizer`` sub-folder."""
+    folder = model.resolve()
+    return folder.parent.name if folder.name == "image_tokenizer" else folder.name
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="image tokenizer folder (save_pretrained)")
+    ap.add_argument("--num", type=int, default=1000, help="held-out images for PSNR / SSIM / codebook usage")
+    ap.add_argument("--name", help="BENCHMARKS.md section name (default: image-tokenizer:<model>)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0: torch's own choice)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats per speed measurement")
+    args = ap.parse_args()
+    if args.num < 1:
+        sys.exit(f"error: --num must be at least 1, got {args.num}")
+    missing = [f for f in (args.model / CONFIG_NAME, args.model / WEIGHTS_NAME) if not f.is_file()]
+    if missing:
+        sys.exit(
+            f"error: no image tokenizer at {args.model} ({missing[0].name} missing); train one or pass --model DIR"
+        )
+    try:
+        tok = ImageTokenizer.from_pretrained(args.model, device="cpu")
+    except ValueError as e:
+        sys.exit(f"error: cannot load {args.model}: {e}")
+    if args.threads < 0:
+        sys.exit(f"error: --threads must be 0 (torch's default) or more, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    name = args.name or f"image-tokenizer:{model_label(args.model)}"
+
+    t0 = time.perf_counter()
+    q = evaluate_tokenizer(tok, num=args.num)
+    eval_s = time.perf_counter() - t0
+    rt = q["round_trip"]
+
+    x = held_out_images(BIG_BATCH)  # [256, 3, 64, 64] uint8
+    codes = tok.encode(x)  # [256, h, w]
+    speed = {
+        (what, b): images_per_s(fn, inp[:b], calls=20 if b == 1 else 1, repeats=args.repeats)
+        for what, fn, inp in (("encode", tok.encode, x), ("decode", tok.decode, codes))
+        for b in (1, BIG_BATCH)
+    }
+    params = sum(p.numel() for p in tok.parameters())
+    cfg = tok.config
+    grid = cfg.grid
+    failures = ", ".join(f"`{f['id']}` ({f['en']})" for f in rt["failures"][:5]) or "none"
+
+    body = f"""## Image tokenizer `{name.removeprefix("image-tokenizer:")}` (`python benchmarks/image_tokenizer.py`)
+
+Model `{display_path(args.model)}`: {cfg.quantizer.upper()} ({"levels " + str(cfg.fsq_levels) if cfg.quantizer == "fsq" else f"dim {cfg.vq_dim}"}),
+codebook {q["codebook_size"]:,}, {grid}x{grid} = **{grid * grid} tokens per image**, channels {cfg.channels},
+{params:,} parameters ({params * 4 / 2**20:.1f} MiB float32).
+
+Quality on {q["num_images"]:,} held-out Shapes World images (stream seed {HELD_OUT_SEED:,}; training uses small seeds):
+
+| metric | value |
+|---|---|
+| PSNR (mean of per-image PSNR, identical images capped at {PSNR_CAP:g} dB) | **{q["psnr"]:.2f} dB** |
+| SSIM (mean) | **{q["ssim"]:.4f}** |
+| codebook used | {q["codes_used"]:,} / {q["codebook_size"]:,} ({q["fraction_used"]:.1%}) |
+| code perplexity (exp entropy of the code histogram) | {q["perplexity"]:,.1f} |
+| pixel judge after a round trip (benchmark prompts) | **{rt["rate"]:.2%}** ({rt["accepted_after"]} of the {rt["accepted_before"]} renders it accepted before the round trip; {rt["scenes"]} prompts) |
+
+Round-trip failures (first 5 of {rt["accepted_before"] - rt["accepted_after"]}): {failures}.
+
+CPU speed, images/s, median of {args.repeats} repeats after warm-up, `torch.inference_mode()`,
+{torch.get_num_threads()} torch thread(s); batch 1 timed over 20 calls per repeat, warm-up calls excluded:
+
+| stage | batch 1 | batch {BIG_BATCH} |
+|---|---|---|
+| encode (uint8 images -> codes) | {speed["encode", 1]:,.1f} | {speed["encode", BIG_BATCH]:,.1f} |
+| decode (codes -> float images) | {speed["decode", 1]:,.1f} | {speed["decode", BIG_BATCH]:,.1f} |
+
+(quality evaluation took {eval_s:.0f} s)
+"""
+    write_section(name, body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

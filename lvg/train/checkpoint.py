@@ -1,0 +1,113 @@
+"""Atomic, resumable training checkpoints in safetensors + JSON (never pickle).
+
+A checkpoint is a folder ``OUT/checkpoint/`` holding one ``<name>.safetensors`` per module, one
+``<name>.optim.safetensors`` per optimizer (its tensors) and ``state.json`` (step, optimizer
+hyper-parameters, config, anything else JSON). It is written to a temporary folder and swapped in
+with renames, so a crash leaves either the old or the new checkpoint, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+CHECKPOINT_DIR = "checkpoint"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, torn, corrupt or does not match the run."""
+
+
+def _optim_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v.detach().contiguous().cpu()
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _optim_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    for key, v in meta["scalars"].items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(
+    out_dir: str | os.PathLike,
+    step: int,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    extra: dict | None = None,
+) -> Path:
+    """Write the checkpoint for ``step`` atomically to ``out_dir/checkpoint``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".checkpoint-"))
+    state: dict[str, Any] = {"step": step, "optimizers": {}, "extra": extra or {}}
+    for name, m in modules.items():
+        sd = {k: v.detach().contiguous().cpu() for k, v in m.state_dict().items()}
+        save_file(sd, str(tmp / f"{name}.safetensors"))
+    for name, opt in optimizers.items():
+        tensors, meta = _optim_to_flat(opt)
+        save_file(tensors, str(tmp / f"{name}.optim.safetensors"))
+        state["optimizers"][name] = meta
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state()
+    save_file(rng, str(tmp / "rng.safetensors"))
+    (tmp / "state.json").write_text(json.dumps(state, indent=1))
+    for f in tmp.iterdir():  # make the bytes durable before the swap
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    final, old = out_dir / CHECKPOINT_DIR, out_dir / ".checkpoint-old"
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def has_checkpoint(out_dir: str | os.PathLike) -> bool:
+    return (Path(out_dir) / CHECKPOINT_DIR / "state.json").is_file()
+
+
+def load_checkpoint(
+    out_dir: str | os.PathLike, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]
+) -> dict:
+    """Restore modules, optimizers and RNG state in place (strictly); return the saved state dict."""
+    ckpt = Path(out_dir) / CHECKPOINT_DIR
+    if not (ckpt / "state.json").is_file():
+        raise CheckpointError(f"no checkpoint to resume from in {out_dir}")
+    try:
+        state = json.loads((ckpt / "state.json").read_text())
+        for name, m in modules.items():
+            m.load_state_dict(load_file(str(ckpt / f"{name}.safetensors")), strict=True)
+        for name, opt in optimizers.items():
+            _optim_from_flat(opt, load_file(str(ckpt / f"{name}.optim.safetensors")), state["optimizers"][name])
+        rng = load_file(str(ckpt / "rng.safetensors"))
+    except (OSError, SafetensorError, json.JSONDecodeError, KeyError, RuntimeError, ValueError) as e:
+        raise CheckpointError(f"cannot resume from {ckpt}: {e}") from None
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
+    return state
