@@ -85,6 +85,113 @@ def _eval_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_pipeline(model: Path | None):
+    from lvg.pipelines.pipeline import Pipeline
+
+    return Pipeline.from_pretrained(model)
+
+
+def _save(img, path: Path, scale: int) -> None:
+    from PIL import Image
+
+    if scale != 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    if args.scale < 1:
+        raise ValueError(f"--scale must be a positive integer, got {args.scale}")
+    from lvg.pipelines.pipeline import check_generation_args
+
+    opts = dict(guidance_scale=args.guidance_scale, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                seed=args.seed, batch_size=args.batch_size)  # fmt: skip
+    check_generation_args(["-"], args.num_images, args.guidance_scale, args.temperature, args.top_k, args.top_p,
+                          args.batch_size)  # fmt: skip
+    if args.prompts is not None:
+        if args.prompt is not None or args.out_dir is None:
+            raise ValueError("use either PROMPT with -o FILE, or --prompts FILE with --out-dir DIR")
+        try:
+            lines = args.prompts.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{args.prompts} is not UTF-8 text: {e}") from None
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                raise ValueError(f"{args.prompts}:{n}: empty prompt line")
+        if not lines:
+            raise ValueError(f"{args.prompts} holds no prompts")
+        pipe = _load_pipeline(args.model)
+        out = pipe(lines, num_images=1, **opts)
+        for i, img in enumerate(out.images):
+            _save(img, args.out_dir / f"{i:05d}.png", args.scale)
+        print(f"wrote {len(out.images)} images to {args.out_dir}")
+        return 0
+    if args.prompt is None or args.output is None:
+        raise ValueError("give a PROMPT and -o OUT.png (or --prompts FILE --out-dir DIR)")
+    pipe = _load_pipeline(args.model)
+    out = pipe(args.prompt, num_images=args.num_images, **opts)
+    if args.num_images == 1:
+        _save(out.images[0], args.output, args.scale)
+        print(f"wrote {args.output} (seed {out.seeds[0]})")
+    elif args.grid:
+        from lvg.data.imagefolder import image_grid
+
+        _save(image_grid(out.images), args.output, args.scale)
+        print(f"wrote a grid of {args.num_images} images to {args.output} (seeds {out.seeds[0]}..{out.seeds[-1]})")
+    else:
+        for i, img in enumerate(out.images):
+            _save(img, args.output.with_name(f"{args.output.stem}-{i}{args.output.suffix}"), args.scale)
+        print(f"wrote {args.num_images} images {args.output.stem}-0..{args.num_images - 1}{args.output.suffix}")
+    return 0
+
+
+def _caption(args: argparse.Namespace) -> int:
+    for p in args.images:
+        if not p.is_file():
+            raise FileNotFoundError(f"image not found: {p}")
+    pipe = _load_pipeline(args.model)
+    for cap in pipe.caption([str(p) for p in args.images], lang=args.lang, num_beams=args.num_beams):
+        print(cap)
+    return 0
+
+
+def _eval_shapes(args: argparse.Namespace) -> int:
+    from lvg.eval.benchmark import load_prompts
+    from lvg.eval.shapes import evaluate_captioning, evaluate_generation, markdown_report, write_results
+
+    pipe = _load_pipeline(args.model)
+    prompts = load_prompts(args.prompts)
+    langs = ["en", "zh"] if args.lang == "both" else [args.lang]
+    gen = [evaluate_generation(pipe, prompts, lang, seed=args.seed, guidance_scale=args.guidance_scale,
+                               temperature=args.temperature, batch_size=args.batch_size) for lang in langs]  # fmt: skip
+    cap = [evaluate_captioning(pipe, args.captions, lang) for lang in langs] if args.captions else []
+    meta = {"model": str(args.model or "default"), "seed": args.seed, "guidance_scale": args.guidance_scale,
+            "temperature": args.temperature, "prompts": str(args.prompts)}  # fmt: skip
+    write_results(args.out, gen, cap, meta)
+    print(markdown_report(gen, cap))
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+    return 0
+
+
+def _train_llm(args: argparse.Namespace) -> int:
+    from lvg.train.config import load_config
+    from lvg.train.llm import LLMTrainingConfig, train_llm
+
+    cfg = load_config(LLMTrainingConfig, args.config, args.overrides)
+    path = train_llm(cfg, resume=args.resume, stop_after=args.stop_after)
+    print(f"saved the pipeline to {path}")
+    return 0
+
+
+def _sampling_args(d: argparse.ArgumentParser) -> None:
+    d.add_argument("--guidance-scale", type=float, default=3.0, help="classifier-free guidance scale (default 3.0)")
+    d.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 = greedy (default 1.0)")
+    d.add_argument("--top-k", type=int, default=0, help="keep the k most likely codes (0 = off)")
+    d.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold (1.0 = off)")
+    d.add_argument("--batch-size", type=int, default=32, help="images generated per forward batch (default 32)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lvg",
@@ -180,6 +287,50 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.batch_size=64")
     d.set_defaults(func=_train_tokenizer)
 
+    d = tsub.add_parser(
+        "llm",
+        help="train the unified text<->image LM on Shapes World",
+        description="Train the unified causal LM (text -> image tokens and image -> caption) on the Shapes World "
+        "stream, with a trained image tokenizer. Settings: dataclass defaults, then --config YAML, then "
+        "KEY=VALUE overrides (e.g. model.preset=base train.steps=20000 model.init_from=PATH). Writes "
+        "OUT/checkpoint, OUT/tb, OUT/metrics.jsonl and, at the end, the pipeline folder OUT/pipeline.",
+    )
+    d.add_argument("--config", type=Path, help="YAML config (e.g. configs/llm-shapes.yaml)")
+    d.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    d.add_argument("--stop-after", type=int, default=None, metavar="N", help="stop this run after N more steps")
+    d.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.batch_size=256")
+    d.set_defaults(func=_train_llm)
+
+    d = sub.add_parser(
+        "generate",
+        help="text -> image with a trained lvg model",
+        description="Generate images from a prompt (English or Chinese). One prompt: -o OUT.png (N > 1 writes "
+        "OUT-0.png, OUT-1.png, ... or one grid with --grid). Many prompts: --prompts FILE (one per line, UTF-8) "
+        "--out-dir DIR writes DIR/00000.png, DIR/00001.png, ... in line order. Image j uses seed SEED + j.",
+    )
+    d.add_argument("prompt", nargs="?", help="the prompt, e.g. 'a small red circle to the left of a blue square'")
+    d.add_argument("-o", "--output", type=Path, help="output PNG for a single prompt")
+    d.add_argument("--prompts", type=Path, help="file with one prompt per line")
+    d.add_argument("--out-dir", type=Path, help="output folder for --prompts")
+    d.add_argument("--num-images", type=int, default=1, help="images for the prompt (default 1)")
+    d.add_argument("--grid", action="store_true", help="with --num-images > 1: write one grid image")
+    d.add_argument("--seed", type=int, default=0, help="seed of the first image (default 0)")
+    d.add_argument("--scale", type=int, default=1, help="integer upscale of the 64x64 output (default 1)")
+    d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped models/shapes-default)")
+    _sampling_args(d)
+    d.set_defaults(func=_generate)
+
+    d = sub.add_parser(
+        "caption",
+        help="image -> caption with a trained lvg model",
+        description="Caption images, one line per image in order, in the canonical grammar.",
+    )
+    d.add_argument("images", nargs="+", type=Path, help="image files (64x64 or integer upscales; others are resized)")
+    d.add_argument("--lang", choices=["en", "zh"], default="en", help="caption language (default en)")
+    d.add_argument("--num-beams", type=int, default=1, help="beam search width (1 = greedy)")
+    d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    d.set_defaults(func=_caption)
+
     ev = sub.add_parser("eval", help="evaluate lvg components", description="Evaluate lvg components.")
     esub = ev.add_subparsers(dest="eval_command", metavar="COMPONENT", required=True)
     d = esub.add_parser(
@@ -191,6 +342,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", type=Path, required=True, help="image tokenizer folder (config.json + model.safetensors)")
     d.add_argument("--num", type=int, default=1000, help="held-out renders (default 1000)")
     d.set_defaults(func=_eval_tokenizer)
+    d = esub.add_parser(
+        "shapes",
+        help="Shapes World benchmark: per-category accuracy and captioning exact match",
+        description="Generate every prompt of the benchmark file with a fixed seed (prompt i uses SEED + i), judge "
+        "each image with the pixel judge, and caption held-out renders. Prints a table; writes results.json "
+        "and results.md to --out.",
+    )
+    d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    d.add_argument("--lang", choices=["en", "zh", "both"], default="both", help="prompt language (default both)")
+    d.add_argument("--prompts", type=Path, default=Path(__file__).resolve().parents[1] / "benchmarks" / "shapes_prompts.jsonl",
+                   help="benchmark prompts (default benchmarks/shapes_prompts.jsonl)")  # fmt: skip
+    d.add_argument("--captions", type=int, default=1000, help="held-out renders to caption (default 1000; 0 = skip)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the first prompt (default 0)")
+    d.add_argument("--out", type=Path, default=Path("eval-shapes"), help="output folder (default eval-shapes)")
+    _sampling_args(d)
+    d.set_defaults(func=_eval_shapes)
     return p
 
 

@@ -198,3 +198,24 @@ def caption(scene: Scene, rng: random.Random, cfg: CaptionConfig | None = None) 
     """A random canonical caption of ``scene`` in both languages, with the spec it states."""
     spec = describe(scene, rng, cfg)
     return Caption(spec, spec_to_text(spec, "en"), spec_to_text(spec, "zh"))
+
+
+def describe_fully(scene: Scene) -> Spec:
+    """The complete description of ``scene``: every object with shape, colour, size and cell, in
+    reading order (row by row), plus the background. Captioning targets this, so a caption can be
+    checked for an exact match against the scene."""
+    groups = [
+        {"shape": o.shape, "color": o.color, "size": o.size, "count": 1, "cell": list(o.cell)}
+        for o in sorted(scene.objects, key=lambda o: o.cell)
+    ]
+    return normalize_spec({"groups": groups, "bg": scene.bg})
+
+
+def matches_fully(spec: Spec, scene: Scene) -> bool:
+    """Whether ``spec`` states everything about ``scene`` and all of it is true (any group order)."""
+    if spec.get("bg") != scene.bg or "relation" in spec:
+        return False
+    stated = sorted((g["shape"], g.get("color", ""), g.get("size", ""), tuple(g.get("cell", ())), g["count"])
+                    for g in spec["groups"])  # fmt: skip
+    truth = sorted((o.shape, o.color, o.size, o.cell, 1) for o in scene.objects)
+    return stated == truth

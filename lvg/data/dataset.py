@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .captions import CaptionConfig, caption, spec_to_text
+from .captions import CaptionConfig, caption, describe_fully, spec_to_text
 from .render import render
 from .world import Scene, sample_scene
 
@@ -41,6 +41,11 @@ class ShapesWorldSample:
     zh: str
     lang: str
     text: str  # the caption to train on: ``en`` or ``zh``, or a paraphrase of it
+
+    @property
+    def full_text(self) -> str:
+        """The complete canonical description of the scene in ``lang`` (the captioning target)."""
+        return spec_to_text(describe_fully(self.scene), self.lang)
 
 
 def make_sample(index: int, cfg: ShapesWorldConfig | None = None) -> ShapesWorldSample:
@@ -104,7 +109,7 @@ class ShapesWorldBatches(IterableDataset):
     Because batches (not items) are what workers and ranks split, the sequence of batches a
     trainer sees is the same for any number of DataLoader workers, and resuming at step ``s``
     is ``start_batch=s``. Use with ``DataLoader(batch_size=None)``. Yields ``image`` uint8
-    [B, 3, 64, 64] plus ``text`` / ``lang`` / ``spec`` lists when ``captions`` is true.
+    [B, 3, 64, 64] plus ``text`` / ``lang`` / ``full_text`` / ``spec`` lists when ``captions`` is true.
     """
 
     def __init__(
@@ -132,6 +137,7 @@ class ShapesWorldBatches(IterableDataset):
                 batch.update(
                     text=[s.text for s in items],
                     lang=[s.lang for s in items],
+                    full_text=[s.full_text for s in items],
                     spec=[json.dumps(s.spec, ensure_ascii=False) for s in items],
                 )
             batch["batch_index"] = b

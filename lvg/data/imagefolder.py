@@ -75,3 +75,17 @@ def _wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
         else:
             lines.append(word)
     return lines
+
+
+def image_grid(images: list[Image.Image], cols: int | None = None, pad: int = 2) -> Image.Image:
+    """Tile equally sized images into a grid (``cols`` defaults to a near-square layout)."""
+    if not images:
+        raise ValueError("no images to tile")
+    n = len(images)
+    cols = cols or max(1, int(n**0.5 + 0.999))
+    rows = (n + cols - 1) // cols
+    w, h = images[0].size
+    grid = Image.new("RGB", (cols * (w + pad) + pad, rows * (h + pad) + pad), (128, 128, 128))
+    for i, im in enumerate(images):
+        grid.paste(im, (pad + (i % cols) * (w + pad), pad + (i // cols) * (h + pad)))
+    return grid

@@ -20,9 +20,10 @@ from lvg.data.captions import caption, spec_to_text
 from lvg.data.world import sample_scene
 
 PAD, BOS, EOS, BOI, EOI = "<pad>", "<bos>", "<eos>", "<boi>", "<eoi>"
+LANG_TOKENS = {"en": "<en>", "zh": "<zh>"}  # which language a caption is asked in
 # Task tokens reserved for the unified model, plus spares so later tasks need no re-training.
 TASK_TOKENS = ["<t2i>", "<i2t>", "<vqa>", "<edit>", "<extra_0>", "<extra_1>", "<extra_2>", "<extra_3>"]
-SPECIAL_TOKENS = [PAD, BOS, EOS, BOI, EOI, *TASK_TOKENS]
+SPECIAL_TOKENS = [PAD, BOS, EOS, BOI, EOI, *LANG_TOKENS.values(), *TASK_TOKENS]
 MAX_TEXT_TOKENS = 256  # longest caption the models accept, in tokens
 CJK_PATTERN = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
 
@@ -61,14 +62,16 @@ def train_text_tokenizer(num_scenes: int = 50_000, vocab_size: int = 1024, seed:
     return wrap(tok)
 
 
-def wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
+def wrap(tok: Tokenizer, extra_specials: list[str] | None = None) -> PreTrainedTokenizerFast:
+    """A transformers fast tokenizer over ``tok`` with lvg's special-token roles set."""
+    extra = SPECIAL_TOKENS[3:] if extra_specials is None else extra_specials
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         model_max_length=MAX_TEXT_TOKENS,
         pad_token=PAD,
         bos_token=BOS,
         eos_token=EOS,
-        additional_special_tokens=[BOI, EOI, *TASK_TOKENS],
+        additional_special_tokens=extra,
     )
 
 
@@ -86,8 +89,12 @@ def save_text_tokenizer(tok: PreTrainedTokenizerFast, path: str | os.PathLike) -
     return path
 
 
-def load_text_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerFast:
-    """Load a saved text tokenizer folder (or a bare ``tokenizer.json``), checking its specials."""
+def load_text_tokenizer(path: str | os.PathLike, required: list[str] | None = None) -> PreTrainedTokenizerFast:
+    """Load a saved text tokenizer folder (or a bare ``tokenizer.json``), checking its specials.
+
+    ``required`` lists the special tokens that must exist (default: all of lvg's; a tokenizer kept
+    from a grown Hugging Face model only needs the ones the vocabulary layout uses).
+    """
     path = Path(path)
     file = path / "tokenizer.json" if path.is_dir() else path
     if not file.is_file():
@@ -96,7 +103,7 @@ def load_text_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerFast:
         tok = Tokenizer.from_file(str(file))
     except Exception as e:  # tokenizers raises a bare Exception on malformed JSON
         raise ValueError(f"{file} is not a valid tokenizer.json: {e}") from None
-    missing = [t for t in SPECIAL_TOKENS if tok.token_to_id(t) is None]
+    missing = [t for t in (SPECIAL_TOKENS if required is None else required) if tok.token_to_id(t) is None]
     if missing:
         raise ValueError(f"{file} lacks lvg's special tokens {missing}")
-    return wrap(tok)
+    return wrap(tok, [s for s in SPECIAL_TOKENS[3:] if tok.token_to_id(s) is not None])

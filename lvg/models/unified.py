@@ -1,0 +1,238 @@
+"""The unified causal LM: one Llama over text tokens and image codes.
+
+Vocabulary: ids ``[0, text_vocab_size)`` are the text tokenizer's (special tokens included);
+image code ``k`` is id ``image_offset + k``. Two sequence formats share one model:
+
+- text -> image: ``<pad>* <bos> text <boi> img_1 .. img_N <eoi>`` (text left-padded to a fixed
+  length, so every image starts at the same index); loss on the image tokens and ``<eoi>``.
+- image -> text: ``<bos> <boi> img_1 .. img_N <eoi> <en|zh> text <eos> <pad>*``; the language tag
+  asks for the caption's language; loss on text and ``<eos>``.
+
+Classifier-free guidance's unconditional prompt is the same prefix with no text. Position ids
+are always ``cumsum(attention_mask) - 1``, in training and in generation alike.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+IGNORE = -100
+
+# Named sizes (parameter counts for the shipped 550-token text vocabulary + 1,000 image codes).
+PRESETS: dict[str, dict] = {
+    "tiny": dict(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=2),  # ~0.3M
+    "small": dict(hidden_size=256, intermediate_size=704, num_hidden_layers=6, num_attention_heads=4),  # ~5M
+    "base": dict(hidden_size=320, intermediate_size=864, num_hidden_layers=8, num_attention_heads=5),  # ~10M
+    "medium": dict(hidden_size=384, intermediate_size=1024, num_hidden_layers=8, num_attention_heads=6),  # ~15M
+}
+
+
+@dataclass
+class VocabLayout:
+    """Where text tokens, special tokens and image codes live in the LM's vocabulary."""
+
+    text_vocab_size: int
+    codebook_size: int
+    image_tokens: int  # tokens per image (grid * grid)
+    pad_id: int
+    bos_id: int
+    eos_id: int
+    boi_id: int
+    eoi_id: int
+    en_id: int
+    zh_id: int
+    max_text_tokens: int = 64
+
+    @property
+    def image_offset(self) -> int:
+        return self.text_vocab_size
+
+    @property
+    def vocab_size(self) -> int:
+        return self.text_vocab_size + self.codebook_size
+
+    @property
+    def image_range(self) -> tuple[int, int]:
+        return (self.image_offset, self.image_offset + self.codebook_size)
+
+    def caption_allowed(self) -> torch.Tensor:
+        """BoolTensor [V]: ids a caption may use (text tokens and ``<eos>``, no other specials)."""
+        allowed = torch.zeros(self.vocab_size, dtype=torch.bool)
+        allowed[: self.text_vocab_size] = True
+        allowed[[self.pad_id, self.bos_id, self.boi_id, self.eoi_id, self.en_id, self.zh_id]] = False
+        allowed[self.eos_id] = True
+        return allowed
+
+    def lang_id(self, lang: str) -> int:
+        if lang not in ("en", "zh"):
+            raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
+        return self.en_id if lang == "en" else self.zh_id
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_tokenizers(
+        cls, text_tok: PreTrainedTokenizerBase, codebook_size: int, image_tokens: int, max_text_tokens: int = 64
+    ) -> VocabLayout:
+        ids = {name: text_tok.convert_tokens_to_ids(tok) for name, tok in
+               (("pad", "<pad>"), ("bos", "<bos>"), ("eos", "<eos>"), ("boi", "<boi>"), ("eoi", "<eoi>"),
+                ("en", "<en>"), ("zh", "<zh>"))}  # fmt: skip
+        missing = [n for n, i in ids.items() if i is None or i == text_tok.unk_token_id]
+        if missing:
+            raise ValueError(f"the text tokenizer lacks lvg's special tokens: {missing}")
+        return cls(len(text_tok), codebook_size, image_tokens, ids["pad"], ids["bos"], ids["eos"], ids["boi"],
+                   ids["eoi"], ids["en"], ids["zh"], max_text_tokens)  # fmt: skip
+
+
+def build_lm(layout: VocabLayout, preset: str = "small", **overrides) -> LlamaForCausalLM:
+    """A fresh Llama (RMSNorm, RoPE, SwiGLU) sized by ``preset`` over ``layout``'s vocabulary."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown model preset {preset!r}; choose from {sorted(PRESETS)}")
+    spec = {**PRESETS[preset], **overrides}
+    spec.setdefault("num_key_value_heads", spec["num_attention_heads"])
+    cfg = LlamaConfig(
+        vocab_size=layout.vocab_size, max_position_embeddings=2 + layout.max_text_tokens + layout.image_tokens + 2,
+        pad_token_id=layout.pad_id, bos_token_id=layout.bos_id, eos_token_id=layout.eos_id,
+        tie_word_embeddings=False, rope_theta=10000.0, **spec,
+    )  # fmt: skip
+    return LlamaForCausalLM(cfg)
+
+
+def grow_from_pretrained(
+    path: str | os.PathLike, codebook_size: int, image_tokens: int, max_text_tokens: int = 64
+) -> tuple[LlamaForCausalLM, PreTrainedTokenizerBase, VocabLayout]:
+    """Load a local Hugging Face causal LM and extend its vocabulary with lvg's tokens.
+
+    Keeps its text tokenizer, adds ``<pad>``/``<bos>``/``<eos>``/``<boi>``/``<eoi>``/``<en>``/``<zh>``,
+    then appends ``codebook_size`` image tokens after the (grown) text vocabulary.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json)")
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.add_special_tokens({"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>",
+                            "additional_special_tokens": ["<boi>", "<eoi>", "<en>", "<zh>"]})  # fmt: skip
+    model, info = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32, output_loading_info=True)
+    if info.get("missing_keys") or info.get("unexpected_keys"):
+        raise ValueError(f"{path}: weights do not match its config: {info}")
+    layout = VocabLayout.from_tokenizers(tok, codebook_size, image_tokens, max_text_tokens)
+    model.resize_token_embeddings(layout.vocab_size, mean_resizing=True)
+    model.config.pad_token_id, model.config.bos_token_id, model.config.eos_token_id = (
+        layout.pad_id, layout.bos_id, layout.eos_id)  # fmt: skip
+    return model, tok, layout
+
+
+# ----------------------------------------------------------------------------- sequences
+
+
+def tokenize_texts(tok: PreTrainedTokenizerBase, texts: list[str], max_len: int) -> list[list[int]]:
+    """Token ids of each text (no special tokens); a text longer than ``max_len`` is an error."""
+    out = []
+    for t in texts:
+        ids = tok(t, add_special_tokens=False)["input_ids"]
+        if len(ids) > max_len:
+            raise ValueError(f"prompt is {len(ids)} tokens long; the model accepts at most {max_len}: {t[:60]!r}")
+        out.append(ids)
+    return out
+
+
+def t2i_prefix(text_ids: list[list[int] | None], layout: VocabLayout) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded ``<bos> text <boi>`` prefixes; ``None`` text gives the unconditional prefix.
+
+    Returns input_ids [B, L+2] and attention_mask [B, L+2] with L = ``layout.max_text_tokens``.
+    """
+    L = layout.max_text_tokens
+    ids = torch.full((len(text_ids), L + 2), layout.pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, t in enumerate(text_ids):
+        row = [layout.bos_id, *(t or []), layout.boi_id]
+        ids[i, -len(row) :] = torch.tensor(row)
+        mask[i, -len(row) :] = 1
+    return ids, mask
+
+
+def i2t_prefix(codes: torch.Tensor, layout: VocabLayout, lang: str = "en") -> torch.Tensor:
+    """``<bos> <boi> image <eoi> <lang>`` for codes [B, h, w] -> input_ids [B, N+4] (no padding)."""
+    B = codes.shape[0]
+    img = codes.reshape(B, -1).long().cpu() + layout.image_offset
+    col = lambda v: torch.full((B, 1), v, dtype=torch.long)  # noqa: E731
+    return torch.cat([col(layout.bos_id), col(layout.boi_id), img, col(layout.eoi_id), col(layout.lang_id(lang))], 1)
+
+
+def position_ids(mask: torch.Tensor) -> torch.Tensor:
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def training_batch(
+    codes: torch.Tensor,
+    text_ids: list[list[int]],
+    langs: list[str],
+    t2i: list[bool],
+    drop_text: list[bool],
+    layout: VocabLayout,
+) -> dict[str, torch.Tensor]:
+    """Mixed batch of both directions, all rows the same length.
+
+    codes [B, h, w]; text_ids and langs ("en"/"zh") per row; ``t2i[i]`` picks the direction of row i; ``drop_text[i]``
+    (text -> image rows only) removes the caption for classifier-free guidance.
+    Returns input_ids, attention_mask, position_ids, labels (IGNORE where no loss) and
+    is_image [B, T] (which labels are image tokens, for per-modality loss weights).
+    """
+    B = codes.shape[0]
+    N, L = layout.image_tokens, layout.max_text_tokens
+    T = N + L + 5
+    ids = torch.full((B, T), layout.pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    labels = torch.full_like(ids, IGNORE)
+    img = codes.reshape(B, -1).long().cpu() + layout.image_offset  # [B, N]
+    for i in range(B):
+        text = text_ids[i][:L]
+        if t2i[i]:
+            prefix = [layout.bos_id, *([] if drop_text[i] else text), layout.boi_id]
+            row = prefix + img[i].tolist() + [layout.eoi_id]
+            start = L + 2 - len(prefix)  # left-pad: <boi> always at index L + 1
+            ids[i, start : start + len(row)] = torch.tensor(row)
+            mask[i, start : start + len(row)] = 1
+            labels[i, L + 2 : L + 2 + N + 1] = ids[i, L + 2 : L + 2 + N + 1]  # image tokens and <eoi>
+        else:
+            tag = layout.lang_id(langs[i])
+            row = [layout.bos_id, layout.boi_id, *img[i].tolist(), layout.eoi_id, tag, *text, layout.eos_id]
+            ids[i, : len(row)] = torch.tensor(row)
+            mask[i, : len(row)] = 1
+            labels[i, N + 4 : len(row)] = ids[i, N + 4 : len(row)]  # text and <eos>
+    is_image = (labels >= layout.image_offset) | (labels == layout.eoi_id)
+    return {"input_ids": ids, "attention_mask": mask, "position_ids": position_ids(mask), "labels": labels,
+            "is_image": is_image}  # fmt: skip
+
+
+def weighted_lm_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    is_image: torch.Tensor,
+    image_weight: float = 1.0,
+    text_weight: float = 1.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Next-token cross-entropy with separate weights for image and text targets.
+
+    logits [B, T, V] predict labels shifted by one. Returns (loss, {"image_loss", "text_loss"}).
+    """
+    logits, labels, is_image = logits[:, :-1].float(), labels[:, 1:], is_image[:, 1:]
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE,
+                         reduction="none").view_as(labels)  # fmt: skip
+    valid = labels != IGNORE
+    img, txt = valid & is_image, valid & ~is_image
+    w = img.float() * image_weight + txt.float() * text_weight
+    loss = (ce * w).sum() / w.sum().clamp_min(1e-8)
+    ce = ce.detach()
+    parts = {"image_loss": float(ce[img].mean()) if img.any() else float("nan"),
+             "text_loss": float(ce[txt].mean()) if txt.any() else float("nan")}  # fmt: skip
+    return loss, parts

@@ -1,0 +1,3 @@
+from .pipeline import Pipeline, PipelineOutput
+
+__all__ = ["Pipeline", "PipelineOutput"]

@@ -1,0 +1,190 @@
+"""Train the unified LM on Shapes World: text -> image and image -> text in one causal LM.
+
+    lvg train llm --config configs/llm-shapes.yaml [--resume] [key.sub=value ...]
+
+Each batch renders scenes, tokenizes the images with the (frozen) image tokenizer and mixes both
+directions; text -> image rows drop their caption with probability ``cond_dropout`` (classifier-free
+guidance). Same conventions as the tokenizer trainer: typed config, progress bar, atomic
+resumable checkpoints, TensorBoard, periodic validation (benchmark accuracy, caption exact match).
+The result is a complete pipeline folder, ``OUT/pipeline``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig
+from lvg.models.unified import VocabLayout, build_lm, grow_from_pretrained, training_batch, weighted_lm_loss
+from lvg.pipelines.pipeline import Pipeline
+from lvg.tokenizers.image import ImageTokenizer
+from lvg.tokenizers.text import load_text_tokenizer
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .common import (
+    RunLogger,
+    TrainConfig,
+    autocast,
+    lr_at,
+    prepare_run_dir,
+    resolve_device,
+    seed_everything,
+    set_lr,
+    write_json,
+)
+from .config import config_to_dict
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LMConfig:
+    preset: str = "small"  # tiny | small | base | medium (see lvg.models.unified.PRESETS)
+    init_from: str | None = None  # grow from a local Hugging Face causal LM folder instead
+    max_text_tokens: int = 64
+
+
+@dataclass
+class LLMDataConfig:
+    t2i_prob: float = 0.75  # share of text -> image rows (the rest are captioning rows)
+    cond_dropout: float = 0.1  # text -> image rows trained without their caption (for CFG)
+    langs: list[str] = field(default_factory=lambda: ["en", "zh"])
+    paraphrase_prob: float = 0.1
+    seed: int = 0
+
+
+@dataclass
+class LLMLossConfig:
+    image_weight: float = 1.0
+    text_weight: float = 1.0
+
+
+@dataclass
+class LLMEvalConfig:
+    prompts_per_category: int = 10  # benchmark prompts per category at each validation (0: skip)
+    captions: int = 100  # held-out renders captioned at each validation (0: skip)
+    guidance_scale: float = 3.0
+    temperature: float = 1.0
+
+
+@dataclass
+class LLMTrainingConfig:
+    model: LMConfig = field(default_factory=LMConfig)
+    image_tokenizer: str = "models/shapes-default/image_tokenizer"
+    text_tokenizer: str = "models/shapes-default/text_tokenizer"
+    data: LLMDataConfig = field(default_factory=LLMDataConfig)
+    loss: LLMLossConfig = field(default_factory=LLMLossConfig)
+    eval: LLMEvalConfig = field(default_factory=LLMEvalConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/llm"))
+
+
+def _resolve(path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else REPO / p
+
+
+def validate(pipe: Pipeline, cfg: LLMEvalConfig, prompts: list[dict]) -> dict[str, float]:
+    from lvg.eval.shapes import evaluate_captioning, evaluate_generation
+
+    was = pipe.lm.training
+    pipe.lm.eval()
+    out: dict[str, float] = {}
+    if prompts:
+        for lang in ("en", "zh"):
+            r = evaluate_generation(pipe, prompts, lang, guidance_scale=cfg.guidance_scale, temperature=cfg.temperature)
+            out[f"val/acc_{lang}"] = r["overall"]
+            out.update({f"val/{lang}_{c}": v for c, v in r["categories"].items()})
+    if cfg.captions:
+        out["val/caption_exact_en"] = evaluate_captioning(pipe, cfg.captions, "en")["exact_match"]
+    pipe.lm.train(was)
+    return out
+
+
+def train_llm(cfg: LLMTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
+    """Run (or resume) training; returns the saved pipeline folder."""
+    from lvg.eval.benchmark import CATEGORIES, load_prompts
+
+    tc = cfg.train
+    out = prepare_run_dir(tc, resume)
+    write_json(out / "config.json", config_to_dict(cfg))
+    device = resolve_device(tc.device)
+    seed_everything(tc.seed)
+    image_tok = ImageTokenizer.from_pretrained(_resolve(cfg.image_tokenizer), device=device)
+    image_tok.requires_grad_(False)
+    grid = image_tok.config.grid
+    if cfg.model.init_from:
+        lm, text_tok, layout = grow_from_pretrained(cfg.model.init_from, image_tok.codebook_size, grid * grid,
+                                                    cfg.model.max_text_tokens)  # fmt: skip
+    else:
+        text_tok = load_text_tokenizer(_resolve(cfg.text_tokenizer))
+        layout = VocabLayout.from_tokenizers(text_tok, image_tok.codebook_size, grid * grid, cfg.model.max_text_tokens)
+        lm = build_lm(layout, cfg.model.preset)
+    lm.to(device).train()
+    opt = torch.optim.AdamW(lm.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
+    step = load_checkpoint(out, {"lm": lm}, {"opt": opt})["step"] if resume else 0
+    pipe = Pipeline(lm, image_tok, text_tok, layout)
+
+    all_prompts = load_prompts(REPO / "benchmarks" / "shapes_prompts.jsonl")
+    k = cfg.eval.prompts_per_category
+    prompts = [r for c in CATEGORIES for r in [p for p in all_prompts if p["category"] == c][:k]]
+    data_cfg = ShapesWorldConfig(
+        seed=cfg.data.seed, langs=tuple(cfg.data.langs), paraphrase_prob=cfg.data.paraphrase_prob
+    )
+    loader = DataLoader(ShapesWorldBatches(tc.batch_size, data_cfg, start_batch=step), batch_size=None,
+                        num_workers=tc.num_workers, persistent_workers=tc.num_workers > 0)  # fmt: skip
+    log = RunLogger(out)
+    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
+    bar = tqdm(total=tc.steps, initial=step, desc="llm", unit="step", disable=not tc.progress)
+    batches = iter(loader)
+    L = layout.max_text_tokens
+    try:
+        while step < end:
+            b = next(batches)
+            rng = random.Random(f"lvg-llm-rows:{cfg.data.seed}:{b['batch_index']}")  # row choices, resumable
+            B = len(b["text"])
+            t2i = [rng.random() < cfg.data.t2i_prob for _ in range(B)]
+            drop = [rng.random() < cfg.data.cond_dropout for _ in range(B)]
+            texts = [t if d else f for t, f, d in zip(b["text"], b["full_text"], t2i, strict=True)]
+            text_ids = [ids[:L] for ids in text_tok(texts, add_special_tokens=False)["input_ids"]]
+            codes = image_tok.encode(b["image"].to(device))  # [B, h, w]
+            batch = {k: v.to(device) for k, v in training_batch(codes, text_ids, b["lang"], t2i, drop, layout).items()}
+            lr = lr_at(step, tc)
+            set_lr(opt, lr)
+            with autocast(device, tc.precision):
+                logits = lm(
+                    input_ids=batch["input_ids"],
+                    attention_mask=batch["attention_mask"],
+                    position_ids=batch["position_ids"],
+                ).logits  # [B, T, V]
+            loss, parts = weighted_lm_loss(logits, batch["labels"], batch["is_image"], cfg.loss.image_weight,
+                                           cfg.loss.text_weight)  # fmt: skip
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(lm.parameters(), tc.grad_clip)
+            opt.step()
+            step += 1
+            bar.update(1)
+            if step % tc.log_every == 0 or step == end:
+                log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item(),
+                                 **{f"train/{k}": v for k, v in parts.items()}})  # fmt: skip
+                bar.set_postfix(loss=f"{loss.item():.3f}", img=f"{parts['image_loss']:.3f}")
+            if step % tc.eval_every == 0 or step == tc.steps:
+                metrics = validate(pipe, cfg.eval, prompts)
+                log.log(step, **metrics)
+                headline = ("val/acc_en", "val/acc_zh", "val/caption_exact_en")
+                bar.write(f"step {step}: " + ", ".join(f"{k[4:]} {metrics[k]:.3f}" for k in headline if k in metrics))
+            if step % tc.ckpt_every == 0 or step == end:
+                save_checkpoint(out, step, {"lm": lm}, {"opt": opt}, {"config": config_to_dict(cfg)})
+    except KeyboardInterrupt:
+        save_checkpoint(out, step, {"lm": lm}, {"opt": opt}, {"config": config_to_dict(cfg)})
+        bar.write(f"interrupted: checkpoint saved at step {step}; continue with --resume")
+        raise
+    finally:
+        bar.close()
+        log.close()
+    return pipe.save_pretrained(out / "pipeline")
