@@ -32,6 +32,9 @@ _EXPORTS = {
     "ShapesWorldConfig": "lvg.data.dataset",
     "make_sample": "lvg.data.dataset",
     "write_imagefolder": "lvg.data.imagefolder",
+    # model
+    "Pipeline": "lvg.pipelines.pipeline",
+    "PipelineOutput": "lvg.pipelines.pipeline",
     # evaluation
     "judge": "lvg.eval.judge",
     "read_image": "lvg.eval.judge",
@@ -61,4 +64,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from lvg.data.world import Obj, Scene, sample_scene  # noqa: F401
     from lvg.eval.benchmark import load_prompts, make_prompts  # noqa: F401
     from lvg.eval.judge import judge, read_image  # noqa: F401
+    from lvg.pipelines.pipeline import Pipeline, PipelineOutput  # noqa: F401
     from lvg.tokenizers.text import load_text_tokenizer, save_text_tokenizer, train_text_tokenizer  # noqa: F401

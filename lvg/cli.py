@@ -184,6 +184,36 @@ def _train_llm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from lvg.pipelines.pipeline import MODEL_INDEX, default_model_dir
+    from lvg.serve.app import ServeSettings
+    from lvg.serve.server import serve
+
+    model = args.model if args.model is not None else default_model_dir()
+    if not (model / MODEL_INDEX).is_file():
+        raise FileNotFoundError(f"{model} is not an lvg model folder (no {MODEL_INDEX})")
+    settings = ServeSettings(model_dir=model, host=args.host, port=args.port, api_keys_file=args.api_keys_file,
+                             max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                             queue_size=args.queue_size, request_timeout_s=args.timeout,
+                             rate_limit_per_minute=args.rate_limit, blocklist_files=args.blocklist,
+                             log_prompts=args.log_prompts, batching=not args.no_batching)  # fmt: skip
+    serve(settings)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import torch
+
+    from lvg.pipelines.pipeline import Pipeline
+
+    dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": None}[args.dtype]
+    pipe = Pipeline.from_pretrained(args.model)
+    pipe.save_pretrained(args.out, dtype=dtype)
+    Pipeline.from_pretrained(args.out)  # strict reload: the exported folder is complete and consistent
+    print(f"exported {args.model} to {args.out} ({args.dtype} weights)")
+    return 0
+
+
 def _sampling_args(d: argparse.ArgumentParser) -> None:
     d.add_argument("--guidance-scale", type=float, default=3.0, help="classifier-free guidance scale (default 3.0)")
     d.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 = greedy (default 1.0)")
@@ -331,6 +361,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     d.set_defaults(func=_caption)
 
+    d = sub.add_parser(
+        "export",
+        help="copy a model folder, storing weights in fp16/bf16 (to ship)",
+        description="Load a pipeline folder strictly and write it to OUT (text tokenizer, image tokenizer, LM, "
+        "model_index.json) with weights stored as --dtype; other files in OUT (e.g. a model card) are kept.",
+    )
+    d.add_argument("model", type=Path, help="source pipeline folder (e.g. runs/llm-shapes/pipeline)")
+    d.add_argument("out", type=Path, help="destination folder (e.g. models/shapes-default)")
+    d.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
+                   help="storage precision of the weights (default float16)")  # fmt: skip
+    d.set_defaults(func=_export)
+
     ev = sub.add_parser("eval", help="evaluate lvg components", description="Evaluate lvg components.")
     esub = ev.add_subparsers(dest="eval_command", metavar="COMPONENT", required=True)
     d = esub.add_parser(
@@ -358,6 +400,35 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, default=Path("eval-shapes"), help="output folder (default eval-shapes)")
     _sampling_args(d)
     d.set_defaults(func=_eval_shapes)
+
+    d = sub.add_parser(
+        "serve",
+        help="serve text -> image and captioning over HTTP (with a web page)",
+        description="Serve the model over HTTP with FastAPI + uvicorn: POST /v1/images/generations (OpenAI Images API "
+        "compatible, b64_json), POST /v1/captions, GET /healthz, /readyz, /metrics (Prometheus), /openapi.json and a "
+        "web page at /. Concurrent requests with equal sampling settings share one batched pipeline call; a full "
+        "queue answers 429, a passed deadline 504. With --api-keys-file every route but /healthz, /readyz and the "
+        "page needs 'Authorization: Bearer KEY'. SIGTERM drains: requests in flight finish, then it exits 0. "
+        "Binds to 127.0.0.1 unless --host says otherwise.",
+    )
+    d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    d.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    d.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    d.add_argument("--api-keys-file", type=Path, default=None, metavar="FILE",
+                   help="require API keys: FILE holds one key per line ('#' comments and blank lines ignored)")  # fmt: skip
+    d.add_argument("--max-batch-size", type=int, default=16, help="most images per batched pipeline call (default 16)")
+    d.add_argument("--max-wait-ms", type=float, default=20,
+                   help="how long a request waits for others to share its batch, in ms (default 20)")  # fmt: skip
+    d.add_argument("--queue-size", type=int, default=64, help="most images waiting; beyond it 429 (default 64)")
+    d.add_argument("--timeout", type=float, default=60.0, help="per-request deadline in seconds; then 504 (default 60)")
+    d.add_argument("--rate-limit", type=int, default=120,
+                   help="requests per minute per API key; 0 = off (default 120)")  # fmt: skip
+    d.add_argument("--blocklist", type=Path, nargs="+", default=None, metavar="FILE",
+                   help="prompt blocklists replacing the shipped English + Chinese ones "
+                   "(one term per line, [category] sections)")  # fmt: skip
+    d.add_argument("--log-prompts", action="store_true", help="include prompt text in the request log (off by default)")
+    d.add_argument("--no-batching", action="store_true", help="run every request on its own pipeline call")
+    d.set_defaults(func=_serve)
     return p
 
 

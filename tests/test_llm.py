@@ -271,3 +271,17 @@ def test_unconditional_prefix_is_the_text_free_prompt():
     assert ids[0, -4:].tolist() == [1, 9, 10, 3] and ids[1, -2:].tolist() == [1, 3] and mask[1].sum() == 2
     rng = random.Random(0)
     assert rng  # (kept simple: prefixes are plain tensors)
+
+
+def test_export_fp16_keeps_memory_weights_and_reloads(tiny_pipeline_dir, tmp_path):
+    from lvg.cli import main
+
+    pipe = Pipeline.from_pretrained(tiny_pipeline_dir)
+    before = {k: v.clone() for k, v in pipe.lm.state_dict().items()}
+    pipe.save_pretrained(tmp_path / "half", dtype=torch.float16)
+    assert all(torch.equal(before[k], v) for k, v in pipe.lm.state_dict().items())  # in memory: untouched
+    size = lambda d: sum(f.stat().st_size for f in d.rglob("*.safetensors"))  # noqa: E731
+    assert size(tmp_path / "half") < 0.6 * size(tiny_pipeline_dir)
+    assert main(["export", str(tiny_pipeline_dir), str(tmp_path / "cli"), "--dtype", "bfloat16"]) == 0
+    half = Pipeline.from_pretrained(tmp_path / "half")
+    assert half("a red circle", seed=0).codes.shape == (1, 8, 8)

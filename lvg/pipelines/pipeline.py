@@ -139,7 +139,10 @@ class Pipeline:
         if not path.is_dir():
             raise FileNotFoundError(f"model directory not found: {path}")
         if not index_file.is_file():
-            raise FileNotFoundError(f"{path} is not an lvg model folder (no {MODEL_INDEX})")
+            hint = ""
+            if path.resolve() == DEFAULT_MODEL_DIR.resolve():
+                hint = "; the default model is not trained yet (see models/shapes-default/README.md), pass --model DIR"
+            raise FileNotFoundError(f"{path} is not an lvg model folder (no {MODEL_INDEX}){hint}")
         try:
             index = json.loads(index_file.read_text(encoding="utf-8"))
             layout = VocabLayout(**index["layout"])
@@ -154,16 +157,20 @@ class Pipeline:
         lm = _load_lm(path / comp["lm"], dtype)
         return cls(lm, image_tok, text_tok, layout).to(device)
 
-    def save_pretrained(self, path: str | os.PathLike, lm_dtype: torch.dtype | None = None) -> Path:
-        """Write the whole folder: text tokenizer, image tokenizer, LM (safetensors) and ``model_index.json``."""
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write the whole folder: text tokenizer, image tokenizer, LM (safetensors) and ``model_index.json``.
+
+        ``dtype`` (e.g. ``torch.float16``) stores the weights in that precision to ship small; the
+        models in memory are left untouched, and loading always computes in float32 unless asked.
+        """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         save_text_tokenizer(self.text_tokenizer, path / "text_tokenizer")
-        self.image_tokenizer.save_pretrained(path / "image_tokenizer")
-        lm = self.lm if lm_dtype is None else self.lm.to(lm_dtype)
-        lm.save_pretrained(path / "lm", safe_serialization=True)
-        if lm_dtype is not None:
-            self.lm.float()
+        self.image_tokenizer.save_pretrained(path / "image_tokenizer", dtype=dtype)
+        state = None
+        if dtype is not None:
+            state = {k: v.detach().to(dtype) if v.is_floating_point() else v for k, v in self.lm.state_dict().items()}
+        self.lm.save_pretrained(path / "lm", state_dict=state, safe_serialization=True)
         index = {"_class_name": "Pipeline", "lvg_version": __version__, "layout": self.layout.to_dict(),
                  "components": {"text_tokenizer": "text_tokenizer", "image_tokenizer": "image_tokenizer", "lm": "lm"}}  # fmt: skip
         (path / MODEL_INDEX).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
@@ -174,20 +181,27 @@ class Pipeline:
     @torch.inference_mode()
     def __call__(self, prompt: str | list[str], num_images: int = 1, guidance_scale: float = 3.0,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
-                 generator: torch.Generator | None = None, batch_size: int = 32) -> PipelineOutput:  # fmt: skip
+                 generator: torch.Generator | None = None, batch_size: int = 32,
+                 seeds: list[int] | None = None) -> PipelineOutput:  # fmt: skip
         """Generate ``num_images`` images per prompt.
 
         Image ``j`` (counting over prompts, then images) uses seed ``seed + j``, so the same seed
         reproduces the same images byte for byte on CPU, however the work is batched. Without a
-        seed, seeds are drawn from ``generator`` (or torch's global RNG).
+        seed, seeds are drawn from ``generator`` (or torch's global RNG). ``seeds`` (one per image)
+        overrides ``seed``: image ``j`` uses ``seeds[j]``, so unrelated requests can share one call.
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         check_generation_args(prompts, num_images, guidance_scale, temperature, top_k, top_p, batch_size)
         texts = tokenize_texts(self.text_tokenizer, prompts, self.layout.max_text_tokens)
         jobs = [(i, t) for i, t in enumerate(texts) for _ in range(num_images)]
-        if seed is None:
-            seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
-        seeds = [seed + j for j in range(len(jobs))]
+        if seeds is not None:
+            seeds = [int(x) for x in seeds]
+            if len(seeds) != len(jobs):
+                raise ValueError(f"seeds must give one seed per image ({len(jobs)}), got {len(seeds)}")
+        else:
+            if seed is None:
+                seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+            seeds = [seed + j for j in range(len(jobs))]
         all_codes = []
         g = self.layout.image_tokens
         for s in range(0, len(jobs), batch_size):
@@ -206,7 +220,10 @@ class Pipeline:
             all_codes.append(tokens.cpu() - self.layout.image_offset)
         side = int(round(g**0.5))
         codes = torch.cat(all_codes).view(-1, side, side)
-        pixels = self.image_tokenizer.decode(codes.to(self.image_tokenizer.device))  # [N, 3, 64, 64] in [0, 1]
+        # one image at a time: a conv decoder's float rounding depends on the batch it runs in, and an image's
+        # pixels must depend on its codes alone (same seed -> same bytes, whoever shared the call)
+        dev = self.image_tokenizer.device
+        pixels = torch.cat([self.image_tokenizer.decode(c[None].to(dev)) for c in codes])  # [N, 3, 64, 64] in [0, 1]
         arr = (pixels.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)
         images = [Image.fromarray(a) for a in arr]
         return PipelineOutput(images, codes, [prompts[i] for i, _ in jobs], seeds)

@@ -163,12 +163,14 @@ class ImageTokenizer(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def save_pretrained(self, path: str | os.PathLike) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` (float32) to ``path``."""
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` to ``path`` (weights cast to ``dtype`` if given,
+        e.g. ``torch.float16`` to ship; loading always computes in float32)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        state = {k: v.detach().to(dtype if dtype and v.is_floating_point() else v.dtype).contiguous().cpu()
+                 for k, v in self.state_dict().items()}  # fmt: skip
         save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt", "lvg": "image_tokenizer"})
         return path
 

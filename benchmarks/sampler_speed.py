@@ -1,0 +1,147 @@
+"""lvg's sampler vs ``transformers``' ``generate()`` on the same model and settings (CPU).
+
+    python benchmarks/sampler_speed.py [--model DIR | --preset base] [--threads 2] [--repeats 3]
+
+Generates 64 image tokens per image (restricted to image codes) with both samplers, side by side
+in one run: single-image latency (batch 1) and batch throughput (batch 16), without guidance and
+with classifier-free guidance (lvg doubles the batch; transformers runs its
+``UnbatchedClassifierFreeGuidanceLogitsProcessor``, a second forward per step). Peak memory is the
+max RSS of a fresh subprocess per configuration. Timing does not depend on the weights, so an
+untrained model of the shipped size (``--preset base``) is representative when no trained model
+exists. Writes the "sampler-speed" section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _report import write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build(model_dir: str | None, preset: str):
+    import torch
+
+    from lvg.models.unified import VocabLayout, build_lm
+    from lvg.pipelines.pipeline import Pipeline
+    from lvg.tokenizers.text import load_text_tokenizer
+
+    if model_dir:
+        pipe = Pipeline.from_pretrained(model_dir)
+        return pipe.lm, pipe.layout, pipe.text_tokenizer
+    tok = load_text_tokenizer(ROOT / "models" / "shapes-default" / "text_tokenizer")
+    layout = VocabLayout.from_tokenizers(tok, 1000, 64)
+    torch.manual_seed(0)
+    return build_lm(layout, preset).eval(), layout, tok
+
+
+def run_one(args: argparse.Namespace) -> dict:
+    """One configuration in this (fresh) process: median seconds per call."""
+    import torch
+    from transformers import LogitsProcessor, LogitsProcessorList
+    from transformers.generation.logits_process import UnbatchedClassifierFreeGuidanceLogitsProcessor
+
+    from lvg.models.unified import t2i_prefix, tokenize_texts
+    from lvg.sampling import generate_image_tokens
+
+    torch.set_num_threads(args.threads)
+    lm, layout, tok = build(args.model, args.preset)
+    prompts = tokenize_texts(tok, ["a small red circle to the left of a large blue square"] * args.batch, 64)
+    ids, mask = t2i_prefix(prompts, layout)
+    u_ids, u_mask = t2i_prefix([None] * args.batch, layout)
+    lo, hi = layout.image_range
+    g = args.guidance
+
+    class ImageOnly(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            out = torch.full_like(scores, float("-inf"))
+            out[:, lo:hi] = scores[:, lo:hi]
+            return out
+
+    def lvg_call():
+        gens = [torch.Generator().manual_seed(i) for i in range(args.batch)]
+        kw = dict(uncond_input_ids=u_ids, uncond_attention_mask=u_mask) if g != 1 else {}
+        return generate_image_tokens(lm, ids, mask, 64, (lo, hi), guidance_scale=g, generators=gens, **kw)
+
+    def hf_call():
+        procs = [ImageOnly()]
+        if g != 1:
+            procs.insert(0, UnbatchedClassifierFreeGuidanceLogitsProcessor(g, lm, u_ids, u_mask))
+        return lm.generate(input_ids=ids, attention_mask=mask, max_new_tokens=64, min_new_tokens=64, do_sample=True,
+                           top_k=0, logits_processor=LogitsProcessorList(procs), pad_token_id=layout.pad_id)  # fmt: skip
+
+    fn = lvg_call if args.impl == "lvg" else hf_call
+    with torch.inference_mode():
+        fn()  # warm-up
+        times = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - t)
+    n_tokens = out.shape[1] if args.impl == "lvg" else out.shape[1] - ids.shape[1]
+    assert n_tokens == 64, n_tokens
+    return {
+        "seconds": statistics.median(times),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="trained pipeline folder (default: untrained --preset model)")
+    ap.add_argument("--preset", default="base", help="model size preset when no --model (default base)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed calls per configuration (median reported)")
+    ap.add_argument("--batch-size", type=int, default=16, help="batch for the throughput rows (default 16)")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one configuration (JSON)
+    args = ap.parse_args()
+    if args.one:
+        cfg = json.loads(args.one)
+        ns = argparse.Namespace(**{**vars(args), **cfg})
+        print(json.dumps(run_one(ns)))
+        return
+    rows = []
+    for batch in (1, args.batch_size):
+        for guidance in (1.0, 3.0):
+            res = {}
+            for impl in ("lvg", "hf"):  # side by side, same process settings, fresh process each
+                cfg = {"impl": impl, "batch": batch, "guidance": guidance}
+                cmd = [sys.executable, __file__, "--one", json.dumps(cfg), "--preset", args.preset,
+                       "--threads", str(args.threads), "--repeats", str(args.repeats)]  # fmt: skip
+                if args.model:
+                    cmd += ["--model", args.model]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                res[impl] = json.loads(out.stdout.strip().splitlines()[-1])
+                print(impl, cfg, res[impl], flush=True)
+            rows.append((batch, guidance, res))
+    what = f"trained model `{args.model}`" if args.model else f"untrained `{args.preset}` preset (shipped size)"
+    lines = [
+        "## Sampler speed (`python benchmarks/sampler_speed.py`)",
+        "",
+        f"64 image tokens per image, sampling at temperature 1 restricted to image codes, KV cache on in both;"
+        f" {what}; {args.threads} torch threads; median of {args.repeats} calls after a warm-up; peak memory ="
+        " max RSS of a fresh process per row.",
+        "",
+        "| batch | guidance | lvg s/call | transformers s/call | lvg images/s | transformers images/s | speed-up |"
+        " lvg peak MB | transformers peak MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for batch, guidance, r in rows:
+        a, b = r["lvg"]["seconds"], r["hf"]["seconds"]
+        lines.append(f"| {batch} | {guidance:g} | {a:.3f} | {b:.3f} | {batch / a:.1f} | {batch / b:.1f} | {b / a:.2f}x "
+                     f"| {r['lvg']['peak_rss_mb']:.0f} | {r['hf']['peak_rss_mb']:.0f} |")  # fmt: skip
+    body = "\n".join(lines)
+    write_section("sampler-speed", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

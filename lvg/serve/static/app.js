@@ -1,0 +1,333 @@
+// lvg web page: vanilla JS, same-origin API calls only (see docs/serve-api.md).
+"use strict";
+
+(function () {
+  const KEY_STORAGE = "lvg.apiKey";
+  const CLIENT_TIMEOUT_MS = 180000; // above the server's request deadline, which answers 504 first
+
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    error: $("error"),
+    apiKey: $("api-key"),
+    apiKeyClear: $("api-key-clear"),
+    apiKeyStatus: $("api-key-status"),
+    genForm: $("generate-form"),
+    prompt: $("prompt"),
+    numImages: $("num-images"),
+    seed: $("seed"),
+    size: $("size"),
+    guidance: $("guidance"),
+    temperature: $("temperature"),
+    topK: $("top-k"),
+    topP: $("top-p"),
+    generate: $("generate"),
+    busy: $("busy"),
+    genMeta: $("gen-meta"),
+    results: $("results"),
+    resultsEmpty: $("results-empty"),
+    capForm: $("caption-form"),
+    capFile: $("caption-file"),
+    capLang: $("caption-lang"),
+    capButton: $("caption-button"),
+    capBusy: $("caption-busy"),
+    capOutput: $("caption-output"),
+    capPreview: $("caption-preview"),
+    capPreviewEmpty: $("caption-preview-empty"),
+  };
+
+  // ---------- API key (sessionStorage: survives reloads, not new tabs) ----------
+  function storedKey() {
+    try {
+      return sessionStorage.getItem(KEY_STORAGE) || "";
+    } catch (_) {
+      return "";
+    }
+  }
+  function setKey(value) {
+    const key = value.trim();
+    try {
+      if (key) sessionStorage.setItem(KEY_STORAGE, key);
+      else sessionStorage.removeItem(KEY_STORAGE);
+    } catch (_) {
+      /* storage disabled: the key still works for this page view */
+    }
+    els.apiKeyStatus.textContent = key
+      ? "Key set: sent as an Authorization: Bearer header with each request."
+      : "No key set: requests are sent without authorization.";
+  }
+  function authHeaders() {
+    const key = (els.apiKey.value || "").trim();
+    return key ? { Authorization: "Bearer " + key } : {};
+  }
+  els.apiKey.value = storedKey();
+  setKey(els.apiKey.value);
+  els.apiKey.addEventListener("input", () => setKey(els.apiKey.value));
+  els.apiKeyClear.addEventListener("click", () => {
+    els.apiKey.value = "";
+    setKey("");
+    els.apiKey.focus();
+  });
+
+  // ---------- errors ----------
+  const STATUS_TITLES = {
+    400: "Request refused",
+    401: "Unauthorized: set a valid API key",
+    403: "Forbidden",
+    404: "Not found",
+    413: "Too large",
+    415: "Unsupported file type",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Server error",
+    503: "Server not ready",
+    504: "Timed out",
+  };
+
+  function showError(title, message) {
+    els.error.textContent = "";
+    const strong = document.createElement("strong");
+    strong.textContent = title;
+    els.error.appendChild(strong);
+    if (message) els.error.appendChild(document.createTextNode(message));
+    els.error.hidden = false;
+    els.error.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  }
+  function clearError() {
+    els.error.hidden = true;
+    els.error.textContent = "";
+  }
+
+  // Turn any error body the server may send into one readable message.
+  function messageFrom(data, text) {
+    if (data && typeof data === "object") {
+      const err = data.error;
+      if (typeof err === "string") return err;
+      if (err && typeof err === "object" && err.message) return String(err.message);
+      const detail = data.detail;
+      if (typeof detail === "string") return detail;
+      if (Array.isArray(detail)) {
+        return detail
+          .map((d) => {
+            if (!d || typeof d !== "object") return String(d);
+            const loc = Array.isArray(d.loc) ? d.loc.filter((x) => x !== "body").join(".") : "";
+            return loc ? loc + ": " + (d.msg || "") : String(d.msg || JSON.stringify(d));
+          })
+          .join("\n");
+      }
+      if (detail) return JSON.stringify(detail);
+      if (data.message) return String(data.message);
+    }
+    return (text || "").trim().slice(0, 500);
+  }
+
+  async function apiError(resp) {
+    let text = "";
+    let data = null;
+    try {
+      text = await resp.text();
+      data = JSON.parse(text);
+    } catch (_) {
+      /* not JSON */
+    }
+    let title = (STATUS_TITLES[resp.status] || "Request failed") + " (HTTP " + resp.status + ")";
+    if (data && data.error && data.error.type === "content_policy") {
+      title = "Blocked by the content policy (HTTP " + resp.status + ")";
+    }
+    let message = messageFrom(data, text) || resp.statusText || "";
+    const retry = resp.headers.get("Retry-After");
+    if (retry && (resp.status === 429 || resp.status === 503)) {
+      message += (message ? " " : "") + "Retry after " + retry + " s.";
+    }
+    return { title: title + (message ? ":" : ""), message: message ? " " + message : "" };
+  }
+
+  async function request(url, options) {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), CLIENT_TIMEOUT_MS);
+    try {
+      return await fetch(url, { ...options, signal: ctrl.signal, credentials: "same-origin", cache: "no-store" });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function networkError(err) {
+    if (err && err.name === "AbortError") {
+      showError("Timed out:", " no answer from the server in " + CLIENT_TIMEOUT_MS / 1000 + " s.");
+    } else {
+      showError("Network error:", " could not reach the server (" + (err && err.message ? err.message : err) + ").");
+    }
+  }
+
+  function setBusy(button, indicator, busy) {
+    button.disabled = busy;
+    indicator.hidden = !busy;
+    button.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  // ---------- generation ----------
+  document.querySelectorAll(".chip[data-prompt]").forEach((chip) => {
+    chip.addEventListener("click", () => {
+      els.prompt.value = chip.dataset.prompt;
+      els.prompt.focus();
+    });
+  });
+  els.prompt.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      els.genForm.requestSubmit();
+    }
+  });
+
+  function numberOr(input, fallback, parse) {
+    const raw = (input.value || "").trim();
+    if (raw === "") return fallback;
+    const v = parse(raw);
+    return Number.isFinite(v) ? v : NaN;
+  }
+
+  function readGenerationParams() {
+    const prompt = els.prompt.value.trim();
+    if (!prompt) return { error: "Enter a prompt (English or Chinese)." };
+    const n = numberOr(els.numImages, 1, Number);
+    if (!Number.isInteger(n) || n < 1 || n > 8) return { error: "Number of images must be a whole number from 1 to 8." };
+    const seedRaw = (els.seed.value || "").trim();
+    let seed = null;
+    if (seedRaw !== "") {
+      seed = Number(seedRaw);
+      if (!Number.isInteger(seed) || seed < 0) return { error: "Seed must be a whole number ≥ 0 (or empty for random)." };
+    }
+    return {
+      body: {
+        prompt,
+        n,
+        response_format: "b64_json",
+        size: els.size.value,
+        seed,
+        guidance_scale: numberOr(els.guidance, 3.0, Number),
+        temperature: numberOr(els.temperature, 1.0, Number),
+        top_k: numberOr(els.topK, 0, Number),
+        top_p: numberOr(els.topP, 1.0, Number),
+      },
+    };
+  }
+
+  function renderResults(data, prompt) {
+    els.results.textContent = "";
+    const items = (data && Array.isArray(data.data) && data.data) || [];
+    items.forEach((item, i) => {
+      const src = "data:image/png;base64," + item.b64_json;
+      const seed = item.seed !== undefined && item.seed !== null ? item.seed : "x" + i;
+      const fig = document.createElement("figure");
+      fig.className = "tile";
+      const img = document.createElement("img");
+      img.className = "pixel";
+      img.src = src;
+      img.alt = "Generated image " + (i + 1) + " for “" + prompt + "” (seed " + seed + ")";
+      img.decoding = "async";
+      const cap = document.createElement("figcaption");
+      const label = document.createElement("span");
+      label.textContent = "seed " + seed;
+      const link = document.createElement("a");
+      link.href = src;
+      link.download = "lvg-" + seed + ".png";
+      link.textContent = "Download";
+      link.setAttribute("aria-label", "Download image " + (i + 1) + " (seed " + seed + ") as PNG");
+      cap.append(label, link);
+      fig.append(img, cap);
+      els.results.appendChild(fig);
+    });
+    els.resultsEmpty.hidden = items.length > 0;
+    return items.length;
+  }
+
+  els.genForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (els.generate.disabled) return;
+    clearError();
+    const params = readGenerationParams();
+    if (params.error) {
+      showError("Invalid input:", " " + params.error);
+      return;
+    }
+    setBusy(els.generate, els.busy, true);
+    els.results.setAttribute("aria-busy", "true");
+    els.genMeta.textContent = "";
+    const started = performance.now();
+    try {
+      const resp = await request("/v1/images/generations", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json", ...authHeaders() },
+        body: JSON.stringify(params.body),
+      });
+      if (!resp.ok) {
+        const err = await apiError(resp);
+        showError(err.title, err.message);
+        return;
+      }
+      const data = await resp.json();
+      const count = renderResults(data, params.body.prompt);
+      const secs = ((performance.now() - started) / 1000).toFixed(1);
+      els.genMeta.textContent = count + (count === 1 ? " image" : " images") + " in " + secs + " s";
+    } catch (err) {
+      networkError(err);
+    } finally {
+      setBusy(els.generate, els.busy, false);
+      els.results.setAttribute("aria-busy", "false");
+    }
+  });
+
+  // ---------- captioning ----------
+  let previewUrl = null;
+  els.capFile.addEventListener("change", () => {
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = null;
+    const file = els.capFile.files && els.capFile.files[0];
+    els.capOutput.textContent = "";
+    if (file && file.type.startsWith("image/")) {
+      previewUrl = URL.createObjectURL(file);
+      els.capPreview.src = previewUrl;
+      els.capPreview.hidden = false;
+      els.capPreviewEmpty.hidden = true;
+    } else {
+      els.capPreview.removeAttribute("src");
+      els.capPreview.hidden = true;
+      els.capPreviewEmpty.hidden = false;
+    }
+  });
+
+  els.capForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (els.capButton.disabled) return;
+    clearError();
+    const file = els.capFile.files && els.capFile.files[0];
+    if (!file) {
+      showError("Invalid input:", " choose an image file to caption.");
+      return;
+    }
+    const form = new FormData();
+    form.append("file", file, file.name || "image.png");
+    form.append("lang", els.capLang.value);
+    setBusy(els.capButton, els.capBusy, true);
+    els.capOutput.textContent = "";
+    try {
+      const resp = await request("/v1/captions", {
+        method: "POST",
+        headers: { Accept: "application/json", ...authHeaders() },
+        body: form,
+      });
+      if (!resp.ok) {
+        const err = await apiError(resp);
+        showError(err.title, err.message);
+        return;
+      }
+      const data = await resp.json();
+      els.capOutput.lang = data.lang === "zh" ? "zh-CN" : "en";
+      els.capOutput.textContent = data.caption || "(empty caption)";
+    } catch (err) {
+      networkError(err);
+    } finally {
+      setBusy(els.capButton, els.capBusy, false);
+    }
+  });
+})();
