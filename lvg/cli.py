@@ -66,14 +66,20 @@ def _train_text_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_tokenizer(args: argparse.Namespace) -> int:
+def _run_training(args: argparse.Namespace, config_cls: type, train_fn, what: str) -> int:
+    """Shared by the ``train`` commands: config from YAML + overrides, then (resumable) training."""
     from lvg.train.config import load_config
+
+    cfg = load_config(config_cls, args.config, args.overrides)
+    path = train_fn(cfg, resume=args.resume, stop_after=args.stop_after)
+    print(f"saved {what} to {path}")
+    return 0
+
+
+def _train_tokenizer(args: argparse.Namespace) -> int:
     from lvg.train.tokenizer import TokenizerTrainingConfig, train_tokenizer
 
-    cfg = load_config(TokenizerTrainingConfig, args.config, args.overrides)
-    path = train_tokenizer(cfg, resume=args.resume, stop_after=args.stop_after)
-    print(f"saved the image tokenizer to {path}")
-    return 0
+    return _run_training(args, TokenizerTrainingConfig, train_tokenizer, "the image tokenizer")
 
 
 def _eval_tokenizer(args: argparse.Namespace) -> int:
@@ -175,13 +181,9 @@ def _eval_shapes(args: argparse.Namespace) -> int:
 
 
 def _train_llm(args: argparse.Namespace) -> int:
-    from lvg.train.config import load_config
     from lvg.train.llm import LLMTrainingConfig, train_llm
 
-    cfg = load_config(LLMTrainingConfig, args.config, args.overrides)
-    path = train_llm(cfg, resume=args.resume, stop_after=args.stop_after)
-    print(f"saved the pipeline to {path}")
-    return 0
+    return _run_training(args, LLMTrainingConfig, train_llm, "the pipeline")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -212,6 +214,14 @@ def _export(args: argparse.Namespace) -> int:
     Pipeline.from_pretrained(args.out)  # strict reload: the exported folder is complete and consistent
     print(f"exported {args.model} to {args.out} ({args.dtype} weights)")
     return 0
+
+
+def _training_args(d: argparse.ArgumentParser, example_config: str) -> None:
+    d.add_argument("--config", type=Path, help=f"YAML config (e.g. {example_config})")
+    d.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    d.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="stop this run after N more steps (checkpointed); continue later with --resume")  # fmt: skip
+    d.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.batch_size=64")
 
 
 def _sampling_args(d: argparse.ArgumentParser) -> None:
@@ -305,16 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/metrics.jsonl and, at the end, OUT/image_tokenizer (config.json + model.safetensors). "
         "Ctrl-C saves a checkpoint first.",
     )
-    d.add_argument("--config", type=Path, help="YAML config (e.g. configs/tokenizer-shapes.yaml)")
-    d.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
-    d.add_argument(
-        "--stop-after",
-        type=int,
-        default=None,
-        metavar="N",
-        help="stop this run after N more steps (checkpointed); continue later with --resume",
-    )
-    d.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.batch_size=64")
+    _training_args(d, "configs/tokenizer-shapes.yaml")
     d.set_defaults(func=_train_tokenizer)
 
     d = tsub.add_parser(
@@ -325,10 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         "KEY=VALUE overrides (e.g. model.preset=base train.steps=20000 model.init_from=PATH). Writes "
         "OUT/checkpoint, OUT/tb, OUT/metrics.jsonl and, at the end, the pipeline folder OUT/pipeline.",
     )
-    d.add_argument("--config", type=Path, help="YAML config (e.g. configs/llm-shapes.yaml)")
-    d.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
-    d.add_argument("--stop-after", type=int, default=None, metavar="N", help="stop this run after N more steps")
-    d.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.batch_size=256")
+    _training_args(d, "configs/llm-shapes.yaml")
     d.set_defaults(func=_train_llm)
 
     d = sub.add_parser(

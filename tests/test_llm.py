@@ -166,17 +166,6 @@ def test_bad_model_dirs_and_images(overfit_pipe, tmp_path):
         overfit_pipe.caption(render(SCENES[0]), lang="fr")
 
 
-@pytest.fixture(scope="module")
-def tiny_pipeline_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pipe")
-    text_tok = load_text_tokenizer(TEXT_TOKENIZER)
-    img_tok = ImageTokenizer(ImageTokenizerConfig(channels=[8, 16, 16], fsq_levels=[4, 4]))
-    layout = VocabLayout.from_tokenizers(text_tok, img_tok.codebook_size, 64, max_text_tokens=64)
-    torch.manual_seed(0)
-    Pipeline(build_lm(layout, "tiny"), img_tok, text_tok, layout).save_pretrained(d)
-    return d
-
-
 def test_save_and_load_pipeline(tiny_pipeline_dir):
     a = Pipeline.from_pretrained(tiny_pipeline_dir)
     b = Pipeline.from_pretrained(tiny_pipeline_dir)

@@ -27,14 +27,11 @@ from PIL import Image
 
 import lvg.serve.app as serve_app
 from lvg.cli import main
-from lvg.models.unified import VocabLayout, build_lm
 from lvg.pipelines.pipeline import Pipeline, PipelineOutput
 from lvg.serve.app import ServeSettings, create_app
 from lvg.serve.auth import ApiKeys, RateLimiter
 from lvg.serve.batching import Batcher, ClientDisconnected, DeadlineExceeded
 from lvg.serve.safety import PromptFilter
-from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig
-from lvg.tokenizers.text import load_text_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT_TOKENIZER = ROOT / "models" / "shapes-default" / "text_tokenizer"
@@ -468,17 +465,6 @@ def test_settings_and_keys_are_checked(tmp_path):
 
 
 # ---------------------------------------------------------------------- the tiny real pipeline
-
-
-@pytest.fixture(scope="module")
-def tiny_pipeline_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pipe")
-    text_tok = load_text_tokenizer(TEXT_TOKENIZER)
-    img_tok = ImageTokenizer(ImageTokenizerConfig(channels=[8, 16, 16], fsq_levels=[4, 4]))
-    layout = VocabLayout.from_tokenizers(text_tok, img_tok.codebook_size, 64, max_text_tokens=64)
-    torch.manual_seed(0)
-    Pipeline(build_lm(layout, "tiny"), img_tok, text_tok, layout).save_pretrained(d)
-    return d
 
 
 class CountingPipeline:

@@ -18,14 +18,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import torch
+from conftest import make_tiny_pipeline
 
 from lvg.data.render import render_pil
 from lvg.data.world import Obj, Scene
-from lvg.models.unified import VocabLayout, build_lm
 from lvg.pipelines.pipeline import Pipeline
-from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig
-from lvg.tokenizers.text import load_text_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT_TOKENIZER = ROOT / "models" / "shapes-default" / "text_tokenizer"
@@ -47,14 +44,10 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def _model_dir(tmp: Path) -> Path:
-    """A tiny untrained model folder (like ``tiny_pipeline_dir`` in test_llm.py), or the shipped model for the README."""
+    """A tiny untrained model folder, or the shipped model when refreshing the README screenshot."""
     if UPDATE_SCREENSHOT and (DEFAULT_MODEL / "model_index.json").is_file():
         return DEFAULT_MODEL
-    text_tok = load_text_tokenizer(TEXT_TOKENIZER)
-    img_tok = ImageTokenizer(ImageTokenizerConfig(channels=[8, 16, 16], fsq_levels=[4, 4]))
-    layout = VocabLayout.from_tokenizers(text_tok, img_tok.codebook_size, 64, max_text_tokens=64)
-    torch.manual_seed(0)
-    return Pipeline(build_lm(layout, "tiny"), img_tok, text_tok, layout).save_pretrained(tmp / "model")
+    return make_tiny_pipeline(tmp / "model")
 
 
 @pytest.fixture(scope="module")
