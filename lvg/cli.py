@@ -82,6 +82,23 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
     return _run_training(args, TokenizerTrainingConfig, train_tokenizer, "the image tokenizer")
 
 
+def _train_clip(args: argparse.Namespace) -> int:
+    from lvg.train.clip import ClipTrainingConfig, train_clip
+
+    return _run_training(args, ClipTrainingConfig, train_clip, "the CLIP model")
+
+
+def _eval_clip(args: argparse.Namespace) -> int:
+    from lvg.eval.clip_eval import retrieval_top1, zero_shot_accuracy
+    from lvg.models.clip import ShapesClip
+
+    clip = ShapesClip.from_pretrained(args.model)
+    metrics = {"zero_shot": zero_shot_accuracy(clip, args.num, num_candidates=args.num_candidates),
+               "retrieval": retrieval_top1(clip, args.num)}  # fmt: skip
+    print(json.dumps(metrics, indent=2, ensure_ascii=False))
+    return 0
+
+
 def _eval_tokenizer(args: argparse.Namespace) -> int:
     from lvg.eval.recon import evaluate_tokenizer
     from lvg.tokenizers.image import ImageTokenizer
@@ -106,13 +123,29 @@ def _save(img, path: Path, scale: int) -> None:
     img.save(path)
 
 
+def _load_generation_pipeline(args: argparse.Namespace):
+    """The pipeline, with ``--clip DIR`` (if given) replacing any bundled CLIP; checks ``--rerank`` needs."""
+    pipe = _load_pipeline(args.model)
+    if args.clip is not None:
+        from lvg.models.clip import ShapesClip
+
+        pipe.clip = ShapesClip.from_pretrained(args.clip).to(pipe.device)
+    if args.rerank > 1 and pipe.clip is None:
+        raise ValueError("--rerank > 1 needs a CLIP model: the model folder has no clip/ component, pass --clip DIR")
+    return pipe
+
+
 def _generate(args: argparse.Namespace) -> int:
     if args.scale < 1:
         raise ValueError(f"--scale must be a positive integer, got {args.scale}")
-    from lvg.pipelines.pipeline import check_generation_args
+    from lvg.pipelines.pipeline import MAX_RERANK, check_generation_args
 
+    if not 1 <= args.rerank <= MAX_RERANK:
+        raise ValueError(f"--rerank must be between 1 and {MAX_RERANK}, got {args.rerank}")
     opts = dict(guidance_scale=args.guidance_scale, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                 seed=args.seed, batch_size=args.batch_size)  # fmt: skip
+    if args.rerank > 1:
+        opts["rerank"] = args.rerank
     check_generation_args(["-"], args.num_images, args.guidance_scale, args.temperature, args.top_k, args.top_p,
                           args.batch_size)  # fmt: skip
     if args.prompts is not None:
@@ -127,7 +160,7 @@ def _generate(args: argparse.Namespace) -> int:
                 raise ValueError(f"{args.prompts}:{n}: empty prompt line")
         if not lines:
             raise ValueError(f"{args.prompts} holds no prompts")
-        pipe = _load_pipeline(args.model)
+        pipe = _load_generation_pipeline(args)
         out = pipe(lines, num_images=1, **opts)
         for i, img in enumerate(out.images):
             _save(img, args.out_dir / f"{i:05d}.png", args.scale)
@@ -135,7 +168,7 @@ def _generate(args: argparse.Namespace) -> int:
         return 0
     if args.prompt is None or args.output is None:
         raise ValueError("give a PROMPT and -o OUT.png (or --prompts FILE --out-dir DIR)")
-    pipe = _load_pipeline(args.model)
+    pipe = _load_generation_pipeline(args)
     out = pipe(args.prompt, num_images=args.num_images, **opts)
     if args.num_images == 1:
         _save(out.images[0], args.output, args.scale)
@@ -329,6 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
     _training_args(d, "configs/llm-shapes.yaml")
     d.set_defaults(func=_train_llm)
 
+    d = tsub.add_parser(
+        "clip",
+        help="train a small CLIP (image/caption embeddings) on Shapes World, for reranking",
+        description="Train a small CLIP (conv image tower + transformer text tower, symmetric InfoNCE) on Shapes "
+        "World renders with their partial canonical captions in English and Chinese. Settings: dataclass "
+        "defaults, then --config YAML, then KEY=VALUE overrides (e.g. train.steps=2000 model.embed_dim=64). "
+        "Validates zero-shot caption choice and text -> image retrieval on held-out renders. Writes "
+        "OUT/checkpoint, OUT/tb, OUT/metrics.jsonl and, at the end, OUT/clip (config.json, model.safetensors, "
+        "text_tokenizer/). Copy OUT/clip into a model folder as clip/ (and list it in model_index.json) to bundle it.",
+    )
+    _training_args(d, "configs/clip-shapes.yaml")
+    d.set_defaults(func=_train_clip)
+
     d = sub.add_parser(
         "generate",
         help="text -> image with a trained lvg model",
@@ -345,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="seed of the first image (default 0)")
     d.add_argument("--scale", type=int, default=1, help="integer upscale of the 64x64 output (default 1)")
     d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped models/shapes-default)")
+    d.add_argument("--rerank", type=int, default=1, metavar="K",
+                   help="generate K candidates per image and keep the best by CLIP score (default 1 = off; "
+                   "needs a clip/ component in the model or --clip)")  # fmt: skip
+    d.add_argument("--clip", type=Path, default=None, metavar="DIR", help="CLIP folder to rerank with (lvg train clip)")
     _sampling_args(d)
     d.set_defaults(func=_generate)
 
@@ -382,6 +432,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", type=Path, required=True, help="image tokenizer folder (config.json + model.safetensors)")
     d.add_argument("--num", type=int, default=1000, help="held-out renders (default 1000)")
     d.set_defaults(func=_eval_tokenizer)
+    d = esub.add_parser(
+        "clip",
+        help="zero-shot caption choice and text -> image retrieval of a CLIP",
+        description="On held-out Shapes World renders with their full canonical captions: zero-shot top-1 (pick "
+        "the right caption among --num-candidates) and text -> image retrieval top-1 among --num renders. "
+        "Prints JSON.",
+    )
+    d.add_argument("--model", type=Path, required=True, help="CLIP folder (e.g. runs/clip-shapes/clip)")
+    d.add_argument("--num", type=int, default=500, help="held-out renders (default 500)")
+    d.add_argument("--num-candidates", type=int, default=10, help="captions per zero-shot choice (default 10)")
+    d.set_defaults(func=_eval_clip)
     d = esub.add_parser(
         "shapes",
         help="Shapes World benchmark: per-category accuracy and captioning exact match",

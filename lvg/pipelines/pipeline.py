@@ -1,7 +1,8 @@
 """``Pipeline``: prompt -> images and image -> caption with one unified LM.
 
 A pipeline folder holds ``model_index.json`` (vocabulary layout, component names),
-``text_tokenizer/``, ``image_tokenizer/`` and ``lm/`` (Hugging Face Llama, safetensors).
+``text_tokenizer/``, ``image_tokenizer/`` and ``lm/`` (Hugging Face Llama, safetensors), and optionally
+``clip/`` (a :class:`~lvg.models.clip.ShapesClip` used to rerank candidates).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from lvg.tokenizers.text import load_text_tokenizer, save_text_tokenizer
 
 MODEL_INDEX = "model_index.json"
 MAX_IMAGES_PER_PROMPT = 64
+MAX_RERANK = 16  # most candidates generated per returned image
+RERANK_SEED_STRIDE = 0x9E3779B97F4A7C15  # odd 64-bit constant spreading candidate seeds apart
 LAYOUT_TOKENS = ["<pad>", "<bos>", "<eos>", "<boi>", "<eoi>", "<en>", "<zh>"]
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "shapes-default"
 
@@ -40,7 +43,17 @@ class PipelineOutput:
     images: list[Image.Image]
     codes: torch.Tensor  # [N, h, w] image codes
     prompts: list[str] = field(default_factory=list)  # the prompt of each image
-    seeds: list[int] = field(default_factory=list)  # the seed that reproduces each image
+    seeds: list[int] = field(default_factory=list)  # the seed that reproduces each image (with rerank=1)
+    clip_scores: list[float] = field(default_factory=list)  # CLIP cosine of each kept image (only when reranking)
+
+
+def candidate_seed(seed: int, c: int) -> int:
+    """Seed of reranking candidate ``c`` of the image whose seed is ``seed``.
+
+    Candidate 0 is the image itself (``seed``), so reranking only ever adds candidates to what
+    ``rerank=1`` would return; candidate ``c > 0`` uses ``(seed + c * RERANK_SEED_STRIDE) mod 2**63``.
+    """
+    return seed if c == 0 else (seed + c * RERANK_SEED_STRIDE) % 2**63
 
 
 def _load_lm(path: Path, dtype: torch.dtype) -> LlamaForCausalLM:
@@ -112,12 +125,13 @@ class Pipeline:
     """Text-to-image and image-to-text with one unified causal LM."""
 
     def __init__(self, lm: LlamaForCausalLM, image_tokenizer: ImageTokenizer, text_tokenizer: PreTrainedTokenizerBase,
-                 layout: VocabLayout):  # fmt: skip
+                 layout: VocabLayout, clip: Any = None):  # fmt: skip
         if lm.config.vocab_size < layout.vocab_size:
             raise ValueError(f"LM vocabulary {lm.config.vocab_size} is smaller than the layout's {layout.vocab_size}")
         if image_tokenizer.codebook_size != layout.codebook_size:
             raise ValueError("image tokenizer codebook does not match the vocabulary layout")
         self.lm, self.image_tokenizer, self.text_tokenizer, self.layout = lm, image_tokenizer, text_tokenizer, layout
+        self.clip = clip  # optional ShapesClip (or anything with ``score(images, texts)``) for reranking
 
     @property
     def device(self) -> torch.device:
@@ -126,6 +140,8 @@ class Pipeline:
     def to(self, device: str | torch.device) -> Pipeline:
         self.lm.to(device)
         self.image_tokenizer.to(device)
+        if isinstance(self.clip, torch.nn.Module):
+            self.clip.to(device)
         return self
 
     # ------------------------------------------------------------------ persistence
@@ -155,7 +171,12 @@ class Pipeline:
             raise ValueError(f"{path / comp['text_tokenizer']} does not match the vocabulary in {index_file}")
         image_tok = ImageTokenizer.from_pretrained(path / comp["image_tokenizer"])
         lm = _load_lm(path / comp["lm"], dtype)
-        return cls(lm, image_tok, text_tok, layout).to(device)
+        clip = None
+        if comp.get("clip"):
+            from lvg.models.clip import ShapesClip
+
+            clip = ShapesClip.from_pretrained(path / comp["clip"])
+        return cls(lm, image_tok, text_tok, layout, clip=clip).to(device)
 
     def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
         """Write the whole folder: text tokenizer, image tokenizer, LM (safetensors) and ``model_index.json``.
@@ -173,6 +194,9 @@ class Pipeline:
         self.lm.save_pretrained(path / "lm", state_dict=state, safe_serialization=True)
         index = {"_class_name": "Pipeline", "lvg_version": __version__, "layout": self.layout.to_dict(),
                  "components": {"text_tokenizer": "text_tokenizer", "image_tokenizer": "image_tokenizer", "lm": "lm"}}  # fmt: skip
+        if self.clip is not None and hasattr(self.clip, "save_pretrained"):
+            self.clip.save_pretrained(path / "clip")
+            index["components"]["clip"] = "clip"
         (path / MODEL_INDEX).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
         return path
 
@@ -182,16 +206,25 @@ class Pipeline:
     def __call__(self, prompt: str | list[str], num_images: int = 1, guidance_scale: float = 3.0,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
                  generator: torch.Generator | None = None, batch_size: int = 32,
-                 seeds: list[int] | None = None) -> PipelineOutput:  # fmt: skip
+                 seeds: list[int] | None = None, rerank: int = 1) -> PipelineOutput:  # fmt: skip
         """Generate ``num_images`` images per prompt.
 
         Image ``j`` (counting over prompts, then images) uses seed ``seed + j``, so the same seed
         reproduces the same images byte for byte on CPU, however the work is batched. Without a
         seed, seeds are drawn from ``generator`` (or torch's global RNG). ``seeds`` (one per image)
         overrides ``seed``: image ``j`` uses ``seeds[j]``, so unrelated requests can share one call.
+
+        ``rerank=K > 1`` (needs ``self.clip``) generates K candidates per image, candidate ``c`` of image
+        ``j`` with seed :func:`candidate_seed` ``(seeds[j], c)``, and keeps the one whose CLIP score against
+        its prompt is highest (the first on ties); the output's ``seeds`` are the kept candidates' seeds,
+        each reproducing its image with ``rerank=1``. ``rerank=1`` is plain generation.
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         check_generation_args(prompts, num_images, guidance_scale, temperature, top_k, top_p, batch_size)
+        if isinstance(rerank, bool) or not isinstance(rerank, int) or not 1 <= rerank <= MAX_RERANK:
+            raise ValueError(f"rerank must be an integer between 1 and {MAX_RERANK}, got {rerank!r}")
+        if rerank > 1 and self.clip is None:
+            raise ValueError("rerank > 1 needs a CLIP model: load a pipeline with a clip/ component or pass --clip DIR")
         texts = tokenize_texts(self.text_tokenizer, prompts, self.layout.max_text_tokens)
         jobs = [(i, t) for i, t in enumerate(texts) for _ in range(num_images)]
         if seeds is not None:
@@ -202,6 +235,9 @@ class Pipeline:
             if seed is None:
                 seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
             seeds = [seed + j for j in range(len(jobs))]
+        if rerank > 1:
+            return self._rerank(prompts, jobs, seeds, rerank, guidance_scale=guidance_scale, temperature=temperature,
+                                top_k=top_k, top_p=top_p, batch_size=batch_size)  # fmt: skip
         all_codes = []
         g = self.layout.image_tokens
         for s in range(0, len(jobs), batch_size):
@@ -227,6 +263,19 @@ class Pipeline:
         arr = (pixels.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)
         images = [Image.fromarray(a) for a in arr]
         return PipelineOutput(images, codes, [prompts[i] for i, _ in jobs], seeds)
+
+    def _rerank(self, prompts: list[str], jobs: list, seeds: list[int], k: int, **opts: Any) -> PipelineOutput:
+        """Generate ``k`` candidates per job (see :meth:`__call__`) and keep the best by CLIP score."""
+        cand_seeds = [candidate_seed(s, c) for s in seeds for c in range(k)]
+        cand_prompts = [prompts[i] for i, _ in jobs for _ in range(k)]
+        out = self(cand_prompts, num_images=1, seeds=cand_seeds, **opts)
+        pix = torch.from_numpy(np.stack([np.asarray(im) for im in out.images])).permute(0, 3, 1, 2).contiguous()
+        scores = torch.cat([torch.as_tensor(self.clip.score(pix[s : s + 256], cand_prompts[s : s + 256])).float().cpu()
+                            for s in range(0, len(cand_prompts), 256)]).view(len(jobs), k)  # fmt: skip
+        best = scores.argmax(1).tolist()  # first maximum on ties
+        keep = [j * k + b for j, b in enumerate(best)]
+        return PipelineOutput([out.images[i] for i in keep], out.codes[keep], [cand_prompts[i] for i in keep],
+                              [cand_seeds[i] for i in keep], [scores[j, b].item() for j, b in enumerate(best)])  # fmt: skip
 
     @torch.inference_mode()
     def caption(self, image: Any, lang: str = "en", num_beams: int = 1, max_new_tokens: int = 64,
