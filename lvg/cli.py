@@ -199,17 +199,26 @@ def _eval_shapes(args: argparse.Namespace) -> int:
     from lvg.eval.benchmark import load_prompts
     from lvg.eval.shapes import evaluate_captioning, evaluate_generation, markdown_report, write_results
 
-    pipe = _load_pipeline(args.model)
+    pipe = _load_generation_pipeline(args)
     prompts = load_prompts(args.prompts)
     langs = ["en", "zh"] if args.lang == "both" else [args.lang]
     gen = [evaluate_generation(pipe, prompts, lang, seed=args.seed, guidance_scale=args.guidance_scale,
-                               temperature=args.temperature, batch_size=args.batch_size) for lang in langs]  # fmt: skip
+                               temperature=args.temperature, batch_size=args.batch_size, rerank=args.rerank,
+                               keep_images=args.report is not None) for lang in langs]  # fmt: skip
     cap = [evaluate_captioning(pipe, args.captions, lang) for lang in langs] if args.captions else []
     meta = {"model": str(args.model or "default"), "seed": args.seed, "guidance_scale": args.guidance_scale,
-            "temperature": args.temperature, "prompts": str(args.prompts)}  # fmt: skip
+            "temperature": args.temperature, "rerank": args.rerank, "prompts": str(args.prompts)}  # fmt: skip
     write_results(args.out, gen, cap, meta)
     print(markdown_report(gen, cap))
     print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+    if args.report is not None:
+        from lvg.eval.suite import extended_report
+
+        path, metrics = extended_report(pipe, prompts, gen, args.report, seed=args.seed,
+                                        guidance_scale=args.guidance_scale, temperature=args.temperature)  # fmt: skip
+        for k, v in metrics.items():
+            print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+        print(f"wrote the report to {path}")
     return 0
 
 
@@ -243,6 +252,10 @@ def _export(args: argparse.Namespace) -> int:
 
     dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": None}[args.dtype]
     pipe = Pipeline.from_pretrained(args.model)
+    if args.clip is not None:
+        from lvg.models.clip import ShapesClip
+
+        pipe.clip = ShapesClip.from_pretrained(args.clip)
     pipe.save_pretrained(args.out, dtype=dtype)
     Pipeline.from_pretrained(args.out)  # strict reload: the exported folder is complete and consistent
     print(f"exported {args.model} to {args.out} ({args.dtype} weights)")
@@ -419,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("out", type=Path, help="destination folder (e.g. models/shapes-default)")
     d.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
                    help="storage precision of the weights (default float16)")  # fmt: skip
+    d.add_argument("--clip", type=Path, default=None, help="bundle this CLIP folder as the clip/ component")
     d.set_defaults(func=_export)
 
     ev = sub.add_parser("eval", help="evaluate lvg components", description="Evaluate lvg components.")
@@ -457,6 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--captions", type=int, default=1000, help="held-out renders to caption (default 1000; 0 = skip)")
     d.add_argument("--seed", type=int, default=0, help="seed of the first prompt (default 0)")
     d.add_argument("--out", type=Path, default=Path("eval-shapes"), help="output folder (default eval-shapes)")
+    d.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="also compute FID/KID, CLIP score, diversity, cycle consistency, tokenizer PSNR/SSIM and "
+                   "guidance/temperature sweeps, and write a self-contained HTML + Markdown report to DIR")  # fmt: skip
+    d.add_argument("--rerank", type=int, default=1, help="CLIP reranking: best of K candidates per image (default 1)")
+    d.add_argument("--clip", type=Path, default=None, help="CLIP folder for reranking/CLIP score (default: bundled)")
     _sampling_args(d)
     d.set_defaults(func=_eval_shapes)
 

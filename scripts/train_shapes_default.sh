@@ -31,7 +31,7 @@ PYEOF
         $PY -m lvg.cli train llm --config configs/llm-shapes.yaml $(resume_flag runs/llm-shapes)
         ;;
     export)
-        $PY -m lvg.cli export runs/llm-shapes/pipeline $OUT --dtype float16
+        $PY -m lvg.cli export runs/llm-shapes/pipeline $OUT --dtype float16 --clip $OUT/clip
         du -sh models
         ;;
     eval)

@@ -23,12 +23,12 @@ from lvg.eval.recon import HELD_OUT_SEED
 
 def evaluate_generation(pipe: Any, prompts: list[dict], lang: str = "en", seed: int = 0, guidance_scale: float = 3.0,
                         temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, batch_size: int = 64,
-                        keep_images: bool = False) -> dict[str, Any]:  # fmt: skip
+                        keep_images: bool = False, rerank: int = 1) -> dict[str, Any]:  # fmt: skip
     """Per-category and overall accuracy of ``pipe`` on ``prompts`` in ``lang`` ("en" or "zh")."""
     if lang not in ("en", "zh"):
         raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
     out = pipe([r[lang] for r in prompts], num_images=1, guidance_scale=guidance_scale, temperature=temperature,
-               top_k=top_k, top_p=top_p, seed=seed, batch_size=batch_size)  # fmt: skip
+               top_k=top_k, top_p=top_p, seed=seed, batch_size=batch_size, **({"rerank": rerank} if rerank > 1 else {}))  # fmt: skip
     per_cat: dict[str, list[bool]] = defaultdict(list)
     rows = []
     for row, img in zip(prompts, out.images, strict=True):
@@ -77,11 +77,11 @@ def write_results(out_dir: str | os.PathLike, gen: list[dict], cap: list[dict], 
     """Write ``results.json`` and ``results.md`` to ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    strip = [{k: v for k, v in g.items() if k != "rows"} | {"failures": [r for r in g["rows"] if not r["passed"]][:50]}
-             for g in gen]  # fmt: skip
-    for g in strip:
-        for r in g["failures"]:
-            r.pop("image", None)
+    strip = [
+        {k: v for k, v in g.items() if k != "rows"}
+        | {"failures": [{k: v for k, v in r.items() if k != "image"} for r in g["rows"] if not r["passed"]][:50]}
+        for g in gen
+    ]  # fmt: skip  (copies: the caller's rows keep their images)
     (out / "results.json").write_text(json.dumps({"meta": meta, "generation": strip, "captioning": cap}, indent=2,
                                                  ensure_ascii=False) + "\n", encoding="utf-8")  # fmt: skip
     (out / "results.md").write_text(markdown_report(gen, cap), encoding="utf-8")

@@ -172,12 +172,14 @@ class ShapesClip(nn.Module):
 
     # ------------------------------------------------------------------ persistence
 
-    def save_pretrained(self, path: str | os.PathLike) -> Path:
-        """Write ``config.json``, ``model.safetensors`` and ``text_tokenizer/`` to ``path``."""
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write ``config.json``, ``model.safetensors`` (weights cast to ``dtype`` if given, e.g. float16 to
+        ship; loading computes in float32) and ``text_tokenizer/`` to ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        state = {k: v.detach().to(dtype if dtype and v.is_floating_point() else v.dtype).contiguous().cpu()
+                 for k, v in self.state_dict().items()}  # fmt: skip
         save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt", "lvg": "clip"})
         save_text_tokenizer(self.text_tokenizer, path / TOKENIZER_DIR)
         return path

@@ -195,7 +195,7 @@ class Pipeline:
         index = {"_class_name": "Pipeline", "lvg_version": __version__, "layout": self.layout.to_dict(),
                  "components": {"text_tokenizer": "text_tokenizer", "image_tokenizer": "image_tokenizer", "lm": "lm"}}  # fmt: skip
         if self.clip is not None and hasattr(self.clip, "save_pretrained"):
-            self.clip.save_pretrained(path / "clip")
+            self.clip.save_pretrained(path / "clip", dtype=dtype)
             index["components"]["clip"] = "clip"
         (path / MODEL_INDEX).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
         return path

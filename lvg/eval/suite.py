@@ -1,0 +1,107 @@
+"""The extended evaluation behind ``lvg eval shapes --report DIR``.
+
+On top of compositional accuracy (:mod:`lvg.eval.shapes`) it measures, for a pipeline and a prompt set:
+FID and KID of the generations against real renders of the same prompts (features: the pipeline's CLIP image
+tower when it has one, else :class:`lvg.eval.metrics.PixelFeatures`; both are lvg's own, not Inception, and
+the report says which), the sanity figures of that feature space (real vs real, real vs pixel-shuffled), CLIP
+score, diversity and distinct code sequences among several samples of one prompt, cycle consistency
+(text -> image -> caption -> parsed spec), the image tokenizer's PSNR/SSIM on held-out renders, and accuracy
+as guidance scale and temperature vary. Everything is then written as a self-contained HTML + Markdown report.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lvg.data.render import render
+from lvg.data.spec import scene_from_spec
+from lvg.eval.benchmark import CATEGORIES
+from lvg.eval.metrics import (
+    PixelFeatures,
+    cycle_consistency,
+    distinct_fraction,
+    diversity,
+    frechet_distance,
+    images_to_tensor,
+    kernel_inception_distance,
+    sanity_checks,
+)  # fmt: skip
+from lvg.eval.recon import held_out_images, psnr_ssim, reconstruct
+from lvg.eval.report import accuracy_sweep, category_table_from, failures_from, write_report
+
+
+def _per_category(prompts: list[dict], k: int) -> list[dict]:
+    return [r for c in CATEGORIES for r in [p for p in prompts if p["category"] == c][:k]]
+
+
+def feature_extractor(pipe: Any) -> tuple[Any, str]:
+    """(images uint8 [N, 3, 64, 64] -> features [N, D], its name)."""
+    if getattr(pipe, "clip", None) is not None:
+        return (lambda x: pipe.clip.encode_image(x).float().cpu()), "lvg CLIP image tower (models' own, not Inception)"
+    return PixelFeatures(), "lvg PixelFeatures (fixed pixel statistics; no CLIP loaded; not Inception)"
+
+
+def real_renders(prompts: list[dict], seed: int = 0) -> torch.Tensor:
+    """One render per prompt of a random scene that satisfies it: uint8 [N, 3, 64, 64]."""
+    arr = [render(scene_from_spec(r["spec"], random.Random(f"lvg-real:{seed}:{i}"))) for i, r in enumerate(prompts)]
+    return torch.from_numpy(np.stack(arr)).permute(0, 3, 1, 2).contiguous()
+
+
+def extended_report(pipe: Any, prompts: list[dict], gens: list[dict], out_dir: str | Path, seed: int = 0,
+                    guidance_scale: float = 3.0, temperature: float = 1.0, samples_per_prompt: int = 4,
+                    subset_per_category: int = 3, tokenizer_images: int = 500) -> tuple[Path, dict]:  # fmt: skip
+    """Compute the extended metrics and write the report; returns (index.html path, metrics)."""
+    feats_of, feats_name = feature_extractor(pipe)
+    real = real_renders(prompts, seed)
+    real_f = feats_of(real)
+    metrics: dict[str, Any] = {"features": feats_name}
+    for g in gens:
+        if not g["rows"] or "image" not in g["rows"][0]:
+            raise ValueError("extended_report needs evaluate_generation(..., keep_images=True) results")
+        fake = images_to_tensor([r["image"] for r in g["rows"]])
+        fake_f = feats_of(fake)
+        metrics[f"FID ({g['lang']})"] = frechet_distance(real_f, fake_f)
+        metrics[f"KID x1000 ({g['lang']})"] = 1000 * kernel_inception_distance(real_f, fake_f, subset_size=200)[0]
+        if getattr(pipe, "clip", None) is not None:
+            metrics[f"CLIP score ({g['lang']})"] = float(
+                pipe.clip.clip_score(fake, [r["prompt"] for r in g["rows"]]).mean()
+            )
+    sanity = sanity_checks(held_out_images(400), feats_of)
+    metrics["sanity: FID real vs real"] = sanity["fid_real_real"]
+    metrics["sanity: FID real vs pixel-shuffled"] = sanity["fid_real_shuffled"]
+
+    subset = _per_category(prompts, subset_per_category)
+    gallery_rows = _per_category(prompts, 1)
+    out = pipe([r["en"] for r in gallery_rows], num_images=samples_per_prompt, seed=seed,
+               guidance_scale=guidance_scale, temperature=temperature)  # fmt: skip
+    groups = [i for i in range(len(gallery_rows)) for _ in range(samples_per_prompt)]
+    metrics["diversity (mean pairwise feature distance)"] = diversity(feats_of(images_to_tensor(out.images)), groups)
+    metrics["distinct code sequences per prompt"] = distinct_fraction(out.codes, groups)
+    galleries = [{"prompt": r["en"], "images": out.images[i * samples_per_prompt : (i + 1) * samples_per_prompt]}
+                 for i, r in enumerate(gallery_rows)]  # fmt: skip
+    for g in gens:
+        cyc = cycle_consistency(pipe, subset, g["lang"], seed=seed, guidance_scale=guidance_scale)
+        metrics[f"cycle consistency ({g['lang']}, {len(subset)} prompts)"] = cyc["rate"]
+    images = held_out_images(tokenizer_images)
+    psnr, ssim = psnr_ssim(reconstruct(pipe.image_tokenizer, images)[0], images)
+    metrics[f"tokenizer PSNR dB ({tokenizer_images} held-out)"] = psnr
+    metrics[f"tokenizer SSIM ({tokenizer_images} held-out)"] = ssim
+    lang = gens[0]["lang"]
+    sweeps = {
+        "guidance_scale": accuracy_sweep(
+            pipe, subset, lang, [1.0, 2.0, 3.0, 5.0], "guidance_scale", seed=seed, temperature=temperature
+        ),  # fmt: skip
+        "temperature": accuracy_sweep(
+            pipe, subset, lang, [0.5, 1.0, 1.5], "temperature", seed=seed, guidance_scale=guidance_scale
+        ),  # fmt: skip
+    }
+    failures = [f for g in gens for f in failures_from(g, limit=12)]
+    path = write_report(
+        out_dir, "lvg evaluation report", category_table_from(gens), metrics, galleries, failures, sweeps
+    )
+    return path, metrics
