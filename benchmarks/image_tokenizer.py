@@ -61,6 +61,48 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def measure_speed(tok: ImageTokenizer, repeats: int) -> dict:
+    """Encode/decode images/s at batch 1 and BIG_BATCH."""
+    x = held_out_images(BIG_BATCH)  # [256, 3, 64, 64] uint8
+    codes = tok.encode(x)  # [256, h, w]
+    return {
+        (what, b): images_per_s(fn, inp[:b], calls=20 if b == 1 else 1, repeats=repeats)
+        for what, fn, inp in (("encode", tok.encode, x), ("decode", tok.decode, codes))
+        for b in (1, BIG_BATCH)
+    }
+
+
+def speed_table(speed: dict, repeats: int) -> str:
+    return f"""CPU speed, images/s, median of {repeats} repeats after warm-up, `torch.inference_mode()`,
+{torch.get_num_threads()} torch thread(s); batch 1 timed over 20 calls per repeat, warm-up calls excluded:
+
+| stage | batch 1 | batch {BIG_BATCH} |
+|---|---|---|
+| encode (uint8 images -> codes) | {speed["encode", 1]:,.1f} | {speed["encode", BIG_BATCH]:,.1f} |
+| decode (codes -> float images) | {speed["decode", 1]:,.1f} | {speed["decode", BIG_BATCH]:,.1f} |
+"""
+
+
+def speed_only(args: argparse.Namespace) -> None:
+    """Speed of the architecture in a config, with untrained weights (no quality numbers)."""
+    from lvg.train.config import load_config
+    from lvg.train.tokenizer import TokenizerTrainingConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(TokenizerTrainingConfig, args.speed_only).model
+    tok = ImageTokenizer(cfg).eval()
+    params = sum(p.numel() for p in tok.parameters())
+    body = f"""## Image tokenizer speed, architecture of `{args.speed_only}` (`python benchmarks/image_tokenizer.py --speed-only {args.speed_only}`)
+
+Untrained weights (speed does not depend on them; no quality is claimed here): {cfg.quantizer.upper()},
+{cfg.grid}x{cfg.grid} = {cfg.grid**2} tokens per image, channels {cfg.channels}, {params:,} parameters.
+
+{speed_table(measure_speed(tok, args.repeats), args.repeats)}"""
+    write_section(args.name or f"image-tokenizer-speed:{Path(args.speed_only).stem}", body)
+    print(body)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="image tokenizer folder (save_pretrained)")
@@ -68,7 +110,13 @@ def main() -> None:
     ap.add_argument("--name", help="BENCHMARKS.md section name (default: image-tokenizer:<model>)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0: torch's own choice)")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats per speed measurement")
+    ap.add_argument("--speed-only", type=Path, metavar="CONFIG",
+                    help="only time encode/decode of an UNTRAINED tokenizer built from CONFIG's model section "
+                    "(e.g. configs/tokenizer-shapes.yaml): speed does not depend on the weights")  # fmt: skip
     args = ap.parse_args()
+    if args.speed_only:
+        speed_only(args)
+        return
     if args.num < 1:
         sys.exit(f"error: --num must be at least 1, got {args.num}")
     missing = [f for f in (args.model / CONFIG_NAME, args.model / WEIGHTS_NAME) if not f.is_file()]
@@ -91,13 +139,7 @@ def main() -> None:
     eval_s = time.perf_counter() - t0
     rt = q["round_trip"]
 
-    x = held_out_images(BIG_BATCH)  # [256, 3, 64, 64] uint8
-    codes = tok.encode(x)  # [256, h, w]
-    speed = {
-        (what, b): images_per_s(fn, inp[:b], calls=20 if b == 1 else 1, repeats=args.repeats)
-        for what, fn, inp in (("encode", tok.encode, x), ("decode", tok.decode, codes))
-        for b in (1, BIG_BATCH)
-    }
+    speed = measure_speed(tok, args.repeats)
     params = sum(p.numel() for p in tok.parameters())
     cfg = tok.config
     grid = cfg.grid
@@ -121,14 +163,7 @@ Quality on {q["num_images"]:,} held-out Shapes World images (stream seed {HELD_O
 
 Round-trip failures (first 5 of {rt["accepted_before"] - rt["accepted_after"]}): {failures}.
 
-CPU speed, images/s, median of {args.repeats} repeats after warm-up, `torch.inference_mode()`,
-{torch.get_num_threads()} torch thread(s); batch 1 timed over 20 calls per repeat, warm-up calls excluded:
-
-| stage | batch 1 | batch {BIG_BATCH} |
-|---|---|---|
-| encode (uint8 images -> codes) | {speed["encode", 1]:,.1f} | {speed["encode", BIG_BATCH]:,.1f} |
-| decode (codes -> float images) | {speed["decode", 1]:,.1f} | {speed["decode", BIG_BATCH]:,.1f} |
-
+{speed_table(speed, args.repeats)}
 (quality evaluation took {eval_s:.0f} s)
 """
     write_section(name, body)

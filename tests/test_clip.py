@@ -220,3 +220,11 @@ def test_cli(tmp_path, tiny_pipeline_dir, capsys):
     assert (tmp_path / "x.png").is_file()
     assert main(["eval", "clip", "--model", str(clip_dir), "--num", "8", "--num-candidates", "3"]) == 0
     assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["zero_shot"]["n"] == 8
+
+
+def test_shipped_clip_loads_and_matches_held_out_captions():
+    from lvg.eval.clip_eval import zero_shot_accuracy
+    from lvg.models.clip import ShapesClip
+
+    clip = ShapesClip.from_pretrained(ROOT / "models" / "shapes-default" / "clip")
+    assert zero_shot_accuracy(clip, n=200, num_candidates=10)["accuracy"] >= 0.95  # chance 0.10
