@@ -18,12 +18,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from lvg.tokenizers.text import PAD, load_text_tokenizer, save_text_tokenizer
+from lvg.weights import load_weights, save_weights
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -178,9 +177,7 @@ class ShapesClip(nn.Module):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        state = {k: v.detach().to(dtype if dtype and v.is_floating_point() else v.dtype).contiguous().cpu()
-                 for k, v in self.state_dict().items()}  # fmt: skip
-        save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt", "lvg": "clip"})
+        save_weights(self, path / WEIGHTS_NAME, dtype, {"lvg": "clip"})
         save_text_tokenizer(self.text_tokenizer, path / TOKENIZER_DIR)
         return path
 
@@ -200,12 +197,4 @@ class ShapesClip(nn.Module):
         if cfg.vocab_size != len(tok):
             raise ValueError(f"{path / TOKENIZER_DIR} has {len(tok)} tokens but {cfg_file} says {cfg.vocab_size}")
         model = cls(cfg, tok)
-        try:
-            state = load_file(str(w_file))
-        except (SafetensorError, OSError) as e:
-            raise ValueError(f"{w_file} is not a readable safetensors file (truncated or corrupt?): {e}") from None
-        try:
-            model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-        except RuntimeError as e:
-            raise ValueError(f"{w_file} does not match {cfg_file}: {e}") from None
-        return model.to(device).eval()
+        return load_weights(model, w_file, cfg_file).to(device).eval()

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
+
+from lvg.weights import load_weights, save_weights
 
 from .quantizers import FSQ, L2VQ
 
@@ -169,9 +169,7 @@ class ImageTokenizer(nn.Module):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        state = {k: v.detach().to(dtype if dtype and v.is_floating_point() else v.dtype).contiguous().cpu()
-                 for k, v in self.state_dict().items()}  # fmt: skip
-        save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt", "lvg": "image_tokenizer"})
+        save_weights(self, path / WEIGHTS_NAME, dtype, {"lvg": "image_tokenizer"})
         return path
 
     @classmethod
@@ -187,15 +185,7 @@ class ImageTokenizer(nn.Module):
         except (json.JSONDecodeError, TypeError) as e:
             raise ValueError(f"{cfg_file} is not a valid image tokenizer config: {e}") from None
         model = cls(cfg)
-        try:
-            state = load_file(str(w_file))
-        except (SafetensorError, OSError) as e:
-            raise ValueError(f"{w_file} is not a readable safetensors file (truncated or corrupt?): {e}") from None
-        try:
-            model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-        except RuntimeError as e:
-            raise ValueError(f"{w_file} does not match {cfg_file}: {e}") from None
-        return model.to(device).eval()
+        return load_weights(model, w_file, cfg_file).to(device).eval()
 
 
 def reconstruction_loss(recon: torch.Tensor, images: torch.Tensor, fg_weight: float = 10.0) -> torch.Tensor:
