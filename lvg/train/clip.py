@@ -15,16 +15,15 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig
 from lvg.models.clip import ClipConfig, ShapesClip
 from lvg.tokenizers.text import PAD, load_text_tokenizer
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint
 from .common import (
-    RunLogger,
     TrainConfig,
+    TrainingRun,
     autocast,
     lr_at,
     prepare_run_dir,
@@ -87,12 +86,10 @@ def train_clip(cfg: ClipTrainingConfig, resume: bool = False, stop_after: int | 
     data = ShapesWorldBatches(tc.batch_size, data_cfg, start_batch=step)
     loader = DataLoader(data, batch_size=None, num_workers=tc.num_workers, pin_memory=device.type == "cuda",
                         persistent_workers=tc.num_workers > 0)  # fmt: skip
-    log = RunLogger(out)
     end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
-    bar = tqdm(total=tc.steps, initial=step, desc="clip", unit="step", disable=not tc.progress)
     model.train()
     batches = iter(loader)
-    try:
+    with TrainingRun(out, tc, step, end, "clip", modules, optims, {"config": config_to_dict(cfg)}) as run:
         while step < end:
             batch = next(batches)
             images = batch["image"].to(device, non_blocking=True)  # uint8 [B, 3, 64, 64]
@@ -104,23 +101,10 @@ def train_clip(cfg: ClipTrainingConfig, resume: bool = False, stop_after: int | 
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
-            step += 1
-            bar.update(1)
+            step = run.advance()
             if step % tc.log_every == 0 or step == end:
-                log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item(),
+                run.log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item(),
                                  "train/logit_scale": model.logit_scale.exp().item()})  # fmt: skip
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            if step % tc.eval_every == 0 or step == tc.steps:
-                metrics = validate(model, cfg.eval)
-                log.log(step, **metrics)
-                bar.write(f"step {step}: " + ", ".join(f"{k.split('/')[-1]} {v:.4g}" for k, v in metrics.items()))
-            if step % tc.ckpt_every == 0 or step == end:
-                save_checkpoint(out, step, modules, optims, {"config": config_to_dict(cfg)})
-    except KeyboardInterrupt:
-        save_checkpoint(out, step, modules, optims, {"config": config_to_dict(cfg)})
-        bar.write(f"interrupted: checkpoint saved at step {step}; continue with --resume")
-        raise
-    finally:
-        bar.close()
-        log.close()
+                run.bar.set_postfix(loss=f"{loss.item():.4f}")
+            run.end_of_step(step, lambda: validate(model, cfg.eval))
     return model.save_pretrained(out / "clip")

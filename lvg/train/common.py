@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import has_checkpoint
+from .checkpoint import has_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -139,3 +139,64 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+class TrainingRun:
+    """The bookkeeping every trainer does around its optimisation step.
+
+    Owns the progress bar and the :class:`RunLogger`; validates every ``eval_every`` steps (and at the
+    last step), checkpoints every ``ckpt_every`` steps (and where this run ends), checkpoints on Ctrl-C
+    before re-raising, and closes everything::
+
+        with TrainingRun(out, tc, step, end, "tokenizer", modules, optims, extra) as run:
+            while step < end:
+                ...                                 # one optimisation step
+                step = run.advance()
+                if step % tc.log_every == 0 or step == end:
+                    run.log.log(step, **scalars)
+                run.end_of_step(step, lambda: validate(model))
+    """
+
+    def __init__(self, out: Path, tc: TrainConfig, step: int, end: int, desc: str, modules: dict,
+                 optimizers: dict, extra: dict) -> None:  # fmt: skip
+        from tqdm.auto import tqdm
+
+        self.out, self.tc, self.step, self.end = out, tc, step, end
+        self.modules, self.optimizers, self.extra = modules, optimizers, extra
+        self.log = RunLogger(out)
+        self.bar = tqdm(total=tc.steps, initial=step, desc=desc, unit="step", disable=not tc.progress)
+
+    def __enter__(self) -> TrainingRun:
+        return self
+
+    def advance(self) -> int:
+        """Count one finished optimisation step; returns the new step number."""
+        self.step += 1
+        self.bar.update(1)
+        return self.step
+
+    def checkpoint(self) -> None:
+        save_checkpoint(self.out, self.step, self.modules, self.optimizers, self.extra)
+
+    def end_of_step(self, step: int, validate, summary=None) -> None:
+        """Validate (``validate() -> {name: value}``) and checkpoint when due.
+
+        ``summary(metrics) -> str`` picks what the progress line shows (default: every metric).
+        """
+        if step % self.tc.eval_every == 0 or step == self.tc.steps:
+            metrics = validate()
+            self.log.log(step, **metrics)
+            text = summary(metrics) if summary else ", ".join(f"{k.split('/')[-1]} {v:.4g}" for k, v in metrics.items())
+            self.bar.write(f"step {step}: {text}")
+        if step % self.tc.ckpt_every == 0 or step == self.end:
+            self.checkpoint()
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is KeyboardInterrupt:
+                self.checkpoint()
+                self.bar.write(f"interrupted: checkpoint saved at step {self.step}; continue with --resume")
+        finally:
+            self.bar.close()
+            self.log.close()
+        return False  # never swallow the exception

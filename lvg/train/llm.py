@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig
 from lvg.models.unified import VocabLayout, build_lm, grow_from_pretrained, training_batch, weighted_lm_loss
@@ -25,10 +24,10 @@ from lvg.pipelines.pipeline import Pipeline
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.tokenizers.text import load_text_tokenizer
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint
 from .common import (
-    RunLogger,
     TrainConfig,
+    TrainingRun,
     autocast,
     lr_at,
     prepare_run_dir,
@@ -105,6 +104,14 @@ def validate(pipe: Pipeline, cfg: LLMEvalConfig, prompts: list[dict]) -> dict[st
     return out
 
 
+HEADLINE = ("val/acc_en", "val/acc_zh", "val/caption_exact_en")
+
+
+def headline(metrics: dict[str, float]) -> str:
+    """The progress line's summary of a validation: accuracy per language and caption exact match."""
+    return ", ".join(f"{k[4:]} {metrics[k]:.3f}" for k in HEADLINE if k in metrics)
+
+
 def train_llm(cfg: LLMTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) training; returns the saved pipeline folder."""
     from lvg.eval.benchmark import CATEGORIES, load_prompts
@@ -137,12 +144,10 @@ def train_llm(cfg: LLMTrainingConfig, resume: bool = False, stop_after: int | No
     )
     loader = DataLoader(ShapesWorldBatches(tc.batch_size, data_cfg, start_batch=step), batch_size=None,
                         num_workers=tc.num_workers, persistent_workers=tc.num_workers > 0)  # fmt: skip
-    log = RunLogger(out)
     end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
-    bar = tqdm(total=tc.steps, initial=step, desc="llm", unit="step", disable=not tc.progress)
     batches = iter(loader)
     L = layout.max_text_tokens
-    try:
+    with TrainingRun(out, tc, step, end, "llm", {"lm": lm}, {"opt": opt}, {"config": config_to_dict(cfg)}) as run:
         while step < end:
             b = next(batches)
             rng = random.Random(f"lvg-llm-rows:{cfg.data.seed}:{b['batch_index']}")  # row choices, resumable
@@ -167,24 +172,10 @@ def train_llm(cfg: LLMTrainingConfig, resume: bool = False, stop_after: int | No
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(lm.parameters(), tc.grad_clip)
             opt.step()
-            step += 1
-            bar.update(1)
+            step = run.advance()
             if step % tc.log_every == 0 or step == end:
-                log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item(),
+                run.log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item(),
                                  **{f"train/{k}": v for k, v in parts.items()}})  # fmt: skip
-                bar.set_postfix(loss=f"{loss.item():.3f}", img=f"{parts['image_loss']:.3f}")
-            if step % tc.eval_every == 0 or step == tc.steps:
-                metrics = validate(pipe, cfg.eval, prompts)
-                log.log(step, **metrics)
-                headline = ("val/acc_en", "val/acc_zh", "val/caption_exact_en")
-                bar.write(f"step {step}: " + ", ".join(f"{k[4:]} {metrics[k]:.3f}" for k in headline if k in metrics))
-            if step % tc.ckpt_every == 0 or step == end:
-                save_checkpoint(out, step, {"lm": lm}, {"opt": opt}, {"config": config_to_dict(cfg)})
-    except KeyboardInterrupt:
-        save_checkpoint(out, step, {"lm": lm}, {"opt": opt}, {"config": config_to_dict(cfg)})
-        bar.write(f"interrupted: checkpoint saved at step {step}; continue with --resume")
-        raise
-    finally:
-        bar.close()
-        log.close()
+                run.bar.set_postfix(loss=f"{loss.item():.3f}", img=f"{parts['image_loss']:.3f}")
+            run.end_of_step(step, lambda: validate(pipe, cfg.eval, prompts), headline)
     return pipe.save_pretrained(out / "pipeline")

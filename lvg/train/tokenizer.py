@@ -15,16 +15,15 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig
 from lvg.tokenizers.discriminator import DiscriminatorConfig, PatchDiscriminator, hinge_d_loss, hinge_g_loss
 from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig, reconstruction_loss
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint
 from .common import (
-    RunLogger,
     TrainConfig,
+    TrainingRun,
     autocast,
     lr_at,
     prepare_run_dir,
@@ -109,12 +108,10 @@ def train_tokenizer(cfg: TokenizerTrainingConfig, resume: bool = False, stop_aft
     data = ShapesWorldBatches(tc.batch_size, ShapesWorldConfig(seed=cfg.data_seed), start_batch=step, captions=False)
     loader = DataLoader(data, batch_size=None, num_workers=tc.num_workers, pin_memory=device.type == "cuda",
                         persistent_workers=tc.num_workers > 0)  # fmt: skip
-    log = RunLogger(out)
     end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
-    bar = tqdm(total=tc.steps, initial=step, desc="tokenizer", unit="step", disable=not tc.progress)
     model.train()
     batches = iter(loader)
-    try:
+    with TrainingRun(out, tc, step, end, "tokenizer", modules, optims, {"config": config_to_dict(cfg)}) as run:
         while step < end:
             images = next(batches)["image"].to(device, non_blocking=True).float() / 255  # [B, 3, 64, 64]
             lr = lr_at(step, tc)
@@ -137,26 +134,13 @@ def train_tokenizer(cfg: TokenizerTrainingConfig, resume: bool = False, stop_aft
                 d_opt.zero_grad(set_to_none=True)
                 d_loss.backward()
                 d_opt.step()
-            step += 1
-            bar.update(1)
+            step = run.advance()
             if step % tc.log_every == 0 or step == end:
                 scalars = {"train/loss": loss.item(), "train/rec": rec.item(), "train/lr": lr,
                            "train/grad_norm": gnorm.item()}  # fmt: skip
                 if gan_on:
                     scalars.update({"train/g_loss": g_loss.item(), "train/d_loss": d_loss.item()})
-                log.log(step, **scalars)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            if step % tc.eval_every == 0 or step == tc.steps:
-                metrics = validate(model, val_images, prompts)
-                log.log(step, **metrics)
-                bar.write(f"step {step}: " + ", ".join(f"{k.split('/')[-1]} {v:.4g}" for k, v in metrics.items()))
-            if step % tc.ckpt_every == 0 or step == end:
-                save_checkpoint(out, step, modules, optims, {"config": config_to_dict(cfg)})
-    except KeyboardInterrupt:
-        save_checkpoint(out, step, modules, optims, {"config": config_to_dict(cfg)})
-        bar.write(f"interrupted: checkpoint saved at step {step}; continue with --resume")
-        raise
-    finally:
-        bar.close()
-        log.close()
+                run.log.log(step, **scalars)
+                run.bar.set_postfix(loss=f"{loss.item():.4f}")
+            run.end_of_step(step, lambda: validate(model, val_images, prompts))
     return model.save_pretrained(out / "image_tokenizer")
