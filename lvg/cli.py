@@ -199,23 +199,42 @@ def _eval_shapes(args: argparse.Namespace) -> int:
     from lvg.eval.benchmark import load_prompts
     from lvg.eval.shapes import evaluate_captioning, evaluate_generation, markdown_report, write_results
 
+    if args.inception_weights is not None:  # fail before the long generation run
+        from lvg.eval.inception import check_weights
+
+        check_weights(args.inception_weights, args.inception_variant)
     pipe = _load_generation_pipeline(args)
     prompts = load_prompts(args.prompts)
     langs = ["en", "zh"] if args.lang == "both" else [args.lang]
+    keep = args.report is not None or args.inception_weights is not None
     gen = [evaluate_generation(pipe, prompts, lang, seed=args.seed, guidance_scale=args.guidance_scale,
                                temperature=args.temperature, batch_size=args.batch_size, rerank=args.rerank,
-                               keep_images=args.report is not None) for lang in langs]  # fmt: skip
+                               keep_images=keep) for lang in langs]  # fmt: skip
     cap = [evaluate_captioning(pipe, args.captions, lang) for lang in langs] if args.captions else []
     meta = {"model": str(args.model or "default"), "seed": args.seed, "guidance_scale": args.guidance_scale,
             "temperature": args.temperature, "rerank": args.rerank, "prompts": str(args.prompts)}  # fmt: skip
     write_results(args.out, gen, cap, meta)
     print(markdown_report(gen, cap))
+    inception = None
+    if args.inception_weights is not None:
+        from lvg.eval.suite import inception_rows, inception_section
+
+        inception = inception_section(prompts, gen, args.inception_weights, args.inception_variant, seed=args.seed,
+                                      device=pipe.device)  # fmt: skip
+        results = args.out / "results.json"
+        data = json.loads(results.read_text(encoding="utf-8"))
+        results.write_text(json.dumps(data | {"inception": inception}, indent=2, ensure_ascii=False) + "\n",
+                           encoding="utf-8")  # fmt: skip
+        if args.report is None:
+            for k, v in inception_rows(inception).items():
+                print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
     print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
     if args.report is not None:
         from lvg.eval.suite import extended_report
 
         path, metrics = extended_report(pipe, prompts, gen, args.report, seed=args.seed,
-                                        guidance_scale=args.guidance_scale, temperature=args.temperature)  # fmt: skip
+                                        guidance_scale=args.guidance_scale, temperature=args.temperature,
+                                        inception=inception)  # fmt: skip
         for k, v in metrics.items():
             print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
         print(f"wrote the report to {path}")
@@ -476,6 +495,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "guidance/temperature sweeps, and write a self-contained HTML + Markdown report to DIR")  # fmt: skip
     d.add_argument("--rerank", type=int, default=1, help="CLIP reranking: best of K candidates per image (default 1)")
     d.add_argument("--clip", type=Path, default=None, help="CLIP folder for reranking/CLIP score (default: bundled)")
+    d.add_argument("--inception-weights", type=Path, default=None, metavar="FILE",
+                   help="also compute the standard Inception-v3 FID and Inception Score with YOUR Inception-v3 weights "
+                   "(a safetensors file; nothing is downloaded; see docs/evaluation.md); written to results.json "
+                   "and the --report")  # fmt: skip
+    d.add_argument("--inception-variant", choices=["fid", "torchvision"], default="fid",
+                   help="which network the weights are for: fid = pytorch-fid's FID Inception (TF graph), "
+                   "torchvision = torchvision's ImageNet Inception-v3 (default fid)")  # fmt: skip
     _sampling_args(d)
     d.set_defaults(func=_eval_shapes)
 

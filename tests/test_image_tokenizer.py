@@ -16,6 +16,7 @@ from lvg.train.config import ConfigError, load_config
 from lvg.train.tokenizer import TokenizerEvalConfig, TokenizerTrainingConfig, train_tokenizer
 
 TINY = dict(channels=[8, 16, 16])
+TINY_PATCH = dict(arch="patch", channels=[16], decoder_res_blocks=2)
 
 
 @pytest.mark.parametrize("levels", [[8, 5, 5, 5], [4, 4], [7, 6, 5]])
@@ -51,14 +52,26 @@ def test_encode_decode_shapes(quantizer, downsample, grid):
         tok.encode(torch.zeros(1, 3, 32, 32))
 
 
+@pytest.mark.parametrize("quantizer", ["fsq", "vq"])
+@pytest.mark.parametrize("downsample,grid", [(8, 8), (4, 16)])
+def test_patch_arch_encode_decode_shapes(quantizer, downsample, grid):
+    tok = ImageTokenizer(ImageTokenizerConfig(**TINY_PATCH, downsample=downsample, quantizer=quantizer)).eval()
+    imgs = held_out_images(3)
+    codes = tok.encode(imgs)
+    assert codes.shape == (3, grid, grid) and codes.dtype == torch.long
+    assert tok.decode(codes).shape == (3, 3, 64, 64)
+
+
 def test_bad_configs():
-    for bad in (dict(downsample=3), dict(downsample=8, channels=[8, 16]), dict(quantizer="lfq")):
+    for bad in (dict(downsample=3), dict(downsample=8, channels=[8, 16]), dict(quantizer="lfq"), dict(arch="vit"),
+                dict(arch="patch", channels=[8, 16]), dict(channels=[2, 16, 16])):  # fmt: skip
         with pytest.raises(ValueError):
             ImageTokenizerConfig(**bad)
 
 
-def test_save_load_bit_exact(tmp_path):
-    tok = ImageTokenizer(ImageTokenizerConfig(**TINY))
+@pytest.mark.parametrize("arch", [TINY, TINY_PATCH])
+def test_save_load_bit_exact(tmp_path, arch):
+    tok = ImageTokenizer(ImageTokenizerConfig(**arch))
     tok.save_pretrained(tmp_path)
     back = ImageTokenizer.from_pretrained(tmp_path)
     for (k, a), (k2, b) in zip(tok.state_dict().items(), back.state_dict().items(), strict=True):
@@ -104,9 +117,9 @@ def test_batches_do_not_depend_on_worker_count():
     assert torch.equal(first(0, start=2)[0], a[2])
 
 
-def tiny_config(tmp_path, steps, **train):
+def tiny_config(tmp_path, steps, model=TINY, **train):
     return TokenizerTrainingConfig(
-        model=ImageTokenizerConfig(**TINY),
+        model=ImageTokenizerConfig(**model),
         train=TrainConfig(
             steps=steps,
             batch_size=8,
@@ -123,10 +136,11 @@ def tiny_config(tmp_path, steps, **train):
     )
 
 
-def test_tiny_training_improves_reconstruction(tmp_path):
+@pytest.mark.parametrize("arch", [TINY, TINY_PATCH])
+def test_tiny_training_improves_reconstruction(tmp_path, arch):
     images = held_out_images(32)
-    before = psnr_ssim(reconstruct(ImageTokenizer(ImageTokenizerConfig(**TINY)), images)[0], images)[0]
-    path = train_tokenizer(tiny_config(tmp_path, 60))
+    before = psnr_ssim(reconstruct(ImageTokenizer(ImageTokenizerConfig(**arch)), images)[0], images)[0]
+    path = train_tokenizer(tiny_config(tmp_path, 60, model=arch))
     after = psnr_ssim(reconstruct(ImageTokenizer.from_pretrained(path), images)[0], images)[0]
     assert after > before + 3, (before, after)
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]

@@ -21,6 +21,7 @@ from lvg.models.unified import (
     VocabLayout,
     build_lm,
     grow_from_pretrained,
+    position_ids,
     t2i_prefix,
     tokenize_texts,
     training_batch,
@@ -103,7 +104,7 @@ def test_training_batch_layout():
     codes = torch.randint(0, 1000, (3, 8, 8))
     ids = tokenize_texts(text_tok, ["a red circle", "一个红色圆形", "a star"], 64)
     b = training_batch(codes, ids, ["en", "zh", "en"], [True, True, False], [False, True, False], layout)
-    L = layout.max_text_tokens
+    L = len(ids[0])  # the longest caption of a text -> image row that keeps its caption
     assert (b["input_ids"][:2, L + 1] == layout.boi_id).all()  # images start at the same index
     assert b["input_ids"][1, L] == layout.bos_id  # dropped caption: <bos> <boi>
     assert torch.equal(b["labels"][0, L + 2 : L + 66] - layout.image_offset, codes[0].flatten())
@@ -111,6 +112,30 @@ def test_training_batch_layout():
     assert b["is_image"][:2].sum() == 2 * 65 and not b["is_image"][2].any()
     with pytest.raises(ValueError, match="at most 64"):
         tokenize_texts(text_tok, ["a red circle " * 40], 64)
+
+
+def test_padding_amount_changes_no_real_logit():
+    """Batches pad to their longest caption, generation pads to max_text_tokens: same logits either way."""
+    text_tok = load_text_tokenizer(TEXT_TOKENIZER)
+    layout = VocabLayout.from_tokenizers(text_tok, 1000, 64)
+    lm = build_lm(layout, "tiny").eval()
+    codes = torch.randint(0, 1000, (2, 8, 8))
+    ids = tokenize_texts(text_tok, ["a red circle", "一个红色圆形在一个大的蓝色正方形的左边"], 64)
+    pair = training_batch(codes, ids, ["en", "zh"], [True, True], [False, False], layout)
+    alone = training_batch(codes[:1], ids[:1], ["en"], [True], [False], layout)
+    assert alone["input_ids"].shape[1] < pair["input_ids"].shape[1] == len(ids[1]) + 64 + 3
+
+    def real_logits(b, row):
+        with torch.no_grad():
+            out = lm(input_ids=b["input_ids"], attention_mask=b["attention_mask"], position_ids=b["position_ids"])
+        return out.logits[row][b["attention_mask"][row].bool()]
+
+    assert torch.allclose(real_logits(pair, 0), real_logits(alone, 0), atol=1e-5)
+    # generation's prefix (padded to max_text_tokens) predicts the first image token like training does
+    prefix_ids, prefix_mask = t2i_prefix([ids[0]], layout)
+    with torch.no_grad():
+        gen = lm(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=position_ids(prefix_mask)).logits
+    assert torch.allclose(gen[0, -1], real_logits(alone, 0)[len(ids[0]) + 1], atol=1e-5)
 
 
 def test_overfit_model_generates_its_scenes_and_the_judge_passes(overfit_pipe):

@@ -7,6 +7,10 @@ the report says which), the sanity figures of that feature space (real vs real, 
 score, diversity and distinct code sequences among several samples of one prompt, cycle consistency
 (text -> image -> caption -> parsed spec), the image tokenizer's PSNR/SSIM on held-out renders, and accuracy
 as guidance scale and temperature vary. Everything is then written as a self-contained HTML + Markdown report.
+
+With user-supplied Inception-v3 weights (``lvg eval shapes --inception-weights FILE``), :func:`inception_section`
+adds the standard Inception-v3 FID and Inception Score through torchmetrics (:mod:`lvg.eval.inception`); the
+report labels them "Inception-v3 ... (user weights: FILE)" beside the lvg-feature FID above.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 from lvg.data.render import render
 from lvg.data.spec import scene_from_spec
 from lvg.eval.benchmark import CATEGORIES
+from lvg.eval.inception import InceptionEvaluator, load_inception
 from lvg.eval.metrics import (
     PixelFeatures,
     cycle_consistency,
@@ -52,18 +57,53 @@ def real_renders(prompts: list[dict], seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(np.stack(arr)).permute(0, 3, 1, 2).contiguous()
 
 
+def _generated_images(gen: dict) -> torch.Tensor:
+    if not gen["rows"] or "image" not in gen["rows"][0]:
+        raise ValueError("FID/IS need evaluate_generation(..., keep_images=True) results")
+    return images_to_tensor([r["image"] for r in gen["rows"]])
+
+
+def inception_section(prompts: list[dict], gens: list[dict], weights: str | Path, variant: str = "fid", seed: int = 0,
+                      device: str | torch.device = "cpu", batch_size: int = 32) -> dict[str, Any]:  # fmt: skip
+    """Inception-v3 FID (against :func:`real_renders` of the prompts) and IS of each language's generations.
+
+    ``weights``: the user's safetensors file (see :mod:`lvg.eval.inception`). Returns ``{"weights": file name,
+    "variant", "num_classes", "num_real", "by_lang": {lang: {"fid", "is_mean", "is_std"}}}``.
+    """
+    fakes = {g["lang"]: _generated_images(g) for g in gens}
+    net = load_inception(weights, variant, device)
+    ev = InceptionEvaluator(net, batch_size=batch_size, seed=seed)
+    ev.add_real(real_renders(prompts, seed))
+    return {"weights": Path(weights).name, "variant": variant, "num_classes": net.num_classes,
+            "num_real": ev.num_real, "by_lang": {lang: ev.evaluate(fake) for lang, fake in fakes.items()}}  # fmt: skip
+
+
+def inception_rows(section: dict[str, Any]) -> dict[str, Any]:
+    """Report rows ``{name: value}`` of an :func:`inception_section`, named so they cannot pass for lvg's FID."""
+    src = f"user weights: {section['weights']}"
+    rows: dict[str, Any] = {"Inception-v3 variant": f"{section['variant']} ({section['num_classes']} classes)"}
+    for lang, m in section["by_lang"].items():
+        rows[f"Inception-v3 FID ({src}) ({lang})"] = m["fid"]
+        rows[f"Inception-v3 IS ({src}) ({lang})"] = m["is_mean"]
+        rows[f"Inception-v3 IS std ({src}) ({lang})"] = m["is_std"]
+    return rows
+
+
 def extended_report(pipe: Any, prompts: list[dict], gens: list[dict], out_dir: str | Path, seed: int = 0,
                     guidance_scale: float = 3.0, temperature: float = 1.0, samples_per_prompt: int = 4,
-                    subset_per_category: int = 3, tokenizer_images: int = 500) -> tuple[Path, dict]:  # fmt: skip
-    """Compute the extended metrics and write the report; returns (index.html path, metrics)."""
+                    subset_per_category: int = 3, tokenizer_images: int = 500,
+                    inception: dict[str, Any] | None = None) -> tuple[Path, dict]:  # fmt: skip
+    """Compute the extended metrics and write the report; returns (index.html path, metrics).
+
+    ``inception``: an :func:`inception_section` (computed once by the caller, who also records it elsewhere);
+    its rows follow the lvg-feature FID/KID rows.
+    """
     feats_of, feats_name = feature_extractor(pipe)
     real = real_renders(prompts, seed)
     real_f = feats_of(real)
     metrics: dict[str, Any] = {"features": feats_name}
     for g in gens:
-        if not g["rows"] or "image" not in g["rows"][0]:
-            raise ValueError("extended_report needs evaluate_generation(..., keep_images=True) results")
-        fake = images_to_tensor([r["image"] for r in g["rows"]])
+        fake = _generated_images(g)
         fake_f = feats_of(fake)
         metrics[f"FID ({g['lang']})"] = frechet_distance(real_f, fake_f)
         metrics[f"KID x1000 ({g['lang']})"] = 1000 * kernel_inception_distance(real_f, fake_f, subset_size=200)[0]
@@ -71,6 +111,8 @@ def extended_report(pipe: Any, prompts: list[dict], gens: list[dict], out_dir: s
             metrics[f"CLIP score ({g['lang']})"] = float(
                 pipe.clip.clip_score(fake, [r["prompt"] for r in g["rows"]]).mean()
             )
+    if inception is not None:
+        metrics.update(inception_rows(inception))
     sanity = sanity_checks(held_out_images(400), feats_of)
     metrics["sanity: FID real vs real"] = sanity["fid_real_real"]
     metrics["sanity: FID real vs pixel-shuffled"] = sanity["fid_real_shuffled"]

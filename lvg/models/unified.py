@@ -184,18 +184,23 @@ def training_batch(
 
     codes [B, h, w]; text_ids and langs ("en"/"zh") per row; ``t2i[i]`` picks the direction of row i; ``drop_text[i]``
     (text -> image rows only) removes the caption for classifier-free guidance.
+    Text -> image rows are left-padded to the batch's longest caption, so ``<boi>`` sits at one index
+    ``L + 1``; captioning rows are right-padded. Padding is masked and position ids count real tokens
+    only, so the amount of padding changes no logit (generation pads to ``max_text_tokens``).
     Returns input_ids, attention_mask, position_ids, labels (IGNORE where no loss) and
     is_image [B, T] (which labels are image tokens, for per-modality loss weights).
     """
     B = codes.shape[0]
-    N, L = layout.image_tokens, layout.max_text_tokens
-    T = N + L + 5
+    N, max_len = layout.image_tokens, layout.max_text_tokens
+    text_ids = [t[:max_len] for t in text_ids]
+    L = max((len(t) for t, a, d in zip(text_ids, t2i, drop_text, strict=True) if a and not d), default=0)
+    T = max([L + N + 3 if any(t2i) else 0] + [N + 5 + len(t) for t, a in zip(text_ids, t2i, strict=True) if not a])
     ids = torch.full((B, T), layout.pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
     labels = torch.full_like(ids, IGNORE)
     img = codes.reshape(B, -1).long().cpu() + layout.image_offset  # [B, N]
     for i in range(B):
-        text = text_ids[i][:L]
+        text = text_ids[i]
         if t2i[i]:
             prefix = [layout.bos_id, *([] if drop_text[i] else text), layout.boi_id]
             row = prefix + img[i].tolist() + [layout.eoi_id]
