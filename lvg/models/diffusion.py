@@ -37,7 +37,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from lvg import __version__
-from lvg.pipelines.pipeline import check_generation_args
+from lvg.pipelines.pipeline import check_generation_args, resolve_seeds
 from lvg.tokenizers.text import PAD, load_text_tokenizer, save_text_tokenizer
 from lvg.weights import load_weights, save_weights
 
@@ -328,14 +328,7 @@ class PeerDiffusionPipeline:
         if num_inference_steps is not None and num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
         jobs = [p for p in prompts for _ in range(num_images)]
-        if seeds is not None:
-            seeds = [int(s) for s in seeds]
-            if len(seeds) != len(jobs):
-                raise ValueError(f"seeds must give one seed per image ({len(jobs)}), got {len(seeds)}")
-        else:
-            if seed is None:
-                seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
-            seeds = [seed + j for j in range(len(jobs))]
+        seeds = resolve_seeds(len(jobs), seed, seeds, generator)
         self.tokenize(prompts)  # validate every prompt's length before any work
         s = self.config.image_size
         images: list[Image.Image] = []

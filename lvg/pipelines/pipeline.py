@@ -121,6 +121,20 @@ def check_generation_args(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
 
 
+def resolve_seeds(num_jobs: int, seed: int | None = None, seeds: list[int] | None = None,
+                  generator: torch.Generator | None = None) -> list[int]:  # fmt: skip
+    """One seed per image: ``seeds`` as given (checked), else ``seed + j`` (``seed`` drawn from ``generator``
+    when None)."""
+    if seeds is not None:
+        seeds = [int(x) for x in seeds]
+        if len(seeds) != num_jobs:
+            raise ValueError(f"seeds must give one seed per image ({num_jobs}), got {len(seeds)}")
+        return seeds
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+    return [seed + j for j in range(num_jobs)]
+
+
 class Pipeline:
     """Text-to-image and image-to-text with one unified causal LM."""
 
@@ -227,14 +241,7 @@ class Pipeline:
             raise ValueError("rerank > 1 needs a CLIP model: load a pipeline with a clip/ component or pass --clip DIR")
         texts = tokenize_texts(self.text_tokenizer, prompts, self.layout.max_text_tokens)
         jobs = [(i, t) for i, t in enumerate(texts) for _ in range(num_images)]
-        if seeds is not None:
-            seeds = [int(x) for x in seeds]
-            if len(seeds) != len(jobs):
-                raise ValueError(f"seeds must give one seed per image ({len(jobs)}), got {len(seeds)}")
-        else:
-            if seed is None:
-                seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
-            seeds = [seed + j for j in range(len(jobs))]
+        seeds = resolve_seeds(len(jobs), seed, seeds, generator)
         if rerank > 1:
             return self._rerank(prompts, jobs, seeds, rerank, guidance_scale=guidance_scale, temperature=temperature,
                                 top_k=top_k, top_p=top_p, batch_size=batch_size)  # fmt: skip

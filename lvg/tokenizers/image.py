@@ -9,8 +9,8 @@ Two architectures (``arch``):
   and nearest-upsampling stages back (one width per stage in ``channels``);
 - ``patch``: pixel-unshuffle each ``downsample`` x ``downsample`` patch into a vector, residual
   3x3 conv blocks at token resolution only, and a pixel-shuffle back (one width in ``channels``).
-  Every convolution runs on the token grid, so it costs ~10x less per image than ``conv`` at
-  equal width; the decoder still sees each code's neighbours (3x3 convs), which is what
+  Every convolution runs on the token grid, so a training image costs ~15x less than with ``conv``
+  (measured at the shipped widths); the decoder still sees each code's neighbours (3x3 convs), which is what
   reconstructs edges that cross patch borders.
 """
 

@@ -19,13 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig
-from lvg.models.unified import (
-    VocabLayout,
-    build_lm,
-    grow_from_pretrained,
-    training_batch,
-    weighted_lm_loss,
-)
+from lvg.models.unified import VocabLayout, build_lm, grow_from_pretrained, training_batch, weighted_lm_loss
 from lvg.pipelines.pipeline import Pipeline
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.tokenizers.text import load_text_tokenizer
@@ -163,8 +157,7 @@ def train_llm(cfg: LLMTrainingConfig, resume: bool = False, stop_after: int | No
             texts = [t if d else f for t, f, d in zip(b["text"], b["full_text"], t2i, strict=True)]
             text_ids = [ids[:L] for ids in text_tok(texts, add_special_tokens=False)["input_ids"]]
             codes = image_tok.encode(b["image"].to(device))  # [B, h, w]
-            batch = training_batch(codes, text_ids, b["lang"], t2i, drop, layout)
-            batch = {k: v.to(device) for k, v in batch.items()}  # [B, T] each
+            batch = {k: v.to(device) for k, v in training_batch(codes, text_ids, b["lang"], t2i, drop, layout).items()}
             lr = lr_at(step, tc)
             set_lr(opt, lr)
             with autocast(device, tc.precision):
