@@ -3,7 +3,7 @@
     python benchmarks/peer_diffusion.py [--budget-s SECONDS] [--lvg-model DIR] [--lvg-train-wall-s S]
         [--out runs/peer-diffusion] [--resume] [--langs en,zh] [--num-prompts N] [--peer-only] [--notes TEXT]
 
-Trains :class:`lvg.models.diffusion.PeerDiffusionPipeline` (``diffusers`` UNet2DConditionModel on 64x64 pixels,
+Trains :class:`lvg.pipelines.diffusion.PeerDiffusionPipeline` (``diffusers`` UNet2DConditionModel on 64x64 pixels,
 DDPM training with v-prediction on the cosine schedule and Min-SNR-5 weights, a small text encoder over lvg's text
 tokenizer, 10% caption dropout, AdamW with warmup then a constant rate, EMA weights) on the Shapes World stream,
 captions mixed EN/ZH exactly as the LM sees them, for a wall-time budget: by default the LM's own recorded
@@ -113,18 +113,34 @@ def device_name(device: Any) -> str:
     return f"CPU, {n} torch thread{'s' if n > 1 else ''}"
 
 
+def ema_decay_at(decay: float, step: int) -> float:
+    """EMA decay after optimisation step ``step`` (0-based): diffusers' EMAModel warmup ``(1 + step) / (10 + step)``."""
+    return min(decay, (1 + step) / (10 + step))
+
+
+def ema_avg_fn(decay: float) -> Any:
+    """``avg_fn`` for :class:`torch.optim.swa_utils.AveragedModel`: an exponential moving average whose decay warms
+    up as diffusers' EMAModel's (the model's ``n_averaged`` starts at 1, so update ``n`` follows step ``n - 1``)."""
+
+    def avg(averaged: Any, current: Any, num_averaged: Any) -> Any:
+        return averaged.lerp(current, 1 - ema_decay_at(decay, int(num_averaged) - 1))
+
+    return avg
+
+
 def train_peer(args: argparse.Namespace, budget_s: float) -> tuple[Any, dict[str, Any]]:
     """Train (or resume) the peer for ``budget_s`` wall seconds; returns (EMA pipeline, training facts)."""
-    import copy
     from dataclasses import asdict
 
     import torch
+    from torch.optim.swa_utils import AveragedModel
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
     from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig, make_sample
-    from lvg.eval.recon import HELD_OUT_SEED
-    from lvg.models.diffusion import PeerDiffusionConfig, PeerDiffusionPipeline
+    from lvg.data.heldout import HELD_OUT_SEED
+    from lvg.models.diffusion import PeerDiffusionConfig
+    from lvg.pipelines.diffusion import PeerDiffusionPipeline
     from lvg.tokenizers.text import load_text_tokenizer
     from lvg.train.checkpoint import CHECKPOINT_DIR, load_checkpoint
     from lvg.train.common import (
@@ -156,7 +172,9 @@ def train_peer(args: argparse.Namespace, budget_s: float) -> tuple[Any, dict[str
         cfg = PeerDiffusionConfig.preset(args.preset, sampling_steps=args.sampling_steps, vocab_size=len(tok))
     pipe = PeerDiffusionPipeline.build(cfg, tok)
     model = pipe.model.to(device).train()
-    ema = copy.deepcopy(model).requires_grad_(False).eval()
+    # EMA by torch's AveragedModel with diffusers EMAModel's warmup; the initial copy counts as the first average
+    ema = AveragedModel(model, avg_fn=ema_avg_fn(args.ema_decay)).requires_grad_(False).eval()
+    ema.n_averaged.fill_(1)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
     extra: dict[str, Any] = {"peer": asdict(cfg), "args": {k: str(v) for k, v in vars(args).items()}, "elapsed_s": 0.0}
     step = 0
@@ -182,7 +200,7 @@ def train_peer(args: argparse.Namespace, budget_s: float) -> tuple[Any, dict[str
 
     @torch.no_grad()
     def validate() -> dict[str, float]:
-        loss = ema.training_loss(val_x0.to(device), val_ids.to(device), val_mask.to(device), None, args.snr_gamma,
+        loss = ema.module.training_loss(val_x0.to(device), val_ids.to(device), val_mask.to(device), None, args.snr_gamma,
                                  val_noise.to(device), val_t.to(device))  # fmt: skip
         return {"val/ema_loss": float(loss)}
 
@@ -209,10 +227,8 @@ def train_peer(args: argparse.Namespace, budget_s: float) -> tuple[Any, dict[str
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
-            decay = min(args.ema_decay, (1 + step) / (10 + step))  # EMA warmup, as diffusers' EMAModel
-            with torch.no_grad():
-                for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-                    e.lerp_(p, 1 - decay)
+            decay = ema_decay_at(args.ema_decay, step)
+            ema.update_parameters(model)
             step = run.advance()
             extra["elapsed_s"] = elapsed()
             bar.update(min(math.floor(extra["elapsed_s"]), bar.total) - bar.n)
@@ -226,7 +242,7 @@ def train_peer(args: argparse.Namespace, budget_s: float) -> tuple[Any, dict[str
             run.log.log(step, **validate(), **{"train/elapsed_s": extra["elapsed_s"]})
             run.checkpoint()  # where the budget ran out
     bar.close()
-    peer = PeerDiffusionPipeline(ema, tok)
+    peer = PeerDiffusionPipeline(ema.module, tok)
     peer.save_pretrained(out / "pipeline")
     mixed = not isinstance(autocast(device, tc.precision), contextlib.nullcontext)
     info = {"steps": step, "batch_size": tc.batch_size, "train_wall_s": extra["elapsed_s"], "budget_s": budget_s,
@@ -442,7 +458,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from lvg.eval.benchmark import CATEGORIES, load_prompts, make_prompts
     from lvg.eval.suite import feature_extractor, real_renders
-    from lvg.pipelines.pipeline import Pipeline, default_model_dir
+    from lvg.pipelines.pipeline import Pipeline
+    from lvg.resources import default_model_dir
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -35,6 +35,9 @@ _EXPORTS = {
     # model
     "Pipeline": "lvg.pipelines.pipeline",
     "PipelineOutput": "lvg.pipelines.pipeline",
+    "GenerationConfig": "lvg.sampling.config",
+    "GenerationConfigError": "lvg.sampling.config",
+    "load_pipeline": "lvg.pipelines",
     # evaluation
     "judge": "lvg.eval.judge",
     "read_image": "lvg.eval.judge",
@@ -64,5 +67,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from lvg.data.world import Obj, Scene, sample_scene  # noqa: F401
     from lvg.eval.benchmark import load_prompts, make_prompts  # noqa: F401
     from lvg.eval.judge import judge, read_image  # noqa: F401
+    from lvg.pipelines import load_pipeline  # noqa: F401
     from lvg.pipelines.pipeline import Pipeline, PipelineOutput  # noqa: F401
+    from lvg.sampling.config import GenerationConfig, GenerationConfigError  # noqa: F401
     from lvg.tokenizers.text import load_text_tokenizer, save_text_tokenizer, train_text_tokenizer  # noqa: F401

@@ -1,4 +1,8 @@
-"""``lvg`` command line. Each subcommand is a thin wrapper over a library function."""
+"""``lvg`` command line. Each subcommand is a thin wrapper over a library function.
+
+Every command is two small functions side by side: ``_add_<command>(subparsers)`` declares its flags and
+``_<command>(args)`` runs it. Handlers print what library functions return; they never rewrite it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,104 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from lvg import __version__
+
+Subparsers = Any  # argparse's private _SubParsersAction
+
+
+# ---------------------------------------------------------------------- shared flags
+
+
+def _training_args(d: argparse.ArgumentParser, example_config: str) -> None:
+    d.add_argument("--config", type=Path, help=f"YAML config (e.g. {example_config})")
+    d.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    d.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="stop this run after N more steps (checkpointed); continue later with --resume")  # fmt: skip
+    d.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.batch_size=64")
+
+
+def _sampling_args(d: argparse.ArgumentParser) -> None:
+    d.add_argument("--guidance-scale", type=float, default=None,
+                   help="classifier-free guidance scale, 1 = off (default: the model's own; 3.0 for one-stage models, "
+                   "1.0 for the shipped planned model)")  # fmt: skip
+    d.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature; 0 = greedy (default: the model's own, 1.0)")  # fmt: skip
+    d.add_argument(
+        "--top-k", type=int, default=None, help="keep the k most likely tokens (default: the model's; 0 = off)"
+    )
+    d.add_argument(
+        "--top-p", type=float, default=None, help="nucleus sampling threshold (default: the model's; 1 = off)"
+    )
+    d.add_argument("--batch-size", type=int, default=32, help="images generated per forward batch (default 32)")
+
+
+def _generation_config(args: argparse.Namespace, num_images: int = 1, base=None):  # -> GenerationConfig
+    """The :class:`~lvg.sampling.GenerationConfig` of the flags given, over ``base`` (a loaded pipeline's own
+    ``generation_config``; None: the library defaults). Called once before the model loads, so bad flags fail
+    first, and again with the pipeline's defaults."""
+    from lvg.sampling.config import GenerationConfig
+
+    given = {k: getattr(args, k) for k in ("guidance_scale", "temperature", "top_k", "top_p")
+             if getattr(args, k) is not None}  # fmt: skip
+    return GenerationConfig.from_kwargs(base, num_images=num_images, seed=args.seed, rerank=args.rerank, **given)
+
+
+def _model_config(args: argparse.Namespace, pipe, num_images: int = 1):  # -> GenerationConfig
+    return _generation_config(args, num_images, getattr(pipe, "generation_config", None))
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def _check_output(path: Path) -> None:
+    """Fail before generating when ``path`` cannot take an image: a folder, an unknown suffix, a file for a parent."""
+    if path.is_dir():
+        raise ValueError(f"-o {path} is a directory; give a file name such as {path / 'out.png'}")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"-o {path}: unknown image type {path.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"-o {path}: {parent} is a file, not a folder")
+            break
+
+
+def _load_pipeline(model: Path | None, clip: Path | None = None):
+    """The pipeline its folder declares (default: the default model), with ``--clip DIR`` replacing any bundled CLIP."""
+    from lvg.pipelines import load_pipeline
+
+    pipe = load_pipeline(model)
+    if clip is not None:
+        from lvg.models.clip import ShapesClip
+
+        pipe.clip = ShapesClip.from_pretrained(clip).to(pipe.device)
+    return pipe
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    for k, v in metrics.items():
+        print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+
+
+# ---------------------------------------------------------------------- lvg data
+
+
+def _add_data_shapes(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "shapes",
+        help="render N scenes as a Hugging Face imagefolder",
+        description="Render N seeded Shapes World scenes to DIR as PNG files plus metadata.jsonl "
+        "(file_name, text = canonical English, text_zh = canonical Chinese, spec = what text "
+        "states). Load it with datasets.load_dataset('imagefolder', data_dir=DIR).",
+    )
+    d.add_argument("--num", type=int, required=True, help="number of images to write")
+    d.add_argument("--out", type=Path, required=True, help="output directory (created; must be empty)")
+    d.add_argument("--seed", type=int, default=0,
+                   help="stream seed; item i is a pure function of (seed, i) (default 0)")  # fmt: skip
+    d.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
+    d.set_defaults(func=_data_shapes)
 
 
 def _data_shapes(args: argparse.Namespace) -> int:
@@ -16,6 +116,20 @@ def _data_shapes(args: argparse.Namespace) -> int:
     out = write_imagefolder(args.out, args.num, seed=args.seed, overwrite=args.overwrite)
     print(f"wrote {args.num} images and metadata.jsonl to {out}")
     return 0
+
+
+def _add_data_preview(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "preview",
+        help="draw a grid of samples with their captions",
+        description="Draw a PNG grid of Shapes World samples with canonical English captions.",
+    )
+    d.add_argument("--out", type=Path, required=True, help="output PNG file")
+    d.add_argument("--num", type=int, default=12, help="number of samples (default 12)")
+    d.add_argument("--cols", type=int, default=4, help="grid columns (default 4)")
+    d.add_argument("--scale", type=int, default=3, help="integer upscale of each 64x64 image (default 3)")
+    d.add_argument("--seed", type=int, default=0, help="stream seed (default 0)")
+    d.set_defaults(func=_data_preview)
 
 
 def _data_preview(args: argparse.Namespace) -> int:
@@ -27,11 +141,40 @@ def _data_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- lvg parse / judge
+
+
+def _add_parse(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "parse",
+        help="parse a canonical caption into its structured spec (JSON)",
+        description="Parse a canonical Shapes World caption (English or Chinese) and print the "
+        "structured spec as JSON. Exits with status 2 and names the unreadable span otherwise.",
+    )
+    d.add_argument("caption", help="the caption, e.g. 'a small red circle to the left of a large blue square'")
+    d.add_argument("--lang", choices=["en", "zh"], default=None, help="language (default: detect)")
+    d.set_defaults(func=_parse)
+
+
 def _parse(args: argparse.Namespace) -> int:
     from lvg.data.parse import parse_caption
 
     print(json.dumps(parse_caption(args.caption, args.lang), ensure_ascii=False))
     return 0
+
+
+def _add_judge(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "judge",
+        help="check images against a prompt with the pixel judge",
+        description="Read each image (64x64 or an integer upscale) back into objects and decide "
+        "whether it satisfies the prompt. Prints PASS/FAIL per image; exit status 1 if any fails.",
+    )
+    d.add_argument("images", nargs="+", type=Path, help="image files")
+    g = d.add_mutually_exclusive_group(required=True)
+    g.add_argument("--prompt", help="a canonical caption (English or Chinese)")
+    g.add_argument("--spec", help="a structured spec as JSON")
+    d.set_defaults(func=_judge)
 
 
 def _judge(args: argparse.Namespace) -> int:
@@ -57,6 +200,23 @@ def _judge(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# ---------------------------------------------------------------------- lvg train
+
+
+def _add_train_text_tokenizer(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "text-tokenizer",
+        help="train the byte-level BPE caption tokenizer",
+        description="Train a byte-level BPE (Hugging Face tokenizers) on Shapes World captions in "
+        "English and Chinese, with lvg's special tokens; save tokenizer.json + config to OUT.",
+    )
+    d.add_argument("--out", type=Path, required=True, help="output directory")
+    d.add_argument("--num-scenes", type=int, default=50_000, help="scenes to caption for training (default 50000)")
+    d.add_argument("--vocab-size", type=int, default=1024, help="maximum vocabulary size (default 1024)")
+    d.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
+    d.set_defaults(func=_train_text_tokenizer)
+
+
 def _train_text_tokenizer(args: argparse.Namespace) -> int:
     from lvg.tokenizers.text import save_text_tokenizer, train_text_tokenizer
 
@@ -76,302 +236,8 @@ def _run_training(args: argparse.Namespace, config_cls: type, train_fn, what: st
     return 0
 
 
-def _train_tokenizer(args: argparse.Namespace) -> int:
-    from lvg.train.tokenizer import TokenizerTrainingConfig, train_tokenizer
-
-    return _run_training(args, TokenizerTrainingConfig, train_tokenizer, "the image tokenizer")
-
-
-def _train_clip(args: argparse.Namespace) -> int:
-    from lvg.train.clip import ClipTrainingConfig, train_clip
-
-    return _run_training(args, ClipTrainingConfig, train_clip, "the CLIP model")
-
-
-def _eval_clip(args: argparse.Namespace) -> int:
-    from lvg.eval.clip_eval import retrieval_top1, zero_shot_accuracy
-    from lvg.models.clip import ShapesClip
-
-    clip = ShapesClip.from_pretrained(args.model)
-    metrics = {"zero_shot": zero_shot_accuracy(clip, args.num, num_candidates=args.num_candidates),
-               "retrieval": retrieval_top1(clip, args.num)}  # fmt: skip
-    print(json.dumps(metrics, indent=2, ensure_ascii=False))
-    return 0
-
-
-def _eval_tokenizer(args: argparse.Namespace) -> int:
-    from lvg.eval.recon import evaluate_tokenizer
-    from lvg.tokenizers.image import ImageTokenizer
-
-    metrics = evaluate_tokenizer(ImageTokenizer.from_pretrained(args.model), num=args.num)
-    print(json.dumps(metrics, indent=2, ensure_ascii=False))
-    return 0
-
-
-def _load_pipeline(model: Path | None):
-    from lvg.pipelines.pipeline import Pipeline
-
-    return Pipeline.from_pretrained(model)
-
-
-def _save(img, path: Path, scale: int) -> None:
-    from PIL import Image
-
-    if scale != 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-
-
-def _load_generation_pipeline(args: argparse.Namespace):
-    """The pipeline, with ``--clip DIR`` (if given) replacing any bundled CLIP; checks ``--rerank`` needs."""
-    pipe = _load_pipeline(args.model)
-    if args.clip is not None:
-        from lvg.models.clip import ShapesClip
-
-        pipe.clip = ShapesClip.from_pretrained(args.clip).to(pipe.device)
-    if args.rerank > 1 and pipe.clip is None:
-        raise ValueError("--rerank > 1 needs a CLIP model: the model folder has no clip/ component, pass --clip DIR")
-    return pipe
-
-
-def _generate(args: argparse.Namespace) -> int:
-    if args.scale < 1:
-        raise ValueError(f"--scale must be a positive integer, got {args.scale}")
-    from lvg.pipelines.pipeline import MAX_RERANK, check_generation_args
-
-    if not 1 <= args.rerank <= MAX_RERANK:
-        raise ValueError(f"--rerank must be between 1 and {MAX_RERANK}, got {args.rerank}")
-    opts = dict(guidance_scale=args.guidance_scale, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                seed=args.seed, batch_size=args.batch_size)  # fmt: skip
-    if args.rerank > 1:
-        opts["rerank"] = args.rerank
-    check_generation_args(["-"], args.num_images, args.guidance_scale, args.temperature, args.top_k, args.top_p,
-                          args.batch_size)  # fmt: skip
-    if args.prompts is not None:
-        if args.prompt is not None or args.out_dir is None:
-            raise ValueError("use either PROMPT with -o FILE, or --prompts FILE with --out-dir DIR")
-        try:
-            lines = args.prompts.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{args.prompts} is not UTF-8 text: {e}") from None
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                raise ValueError(f"{args.prompts}:{n}: empty prompt line")
-        if not lines:
-            raise ValueError(f"{args.prompts} holds no prompts")
-        pipe = _load_generation_pipeline(args)
-        out = pipe(lines, num_images=1, **opts)
-        for i, img in enumerate(out.images):
-            _save(img, args.out_dir / f"{i:05d}.png", args.scale)
-        print(f"wrote {len(out.images)} images to {args.out_dir}")
-        return 0
-    if args.prompt is None or args.output is None:
-        raise ValueError("give a PROMPT and -o OUT.png (or --prompts FILE --out-dir DIR)")
-    pipe = _load_generation_pipeline(args)
-    out = pipe(args.prompt, num_images=args.num_images, **opts)
-    if args.num_images == 1:
-        _save(out.images[0], args.output, args.scale)
-        print(f"wrote {args.output} (seed {out.seeds[0]})")
-    elif args.grid:
-        from lvg.data.imagefolder import image_grid
-
-        _save(image_grid(out.images), args.output, args.scale)
-        print(f"wrote a grid of {args.num_images} images to {args.output} (seeds {out.seeds[0]}..{out.seeds[-1]})")
-    else:
-        for i, img in enumerate(out.images):
-            _save(img, args.output.with_name(f"{args.output.stem}-{i}{args.output.suffix}"), args.scale)
-        print(f"wrote {args.num_images} images {args.output.stem}-0..{args.num_images - 1}{args.output.suffix}")
-    return 0
-
-
-def _caption(args: argparse.Namespace) -> int:
-    for p in args.images:
-        if not p.is_file():
-            raise FileNotFoundError(f"image not found: {p}")
-    pipe = _load_pipeline(args.model)
-    for cap in pipe.caption([str(p) for p in args.images], lang=args.lang, num_beams=args.num_beams):
-        print(cap)
-    return 0
-
-
-def _eval_shapes(args: argparse.Namespace) -> int:
-    from lvg.eval.benchmark import load_prompts
-    from lvg.eval.shapes import evaluate_captioning, evaluate_generation, markdown_report, write_results
-
-    if args.inception_weights is not None:  # fail before the long generation run
-        from lvg.eval.inception import check_weights
-
-        check_weights(args.inception_weights, args.inception_variant)
-    pipe = _load_generation_pipeline(args)
-    prompts = load_prompts(args.prompts)
-    langs = ["en", "zh"] if args.lang == "both" else [args.lang]
-    keep = args.report is not None or args.inception_weights is not None
-    gen = [evaluate_generation(pipe, prompts, lang, seed=args.seed, guidance_scale=args.guidance_scale,
-                               temperature=args.temperature, batch_size=args.batch_size, rerank=args.rerank,
-                               keep_images=keep) for lang in langs]  # fmt: skip
-    cap = [evaluate_captioning(pipe, args.captions, lang) for lang in langs] if args.captions else []
-    meta = {"model": str(args.model or "default"), "seed": args.seed, "guidance_scale": args.guidance_scale,
-            "temperature": args.temperature, "rerank": args.rerank, "prompts": str(args.prompts)}  # fmt: skip
-    write_results(args.out, gen, cap, meta)
-    print(markdown_report(gen, cap))
-    inception = None
-    if args.inception_weights is not None:
-        from lvg.eval.suite import inception_rows, inception_section
-
-        inception = inception_section(prompts, gen, args.inception_weights, args.inception_variant, seed=args.seed,
-                                      device=pipe.device)  # fmt: skip
-        results = args.out / "results.json"
-        data = json.loads(results.read_text(encoding="utf-8"))
-        results.write_text(json.dumps(data | {"inception": inception}, indent=2, ensure_ascii=False) + "\n",
-                           encoding="utf-8")  # fmt: skip
-        if args.report is None:
-            for k, v in inception_rows(inception).items():
-                print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
-    if args.report is not None:
-        from lvg.eval.suite import extended_report
-
-        path, metrics = extended_report(pipe, prompts, gen, args.report, seed=args.seed,
-                                        guidance_scale=args.guidance_scale, temperature=args.temperature,
-                                        inception=inception)  # fmt: skip
-        for k, v in metrics.items():
-            print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
-        print(f"wrote the report to {path}")
-    return 0
-
-
-def _train_llm(args: argparse.Namespace) -> int:
-    from lvg.train.llm import LLMTrainingConfig, train_llm
-
-    return _run_training(args, LLMTrainingConfig, train_llm, "the pipeline")
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from lvg.pipelines.pipeline import MODEL_INDEX, default_model_dir
-    from lvg.serve.app import ServeSettings
-    from lvg.serve.server import serve
-
-    model = args.model if args.model is not None else default_model_dir()
-    if not (model / MODEL_INDEX).is_file():
-        raise FileNotFoundError(f"{model} is not an lvg model folder (no {MODEL_INDEX})")
-    settings = ServeSettings(model_dir=model, host=args.host, port=args.port, api_keys_file=args.api_keys_file,
-                             max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-                             queue_size=args.queue_size, request_timeout_s=args.timeout,
-                             rate_limit_per_minute=args.rate_limit, blocklist_files=args.blocklist,
-                             log_prompts=args.log_prompts, batching=not args.no_batching)  # fmt: skip
-    serve(settings)
-    return 0
-
-
-def _export(args: argparse.Namespace) -> int:
-    import torch
-
-    from lvg.pipelines.pipeline import Pipeline
-
-    dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": None}[args.dtype]
-    pipe = Pipeline.from_pretrained(args.model)
-    if args.clip is not None:
-        from lvg.models.clip import ShapesClip
-
-        pipe.clip = ShapesClip.from_pretrained(args.clip)
-    pipe.save_pretrained(args.out, dtype=dtype)
-    Pipeline.from_pretrained(args.out)  # strict reload: the exported folder is complete and consistent
-    print(f"exported {args.model} to {args.out} ({args.dtype} weights)")
-    return 0
-
-
-def _training_args(d: argparse.ArgumentParser, example_config: str) -> None:
-    d.add_argument("--config", type=Path, help=f"YAML config (e.g. {example_config})")
-    d.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
-    d.add_argument("--stop-after", type=int, default=None, metavar="N",
-                   help="stop this run after N more steps (checkpointed); continue later with --resume")  # fmt: skip
-    d.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.batch_size=64")
-
-
-def _sampling_args(d: argparse.ArgumentParser) -> None:
-    d.add_argument("--guidance-scale", type=float, default=3.0, help="classifier-free guidance scale (default 3.0)")
-    d.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 = greedy (default 1.0)")
-    d.add_argument("--top-k", type=int, default=0, help="keep the k most likely codes (0 = off)")
-    d.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold (1.0 = off)")
-    d.add_argument("--batch-size", type=int, default=32, help="images generated per forward batch (default 32)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lvg",
-        description="lvg: LLM visual generation. Text -> LLM -> image tokens -> image, and back, "
-        "trained on the built-in Shapes World.",
-    )
-    p.add_argument("--version", action="version", version=f"lvg {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    data = sub.add_parser(
-        "data", help="Shapes World data: write datasets, preview samples", description="Shapes World data tools."
-    )
-    dsub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
-    d = dsub.add_parser(
-        "shapes",
-        help="render N scenes as a Hugging Face imagefolder",
-        description="Render N seeded Shapes World scenes to DIR as PNG files plus metadata.jsonl "
-        "(file_name, text = canonical English, text_zh = canonical Chinese, spec = what text "
-        "states). Load it with datasets.load_dataset('imagefolder', data_dir=DIR).",
-    )
-    d.add_argument("--num", type=int, required=True, help="number of images to write")
-    d.add_argument("--out", type=Path, required=True, help="output directory (created; must be empty)")
-    d.add_argument(
-        "--seed", type=int, default=0, help="stream seed; item i is a pure function of (seed, i) (default 0)"
-    )
-    d.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
-    d.set_defaults(func=_data_shapes)
-    d = dsub.add_parser(
-        "preview",
-        help="draw a grid of samples with their captions",
-        description="Draw a PNG grid of Shapes World samples with canonical English captions.",
-    )
-    d.add_argument("--out", type=Path, required=True, help="output PNG file")
-    d.add_argument("--num", type=int, default=12, help="number of samples (default 12)")
-    d.add_argument("--cols", type=int, default=4, help="grid columns (default 4)")
-    d.add_argument("--scale", type=int, default=3, help="integer upscale of each 64x64 image (default 3)")
-    d.add_argument("--seed", type=int, default=0, help="stream seed (default 0)")
-    d.set_defaults(func=_data_preview)
-
+def _add_train_tokenizer(sub: Subparsers) -> None:
     d = sub.add_parser(
-        "parse",
-        help="parse a canonical caption into its structured spec (JSON)",
-        description="Parse a canonical Shapes World caption (English or Chinese) and print the "
-        "structured spec as JSON. Exits with status 2 and names the unreadable span otherwise.",
-    )
-    d.add_argument("caption", help="the caption, e.g. 'a small red circle to the left of a large blue square'")
-    d.add_argument("--lang", choices=["en", "zh"], default=None, help="language (default: detect)")
-    d.set_defaults(func=_parse)
-
-    d = sub.add_parser(
-        "judge",
-        help="check images against a prompt with the pixel judge",
-        description="Read each image (64x64 or an integer upscale) back into objects and decide "
-        "whether it satisfies the prompt. Prints PASS/FAIL per image; exit status 1 if any fails.",
-    )
-    d.add_argument("images", nargs="+", type=Path, help="image files")
-    g = d.add_mutually_exclusive_group(required=True)
-    g.add_argument("--prompt", help="a canonical caption (English or Chinese)")
-    g.add_argument("--spec", help="a structured spec as JSON")
-    d.set_defaults(func=_judge)
-
-    train = sub.add_parser("train", help="train lvg components", description="Train lvg components.")
-    tsub = train.add_subparsers(dest="train_command", metavar="COMPONENT", required=True)
-    d = tsub.add_parser(
-        "text-tokenizer",
-        help="train the byte-level BPE caption tokenizer",
-        description="Train a byte-level BPE (Hugging Face tokenizers) on Shapes World captions in "
-        "English and Chinese, with lvg's special tokens; save tokenizer.json + config to OUT.",
-    )
-    d.add_argument("--out", type=Path, required=True, help="output directory")
-    d.add_argument("--num-scenes", type=int, default=50_000, help="scenes to caption for training (default 50000)")
-    d.add_argument("--vocab-size", type=int, default=1024, help="maximum vocabulary size (default 1024)")
-    d.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
-    d.set_defaults(func=_train_text_tokenizer)
-    d = tsub.add_parser(
         "tokenizer",
         help="train the image tokenizer (VQ/FSQ autoencoder) on Shapes World",
         description="Train the image tokenizer on the infinite Shapes World stream. Settings come from the "
@@ -383,7 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     _training_args(d, "configs/tokenizer-shapes.yaml")
     d.set_defaults(func=_train_tokenizer)
 
-    d = tsub.add_parser(
+
+def _train_tokenizer(args: argparse.Namespace) -> int:
+    from lvg.train.tokenizer import TokenizerTrainingConfig, train_tokenizer
+
+    return _run_training(args, TokenizerTrainingConfig, train_tokenizer, "the image tokenizer")
+
+
+def _add_train_llm(sub: Subparsers) -> None:
+    d = sub.add_parser(
         "llm",
         help="train the unified text<->image LM on Shapes World",
         description="Train the unified causal LM (text -> image tokens and image -> caption) on the Shapes World "
@@ -394,7 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     _training_args(d, "configs/llm-shapes.yaml")
     d.set_defaults(func=_train_llm)
 
-    d = tsub.add_parser(
+
+def _train_llm(args: argparse.Namespace) -> int:
+    from lvg.train.llm import LLMTrainingConfig, train_llm
+
+    return _run_training(args, LLMTrainingConfig, train_llm, "the pipeline")
+
+
+def _add_train_clip(sub: Subparsers) -> None:
+    d = sub.add_parser(
         "clip",
         help="train a small CLIP (image/caption embeddings) on Shapes World, for reranking",
         description="Train a small CLIP (conv image tower + transformer text tower, symmetric InfoNCE) on Shapes "
@@ -407,6 +289,58 @@ def build_parser() -> argparse.ArgumentParser:
     _training_args(d, "configs/clip-shapes.yaml")
     d.set_defaults(func=_train_clip)
 
+
+def _train_clip(args: argparse.Namespace) -> int:
+    from lvg.train.clip import ClipTrainingConfig, train_clip
+
+    return _run_training(args, ClipTrainingConfig, train_clip, "the CLIP model")
+
+
+def _add_train_planner(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "planner",
+        help="train the planner LM (prompt -> layout) of a planned model",
+        description="Train the planner: a causal LM (Hugging Face Llama) that reads a prompt (EN/ZH; canonical, "
+        "paraphrased and typed the way people type) and writes a layout (background, labelled boxes as location "
+        "tokens). Shapes World pairs are drawn in process; imagefolder=DIR trains on a folder whose metadata.jsonl "
+        "rows carry 'objects'. Settings: dataclass defaults, then --config YAML, then KEY=VALUE overrides (e.g. "
+        "train.steps=3000 model.size.hidden_size=192 model.init_from=PATH). Validates the sampled layouts of "
+        "benchmark prompts symbolically. Writes OUT/checkpoint, OUT/tb, OUT/metrics.jsonl and OUT/planner.",
+    )
+    _training_args(d, "configs/planner-shapes.yaml")
+    d.set_defaults(func=_train_planner)
+
+
+def _train_planner(args: argparse.Namespace) -> int:
+    from lvg.train.planner import PlannerTrainingConfig, train_planner
+
+    return _run_training(args, PlannerTrainingConfig, train_planner, "the planner")
+
+
+def _add_train_painter(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "painter",
+        help="train the painter (layout -> image codes in one step) of a planned model",
+        description="Train the painter: a layout-conditioned conv net that predicts every code of a trained image "
+        "tokenizer in one parallel step. Shapes World scenes are rendered and encoded on the fly (the targets); "
+        "imagefolder=DIR trains on a folder whose metadata.jsonl rows carry 'objects'. Settings: dataclass "
+        "defaults, then --config YAML, then KEY=VALUE overrides (e.g. train.steps=3000 model.width=128). Validates "
+        "with the pixel judge on held-out scenes. Writes OUT/checkpoint, OUT/tb, OUT/metrics.jsonl and OUT/painter.",
+    )
+    _training_args(d, "configs/painter-shapes.yaml")
+    d.set_defaults(func=_train_painter)
+
+
+def _train_painter(args: argparse.Namespace) -> int:
+    from lvg.train.painter import PainterTrainingConfig, train_painter
+
+    return _run_training(args, PainterTrainingConfig, train_painter, "the painter")
+
+
+# ---------------------------------------------------------------------- lvg generate / plan / caption / export
+
+
+def _add_generate(sub: Subparsers) -> None:
     d = sub.add_parser(
         "generate",
         help="text -> image with a trained lvg model",
@@ -422,14 +356,124 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--grid", action="store_true", help="with --num-images > 1: write one grid image")
     d.add_argument("--seed", type=int, default=0, help="seed of the first image (default 0)")
     d.add_argument("--scale", type=int, default=1, help="integer upscale of the 64x64 output (default 1)")
-    d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped models/shapes-default)")
+    d.add_argument("--model", type=Path, default=None,
+                   help="model folder (default: the shipped model; $LVG_DEFAULT_MODEL or $LVG_HOME override it)")  # fmt: skip
     d.add_argument("--rerank", type=int, default=1, metavar="K",
                    help="generate K candidates per image and keep the best by CLIP score (default 1 = off; "
                    "needs a clip/ component in the model or --clip)")  # fmt: skip
     d.add_argument("--clip", type=Path, default=None, metavar="DIR", help="CLIP folder to rerank with (lvg train clip)")
+    d.add_argument("--layout", type=Path, default=None, metavar="FILE",
+                   help="paint this layout (JSON: {\"background\", \"objects\": [{\"label\", \"box\": [x0, y0, x1, y1]}]}) "
+                   "instead of planning one from a prompt (planned models only; see `lvg plan`)")  # fmt: skip
     _sampling_args(d)
     d.set_defaults(func=_generate)
 
+
+def _save(img, path: Path, scale: int) -> None:
+    from PIL import Image
+
+    if scale != 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+def _read_prompt_lines(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text: {e}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            raise ValueError(f"{path}:{n}: empty prompt line")
+    if not lines:
+        raise ValueError(f"{path} holds no prompts")
+    return lines
+
+
+def _paint_layout(args: argparse.Namespace) -> int:
+    from lvg.data.layout import Layout
+
+    if args.prompt is not None or args.prompts is not None or args.output is None:
+        raise ValueError("--layout FILE paints that layout: give -o OUT.png and no prompt")
+    _check_output(args.output)
+    layout = Layout.from_file(args.layout)
+    pipe = _load_pipeline(args.model)
+    if not hasattr(pipe, "paint"):
+        raise ValueError(f"the model at {args.model or 'the default location'} has no painter (a one-stage model)")
+    out = pipe(layout=layout)
+    _save(out.images[0], args.output, args.scale)
+    print(f"wrote {args.output} (painted {args.layout})")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    if args.scale < 1:
+        raise ValueError(f"--scale must be a positive integer, got {args.scale}")
+    if args.layout is not None:
+        return _paint_layout(args)
+    if args.prompts is not None:
+        if args.prompt is not None or args.out_dir is None:
+            raise ValueError("use either PROMPT with -o FILE, or --prompts FILE with --out-dir DIR")
+        if args.out_dir.exists() and not args.out_dir.is_dir():
+            raise ValueError(f"--out-dir {args.out_dir} is a file, not a folder")
+        _generation_config(args)
+        lines = _read_prompt_lines(args.prompts)
+        pipe = _load_pipeline(args.model, args.clip)
+        out = pipe(lines, _model_config(args, pipe), batch_size=args.batch_size)
+        for i, img in enumerate(out.images):
+            _save(img, args.out_dir / f"{i:05d}.png", args.scale)
+        print(f"wrote {len(out.images)} images to {args.out_dir}")
+        return 0
+    _generation_config(args, args.num_images)
+    if args.prompt is None or args.output is None:
+        raise ValueError("give a PROMPT and -o OUT.png (or --prompts FILE --out-dir DIR)")
+    _check_output(args.output)
+    pipe = _load_pipeline(args.model, args.clip)
+    cfg = _model_config(args, pipe, args.num_images)
+    out = pipe(args.prompt, cfg, batch_size=args.batch_size)
+    if cfg.num_images == 1:
+        _save(out.images[0], args.output, args.scale)
+        print(f"wrote {args.output} (seed {out.seeds[0]})")
+    elif args.grid:
+        from lvg.data.imagefolder import image_grid
+
+        _save(image_grid(out.images), args.output, args.scale)
+        print(f"wrote a grid of {cfg.num_images} images to {args.output} (seeds {out.seeds[0]}..{out.seeds[-1]})")
+    else:
+        for i, img in enumerate(out.images):
+            _save(img, args.output.with_name(f"{args.output.stem}-{i}{args.output.suffix}"), args.scale)
+        print(f"wrote {cfg.num_images} images {args.output.stem}-0..{cfg.num_images - 1}{args.output.suffix}")
+    return 0
+
+
+def _add_plan(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "plan",
+        help="prompt -> layout (JSON) with a planned model's planner LM",
+        description="Sample layouts for a prompt with the planner LM (grammar-constrained: every layout is valid) and "
+        "print them as JSON, one per line. Layout j uses seed SEED + j. Paint one with `lvg generate --layout FILE`.",
+    )
+    d.add_argument("prompt", help="the prompt, e.g. 'two stars' or '三个黄色星形，黑色背景'")
+    d.add_argument("--num-images", type=int, default=1, help="layouts to sample (default 1)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the first layout (default 0)")
+    d.add_argument("--rerank", type=int, default=1, help=argparse.SUPPRESS)
+    d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    _sampling_args(d)
+    d.set_defaults(func=_plan)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    _generation_config(args, args.num_images)
+    pipe = _load_pipeline(args.model)
+    if not hasattr(pipe, "plan"):
+        raise ValueError(f"the model at {args.model or 'the default location'} has no planner (a one-stage model)")
+    for lay in pipe.plan(args.prompt, _model_config(args, pipe, args.num_images), batch_size=args.batch_size):
+        print(lay.to_json())
+    return 0
+
+
+def _add_caption(sub: Subparsers) -> None:
     d = sub.add_parser(
         "caption",
         help="image -> caption with a trained lvg model",
@@ -441,11 +485,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     d.set_defaults(func=_caption)
 
+
+def _caption(args: argparse.Namespace) -> int:
+    for p in args.images:
+        if not p.is_file():
+            raise FileNotFoundError(f"image not found: {p}")
+    pipe = _load_pipeline(args.model)
+    for cap in pipe.caption([str(p) for p in args.images], lang=args.lang, num_beams=args.num_beams):
+        print(cap)
+    return 0
+
+
+def _add_export(sub: Subparsers) -> None:
     d = sub.add_parser(
         "export",
         help="copy a model folder, storing weights in fp16/bf16 (to ship)",
-        description="Load a pipeline folder strictly and write it to OUT (text tokenizer, image tokenizer, LM, "
-        "model_index.json) with weights stored as --dtype; other files in OUT (e.g. a model card) are kept.",
+        description="Load a pipeline folder strictly and write it to OUT (its components and model_index.json) "
+        "with weights stored as --dtype; other files in OUT (e.g. a model card) are kept.",
     )
     d.add_argument("model", type=Path, help="source pipeline folder (e.g. runs/llm-shapes/pipeline)")
     d.add_argument("out", type=Path, help="destination folder (e.g. models/shapes-default)")
@@ -454,9 +510,63 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--clip", type=Path, default=None, help="bundle this CLIP folder as the clip/ component")
     d.set_defaults(func=_export)
 
-    ev = sub.add_parser("eval", help="evaluate lvg components", description="Evaluate lvg components.")
-    esub = ev.add_subparsers(dest="eval_command", metavar="COMPONENT", required=True)
-    d = esub.add_parser(
+
+def _export(args: argparse.Namespace) -> int:
+    import torch
+
+    from lvg.pipelines import load_pipeline
+
+    dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": None}[args.dtype]
+    _load_pipeline(args.model, args.clip).save_pretrained(args.out, dtype=dtype)
+    load_pipeline(args.out)  # strict reload: the exported folder is complete and consistent
+    print(f"exported {args.model} to {args.out} ({args.dtype} weights)")
+    return 0
+
+
+def _add_assemble(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "assemble",
+        help="assemble a planned model folder from its trained components",
+        description="Load a trained planner, painter, image tokenizer and (optionally) CLIP strictly and write them "
+        "to OUT as one PlannedPipeline folder (model_index.json + component folders), weights stored as --dtype; "
+        "other files in OUT (e.g. a model card) are kept. The folder is reloaded strictly at the end.",
+    )
+    d.add_argument("out", type=Path, help="destination folder (e.g. models/shapes-default)")
+    d.add_argument("--planner", type=Path, required=True, help="planner folder (lvg train planner: OUT/planner)")
+    d.add_argument("--painter", type=Path, required=True, help="painter folder (lvg train painter: OUT/painter)")
+    d.add_argument("--image-tokenizer", type=Path, required=True, help="image tokenizer the painter was trained on")
+    d.add_argument("--clip", type=Path, default=None, help="CLIP folder to bundle (reranking, CLIP score)")
+    d.add_argument("--guidance-scale", type=float, default=1.0, help="the folder's default guidance (default 1.0)")
+    d.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
+                   help="storage precision of the weights (default float16)")  # fmt: skip
+    d.set_defaults(func=_assemble)
+
+
+def _assemble(args: argparse.Namespace) -> int:
+    import torch
+
+    from lvg.models.clip import ShapesClip
+    from lvg.models.painter import Painter
+    from lvg.pipelines import load_pipeline
+    from lvg.pipelines.planned import DEFAULT_GENERATION, LayoutPlanner, PlannedPipeline
+    from lvg.tokenizers.image import ImageTokenizer
+
+    dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": None}[args.dtype]
+    clip = ShapesClip.from_pretrained(args.clip) if args.clip is not None else None
+    pipe = PlannedPipeline(LayoutPlanner.from_pretrained(args.planner), Painter.from_pretrained(args.painter),
+                           ImageTokenizer.from_pretrained(args.image_tokenizer), clip,
+                           DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale))  # fmt: skip
+    pipe.save_pretrained(args.out, dtype=dtype)
+    load_pipeline(args.out)  # strict reload: the folder is complete and consistent
+    print(f"assembled a PlannedPipeline in {args.out} ({args.dtype} weights)")
+    return 0
+
+
+# ---------------------------------------------------------------------- lvg eval
+
+
+def _add_eval_tokenizer(sub: Subparsers) -> None:
+    d = sub.add_parser(
         "tokenizer",
         help="reconstruction quality of an image tokenizer",
         description="PSNR and SSIM on held-out Shapes World renders, codebook use (fraction, perplexity) "
@@ -465,7 +575,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", type=Path, required=True, help="image tokenizer folder (config.json + model.safetensors)")
     d.add_argument("--num", type=int, default=1000, help="held-out renders (default 1000)")
     d.set_defaults(func=_eval_tokenizer)
-    d = esub.add_parser(
+
+
+def _eval_tokenizer(args: argparse.Namespace) -> int:
+    from lvg.eval.recon import evaluate_tokenizer
+    from lvg.tokenizers.image import ImageTokenizer
+
+    metrics = evaluate_tokenizer(ImageTokenizer.from_pretrained(args.model), num=args.num)
+    print(json.dumps(metrics, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _add_eval_clip(sub: Subparsers) -> None:
+    d = sub.add_parser(
         "clip",
         help="zero-shot caption choice and text -> image retrieval of a CLIP",
         description="On held-out Shapes World renders with their full canonical captions: zero-shot top-1 (pick "
@@ -476,7 +598,21 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--num", type=int, default=500, help="held-out renders (default 500)")
     d.add_argument("--num-candidates", type=int, default=10, help="captions per zero-shot choice (default 10)")
     d.set_defaults(func=_eval_clip)
-    d = esub.add_parser(
+
+
+def _eval_clip(args: argparse.Namespace) -> int:
+    from lvg.eval.clip_eval import retrieval_top1, zero_shot_accuracy
+    from lvg.models.clip import ShapesClip
+
+    clip = ShapesClip.from_pretrained(args.model)
+    metrics = {"zero_shot": zero_shot_accuracy(clip, args.num, num_candidates=args.num_candidates),
+               "retrieval": retrieval_top1(clip, args.num)}  # fmt: skip
+    print(json.dumps(metrics, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _add_eval_shapes(sub: Subparsers) -> None:
+    d = sub.add_parser(
         "shapes",
         help="Shapes World benchmark: per-category accuracy and captioning exact match",
         description="Generate every prompt of the benchmark file with a fixed seed (prompt i uses SEED + i), judge "
@@ -485,8 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     d.add_argument("--lang", choices=["en", "zh", "both"], default="both", help="prompt language (default both)")
-    d.add_argument("--prompts", type=Path, default=Path(__file__).resolve().parents[1] / "benchmarks" / "shapes_prompts.jsonl",
-                   help="benchmark prompts (default benchmarks/shapes_prompts.jsonl)")  # fmt: skip
+    d.add_argument("--prompts", type=Path, default=None,
+                   help="benchmark prompts (default: the 450 shipped with lvg, benchmarks/shapes_prompts.jsonl)")  # fmt: skip
     d.add_argument("--captions", type=int, default=1000, help="held-out renders to caption (default 1000; 0 = skip)")
     d.add_argument("--seed", type=int, default=0, help="seed of the first prompt (default 0)")
     d.add_argument("--out", type=Path, default=Path("eval-shapes"), help="output folder (default eval-shapes)")
@@ -505,6 +641,56 @@ def build_parser() -> argparse.ArgumentParser:
     _sampling_args(d)
     d.set_defaults(func=_eval_shapes)
 
+
+def _eval_shapes(args: argparse.Namespace) -> int:
+    from lvg.eval.benchmark import load_prompts
+    from lvg.eval.shapes import evaluate_captioning, evaluate_generation, markdown_report, write_results
+    from lvg.resources import benchmark_prompts_file
+
+    _generation_config(args)
+    if args.inception_weights is not None:  # fail before the long generation run
+        from lvg.eval.inception import check_weights
+
+        check_weights(args.inception_weights, args.inception_variant)
+    prompts_file = args.prompts or benchmark_prompts_file()
+    prompts = load_prompts(prompts_file)
+    pipe = _load_pipeline(args.model, args.clip)
+    cfg = _model_config(args, pipe)
+    langs = ["en", "zh"] if args.lang == "both" else [args.lang]
+    keep = args.report is not None or args.inception_weights is not None
+    gen = [evaluate_generation(pipe, prompts, lang, cfg, batch_size=args.batch_size, keep_images=keep)
+           for lang in langs]  # fmt: skip
+    can_read = hasattr(pipe, "caption")
+    if args.captions and not can_read:
+        print(f"note: {type(pipe).__name__} has no reader yet; captioning is not evaluated")
+    cap = [evaluate_captioning(pipe, args.captions, lang) for lang in langs] if args.captions and can_read else []
+    inception = None
+    if args.inception_weights is not None:
+        from lvg.eval.suite import inception_section
+
+        inception = inception_section(prompts, gen, args.inception_weights, args.inception_variant, seed=args.seed,
+                                      device=pipe.device)  # fmt: skip
+    meta = {"model": str(args.model or "default"), **cfg.to_dict(), "prompts": str(prompts_file)}
+    write_results(args.out, gen, cap, meta, {"inception": inception} if inception is not None else None)
+    print(markdown_report(gen, cap))
+    if inception is not None and args.report is None:
+        from lvg.eval.suite import inception_rows
+
+        _print_metrics(inception_rows(inception))
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+    if args.report is not None:
+        from lvg.eval.suite import extended_report
+
+        path, metrics = extended_report(pipe, prompts, gen, args.report, cfg, inception=inception)
+        _print_metrics(metrics)
+        print(f"wrote the report to {path}")
+    return 0
+
+
+# ---------------------------------------------------------------------- lvg serve
+
+
+def _add_serve(sub: Subparsers) -> None:
     d = sub.add_parser(
         "serve",
         help="serve text -> image and captioning over HTTP (with a web page)",
@@ -533,10 +719,65 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--log-prompts", action="store_true", help="include prompt text in the request log (off by default)")
     d.add_argument("--no-batching", action="store_true", help="run every request on its own pipeline call")
     d.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from lvg.pipelines.index import ModelIndex
+    from lvg.serve.app import ServeSettings
+    from lvg.serve.server import serve
+
+    model = ModelIndex.read(args.model).folder  # a missing or malformed folder fails now, not after startup
+    settings = ServeSettings(model_dir=model, host=args.host, port=args.port, api_keys_file=args.api_keys_file,
+                             max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                             queue_size=args.queue_size, request_timeout_s=args.timeout,
+                             rate_limit_per_minute=args.rate_limit, blocklist_files=args.blocklist,
+                             log_prompts=args.log_prompts, batching=not args.no_batching)  # fmt: skip
+    serve(settings)
+    return 0
+
+
+# ---------------------------------------------------------------------- the parser
+
+
+def _group(sub: Subparsers, name: str, help: str, description: str, dest: str, metavar: str) -> Subparsers:
+    """A command with subcommands (``lvg data ...``, ``lvg train ...``, ``lvg eval ...``)."""
+    p = sub.add_parser(name, help=help, description=description)
+    return p.add_subparsers(dest=dest, metavar=metavar, required=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lvg`` argument parser: one ``_add_*`` function per command, each next to its handler."""
+    p = argparse.ArgumentParser(
+        prog="lvg",
+        description="lvg: LLM visual generation. Text -> LLM -> image tokens -> image, and back, "
+        "trained on the built-in Shapes World.",
+    )
+    p.add_argument("--version", action="version", version=f"lvg {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    data = _group(sub, "data", "Shapes World data: write datasets, preview samples", "Shapes World data tools.",
+                  "data_command", "SUBCOMMAND")  # fmt: skip
+    _add_data_shapes(data)
+    _add_data_preview(data)
+    _add_parse(sub)
+    _add_judge(sub)
+    train = _group(sub, "train", "train lvg components", "Train lvg components.", "train_command", "COMPONENT")
+    for add in (_add_train_text_tokenizer, _add_train_tokenizer, _add_train_planner, _add_train_painter,
+                _add_train_llm, _add_train_clip):  # fmt: skip
+        add(train)
+    _add_generate(sub)
+    _add_plan(sub)
+    _add_caption(sub)
+    _add_export(sub)
+    _add_assemble(sub)
+    ev = _group(sub, "eval", "evaluate lvg components", "Evaluate lvg components.", "eval_command", "COMPONENT")
+    for add in (_add_eval_tokenizer, _add_eval_clip, _add_eval_shapes):
+        add(ev)
+    _add_serve(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``lvg`` command line; errors print ``lvg: error: ...`` and return 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

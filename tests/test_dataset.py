@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from lvg.data import dataset as ds
 from lvg.data.dataset import ShapesWorldConfig, ShapesWorldDataset, make_sample
 from lvg.data.imagefolder import write_imagefolder
+from lvg.data.layout import Layout, layout_to_scene
 from lvg.data.parse import parse_caption
 from lvg.data.spec import scene_satisfies
 
@@ -66,12 +67,16 @@ def test_languages_and_paraphrases_mix():
 def test_imagefolder(tmp_path):
     out = write_imagefolder(tmp_path / "shapes", 25, seed=3, progress=False)
     rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 25 and set(rows[0]) == {"file_name", "text", "text_zh", "spec"}
+    assert len(rows) == 25
+    assert set(rows[0]) == {"file_name", "text", "text_zh", "spec", "background", "objects"}
     for i, row in enumerate(rows):
         img = np.asarray(Image.open(out / row["file_name"]))
         ref = make_sample(i, ShapesWorldConfig(seed=3))
         assert np.array_equal(img, ref.image)
         assert parse_caption(row["text"]) == row["spec"] == parse_caption(row["text_zh"])
+        layout = Layout.from_dict({"background": row["background"], "objects": row["objects"]})
+        scene = layout_to_scene(layout)  # the same objects, listed in caption order
+        assert sorted(map(repr, scene.objects)) == sorted(map(repr, ref.scene.objects)) and scene.bg == ref.scene.bg
     with pytest.raises(FileExistsError):
         write_imagefolder(out, 5, progress=False)
     write_imagefolder(out, 5, overwrite=True, progress=False)

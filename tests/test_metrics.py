@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from lvg.data.captions import describe_fully, spec_to_text
+from lvg.data.heldout import held_out_images
 from lvg.data.parse import parse_caption
 from lvg.data.render import render
 from lvg.data.spec import scene_from_spec
@@ -23,7 +24,7 @@ from lvg.eval.metrics import (
     pixel_shuffle,
     sanity_checks,
 )
-from lvg.eval.recon import PROMPTS_PATH, held_out_images
+from lvg.resources import benchmark_prompts_file
 
 
 def test_identical_sets_have_zero_fid_and_kid():
@@ -107,7 +108,7 @@ class RenderDouble:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_cycle_consistency_with_doubles(lang):
-    prompts = load_prompts(PROMPTS_PATH)[::25]
+    prompts = load_prompts(benchmark_prompts_file())[::25]
     good = cycle_consistency(RenderDouble(), prompts, lang=lang)
     assert good["rate"] == 1.0 and good["complete_rate"] == 1.0 and len(good["rows"]) == len(prompts)
     bad = cycle_consistency(RenderDouble(garbage=True), prompts, lang=lang)

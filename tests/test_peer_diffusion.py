@@ -1,4 +1,4 @@
-"""The peer diffusion baseline (``lvg.models.diffusion``) and ``benchmarks/peer_diffusion.py``, on tiny models."""
+"""The peer diffusion baseline (``lvg.models.diffusion``, ``lvg.pipelines.diffusion``) and its benchmark script."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import torch
 from lvg.data.dataset import make_sample
 from lvg.eval.benchmark import CATEGORIES, load_prompts
 from lvg.eval.shapes import evaluate_generation
-from lvg.models.diffusion import PeerDiffusionConfig, PeerDiffusionPipeline
+from lvg.models.diffusion import PeerDiffusionConfig
+from lvg.pipelines.diffusion import PeerDiffusionPipeline
 from lvg.tokenizers.text import load_text_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +78,7 @@ def test_text_encoder_masks_padding_and_drops_to_null(peer):
 
 
 def test_pipeline_images_seeds_and_save_load(peer, tmp_path):
-    out = peer(PROMPTS, num_images=2, seed=7, batch_size=3, temperature=0.5, top_k=3)  # LM-only args are ignored
+    out = peer(PROMPTS, num_images=2, seed=7, batch_size=3, temperature=1.0, top_k=0)  # LM-only args at defaults
     assert len(out.images) == 4 and out.seeds == [7, 8, 9, 10] and out.prompts == [PROMPTS[0]] * 2 + [PROMPTS[1]] * 2
     assert all(im.size == (64, 64) and im.mode == "RGB" for im in out.images)
     assert _bytes(peer(PROMPTS, num_images=2, seed=7, batch_size=3)) == _bytes(out)  # same seed: same bytes
@@ -104,6 +105,9 @@ def test_pipeline_rejects_bad_input(peer):
         peer(PROMPTS, rerank=2)
     with pytest.raises(ValueError, match="num_images"):
         peer(PROMPTS, num_images=0)
+    for setting in (dict(temperature=0.5), dict(top_k=3), dict(top_p=0.9)):  # LM-only settings: refused, not ignored
+        with pytest.raises(ValueError, match=f"cannot honour.*{next(iter(setting))}"):
+            peer(PROMPTS, **setting)
     with pytest.raises(ValueError, match="unknown peer preset"):
         PeerDiffusionConfig.preset("huge")
 
@@ -116,7 +120,8 @@ def test_evaluate_generation_runs_on_the_peer(peer):
 
 
 def test_only_the_peer_module_imports_diffusers():
-    """``import lvg`` (and every module but lvg/models/diffusion.py) never imports diffusers at import time."""
+    """``import lvg`` (and every module but lvg/models/diffusion.py) never imports diffusers at import time;
+    ``lvg.pipelines.diffusion`` imports the model module only when a peer is built or loaded."""
     for file in (ROOT / "lvg").rglob("*.py"):
         if file.name == "diffusion.py" and file.parent.name == "models":
             continue

@@ -7,26 +7,26 @@ import pytest
 import torch
 
 from lvg.data.dataset import ShapesWorldConfig, make_sample
+from lvg.data.heldout import held_out_images
 from lvg.eval.benchmark import load_prompts
 from lvg.eval.recon import (
-    PROMPTS_PATH,
     PSNR_CAP,
     ReconInputError,
     codebook_usage,
     evaluate_tokenizer,
-    held_out_images,
     judge_round_trip,
     psnr_ssim,
     reconstruct,
 )
-from lvg.tokenizers.discriminator import (
+from lvg.resources import benchmark_prompts_file
+from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig
+from lvg.train.discriminator import (
     DiscriminatorConfig,
     DiscriminatorConfigError,
     PatchDiscriminator,
     hinge_d_loss,
     hinge_g_loss,
 )
-from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig
 
 
 class IdentityTokenizer:
@@ -52,7 +52,7 @@ class WhiteTokenizer(IdentityTokenizer):
 
 @pytest.fixture(scope="module")
 def prompts():
-    return load_prompts(PROMPTS_PATH)[::20]  # 23 rows spread over all nine categories
+    return load_prompts(benchmark_prompts_file())[::20]  # 23 rows spread over all nine categories
 
 
 def test_psnr_ssim_identical_images():

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from lvg.data.heldout import held_out_images
 from lvg.eval.benchmark import CATEGORIES, load_prompts
 from lvg.eval.metrics import PixelFeatures, diversity, frechet_distance, images_to_tensor
-from lvg.eval.recon import PROMPTS_PATH, held_out_images
 from lvg.eval.report import accuracy_sweep, category_table_from, failures_from, write_report
 from lvg.eval.shapes import evaluate_generation
 from lvg.pipelines.pipeline import Pipeline
+from lvg.resources import benchmark_prompts_file
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -21,7 +22,7 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
 @pytest.fixture(scope="module")
 def report(tiny_pipeline_dir, tmp_path_factory) -> Path:
     pipe = Pipeline.from_pretrained(tiny_pipeline_dir)
-    rows = load_prompts(PROMPTS_PATH)
+    rows = load_prompts(benchmark_prompts_file())
     prompts = [next(r for r in rows if r["category"] == c) for c in CATEGORIES]  # one per category
     gens = [evaluate_generation(pipe, prompts, lang=lang, keep_images=True) for lang in ("en", "zh")]
     samples = pipe([p["en"] for p in prompts[:3]], num_images=2, seed=0)

@@ -28,6 +28,7 @@ from PIL import Image
 import lvg.serve.app as serve_app
 from lvg.cli import main
 from lvg.pipelines.pipeline import Pipeline, PipelineOutput
+from lvg.sampling import GenerationConfig
 from lvg.serve.app import ServeSettings, create_app
 from lvg.serve.auth import ApiKeys, RateLimiter
 from lvg.serve.batching import Batcher, ClientDisconnected, DeadlineExceeded
@@ -61,12 +62,14 @@ class FakePipeline:
         h = zlib.crc32(f"{prompt}|{seed}".encode())
         return h & 255, (h >> 8) & 255, (h >> 16) & 255
 
-    def __call__(self, prompts, num_images=1, guidance_scale=3.0, temperature=1.0, top_k=0, top_p=1.0, seed=None,
-                 batch_size=32, seeds=None) -> PipelineOutput:  # fmt: skip
+    def __call__(self, prompts, config=None, batch_size=32, seeds=None, **settings) -> PipelineOutput:
+        cfg = GenerationConfig.from_kwargs(config, **settings)  # the pipeline protocol: a config and/or keywords
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        jobs = [p for p in prompts for _ in range(num_images)]
-        seeds = list(seeds) if seeds is not None else [seed + j for j in range(len(jobs))]
-        self.calls.append(dict(prompts=jobs, seeds=seeds, temperature=temperature, guidance_scale=guidance_scale))
+        jobs = [p for p in prompts for _ in range(cfg.num_images)]
+        seeds = list(seeds) if seeds is not None else [cfg.seed + j for j in range(len(jobs))]
+        self.calls.append(
+            dict(prompts=jobs, seeds=seeds, temperature=cfg.temperature, guidance_scale=cfg.guidance_scale)
+        )
         self.started.set()
         time.sleep(self.delay)
         images = [Image.new("RGB", (64, 64), self.colour(p, s)) for p, s in zip(jobs, seeds, strict=True)]

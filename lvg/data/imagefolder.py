@@ -11,6 +11,8 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 
 from .dataset import ShapesWorldConfig, make_sample
+from .layout import layout_from_scene
+from .plans import caption_order
 
 
 def write_imagefolder(
@@ -19,8 +21,10 @@ def write_imagefolder(
     """Render items ``0..num-1`` of seed ``seed`` to ``out``: PNGs plus ``metadata.jsonl``.
 
     Each metadata row holds ``file_name``, ``text`` (canonical English), ``text_zh`` (canonical
-    Chinese) and ``spec`` (what ``text`` states). ``metadata.jsonl`` is written last and
-    atomically, so an interrupted run never leaves a folder that looks complete.
+    Chinese), ``spec`` (what ``text`` states) and the scene's layout: ``background`` and ``objects``
+    (``[{"label", "box"}]``, in the order the caption mentions them; see :mod:`lvg.data.layout`).
+    ``metadata.jsonl`` is written last and atomically, so an interrupted run never leaves a folder
+    that looks complete.
     """
     if num < 1:
         raise ValueError(f"--num must be at least 1, got {num}")
@@ -37,7 +41,9 @@ def write_imagefolder(
         s = make_sample(i, cfg)
         name = f"{i:0{width}d}.png"
         Image.fromarray(s.image).save(out / name)
-        rows.append({"file_name": name, "text": s.en, "text_zh": s.zh, "spec": s.spec})
+        lay = layout_from_scene(s.scene, caption_order(s.scene, s.spec)).to_dict()
+        rows.append({"file_name": name, "text": s.en, "text_zh": s.zh, "spec": s.spec,
+                     "background": lay["background"], "objects": lay["objects"]})  # fmt: skip
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".metadata.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         for r in rows:
@@ -89,3 +95,42 @@ def image_grid(images: list[Image.Image], cols: int | None = None, pad: int = 2)
     for i, im in enumerate(images):
         grid.paste(im, (pad + (i % cols) * (w + pad), pad + (i // cols) * (h + pad)))
     return grid
+
+
+def read_layout_rows(folder: str | os.PathLike) -> list[dict]:
+    """Rows of ``folder/metadata.jsonl`` that carry layouts: ``{"file_name", "text", "layout"}`` with a
+    validated :class:`~lvg.data.layout.Layout` (``background`` and ``objects: [{"label", "box"}]`` in the row).
+
+    A missing file, bad JSON or a bad layout is a ``ValueError`` naming the line and the field; rows without
+    ``objects`` are an error too (a folder either has layouts or is not for layout training).
+    """
+    from .layout import Layout, LayoutError
+
+    folder = Path(folder)
+    meta = folder / "metadata.jsonl"
+    if not meta.is_file():
+        raise FileNotFoundError(f"{meta} not found: an imagefolder needs a metadata.jsonl")
+    rows = []
+    for n, line in enumerate(meta.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{meta} line {n}: not valid JSON: {e}") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{meta} line {n}: a row must be a JSON object")
+        for key in ("file_name", "text", "objects"):
+            if key not in row:
+                raise ValueError(f"{meta} line {n}: field {key!r} is missing")
+        if not isinstance(row["text"], str) or not row["text"].strip():
+            raise ValueError(f"{meta} line {n}: field 'text' must be a non-empty string")
+        try:
+            lay = Layout.from_dict({"background": row.get("background", "white"), "objects": row["objects"],
+                                    **({"canvas": row["canvas"]} if "canvas" in row else {})})  # fmt: skip
+        except LayoutError as e:
+            raise ValueError(f"{meta} line {n}: {e}") from None
+        rows.append({"file_name": folder / str(row["file_name"]), "text": row["text"], "layout": lay})
+    if not rows:
+        raise ValueError(f"{meta} holds no rows")
+    return rows

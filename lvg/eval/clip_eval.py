@@ -1,31 +1,19 @@
 """Held-out checks of a CLIP: zero-shot caption choice and text -> image retrieval.
 
-Both use items ``0 .. n-1`` of the Shapes World stream with :data:`HELD_OUT_SEED` (never trained on)
+Both use items ``0 .. n-1`` of the Shapes World stream with :data:`lvg.data.heldout.HELD_OUT_SEED` (never trained on)
 and each scene's full canonical caption (``ShapesWorldSample.full_text``, in the item's language).
 """
 
 from __future__ import annotations
 
-import functools
 import random
 from typing import Any
 
-import numpy as np
 import torch
 
-from lvg.data.dataset import ShapesWorldConfig, make_sample
-from lvg.eval.recon import HELD_OUT_SEED
+from lvg.data.heldout import HELD_OUT_SEED, held_out_pairs
 
-
-@functools.lru_cache(maxsize=4)
-def held_out_pairs(n: int, seed: int = HELD_OUT_SEED) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """(renders uint8 [n, 3, 64, 64], full captions) of held-out items ``0 .. n-1``."""
-    if n < 2:
-        raise ValueError(f"n must be at least 2, got {n}")
-    cfg = ShapesWorldConfig(seed=seed)
-    samples = [make_sample(i, cfg) for i in range(n)]
-    images = torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).contiguous()
-    return images, tuple(s.full_text for s in samples)
+__all__ = ["held_out_pairs", "retrieval_top1", "zero_shot_accuracy"]
 
 
 @torch.no_grad()

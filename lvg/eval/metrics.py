@@ -2,7 +2,7 @@
 
 Everything here is a pure function of its inputs (fixed seeds wherever randomness is involved):
 
-* :func:`frechet_distance` and :func:`kernel_inception_distance`: FID and KID formulas on any features;
+* :func:`frechet_distance` and :func:`kernel_inception_distance`: FID and KID (torchmetrics) on any features;
 * :class:`PixelFeatures`: lvg's own deterministic stand-in feature extractor (NOT Inception), used when
   no learned image tower (e.g. a CLIP image encoder) is available; any ``feature_fn`` can replace it;
 * :func:`diversity` and :func:`distinct_fraction`: how different the samples of one prompt are;
@@ -14,6 +14,7 @@ Images are uint8 tensors [N, 3, H, W] (64x64 in Shapes World) unless stated othe
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
@@ -21,10 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import linalg
+from torch import nn
 
 from lvg.data.parse import CaptionParseError, parse_caption
 from lvg.data.spec import Seen, Spec, SpecError, explain
+from lvg.pipelines.protocols import UnifiedPipeline
+from lvg.sampling.config import GenerationConfig
 
 FeatureFn = Callable[[torch.Tensor], Any]  # uint8 [N, 3, H, W] -> feats [N, D] (tensor or array)
 
@@ -39,46 +42,46 @@ def _as_feats(feats: Any, name: str) -> np.ndarray:
     return arr
 
 
-def frechet_distance(feats_a: Any, feats_b: Any, eps: float = 1e-6) -> float:
+class _Precomputed(nn.Module):
+    """torchmetrics' "feature extractor" over features lvg already extracted: the identity on [N, D]."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return feats
+
+
+def frechet_distance(feats_a: Any, feats_b: Any) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets [N, D] and [M, D] (the FID formula).
 
-    ``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))`` in float64. When the matrix square root is not
-    finite (near-singular covariances), ``eps * I`` is added to both covariances and it is retried; tiny
-    imaginary parts from numerical error are dropped (large ones raise ``ValueError``). The result is
-    clamped at 0 (rounding can make it slightly negative for identical sets).
+    Computed by torchmetrics' ``FrechetInceptionDistance`` (float64) on features from lvg's own extractor:
+    ``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))``, clamped at 0 (rounding can make it slightly
+    negative for identical sets).
     """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
     a, b = _as_feats(feats_a, "feats_a"), _as_feats(feats_b, "feats_b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
-    mu_a, mu_b = a.mean(0), b.mean(0)  # [D]
-    s_a = np.atleast_2d(np.cov(a, rowvar=False))  # [D, D]
-    s_b = np.atleast_2d(np.cov(b, rowvar=False))
-    covmean = linalg.sqrtm(s_a @ s_b)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(s_a.shape[0]) * eps
-        covmean = linalg.sqrtm((s_a + offset) @ (s_b + offset))
-    if np.iscomplexobj(covmean):
-        scale = max(1.0, float(np.abs(np.diagonal(covmean)).max()))
-        if np.abs(np.diagonal(covmean).imag).max() > 1e-3 * scale:
-            raise ValueError(f"matrix square root has a large imaginary part {np.abs(covmean.imag).max():.3g}")
-        covmean = covmean.real
-    diff = mu_a - mu_b
-    fd = float(diff @ diff + np.trace(s_a) + np.trace(s_b) - 2.0 * np.trace(covmean))
-    return max(fd, 0.0)
-
-
-def _poly_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return (x @ y.T / x.shape[1] + 1.0) ** 3  # [n, m]
+    fid = FrechetInceptionDistance(feature=_Precomputed(a.shape[1])).double()
+    fid.update(torch.from_numpy(a), real=True)
+    fid.update(torch.from_numpy(b), real=False)
+    return max(float(fid.compute()), 0.0)
 
 
 def kernel_inception_distance(feats_a: Any, feats_b: Any, subsets: int = 10, subset_size: int = 1000,
                               seed: int = 0) -> tuple[float, float]:  # fmt: skip
     """KID: unbiased MMD^2 with the kernel ``k(x, y) = (x.y / D + 1)^3``, over random subsets.
 
-    ``subsets`` pairs of subsets of ``min(subset_size, N, M)`` rows each are drawn without replacement
-    (``numpy.random.default_rng(seed)``); returns (mean, std) of the per-subset estimates. The estimate
-    is unbiased, so it can be slightly negative when the two sets come from the same distribution.
+    torchmetrics' ``KernelInceptionDistance`` on features from lvg's own extractor: ``subsets`` pairs of subsets
+    of ``min(subset_size, N, M)`` rows each, drawn without replacement with torch's RNG seeded with ``seed`` (the
+    global RNG is left as it was); returns (mean, std) of the per-subset estimates. The estimate is unbiased, so
+    it can be slightly negative when the two sets come from the same distribution.
     """
+    from torchmetrics.image.kid import KernelInceptionDistance
+
     a, b = _as_feats(feats_a, "feats_a"), _as_feats(feats_b, "feats_b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
@@ -87,16 +90,15 @@ def kernel_inception_distance(feats_a: Any, feats_b: Any, subsets: int = 10, sub
     m = min(subset_size, a.shape[0], b.shape[0])
     if m < 2:
         raise ValueError(f"subset_size must be at least 2, got {subset_size}")
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(subsets):
-        x = a[rng.choice(a.shape[0], m, replace=False)]  # [m, D]
-        y = b[rng.choice(b.shape[0], m, replace=False)]
-        k_xx, k_yy, k_xy = _poly_kernel(x, x), _poly_kernel(y, y), _poly_kernel(x, y)  # [m, m]
-        off = m * (m - 1)
-        vals.append((k_xx.sum() - np.trace(k_xx)) / off + (k_yy.sum() - np.trace(k_yy)) / off - 2 * k_xy.mean())
-    arr = np.asarray(vals)
-    return float(arr.mean()), float(arr.std())
+    with warnings.catch_warnings():  # "will save all extracted features": they are already in memory here
+        warnings.simplefilter("ignore", UserWarning)
+        kid = KernelInceptionDistance(feature=_Precomputed(a.shape[1]), subsets=subsets, subset_size=m)
+    kid.update(torch.from_numpy(a), real=True)
+    kid.update(torch.from_numpy(b), real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        mean, std = kid.compute()
+    return float(mean), float(std)
 
 
 class PixelFeatures:
@@ -202,11 +204,13 @@ def caption_objects(spec: Spec) -> tuple[list[Seen], str] | None:
     return objs, spec["bg"]
 
 
-def cycle_consistency(pipe: Any, prompts: list[dict], lang: str = "en", seed: int = 0, guidance_scale: float = 3.0,
-                      batch_size: int = 64) -> dict[str, Any]:  # fmt: skip
+def cycle_consistency(pipe: UnifiedPipeline, prompts: list[dict], lang: str = "en",
+                      config: GenerationConfig | None = None, *, batch_size: int = 64,
+                      **settings: Any) -> dict[str, Any]:  # fmt: skip
     """Text -> image -> caption -> spec round trip through ``pipe``.
 
-    Prompt ``i`` is generated (one image, seed ``seed + i``), the image is captioned in ``lang`` and the
+    Prompt ``i`` is generated (one image, with ``config`` and ``settings`` as in
+    :func:`lvg.eval.shapes.evaluate_generation`: seed ``seed + i``, seed 0 unless given), the image is captioned in ``lang`` and the
     caption parsed. The prompt is *consistent* when the caption parses, is complete (see
     :func:`caption_objects`: every object with shape, colour, size and cell, plus the background), and the
     scene it describes satisfies the prompt's spec (:func:`lvg.data.spec.satisfies`: exactly the stated
@@ -215,8 +219,8 @@ def cycle_consistency(pipe: Any, prompts: list[dict], lang: str = "en", seed: in
     """
     if not prompts:
         raise ValueError("cycle_consistency needs at least one prompt row")
-    out = pipe([r[lang] for r in prompts], num_images=1, guidance_scale=guidance_scale, seed=seed,
-               batch_size=batch_size)  # fmt: skip
+    cfg = GenerationConfig.from_kwargs(config if config is not None else GenerationConfig(seed=0), **settings)
+    out = pipe([r[lang] for r in prompts], config=cfg.replace(num_images=1), batch_size=batch_size)
     captions = pipe.caption(list(out.images), lang=lang)
     rows, parsed, complete = [], 0, 0
     for row, cap in zip(prompts, captions, strict=True):

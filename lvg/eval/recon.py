@@ -1,7 +1,7 @@
 """Reconstruction metrics for image tokenizers: PSNR/SSIM, codebook usage and a judge round trip.
 
 Everything here runs on held-out data: images come from a Shapes World stream seed that training
-never uses (:data:`HELD_OUT_SEED`), and the round trip renders fresh scenes for the benchmark's
+never uses (:data:`lvg.data.heldout.HELD_OUT_SEED`), and the round trip renders fresh scenes for the benchmark's
 prompts. A tokenizer is any object with ``config.grid``, ``codebook_size``, ``encode(images)``
 (uint8 or float [0, 1] [B, 3, 64, 64] -> codes [B, h, w]) and ``decode(codes)`` (-> float [0, 1]).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,15 +18,17 @@ import torch
 from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from lvg.data.dataset import ShapesWorldConfig, make_sample
+from lvg.data.heldout import HELD_OUT_SEED, held_out_images
 from lvg.data.render import render
 from lvg.data.spec import scene_from_spec
 from lvg.eval.benchmark import load_prompts
 from lvg.eval.judge import judge
+from lvg.resources import benchmark_prompts_file
 
-HELD_OUT_SEED = 1_000_003  # training streams use small seeds (0, 1, ...)
+__all__ = ["HELD_OUT_SEED", "PSNR_CAP", "ReconInputError", "codebook_usage", "evaluate_tokenizer", "held_out_images",
+           "judge_round_trip", "psnr_ssim", "reconstruct", "to_uint8"]  # fmt: skip
+
 PSNR_CAP = 100.0  # dB given to identical images, so a mean over images stays finite
-PROMPTS_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "shapes_prompts.jsonl"
 MAX_FAILURES = 20
 
 
@@ -40,15 +41,6 @@ def _check_images(images: torch.Tensor, name: str = "images") -> None:
         raise ReconInputError(f"{name} must be a uint8 tensor [N, 3, H, W], got {getattr(images, 'dtype', images)}")
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] == 0:
         raise ReconInputError(f"{name} must be a non-empty uint8 tensor [N, 3, H, W], got {tuple(images.shape)}")
-
-
-def held_out_images(num: int = 1000, seed: int = HELD_OUT_SEED) -> torch.Tensor:
-    """Items ``0 .. num-1`` of the Shapes World stream with ``seed`` as uint8 [N, 3, 64, 64]."""
-    if num < 1:
-        raise ReconInputError(f"num must be at least 1, got {num}")
-    cfg = ShapesWorldConfig(seed=seed)
-    arr = np.stack([make_sample(i, cfg).image for i in range(num)])  # [N, 64, 64, 3]
-    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -157,17 +149,18 @@ def judge_round_trip(tokenizer: Any, prompts: list[dict], seed: int = 0, batch_s
 def evaluate_tokenizer(
     tokenizer: Any,
     num: int = 1000,
-    prompts_path: str | os.PathLike = PROMPTS_PATH,
+    prompts_path: str | os.PathLike | None = None,
     prompts: list[dict] | None = None,
     batch_size: int = 256,
 ) -> dict[str, Any]:
     """PSNR, SSIM and codebook usage on ``num`` held-out images, plus the judge round trip on the
-    benchmark prompts (``prompts`` rows if given, else those read from ``prompts_path``)."""
+    benchmark prompts (``prompts`` rows if given, else those read from ``prompts_path``, default the shipped
+    benchmark prompts)."""
     images = held_out_images(num)  # [N, 3, 64, 64]
     recon, codes = reconstruct(tokenizer, images, batch_size)
     psnr, ssim = psnr_ssim(recon, images, batch_size)
     usage = codebook_usage(codes, tokenizer.codebook_size)
-    rows = prompts if prompts is not None else load_prompts(prompts_path)
+    rows = prompts if prompts is not None else load_prompts(prompts_path or benchmark_prompts_file())
     return {
         "num_images": num,
         "psnr": psnr,

@@ -20,10 +20,13 @@ import torch
 from PIL import Image
 
 from lvg.eval.benchmark import CATEGORIES
-from lvg.eval.shapes import evaluate_generation
+from lvg.eval.shapes import eval_config, evaluate_generation
+from lvg.pipelines.protocols import TextToImagePipeline
+from lvg.sampling.config import GenerationConfig
 
 SCALE = 2  # nearest-neighbour upscaling of 64x64 images in the report
 SWEEP_LABELS = {"guidance_scale": "guidance scale", "temperature": "temperature"}
+SWEEPABLE = ("guidance_scale", "temperature", "top_k", "top_p")
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em; color: #222; background: #fff; }
@@ -92,13 +95,16 @@ def failures_from(gen: dict, limit: int = 24) -> list[dict]:
             for r in gen["rows"] if not r["passed"] and "image" in r][:limit]  # fmt: skip
 
 
-def accuracy_sweep(pipe: Any, prompts: list[dict], lang: str, values: list[float], param: str = "guidance_scale",
-                   seed: int = 0, **kwargs: Any) -> list[tuple[float, float]]:  # fmt: skip
-    """Overall judged accuracy of ``pipe`` on ``prompts`` for each value of ``param`` (a keyword of
-    :func:`lvg.eval.shapes.evaluate_generation`, e.g. ``guidance_scale`` or ``temperature``)."""
-    if param not in ("guidance_scale", "temperature", "top_k", "top_p"):
-        raise ValueError(f"cannot sweep {param!r}; expected guidance_scale, temperature, top_k or top_p")
-    return [(float(v), evaluate_generation(pipe, prompts, lang=lang, seed=seed, **{param: v}, **kwargs)["overall"])
+def accuracy_sweep(pipe: TextToImagePipeline, prompts: list[dict], lang: str, values: list[float],
+                   param: str = "guidance_scale", config: GenerationConfig | None = None,
+                   **settings: Any) -> list[tuple[float, float]]:  # fmt: skip
+    """Overall judged accuracy of ``pipe`` on ``prompts`` for each value of ``param`` (a setting of
+    :class:`~lvg.sampling.GenerationConfig`: ``guidance_scale``, ``temperature``, ``top_k`` or ``top_p``), the
+    other settings from ``config`` and ``settings`` as in :func:`lvg.eval.shapes.evaluate_generation`."""
+    if param not in SWEEPABLE:
+        raise ValueError(f"cannot sweep {param!r}; expected one of {', '.join(SWEEPABLE)}")
+    cfg = eval_config(config, **settings)
+    return [(float(v), evaluate_generation(pipe, prompts, lang, cfg.replace(**{param: v}))["overall"])
             for v in values]  # fmt: skip
 
 

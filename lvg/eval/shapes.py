@@ -14,21 +14,35 @@ from pathlib import Path
 from typing import Any
 
 from lvg.data.captions import matches_fully
-from lvg.data.dataset import ShapesWorldConfig, make_sample
+from lvg.data.heldout import HELD_OUT_SEED, held_out_samples
 from lvg.data.parse import CaptionParseError, parse_caption
 from lvg.eval.benchmark import CATEGORIES
 from lvg.eval.judge import judge
-from lvg.eval.recon import HELD_OUT_SEED
+from lvg.pipelines.protocols import CaptioningPipeline, TextToImagePipeline
+from lvg.sampling.config import GenerationConfig
+
+EVAL_CONFIG = GenerationConfig(seed=0)  # evaluation is seeded unless a config says otherwise
 
 
-def evaluate_generation(pipe: Any, prompts: list[dict], lang: str = "en", seed: int = 0, guidance_scale: float = 3.0,
-                        temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, batch_size: int = 64,
-                        keep_images: bool = False, rerank: int = 1) -> dict[str, Any]:  # fmt: skip
-    """Per-category and overall accuracy of ``pipe`` on ``prompts`` in ``lang`` ("en" or "zh")."""
+def eval_config(config: GenerationConfig | None = None, **settings: Any) -> GenerationConfig:
+    """``config`` (default :data:`EVAL_CONFIG`: the defaults with seed 0) with ``settings`` overriding its fields."""
+    return GenerationConfig.from_kwargs(config if config is not None else EVAL_CONFIG, **settings)
+
+
+def evaluate_generation(pipe: TextToImagePipeline, prompts: list[dict], lang: str = "en",
+                        config: GenerationConfig | None = None, *, batch_size: int = 64, keep_images: bool = False,
+                        **settings: Any) -> dict[str, Any]:  # fmt: skip
+    """Per-category and overall accuracy of ``pipe`` on ``prompts`` in ``lang`` ("en" or "zh").
+
+    One image per prompt, generated with ``config`` (default :data:`EVAL_CONFIG`) and ``settings`` (its fields as
+    keyword arguments, e.g. ``seed=0, guidance_scale=3.0``); prompt ``i`` uses seed ``seed + i``.
+    """
     if lang not in ("en", "zh"):
         raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
-    out = pipe([r[lang] for r in prompts], num_images=1, guidance_scale=guidance_scale, temperature=temperature,
-               top_k=top_k, top_p=top_p, seed=seed, batch_size=batch_size, **({"rerank": rerank} if rerank > 1 else {}))  # fmt: skip
+    cfg = eval_config(config, **settings)
+    if cfg.num_images != 1:
+        raise ValueError(f"evaluate_generation judges one image per prompt; got num_images={cfg.num_images}")
+    out = pipe([r[lang] for r in prompts], config=cfg, batch_size=batch_size)
     per_cat: dict[str, list[bool]] = defaultdict(list)
     rows = []
     for row, img in zip(prompts, out.images, strict=True):
@@ -41,10 +55,10 @@ def evaluate_generation(pipe: Any, prompts: list[dict], lang: str = "en", seed: 
             "num_prompts": len(rows), "rows": rows}  # fmt: skip
 
 
-def evaluate_captioning(pipe: Any, num: int = 1000, lang: str = "en", seed: int = HELD_OUT_SEED,
+def evaluate_captioning(pipe: CaptioningPipeline, num: int = 1000, lang: str = "en", seed: int = HELD_OUT_SEED,
                         num_beams: int = 1) -> dict[str, Any]:  # fmt: skip
     """Exact structured match of parsed captions with the true scenes of ``num`` held-out renders."""
-    samples = [make_sample(i, ShapesWorldConfig(seed=seed)) for i in range(num)]
+    samples = held_out_samples(num, seed)
     captions = pipe.caption([s.image for s in samples], lang=lang, num_beams=num_beams)
     exact, parsed, failures = 0, 0, []
     for s, cap in zip(samples, captions, strict=True):
@@ -73,8 +87,10 @@ def markdown_report(gen: list[dict], cap: list[dict], title: str = "Shapes World
     return "\n".join(lines) + "\n"
 
 
-def write_results(out_dir: str | os.PathLike, gen: list[dict], cap: list[dict], meta: dict) -> Path:
-    """Write ``results.json`` and ``results.md`` to ``out_dir``."""
+def write_results(out_dir: str | os.PathLike, gen: list[dict], cap: list[dict], meta: dict,
+                  extra: dict[str, Any] | None = None) -> Path:  # fmt: skip
+    """Write ``results.json`` (``meta``, ``generation``, ``captioning`` and the ``extra`` sections, e.g.
+    ``inception``) and ``results.md`` to ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     strip = [
@@ -82,7 +98,7 @@ def write_results(out_dir: str | os.PathLike, gen: list[dict], cap: list[dict], 
         | {"failures": [{k: v for k, v in r.items() if k != "image"} for r in g["rows"] if not r["passed"]][:50]}
         for g in gen
     ]  # fmt: skip  (copies: the caller's rows keep their images)
-    (out / "results.json").write_text(json.dumps({"meta": meta, "generation": strip, "captioning": cap}, indent=2,
-                                                 ensure_ascii=False) + "\n", encoding="utf-8")  # fmt: skip
+    data = {"meta": meta, "generation": strip, "captioning": cap, **(extra or {})}
+    (out / "results.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "results.md").write_text(markdown_report(gen, cap), encoding="utf-8")
     return out

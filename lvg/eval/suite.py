@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lvg.data.heldout import held_out_images
 from lvg.data.render import render
 from lvg.data.spec import scene_from_spec
 from lvg.eval.benchmark import CATEGORIES
@@ -36,15 +37,18 @@ from lvg.eval.metrics import (
     kernel_inception_distance,
     sanity_checks,
 )  # fmt: skip
-from lvg.eval.recon import held_out_images, psnr_ssim, reconstruct
+from lvg.eval.recon import psnr_ssim, reconstruct
 from lvg.eval.report import accuracy_sweep, category_table_from, failures_from, write_report
+from lvg.eval.shapes import eval_config
+from lvg.pipelines.protocols import TextToImagePipeline, UnifiedPipeline
+from lvg.sampling.config import GenerationConfig
 
 
 def _per_category(prompts: list[dict], k: int) -> list[dict]:
     return [r for c in CATEGORIES for r in [p for p in prompts if p["category"] == c][:k]]
 
 
-def feature_extractor(pipe: Any) -> tuple[Any, str]:
+def feature_extractor(pipe: TextToImagePipeline) -> tuple[Any, str]:
     """(images uint8 [N, 3, 64, 64] -> features [N, D], its name)."""
     if getattr(pipe, "clip", None) is not None:
         return (lambda x: pipe.clip.encode_image(x).float().cpu()), "lvg CLIP image tower (models' own, not Inception)"
@@ -89,15 +93,19 @@ def inception_rows(section: dict[str, Any]) -> dict[str, Any]:
     return rows
 
 
-def extended_report(pipe: Any, prompts: list[dict], gens: list[dict], out_dir: str | Path, seed: int = 0,
-                    guidance_scale: float = 3.0, temperature: float = 1.0, samples_per_prompt: int = 4,
+def extended_report(pipe: UnifiedPipeline, prompts: list[dict], gens: list[dict], out_dir: str | Path,
+                    config: GenerationConfig | None = None, *, samples_per_prompt: int = 4,
                     subset_per_category: int = 3, tokenizer_images: int = 500,
-                    inception: dict[str, Any] | None = None) -> tuple[Path, dict]:  # fmt: skip
+                    inception: dict[str, Any] | None = None, **settings: Any) -> tuple[Path, dict]:  # fmt: skip
     """Compute the extended metrics and write the report; returns (index.html path, metrics).
 
-    ``inception``: an :func:`inception_section` (computed once by the caller, who also records it elsewhere);
-    its rows follow the lvg-feature FID/KID rows.
+    Sampling settings come from ``config`` and ``settings`` as in :func:`lvg.eval.shapes.evaluate_generation`
+    (seed 0 unless given); the gallery, cycle consistency and sweeps run without reranking. ``inception``: an
+    :func:`inception_section` (computed once by the caller, who also records it elsewhere); its rows follow the
+    lvg-feature FID/KID rows.
     """
+    cfg = eval_config(config, **settings).replace(num_images=1, rerank=1)
+    seed = cfg.seed if cfg.seed is not None else 0
     feats_of, feats_name = feature_extractor(pipe)
     real = real_renders(prompts, seed)
     real_f = feats_of(real)
@@ -119,15 +127,14 @@ def extended_report(pipe: Any, prompts: list[dict], gens: list[dict], out_dir: s
 
     subset = _per_category(prompts, subset_per_category)
     gallery_rows = _per_category(prompts, 1)
-    out = pipe([r["en"] for r in gallery_rows], num_images=samples_per_prompt, seed=seed,
-               guidance_scale=guidance_scale, temperature=temperature)  # fmt: skip
+    out = pipe([r["en"] for r in gallery_rows], config=cfg.replace(num_images=samples_per_prompt))
     groups = [i for i in range(len(gallery_rows)) for _ in range(samples_per_prompt)]
     metrics["diversity (mean pairwise feature distance)"] = diversity(feats_of(images_to_tensor(out.images)), groups)
     metrics["distinct code sequences per prompt"] = distinct_fraction(out.codes, groups)
     galleries = [{"prompt": r["en"], "images": out.images[i * samples_per_prompt : (i + 1) * samples_per_prompt]}
                  for i, r in enumerate(gallery_rows)]  # fmt: skip
     for g in gens:
-        cyc = cycle_consistency(pipe, subset, g["lang"], seed=seed, guidance_scale=guidance_scale)
+        cyc = cycle_consistency(pipe, subset, g["lang"], cfg)
         metrics[f"cycle consistency ({g['lang']}, {len(subset)} prompts)"] = cyc["rate"]
     images = held_out_images(tokenizer_images)
     psnr, ssim = psnr_ssim(reconstruct(pipe.image_tokenizer, images)[0], images)
@@ -135,12 +142,8 @@ def extended_report(pipe: Any, prompts: list[dict], gens: list[dict], out_dir: s
     metrics[f"tokenizer SSIM ({tokenizer_images} held-out)"] = ssim
     lang = gens[0]["lang"]
     sweeps = {
-        "guidance_scale": accuracy_sweep(
-            pipe, subset, lang, [1.0, 2.0, 3.0, 5.0], "guidance_scale", seed=seed, temperature=temperature
-        ),  # fmt: skip
-        "temperature": accuracy_sweep(
-            pipe, subset, lang, [0.5, 1.0, 1.5], "temperature", seed=seed, guidance_scale=guidance_scale
-        ),  # fmt: skip
+        "guidance_scale": accuracy_sweep(pipe, subset, lang, [1.0, 2.0, 3.0, 5.0], "guidance_scale", cfg),
+        "temperature": accuracy_sweep(pipe, subset, lang, [0.5, 1.0, 1.5], "temperature", cfg),
     }
     failures = [f for g in gens for f in failures_from(g, limit=12)]
     path = write_report(

@@ -10,9 +10,7 @@ A saved CLIP is a folder with ``config.json``, ``model.safetensors`` and ``text_
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,11 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from lvg.component import CONFIG_NAME, Component
 from lvg.tokenizers.text import PAD, load_text_tokenizer, save_text_tokenizer
-from lvg.weights import load_weights, save_weights
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_DIR = "text_tokenizer"
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps the learned temperature at 1/100
 
@@ -86,8 +82,13 @@ class _TextTower(nn.Module):
         return self.proj((h * m).sum(1) / m.sum(1).clamp(min=1))  # mean over real tokens
 
 
-class ShapesClip(nn.Module):
-    """Contrastive image/text encoder. ``encode_image`` / ``encode_text`` return unit vectors [B, embed_dim]."""
+class ShapesClip(Component, nn.Module):
+    """Contrastive image/text encoder. ``encode_image`` / ``encode_text`` return unit vectors [B, embed_dim].
+
+    A :class:`~lvg.component.Component` whose folder also holds its ``text_tokenizer/``.
+    """
+
+    config_class = ClipConfig
 
     def __init__(self, config: ClipConfig, text_tokenizer: PreTrainedTokenizerBase):
         super().__init__()
@@ -171,30 +172,18 @@ class ShapesClip(nn.Module):
 
     # ------------------------------------------------------------------ persistence
 
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        """Write ``config.json``, ``model.safetensors`` (weights cast to ``dtype`` if given, e.g. float16 to
-        ship; loading computes in float32) and ``text_tokenizer/`` to ``path``."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        save_weights(self, path / WEIGHTS_NAME, dtype, {"lvg": "clip"})
+    def _save_files(self, path: Path, dtype: torch.dtype | None) -> None:
+        """``model.safetensors`` and ``text_tokenizer/``."""
+        super()._save_files(path, dtype)
         save_text_tokenizer(self.text_tokenizer, path / TOKENIZER_DIR)
-        return path
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> ShapesClip:
-        """Load a folder written by :meth:`save_pretrained` (strict: every weight must match)."""
-        path = Path(path)
-        cfg_file, w_file = path / CONFIG_NAME, path / WEIGHTS_NAME
-        for f in (cfg_file, w_file, path / TOKENIZER_DIR / "tokenizer.json"):
-            if not f.is_file():
-                raise FileNotFoundError(f"CLIP file missing: {f}")
-        try:
-            cfg = ClipConfig(**json.loads(cfg_file.read_text()))
-        except (json.JSONDecodeError, TypeError, ValueError) as e:
-            raise ValueError(f"{cfg_file} is not a valid CLIP config: {e}") from None
-        tok = load_text_tokenizer(path / TOKENIZER_DIR, required=[PAD])
-        if cfg.vocab_size != len(tok):
-            raise ValueError(f"{path / TOKENIZER_DIR} has {len(tok)} tokens but {cfg_file} says {cfg.vocab_size}")
-        model = cls(cfg, tok)
-        return load_weights(model, w_file, cfg_file).to(device).eval()
+    def _from_folder(cls, config: ClipConfig, path: Path) -> ShapesClip:
+        """The model for ``config`` with the folder's text tokenizer (whose size must be ``config.vocab_size``)."""
+        tok_dir = path / TOKENIZER_DIR
+        if not (tok_dir / "tokenizer.json").is_file():
+            raise FileNotFoundError(f"CLIP file missing: {tok_dir / 'tokenizer.json'}")
+        tok = load_text_tokenizer(tok_dir, required=[PAD])
+        if config.vocab_size != len(tok):
+            raise ValueError(f"{tok_dir} has {len(tok)} tokens but {path / CONFIG_NAME} says {config.vocab_size}")
+        return cls(config, tok)

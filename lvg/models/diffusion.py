@@ -13,36 +13,28 @@ ill-conditioned, and that end is where the background colour and the layout are 
 v (Salimans & Ho 2022), which is well-behaved at both ends. Training uses Min-SNR-5 loss weights (Hang et al.
 2023), as diffusers' own text-to-image example offers.
 
-:class:`PeerDiffusionPipeline` has the call signature of :class:`lvg.Pipeline` (``pipe(prompts, num_images=1,
-guidance_scale=3.0, seed=0, batch_size=...)`` -> ``.images`` as 64x64 PIL images), so
-:func:`lvg.eval.shapes.evaluate_generation` scores both with the same code. A saved peer is a folder:
-``config.json``, ``text_tokenizer/``, ``text_encoder/model.safetensors`` and ``unet/`` (diffusers' own
-``config.json`` + ``diffusion_pytorch_model.safetensors``); loading is strict. Only this module imports
-``diffusers`` (an optional dependency: ``pip install 'lvg[peer]'``); ``import lvg`` never does.
+:class:`PeerDiffusion` is a :class:`~lvg.component.Component`: a folder with ``config.json``,
+``text_encoder/model.safetensors`` and ``unet/`` (diffusers' own ``config.json`` +
+``diffusion_pytorch_model.safetensors``); loading is strict. Its pipeline (prompts -> images, the call signature of
+:class:`lvg.Pipeline`) is :class:`lvg.pipelines.diffusion.PeerDiffusionPipeline`. Only this module imports
+``diffusers`` (an optional dependency: ``pip install 'lvg[peer]'``), and only when a model is built;
+``import lvg`` never does.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
-from transformers import PreTrainedTokenizerBase
 
-from lvg import __version__
-from lvg.pipelines.pipeline import check_generation_args, resolve_seeds
-from lvg.tokenizers.text import PAD, load_text_tokenizer, save_text_tokenizer
+from lvg.component import CONFIG_NAME, Component
 from lvg.weights import load_weights, save_weights
 
-CONFIG_NAME = "config.json"
-TOKENIZER_DIR = "text_tokenizer"
 TEXT_ENCODER_FILE = "text_encoder/model.safetensors"
 UNET_DIR = "unet"
 UNET_WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -168,8 +160,10 @@ class TextEncoder(nn.Module):
         return states, keys.long()
 
 
-class PeerDiffusion(nn.Module):
+class PeerDiffusion(Component, nn.Module):
     """Text encoder + ``UNet2DConditionModel`` with its DDPM training loss and DDIM sampler."""
+
+    config_class = PeerDiffusionConfig
 
     def __init__(self, config: PeerDiffusionConfig):
         super().__init__()
@@ -257,140 +251,26 @@ class PeerDiffusion(nn.Module):
             x = sched.step(out, t, x, eta=0.0).prev_sample
         return x.clamp(-1, 1)
 
+    # ------------------------------------------------------------------ persistence (Component hooks)
 
-@dataclass
-class PeerDiffusionOutput:
-    images: list[Image.Image]
-    prompts: list[str] = field(default_factory=list)  # the prompt of each image
-    seeds: list[int] = field(default_factory=list)  # the seed of each image's starting noise
-
-
-class PeerDiffusionPipeline:
-    """Prompt -> 64x64 images with a :class:`PeerDiffusion`; duck-type compatible with :class:`lvg.Pipeline`."""
-
-    def __init__(self, model: PeerDiffusion, text_tokenizer: PreTrainedTokenizerBase):
-        if text_tokenizer.pad_token_id is None:
-            raise ValueError(f"the text tokenizer has no {PAD} token")
-        if model.config.vocab_size < len(text_tokenizer):
-            raise ValueError(f"model vocab_size {model.config.vocab_size} < tokenizer's {len(text_tokenizer)}")
-        self.model, self.text_tokenizer = model.eval(), text_tokenizer
-
-    @classmethod
-    def build(cls, config: PeerDiffusionConfig, text_tokenizer: PreTrainedTokenizerBase) -> PeerDiffusionPipeline:
-        """A fresh (untrained) peer for ``text_tokenizer``; ``config.vocab_size`` 0 takes the tokenizer's."""
-        if config.vocab_size == 0:
-            config = PeerDiffusionConfig(**{**asdict(config), "vocab_size": len(text_tokenizer)})
-        return cls(PeerDiffusion(config), text_tokenizer)
-
-    @property
-    def config(self) -> PeerDiffusionConfig:
-        return self.model.config
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.device
-
-    def to(self, device: str | torch.device) -> PeerDiffusionPipeline:
-        self.model.to(device)
-        return self
-
-    def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Captions -> right-padded (ids, mask) LongTensors [B, T]; too long a caption is a ValueError."""
-        enc = self.text_tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        limit = self.config.max_text_tokens
-        for e, t in zip(enc, texts):
-            if len(e) > limit:
-                raise ValueError(f"prompt is {len(e)} tokens long; the model accepts at most {limit}: {t[:60]!r}")
-        t_max = max(1, max(len(e) for e in enc))
-        ids = torch.full((len(enc), t_max), self.text_tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(enc), t_max), dtype=torch.long)
-        for i, e in enumerate(enc):
-            ids[i, : len(e)] = torch.tensor(e, dtype=torch.long)
-            mask[i, : len(e)] = 1
-        return ids, mask
-
-    @torch.inference_mode()
-    def __call__(self, prompt: str | list[str], num_images: int = 1, guidance_scale: float = 3.0,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
-                 generator: torch.Generator | None = None, batch_size: int = 32, seeds: list[int] | None = None,
-                 rerank: int = 1, num_inference_steps: int | None = None) -> PeerDiffusionOutput:  # fmt: skip
-        """Generate ``num_images`` images per prompt with DDIM (``num_inference_steps``, default the config's).
-
-        Image ``j`` (over prompts, then images) starts from noise seeded with ``seed + j`` (or ``seeds[j]``) and
-        DDIM with eta 0 is deterministic, so a seed reproduces its image byte for byte on CPU for the same
-        ``batch_size``. ``temperature``, ``top_k`` and ``top_p`` are token-sampling settings of lvg's LM: they
-        are validated and ignored here. ``rerank`` > 1 needs a CLIP, which this pipeline has not.
-        """
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        check_generation_args(prompts, num_images, guidance_scale, temperature, top_k, top_p, batch_size)
-        if rerank != 1:
-            raise ValueError("rerank is not supported by the peer diffusion pipeline (it has no CLIP)")
-        if num_inference_steps is not None and num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
-        jobs = [p for p in prompts for _ in range(num_images)]
-        seeds = resolve_seeds(len(jobs), seed, seeds, generator)
-        self.tokenize(prompts)  # validate every prompt's length before any work
-        s = self.config.image_size
-        images: list[Image.Image] = []
-        for start in range(0, len(jobs), batch_size):
-            chunk = jobs[start : start + batch_size]
-            ids, mask = self.tokenize(chunk)
-            noise = torch.stack(
-                [
-                    torch.randn(3, s, s, generator=torch.Generator().manual_seed(x))
-                    for x in seeds[start : start + batch_size]
-                ]
-            )  # [b, 3, s, s]
-            dev = self.device
-            x = self.model.sample(ids.to(dev), mask.to(dev), noise.to(dev), guidance_scale, num_inference_steps)
-            arr = ((x.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)  # [b, 3, s, s]
-            images += [Image.fromarray(a) for a in arr.permute(0, 2, 3, 1).numpy().astype(np.uint8)]
-        return PeerDiffusionOutput(images, jobs, seeds)
-
-    # ------------------------------------------------------------------ persistence
-
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        """Write ``config.json``, ``text_tokenizer/``, ``text_encoder/model.safetensors`` and ``unet/``."""
-        path = Path(path)
+    def _save_files(self, path: Path, dtype: torch.dtype | None) -> None:
+        """``text_encoder/model.safetensors`` and ``unet/`` in diffusers' own layout, so
+        ``UNet2DConditionModel.from_pretrained(path / "unet")`` works too."""
         (path / TEXT_ENCODER_FILE).parent.mkdir(parents=True, exist_ok=True)
-        meta = {"_class_name": "PeerDiffusionPipeline", "lvg_version": __version__, **asdict(self.config)}
-        (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        save_text_tokenizer(self.text_tokenizer, path / TOKENIZER_DIR)
-        save_weights(self.model.text_encoder, path / TEXT_ENCODER_FILE, dtype, {"lvg": "peer-text-encoder"})
-        unet = self.model.unet  # diffusers' own layout, so UNet2DConditionModel.from_pretrained(path / "unet") works
-        unet.save_config(path / UNET_DIR)
-        save_weights(unet, path / UNET_DIR / UNET_WEIGHTS, dtype)
-        return path
+        save_weights(self.text_encoder, path / TEXT_ENCODER_FILE, dtype, {"lvg": "peer-text-encoder"})
+        self.unet.save_config(path / UNET_DIR)
+        save_weights(self.unet, path / UNET_DIR / UNET_WEIGHTS, dtype)
 
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> PeerDiffusionPipeline:
-        """Load a folder written by :meth:`save_pretrained`; every weight must match its config (strict)."""
-        path = Path(path)
-        files = (path / CONFIG_NAME, path / TOKENIZER_DIR / "tokenizer.json", path / TEXT_ENCODER_FILE,
-                 path / UNET_DIR / CONFIG_NAME, path / UNET_DIR / UNET_WEIGHTS)  # fmt: skip
-        for f in files:
+    def _load_weights(self, path: Path) -> None:
+        """Strictly load both parts, after checking that ``unet/config.json`` is what ``config.json`` implies."""
+        for f in (path / TEXT_ENCODER_FILE, path / UNET_DIR / CONFIG_NAME, path / UNET_DIR / UNET_WEIGHTS):
             if not f.is_file():
                 raise FileNotFoundError(f"peer diffusion file missing: {f}")
-        try:
-            meta = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
-            if meta.pop("_class_name", None) != "PeerDiffusionPipeline":
-                raise ValueError("not a PeerDiffusionPipeline config")
-            meta.pop("lvg_version", None)
-            cfg = PeerDiffusionConfig(**meta)
-        except (json.JSONDecodeError, TypeError, ValueError) as e:
-            raise ValueError(f"{path / CONFIG_NAME} is not a valid peer diffusion config: {e}") from None
-        tok = load_text_tokenizer(path / TOKENIZER_DIR, required=[PAD])
-        if cfg.vocab_size != len(tok):
-            raise ValueError(
-                f"{path / TOKENIZER_DIR} has {len(tok)} tokens but {path / CONFIG_NAME} says {cfg.vocab_size}"
-            )
-        model = PeerDiffusion(cfg)
         saved_unet = json.loads((path / UNET_DIR / CONFIG_NAME).read_text(encoding="utf-8"))
-        for k, v in cfg.unet_kwargs().items():
+        for k, v in self.config.unet_kwargs().items():
             if (list(v) if isinstance(v, tuple) else v) != saved_unet.get(k):
                 raise ValueError(
-                    f"{path / UNET_DIR / CONFIG_NAME}: {k} = {saved_unet.get(k)!r} but config.json implies {v!r}"
+                    f"{path / UNET_DIR / CONFIG_NAME}: {k} = {saved_unet.get(k)!r} but {CONFIG_NAME} implies {v!r}"
                 )
-        load_weights(model.text_encoder, path / TEXT_ENCODER_FILE, path / CONFIG_NAME)
-        load_weights(model.unet, path / UNET_DIR / UNET_WEIGHTS, path / UNET_DIR / CONFIG_NAME)
-        return cls(model, tok).to(device)
+        load_weights(self.text_encoder, path / TEXT_ENCODER_FILE, path / CONFIG_NAME)
+        load_weights(self.unet, path / UNET_DIR / UNET_WEIGHTS, path / UNET_DIR / CONFIG_NAME)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 IGNORE = -100
@@ -27,6 +28,8 @@ IGNORE = -100
 # Named sizes (parameter counts for the shipped 550-token text vocabulary + 1,000 image codes).
 PRESETS: dict[str, dict] = {
     "tiny": dict(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=2),  # ~0.3M
+    # ~3.0M: the parameter count of the default planned model (planner + painter), for the one-stage ablation
+    "mini": dict(hidden_size=192, intermediate_size=576, num_hidden_layers=5, num_attention_heads=6),
     "small": dict(hidden_size=256, intermediate_size=704, num_hidden_layers=6, num_attention_heads=4),  # ~5M
     "base": dict(hidden_size=320, intermediate_size=864, num_hidden_layers=8, num_attention_heads=5),  # ~10M
     "medium": dict(hidden_size=384, intermediate_size=1024, num_hidden_layers=8, num_attention_heads=6),  # ~15M
@@ -103,6 +106,34 @@ def build_lm(layout: VocabLayout, preset: str = "small", **overrides) -> LlamaFo
         tie_word_embeddings=False, rope_theta=10000.0, **spec,
     )  # fmt: skip
     return LlamaForCausalLM(cfg)
+
+
+def save_lm(lm: LlamaForCausalLM, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+    """Save the LM as a Hugging Face folder (``config.json`` + ``model.safetensors``); floating weights stored as
+    ``dtype`` when given (the model in memory is untouched)."""
+    state = None
+    if dtype is not None:
+        state = {k: v.detach().to(dtype) if v.is_floating_point() else v for k, v in lm.state_dict().items()}
+    lm.save_pretrained(path, state_dict=state, safe_serialization=True)
+    return Path(path)
+
+
+def load_lm(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> LlamaForCausalLM:
+    """Load a Hugging Face Llama folder strictly (every weight present and used) in eval mode."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"language model files missing in {path}")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        lm, info = LlamaForCausalLM.from_pretrained(path, dtype=dtype, output_loading_info=True)
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
+        raise ValueError(f"cannot load the language model from {path}: {e}") from None
+    bad = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
+    if bad:
+        raise ValueError(f"{path}: weights do not match config.json: {bad}")
+    return lm.eval()
 
 
 def grow_from_pretrained(

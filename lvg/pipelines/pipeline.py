@@ -7,7 +7,6 @@ A pipeline folder holds ``model_index.json`` (vocabulary layout, component names
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,26 +15,21 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import SafetensorError
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
-from lvg import __version__
-from lvg.models.unified import VocabLayout, i2t_prefix, t2i_prefix, tokenize_texts
-from lvg.sampling import generate_image_tokens, generate_text
+from lvg.models.unified import VocabLayout, i2t_prefix, load_lm, save_lm, t2i_prefix, tokenize_texts
+from lvg.pipelines import pipeline_class
+from lvg.pipelines.index import MODEL_INDEX, ModelIndex, write_model_index
+from lvg.sampling.config import MAX_IMAGES_PER_PROMPT, MAX_RERANK, GenerationConfig
+from lvg.sampling.generate import generate_image_tokens, generate_text
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.tokenizers.text import load_text_tokenizer, save_text_tokenizer
 
-MODEL_INDEX = "model_index.json"
-MAX_IMAGES_PER_PROMPT = 64
-MAX_RERANK = 16  # most candidates generated per returned image
+__all__ = ["MAX_IMAGES_PER_PROMPT", "MAX_RERANK", "MODEL_INDEX", "Pipeline", "PipelineOutput", "candidate_seed",
+           "prompt_list", "resolve_seeds"]  # fmt: skip
+
 RERANK_SEED_STRIDE = 0x9E3779B97F4A7C15  # odd 64-bit constant spreading candidate seeds apart
 LAYOUT_TOKENS = ["<pad>", "<bos>", "<eos>", "<boi>", "<eoi>", "<en>", "<zh>"]
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "shapes-default"
-
-
-def default_model_dir() -> Path:
-    """The shipped default model (``$LVG_DEFAULT_MODEL`` overrides its location)."""
-    return Path(os.environ.get("LVG_DEFAULT_MODEL", DEFAULT_MODEL_DIR))
 
 
 @dataclass
@@ -54,22 +48,6 @@ def candidate_seed(seed: int, c: int) -> int:
     ``rerank=1`` would return; candidate ``c > 0`` uses ``(seed + c * RERANK_SEED_STRIDE) mod 2**63``.
     """
     return seed if c == 0 else (seed + c * RERANK_SEED_STRIDE) % 2**63
-
-
-def _load_lm(path: Path, dtype: torch.dtype) -> LlamaForCausalLM:
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"language model files missing in {path}")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    try:
-        lm, info = LlamaForCausalLM.from_pretrained(path, dtype=dtype, output_loading_info=True)
-    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
-        raise ValueError(f"cannot load the language model from {path}: {e}") from None
-    bad = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
-    if bad:
-        raise ValueError(f"{path}: weights do not match config.json: {bad}")
-    return lm.eval()
 
 
 def _to_image_tensor(image: Any) -> torch.Tensor:
@@ -95,30 +73,14 @@ def _to_image_tensor(image: Any) -> torch.Tensor:
     return torch.from_numpy(arr.astype(np.uint8)).permute(2, 0, 1)
 
 
-def check_generation_args(
-    prompts: list[str],
-    num_images: int = 1,
-    guidance_scale: float = 3.0,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    batch_size: int = 32,
-) -> None:
-    """Raise ValueError naming the first invalid generation argument."""
+def prompt_list(prompt: str | list[str], batch_size: int = 32) -> list[str]:
+    """``prompt`` as a non-empty list of non-blank strings (and ``batch_size`` checked), else a ValueError."""
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
         raise ValueError("prompt must be a non-empty string or a list of them")
-    if not 1 <= num_images <= MAX_IMAGES_PER_PROMPT:
-        raise ValueError(f"num_images must be between 1 and {MAX_IMAGES_PER_PROMPT}, got {num_images}")
-    if guidance_scale < 0:
-        raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if top_k < 0:
-        raise ValueError(f"top_k must be >= 0, got {top_k}")
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    return prompts
 
 
 def resolve_seeds(num_jobs: int, seed: int | None = None, seeds: list[int] | None = None,
@@ -162,34 +124,41 @@ class Pipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                        dtype: torch.dtype = torch.float32) -> Pipeline:  # fmt: skip
-        """Load a pipeline folder; ``None`` loads the shipped default model."""
-        path = Path(path) if path is not None else default_model_dir()
-        index_file = path / MODEL_INDEX
-        if not path.is_dir():
-            raise FileNotFoundError(f"model directory not found: {path}")
-        if not index_file.is_file():
-            hint = ""
-            if path.resolve() == DEFAULT_MODEL_DIR.resolve():
-                hint = "; the default model is not trained yet (see models/shapes-default/README.md), pass --model DIR"
-            raise FileNotFoundError(f"{path} is not an lvg model folder (no {MODEL_INDEX}){hint}")
+                        **kwargs: Any) -> Any:  # fmt: skip
+        """Load a pipeline folder (``None``: the default model) as the class its ``model_index.json`` declares.
+
+        Like diffusers' ``DiffusionPipeline``: a folder of another registered class (e.g. the peer diffusion
+        pipeline) comes back as that class, with ``device`` and ``kwargs`` handed to its ``from_pretrained``.
+        A :class:`Pipeline` folder takes ``dtype`` (default float32).
+        """
+        index = ModelIndex.read(path)
+        target = pipeline_class(index.class_name)
+        if not issubclass(target, Pipeline):
+            return target.from_pretrained(index.folder, device=device, **kwargs)
+        if not issubclass(target, cls):
+            raise ValueError(f"{index.file} holds a {index.class_name}, not a {cls.__name__}")
+        return target._from_index(index, device, **kwargs)
+
+    @classmethod
+    def _from_index(cls, index: ModelIndex, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32) -> Pipeline:  # fmt: skip
+        """Build from the components ``index`` declares (the optional ``clip`` only when declared)."""
         try:
-            index = json.loads(index_file.read_text(encoding="utf-8"))
-            layout = VocabLayout(**index["layout"])
-            comp = index["components"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ValueError(f"{index_file} is malformed: {e}") from None
-        text_tok = load_text_tokenizer(path / comp["text_tokenizer"], required=LAYOUT_TOKENS)
+            layout = VocabLayout(**index.data["layout"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{index.file} is malformed: {e}") from None
+        text_dir = index.component("text_tokenizer")
+        text_tok = load_text_tokenizer(text_dir, required=LAYOUT_TOKENS)
         if VocabLayout.from_tokenizers(text_tok, layout.codebook_size, layout.image_tokens,
                                        layout.max_text_tokens) != layout:  # fmt: skip
-            raise ValueError(f"{path / comp['text_tokenizer']} does not match the vocabulary in {index_file}")
-        image_tok = ImageTokenizer.from_pretrained(path / comp["image_tokenizer"])
-        lm = _load_lm(path / comp["lm"], dtype)
+            raise ValueError(f"{text_dir} does not match the vocabulary in {index.file}")
+        image_tok = ImageTokenizer.from_pretrained(index.component("image_tokenizer"))
+        lm = load_lm(index.component("lm"), dtype)
         clip = None
-        if comp.get("clip"):
+        if (clip_dir := index.optional("clip")) is not None:
             from lvg.models.clip import ShapesClip
 
-            clip = ShapesClip.from_pretrained(path / comp["clip"])
+            clip = ShapesClip.from_pretrained(clip_dir)
         return cls(lm, image_tok, text_tok, layout, clip=clip).to(device)
 
     def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
@@ -202,27 +171,24 @@ class Pipeline:
         path.mkdir(parents=True, exist_ok=True)
         save_text_tokenizer(self.text_tokenizer, path / "text_tokenizer")
         self.image_tokenizer.save_pretrained(path / "image_tokenizer", dtype=dtype)
-        state = None
-        if dtype is not None:
-            state = {k: v.detach().to(dtype) if v.is_floating_point() else v for k, v in self.lm.state_dict().items()}
-        self.lm.save_pretrained(path / "lm", state_dict=state, safe_serialization=True)
-        index = {"_class_name": "Pipeline", "lvg_version": __version__, "layout": self.layout.to_dict(),
-                 "components": {"text_tokenizer": "text_tokenizer", "image_tokenizer": "image_tokenizer", "lm": "lm"}}  # fmt: skip
+        save_lm(self.lm, path / "lm", dtype)
+        components = {"text_tokenizer": "text_tokenizer", "image_tokenizer": "image_tokenizer", "lm": "lm"}
         if self.clip is not None and hasattr(self.clip, "save_pretrained"):
             self.clip.save_pretrained(path / "clip", dtype=dtype)
-            index["components"]["clip"] = "clip"
-        (path / MODEL_INDEX).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+            components["clip"] = "clip"
+        write_model_index(path, "Pipeline", components, layout=self.layout.to_dict())
         return path
 
     # ------------------------------------------------------------------ generation
 
     @torch.inference_mode()
-    def __call__(self, prompt: str | list[str], num_images: int = 1, guidance_scale: float = 3.0,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
-                 generator: torch.Generator | None = None, batch_size: int = 32,
-                 seeds: list[int] | None = None, rerank: int = 1) -> PipelineOutput:  # fmt: skip
-        """Generate ``num_images`` images per prompt.
+    def __call__(self, prompt: str | list[str], config: GenerationConfig | None = None, *,
+                 generator: torch.Generator | None = None, batch_size: int = 32, seeds: list[int] | None = None,
+                 **settings: Any) -> PipelineOutput:  # fmt: skip
+        """Generate ``config.num_images`` images per prompt.
 
+        ``config`` is a :class:`~lvg.sampling.GenerationConfig`; its fields can also be given (or overridden)
+        as keyword arguments, the diffusers way: ``pipe(prompts, num_images=2, guidance_scale=3.0, seed=0)``.
         Image ``j`` (counting over prompts, then images) uses seed ``seed + j``, so the same seed
         reproduces the same images byte for byte on CPU, however the work is batched. Without a
         seed, seeds are drawn from ``generator`` (or torch's global RNG). ``seeds`` (one per image)
@@ -233,32 +199,29 @@ class Pipeline:
         its prompt is highest (the first on ties); the output's ``seeds`` are the kept candidates' seeds,
         each reproducing its image with ``rerank=1``. ``rerank=1`` is plain generation.
         """
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        check_generation_args(prompts, num_images, guidance_scale, temperature, top_k, top_p, batch_size)
-        if isinstance(rerank, bool) or not isinstance(rerank, int) or not 1 <= rerank <= MAX_RERANK:
-            raise ValueError(f"rerank must be an integer between 1 and {MAX_RERANK}, got {rerank!r}")
-        if rerank > 1 and self.clip is None:
+        cfg = GenerationConfig.from_kwargs(config, **settings)
+        prompts = prompt_list(prompt, batch_size)
+        if cfg.rerank > 1 and self.clip is None:
             raise ValueError("rerank > 1 needs a CLIP model: load a pipeline with a clip/ component or pass --clip DIR")
         texts = tokenize_texts(self.text_tokenizer, prompts, self.layout.max_text_tokens)
-        jobs = [(i, t) for i, t in enumerate(texts) for _ in range(num_images)]
-        seeds = resolve_seeds(len(jobs), seed, seeds, generator)
-        if rerank > 1:
-            return self._rerank(prompts, jobs, seeds, rerank, guidance_scale=guidance_scale, temperature=temperature,
-                                top_k=top_k, top_p=top_p, batch_size=batch_size)  # fmt: skip
+        jobs = [(i, t) for i, t in enumerate(texts) for _ in range(cfg.num_images)]
+        seeds = resolve_seeds(len(jobs), cfg.seed, seeds, generator)
+        if cfg.rerank > 1:
+            return self._rerank(prompts, jobs, seeds, cfg, batch_size)
         all_codes = []
         g = self.layout.image_tokens
         for s in range(0, len(jobs), batch_size):
             chunk = jobs[s : s + batch_size]
             ids, mask = t2i_prefix([t for _, t in chunk], self.layout)
             kwargs = {}
-            if guidance_scale != 1:
+            if cfg.guidance_scale != 1:
                 u_ids, u_mask = t2i_prefix([None] * len(chunk), self.layout)
                 kwargs = dict(uncond_input_ids=u_ids.to(self.device), uncond_attention_mask=u_mask.to(self.device))
             gens = [torch.Generator(device="cpu").manual_seed(x) for x in seeds[s : s + batch_size]]
             tokens = generate_image_tokens(
                 self.lm, ids.to(self.device), mask.to(self.device), num_tokens=g, token_range=self.layout.image_range,
-                guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p, generators=gens,
-                **kwargs,
+                guidance_scale=cfg.guidance_scale, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+                generators=gens, **kwargs,
             )  # fmt: skip
             all_codes.append(tokens.cpu() - self.layout.image_offset)
         side = int(round(g**0.5))
@@ -271,11 +234,14 @@ class Pipeline:
         images = [Image.fromarray(a) for a in arr]
         return PipelineOutput(images, codes, [prompts[i] for i, _ in jobs], seeds)
 
-    def _rerank(self, prompts: list[str], jobs: list, seeds: list[int], k: int, **opts: Any) -> PipelineOutput:
-        """Generate ``k`` candidates per job (see :meth:`__call__`) and keep the best by CLIP score."""
+    def _rerank(self, prompts: list[str], jobs: list, seeds: list[int], cfg: GenerationConfig,
+                batch_size: int) -> PipelineOutput:  # fmt: skip
+        """Generate ``cfg.rerank`` candidates per job (see :meth:`__call__`) and keep the best by CLIP score."""
+        k = cfg.rerank
         cand_seeds = [candidate_seed(s, c) for s in seeds for c in range(k)]
         cand_prompts = [prompts[i] for i, _ in jobs for _ in range(k)]
-        out = self(cand_prompts, num_images=1, seeds=cand_seeds, **opts)
+        one = cfg.replace(num_images=1, rerank=1, seed=None)
+        out = self(cand_prompts, one, seeds=cand_seeds, batch_size=batch_size)
         pix = torch.from_numpy(np.stack([np.asarray(im) for im in out.images])).permute(0, 3, 1, 2).contiguous()
         scores = torch.cat([torch.as_tensor(self.clip.score(pix[s : s + 256], cand_prompts[s : s + 256])).float().cpu()
                             for s in range(0, len(cand_prompts), 256)]).view(len(jobs), k)  # fmt: skip

@@ -1,8 +1,9 @@
 """Model calls for autoregressive decoding: prefill, one cached step, and the uncached reference.
 
 Works with any Hugging Face causal LM called as ``model(input_ids=, attention_mask=, position_ids=,
-past_key_values=, use_cache=)`` that returns ``.logits``. Sequences are LEFT-padded (the last column
-of every attention mask is 1); position ids are ``(attention_mask.cumsum(-1) - 1).clamp(min=0)``,
+cache=, use_cache=)`` that returns ``.logits`` (transformers 5 names the cache ``cache``; a model that
+still takes ``past_key_values`` gets that name instead, see :func:`_cache_kwarg`). Sequences are LEFT-padded
+(the last column of every attention mask is 1); position ids are ``(attention_mask.cumsum(-1) - 1).clamp(min=0)``,
 so a row's real tokens sit at 0, 1, 2, ... whatever its padding. The :class:`transformers.DynamicCache`
 is the only state carried between steps; the caller extends the attention mask by a column of ones
 for every decoded token. Put the model in eval mode first (dropout would break reproducibility).
@@ -10,6 +11,7 @@ for every decoded token. Put the model in eval mode first (dropout would break r
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -60,6 +62,21 @@ def _last_logits_only(model: Any) -> dict[str, int]:
     return {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
 
+def _cache_kwarg(model: Any) -> str:
+    """The forward argument that carries the KV cache: ``cache`` (transformers 5, where ``past_key_values`` is
+    deprecated) or, for a model whose forward does not take ``cache``, ``past_key_values``."""
+    return _cache_kwarg_of(type(model))
+
+
+@functools.cache
+def _cache_kwarg_of(cls: type) -> str:
+    try:
+        params = inspect.signature(cls.forward).parameters
+    except (AttributeError, TypeError, ValueError):
+        return "cache"
+    return "cache" if "cache" in params else "past_key_values"
+
+
 def _new_cache(model: Any) -> DynamicCache:
     config = getattr(model, "config", None)
     return DynamicCache(config=config) if config is not None else DynamicCache()
@@ -77,16 +94,18 @@ def prefill(
     attention_mask = attention_mask.long()
     position_ids = position_ids_from_mask(attention_mask)  # [B, T]
     cache = _new_cache(model)
+    name = _cache_kwarg(model)
     out = model(
         input_ids=input_ids,
         attention_mask=attention_mask,
         position_ids=position_ids,
-        past_key_values=cache,
         use_cache=True,
+        **{name: cache},
         **_last_logits_only(model),
     )
     # the model fills `cache` in place; take what it hands back in case it made its own
-    cache = out.past_key_values if out.past_key_values is not None else cache
+    returned = getattr(out, name, None)
+    cache = returned if returned is not None else cache
     return out.logits[:, -1].float(), cache, position_ids[:, -1]
 
 
@@ -103,8 +122,8 @@ def decode_one_token(
         input_ids=token[:, None],  # [B, 1]
         attention_mask=attention_mask.long(),
         position_ids=position[:, None],  # [B, 1]
-        past_key_values=cache,
         use_cache=True,
+        **{_cache_kwarg(model): cache},
     )
     return out.logits[:, -1].float()
 

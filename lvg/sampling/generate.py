@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from lvg.sampling.config import check_value
 from lvg.sampling.decode import (
     _model_vocab_size,
     check_prompt,
@@ -22,7 +23,7 @@ from lvg.sampling.decode import (
     forward_last,
     prefill,
 )
-from lvg.sampling.sample import SamplingError, check_sampling_args, sample
+from lvg.sampling.sample import SamplingError, check_sampling_args, sample_unchecked
 
 NEG_INF = float("-inf")
 
@@ -74,8 +75,7 @@ def _check_image_args(
     check_prompt(input_ids, attention_mask)
     if not (isinstance(num_tokens, int) and num_tokens >= 1):
         raise SamplingError(f"num_tokens must be an integer >= 1, got {num_tokens}")
-    if not guidance_scale >= 0 or math.isinf(guidance_scale):
-        raise SamplingError(f"guidance_scale must be a finite number >= 0 (1 means no guidance), got {guidance_scale}")
+    check_value("guidance_scale", guidance_scale, SamplingError)
     check_sampling_args(temperature, top_k, top_p)
     if not (isinstance(token_range, tuple | list) and len(token_range) == 2):
         raise SamplingError(f"token_range must be a pair (lo, hi), got {token_range!r}")
@@ -159,7 +159,7 @@ def generate_image_tokens(
         if guided:
             cond, uncond = logits.chunk(2)  # [B, hi - lo] each
             logits = uncond + guidance_scale * (cond - uncond)
-        return sample(logits, generators, temperature, top_k, top_p) + lo  # [B]
+        return sample_unchecked(logits, generators, temperature, top_k, top_p) + lo  # [B]
 
     tokens = []
     if use_cache:
@@ -247,7 +247,7 @@ def _greedy_or_sample(
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=logits.device)  # [B]
     tokens = []
     for step in range(max_new_tokens):
-        token = sample(_mask_disallowed(logits, allowed_ids), generators, temperature)  # [B]
+        token = sample_unchecked(_mask_disallowed(logits, allowed_ids), generators, temperature, 0, 1.0)  # [B]
         token = token.masked_fill(finished, eos_id)
         tokens.append(token)
         finished |= token == eos_id

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import torch
 
+from lvg.sampling.config import check_value
+
 
 class SamplingError(ValueError):
     """An argument handed to a sampling or generation function is out of range or has the wrong shape."""
 
 
 def check_sampling_args(temperature: float, top_k: int, top_p: float) -> None:
-    """Raise :class:`SamplingError` unless temperature >= 0, top_k >= 0 and 0 < top_p <= 1."""
-    if not temperature >= 0:  # also catches NaN
-        raise SamplingError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
-    if int(top_k) != top_k or top_k < 0:
-        raise SamplingError(f"top_k must be an integer >= 0 (0 means off), got {top_k}")
-    if not 0 < top_p <= 1:
-        raise SamplingError(f"top_p must be in (0, 1] (1 means off), got {top_p}")
+    """Raise :class:`SamplingError` unless temperature >= 0, top_k >= 0 and 0 < top_p <= 1 (the rules of
+    :class:`~lvg.sampling.config.GenerationConfig`, applied to plain values)."""
+    for name, value in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p)):
+        check_value(name, value, SamplingError)
 
 
 def logits_to_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -36,6 +35,11 @@ def logits_to_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int =
     check_sampling_args(temperature, top_k, top_p)
     if logits.ndim != 2:
         raise SamplingError(f"logits must be [B, V], got shape {tuple(logits.shape)}")
+    return _logits_to_probs(logits, temperature, top_k, top_p)
+
+
+def _logits_to_probs(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """:func:`logits_to_probs` without the argument checks (for loops whose arguments were checked once)."""
     logits = logits.float() / temperature  # [B, V]
     vocab = logits.shape[-1]
     if 0 < top_k < vocab:
@@ -91,7 +95,13 @@ def sample(
     check_sampling_args(temperature, top_k, top_p)
     if logits.ndim != 2:
         raise SamplingError(f"logits must be [B, V], got shape {tuple(logits.shape)}")
+    return sample_unchecked(logits, generators, temperature, top_k, top_p)
+
+
+def sample_unchecked(logits: torch.Tensor, generators: list[torch.Generator] | None, temperature: float, top_k: int,
+                     top_p: float) -> torch.Tensor:  # fmt: skip
+    """:func:`sample` without the argument checks: the per-token step of generation loops that checked their
+    arguments once, at entry."""
     if temperature == 0:
         return logits.argmax(dim=-1)
-    probs = logits_to_probs(logits, temperature, top_k, top_p)  # [B, V]
-    return sample_from_probs(probs, generators)
+    return sample_from_probs(_logits_to_probs(logits, temperature, top_k, top_p), generators)

@@ -25,11 +25,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lvg import __version__
-from lvg.pipelines.pipeline import MAX_IMAGES_PER_PROMPT, Pipeline
+from lvg.pipelines import load_pipeline as _load_any_pipeline
+from lvg.sampling.config import MAX_IMAGES_PER_PROMPT, GenerationConfig
 from lvg.serve.auth import ApiKeys, RateLimiter
 from lvg.serve.batching import (
     Batcher,
@@ -37,7 +38,6 @@ from lvg.serve.batching import (
     ClientDisconnected,
     DeadlineExceeded,
     GenerationJob,
-    GenerationKey,
     JobDropped,
     PipelineRunner,
     QueueFullError,
@@ -122,6 +122,19 @@ class ImageGenerationRequest(BaseModel):
             raise ValueError("prompt must not be blank")
         return v
 
+    @model_validator(mode="after")
+    def _valid_generation_config(self) -> "ImageGenerationRequest":
+        self.generation_config()  # the one set of rules (GenerationConfigError is a ValueError: a 422)
+        return self
+
+    def generation_config(self) -> GenerationConfig:
+        """The request's sampling settings (``n`` images, its ``seed``) as a :class:`~lvg.sampling.GenerationConfig`.
+
+        The field bounds above are the API's documented limits; the config applies lvg's own rules once more.
+        """
+        return GenerationConfig(num_images=self.n, guidance_scale=self.guidance_scale, temperature=self.temperature,
+                                top_k=self.top_k, top_p=self.top_p, seed=self.seed)  # fmt: skip
+
 
 def generation_request_model(max_images: int) -> type[ImageGenerationRequest]:
     """The request model with ``n`` bounded by this server's ``max_images_per_request``."""
@@ -164,9 +177,9 @@ def _field_name(loc: Sequence[Any]) -> str:
     return str(loc[0]) if loc else "body"
 
 
-def load_pipeline(model_dir: str | os.PathLike | None) -> Pipeline:
-    """Load the model (module-level so tests can replace it)."""
-    return Pipeline.from_pretrained(model_dir)
+def load_pipeline(model_dir: str | os.PathLike | None) -> Any:
+    """Load the pipeline the model folder declares (module-level so tests can replace it)."""
+    return _load_any_pipeline(model_dir)
 
 
 # ---------------------------------------------------------------------- state
@@ -229,7 +242,7 @@ class ServeState:
 
     def _on_batch(self, key: Any, images: int) -> None:
         self.metrics.batch_size.observe(images)
-        if isinstance(key, GenerationKey):
+        if isinstance(key, GenerationConfig):
             self.metrics.images.inc(images)
 
     def ready_or_raise(self) -> None:
@@ -355,9 +368,10 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
         blocked = state.prompt_filter.check(body.prompt)
         if blocked is not None:
             raise ApiError(400, blocked.reason, "content_policy", param="prompt")
-        seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED)
-        key = GenerationKey(body.guidance_scale, body.temperature, body.top_k, body.top_p)
-        images = await state.run(request, key, body.n, GenerationJob(body.prompt, body.n, seed))
+        config = body.generation_config()
+        seed = config.seed if config.seed is not None else secrets.randbelow(MAX_SEED)
+        key = config.replace(num_images=1, seed=None)  # the batching key: requests with equal settings share a call
+        images = await state.run(request, key, config.num_images, GenerationJob(body.prompt, config.num_images, seed))
         side = int(body.size.split("x")[0])
         encoded = await asyncio.to_thread(lambda: [_png_b64(im, side) for im in images])
         return ImagesResponse(created=int(time.time()),

@@ -2,7 +2,7 @@
 
 Requests become ``Job``s in a bounded FIFO queue (its size counted in images). One dispatcher task on the
 event loop takes the oldest job, waits up to ``max_wait_s`` after its arrival for more jobs with the *same
-key* (equal sampling parameters, or the same caption language) until ``max_batch_size`` images are queued,
+key* (an equal :class:`~lvg.sampling.GenerationConfig`, or the same caption language) until ``max_batch_size`` images are queued,
 and runs them as one pipeline call on a single worker thread, so torch never runs on the event loop and
 never on two threads at once. A job whose client has gone, or whose deadline has passed, is dropped from
 the queue before it runs; a job already running finishes and its result is discarded.
@@ -11,13 +11,14 @@ the queue before it runs; a job already running finishes and its result is disca
 from __future__ import annotations
 
 import asyncio
-import inspect
 import math
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+from lvg.sampling.config import GenerationConfig
 
 
 class QueueFullError(Exception):
@@ -261,16 +262,6 @@ def _consume(future: asyncio.Future) -> None:
 
 
 @dataclass(frozen=True)
-class GenerationKey:
-    """Sampling parameters: only requests with equal ones can share a pipeline call."""
-
-    guidance_scale: float
-    temperature: float
-    top_k: int
-    top_p: float
-
-
-@dataclass(frozen=True)
 class GenerationJob:
     """``n`` images of ``prompt``; image ``j`` uses seed ``seed + j``, exactly as the pipeline alone would."""
 
@@ -285,29 +276,24 @@ class CaptionKey:
 
 
 class PipelineRunner:
-    """``RunBatch`` over a pipeline: one call per batch (per request when the pipeline has no ``seeds``)."""
+    """``RunBatch`` over a pipeline: one call per batch of equal keys.
+
+    A generation key is the :class:`~lvg.sampling.GenerationConfig` itself (``num_images=1``, no seed): its jobs are
+    merged into one call with one seed per image (``seeds=``), so each image is what its request alone would give.
+    """
 
     def __init__(self, pipeline: Any, batch_size: int = 32) -> None:
         self.pipeline = pipeline
         self.batch_size = batch_size
-        try:
-            params = inspect.signature(pipeline.__call__).parameters
-            self.per_image_seeds = "seeds" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-        except (TypeError, ValueError):
-            self.per_image_seeds = False
 
     def __call__(self, key: Hashable, payloads: list[Any]) -> list[Any]:
         if isinstance(key, CaptionKey):
             return list(self.pipeline.caption(list(payloads), lang=key.lang))
-        if not isinstance(key, GenerationKey):
+        if not isinstance(key, GenerationConfig):
             raise TypeError(f"unknown job key {key!r}")
-        opts = dict(guidance_scale=key.guidance_scale, temperature=key.temperature, top_k=key.top_k,
-                    top_p=key.top_p, batch_size=self.batch_size)  # fmt: skip
-        if not self.per_image_seeds:  # a pipeline without per-image seeds: one call per request
-            return [list(self.pipeline([p.prompt], num_images=p.n, seed=p.seed, **opts).images) for p in payloads]
         prompts = [p.prompt for p in payloads for _ in range(p.n)]
         seeds = [p.seed + j for p in payloads for j in range(p.n)]
-        images = list(self.pipeline(prompts, num_images=1, seeds=seeds, **opts).images)
+        images = list(self.pipeline(prompts, config=key, seeds=seeds, batch_size=self.batch_size).images)
         out, i = [], 0
         for p in payloads:
             out.append(images[i : i + p.n])

@@ -16,22 +16,18 @@ Two architectures (``arch``):
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lvg.weights import load_weights, save_weights
+from lvg.component import CONFIG_NAME, WEIGHTS_NAME, Component
 
 from .quantizers import FSQ, L2VQ
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "ImageTokenizer", "ImageTokenizerConfig", "reconstruction_loss"]
 
 
 @dataclass
@@ -160,8 +156,13 @@ class PatchDecoder(nn.Module):
         return self.net(z)
 
 
-class ImageTokenizer(nn.Module):
-    """Discrete autoencoder. ``encode`` -> codes [B, h, w]; ``decode`` -> images [B, 3, H, W] in [0, 1]."""
+class ImageTokenizer(Component, nn.Module):
+    """Discrete autoencoder. ``encode`` -> codes [B, h, w]; ``decode`` -> images [B, 3, H, W] in [0, 1].
+
+    Saved as ``config.json`` + ``model.safetensors`` (:class:`~lvg.component.Component`).
+    """
+
+    config_class = ImageTokenizerConfig
 
     def __init__(self, config: ImageTokenizerConfig | None = None):
         super().__init__()
@@ -209,30 +210,6 @@ class ImageTokenizer(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
-
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` to ``path`` (weights cast to ``dtype`` if given,
-        e.g. ``torch.float16`` to ship; loading always computes in float32)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        save_weights(self, path / WEIGHTS_NAME, dtype, {"lvg": "image_tokenizer"})
-        return path
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> ImageTokenizer:
-        """Load a folder written by :meth:`save_pretrained` (strict: every weight must match)."""
-        path = Path(path)
-        cfg_file, w_file = path / CONFIG_NAME, path / WEIGHTS_NAME
-        for f in (cfg_file, w_file):
-            if not f.is_file():
-                raise FileNotFoundError(f"image tokenizer file missing: {f}")
-        try:
-            cfg = ImageTokenizerConfig(**json.loads(cfg_file.read_text()))
-        except (json.JSONDecodeError, TypeError) as e:
-            raise ValueError(f"{cfg_file} is not a valid image tokenizer config: {e}") from None
-        model = cls(cfg)
-        return load_weights(model, w_file, cfg_file).to(device).eval()
 
 
 def reconstruction_loss(recon: torch.Tensor, images: torch.Tensor, fg_weight: float = 10.0) -> torch.Tensor:

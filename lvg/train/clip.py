@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig
 from lvg.models.clip import ClipConfig, ShapesClip
+from lvg.resources import default_component_dir
 from lvg.tokenizers.text import PAD, load_text_tokenizer
 
 from .checkpoint import load_checkpoint
@@ -34,8 +35,6 @@ from .common import (
 )
 from .config import config_to_dict
 
-DEFAULT_TEXT_TOKENIZER = Path(__file__).resolve().parents[2] / "models" / "shapes-default" / "text_tokenizer"
-
 
 @dataclass
 class ClipEvalConfig:
@@ -50,7 +49,7 @@ class ClipTrainingConfig:
     model: ClipConfig = field(default_factory=ClipConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/clip", weight_decay=0.1))
     eval: ClipEvalConfig = field(default_factory=ClipEvalConfig)
-    text_tokenizer: str = str(DEFAULT_TEXT_TOKENIZER)
+    text_tokenizer: str | None = None  # folder; None: the default model's text_tokenizer/ (see lvg.resources)
     paraphrase_prob: float = 0.0  # chance that a training caption is a paraphrase of the canonical one
     data_seed: int = 0
 
@@ -69,7 +68,8 @@ def train_clip(cfg: ClipTrainingConfig, resume: bool = False, stop_after: int | 
     ``resume=True``; the schedule is always that of ``cfg.train.steps``.
     """
     tc = cfg.train
-    text_tok = load_text_tokenizer(cfg.text_tokenizer, required=[PAD])
+    tok_dir = cfg.text_tokenizer if cfg.text_tokenizer is not None else default_component_dir("text_tokenizer")
+    text_tok = load_text_tokenizer(tok_dir, required=[PAD])
     out = prepare_run_dir(tc, resume)
     write_json(out / "config.json", config_to_dict(cfg))
     device = resolve_device(tc.device)

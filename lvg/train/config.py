@@ -1,78 +1,24 @@
 """Typed configs: nested dataclasses <- YAML file <- ``key.sub=value`` command-line overrides.
 
-Unknown keys and values of the wrong type are errors that name the key, never silently ignored.
+Unknown keys and values of the wrong type are errors that name the key, never silently ignored. The typed
+conversion (``X | None`` and other unions, nested dataclasses, lists, tuples) is :func:`lvg.component.convert`,
+the same code that reads component ``config.json`` files; here strings may also spell numbers, booleans and
+lists (YAML 1.1 reads ``3e-4`` as a string, and overrides are strings).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import types
-import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from lvg.component import ConfigError, config_from_dict
+
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A config file or override that does not fit the config's dataclass."""
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _coerce(value, args[0], key)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return _build(tp, value, key + ".")
-    if origin in (list, tuple):
-        if isinstance(value, str):
-            value = yaml.safe_load(value)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        (inner, *_) = typing.get_args(tp) or (Any,)
-        items = [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
-        return items if origin is list else tuple(items)
-    try:
-        if tp is bool:
-            if isinstance(value, str):
-                if value.lower() in ("true", "yes", "1", "on"):
-                    return True
-                if value.lower() in ("false", "no", "0", "off"):
-                    return False
-                raise ValueError
-            return bool(value)
-        if tp is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        if tp is float:
-            return float(value)
-        if tp is str:
-            return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}") from None
-    return value
-
-
-def _build(cls: type[T], data: dict, prefix: str = "") -> T:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise ConfigError(f"unknown config key(s) {sorted(prefix + k for k in unknown)}; known: {sorted(names)}")
-    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"invalid {prefix.rstrip('.') or cls.__name__} config: {e}") from None
+__all__ = ["ConfigError", "config_to_dict", "load_config"]
 
 
 def config_to_dict(cfg: Any) -> dict:
@@ -103,4 +49,4 @@ def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: 
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {p} is not a section")
         node[parts[-1]] = yaml.safe_load(raw) if raw else raw
-    return _build(cls, data)
+    return config_from_dict(cls, data, str(path) if path is not None else cls.__name__, strings=True)

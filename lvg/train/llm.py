@@ -21,6 +21,8 @@ from torch.utils.data import DataLoader
 from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig
 from lvg.models.unified import VocabLayout, build_lm, grow_from_pretrained, training_batch, weighted_lm_loss
 from lvg.pipelines.pipeline import Pipeline
+from lvg.resources import benchmark_prompts_file, default_component_dir
+from lvg.sampling.config import GenerationConfig
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.tokenizers.text import load_text_tokenizer
 
@@ -37,8 +39,6 @@ from .common import (
     write_json,
 )
 from .config import config_to_dict
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -69,22 +69,30 @@ class LLMEvalConfig:
     captions: int = 100  # held-out renders captioned at each validation (0: skip)
     guidance_scale: float = 3.0
     temperature: float = 1.0
+    prompts: str | None = None  # benchmark prompts file (None: the one shipped with lvg)
+
+    def __post_init__(self) -> None:
+        self.generation()  # bad sampling settings fail when the config is read, not at the first validation
+
+    def generation(self) -> GenerationConfig:
+        """The sampling settings of validation (seed 0: every validation draws the same noise)."""
+        return GenerationConfig(guidance_scale=self.guidance_scale, temperature=self.temperature, seed=0)
 
 
 @dataclass
 class LLMTrainingConfig:
     model: LMConfig = field(default_factory=LMConfig)
-    image_tokenizer: str = "models/shapes-default/image_tokenizer"
-    text_tokenizer: str = "models/shapes-default/text_tokenizer"
+    image_tokenizer: str | None = None  # folder; None: the default model's image_tokenizer/ (see lvg.resources)
+    text_tokenizer: str | None = None  # folder; None: the default model's text_tokenizer/
     data: LLMDataConfig = field(default_factory=LLMDataConfig)
     loss: LLMLossConfig = field(default_factory=LLMLossConfig)
     eval: LLMEvalConfig = field(default_factory=LLMEvalConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/llm"))
 
 
-def _resolve(path: str) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() or p.exists() else REPO / p
+def _component(path: str | None, name: str) -> Path:
+    """``path`` as given (relative to the working directory), or the default model's component ``name``."""
+    return Path(path) if path is not None else default_component_dir(name)
 
 
 def validate(pipe: Pipeline, cfg: LLMEvalConfig, prompts: list[dict]) -> dict[str, float]:
@@ -95,7 +103,7 @@ def validate(pipe: Pipeline, cfg: LLMEvalConfig, prompts: list[dict]) -> dict[st
     out: dict[str, float] = {}
     if prompts:
         for lang in ("en", "zh"):
-            r = evaluate_generation(pipe, prompts, lang, guidance_scale=cfg.guidance_scale, temperature=cfg.temperature)
+            r = evaluate_generation(pipe, prompts, lang, cfg.generation())
             out[f"val/acc_{lang}"] = r["overall"]
             out.update({f"val/{lang}_{c}": v for c, v in r["categories"].items()})
     if cfg.captions:
@@ -121,14 +129,14 @@ def train_llm(cfg: LLMTrainingConfig, resume: bool = False, stop_after: int | No
     write_json(out / "config.json", config_to_dict(cfg))
     device = resolve_device(tc.device)
     seed_everything(tc.seed)
-    image_tok = ImageTokenizer.from_pretrained(_resolve(cfg.image_tokenizer), device=device)
+    image_tok = ImageTokenizer.from_pretrained(_component(cfg.image_tokenizer, "image_tokenizer"), device=device)
     image_tok.requires_grad_(False)
     grid = image_tok.config.grid
     if cfg.model.init_from:
         lm, text_tok, layout = grow_from_pretrained(cfg.model.init_from, image_tok.codebook_size, grid * grid,
                                                     cfg.model.max_text_tokens)  # fmt: skip
     else:
-        text_tok = load_text_tokenizer(_resolve(cfg.text_tokenizer))
+        text_tok = load_text_tokenizer(_component(cfg.text_tokenizer, "text_tokenizer"))
         layout = VocabLayout.from_tokenizers(text_tok, image_tok.codebook_size, grid * grid, cfg.model.max_text_tokens)
         lm = build_lm(layout, cfg.model.preset)
     lm.to(device).train()
@@ -136,7 +144,7 @@ def train_llm(cfg: LLMTrainingConfig, resume: bool = False, stop_after: int | No
     step = load_checkpoint(out, {"lm": lm}, {"opt": opt})["step"] if resume else 0
     pipe = Pipeline(lm, image_tok, text_tok, layout)
 
-    all_prompts = load_prompts(REPO / "benchmarks" / "shapes_prompts.jsonl")
+    all_prompts = load_prompts(cfg.eval.prompts or benchmark_prompts_file())
     k = cfg.eval.prompts_per_category
     prompts = [r for c in CATEGORIES for r in [p for p in all_prompts if p["category"] == c][:k]]
     data_cfg = ShapesWorldConfig(

@@ -17,7 +17,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig
-from lvg.tokenizers.discriminator import DiscriminatorConfig, PatchDiscriminator, hinge_d_loss, hinge_g_loss
+from lvg.data.heldout import held_out_images
+from lvg.resources import benchmark_prompts_file
 from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig, reconstruction_loss
 
 from .checkpoint import load_checkpoint
@@ -33,6 +34,7 @@ from .common import (
     write_json,
 )
 from .config import config_to_dict
+from .discriminator import DiscriminatorConfig, PatchDiscriminator, hinge_d_loss, hinge_g_loss
 
 
 @dataclass
@@ -48,6 +50,7 @@ class TokenizerLossConfig:
 class TokenizerEvalConfig:
     num_images: int = 256  # fixed held-out renders for periodic validation
     round_trip_prompts: int = 450  # benchmark prompts for the judge round trip (0: skip)
+    prompts: str | None = None  # benchmark prompts file (None: the one shipped with lvg)
 
 
 @dataclass
@@ -85,7 +88,6 @@ def train_tokenizer(cfg: TokenizerTrainingConfig, resume: bool = False, stop_aft
     ``resume=True``; the schedule is always that of ``cfg.train.steps``.
     """
     from lvg.eval.benchmark import load_prompts
-    from lvg.eval.recon import held_out_images
 
     tc = cfg.train
     out = prepare_run_dir(tc, resume)
@@ -103,8 +105,8 @@ def train_tokenizer(cfg: TokenizerTrainingConfig, resume: bool = False, stop_aft
     step = load_checkpoint(out, modules, optims)["step"] if resume else 0
 
     val_images = held_out_images(cfg.eval.num_images)
-    prompts_file = Path(__file__).resolve().parents[2] / "benchmarks" / "shapes_prompts.jsonl"
-    prompts = load_prompts(prompts_file)[: cfg.eval.round_trip_prompts] if prompts_file.is_file() else []
+    n = cfg.eval.round_trip_prompts  # 0 skips the round trip; a missing prompts file is an error
+    prompts = load_prompts(cfg.eval.prompts or benchmark_prompts_file())[:n] if n else []
     data = ShapesWorldBatches(tc.batch_size, ShapesWorldConfig(seed=cfg.data_seed), start_batch=step, captions=False)
     loader = DataLoader(data, batch_size=None, num_workers=tc.num_workers, pin_memory=device.type == "cuda",
                         persistent_workers=tc.num_workers > 0)  # fmt: skip

@@ -1,4 +1,4 @@
-"""PatchGAN discriminator and hinge losses for adversarial image-tokenizer training (VQGAN style).
+"""PatchGAN discriminator and hinge losses for adversarial image-tokenizer training (VQGAN style; training only).
 
 The discriminator (pix2pix's ``NLayerDiscriminator`` with GroupNorm) scores overlapping patches
 of a 64x64 image as real or fake; each output logit sees a ~70x70 receptive field at 3 layers.

@@ -1,0 +1,210 @@
+"""Layouts: what a planner writes and a painter paints — a background plus labelled boxes.
+
+A :class:`Layout` is general (any label strings, any canvas size): objects are ``{"label", "box"}``
+with ``box = [x0, y0, x1, y1]`` in pixels, ``0 <= x0 < x1 <= canvas`` (likewise y), and boxes must not
+overlap (touching is fine). JSON in and out; every validation error names the object and the field.
+
+Shapes World maps to layouts exactly: an object's label is ``"COLOUR SHAPE"`` (``"red star"``) and its
+box is the square of side ``s`` (10 or 16 px) centred on its jittered cell centre, so the size is read
+from the box. :func:`layout_from_scene` and :func:`layout_to_scene` are inverse functions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .world import BACKGROUNDS, CANVAS, CELLS, COLORS, JITTER, SHAPES, SIZES, Obj, Scene, cell_center
+
+MAX_LAYOUT_OBJECTS = 64  # a hard cap for any layout; a model's own limit is usually lower
+BOX_DECIMALS = 4  # boxes are kept rounded to 1e-4 px, so layouts compare equal across float paths and JSON
+
+
+class LayoutError(ValueError):
+    """A layout (or layout file) that is malformed; the message names the object and the field."""
+
+
+@dataclass(frozen=True)
+class LayoutObject:
+    """One object of a layout: a free-text label and a pixel box ``(x0, y0, x1, y1)``."""
+
+    label: str
+    box: tuple[float, float, float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "box": [_num(v) for v in self.box]}
+
+
+def _num(v: float) -> float | int:
+    """Whole numbers as ints in JSON; others rounded to 4 decimals (boxes live on a 1/3-pixel grid)."""
+    r = round(float(v), BOX_DECIMALS)
+    return int(r) if r == int(r) else r
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A background label and non-overlapping labelled boxes on a square ``canvas`` (pixels)."""
+
+    background: str
+    objects: tuple[LayoutObject, ...]
+    canvas: int = CANVAS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objects", tuple(self.objects))
+        if not isinstance(self.canvas, int) or isinstance(self.canvas, bool) or not 1 <= self.canvas <= 4096:
+            raise LayoutError(f"canvas must be an integer number of pixels in [1, 4096], got {self.canvas!r}")
+        if not isinstance(self.background, str) or not self.background.strip():
+            raise LayoutError(f"background must be a non-empty string, got {self.background!r}")
+        if len(self.objects) > MAX_LAYOUT_OBJECTS:
+            raise LayoutError(f"a layout holds at most {MAX_LAYOUT_OBJECTS} objects, got {len(self.objects)}")
+        for i, o in enumerate(self.objects):
+            if not isinstance(o, LayoutObject):
+                raise LayoutError(f"object {i} is not a LayoutObject")
+            if not isinstance(o.label, str) or not o.label.strip():
+                raise LayoutError(f"object {i}: field 'label' must be a non-empty string, got {o.label!r}")
+            box = o.box
+            if not isinstance(box, (tuple, list)) or len(box) != 4:
+                raise LayoutError(f"object {i} ({o.label}): field 'box' must be [x0, y0, x1, y1], got {box!r}")
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in box):
+                raise LayoutError(f"object {i} ({o.label}): field 'box' must hold 4 finite numbers, got {box!r}")
+            x0, y0, x1, y1 = box
+            if not (0 <= x0 < x1 <= self.canvas and 0 <= y0 < y1 <= self.canvas):
+                raise LayoutError(
+                    f"object {i} ({o.label}): field 'box' {list(box)} must satisfy 0 <= x0 < x1 <= {self.canvas} "
+                    f"and 0 <= y0 < y1 <= {self.canvas} (inside the canvas)"
+                )
+            object.__setattr__(o, "box", tuple(round(float(v), BOX_DECIMALS) + 0.0 for v in box))
+        for i, a in enumerate(self.objects):
+            for j in range(i):
+                if boxes_overlap(a.box, self.objects[j].box):
+                    b = self.objects[j]
+                    raise LayoutError(
+                        f"object {i} ({a.label}): field 'box' {list(a.box)} overlaps object {j} ({b.label}) "
+                        f"{list(b.box)}; boxes may touch but not overlap"
+                    )
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"background": self.background, "canvas": self.canvas, "objects": [o.to_dict() for o in self.objects]}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Layout:
+        """Build from ``{"background", "objects": [{"label", "box"}], "canvas"?}``; errors name the field."""
+        if not isinstance(d, dict):
+            raise LayoutError(f"a layout is a JSON object, got {type(d).__name__}")
+        unknown = set(d) - {"background", "objects", "canvas"}
+        if unknown:
+            raise LayoutError(f"unknown layout fields {sorted(unknown)}; expected background, objects, canvas")
+        if "background" not in d:
+            raise LayoutError("layout field 'background' is missing")
+        objs = d.get("objects")
+        if not isinstance(objs, list):
+            raise LayoutError(f"layout field 'objects' must be a list, got {type(objs).__name__}")
+        out = []
+        for i, o in enumerate(objs):
+            if not isinstance(o, dict):
+                raise LayoutError(f"object {i} must be a JSON object with 'label' and 'box'")
+            bad = set(o) - {"label", "box"}
+            if bad:
+                raise LayoutError(f"object {i}: unknown fields {sorted(bad)}; expected label, box")
+            for key in ("label", "box"):
+                if key not in o:
+                    raise LayoutError(f"object {i}: field '{key}' is missing")
+            box = o["box"]
+            if not isinstance(box, list) or len(box) != 4:
+                raise LayoutError(f"object {i} ({o['label']}): field 'box' must be a list [x0, y0, x1, y1]")
+            out.append(LayoutObject(o["label"], tuple(box)))
+        return cls(d["background"], tuple(out), d.get("canvas", CANVAS))
+
+    @classmethod
+    def from_json(cls, text: str) -> Layout:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise LayoutError(f"layout is not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> Layout:
+        """Read a layout JSON file; a missing or unreadable file is a :class:`LayoutError` naming it."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise LayoutError(f"cannot read layout file {p}: {e}") from None
+        try:
+            return cls.from_json(text)
+        except LayoutError as e:
+            raise LayoutError(f"{p}: {e}") from None
+
+
+def boxes_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Whether two boxes share interior area (touching edges do not count)."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+# ----------------------------------------------------------------------------- Shapes World
+
+SHAPES_WORLD_LABELS: tuple[str, ...] = tuple(f"{c} {s}" for s in SHAPES for c in COLORS)
+SHAPES_WORLD_BACKGROUNDS: tuple[str, ...] = tuple(BACKGROUNDS)
+
+
+def object_label(color: str, shape: str) -> str:
+    return f"{color} {shape}"
+
+
+def object_box(obj: Obj) -> tuple[float, float, float, float]:
+    """The pixel box of a Shapes World object: side ``s`` centred on its jittered cell centre."""
+    cx, cy = obj.center
+    h = SIZES[obj.size] / 2
+    return (cx - h, cy - h, cx + h, cy + h)
+
+
+def layout_from_scene(scene: Scene, order: list[int] | None = None) -> Layout:
+    """The exact layout of ``scene`` (objects in ``order``, default the scene's own)."""
+    idx = range(len(scene.objects)) if order is None else order
+    objs = tuple(LayoutObject(object_label(o.color, o.shape), object_box(o)) for o in (scene.objects[i] for i in idx))
+    return Layout(scene.bg, objs, CANVAS)
+
+
+def layout_to_scene(layout: Layout) -> Scene:
+    """The Shapes World scene a layout describes exactly; :class:`LayoutError` names what does not fit."""
+    if layout.canvas != CANVAS:
+        raise LayoutError(f"a Shapes World layout has canvas {CANVAS}, got {layout.canvas}")
+    if layout.background not in BACKGROUNDS:
+        raise LayoutError(f"background must be one of {sorted(BACKGROUNDS)}, got {layout.background!r}")
+    if not 1 <= len(layout.objects) <= 4:
+        raise LayoutError(f"a Shapes World scene holds 1 to 4 objects, got {len(layout.objects)}")
+    objs = []
+    sides = {v: k for k, v in SIZES.items()}
+    for i, o in enumerate(layout.objects):
+        words = o.label.split()
+        if len(words) != 2 or words[0] not in COLORS or words[1] not in SHAPES:
+            raise LayoutError(f"object {i}: field 'label' must be 'COLOUR SHAPE' (e.g. 'red star'), got {o.label!r}")
+        x0, y0, x1, y1 = o.box
+        w, h = x1 - x0, y1 - y0
+        side = round(w)
+        if abs(w - h) > 1e-3 or abs(w - side) > 1e-3 or side not in sides:
+            raise LayoutError(f"object {i} ({o.label}): field 'box' must be a square of side 10 or 16, got {w}x{h}")
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        cell = min(CELLS, key=lambda c: (cell_center(c)[0] - cx) ** 2 + (cell_center(c)[1] - cy) ** 2)
+        ccx, ccy = cell_center(cell)
+        jx, jy = round(cx - ccx), round(cy - ccy)
+        if abs(cx - ccx - jx) > 1e-3 or abs(cy - ccy - jy) > 1e-3 or max(abs(jx), abs(jy)) > JITTER:
+            raise LayoutError(
+                f"object {i} ({o.label}): field 'box' centre ({cx:.2f}, {cy:.2f}) is not a grid cell centre "
+                f"plus an integer jitter of at most {JITTER}"
+            )
+        objs.append(Obj(words[1], words[0], sides[side], cell, (jx, jy)))
+    try:
+        return Scene(tuple(objs), layout.background)
+    except ValueError as e:
+        raise LayoutError(str(e)) from None

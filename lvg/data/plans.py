@@ -1,0 +1,70 @@
+"""Planner training data: (prompt, layout) pairs drawn from Shapes World.
+
+Item ``i`` of seed ``s`` is a pure function of ``(s, i)``. A scene is drawn from the contract's
+training distribution, a caption states some of it (canonical, paraphrased, or re-typed the way
+people type), and the target layout lists the scene's objects in the order the caption mentions
+them, so the planner learns to write each mentioned group where the prompt says.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+
+from .captions import CaptionConfig, describe, spec_to_text
+from .layout import Layout, layout_from_scene
+from .spec import Spec, _expand, _fits, scene_objects
+from .typed import typed_variant
+from .world import Scene, relation_holds, sample_scene
+
+
+@dataclass
+class PlanDataConfig:
+    """What the planner's training stream draws."""
+
+    seed: int = 0
+    langs: tuple[str, ...] = ("en", "zh")
+    paraphrase_prob: float = 0.3  # wording paraphrased ("left of", "under", "in the middle", ...)
+    typed_prob: float = 0.3  # surface re-typed (capitals, digits, full stops, spaces)
+    captions: CaptionConfig = field(
+        default_factory=lambda: CaptionConfig(relation_pair=0.5, position_multi=0.25, position_single=0.6)
+    )
+
+
+@dataclass(frozen=True)
+class PlanSample:
+    index: int
+    scene: Scene
+    spec: Spec
+    lang: str
+    text: str
+    layout: Layout  # the scene's objects in caption order
+
+
+def caption_order(scene: Scene, spec: Spec) -> list[int]:
+    """Indices of ``scene``'s objects in the order ``spec`` mentions them (the first valid assignment,
+    trying objects in reading order, so identical objects of a counted group come top-left first)."""
+    items = _expand(spec)
+    seen = scene_objects(scene)
+    order = sorted(range(len(seen)), key=lambda i: seen[i].cell)
+    rel = spec.get("relation")
+    for perm in itertools.permutations(order):
+        if all(_fits(seen[i], g) for i, (_, g) in zip(perm, items)) and (
+            rel is None or relation_holds(rel, seen[perm[0]].cell, seen[perm[1]].cell)
+        ):
+            return list(perm)
+    raise ValueError("the scene does not satisfy the spec")
+
+
+def make_plan_sample(index: int, cfg: PlanDataConfig | None = None) -> PlanSample:
+    """Deterministically build item ``index`` of the planner stream configured by ``cfg``."""
+    cfg = cfg or PlanDataConfig()
+    rng = random.Random(f"lvg-plan:{cfg.seed}:{index}")
+    scene = sample_scene(rng)
+    spec = describe(scene, rng, cfg.captions)
+    lang = rng.choice(cfg.langs)
+    text = spec_to_text(spec, lang, rng if rng.random() < cfg.paraphrase_prob else None)
+    if rng.random() < cfg.typed_prob:
+        text = typed_variant(text, lang, rng)
+    return PlanSample(index, scene, spec, lang, text, layout_from_scene(scene, caption_order(scene, spec)))

@@ -1,0 +1,185 @@
+"""The painter: layout -> every image-tokenizer code in one parallel step (GLIGEN-style grounding).
+
+The layout is rasterised on the pixel canvas: each object writes, inside its box grown by
+``margin`` pixels, its label feature (the sum of its label words' embeddings, so "red star" is
+composed from "red" and "star") and four geometry channels (the pixel's position inside the box in
+[-1, 1] and the box's width and height); the background's embedding is added everywhere.
+Pixel-unshuffle brings that to the token grid, a residual conv net mixes neighbourhoods, and the
+head predicts each FSQ digit of each token (``sum(levels)`` logits per token rather than one per code:
+a much smaller head that shares what nearby codes have in common). Painting is ``argmax``: a layout
+determines its image.
+
+Saved as ``config.json`` + ``model.safetensors`` (:class:`~lvg.component.Component`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lvg.component import Component
+from lvg.data.layout import Layout, LayoutError
+
+
+@dataclass
+class PainterConfig:
+    """Architecture and vocabulary of a :class:`Painter`."""
+
+    label_words: list[str] = field(default_factory=list)  # every word a label may use
+    backgrounds: list[str] = field(default_factory=lambda: ["white", "black"])
+    canvas: int = 64
+    grid: int = 16  # token grid side (the image tokenizer's)
+    fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])  # the image tokenizer's FSQ levels
+    max_objects: int = 4
+    embed_dim: int = 24  # per-pixel label feature size
+    width: int = 128
+    blocks: int = 4
+    margin: float = 1.0  # pixels around each box that still see the object (anti-aliased edges)
+
+    def __post_init__(self) -> None:
+        if not self.label_words or len(set(self.label_words)) != len(self.label_words):
+            raise ValueError("label_words must be a non-empty list of distinct words")
+        if not self.backgrounds or len(set(self.backgrounds)) != len(self.backgrounds):
+            raise ValueError("backgrounds must be a non-empty list of distinct names")
+        for name, lo, hi in (("canvas", 8, 1024), ("grid", 1, 256), ("max_objects", 1, 64), ("embed_dim", 1, 512),
+                             ("width", 8, 2048), ("blocks", 0, 64)):  # fmt: skip
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
+        if self.canvas % self.grid:
+            raise ValueError(f"grid {self.grid} must divide canvas {self.canvas}")
+        if not self.fsq_levels or any(isinstance(x, bool) or not isinstance(x, int) or x < 2 for x in self.fsq_levels):
+            raise ValueError(f"fsq_levels must be integers >= 2, got {self.fsq_levels}")
+        if not 0 <= self.margin <= 8:
+            raise ValueError(f"margin must be in [0, 8] pixels, got {self.margin}")
+
+    @property
+    def codebook_size(self) -> int:
+        return math.prod(self.fsq_levels)
+
+    @property
+    def patch(self) -> int:
+        return self.canvas // self.grid
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.n1, self.c1 = nn.GroupNorm(8, c), nn.Conv2d(c, c, 3, padding=1)
+        self.n2, self.c2 = nn.GroupNorm(8, c), nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.c2(F.silu(self.n2(self.c1(F.silu(self.n1(x))))))
+
+
+class Painter(Component, nn.Module):
+    """Layout-conditioned parallel code predictor (see the module docstring)."""
+
+    config_class = PainterConfig
+
+    def __init__(self, config: PainterConfig):
+        super().__init__()
+        self.config = c = config
+        self.word_ids = {w: i for i, w in enumerate(c.label_words)}
+        self.bg_ids = {b: i for i, b in enumerate(c.backgrounds)}
+        self.words = nn.Embedding(len(c.label_words), c.embed_dim)
+        self.bg = nn.Embedding(len(c.backgrounds), c.embed_dim)
+        c_in = (c.embed_dim + 4) * c.patch * c.patch
+        self.stem = nn.Conv2d(c_in, c.width, 1)
+        self.body = nn.Sequential(*[_ResBlock(c.width) for _ in range(c.blocks)])
+        self.out_norm = nn.GroupNorm(8, c.width)
+        self.head = nn.Conv2d(c.width, sum(c.fsq_levels), 1)
+        basis = torch.cumprod(torch.tensor([1, *c.fsq_levels[:-1]]), 0)
+        self.register_buffer("basis", basis, persistent=False)
+        self.register_buffer("levels", torch.tensor(c.fsq_levels), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
+
+    # ------------------------------------------------------------------ layouts -> tensors
+
+    def encode_layouts(self, layouts: list[Layout]) -> dict[str, torch.Tensor]:
+        """Layouts -> boxes [B, K, 4] (pixels), words [B, K, W] (ids, -1 = none), valid [B, K], bg [B]."""
+        c = self.config
+        B, K = len(layouts), c.max_objects
+        W = max([len(o.label.split()) for lay in layouts for o in lay.objects] + [1])
+        boxes = torch.zeros(B, K, 4)
+        words = torch.full((B, K, W), -1, dtype=torch.long)
+        valid = torch.zeros(B, K, dtype=torch.bool)
+        bg = torch.zeros(B, dtype=torch.long)
+        for i, lay in enumerate(layouts):
+            if lay.canvas != c.canvas:
+                raise LayoutError(f"layout canvas {lay.canvas} differs from the painter's {c.canvas}")
+            if lay.background not in self.bg_ids:
+                raise LayoutError(f"field 'background': {lay.background!r} is not one of {c.backgrounds}")
+            if len(lay.objects) > K:
+                raise LayoutError(f"field 'objects': the painter paints at most {K} objects, got {len(lay.objects)}")
+            bg[i] = self.bg_ids[lay.background]
+            for k, o in enumerate(lay.objects):
+                for w, word in enumerate(o.label.split()):
+                    if word not in self.word_ids:
+                        raise LayoutError(f"object {k}: field 'label' {o.label!r} uses the unknown word {word!r}")
+                    words[i, k, w] = self.word_ids[word]
+                boxes[i, k] = torch.tensor(o.box)
+                valid[i, k] = True
+        return {"boxes": boxes, "words": words, "valid": valid, "bg": bg}
+
+    def rasterize(
+        self, boxes: torch.Tensor, words: torch.Tensor, valid: torch.Tensor, bg: torch.Tensor
+    ) -> torch.Tensor:
+        """Layout tensors -> pixel features [B, embed_dim + 4, canvas, canvas]."""
+        c = self.config
+        dev = self.device
+        boxes, words, valid, bg = boxes.to(dev), words.to(dev), valid.to(dev), bg.to(dev)
+        label = (self.words(words.clamp_min(0)) * (words >= 0).unsqueeze(-1)).sum(2)  # [B, K, D]
+        px = torch.arange(c.canvas, device=dev, dtype=torch.float32) + 0.5  # pixel centres
+        x0, y0, x1, y1 = boxes.unbind(-1)  # [B, K] each
+        w, h = (x1 - x0).clamp_min(1e-3), (y1 - y0).clamp_min(1e-3)
+        m = c.margin
+        inx = (px >= (x0 - m)[..., None]) & (px < (x1 + m)[..., None])  # [B, K, X]
+        iny = (px >= (y0 - m)[..., None]) & (px < (y1 + m)[..., None])  # [B, K, Y]
+        mask = (iny[..., :, None] & inx[..., None, :] & valid[..., None, None]).float()  # [B, K, Y, X]
+        u = (px - x0[..., None]) / w[..., None] * 2 - 1  # [B, K, X]
+        v = (px - y0[..., None]) / h[..., None] * 2 - 1  # [B, K, Y]
+        Y = X = c.canvas
+        geo = torch.stack([u[..., None, :].expand(*u.shape[:2], Y, X), v[..., :, None].expand(*v.shape[:2], Y, X),
+                           (w / c.canvas)[..., None, None].expand(-1, -1, Y, X),
+                           (h / c.canvas)[..., None, None].expand(-1, -1, Y, X)], 2)  # [B, K, 4, Y, X]  # fmt: skip
+        feat = torch.einsum("bkd,bkyx->bdyx", label, mask) + self.bg(bg)[..., None, None]  # [B, D, Y, X]
+        geo = (geo * mask[:, :, None]).sum(1)  # [B, 4, Y, X]
+        return torch.cat([feat, geo], 1)
+
+    # ------------------------------------------------------------------ network
+
+    def forward(self, boxes: torch.Tensor, words: torch.Tensor, valid: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+        """Layout tensors -> digit logits [B, sum(levels), grid, grid]."""
+        x = F.pixel_unshuffle(self.rasterize(boxes, words, valid, bg), self.config.patch)  # [B, C_in, g, g]
+        x = self.body(self.stem(x))
+        return self.head(F.silu(self.out_norm(x)))
+
+    def digits_of(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [B, g, g] -> FSQ digits [B, n_levels, g, g]."""
+        return (codes.unsqueeze(1) // self.basis.view(1, -1, 1, 1)) % self.levels.view(1, -1, 1, 1)
+
+    def loss(self, logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over every FSQ digit of every token; codes [B, g, g]."""
+        digits = self.digits_of(codes.to(logits.device))
+        parts = logits.split(self.config.fsq_levels, dim=1)
+        return sum(F.cross_entropy(p, digits[:, i]) for i, p in enumerate(parts)) / len(parts)
+
+    def codes_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Digit logits -> codes [B, g, g] (argmax of each digit)."""
+        parts = logits.split(self.config.fsq_levels, dim=1)
+        digits = torch.stack([p.argmax(1) for p in parts], 1)  # [B, n, g, g]
+        return (digits * self.basis.view(1, -1, 1, 1)).sum(1)
+
+    @torch.inference_mode()
+    def paint(self, layouts: list[Layout]) -> torch.Tensor:
+        """Layouts -> image codes LongTensor [B, grid, grid]."""
+        t = self.encode_layouts(layouts)
+        return self.codes_from_logits(self(t["boxes"], t["words"], t["valid"], t["bg"]))

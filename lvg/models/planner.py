@@ -1,0 +1,194 @@
+"""The planner: a causal LM (Hugging Face Llama) that reads a prompt and writes a layout.
+
+Vocabulary: ids ``[0, text_vocab_size)`` are the text tokenizer's; layout token ``k`` (local id of
+:class:`~lvg.tokenizers.layout.LayoutTokenizer`) is id ``text_vocab_size + k``. Sequence::
+
+    <bos> prompt <layout> BG (LABEL x0 y0 x1 y1)* </layout>
+
+Training right-pads, generation left-pads; position ids are always ``cumsum(attention_mask) - 1``, so
+both see the same positions. The loss covers the layout tokens after ``<layout>`` (``</layout>``
+included). Classifier-free guidance's unconditional prompt is ``<bos> <layout>``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+from lvg.tokenizers.layout import LAYOUT, LayoutTokenizer, LayoutTokenizerConfig
+
+IGNORE = -100
+MAX_PROMPT_TOKENS = 256  # longest prompt any planner accepts (its own limit may be lower)
+
+
+@dataclass(frozen=True)
+class PlanVocab:
+    """Where text tokens and layout tokens live in the planner LM's vocabulary."""
+
+    text_vocab_size: int
+    pad_id: int
+    bos_id: int
+    eos_id: int
+    layout: LayoutTokenizerConfig
+    max_text_tokens: int = 96
+
+    def __post_init__(self) -> None:
+        if isinstance(self.layout, dict):
+            object.__setattr__(self, "layout", LayoutTokenizerConfig(**self.layout))
+        for name in ("text_vocab_size", "pad_id", "bos_id", "eos_id", "max_text_tokens"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"plan vocabulary: {name} must be a non-negative integer, got {v!r}")
+        if not 1 <= self.max_text_tokens <= MAX_PROMPT_TOKENS:
+            raise ValueError(f"plan vocabulary: max_text_tokens must be in [1, {MAX_PROMPT_TOKENS}]")
+        if max(self.pad_id, self.bos_id, self.eos_id) >= self.text_vocab_size:
+            raise ValueError("plan vocabulary: special token ids must lie inside the text vocabulary")
+
+    @property
+    def layout_offset(self) -> int:
+        return self.text_vocab_size
+
+    @property
+    def layout_tokenizer(self) -> LayoutTokenizer:
+        return LayoutTokenizer(self.layout)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.text_vocab_size + self.layout_tokenizer.vocab_size
+
+    @property
+    def max_length(self) -> int:
+        return 1 + self.max_text_tokens + self.layout_tokenizer.max_length
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["layout"] = self.layout.to_dict()
+        return d
+
+    @classmethod
+    def from_tokenizer(cls, text_tok: PreTrainedTokenizerBase, layout: LayoutTokenizerConfig,
+                       max_text_tokens: int = 96) -> PlanVocab:  # fmt: skip
+        ids = {n: text_tok.convert_tokens_to_ids(t) for n, t in (("pad", "<pad>"), ("bos", "<bos>"), ("eos", "<eos>"))}
+        missing = [n for n, i in ids.items() if i is None or i == text_tok.unk_token_id]
+        if missing:
+            raise ValueError(f"the text tokenizer lacks lvg's special tokens: {missing}")
+        return cls(len(text_tok), ids["pad"], ids["bos"], ids["eos"], layout, max_text_tokens)
+
+
+@dataclass(frozen=True)
+class PlannerSize:
+    """Transformer dimensions of a planner LM."""
+
+    hidden_size: int = 192
+    num_hidden_layers: int = 5
+    num_attention_heads: int = 6
+    intermediate_size: int = 512
+
+
+def ordinal_init_(lm: LlamaForCausalLM, vocab: PlanVocab, seed: int = 0) -> None:
+    """Give the location tokens' input and output embeddings ordinal structure: row ``k`` is a fixed random
+    projection of sin/cos features of ``k`` at geometric frequencies, scaled to the model's init std. Nearby
+    bins then start out similar, so what is learned about one bin carries to its neighbours."""
+    tok = vocab.layout_tokenizer
+    n, d = tok.num_locs, lm.config.hidden_size
+    k = torch.arange(n, dtype=torch.float64)[:, None]
+    freqs = torch.logspace(0, math.log10(n), 16, dtype=torch.float64)[None, :] * (2 * math.pi / (2 * n))
+    feats = torch.cat([torch.sin(k * freqs), torch.cos(k * freqs)], 1).float()  # [n, 32]
+    g = torch.Generator().manual_seed(seed)
+    for w in (lm.get_input_embeddings().weight, lm.get_output_embeddings().weight):
+        proj = torch.randn(feats.shape[1], d, generator=g)
+        rows = feats @ proj
+        rows = rows / rows.std() * lm.config.initializer_range
+        with torch.no_grad():
+            w[vocab.layout_offset + tok.loc_offset : vocab.layout_offset + tok.vocab_size] = rows
+
+
+def build_planner_lm(vocab: PlanVocab, size: PlannerSize | None = None) -> LlamaForCausalLM:
+    """A fresh Llama (RMSNorm, RoPE, SwiGLU) over ``vocab``, location tokens initialised ordinally."""
+    s = size or PlannerSize()
+    cfg = LlamaConfig(
+        vocab_size=vocab.vocab_size, hidden_size=s.hidden_size, num_hidden_layers=s.num_hidden_layers,
+        num_attention_heads=s.num_attention_heads, num_key_value_heads=s.num_attention_heads,
+        intermediate_size=s.intermediate_size, max_position_embeddings=vocab.max_length + 8,
+        pad_token_id=vocab.pad_id, bos_token_id=vocab.bos_id, eos_token_id=vocab.eos_id,
+        tie_word_embeddings=False, rope_theta=10000.0,
+    )  # fmt: skip
+    lm = LlamaForCausalLM(cfg)
+    ordinal_init_(lm, vocab)
+    return lm
+
+
+def grow_planner_from_pretrained(path: str | os.PathLike, layout: LayoutTokenizerConfig, max_text_tokens: int = 96
+                                 ) -> tuple[LlamaForCausalLM, PreTrainedTokenizerBase, PlanVocab]:  # fmt: skip
+    """Load a local Hugging Face causal LM (safetensors only), add lvg's specials and the layout tokens."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json)")
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.add_special_tokens({"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>"})
+    model, info = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, output_loading_info=True,
+                                                       use_safetensors=True)  # fmt: skip
+    if info.get("missing_keys") or info.get("unexpected_keys"):
+        raise ValueError(f"{path}: weights do not match its config: {info}")
+    vocab = PlanVocab.from_tokenizer(tok, layout, max_text_tokens)
+    model.resize_token_embeddings(vocab.vocab_size, mean_resizing=True)
+    model.config.pad_token_id, model.config.bos_token_id, model.config.eos_token_id = (
+        vocab.pad_id, vocab.bos_id, vocab.eos_id)  # fmt: skip
+    return model, tok, vocab
+
+
+# ----------------------------------------------------------------------------- sequences
+
+
+def plan_prefix(text_ids: list[list[int] | None], vocab: PlanVocab) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded ``<bos> text <layout>`` rows (``None``: the unconditional ``<bos> <layout>``).
+
+    Returns input_ids and attention_mask [B, T], T = the longest row.
+    """
+    rows = [[vocab.bos_id, *(t or []), vocab.layout_offset + LAYOUT] for t in text_ids]
+    T = max(len(r) for r in rows)
+    ids = torch.full((len(rows), T), vocab.pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, T - len(r) :] = torch.tensor(r)
+        mask[i, T - len(r) :] = 1
+    return ids, mask
+
+
+def planner_batch(text_ids: list[list[int]], layout_ids: list[list[int]], vocab: PlanVocab,
+                  drop_text: list[bool] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Right-padded training rows ``<bos> text <layout> ... </layout>``.
+
+    ``layout_ids`` are local ids starting with ``<layout>``. Returns input_ids, attention_mask,
+    position_ids and labels [B, T] (labels IGNORE except the layout tokens after ``<layout>``).
+    """
+    drop = drop_text or [False] * len(text_ids)
+    rows, starts = [], []
+    for t, lay, d in zip(text_ids, layout_ids, drop, strict=True):
+        prefix = [vocab.bos_id, *([] if d else t)]
+        rows.append(prefix + [vocab.layout_offset + k for k in lay])
+        starts.append(len(prefix) + 1)  # first label: the token after <layout>
+    T = max(len(r) for r in rows)
+    ids = torch.full((len(rows), T), vocab.pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    labels = torch.full_like(ids, IGNORE)
+    for i, (r, s) in enumerate(zip(rows, starts)):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+        labels[i, s : len(r)] = ids[i, s : len(r)]
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    return {"input_ids": ids, "attention_mask": mask, "position_ids": pos, "labels": labels}
+
+
+def planner_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy: logits [B, T, V] predict labels [B, T] shifted by one."""
+    return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+                           ignore_index=IGNORE)  # fmt: skip

@@ -1,0 +1,154 @@
+"""``PeerDiffusionPipeline``: prompts -> 64x64 images with the peer pixel-diffusion model (the baseline lvg's LM is
+measured against), with the call signature of :class:`lvg.Pipeline`, so :func:`lvg.eval.shapes.evaluate_generation`
+scores both with the same code.
+
+A saved peer is a folder: ``model_index.json`` (``_class_name: PeerDiffusionPipeline``), ``text_tokenizer/`` and
+the :class:`~lvg.models.diffusion.PeerDiffusion` component at the folder's top (``config.json``,
+``text_encoder/``, ``unet/``). The model module (and through it ``diffusers``) is imported only when a peer is built
+or loaded: ``import lvg`` never imports it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import PreTrainedTokenizerBase
+
+from lvg.pipelines.index import ModelIndex, write_model_index
+from lvg.pipelines.pipeline import prompt_list, resolve_seeds
+from lvg.sampling.config import GenerationConfig
+from lvg.tokenizers.text import PAD, load_text_tokenizer, save_text_tokenizer
+
+if TYPE_CHECKING:
+    from lvg.models.diffusion import PeerDiffusion, PeerDiffusionConfig
+
+TOKENIZER_DIR = "text_tokenizer"
+# what a DDIM pixel sampler can honour; temperature / top-k / top-p are token-sampling settings of lvg's LM
+SUPPORTED_SETTINGS = frozenset({"num_images", "guidance_scale", "seed"})
+
+
+@dataclass
+class PeerDiffusionOutput:
+    images: list[Image.Image]
+    prompts: list[str] = field(default_factory=list)  # the prompt of each image
+    seeds: list[int] = field(default_factory=list)  # the seed of each image's starting noise
+
+
+class PeerDiffusionPipeline:
+    """Prompt -> 64x64 images with a :class:`PeerDiffusion`; duck-type compatible with :class:`lvg.Pipeline`."""
+
+    def __init__(self, model: PeerDiffusion, text_tokenizer: PreTrainedTokenizerBase):
+        if text_tokenizer.pad_token_id is None:
+            raise ValueError(f"the text tokenizer has no {PAD} token")
+        if model.config.vocab_size < len(text_tokenizer):
+            raise ValueError(f"model vocab_size {model.config.vocab_size} < tokenizer's {len(text_tokenizer)}")
+        self.model, self.text_tokenizer = model.eval(), text_tokenizer
+
+    @classmethod
+    def build(cls, config: PeerDiffusionConfig, text_tokenizer: PreTrainedTokenizerBase) -> PeerDiffusionPipeline:
+        """A fresh (untrained) peer for ``text_tokenizer``; ``config.vocab_size`` 0 takes the tokenizer's."""
+        from lvg.models.diffusion import PeerDiffusion, PeerDiffusionConfig
+
+        if config.vocab_size == 0:
+            config = PeerDiffusionConfig(**{**asdict(config), "vocab_size": len(text_tokenizer)})
+        return cls(PeerDiffusion(config), text_tokenizer)
+
+    @property
+    def config(self) -> PeerDiffusionConfig:
+        return self.model.config
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def to(self, device: str | torch.device) -> PeerDiffusionPipeline:
+        self.model.to(device)
+        return self
+
+    def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Captions -> right-padded (ids, mask) LongTensors [B, T]; too long a caption is a ValueError."""
+        enc = self.text_tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        limit = self.config.max_text_tokens
+        for e, t in zip(enc, texts):
+            if len(e) > limit:
+                raise ValueError(f"prompt is {len(e)} tokens long; the model accepts at most {limit}: {t[:60]!r}")
+        t_max = max(1, max(len(e) for e in enc))
+        ids = torch.full((len(enc), t_max), self.text_tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(enc), t_max), dtype=torch.long)
+        for i, e in enumerate(enc):
+            ids[i, : len(e)] = torch.tensor(e, dtype=torch.long)
+            mask[i, : len(e)] = 1
+        return ids, mask
+
+    @torch.inference_mode()
+    def __call__(self, prompt: str | list[str], config: GenerationConfig | None = None, *,
+                 generator: torch.Generator | None = None, batch_size: int = 32, seeds: list[int] | None = None,
+                 num_inference_steps: int | None = None, **settings: Any) -> PeerDiffusionOutput:  # fmt: skip
+        """Generate ``num_images`` images per prompt with DDIM (``num_inference_steps``, default the config's).
+
+        ``config`` / keyword settings as for :class:`lvg.Pipeline`. Image ``j`` (over prompts, then images) starts
+        from noise seeded with ``seed + j`` (or ``seeds[j]``) and DDIM with eta 0 is deterministic, so a seed
+        reproduces its image byte for byte on CPU for the same ``batch_size``. Settings this sampler cannot honour
+        (``temperature``, ``top_k``, ``top_p``: token sampling; ``rerank``: it has no CLIP) must stay at their
+        defaults: anything else is a ValueError naming them, never silently ignored.
+        """
+        cfg = GenerationConfig.from_kwargs(config, **settings)
+        default = GenerationConfig()
+        unsupported = {
+            k: v for k, v in cfg.to_dict().items() if k not in SUPPORTED_SETTINGS and v != getattr(default, k)
+        }
+        if unsupported:
+            raise ValueError(f"the peer diffusion pipeline cannot honour {unsupported} (rerank needs a CLIP; "
+                             "temperature, top_k and top_p are token-sampling settings of lvg's LM)")  # fmt: skip
+        prompts = prompt_list(prompt, batch_size)
+        if num_inference_steps is not None and num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
+        jobs = [p for p in prompts for _ in range(cfg.num_images)]
+        seeds = resolve_seeds(len(jobs), cfg.seed, seeds, generator)
+        self.tokenize(prompts)  # validate every prompt's length before any work
+        s = self.config.image_size
+        images: list[Image.Image] = []
+        for start in range(0, len(jobs), batch_size):
+            chunk = jobs[start : start + batch_size]
+            ids, mask = self.tokenize(chunk)
+            noise = torch.stack(
+                [
+                    torch.randn(3, s, s, generator=torch.Generator().manual_seed(x))
+                    for x in seeds[start : start + batch_size]
+                ]
+            )  # fmt: skip  [b, 3, s, s]
+            dev = self.device
+            x = self.model.sample(ids.to(dev), mask.to(dev), noise.to(dev), cfg.guidance_scale, num_inference_steps)
+            arr = ((x.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)  # [b, 3, s, s]
+            images += [Image.fromarray(a) for a in arr.permute(0, 2, 3, 1).numpy().astype(np.uint8)]
+        return PeerDiffusionOutput(images, jobs, seeds)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write ``model_index.json``, ``text_tokenizer/`` and the model (``config.json``, ``text_encoder/``,
+        ``unet/``) to ``path``."""
+        path = self.model.save_pretrained(path, dtype)
+        save_text_tokenizer(self.text_tokenizer, path / TOKENIZER_DIR)
+        write_model_index(path, type(self).__name__, {"text_tokenizer": TOKENIZER_DIR, "model": "."})
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> PeerDiffusionPipeline:
+        """Load a folder written by :meth:`save_pretrained`; every weight must match its config (strict)."""
+        from lvg.models.diffusion import PeerDiffusion
+
+        index = ModelIndex.read(path).expect(cls.__name__)
+        tok = load_text_tokenizer(index.component("text_tokenizer"), required=[PAD])
+        model_dir = index.component("model")
+        config = PeerDiffusion.load_config(model_dir)
+        if config.vocab_size != len(tok):
+            raise ValueError(f"{index.component('text_tokenizer')} has {len(tok)} tokens but "
+                             f"{model_dir / 'config.json'} says {config.vocab_size}")  # fmt: skip
+        return cls(PeerDiffusion.from_pretrained(model_dir), tok).to(device)

@@ -1,0 +1,84 @@
+"""``model_index.json``: which pipeline class a folder holds and where its components are.
+
+``{"_class_name": "Pipeline", "lvg_version": "...", "components": {"lm": "lm", ...}, ...}``; other keys (e.g. the
+vocabulary ``layout``) belong to the pipeline class. Reading it never guesses: a missing folder or file, bad JSON,
+a missing ``_class_name`` or ``components``, or a declared component that is not on disk are errors naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lvg import __version__
+from lvg.resources import default_model_source, model_dir
+
+MODEL_INDEX = "model_index.json"
+
+
+@dataclass(frozen=True)
+class ModelIndex:
+    """A parsed ``model_index.json`` of the pipeline folder ``folder``."""
+
+    folder: Path
+    class_name: str
+    components: dict[str, str]
+    data: dict[str, Any] = field(default_factory=dict)  # the whole file
+
+    @property
+    def file(self) -> Path:
+        return self.folder / MODEL_INDEX
+
+    @classmethod
+    def read(cls, path: str | os.PathLike | None = None) -> ModelIndex:
+        """Read ``path/model_index.json`` (``path`` None: the default model, see :mod:`lvg.resources`)."""
+        folder = model_dir(path)
+        where = "" if path is not None else f" (the default model, from {default_model_source()}; pass --model DIR)"
+        if not folder.is_dir():
+            raise FileNotFoundError(f"model directory not found: {folder}{where}")
+        file = folder / MODEL_INDEX
+        if not file.is_file():
+            hint = where and f"{where}; the default model is not trained yet (see its README.md)"
+            raise FileNotFoundError(f"{folder} is not an lvg model folder (no {MODEL_INDEX}){hint}")
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{file} is not valid JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{file} must hold a JSON object")
+        name, comps = data.get("_class_name"), data.get("components")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{file} does not say which pipeline it holds (no _class_name)")
+        if not isinstance(comps, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in comps.items()):
+            raise ValueError(f"{file}: components must map names to folders, got {comps!r}")
+        return cls(folder, name, dict(comps), data)
+
+    def component(self, name: str) -> Path:
+        """The folder of the declared component ``name`` (an error if it is not declared or not on disk)."""
+        if name not in self.components:
+            raise ValueError(f"{self.file} declares no {name!r} component (it has {sorted(self.components)})")
+        path = self.folder / self.components[name]
+        if not path.is_dir():
+            raise FileNotFoundError(f"{self.file} declares the {name!r} component at {path}, which does not exist")
+        return path
+
+    def optional(self, name: str) -> Path | None:
+        """:meth:`component` when ``name`` is declared, else None."""
+        return self.component(name) if name in self.components else None
+
+    def expect(self, class_name: str) -> ModelIndex:
+        """Self, when the folder holds ``class_name``; else an error naming both."""
+        if self.class_name != class_name:
+            raise ValueError(f"{self.file} holds a {self.class_name}, not a {class_name}")
+        return self
+
+
+def write_model_index(folder: str | os.PathLike, class_name: str, components: dict[str, str], **extra: Any) -> Path:
+    """Write ``folder/model_index.json`` for a ``class_name`` pipeline with ``components`` and ``extra`` keys."""
+    index = {"_class_name": class_name, "lvg_version": __version__, **extra, "components": components}
+    file = Path(folder) / MODEL_INDEX
+    file.write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return file

@@ -1,0 +1,303 @@
+"""``PlannedPipeline``: prompt -> planner LM -> layout -> painter -> image codes -> image tokenizer -> image.
+
+LLM-grounded generation (LayoutGPT, LLM-grounded Diffusion): the planner, a causal LM, writes a
+layout (background, labelled boxes) under a grammar that keeps it valid; the painter, a
+layout-conditioned conv net, predicts every image code in one parallel step; the image tokenizer
+decodes the codes. The prompt reaches the image only through the planner LM.
+
+A folder holds ``model_index.json`` (``_class_name: PlannedPipeline``, the components and the
+planner's vocabulary) and the component folders ``planner/`` (``lm/``, ``text_tokenizer/``),
+``painter/``, ``image_tokenizer/`` and optionally ``clip/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors import SafetensorError
+from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
+
+from lvg.data.layout import Layout, LayoutError
+from lvg.models.painter import Painter
+from lvg.models.planner import PlanVocab, plan_prefix
+from lvg.pipelines.index import ModelIndex, write_model_index
+from lvg.pipelines.pipeline import PipelineOutput, candidate_seed, prompt_list, resolve_seeds
+from lvg.sampling.config import GenerationConfig
+from lvg.sampling.layout import generate_layout_tokens
+from lvg.tokenizers.image import ImageTokenizer
+from lvg.tokenizers.layout import LayoutGrammar
+from lvg.tokenizers.text import load_text_tokenizer, save_text_tokenizer
+
+PLAN_VOCAB = "plan_vocab.json"
+# What the planner samples with unless told otherwise (a folder's model_index.json may say otherwise).
+DEFAULT_GENERATION = GenerationConfig(guidance_scale=1.0, temperature=1.0)
+
+
+class PromptError(ValueError):
+    """A prompt the planner cannot read (empty, too long)."""
+
+
+def normalize_prompt(text: str) -> str:
+    """What the planner reads: control characters dropped, runs of white space folded to one space."""
+    if not isinstance(text, str):
+        raise PromptError(f"a prompt must be a string, got {type(text).__name__}")
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch in "\t\n")
+    return " ".join(text.split())
+
+
+@dataclass
+class PlannedPipelineOutput(PipelineOutput):
+    layouts: list[Layout] = field(default_factory=list)  # the layout each image was painted from
+
+
+def _load_lm(path: Path) -> LlamaForCausalLM:
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"language model files missing in {path}")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        lm, info = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32, output_loading_info=True,
+                                                    use_safetensors=True)  # fmt: skip
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
+        raise ValueError(f"cannot load the planner LM from {path}: {e}") from None
+    bad = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
+    if bad:
+        raise ValueError(f"{path}: weights do not match config.json: {bad}")
+    return lm.eval()
+
+
+class LayoutPlanner:
+    """The planner LM with its text tokenizer and vocabulary: prompts -> layouts."""
+
+    def __init__(self, lm: LlamaForCausalLM, text_tokenizer: PreTrainedTokenizerBase, vocab: PlanVocab):
+        if lm.config.vocab_size < vocab.vocab_size:
+            raise ValueError(f"planner LM vocabulary {lm.config.vocab_size} is smaller than {vocab.vocab_size}")
+        self.lm, self.text_tokenizer, self.vocab = lm, text_tokenizer, vocab
+        self.layout_tokenizer = vocab.layout_tokenizer
+        self.grammar = LayoutGrammar(self.layout_tokenizer)
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm.device
+
+    def tokenize(self, prompts: list[str]) -> list[list[int]]:
+        """Token ids of each normalised prompt; empty or too-long prompts raise :class:`PromptError`."""
+        out = []
+        for p in prompts:
+            text = normalize_prompt(p)
+            if not text:
+                raise PromptError("prompt is empty (or only white space / control characters)")
+            if len(text) > 16 * self.vocab.max_text_tokens:
+                raise PromptError(f"prompt is {len(text)} characters long; this model reads at most "
+                                  f"{self.vocab.max_text_tokens} tokens")  # fmt: skip
+            ids = self.text_tokenizer(text, add_special_tokens=False)["input_ids"]
+            if len(ids) > self.vocab.max_text_tokens:
+                raise PromptError(f"prompt is {len(ids)} tokens long; this model reads at most "
+                                  f"{self.vocab.max_text_tokens}: {text[:60]!r}")  # fmt: skip
+            out.append(ids)
+        return out
+
+    @torch.inference_mode()
+    def plan_tokens(self, text_ids: list[list[int]], seeds: list[int], guidance_scale: float = 1.0,
+                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                    batch_size: int = 64) -> list[Layout]:  # fmt: skip
+        """One layout per (prompt ids, seed); row ``i`` draws only from ``seeds[i]``."""
+        layouts: list[Layout] = []
+        for s in range(0, len(text_ids), batch_size):
+            chunk = text_ids[s : s + batch_size]
+            ids, mask = plan_prefix(chunk, self.vocab)
+            kw: dict[str, Any] = {}
+            if guidance_scale != 1:
+                u_ids, u_mask = plan_prefix([None] * len(chunk), self.vocab)
+                kw = dict(uncond_input_ids=u_ids.to(self.device), uncond_attention_mask=u_mask.to(self.device))
+            gens = [torch.Generator().manual_seed(x) for x in seeds[s : s + batch_size]]
+            rows = generate_layout_tokens(
+                self.lm, ids.to(self.device), mask.to(self.device), self.grammar, self.vocab.layout_offset,
+                guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p,
+                generators=gens, pad_id=self.vocab.pad_id, **kw,
+            )  # fmt: skip
+            layouts += [self.layout_tokenizer.decode(r) for r in rows]
+        return layouts
+
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_text_tokenizer(self.text_tokenizer, path / "text_tokenizer")
+        state = None
+        if dtype is not None:
+            state = {k: v.detach().to(dtype) if v.is_floating_point() else v for k, v in self.lm.state_dict().items()}
+        self.lm.save_pretrained(path / "lm", state_dict=state, safe_serialization=True)
+        (path / PLAN_VOCAB).write_text(json.dumps(self.vocab.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> LayoutPlanner:
+        path = Path(path)
+        vocab_file = path / PLAN_VOCAB
+        if not vocab_file.is_file():
+            raise FileNotFoundError(f"{path} is not a planner folder (no {PLAN_VOCAB})")
+        try:
+            vocab = PlanVocab(**json.loads(vocab_file.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
+            raise ValueError(f"{vocab_file} is malformed: {e}") from None
+        text_tok = load_text_tokenizer(path / "text_tokenizer", required=["<pad>", "<bos>", "<eos>"])
+        if PlanVocab.from_tokenizer(text_tok, vocab.layout, vocab.max_text_tokens) != vocab:
+            raise ValueError(f"{path / 'text_tokenizer'} does not match {vocab_file}")
+        return cls(_load_lm(path / "lm"), text_tok, vocab)
+
+
+def _images(codes: torch.Tensor, image_tokenizer: ImageTokenizer) -> list[Image.Image]:
+    """Decode codes [N, h, w] one image at a time (an image's bytes depend on its codes alone)."""
+    dev = image_tokenizer.device
+    pixels = torch.cat([image_tokenizer.decode(c[None].to(dev)) for c in codes])  # [N, 3, 64, 64] in [0, 1]
+    arr = (pixels.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)
+    return [Image.fromarray(a) for a in arr]
+
+
+class PlannedPipeline:
+    """Text-to-image by planning: the planner LM writes a layout, the painter paints it."""
+
+    def __init__(self, planner: LayoutPlanner, painter: Painter, image_tokenizer: ImageTokenizer, clip: Any = None,
+                 generation_config: GenerationConfig = DEFAULT_GENERATION):  # fmt: skip
+        if (
+            painter.config.codebook_size != image_tokenizer.codebook_size
+            or painter.config.grid != image_tokenizer.config.grid
+        ):
+            raise ValueError("the painter's code grid does not match the image tokenizer")
+        self.planner, self.painter, self.image_tokenizer, self.clip = planner, painter, image_tokenizer, clip
+        self.generation_config = generation_config  # the defaults of __call__ and plan
+
+    @property
+    def device(self) -> torch.device:
+        return self.planner.device
+
+    def to(self, device: str | torch.device) -> PlannedPipeline:
+        self.planner.lm.to(device)
+        self.painter.to(device)
+        self.image_tokenizer.to(device)
+        if isinstance(self.clip, torch.nn.Module):
+            self.clip.to(device)
+        return self
+
+    # ------------------------------------------------------------------ persistence
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
+    ) -> PlannedPipeline:
+        """Load a folder whose ``model_index.json`` declares a ``PlannedPipeline`` (``None``: the default model)."""
+        index = ModelIndex.read(path).expect(cls.__name__)
+        planner = LayoutPlanner.from_pretrained(index.component("planner"))
+        painter = Painter.from_pretrained(index.component("painter"))
+        image_tok = ImageTokenizer.from_pretrained(index.component("image_tokenizer"))
+        clip = None
+        clip_dir = index.optional("clip")
+        if clip_dir is not None:
+            from lvg.models.clip import ShapesClip
+
+            clip = ShapesClip.from_pretrained(clip_dir)
+        gen = index.data.get("generation_config", {})
+        try:
+            gen = GenerationConfig.from_kwargs(DEFAULT_GENERATION, **gen)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{index.file}: generation_config: {e}") from None
+        return cls(planner, painter, image_tok, clip, generation_config=gen).to(device)
+
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write every component folder and ``model_index.json`` (weights in ``dtype`` when given, e.g. fp16)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.planner.save_pretrained(path / "planner", dtype=dtype)
+        self.painter.save_pretrained(path / "painter", dtype=dtype)
+        self.image_tokenizer.save_pretrained(path / "image_tokenizer", dtype=dtype)
+        comp = {"planner": "planner", "painter": "painter", "image_tokenizer": "image_tokenizer"}
+        if self.clip is not None and hasattr(self.clip, "save_pretrained"):
+            self.clip.save_pretrained(path / "clip", dtype=dtype)
+            comp["clip"] = "clip"
+        gen = {k: v for k, v in self.generation_config.to_dict().items() if k in ("guidance_scale", "temperature",
+                                                                               "top_k", "top_p")}  # fmt: skip
+        write_model_index(path, type(self).__name__, comp, generation_config=gen)
+        return path
+
+    # ------------------------------------------------------------------ generation
+
+    def plan(self, prompt: str | list[str], config: GenerationConfig | None = None, *, batch_size: int = 64,
+             seeds: list[int] | None = None, generator: torch.Generator | None = None,
+             **settings: Any) -> list[Layout]:  # fmt: skip
+        """``num_images`` layouts per prompt; layout ``j`` uses seed ``seed + j`` (or ``seeds[j]``).
+
+        Settings as for :meth:`__call__` (``guidance_scale``, ``temperature``, ``top_k``, ``top_p``, ``seed``).
+        """
+        cfg = GenerationConfig.from_kwargs(config or self.generation_config, **settings)
+        prompts = prompt_list(prompt, batch_size)
+        text_ids = self.planner.tokenize(prompts)
+        jobs = [t for t in text_ids for _ in range(cfg.num_images)]
+        seeds = resolve_seeds(len(jobs), cfg.seed, seeds, generator)
+        return self.planner.plan_tokens(jobs, seeds, cfg.guidance_scale, cfg.temperature, cfg.top_k, cfg.top_p,
+                                        batch_size)  # fmt: skip
+
+    @torch.inference_mode()
+    def paint(self, layouts: list[Layout], batch_size: int = 64) -> tuple[list[Image.Image], torch.Tensor]:
+        """Paint layouts -> (images, codes [N, h, w]); a layout the painter cannot express raises LayoutError."""
+        for lay in layouts:
+            if not isinstance(lay, Layout):
+                raise LayoutError(f"expected a Layout, got {type(lay).__name__}")
+            self.planner.layout_tokenizer.check(lay)
+        codes = torch.cat([self.painter.paint(layouts[s : s + batch_size]).cpu()
+                           for s in range(0, len(layouts), batch_size)])  # fmt: skip
+        return _images(codes, self.image_tokenizer), codes
+
+    @torch.inference_mode()
+    def __call__(self, prompt: str | list[str] | None = None, config: GenerationConfig | None = None, *,
+                 layout: Layout | list[Layout] | None = None, generator: torch.Generator | None = None,
+                 batch_size: int = 64, seeds: list[int] | None = None, **settings: Any) -> PlannedPipelineOutput:  # fmt: skip
+        """Generate ``num_images`` images per prompt (image ``j`` with seed ``seed + j``), or paint ``layout``.
+
+        ``config`` is a :class:`~lvg.sampling.GenerationConfig` (default: this folder's); its fields can also be
+        given as keyword arguments: ``pipe(prompt, num_images=2, guidance_scale=1.0, seed=0)``. The seed picks the
+        layout (the planner samples what the prompt leaves open: cells, unstated colours and sizes, jitter);
+        painting is deterministic, so a seed reproduces its image byte for byte. ``rerank=K`` plans K candidate
+        layouts per image and keeps the one CLIP scores highest against the prompt.
+        """
+        cfg = GenerationConfig.from_kwargs(config or self.generation_config, **settings)
+        if layout is not None:
+            if prompt is not None:
+                raise ValueError("give either prompt or layout, not both")
+            layouts = [layout] if isinstance(layout, Layout) else list(layout)
+            if not layouts:
+                raise LayoutError("no layout given")
+            images, codes = self.paint(layouts, batch_size)
+            return PlannedPipelineOutput(images, codes, ["" for _ in layouts], [], [], layouts)
+        if prompt is None:
+            raise PromptError("give a prompt (or a layout to paint)")
+        prompts = prompt_list(prompt, batch_size)
+        if cfg.rerank > 1 and self.clip is None:
+            raise ValueError("rerank > 1 needs a CLIP model: load a pipeline with a clip/ component")
+        text_ids = self.planner.tokenize(prompts)
+        k = cfg.rerank
+        jobs = [i for i in range(len(prompts)) for _ in range(cfg.num_images)]
+        seeds = resolve_seeds(len(jobs), cfg.seed, seeds, generator)
+        cand = [candidate_seed(s, c) for s in seeds for c in range(k)]
+        cand_jobs = [i for i in jobs for _ in range(k)]
+        layouts = self.planner.plan_tokens([text_ids[i] for i in cand_jobs], cand, cfg.guidance_scale,
+                                           cfg.temperature, cfg.top_k, cfg.top_p, batch_size)  # fmt: skip
+        images, codes = self.paint(layouts, batch_size)
+        cand_prompts = [prompts[i] for i in cand_jobs]
+        if k == 1:
+            return PlannedPipelineOutput(images, codes, cand_prompts, cand, [], layouts)
+        pix = torch.from_numpy(np.stack([np.asarray(im) for im in images])).permute(0, 3, 1, 2).contiguous()
+        scores = torch.cat([torch.as_tensor(self.clip.score(pix[s : s + 256], cand_prompts[s : s + 256])).float().cpu()
+                            for s in range(0, len(cand), 256)]).view(len(jobs), k)  # fmt: skip
+        keep = [j * k + int(b) for j, b in enumerate(scores.argmax(1).tolist())]
+        return PlannedPipelineOutput([images[i] for i in keep], codes[keep], [cand_prompts[i] for i in keep],
+                                     [cand[i] for i in keep], [scores.view(-1)[i].item() for i in keep],
+                                     [layouts[i] for i in keep])  # fmt: skip

@@ -1,0 +1,83 @@
+"""Grammar-constrained layout sampling: prefill, then one cached step per layout token.
+
+Same conventions as :mod:`lvg.sampling.generate`: left-padded prompts, position ids from the
+attention mask, the KV cache as the only state, classifier-free guidance by doubling the batch, and
+one seeded generator per row (a row's layout never depends on who shares its batch). At every step
+the logits are restricted to the layout vocabulary and to what :class:`LayoutGrammar` allows, so
+each finished row decodes to a valid layout whatever the model predicts.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lvg.sampling.decode import decode_one_token, extend_mask, prefill
+from lvg.sampling.generate import left_pad_concat
+from lvg.sampling.sample import SamplingError, sample
+from lvg.tokenizers.layout import END, LayoutGrammar
+
+NEG_INF = float("-inf")
+
+
+def grammar_mask(grammar: LayoutGrammar, prefixes: list[list[int]]) -> torch.Tensor:
+    """BoolTensor [B, V_layout]: the tokens each row may take next."""
+    return torch.stack([grammar.allowed(p) for p in prefixes])
+
+
+def constrain(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Logits [B, V_layout] with -inf where ``allowed`` [B, V_layout] is False."""
+    return logits.masked_fill(~allowed.to(logits.device), NEG_INF)
+
+
+@torch.no_grad()
+def generate_layout_tokens(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    grammar: LayoutGrammar,
+    offset: int,
+    guidance_scale: float = 1.0,
+    uncond_input_ids: torch.Tensor | None = None,
+    uncond_attention_mask: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generators: list[torch.Generator] | None = None,
+    pad_id: int = 0,
+) -> list[list[int]]:
+    """Sample one layout per left-padded prompt ``<bos> text <layout>`` [B, T].
+
+    Layout token ``k`` is model id ``offset + k``. Returns the local ids generated after ``<layout>``
+    (up to and including ``</layout>``), one list per row.
+    """
+    B = input_ids.shape[0]
+    vocab = grammar.tok.vocab_size
+    guided = guidance_scale != 1
+    if guided:
+        if uncond_input_ids is None or uncond_attention_mask is None:
+            raise SamplingError("guidance_scale != 1 needs the unconditional prompts")
+        ids, mask = left_pad_concat(input_ids, attention_mask, uncond_input_ids, uncond_attention_mask, pad_id)
+    else:
+        ids, mask = input_ids, attention_mask.long()
+    logits, cache, position = prefill(model, ids, mask)  # [n, V]
+    out: list[list[int]] = [[] for _ in range(B)]
+    for _ in range(grammar.tok.max_length - 1):
+        if logits.shape[-1] < offset + vocab:
+            raise SamplingError(f"the model's vocabulary ({logits.shape[-1]}) lacks the layout tokens")
+        lg = logits[:, offset : offset + vocab]  # [n, V_layout]
+        if guided:
+            cond, uncond = lg.chunk(2)
+            lg = uncond + guidance_scale * (cond - uncond)
+        lg = constrain(lg, grammar_mask(grammar, out))
+        token = sample(lg, generators, temperature, top_k, top_p)  # [B] local ids
+        for row, t in zip(out, token.tolist()):
+            if not row or row[-1] != END:
+                row.append(t)
+        if all(row and row[-1] == END for row in out):
+            break
+        feed = token + offset
+        feed = torch.cat([feed, feed]) if guided else feed
+        mask = extend_mask(mask)
+        position = position + 1
+        logits = decode_one_token(model, feed, position, mask, cache)
+    return out

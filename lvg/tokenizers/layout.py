@@ -1,0 +1,238 @@
+"""Layout tokenizer: :class:`~lvg.data.layout.Layout` <-> layout tokens, and the grammar that keeps
+sampled layouts valid.
+
+Token format (Pix2Seq / Kosmos-2 style location tokens, boxes as centre and size like DETR)::
+
+    <layout> BG (LABEL cx cy w h){1..max_objects} </layout>
+
+``BG`` is one background token, ``LABEL`` one label token per known label string, and each of
+``cx cy w h`` one of ``canvas * bins_per_px + 1`` location tokens (bin ``k`` is ``k / bins_per_px``
+pixels; sizes are even numbers of bins, so the corners stay on the grid). With ``bins_per_px = 3``
+every Shapes World box is exact (cell centres are multiples of a third of a pixel); other boxes are
+quantised to the nearest bin. Centre and size, rather than corners, make the planner's job local: a
+position phrase decides ``cx cy``, a size word decides ``w h``. Ids here are *local* (0-based); a
+language model adds its own offset.
+
+:class:`LayoutGrammar` gives, for any prefix, the set of tokens that keep the layout valid: the
+background first, at least one object, at most ``max_objects``, boxes inside the canvas, and no box
+overlapping an earlier one. Every sequence it allows decodes to a valid :class:`Layout`, whatever
+the model's logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from lvg.data.layout import Layout, LayoutError, LayoutObject
+
+LAYOUT, END = 0, 1  # local ids of <layout> and </layout>
+FIELDS = ("label", "cx", "cy", "w", "h")  # the tokens of one object, in order
+
+
+@dataclass(frozen=True)
+class LayoutTokenizerConfig:
+    """The layout vocabulary: label and background strings, canvas and coordinate resolution."""
+
+    labels: tuple[str, ...]
+    backgrounds: tuple[str, ...]
+    canvas: int = 64
+    bins_per_px: int = 3
+    max_objects: int = 4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", tuple(self.labels))
+        object.__setattr__(self, "backgrounds", tuple(self.backgrounds))
+        for name in ("labels", "backgrounds"):
+            vals = getattr(self, name)
+            if not vals or any(not isinstance(v, str) or not v.strip() for v in vals):
+                raise ValueError(f"layout tokenizer: {name} must be a non-empty list of non-empty strings")
+            if len(set(vals)) != len(vals):
+                raise ValueError(f"layout tokenizer: {name} holds duplicates")
+        for name, lo, hi in (("canvas", 1, 4096), ("bins_per_px", 1, 16), ("max_objects", 1, 64)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"layout tokenizer: {name} must be an integer in [{lo}, {hi}], got {v!r}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["labels"], d["backgrounds"] = list(self.labels), list(self.backgrounds)
+        return d
+
+
+@dataclass
+class LayoutTokenizer:
+    """Encode and decode layouts as local token ids (see the module docstring)."""
+
+    config: LayoutTokenizerConfig
+    _label_ids: dict[str, int] = field(init=False, repr=False)
+    _bg_ids: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.bg_offset = 2
+        self.label_offset = self.bg_offset + len(c.backgrounds)
+        self.loc_offset = self.label_offset + len(c.labels)
+        self.num_locs = c.canvas * c.bins_per_px + 1
+        self.vocab_size = self.loc_offset + self.num_locs
+        self._bg_ids = {b: self.bg_offset + i for i, b in enumerate(c.backgrounds)}
+        self._label_ids = {lab: self.label_offset + i for i, lab in enumerate(c.labels)}
+
+    @property
+    def max_length(self) -> int:
+        """Longest token sequence: ``<layout> BG`` + 5 per object + ``</layout>``."""
+        return 3 + len(FIELDS) * self.config.max_objects
+
+    def kind(self, tok: int) -> str:
+        """``layout``, ``end``, ``bg``, ``label`` or ``loc`` for a local id."""
+        if tok == LAYOUT:
+            return "layout"
+        if tok == END:
+            return "end"
+        if self.bg_offset <= tok < self.label_offset:
+            return "bg"
+        if self.label_offset <= tok < self.loc_offset:
+            return "label"
+        if self.loc_offset <= tok < self.vocab_size:
+            return "loc"
+        raise LayoutError(f"token {tok} is not a layout token (vocabulary of {self.vocab_size})")
+
+    def box_bins(self, box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+        """A pixel box -> (cx, cy, w, h) in bins: centre to the nearest bin, sizes to the nearest even bin >= 2,
+        clipped so the box stays inside the canvas (exact for boxes already on the grid)."""
+        b, n = self.config.bins_per_px, self.num_locs - 1
+        x0, y0, x1, y1 = (v * b for v in box)
+        w = max(2, 2 * round((x1 - x0) / 2))
+        h = max(2, 2 * round((y1 - y0) / 2))
+        w, h = min(w, n - n % 2), min(h, n - n % 2)
+        cx = min(max(round((x0 + x1) / 2), w // 2), n - w // 2)
+        cy = min(max(round((y0 + y1) / 2), h // 2), n - h // 2)
+        return cx, cy, w, h
+
+    def check(self, layout: Layout) -> None:
+        """Raise :class:`LayoutError` naming the object and field this vocabulary cannot express."""
+        c = self.config
+        if layout.canvas != c.canvas:
+            raise LayoutError(f"layout canvas {layout.canvas} differs from this model's {c.canvas}")
+        if layout.background not in self._bg_ids:
+            raise LayoutError(f"field 'background': {layout.background!r} is not one of {list(c.backgrounds)}")
+        if not 1 <= len(layout.objects) <= c.max_objects:
+            raise LayoutError(f"field 'objects': this model paints 1 to {c.max_objects} objects, "
+                              f"got {len(layout.objects)}")  # fmt: skip
+        for i, o in enumerate(layout.objects):
+            if o.label not in self._label_ids:
+                raise LayoutError(f"object {i}: field 'label' {o.label!r} is not a label this model knows "
+                                  f"(e.g. {c.labels[0]!r})")  # fmt: skip
+
+    def encode(self, layout: Layout) -> list[int]:
+        """``<layout> BG (LABEL cx cy w h)* </layout>`` as local ids (boxes quantised, see :meth:`box_bins`)."""
+        self.check(layout)
+        ids = [LAYOUT, self._bg_ids[layout.background]]
+        for o in layout.objects:
+            ids.append(self._label_ids[o.label])
+            ids += [self.loc_offset + k for k in self.box_bins(o.box)]
+        return [*ids, END]
+
+    def decode(self, ids: list[int]) -> Layout:
+        """Local ids (with or without the leading ``<layout>``, up to ``</layout>``) -> :class:`Layout`."""
+        ids = list(ids)
+        if ids and ids[0] == LAYOUT:
+            ids = ids[1:]
+        if END in ids:
+            ids = ids[: ids.index(END)]
+        if not ids or self.kind(ids[0]) != "bg":
+            raise LayoutError("a layout token sequence starts with a background token")
+        body = ids[1:]
+        if len(body) % len(FIELDS):
+            raise LayoutError(f"layout tokens end inside an object ({len(body)} tokens after the background)")
+        c = self.config
+        objs = []
+        for i in range(0, len(body), len(FIELDS)):
+            lab, *locs = body[i : i + len(FIELDS)]
+            if self.kind(lab) != "label" or any(self.kind(t) != "loc" for t in locs):
+                raise LayoutError(f"object {i // len(FIELDS)}: expected LABEL cx cy w h tokens")
+            cx, cy, w, h = (t - self.loc_offset for t in locs)
+            box = tuple(v / c.bins_per_px for v in (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+            objs.append(LayoutObject(c.labels[lab - self.label_offset], box))
+        return Layout(c.backgrounds[ids[0] - self.bg_offset], tuple(objs), c.canvas)
+
+
+class LayoutGrammar:
+    """Which layout token may come next, so that every completed sequence is a valid layout.
+
+    ``allowed(prefix)`` takes the local ids generated after ``<layout>`` and returns a BoolTensor over
+    the local vocabulary. A finished prefix (ending in ``</layout>``) allows only ``</layout>`` again,
+    so finished rows of a batch can keep stepping harmlessly.
+    """
+
+    def __init__(self, tokenizer: LayoutTokenizer):
+        self.tok = tokenizer
+        self.n = tokenizer.num_locs  # locations 0 .. n-1
+        self._bins = torch.arange(self.n)
+
+    def _mask(self, lo: int, hi: int) -> torch.Tensor:
+        m = torch.zeros(self.tok.vocab_size, dtype=torch.bool)
+        m[lo:hi] = True
+        return m
+
+    def _loc_mask(self, ok: torch.Tensor) -> torch.Tensor:
+        m = torch.zeros(self.tok.vocab_size, dtype=torch.bool)
+        m[self.tok.loc_offset :] = ok
+        return m
+
+    def _boxes(self, body: list[int], done: int) -> list[tuple[float, float, float, float]]:
+        """The finished objects' boxes in bins, as (x0, y0, x1, y1)."""
+        out = []
+        for i in range(done):
+            cx, cy, w, h = (v - self.tok.loc_offset for v in body[i * 5 + 1 : i * 5 + 5])
+            out.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+        return out
+
+    def _free_points(self, boxes: list) -> torch.Tensor:
+        """BoolTensor [n, n] ([cx, cy]): where a 2x2-bin box centred there fits inside the canvas and overlaps
+        no earlier box (so some box can still be placed there)."""
+        n, b = self.n, self._bins.float()
+        ok = (b >= 1) & (b <= n - 2)
+        free = ok[:, None] & ok[None, :]
+        for x0, y0, x1, y1 in boxes:
+            ox = (b - 1 < x1) & (x0 < b + 1)  # [n] the 2-bin box at cx overlaps [x0, x1]
+            oy = (b - 1 < y1) & (y0 < b + 1)
+            free &= ~(ox[:, None] & oy[None, :])
+        return free
+
+    def allowed(self, prefix: list[int]) -> torch.Tensor:
+        t, n = self.tok, self.n
+        if not prefix:
+            return self._mask(t.bg_offset, t.label_offset)
+        if prefix[-1] == END:
+            return self._mask(END, END + 1)
+        body = prefix[1:]
+        done, pos = divmod(len(body), len(FIELDS))
+        boxes = self._boxes(body, done)
+        cur = [v - t.loc_offset for v in body[done * 5 + 1 : done * 5 + pos]]
+        b = self._bins
+        if pos == 0:  # a label (while some box still fits), or the end (after at least one object)
+            room = done < t.config.max_objects and bool(self._free_points(boxes).any())
+            m = self._mask(t.label_offset, t.loc_offset) if room else self._mask(0, 0)
+            if done >= 1:
+                m[END] = True
+            return m
+        if pos == 1:  # cx: some cy must be free in that column
+            return self._loc_mask(self._free_points(boxes).any(dim=1))
+        if pos == 2:  # cy: the 2x2-bin box at (cx, cy) is free
+            return self._loc_mask(self._free_points(boxes)[cur[0]])
+        cx, cy = cur[0], cur[1]
+        bf = b.float()
+        if pos == 3:  # w: even, inside the canvas, the strip [cx -+ w/2] x [cy -+ 1] overlaps no box
+            ok = (b % 2 == 0) & (b >= 2) & (bf / 2 <= cx) & (cx + bf / 2 <= n - 1)
+            for x0, y0, x1, y1 in boxes:
+                if cy - 1 < y1 and y0 < cy + 1:
+                    ok &= ~((cx - bf / 2 < x1) & (x0 < cx + bf / 2))
+            return self._loc_mask(ok)
+        w = cur[2]  # pos == 4: h, likewise, for the box [cx -+ w/2] x [cy -+ h/2]
+        ok = (b % 2 == 0) & (b >= 2) & (bf / 2 <= cy) & (cy + bf / 2 <= n - 1)
+        for x0, y0, x1, y1 in boxes:
+            if cx - w / 2 < x1 and x0 < cx + w / 2:
+                ok &= ~((cy - bf / 2 < y1) & (y0 < cy + bf / 2))
+        return self._loc_mask(ok)

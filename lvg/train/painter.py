@@ -1,0 +1,206 @@
+"""Train the painter: Shapes World layout -> the (frozen) image tokenizer's codes of its render.
+
+    lvg train painter --config configs/painter-shapes.yaml [--resume] [key.sub=value ...]
+
+Each batch draws scenes from the contract's training distribution, renders them and encodes the
+renders with the image tokenizer (the targets); the painter sees only the scenes' layouts. The
+renderer is the data source here and never part of the painter. Validation paints held-out layouts,
+decodes them and asks the pixel judge whether every object (shape, colour, size, cell) and the
+background came out right. The result is ``OUT/painter`` (``config.json`` + ``model.safetensors``).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lvg.data.captions import describe_fully
+from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
+from lvg.data.render import render
+from lvg.data.world import sample_scene
+from lvg.models.painter import Painter, PainterConfig
+from lvg.tokenizers.image import ImageTokenizer
+
+from .checkpoint import load_checkpoint
+from .common import (
+    TrainConfig,
+    TrainingRun,
+    autocast,
+    lr_at,
+    prepare_run_dir,
+    resolve_device,
+    seed_everything,
+    set_lr,
+    write_json,
+)
+from .config import config_to_dict
+
+HELD_OUT = "lvg-painter-val"  # validation scenes come from their own seed, never from the training stream
+
+
+@dataclass
+class PainterModelConfig:
+    embed_dim: int = 24
+    width: int = 128
+    blocks: int = 4
+    margin: float = 1.0
+
+
+@dataclass
+class PainterEvalConfig:
+    scenes: int = 300  # held-out scenes painted and judged at each validation
+
+
+@dataclass
+class PainterTrainingConfig:
+    model: PainterModelConfig = field(default_factory=PainterModelConfig)
+    image_tokenizer: str = "models/shapes-default/image_tokenizer"
+    imagefolder: str | None = None  # train on a user imagefolder whose metadata.jsonl rows carry layouts instead
+    data_seed: int = 0
+    eval: PainterEvalConfig = field(default_factory=PainterEvalConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/painter"))
+
+
+def scenes_for(seed: str, start: int, num: int) -> list:
+    """Scenes ``start .. start + num`` of the stream named ``seed`` (each a pure function of its index)."""
+    return [sample_scene(random.Random(f"{seed}:{i}")) for i in range(start, start + num)]
+
+
+def shapes_world_painter_config(grid: int, fsq_levels: list[int], m: PainterModelConfig) -> PainterConfig:
+    words = sorted({w for lab in SHAPES_WORLD_LABELS for w in lab.split()})
+    return PainterConfig(label_words=words, backgrounds=list(SHAPES_WORLD_BACKGROUNDS), canvas=64, grid=grid,
+                         fsq_levels=list(fsq_levels), max_objects=4, embed_dim=m.embed_dim, width=m.width,
+                         blocks=m.blocks, margin=m.margin)  # fmt: skip
+
+
+def targets(scenes: list, image_tok: ImageTokenizer) -> torch.Tensor:
+    """The image tokenizer's codes of the scenes' renders [B, g, g]."""
+    return encode_images(np.stack([render(s) for s in scenes]), image_tok)
+
+
+def encode_images(images: np.ndarray, image_tok: ImageTokenizer) -> torch.Tensor:
+    """uint8 images [B, H, W, 3] -> the image tokenizer's codes [B, g, g]."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2)
+    with torch.inference_mode():
+        return image_tok.encode(x.to(image_tok.device)).cpu()
+
+
+def folder_painter_config(rows: list[dict], grid: int, fsq_levels: list[int], m: PainterModelConfig) -> PainterConfig:
+    """A painter for a user imagefolder: its label words, backgrounds, canvas and most objects per image."""
+    lays = [r["layout"] for r in rows]
+    words = sorted({w for lay in lays for o in lay.objects for w in o.label.split()})
+    return PainterConfig(label_words=words, backgrounds=sorted({lay.background for lay in lays}),
+                         canvas=lays[0].canvas, grid=grid, fsq_levels=list(fsq_levels),
+                         max_objects=max(1, max(len(lay.objects) for lay in lays)), embed_dim=m.embed_dim,
+                         width=m.width, blocks=m.blocks, margin=m.margin)  # fmt: skip
+
+
+def folder_images(rows: list[dict], size: int) -> np.ndarray:
+    """The folder rows' images as uint8 [N, size, size, 3]; an unreadable or wrongly sized image is an error."""
+    from PIL import Image
+
+    out = []
+    for r in rows:
+        try:
+            with Image.open(r["file_name"]) as im:
+                arr = np.asarray(im.convert("RGB"))
+        except (OSError, Image.DecompressionBombError) as e:
+            raise ValueError(f"cannot read image {r['file_name']}: {e}") from None
+        if arr.shape[:2] != (size, size):
+            raise ValueError(
+                f"{r['file_name']} is {arr.shape[1]}x{arr.shape[0]}; the image tokenizer takes {size}x{size}"
+            )
+        out.append(arr)
+    return np.stack(out)
+
+
+@torch.inference_mode()
+def validate(painter: Painter, image_tok: ImageTokenizer, scenes: list, codes: torch.Tensor) -> dict[str, float]:
+    """Token accuracy and the pixel judge's full-scene pass rate on held-out scenes."""
+    from lvg.eval.judge import judge
+
+    was = painter.training
+    painter.eval()
+    layouts = [layout_from_scene(s) for s in scenes]
+    pred = torch.cat([painter.paint(layouts[i : i + 64]).cpu() for i in range(0, len(layouts), 64)])
+    images = torch.cat([image_tok.decode(c[None].to(image_tok.device)) for c in pred])
+    arr = (images.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)
+    passed = sum(judge(a, describe_fully(s)).passed for a, s in zip(arr, scenes))
+    painter.train(was)
+    return {"val/token_acc": (pred == codes).float().mean().item(), "val/scene_pass": passed / len(scenes)}
+
+
+@torch.inference_mode()
+def token_accuracy(painter: Painter, layouts: list, codes: torch.Tensor) -> float:
+    was = painter.training
+    painter.eval()
+    pred = torch.cat([painter.paint(layouts[i : i + 64]).cpu() for i in range(0, len(layouts), 64)])
+    painter.train(was)
+    return (pred == codes).float().mean().item()
+
+
+def headline(m: dict[str, float]) -> str:
+    return f"scene pass {m['val/scene_pass']:.3f}, token acc {m['val/token_acc']:.3f}"
+
+
+def train_painter(cfg: PainterTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
+    """Run (or resume) painter training; returns the saved painter folder ``OUT/painter``."""
+    tc = cfg.train
+    out = prepare_run_dir(tc, resume)
+    write_json(out / "config.json", config_to_dict(cfg))
+    device = resolve_device(tc.device)
+    seed_everything(tc.seed)
+    image_tok = ImageTokenizer.from_pretrained(cfg.image_tokenizer, device=device)
+    image_tok.requires_grad_(False)
+    grid, levels = image_tok.config.grid, image_tok.config.fsq_levels
+    if cfg.imagefolder:  # a user folder: layouts and images from metadata.jsonl, codes encoded once
+        from lvg.data.imagefolder import read_layout_rows
+
+        rows = read_layout_rows(cfg.imagefolder)
+        painter = Painter(folder_painter_config(rows, grid, levels, cfg.model))
+        folder_codes = encode_images(folder_images(rows, image_tok.config.image_size), image_tok)
+        folder_layouts = [r["layout"] for r in rows]
+    else:
+        rows = None
+        painter = Painter(shapes_world_painter_config(grid, levels, cfg.model))
+    painter.to(device).train()
+    opt = torch.optim.AdamW(painter.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
+    step = load_checkpoint(out, {"painter": painter}, {"opt": opt})["step"] if resume else 0
+    if rows is None:
+        val_scenes = scenes_for(f"{HELD_OUT}:{cfg.data_seed}", 0, cfg.eval.scenes)
+        val_codes = targets(val_scenes, image_tok)
+        val = lambda: validate(painter, image_tok, val_scenes, val_codes)  # noqa: E731
+    else:  # a user folder has no judge: token accuracy on its first rows
+        val = lambda: {"val/token_acc_train_rows": token_accuracy(painter, folder_layouts[:256],  # noqa: E731
+                                                                  folder_codes[:256])}  # fmt: skip
+    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
+    extra = {"config": config_to_dict(cfg)}
+    with TrainingRun(out, tc, step, end, "painter", {"painter": painter}, {"opt": opt}, extra) as run:
+        while step < end:
+            if rows is None:
+                scenes = scenes_for(f"lvg-painter:{cfg.data_seed}", step * tc.batch_size, tc.batch_size)
+                codes = targets(scenes, image_tok).to(device)  # [B, g, g]
+                layouts = [layout_from_scene(s) for s in scenes]
+            else:
+                idx = [j % len(rows) for j in range(step * tc.batch_size, (step + 1) * tc.batch_size)]
+                codes, layouts = folder_codes[idx].to(device), [folder_layouts[j] for j in idx]
+            t = painter.encode_layouts(layouts)
+            lr = lr_at(step, tc)
+            set_lr(opt, lr)
+            with autocast(device, tc.precision):
+                logits = painter(t["boxes"], t["words"], t["valid"], t["bg"])  # [B, sum(levels), g, g]
+            loss = painter.loss(logits.float(), codes)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(painter.parameters(), tc.grad_clip)
+            opt.step()
+            step = run.advance()
+            if step % tc.log_every == 0 or step == end:
+                run.log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item()})
+                run.bar.set_postfix(loss=f"{loss.item():.3f}")
+            run.end_of_step(step, val, headline if rows is None else None)
+    return painter.save_pretrained(out / "painter")

@@ -1,0 +1,203 @@
+"""Train the planner LM: prompt (EN/ZH, canonical, paraphrased, typed) -> layout tokens.
+
+    lvg train planner --config configs/planner-shapes.yaml [--resume] [key.sub=value ...]
+
+No images are involved: each batch draws (prompt, layout) pairs from :mod:`lvg.data.plans` in
+process (microseconds per pair). Loss on the layout tokens only; prompts dropped with probability
+``cond_dropout`` for classifier-free guidance. Validation samples layouts for benchmark prompts with
+the grammar-constrained sampler and checks them symbolically (layout -> scene -> spec). The result is
+``OUT/planner``: ``lm/`` (Hugging Face Llama, safetensors), ``text_tokenizer/`` and ``plan_vocab.json``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
+from lvg.data.plans import PlanDataConfig, make_plan_sample
+from lvg.models.planner import (
+    PlannerSize,
+    PlanVocab,
+    build_planner_lm,
+    grow_planner_from_pretrained,
+    planner_batch,
+    planner_loss,
+)
+from lvg.pipelines.planned import LayoutPlanner
+from lvg.tokenizers.layout import LayoutTokenizer, LayoutTokenizerConfig
+from lvg.tokenizers.text import load_text_tokenizer
+
+from .checkpoint import load_checkpoint
+from .common import (
+    TrainConfig,
+    TrainingRun,
+    autocast,
+    lr_at,
+    prepare_run_dir,
+    resolve_device,
+    seed_everything,
+    set_lr,
+    write_json,
+)
+from .config import config_to_dict
+
+
+@dataclass
+class PlannerModelConfig:
+    size: PlannerSize = field(default_factory=PlannerSize)
+    init_from: str | None = None  # grow from a local Hugging Face causal LM folder instead
+    max_text_tokens: int = 96
+    bins_per_px: int = 3
+
+
+@dataclass
+class PlannerEvalConfig:
+    prompts_per_category: int = 20  # benchmark prompts per category and language at each validation (0: skip)
+    guidance_scale: float = 1.0
+    temperature: float = 1.0
+
+
+@dataclass
+class PlannerTrainingConfig:
+    model: PlannerModelConfig = field(default_factory=PlannerModelConfig)
+    text_tokenizer: str = "models/shapes-default/text_tokenizer"
+    prompts: str = "benchmarks/shapes_prompts.jsonl"
+    imagefolder: str | None = None  # train on a user imagefolder whose metadata.jsonl rows carry layouts instead
+    data: PlanDataConfig = field(default_factory=PlanDataConfig)
+    cond_dropout: float = 0.1
+    eval: PlannerEvalConfig = field(default_factory=PlannerEvalConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/planner"))
+
+
+BUCKET = 8  # batches drawn together and split by prompt length, so little compute goes to padding
+
+
+def plan_batch(step: int, batch_size: int, cfg: PlanDataConfig) -> list:
+    """The samples of training step ``step``: rounds of ``BUCKET`` batches are drawn together, sorted by prompt
+    length and cut into batches (taken in a seeded order), so a batch's rows have similar lengths. A pure
+    function of ``step``, so resuming continues the same stream."""
+    rnd, k = divmod(step, BUCKET)
+    pool = [make_plan_sample(rnd * BUCKET * batch_size + i, cfg) for i in range(BUCKET * batch_size)]
+    pool.sort(key=lambda s: (len(s.text.encode("utf-8")), s.index))
+    order = list(range(BUCKET))
+    random.Random(f"lvg-plan-buckets:{cfg.seed}:{rnd}").shuffle(order)
+    return pool[order[k] * batch_size : (order[k] + 1) * batch_size]
+
+
+def shapes_world_layout_config(bins_per_px: int = 3) -> LayoutTokenizerConfig:
+    return LayoutTokenizerConfig(SHAPES_WORLD_LABELS, SHAPES_WORLD_BACKGROUNDS, 64, bins_per_px, 4)
+
+
+def folder_layout_config(rows: list[dict], bins_per_px: int = 3) -> LayoutTokenizerConfig:
+    """The layout vocabulary of a user imagefolder: its labels, backgrounds, canvas and most objects per image."""
+    lays = [r["layout"] for r in rows]
+    canvases = {lay.canvas for lay in lays}
+    if len(canvases) != 1:
+        raise ValueError(f"every layout of a folder must use one canvas size, got {sorted(canvases)}")
+    return LayoutTokenizerConfig(tuple(sorted({o.label for lay in lays for o in lay.objects})),
+                                 tuple(sorted({lay.background for lay in lays})), canvases.pop(), bins_per_px,
+                                 max(1, max(len(lay.objects) for lay in lays)))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _FolderSample:
+    text: str
+    layout: object
+
+
+def folder_batch(rows: list[dict], step: int, batch_size: int, seed: int) -> list[_FolderSample]:
+    """Batch ``step`` of a user folder: epochs of seeded permutations, a pure function of ``step``."""
+    out = []
+    for j in range(step * batch_size, (step + 1) * batch_size):
+        epoch, i = divmod(j, len(rows))
+        order = list(range(len(rows)))
+        random.Random(f"lvg-plan-folder:{seed}:{epoch}").shuffle(order)
+        out.append(_FolderSample(rows[order[i]]["text"], rows[order[i]]["layout"]))
+    return out
+
+
+def validate(planner: LayoutPlanner, cfg: PlannerEvalConfig, prompts: list[dict]) -> dict[str, float]:
+    from lvg.eval.planning import evaluate_plans
+
+    was = planner.lm.training
+    planner.lm.eval()
+    out: dict[str, float] = {}
+    for lang in ("en", "zh"):
+        r = evaluate_plans(planner, prompts, lang, guidance_scale=cfg.guidance_scale, temperature=cfg.temperature)
+        out[f"val/plan_{lang}"] = r["overall"]
+        out.update({f"val/{lang}_{c}": v for c, v in r["categories"].items()})
+    planner.lm.train(was)
+    return out
+
+
+def headline(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k[4:]} {metrics[k]:.3f}" for k in ("val/plan_en", "val/plan_zh") if k in metrics)
+
+
+def train_planner(cfg: PlannerTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
+    """Run (or resume) planner training; returns the saved planner folder ``OUT/planner``."""
+    from lvg.eval.benchmark import CATEGORIES, load_prompts
+
+    tc = cfg.train
+    out = prepare_run_dir(tc, resume)
+    write_json(out / "config.json", config_to_dict(cfg))
+    device = resolve_device(tc.device)
+    seed_everything(tc.seed)
+    rows = None
+    if cfg.imagefolder:
+        from lvg.data.imagefolder import read_layout_rows
+
+        rows = read_layout_rows(cfg.imagefolder)
+        lay_cfg = folder_layout_config(rows, cfg.model.bins_per_px)
+    else:
+        lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px)
+    if cfg.model.init_from:
+        lm, text_tok, vocab = grow_planner_from_pretrained(cfg.model.init_from, lay_cfg, cfg.model.max_text_tokens)
+    else:
+        text_tok = load_text_tokenizer(cfg.text_tokenizer)
+        vocab = PlanVocab.from_tokenizer(text_tok, lay_cfg, cfg.model.max_text_tokens)
+        lm = build_planner_lm(vocab, cfg.model.size)
+    lm.to(device).train()
+    layout_tok = LayoutTokenizer(lay_cfg)
+    opt = torch.optim.AdamW(lm.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
+    step = load_checkpoint(out, {"lm": lm}, {"opt": opt})["step"] if resume else 0
+    planner = LayoutPlanner(lm, text_tok, vocab)
+
+    k = cfg.eval.prompts_per_category
+    prompts = []
+    if k and rows is None:  # the Shapes World benchmark says nothing about a user folder's labels
+        all_prompts = load_prompts(cfg.prompts)
+        prompts = [r for c in CATEGORIES for r in [p for p in all_prompts if p["category"] == c][:k]]
+    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
+    L = cfg.model.max_text_tokens
+    with TrainingRun(out, tc, step, end, "planner", {"lm": lm}, {"opt": opt}, {"config": config_to_dict(cfg)}) as run:
+        while step < end:
+            if rows is None:
+                samples = plan_batch(step, tc.batch_size, cfg.data)
+            else:
+                samples = folder_batch(rows, step, tc.batch_size, cfg.data.seed)
+            rng = random.Random(f"lvg-plan-drop:{cfg.data.seed}:{step}")
+            drop = [rng.random() < cfg.cond_dropout for _ in samples]
+            text_ids = [ids[:L] for ids in text_tok([s.text for s in samples], add_special_tokens=False)["input_ids"]]
+            lay_ids = [layout_tok.encode(s.layout) for s in samples]
+            batch = {k: v.to(device) for k, v in planner_batch(text_ids, lay_ids, vocab, drop).items()}
+            lr = lr_at(step, tc)
+            set_lr(opt, lr)
+            with autocast(device, tc.precision):
+                logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                            position_ids=batch["position_ids"]).logits  # [B, T, V]  # fmt: skip
+            loss = planner_loss(logits, batch["labels"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(lm.parameters(), tc.grad_clip)
+            opt.step()
+            step = run.advance()
+            if step % tc.log_every == 0 or step == end:
+                run.log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item()})
+                run.bar.set_postfix(loss=f"{loss.item():.3f}")
+            run.end_of_step(step, lambda: validate(planner, cfg.eval, prompts) if prompts else {}, headline)
+    return planner.save_pretrained(out / "planner")

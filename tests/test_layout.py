@@ -1,0 +1,128 @@
+"""Layouts: JSON round trip, validation errors, scene <-> layout exactness, layout tokens and the grammar."""
+
+import json
+import random
+
+import pytest
+import torch
+
+from lvg.data.layout import Layout, LayoutError, LayoutObject, layout_from_scene, layout_to_scene
+from lvg.data.plans import PlanDataConfig, caption_order, make_plan_sample
+from lvg.data.spec import scene_satisfies
+from lvg.data.world import sample_scene
+from lvg.sampling.layout import constrain, grammar_mask
+from lvg.sampling.sample import sample
+from lvg.tokenizers.layout import END, LayoutGrammar, LayoutTokenizer
+from lvg.train.planner import shapes_world_layout_config
+
+
+@pytest.fixture(scope="module")
+def tok() -> LayoutTokenizer:
+    return LayoutTokenizer(shapes_world_layout_config())
+
+
+def test_scene_layout_round_trip_is_exact():
+    rng = random.Random(0)
+    for _ in range(2000):
+        scene = sample_scene(rng)
+        lay = layout_from_scene(scene)
+        assert layout_to_scene(lay) == scene
+        assert Layout.from_json(lay.to_json()) == lay
+        assert layout_to_scene(Layout.from_json(json.dumps(lay.to_dict()))) == scene
+
+
+def test_layout_tokens_round_trip(tok):
+    for i in range(500):
+        lay = make_plan_sample(i).layout
+        ids = tok.encode(lay)
+        assert ids[0] == 0 and ids[-1] == END and len(ids) <= tok.max_length
+        assert tok.decode(ids) == lay
+
+
+def test_plan_samples_list_objects_in_caption_order():
+    for i in range(300):
+        s = make_plan_sample(i, PlanDataConfig(typed_prob=0, paraphrase_prob=0))
+        assert scene_satisfies(layout_to_scene(s.layout), s.spec)
+        assert caption_order(layout_to_scene(s.layout), s.spec) == list(range(len(s.layout.objects)))
+
+
+@pytest.mark.parametrize(
+    "doc, field",
+    [
+        ("[1, 2]", "JSON object"),
+        ('{"objects": []}', "'background' is missing"),
+        ('{"background": "white", "objects": {}}', "'objects' must be a list"),
+        ('{"background": "white", "objects": [{"box": [1, 1, 5, 5]}]}', "object 0: field 'label' is missing"),
+        ('{"background": "white", "objects": [{"label": "red star"}]}', "object 0: field 'box' is missing"),
+        (
+            '{"background": "white", "objects": [{"label": "red star", "box": [1, 1, 5]}]}',
+            "object 0 (red star): field 'box'",
+        ),
+        ('{"background": "white", "objects": [{"label": "a", "box": [1, 1, 70, 5]}]}', "inside the canvas"),
+        ('{"background": "white", "objects": [{"label": "a", "box": [5, 1, 1, 5]}]}', "object 0 (a): field 'box'"),
+        ('{"background": "white", "objects": [{"label": "a", "box": ["1", 1, 5, 5]}]}', "4 finite numbers"),
+        (
+            '{"background": "white", "objects": [{"label": "a", "box": [0, 0, 10, 10]}, {"label": "b", "box": [5, 5, 15, 15]}]}',
+            "object 1 (b): field 'box' [5.0, 5.0, 15.0, 15.0] overlaps object 0 (a)",
+        ),
+        ('{"background": "white", "objects": [{"label": "a", "box": [0, 0, 1, 1], "colour": 3}]}', "unknown fields"),
+        ("not json", "not valid JSON"),
+    ],
+)
+def test_bad_layouts_name_the_object_and_field(doc, field):
+    with pytest.raises(LayoutError) as e:
+        Layout.from_json(doc)
+    assert field in str(e.value)
+
+
+def test_touching_boxes_are_fine_and_file_errors_name_the_file(tmp_path):
+    lay = Layout("white", (LayoutObject("a", (0, 0, 10, 10)), LayoutObject("b", (10, 0, 20, 10))))
+    f = tmp_path / "l.json"
+    f.write_text(lay.to_json())
+    assert Layout.from_file(f) == lay
+    with pytest.raises(LayoutError, match="cannot read layout file"):
+        Layout.from_file(tmp_path / "missing.json")
+
+
+def test_model_vocabulary_errors_name_the_field(tok):
+    too_many = Layout("white", tuple(LayoutObject("red star", (i * 12, 0, i * 12 + 10, 10)) for i in range(5)))
+    with pytest.raises(LayoutError, match="1 to 4 objects"):
+        tok.encode(too_many)
+    with pytest.raises(LayoutError, match="object 0: field 'label' 'pink elephant'"):
+        tok.encode(Layout("white", (LayoutObject("pink elephant", (0, 0, 10, 10)),)))
+    with pytest.raises(LayoutError, match="field 'background'"):
+        tok.encode(Layout("grey", (LayoutObject("red star", (0, 0, 10, 10)),)))
+    # boxes off the 1/3-px grid are quantised to the nearest bin (sizes to even bins), like Pix2Seq
+    q = tok.decode(tok.encode(Layout("white", (LayoutObject("red star", (0.1, 0, 10, 10.2)),))))
+    assert q.objects[0].box == pytest.approx((0.0, 0.0, 10.0, 10.0), abs=0.34)
+
+
+def test_grammar_allows_the_true_sequences(tok):
+    g = LayoutGrammar(tok)
+    for i in range(300):
+        body = tok.encode(make_plan_sample(i).layout)[1:]
+        for t in range(len(body)):
+            assert g.allowed(body[:t])[body[t]]
+
+
+def test_grammar_constrained_sampling_never_yields_an_invalid_layout(tok):
+    """Property test: whatever the logits (random, peaked, adversarial), every sampled layout is valid."""
+    g = LayoutGrammar(tok)
+    torch.manual_seed(0)
+    B = 64
+    for trial in range(6):
+        prefixes: list[list[int]] = [[] for _ in range(B)]
+        gens = [torch.Generator().manual_seed(trial * B + i) for i in range(B)]
+        while not all(p and p[-1] == END for p in prefixes):
+            logits = torch.randn(B, tok.vocab_size) * (1 + 10 * (trial % 3))
+            if trial >= 3:  # adversarial: push towards overlapping, out-of-range boxes and early ends
+                logits[:, tok.loc_offset] += 20
+                logits[:, -1] += 20
+                logits[:, END] += 5
+            token = sample(constrain(logits, grammar_mask(g, prefixes)), gens, temperature=1.0)
+            for p, t in zip(prefixes, token.tolist()):
+                if not p or p[-1] != END:
+                    p.append(t)
+        for p in prefixes:
+            lay = tok.decode(p)  # raises LayoutError if invalid
+            assert 1 <= len(lay.objects) <= 4

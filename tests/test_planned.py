@@ -1,0 +1,242 @@
+"""Planned generation with tiny models: a planner and a painter overfit a handful of scenes, the pixel judge
+passes on their output, generation never touches the renderer or the rule-based parser, and seeds reproduce."""
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lvg.data.captions import describe_fully, spec_to_text
+from lvg.data.layout import Layout, LayoutError, LayoutObject, layout_from_scene
+from lvg.data.world import Scene, sample_scene
+from lvg.eval.judge import judge
+from lvg.models.painter import Painter
+from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, planner_batch, planner_loss
+from lvg.pipelines import load_pipeline
+from lvg.pipelines.planned import LayoutPlanner, PlannedPipeline, PromptError
+from lvg.tokenizers.image import ImageTokenizer
+from lvg.tokenizers.layout import LayoutTokenizer
+from lvg.tokenizers.text import load_text_tokenizer
+from lvg.train.painter import PainterModelConfig, shapes_world_painter_config, targets
+from lvg.train.planner import shapes_world_layout_config
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "shapes-default"
+
+
+def _scenes() -> list[Scene]:
+    rng = random.Random(3)
+    return [sample_scene(rng) for _ in range(4)]
+
+
+def _prompts(scenes: list[Scene]) -> list[str]:
+    return [spec_to_text(describe_fully(s), "en") for s in scenes]
+
+
+@pytest.fixture(scope="module")
+def tiny_planned(tmp_path_factory) -> Path:
+    """A tiny planner and painter overfit on four scenes (prompt = the full canonical caption), saved as a folder."""
+    torch.manual_seed(0)
+    scenes = _scenes()
+    text_tok = load_text_tokenizer(MODEL / "text_tokenizer")
+    lay_cfg = shapes_world_layout_config()
+    vocab = PlanVocab.from_tokenizer(text_tok, lay_cfg, 96)
+    lm = build_planner_lm(vocab, PlannerSize(64, 2, 2, 176))
+    lay_tok = LayoutTokenizer(lay_cfg)
+    text_ids = [text_tok(p, add_special_tokens=False)["input_ids"] for p in _prompts(scenes)]
+    batch = planner_batch(text_ids, [lay_tok.encode(layout_from_scene(s)) for s in scenes], vocab)
+    opt = torch.optim.AdamW(lm.parameters(), lr=3e-3)
+    for _ in range(150):
+        logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                    position_ids=batch["position_ids"]).logits  # fmt: skip
+        loss = planner_loss(logits, batch["labels"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+    image_tok = ImageTokenizer.from_pretrained(MODEL / "image_tokenizer")
+    painter = Painter(shapes_world_painter_config(image_tok.config.grid, image_tok.config.fsq_levels,
+                                                  PainterModelConfig(embed_dim=16, width=64, blocks=2)))  # fmt: skip
+    codes = targets(scenes, image_tok)
+    t = painter.encode_layouts([layout_from_scene(s) for s in scenes])
+    opt = torch.optim.AdamW(painter.parameters(), lr=3e-3)
+    for _ in range(300):
+        loss = painter.loss(painter(t["boxes"], t["words"], t["valid"], t["bg"]), codes)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    lm.eval()
+    painter.eval()
+    pipe = PlannedPipeline(LayoutPlanner(lm, text_tok, vocab), painter, image_tok)
+    return pipe.save_pretrained(tmp_path_factory.mktemp("planned") / "model")
+
+
+def test_tiny_planner_and_painter_overfit_and_the_judge_passes(tiny_planned):
+    pipe = load_pipeline(tiny_planned)
+    assert isinstance(pipe, PlannedPipeline)
+    scenes = _scenes()
+    layouts = pipe.plan(_prompts(scenes), temperature=0, seed=0)
+    assert layouts == [layout_from_scene(s) for s in scenes]
+    out = pipe(_prompts(scenes), temperature=0, seed=0)
+    for im, s in zip(out.images, scenes):
+        v = judge(im, describe_fully(s))
+        assert v.passed, v.reason
+    painted = pipe(layout=[layout_from_scene(s) for s in scenes])  # layout-to-image
+    assert all(judge(im, describe_fully(s)).passed for im, s in zip(painted.images, scenes))
+
+
+def test_generation_never_calls_the_renderer_or_the_rule_based_parser(tiny_planned, monkeypatch):
+    import lvg.data.captions
+    import lvg.data.parse
+    import lvg.data.render
+    import lvg.data.spec
+    import lvg.data.world
+
+    def forbidden(*a, **k):
+        raise AssertionError("generation must not call the procedural renderer, parser or scene sampler")
+
+    for mod, names in [
+        (lvg.data.render, ["render", "render_pil", "inside", "star_polygon", "coverage", "object_alpha", "_patch"]),
+        (lvg.data.parse, ["parse_caption", "detect_language"]),
+        (lvg.data.spec, ["scene_from_spec", "normalize_spec"]),
+        (lvg.data.world, ["sample_scene"]),
+    ]:
+        for n in names:
+            monkeypatch.setattr(mod, n, forbidden)
+    pipe = load_pipeline(tiny_planned)
+    out = pipe(["a red circle", "三个黄色星形，黑色背景"], num_images=2, seed=1, guidance_scale=2.0)
+    assert len(out.images) == 4 and all(im.size == (64, 64) for im in out.images)
+
+
+def test_seed_reproduces_bytes_and_batching_does_not_matter(tiny_planned):
+    pipe = load_pipeline(tiny_planned)
+    a = pipe(["a circle", "two stars"], num_images=3, seed=7)
+    b = pipe(["a circle", "two stars"], num_images=3, seed=7, batch_size=1)
+    alone = pipe("two stars", seeds=[a.seeds[4]])
+    assert [np.asarray(x).tobytes() for x in a.images] == [np.asarray(x).tobytes() for x in b.images]
+    assert np.asarray(alone.images[0]).tobytes() == np.asarray(a.images[4]).tobytes()
+    assert a.layouts == b.layouts
+
+
+def test_every_sampled_layout_is_valid_and_seeds_vary_it(tiny_planned):
+    pipe = load_pipeline(tiny_planned)
+    layouts = pipe.plan("a circle", num_images=16, seed=0, temperature=1.5)
+    assert all(isinstance(x, Layout) and 1 <= len(x.objects) <= 4 for x in layouts)
+    assert len({x.to_json() for x in layouts}) > 1
+
+
+@pytest.mark.parametrize("prompt", ["", "   ", "\x00\x01", "x" * 10_000])
+def test_bad_prompts_give_a_clear_error(tiny_planned, prompt):
+    pipe = load_pipeline(tiny_planned)
+    with pytest.raises(ValueError) as e:
+        pipe(prompt, seed=0)
+    assert "prompt" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "prompt", ["a purple elephant", "ein roter Kreis", "🙂🙂", "A  RED   CIRCLE.", "red\tcircle\n"]
+)
+def test_prompts_outside_the_grammar_still_give_an_image(tiny_planned, prompt):
+    out = load_pipeline(tiny_planned)(prompt, seed=0)
+    assert out.images[0].size == (64, 64)
+
+
+def test_layouts_the_painter_cannot_express_name_the_object_and_field(tiny_planned):
+    pipe = load_pipeline(tiny_planned)
+    with pytest.raises(LayoutError, match="object 0: field 'label'"):
+        pipe(layout=Layout("white", (LayoutObject("purple elephant", (3, 3, 13, 13)),)))
+    with pytest.raises(ValueError, match="either prompt or layout"):
+        pipe("a circle", layout=Layout("white", (LayoutObject("red circle", (3, 3, 13, 13)),)))
+    assert issubclass(PromptError, ValueError)
+
+
+def test_planner_and_painter_train_on_a_user_imagefolder_with_layouts(tmp_path):
+    from lvg.data.imagefolder import write_imagefolder
+    from lvg.train.config import load_config
+    from lvg.train.painter import PainterTrainingConfig, train_painter
+    from lvg.train.planner import PlannerTrainingConfig, train_planner
+
+    folder = write_imagefolder(tmp_path / "data", 12, seed=5, progress=False)
+    common = ["train.steps=2", "train.batch_size=4", "train.eval_every=2", "train.progress=false", "train.device=cpu"]
+    pcfg = load_config(PlannerTrainingConfig, None, [
+        f"imagefolder={folder}", f"text_tokenizer={MODEL / 'text_tokenizer'}", f"train.out_dir={tmp_path / 'pl'}",
+        "model.size.hidden_size=32", "model.size.num_hidden_layers=1", "model.size.num_attention_heads=2",
+        "model.size.intermediate_size=64", *common])  # fmt: skip
+    planner_dir = train_planner(pcfg)
+    planner = LayoutPlanner.from_pretrained(planner_dir)
+    from lvg.data.imagefolder import read_layout_rows
+
+    folder_labels = {o.label for r in read_layout_rows(folder) for o in r["layout"].objects}
+    assert set(planner.vocab.layout.labels) == folder_labels  # the vocabulary comes from the folder
+    layouts = planner.plan_tokens(planner.tokenize(["a red circle"]), [0])
+    assert all(o.label in planner.vocab.layout.labels for o in layouts[0].objects)
+    qcfg = load_config(PainterTrainingConfig, None, [
+        f"imagefolder={folder}", f"image_tokenizer={MODEL / 'image_tokenizer'}", f"train.out_dir={tmp_path / 'pa'}",
+        "model.width=16", "model.blocks=1", "model.embed_dim=8", *common])  # fmt: skip
+    painter = Painter.from_pretrained(train_painter(qcfg))
+    assert painter.paint(layouts).shape[0] == 1
+    (folder / "metadata.jsonl").write_text('{"file_name": "00000.png", "text": "x", "objects": [{"label": "a"}]}\n')
+    with pytest.raises(ValueError, match="line 1: object 0: field 'box' is missing"):
+        train_planner(load_config(PlannerTrainingConfig, None, [f"imagefolder={folder}",
+                                                                f"train.out_dir={tmp_path / 'pl2'}"]))  # fmt: skip
+
+
+def test_planned_quality_report_runs_end_to_end(tiny_planned):
+    from lvg.eval.benchmark import load_prompts
+    from lvg.eval.planned import planned_quality
+    from lvg.resources import benchmark_prompts_file
+
+    prompts = load_prompts(benchmark_prompts_file())[::50]
+    res = planned_quality(load_pipeline(tiny_planned), prompts, ("en",), extra_per_kind=4)
+    en = res["en"]
+    assert 0 <= en["benchmark"]["overall"] <= 1 and en["benchmark"]["num_prompts"] == len(prompts)
+    assert set(en["multi_object"]["categories"]) == {"objects_3", "objects_4"}
+    assert {d["images"] for d in en["diversity"]} == {16}
+    assert en["fid_kid_clip"]["fid"] >= 0
+
+
+def test_cli_generate_plan_layout_and_assemble(tiny_planned, tmp_path, capsys):
+    import json as _json
+
+    from lvg.cli import main
+
+    assert main(["generate", "a red circle", "-o", str(tmp_path / "a.png"), "--model", str(tiny_planned),
+                 "--seed", "3", "--scale", "2"]) == 0  # fmt: skip
+    from PIL import Image
+
+    assert Image.open(tmp_path / "a.png").size == (128, 128)
+    capsys.readouterr()
+    assert main(["plan", "two stars", "--num-images", "3", "--model", str(tiny_planned)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    (tmp_path / "l.json").write_text(lines[0])
+    assert main(["generate", "--layout", str(tmp_path / "l.json"), "-o", str(tmp_path / "l.png"),
+                 "--model", str(tiny_planned)]) == 0  # fmt: skip
+    out = tmp_path / "assembled"
+    assert main(["assemble", str(out), "--planner", str(tiny_planned / "planner"), "--painter",
+                 str(tiny_planned / "painter"), "--image-tokenizer", str(tiny_planned / "image_tokenizer")]) == 0  # fmt: skip
+    assert _json.loads((out / "model_index.json").read_text())["_class_name"] == "PlannedPipeline"
+    a = load_pipeline(out)("a red circle", seed=3)
+    b = load_pipeline(tiny_planned)("a red circle", seed=3)
+    assert a.layouts == b.layouts  # fp16 storage keeps this tiny planner's choices
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["generate", "a circle", "-o", "{tmp}"], "is a directory"),
+        (["generate", "a circle", "-o", "{tmp}/x.foo"], "unknown image type"),
+        (["generate", "--layout", "{tmp}/missing.json", "-o", "{tmp}/x.png"], "cannot read layout file"),
+        (["generate", "a circle", "-o", "{tmp}/x.png", "--seed", str(2**70)], "seed"),
+        (["generate", "a circle", "-o", "{tmp}/x.png", "--temperature", "nan"], "temperature"),
+    ],
+)
+def test_cli_bad_arguments_fail_before_any_model_loads(tmp_path, capsys, argv, message):
+    from lvg.cli import main
+
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--model", str(tmp_path / "no-model")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lvg: error:") and message in err and "Traceback" not in err
