@@ -33,11 +33,21 @@ RUNS = ROOT / "runs"
 
 
 def snapshot_at(run: str, minutes: float) -> tuple[Path, int, float] | None:
-    """The last snapshot of ``run`` whose step was reached within ``minutes`` of training (path, step, seconds)."""
+    """The last snapshot of ``run`` reached within ``minutes`` of training (path, step, seconds).
+
+    Seconds are the training process's CPU seconds when the snapshot was taken (``cpu.txt``, written by the
+    snapshot watcher from ``/proc/PID/stat``) where recorded, else the run's wall seconds (``metrics.jsonl``),
+    which for a one-thread job are an upper bound on its CPU seconds."""
     times = {}
-    for line in (RUNS / run / "metrics.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        times[row["step"]] = row["time"]
+    cpu = RUNS / "snapshots" / run / "cpu.txt"
+    if cpu.is_file():
+        for line in cpu.read_text().splitlines():
+            step, secs, _ = line.split()
+            times[int(step)] = float(secs)
+    else:
+        for line in (RUNS / run / "metrics.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            times[row["step"]] = row["time"]
     best = None
     for snap in sorted((RUNS / "snapshots" / run).glob("step-*"), key=lambda p: int(p.name[5:])):
         step = int(snap.name[5:])
@@ -108,11 +118,12 @@ def main() -> None:
         "## Planned generation vs one-stage LM at equal CPU time (`python benchmarks/ablation.py`)",
         "",
         f"Public benchmark ({len(prompts)} prompts, {args.lang.upper()}), one image per prompt (seed 0), pixel judge."
-        " Planned: planner (2.08M parameters) and painter (0.95M) trained side by side, one core each, so W wall"
+        " Planned: planner (2.03M parameters) and painter (0.95M) trained side by side, one core each, so W wall"
         " minutes are 2W CPU minutes (a budget of C CPU minutes gives each C/2). One-stage: a unified LM of the same size"
         f" ({n_one / 1e6:.2f}M parameters, preset `mini`, 8x8 tokenizer, guidance 3) trained on one core for the same"
-        " CPU minutes. Both on this 2-core machine, each job with one torch thread; the checkpoint used is the last"
-        " one written within the budget.",
+        " CPU minutes (its process's measured CPU time; the planned jobs' minutes are their wall time, an upper bound"
+        " on their CPU time). All on this 2-core machine, each job with one torch thread; the checkpoint used is the"
+        " last one written within the budget.",
         "",
         "| CPU minutes | planned: planner step | painter step | planned accuracy | one-stage step | one-stage accuracy |",
         "|---|---|---|---|---|---|",

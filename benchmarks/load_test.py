@@ -185,8 +185,9 @@ async def run_load(url: str, args, prompts: list[str], result: Result) -> None:
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as http:
 
         async def one(seed: int, prompt: str) -> tuple[str, float]:
-            body = {"prompt": prompt, "n": args.n, "size": args.size, "seed": seed, "response_format": "b64_json",
-                    "guidance_scale": args.guidance_scale}  # fmt: skip
+            body = {"prompt": prompt, "n": args.n, "size": args.size, "seed": seed, "response_format": "b64_json"}
+            if args.guidance_scale is not None:
+                body["guidance_scale"] = args.guidance_scale
             t = time.perf_counter()
             try:
                 r = await http.post(ENDPOINT, json=body)
@@ -259,7 +260,7 @@ def report(results: list[Result], args, model_note: str, server_cmd: str, notes:
         f"## Serving under load (`{cmd}`)",
         "",
         f"{args.clients} concurrent clients, each sending `POST {ENDPOINT}` back to back (`n={args.n}`, "
-        f"`size={args.size}`, `guidance_scale={args.guidance_scale}`, a new seed and a Shapes World prompt per "
+        f"`size={args.size}`, `guidance_scale={'the model default' if args.guidance_scale is None else args.guidance_scale}`, a new seed and a Shapes World prompt per "
         f"request) for {args.seconds:g} s (at most {args.max_requests} requests) after a short warm-up; a fresh server "
         "process per mode, on 127.0.0.1, sharing the machine's cores with the load generator.",
         f"Model: {model_note}. Server: `{server_cmd}` (+ `--no-batching` for the OFF row).",
@@ -299,7 +300,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1, help="images per request (default 1)")
     ap.add_argument("--max-requests", type=int, default=5000, help="request cap per mode (default 5000)")
     ap.add_argument("--size", default="64x64", help="image size requested (default 64x64)")
-    ap.add_argument("--guidance-scale", type=float, default=3.0, help="guidance scale requested (default 3.0)")
+    ap.add_argument("--guidance-scale", type=float, default=None,
+                    help="guidance scale requested (default: none sent, the model's own)")  # fmt: skip
     ap.add_argument("--request-timeout", type=float, default=120.0, help="client timeout per request, s (default 120)")
     ap.add_argument("--modes", choices=("both", "on", "off"), default="both", help="batching modes (default both)")
     ap.add_argument("--server-arg", action="append", default=[], help="extra argument for `lvg serve` (repeatable)")

@@ -1,6 +1,14 @@
-"""lvg's sampler vs ``transformers``' ``generate()`` on the same model and settings (CPU).
+"""lvg's sampler vs ``transformers``' ``generate()`` on the same model and settings (CPU); and planned
+generation against both.
 
     python benchmarks/sampler_speed.py [--model DIR | --preset base] [--threads 2] [--repeats 3]
+    python benchmarks/sampler_speed.py --planned [DIR] [--threads 2]     # planned vs one-stage, images/s
+
+``--planned`` times whole text -> image calls (prompt -> image pixels, decoding included) at batch 1 and 64:
+the planned model (planner LM -> layout -> painter -> image tokenizer; default the shipped one, its own
+settings), and a one-stage LM with the same parameter count (preset ``mini``, untrained: it always samples
+all 64 codes, so its speed does not depend on the weights) sampling with lvg's sampler and with
+``transformers.generate``, then decoding with the 8x8 image tokenizer. Writes the "planned-speed" section.
 
 Generates 64 image tokens per image (restricted to image codes) with both samplers, side by side
 in one run: single-image latency (batch 1) and batch throughput (batch 16), without guidance and
@@ -79,6 +87,18 @@ def run_one(args: argparse.Namespace) -> dict:
                            top_k=0, logits_processor=LogitsProcessorList(procs), pad_token_id=layout.pad_id)  # fmt: skip
 
     fn = lvg_call if args.impl == "lvg" else hf_call
+    if getattr(args, "decode", False):  # whole text -> image: decode the codes into pixels too
+        from lvg.tokenizers.image import ImageTokenizer
+
+        image_tok = ImageTokenizer.from_pretrained(ROOT / "models" / "image-tokenizer-8x8")
+        sample_fn = fn
+
+        def fn():
+            out = sample_fn()
+            codes = (out if args.impl == "lvg" else out[:, ids.shape[1] :]) - lo
+            image_tok.decode(codes.reshape(-1, 8, 8))
+            return out
+
     with torch.inference_mode():
         fn()  # warm-up
         times = []
@@ -94,6 +114,67 @@ def run_one(args: argparse.Namespace) -> dict:
     }
 
 
+def run_planned(args: argparse.Namespace) -> dict:
+    """One planned-generation configuration in this (fresh) process: median seconds per call."""
+    import torch
+
+    from lvg.pipelines import load_pipeline
+
+    torch.set_num_threads(args.threads)
+    pipe = load_pipeline(args.planned_model)
+    prompts = ["a small red circle to the left of a large blue square"] * args.batch
+    with torch.inference_mode():
+        pipe(prompts, seed=0)  # warm-up
+        times = []
+        for r in range(args.repeats):
+            t = time.perf_counter()
+            out = pipe(prompts, seed=r)
+            times.append(time.perf_counter() - t)
+    assert len(out.images) == args.batch
+    return {
+        "seconds": statistics.median(times),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def planned_table(args: argparse.Namespace) -> None:
+    """Planned generation vs the one-stage sampler (lvg and transformers), whole text -> image calls."""
+    rows = []
+    for batch in (1, 64):
+        res = {}
+        for impl in ("planned", "lvg", "hf"):
+            cfg = {"impl": impl, "batch": batch, "guidance": 1.0, "decode": True}
+            cmd = [sys.executable, __file__, "--one", json.dumps(cfg), "--preset", "mini", "--threads",
+                   str(args.threads), "--repeats", str(args.repeats), "--planned", str(args.planned)]  # fmt: skip
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            res[impl] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(impl, cfg, res[impl], flush=True)
+        rows.append((batch, res))
+    lines = [
+        "## Planned vs one-stage generation speed (`python benchmarks/sampler_speed.py --planned`)",
+        "",
+        f"Whole text -> image calls (prompt to pixels, decoding included), CPU, {args.threads} torch threads, median of"
+        f" {args.repeats} calls after a warm-up, one prompt repeated to fill the batch; peak memory = max RSS of a fresh"
+        f" process per cell. Planned: `{args.planned}` (planner LM writes ~22 layout tokens, the painter predicts all"
+        " 256 codes of the 16x16 tokenizer in one step; its own settings, guidance 1). One-stage: a unified LM of the"
+        " same parameter count (preset `mini`, ~3.0M, untrained: speed does not depend on the weights) sampling 64"
+        " codes of the 8x8 tokenizer without guidance (its fastest setting), with lvg's KV-cached sampler and with"
+        " `transformers.generate`.",
+        "",
+        "| batch | planned images/s | one-stage (lvg) images/s | one-stage (transformers) images/s |"
+        " planned / one-stage (lvg) | planned ms per call | peak MB planned / lvg / transformers |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for batch, r in rows:
+        p, a, b = (r[k]["seconds"] for k in ("planned", "lvg", "hf"))
+        lines.append(f"| {batch} | **{batch / p:.1f}** | {batch / a:.1f} | {batch / b:.1f} | **{a / p:.1f}x** "
+                     f"| {1000 * p:.0f} | {r['planned']['peak_rss_mb']:.0f} / {r['lvg']['peak_rss_mb']:.0f} / "
+                     f"{r['hf']['peak_rss_mb']:.0f} |")  # fmt: skip
+    body = "\n".join(lines)
+    write_section("planned-speed", body)
+    print(body)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="trained pipeline folder (default: untrained --preset model)")
@@ -101,12 +182,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per configuration (median reported)")
     ap.add_argument("--batch-size", type=int, default=16, help="batch for the throughput rows (default 16)")
+    ap.add_argument("--planned", nargs="?", const="models/shapes-default", default=None, metavar="DIR",
+                    help="time planned generation (DIR, default the shipped model) against the one-stage sampler")  # fmt: skip
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one configuration (JSON)
     args = ap.parse_args()
     if args.one:
         cfg = json.loads(args.one)
-        ns = argparse.Namespace(**{**vars(args), **cfg})
-        print(json.dumps(run_one(ns)))
+        ns = argparse.Namespace(**{**vars(args), **cfg, "planned_model": args.planned})
+        print(json.dumps(run_planned(ns) if ns.impl == "planned" else run_one(ns)))
+        return
+    if args.planned:
+        planned_table(args)
         return
     rows = []
     for batch in (1, args.batch_size):

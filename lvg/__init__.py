@@ -32,7 +32,14 @@ _EXPORTS = {
     "ShapesWorldConfig": "lvg.data.dataset",
     "make_sample": "lvg.data.dataset",
     "write_imagefolder": "lvg.data.imagefolder",
+    # layouts (planned generation)
+    "Layout": "lvg.data.layout",
+    "LayoutObject": "lvg.data.layout",
+    "LayoutError": "lvg.data.layout",
+    "layout_from_scene": "lvg.data.layout",
+    "layout_to_scene": "lvg.data.layout",
     # model
+    "PlannedPipeline": "lvg.pipelines.planned",
     "Pipeline": "lvg.pipelines.pipeline",
     "PipelineOutput": "lvg.pipelines.pipeline",
     "GenerationConfig": "lvg.sampling.config",
@@ -61,6 +68,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from lvg.data.captions import CaptionConfig, caption, describe, spec_to_text  # noqa: F401
     from lvg.data.dataset import ShapesWorldConfig, ShapesWorldDataset, make_sample  # noqa: F401
     from lvg.data.imagefolder import write_imagefolder  # noqa: F401
+    from lvg.data.layout import Layout, LayoutError, LayoutObject, layout_from_scene, layout_to_scene  # noqa: F401
     from lvg.data.parse import CaptionParseError, parse_caption  # noqa: F401
     from lvg.data.render import render, render_pil  # noqa: F401
     from lvg.data.spec import SpecError, normalize_spec, scene_from_spec, scene_satisfies  # noqa: F401
@@ -69,5 +77,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from lvg.eval.judge import judge, read_image  # noqa: F401
     from lvg.pipelines import load_pipeline  # noqa: F401
     from lvg.pipelines.pipeline import Pipeline, PipelineOutput  # noqa: F401
+    from lvg.pipelines.planned import PlannedPipeline  # noqa: F401
     from lvg.sampling.config import GenerationConfig, GenerationConfigError  # noqa: F401
     from lvg.tokenizers.text import load_text_tokenizer, save_text_tokenizer, train_text_tokenizer  # noqa: F401

@@ -660,7 +660,7 @@ def _eval_shapes(args: argparse.Namespace) -> int:
     keep = args.report is not None or args.inception_weights is not None
     gen = [evaluate_generation(pipe, prompts, lang, cfg, batch_size=args.batch_size, keep_images=keep)
            for lang in langs]  # fmt: skip
-    can_read = hasattr(pipe, "caption")
+    can_read = pipe.can_caption
     if args.captions and not can_read:
         print(f"note: {type(pipe).__name__} has no reader yet; captioning is not evaluated")
     cap = [evaluate_captioning(pipe, args.captions, lang) for lang in langs] if args.captions and can_read else []

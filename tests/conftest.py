@@ -27,6 +27,25 @@ def make_tiny_pipeline(path: Path) -> Path:
     return Pipeline(build_lm(layout, "tiny"), img_tok, text_tok, layout).save_pretrained(path)
 
 
+def make_tiny_planned(path: Path) -> Path:
+    """Save a tiny untrained planned pipeline (planner LM, painter, 16-code image tokenizer) to ``path``."""
+    from lvg.models.painter import Painter
+    from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm
+    from lvg.pipelines.planned import LayoutPlanner, PlannedPipeline
+    from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig
+    from lvg.tokenizers.text import load_text_tokenizer
+    from lvg.train.painter import PainterModelConfig, shapes_world_painter_config
+    from lvg.train.planner import shapes_world_layout_config
+
+    torch.manual_seed(0)
+    text_tok = load_text_tokenizer(TEXT_TOKENIZER)
+    vocab = PlanVocab.from_tokenizer(text_tok, shapes_world_layout_config(1))
+    planner = LayoutPlanner(build_planner_lm(vocab, PlannerSize(32, 1, 2, 64)).eval(), text_tok, vocab)
+    img_tok = ImageTokenizer(ImageTokenizerConfig(channels=[8, 16, 16], fsq_levels=[4, 4])).eval()
+    painter = Painter(shapes_world_painter_config(8, [4, 4], PainterModelConfig(8, 16, 1))).eval()
+    return PlannedPipeline(planner, painter, img_tok).save_pretrained(path)
+
+
 @pytest.fixture(scope="session")
 def tiny_pipeline_dir(tmp_path_factory) -> Path:
     return make_tiny_pipeline(tmp_path_factory.mktemp("pipe"))

@@ -240,3 +240,50 @@ def test_cli_bad_arguments_fail_before_any_model_loads(tmp_path, capsys, argv, m
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("lvg: error:") and message in err and "Traceback" not in err
+
+
+def test_server_generates_with_a_planned_model_and_says_it_cannot_caption(tiny_planned):
+    import base64
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from lvg.serve.app import ServeSettings, create_app
+
+    pipe = load_pipeline(tiny_planned)
+    app = create_app(ServeSettings(model_dir=tiny_planned, rate_limit_per_minute=0), pipeline=pipe)
+    with TestClient(app) as c:
+        r = c.post("/v1/images/generations", json={"prompt": "a red circle", "n": 2, "seed": 5})
+        assert r.status_code == 200
+        imgs = [Image.open(io.BytesIO(base64.b64decode(d["b64_json"]))).convert("RGB") for d in r.json()["data"]]
+        solo = pipe("a red circle", num_images=2, seed=5)  # the model's own defaults, as the server uses
+        assert [a.tobytes() for a in imgs] == [b.tobytes() for b in solo.images]
+        buf = io.BytesIO()
+        imgs[0].save(buf, format="PNG")
+        r = c.post("/v1/captions", files={"file": ("a.png", buf.getvalue(), "image/png")})
+        assert r.status_code == 501 and "cannot caption" in r.json()["error"]["message"]
+
+
+def test_planner_grows_from_a_local_hf_model(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from lvg.train.config import load_config
+    from lvg.train.planner import PlannerTrainingConfig, train_planner
+
+    hf = tmp_path / "hf"
+    vocab = {"<unk>": 0, "<|endoftext|>": 1, **{c: i + 2 for i, c in enumerate("abcdefghijklmnopqrstuvwxyz ")}}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", eos_token="<|endoftext|>").save_pretrained(hf)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                 num_attention_heads=2, max_position_embeddings=256)).save_pretrained(hf)  # fmt: skip
+    cfg = load_config(PlannerTrainingConfig, None, [f"model.init_from={hf}", f"train.out_dir={tmp_path / 'run'}",
+                                                    "train.steps=2", "train.batch_size=4", "train.progress=false",
+                                                    "eval.prompts_per_category=1", "train.eval_every=2"])  # fmt: skip
+    planner = LayoutPlanner.from_pretrained(train_planner(cfg))
+    assert planner.vocab.text_vocab_size == len(vocab) + 3  # <pad> <bos> <eos> added
+    assert planner.lm.config.vocab_size == planner.vocab.vocab_size
+    lay = planner.plan_tokens(planner.tokenize(["a red circle"]), [0])[0]
+    assert 1 <= len(lay.objects) <= 4

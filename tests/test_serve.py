@@ -17,7 +17,6 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -49,10 +48,13 @@ class WordTokenizer:
 class FakePipeline:
     """Solid-colour 64x64 images, the colour a pure function of (prompt, seed); optionally slow; counts calls."""
 
+    generation_config = GenerationConfig()
+    can_caption = True
+
     def __init__(self, delay: float = 0.0, max_text_tokens: int = 16) -> None:
         self.delay = delay
         self.text_tokenizer = WordTokenizer()
-        self.layout = SimpleNamespace(max_text_tokens=max_text_tokens)
+        self.max_prompt_tokens = max_text_tokens
         self.calls: list[dict] = []
         self.started = threading.Event()
         self.finished = threading.Event()
@@ -439,7 +441,8 @@ def test_metrics_and_openapi():
     assert "lvg_batch_size_count 1.0" in text
     assert {GEN, "/v1/captions", "/healthz", "/readyz", "/metrics"} <= set(schema["paths"])
     req = schema["components"]["schemas"]["ImageGenerationRequest"]["properties"]
-    assert req["n"]["maximum"] == 8 and req["top_p"]["exclusiveMinimum"] == 0
+    top_p = next(t for t in req["top_p"]["anyOf"] if t.get("type") == "number")  # number, or null: the model's own
+    assert req["n"]["maximum"] == 8 and top_p["exclusiveMinimum"] == 0
 
 
 def test_prompts_stay_out_of_logs_unless_asked(caplog):
@@ -475,7 +478,8 @@ class CountingPipeline:
 
     def __init__(self, pipe: Pipeline) -> None:
         self.pipe, self.calls = pipe, 0
-        self.text_tokenizer, self.layout = pipe.text_tokenizer, pipe.layout
+        self.text_tokenizer, self.max_prompt_tokens = pipe.text_tokenizer, pipe.max_prompt_tokens
+        self.generation_config, self.can_caption = pipe.generation_config, pipe.can_caption
 
     def __call__(self, prompts, seeds=None, **kw):
         self.calls += 1

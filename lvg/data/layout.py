@@ -175,8 +175,12 @@ def layout_from_scene(scene: Scene, order: list[int] | None = None) -> Layout:
     return Layout(scene.bg, objs, CANVAS)
 
 
-def layout_to_scene(layout: Layout) -> Scene:
-    """The Shapes World scene a layout describes exactly; :class:`LayoutError` names what does not fit."""
+def layout_to_scene(layout: Layout, tolerance: float = 1e-3) -> Scene:
+    """The Shapes World scene a layout describes; :class:`LayoutError` names what does not fit.
+
+    Exact by default; ``tolerance`` (pixels) accepts boxes whose side and centre are that close to a Shapes World
+    object's (a planner writing whole-pixel coordinates is within 1 px), snapping to the nearest one.
+    """
     if layout.canvas != CANVAS:
         raise LayoutError(f"a Shapes World layout has canvas {CANVAS}, got {layout.canvas}")
     if layout.background not in BACKGROUNDS:
@@ -191,14 +195,15 @@ def layout_to_scene(layout: Layout) -> Scene:
             raise LayoutError(f"object {i}: field 'label' must be 'COLOUR SHAPE' (e.g. 'red star'), got {o.label!r}")
         x0, y0, x1, y1 = o.box
         w, h = x1 - x0, y1 - y0
-        side = round(w)
-        if abs(w - h) > 1e-3 or abs(w - side) > 1e-3 or side not in sides:
+        side = min(sides, key=lambda v: abs(v - w))
+        if abs(w - side) > tolerance or abs(h - side) > tolerance:
             raise LayoutError(f"object {i} ({o.label}): field 'box' must be a square of side 10 or 16, got {w}x{h}")
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         cell = min(CELLS, key=lambda c: (cell_center(c)[0] - cx) ** 2 + (cell_center(c)[1] - cy) ** 2)
         ccx, ccy = cell_center(cell)
         jx, jy = round(cx - ccx), round(cy - ccy)
-        if abs(cx - ccx - jx) > 1e-3 or abs(cy - ccy - jy) > 1e-3 or max(abs(jx), abs(jy)) > JITTER:
+        jx, jy = max(-JITTER, min(JITTER, jx)), max(-JITTER, min(JITTER, jy))
+        if abs(cx - ccx - jx) > tolerance or abs(cy - ccy - jy) > tolerance:
             raise LayoutError(
                 f"object {i} ({o.label}): field 'box' centre ({cx:.2f}, {cy:.2f}) is not a grid cell centre "
                 f"plus an integer jitter of at most {JITTER}"

@@ -1,8 +1,10 @@
 """Symbolic check of planned layouts: does the layout the planner wrote satisfy the prompt's spec?
 
-A layout is mapped to a Shapes World scene exactly (:func:`lvg.data.layout.layout_to_scene`); one
-that maps to no scene (a box of another size, off the cell grid) fails. No pixels are involved:
-this measures the planner alone, the pixel judge measures the whole pipeline.
+A layout is mapped to a Shapes World scene (:func:`lvg.data.layout.layout_to_scene`) within
+:data:`TOLERANCE` pixels (the shipped planner writes whole-pixel coordinates, so its boxes are up to
+half a pixel from the exact ones); one that maps to no scene (a box of another size, far from a
+cell's centre) fails. No pixels are involved: this measures the planner alone, the pixel judge
+measures the whole pipeline.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from typing import Any
 from lvg.data.layout import Layout, LayoutError, layout_to_scene
 from lvg.data.spec import scene_satisfies
 
+TOLERANCE = 1.0  # pixels
+
 
 def layout_satisfies(layout: Layout, spec: dict) -> bool:
     try:
-        scene = layout_to_scene(layout)
+        scene = layout_to_scene(layout, TOLERANCE)
     except LayoutError:
         return False
     return scene_satisfies(scene, spec)
@@ -37,7 +41,7 @@ def evaluate_plans(planner: Any, prompts: list[dict], lang: str = "en", seed: in
     bad = 0
     for p, text, lay in zip(prompts, texts, layouts, strict=True):
         try:
-            layout_to_scene(lay)
+            layout_to_scene(lay, TOLERANCE)
         except LayoutError:
             bad += 1
         ok = layout_satisfies(lay, p["spec"])

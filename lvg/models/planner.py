@@ -12,7 +12,6 @@ included). Classifier-free guidance's unconditional prompt is ``<bos> <layout>``
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,26 +90,8 @@ class PlannerSize:
     intermediate_size: int = 512
 
 
-def ordinal_init_(lm: LlamaForCausalLM, vocab: PlanVocab, seed: int = 0) -> None:
-    """Give the location tokens' input and output embeddings ordinal structure: row ``k`` is a fixed random
-    projection of sin/cos features of ``k`` at geometric frequencies, scaled to the model's init std. Nearby
-    bins then start out similar, so what is learned about one bin carries to its neighbours."""
-    tok = vocab.layout_tokenizer
-    n, d = tok.num_locs, lm.config.hidden_size
-    k = torch.arange(n, dtype=torch.float64)[:, None]
-    freqs = torch.logspace(0, math.log10(n), 16, dtype=torch.float64)[None, :] * (2 * math.pi / (2 * n))
-    feats = torch.cat([torch.sin(k * freqs), torch.cos(k * freqs)], 1).float()  # [n, 32]
-    g = torch.Generator().manual_seed(seed)
-    for w in (lm.get_input_embeddings().weight, lm.get_output_embeddings().weight):
-        proj = torch.randn(feats.shape[1], d, generator=g)
-        rows = feats @ proj
-        rows = rows / rows.std() * lm.config.initializer_range
-        with torch.no_grad():
-            w[vocab.layout_offset + tok.loc_offset : vocab.layout_offset + tok.vocab_size] = rows
-
-
 def build_planner_lm(vocab: PlanVocab, size: PlannerSize | None = None) -> LlamaForCausalLM:
-    """A fresh Llama (RMSNorm, RoPE, SwiGLU) over ``vocab``, location tokens initialised ordinally."""
+    """A fresh Llama (RMSNorm, RoPE, SwiGLU) over ``vocab``."""
     s = size or PlannerSize()
     cfg = LlamaConfig(
         vocab_size=vocab.vocab_size, hidden_size=s.hidden_size, num_hidden_layers=s.num_hidden_layers,
@@ -119,9 +100,7 @@ def build_planner_lm(vocab: PlanVocab, size: PlannerSize | None = None) -> Llama
         pad_token_id=vocab.pad_id, bos_token_id=vocab.bos_id, eos_token_id=vocab.eos_id,
         tie_word_embeddings=False, rope_theta=10000.0,
     )  # fmt: skip
-    lm = LlamaForCausalLM(cfg)
-    ordinal_init_(lm, vocab)
-    return lm
+    return LlamaForCausalLM(cfg)
 
 
 def grow_planner_from_pretrained(path: str | os.PathLike, layout: LayoutTokenizerConfig, max_text_tokens: int = 96

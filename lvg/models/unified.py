@@ -28,7 +28,7 @@ IGNORE = -100
 # Named sizes (parameter counts for the shipped 550-token text vocabulary + 1,000 image codes).
 PRESETS: dict[str, dict] = {
     "tiny": dict(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=2),  # ~0.3M
-    # ~3.0M: the parameter count of the default planned model (planner + painter), for the one-stage ablation
+    # ~3.0M: the parameter count of the default planned model (planner 2.03M + painter 0.95M), for the ablation
     "mini": dict(hidden_size=192, intermediate_size=576, num_hidden_layers=5, num_attention_heads=6),
     "small": dict(hidden_size=256, intermediate_size=704, num_hidden_layers=6, num_attention_heads=4),  # ~5M
     "base": dict(hidden_size=320, intermediate_size=864, num_hidden_layers=8, num_attention_heads=5),  # ~10M
@@ -119,7 +119,7 @@ def save_lm(lm: LlamaForCausalLM, path: str | os.PathLike, dtype: torch.dtype | 
 
 
 def load_lm(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> LlamaForCausalLM:
-    """Load a Hugging Face Llama folder strictly (every weight present and used) in eval mode."""
+    """Load a Hugging Face Llama folder strictly (every weight present and used; safetensors only) in eval mode."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"language model files missing in {path}")
@@ -127,7 +127,8 @@ def load_lm(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Llam
 
     hf_logging.disable_progress_bar()
     try:
-        lm, info = LlamaForCausalLM.from_pretrained(path, dtype=dtype, output_loading_info=True)
+        # safetensors only: a folder holding pickled weights (pytorch_model.bin) is refused, never unpickled
+        lm, info = LlamaForCausalLM.from_pretrained(path, dtype=dtype, output_loading_info=True, use_safetensors=True)
     except (OSError, ValueError, RuntimeError, SafetensorError) as e:
         raise ValueError(f"cannot load the language model from {path}: {e}") from None
     bad = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}

@@ -100,6 +100,9 @@ def resolve_seeds(num_jobs: int, seed: int | None = None, seeds: list[int] | Non
 class Pipeline:
     """Text-to-image and image-to-text with one unified causal LM."""
 
+    generation_config = GenerationConfig()  # the defaults of __call__ (guidance 3, temperature 1)
+    can_caption = True  # this pipeline reads images (``caption``)
+
     def __init__(self, lm: LlamaForCausalLM, image_tokenizer: ImageTokenizer, text_tokenizer: PreTrainedTokenizerBase,
                  layout: VocabLayout, clip: Any = None):  # fmt: skip
         if lm.config.vocab_size < layout.vocab_size:
@@ -112,6 +115,11 @@ class Pipeline:
     @property
     def device(self) -> torch.device:
         return self.lm.device
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        """The longest prompt, in text tokens, this model reads."""
+        return self.layout.max_text_tokens
 
     def to(self, device: str | torch.device) -> Pipeline:
         self.lm.to(device)

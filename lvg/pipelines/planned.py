@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import SafetensorError
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.data.layout import Layout, LayoutError
 from lvg.models.painter import Painter
 from lvg.models.planner import PlanVocab, plan_prefix
+from lvg.models.unified import load_lm, save_lm
 from lvg.pipelines.index import ModelIndex, write_model_index
 from lvg.pipelines.pipeline import PipelineOutput, candidate_seed, prompt_list, resolve_seeds
 from lvg.sampling.config import GenerationConfig
@@ -56,23 +56,6 @@ def normalize_prompt(text: str) -> str:
 @dataclass
 class PlannedPipelineOutput(PipelineOutput):
     layouts: list[Layout] = field(default_factory=list)  # the layout each image was painted from
-
-
-def _load_lm(path: Path) -> LlamaForCausalLM:
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"language model files missing in {path}")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    try:
-        lm, info = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32, output_loading_info=True,
-                                                    use_safetensors=True)  # fmt: skip
-    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
-        raise ValueError(f"cannot load the planner LM from {path}: {e}") from None
-    bad = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
-    if bad:
-        raise ValueError(f"{path}: weights do not match config.json: {bad}")
-    return lm.eval()
 
 
 class LayoutPlanner:
@@ -132,10 +115,7 @@ class LayoutPlanner:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         save_text_tokenizer(self.text_tokenizer, path / "text_tokenizer")
-        state = None
-        if dtype is not None:
-            state = {k: v.detach().to(dtype) if v.is_floating_point() else v for k, v in self.lm.state_dict().items()}
-        self.lm.save_pretrained(path / "lm", state_dict=state, safe_serialization=True)
+        save_lm(self.lm, path / "lm", dtype)
         (path / PLAN_VOCAB).write_text(json.dumps(self.vocab.to_dict(), indent=2) + "\n", encoding="utf-8")
         return path
 
@@ -152,7 +132,7 @@ class LayoutPlanner:
         text_tok = load_text_tokenizer(path / "text_tokenizer", required=["<pad>", "<bos>", "<eos>"])
         if PlanVocab.from_tokenizer(text_tok, vocab.layout, vocab.max_text_tokens) != vocab:
             raise ValueError(f"{path / 'text_tokenizer'} does not match {vocab_file}")
-        return cls(_load_lm(path / "lm"), text_tok, vocab)
+        return cls(load_lm(path / "lm"), text_tok, vocab)
 
 
 def _images(codes: torch.Tensor, image_tokenizer: ImageTokenizer) -> list[Image.Image]:
@@ -165,6 +145,8 @@ def _images(codes: torch.Tensor, image_tokenizer: ImageTokenizer) -> list[Image.
 
 class PlannedPipeline:
     """Text-to-image by planning: the planner LM writes a layout, the painter paints it."""
+
+    can_caption = False  # no reader yet: image -> text needs one (the server answers 501, eval skips captions)
 
     def __init__(self, planner: LayoutPlanner, painter: Painter, image_tokenizer: ImageTokenizer, clip: Any = None,
                  generation_config: GenerationConfig = DEFAULT_GENERATION):  # fmt: skip
@@ -179,6 +161,16 @@ class PlannedPipeline:
     @property
     def device(self) -> torch.device:
         return self.planner.device
+
+    @property
+    def text_tokenizer(self) -> PreTrainedTokenizerBase:
+        """The planner's text tokenizer (prompts are read with it)."""
+        return self.planner.text_tokenizer
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        """The longest prompt, in text tokens, the planner reads."""
+        return self.planner.vocab.max_text_tokens
 
     def to(self, device: str | torch.device) -> PlannedPipeline:
         self.planner.lm.to(device)

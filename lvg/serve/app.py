@@ -108,10 +108,15 @@ class ImageGenerationRequest(BaseModel):
     response_format: Literal["b64_json"] = Field("b64_json", description="only base64 PNG is supported")
     size: Literal[SIZES] = Field("64x64", description="64x64, or an integer (nearest-neighbour) upscale")
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="image j uses seed + j; null: random")
-    guidance_scale: float = Field(3.0, ge=0, le=100, allow_inf_nan=False, description="classifier-free guidance")
-    temperature: float = Field(1.0, ge=0, le=10, allow_inf_nan=False, description="0 = greedy")
-    top_k: int = Field(0, ge=0, description="keep the k most likely codes (0 = off)")
-    top_p: float = Field(1.0, gt=0, le=1, allow_inf_nan=False, description="nucleus threshold (1 = off)")
+    guidance_scale: float | None = Field(
+        None, ge=0, le=100, allow_inf_nan=False, description="classifier-free guidance (null: the model's default)"
+    )
+    temperature: float | None = Field(
+        None, ge=0, le=10, allow_inf_nan=False, description="0 = greedy (null: the model's default)"
+    )
+    top_k: int | None = Field(None, ge=0, description="keep the k most likely tokens (0 = off; null: the model's)")
+    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False,
+                                description="nucleus threshold (1 = off; null: the model's)")  # fmt: skip
     model: str | None = Field(None, description="ignored (OpenAI compatibility): the server serves one model")
     user: str | None = Field(None, description="ignored (OpenAI compatibility)")
 
@@ -127,13 +132,15 @@ class ImageGenerationRequest(BaseModel):
         self.generation_config()  # the one set of rules (GenerationConfigError is a ValueError: a 422)
         return self
 
-    def generation_config(self) -> GenerationConfig:
-        """The request's sampling settings (``n`` images, its ``seed``) as a :class:`~lvg.sampling.GenerationConfig`.
+    def generation_config(self, base: GenerationConfig | None = None) -> GenerationConfig:
+        """The request's sampling settings (``n`` images, its ``seed``) as a :class:`~lvg.sampling.GenerationConfig`,
+        over ``base`` (the served model's own defaults) for the fields the request leaves null.
 
         The field bounds above are the API's documented limits; the config applies lvg's own rules once more.
         """
-        return GenerationConfig(num_images=self.n, guidance_scale=self.guidance_scale, temperature=self.temperature,
-                                top_k=self.top_k, top_p=self.top_p, seed=self.seed)  # fmt: skip
+        given = {k: getattr(self, k) for k in ("guidance_scale", "temperature", "top_k", "top_p")
+                 if getattr(self, k) is not None}  # fmt: skip
+        return GenerationConfig.from_kwargs(base, num_images=self.n, seed=self.seed, **given)
 
 
 def generation_request_model(max_images: int) -> type[ImageGenerationRequest]:
@@ -361,14 +368,14 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
         info["n"] = body.n
         if settings.log_prompts:
             info["prompt"] = body.prompt
-        limit = state.pipeline.layout.max_text_tokens
+        limit = state.pipeline.max_prompt_tokens
         tokens = state.prompt_tokens(body.prompt)
         if tokens > limit:
             raise _field_error("prompt", f"the prompt is {tokens} tokens long; the model accepts at most {limit}")
         blocked = state.prompt_filter.check(body.prompt)
         if blocked is not None:
             raise ApiError(400, blocked.reason, "content_policy", param="prompt")
-        config = body.generation_config()
+        config = body.generation_config(state.pipeline.generation_config)
         seed = config.seed if config.seed is not None else secrets.randbelow(MAX_SEED)
         key = config.replace(num_images=1, seed=None)  # the batching key: requests with equal settings share a call
         images = await state.run(request, key, config.num_images, GenerationJob(body.prompt, config.num_images, seed))
@@ -386,6 +393,8 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
     ) -> CaptionResponse:
         """Caption one image in the canonical grammar of ``lang``."""
         state.ready_or_raise()
+        if not state.pipeline.can_caption:
+            raise ApiError(501, "the served model cannot caption images (it has no reader yet)", "not_implemented")
         ctype = (file.content_type or "").split(";")[0].strip().lower()
         if ctype not in ALLOWED_TYPES:
             raise ApiError(415, f"unsupported image type {ctype or 'none'!r}; send one of {', '.join(ALLOWED_TYPES)}",

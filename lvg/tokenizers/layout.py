@@ -1,22 +1,22 @@
 """Layout tokenizer: :class:`~lvg.data.layout.Layout` <-> layout tokens, and the grammar that keeps
 sampled layouts valid.
 
-Token format (Pix2Seq / Kosmos-2 style location tokens, boxes as centre and size like DETR)::
+Token format (Pix2Seq / Kosmos-2 style location tokens)::
 
-    <layout> BG (LABEL cx cy w h){1..max_objects} </layout>
+    <layout> BG (LABEL x0 y0 x1 y1){1..max_objects} </layout>
 
-``BG`` is one background token, ``LABEL`` one label token per known label string, and each of
-``cx cy w h`` one of ``canvas * bins_per_px + 1`` location tokens (bin ``k`` is ``k / bins_per_px``
-pixels; sizes are even numbers of bins, so the corners stay on the grid). With ``bins_per_px = 3``
-every Shapes World box is exact (cell centres are multiples of a third of a pixel); other boxes are
-quantised to the nearest bin. Centre and size, rather than corners, make the planner's job local: a
-position phrase decides ``cx cy``, a size word decides ``w h``. Ids here are *local* (0-based); a
+``BG`` is one background token, ``LABEL`` one label token per known label string, and each
+coordinate one of ``canvas * bins_per_px + 1`` location tokens (bin ``k`` is ``k / bins_per_px``
+pixels). Coordinates are quantised to the nearest bin, as in Pix2Seq: with ``bins_per_px = 3`` every
+Shapes World box is exact (cell centres are multiples of a third of a pixel); the shipped planner uses
+whole pixels (``bins_per_px = 1``, 65 location tokens), which moves a box by at most half a pixel and
+gives each location token three times the training signal. Ids here are *local* (0-based); a
 language model adds its own offset.
 
 :class:`LayoutGrammar` gives, for any prefix, the set of tokens that keep the layout valid: the
-background first, at least one object, at most ``max_objects``, boxes inside the canvas, and no box
-overlapping an earlier one. Every sequence it allows decodes to a valid :class:`Layout`, whatever
-the model's logits.
+background first, at least one object, at most ``max_objects``, ``x0 < x1`` and ``y0 < y1`` inside
+the canvas, and no box overlapping an earlier one. Every sequence it allows decodes to a valid
+:class:`Layout`, whatever the model's logits.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 from lvg.data.layout import Layout, LayoutError, LayoutObject
 
 LAYOUT, END = 0, 1  # local ids of <layout> and </layout>
-FIELDS = ("label", "cx", "cy", "w", "h")  # the tokens of one object, in order
+FIELDS = ("label", "x0", "y0", "x1", "y1")  # the tokens of one object, in order
 
 
 @dataclass(frozen=True)
@@ -99,16 +99,12 @@ class LayoutTokenizer:
         raise LayoutError(f"token {tok} is not a layout token (vocabulary of {self.vocab_size})")
 
     def box_bins(self, box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
-        """A pixel box -> (cx, cy, w, h) in bins: centre to the nearest bin, sizes to the nearest even bin >= 2,
-        clipped so the box stays inside the canvas (exact for boxes already on the grid)."""
+        """A pixel box -> (x0, y0, x1, y1) in bins, each to the nearest bin, kept non-empty (exact for boxes on the
+        grid)."""
         b, n = self.config.bins_per_px, self.num_locs - 1
-        x0, y0, x1, y1 = (v * b for v in box)
-        w = max(2, 2 * round((x1 - x0) / 2))
-        h = max(2, 2 * round((y1 - y0) / 2))
-        w, h = min(w, n - n % 2), min(h, n - n % 2)
-        cx = min(max(round((x0 + x1) / 2), w // 2), n - w // 2)
-        cy = min(max(round((y0 + y1) / 2), h // 2), n - h // 2)
-        return cx, cy, w, h
+        x0, y0, x1, y1 = (min(max(round(v * b), 0), n) for v in box)
+        x1, y1 = max(x1, min(x0 + 1, n)), max(y1, min(y0 + 1, n))
+        return min(x0, x1 - 1), min(y0, y1 - 1), x1, y1
 
     def check(self, layout: Layout) -> None:
         """Raise :class:`LayoutError` naming the object and field this vocabulary cannot express."""
@@ -126,7 +122,7 @@ class LayoutTokenizer:
                                   f"(e.g. {c.labels[0]!r})")  # fmt: skip
 
     def encode(self, layout: Layout) -> list[int]:
-        """``<layout> BG (LABEL cx cy w h)* </layout>`` as local ids (boxes quantised, see :meth:`box_bins`)."""
+        """``<layout> BG (LABEL x0 y0 x1 y1)* </layout>`` as local ids (boxes quantised, see :meth:`box_bins`)."""
         self.check(layout)
         ids = [LAYOUT, self._bg_ids[layout.background]]
         for o in layout.objects:
@@ -151,9 +147,8 @@ class LayoutTokenizer:
         for i in range(0, len(body), len(FIELDS)):
             lab, *locs = body[i : i + len(FIELDS)]
             if self.kind(lab) != "label" or any(self.kind(t) != "loc" for t in locs):
-                raise LayoutError(f"object {i // len(FIELDS)}: expected LABEL cx cy w h tokens")
-            cx, cy, w, h = (t - self.loc_offset for t in locs)
-            box = tuple(v / c.bins_per_px for v in (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+                raise LayoutError(f"object {i // len(FIELDS)}: expected LABEL x0 y0 x1 y1 tokens")
+            box = tuple((t - self.loc_offset) / c.bins_per_px for t in locs)
             objs.append(LayoutObject(c.labels[lab - self.label_offset], box))
         return Layout(c.backgrounds[ids[0] - self.bg_offset], tuple(objs), c.canvas)
 
@@ -181,25 +176,13 @@ class LayoutGrammar:
         m[self.tok.loc_offset :] = ok
         return m
 
-    def _boxes(self, body: list[int], done: int) -> list[tuple[float, float, float, float]]:
-        """The finished objects' boxes in bins, as (x0, y0, x1, y1)."""
-        out = []
-        for i in range(done):
-            cx, cy, w, h = (v - self.tok.loc_offset for v in body[i * 5 + 1 : i * 5 + 5])
-            out.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
-        return out
-
-    def _free_points(self, boxes: list) -> torch.Tensor:
-        """BoolTensor [n, n] ([cx, cy]): where a 2x2-bin box centred there fits inside the canvas and overlaps
-        no earlier box (so some box can still be placed there)."""
-        n, b = self.n, self._bins.float()
-        ok = (b >= 1) & (b <= n - 2)
-        free = ok[:, None] & ok[None, :]
+    def _free_columns(self, boxes: list[list[int]]) -> torch.Tensor:
+        """BoolTensor [n]: the x0 bins where some y0 leaves a point outside every earlier box."""
+        n = self.n
+        cover = torch.zeros(n, n, dtype=torch.bool)  # [x, y] inside an earlier box
         for x0, y0, x1, y1 in boxes:
-            ox = (b - 1 < x1) & (x0 < b + 1)  # [n] the 2-bin box at cx overlaps [x0, x1]
-            oy = (b - 1 < y1) & (y0 < b + 1)
-            free &= ~(ox[:, None] & oy[None, :])
-        return free
+            cover[x0:x1, y0:y1] = True
+        return (self._bins < n - 1) & ~cover[:, : n - 1].all(dim=1)
 
     def allowed(self, prefix: list[int]) -> torch.Tensor:
         t, n = self.tok, self.n
@@ -209,30 +192,35 @@ class LayoutGrammar:
             return self._mask(END, END + 1)
         body = prefix[1:]
         done, pos = divmod(len(body), len(FIELDS))
-        boxes = self._boxes(body, done)
-        cur = [v - t.loc_offset for v in body[done * 5 + 1 : done * 5 + pos]]
+        loc = lambda k: [v - t.loc_offset for v in k]  # noqa: E731
+        boxes = [loc(body[i * 5 + 1 : i * 5 + 5]) for i in range(done)]  # previous boxes, in bins
+        cur = loc(body[done * 5 + 1 : done * 5 + pos])
         b = self._bins
-        if pos == 0:  # a label (while some box still fits), or the end (after at least one object)
-            room = done < t.config.max_objects and bool(self._free_points(boxes).any())
+        if pos == 0:  # a label (while there is room for another box), or the end (after at least one object)
+            room = done < t.config.max_objects and bool(self._free_columns(boxes).any())
             m = self._mask(t.label_offset, t.loc_offset) if room else self._mask(0, 0)
             if done >= 1:
                 m[END] = True
             return m
-        if pos == 1:  # cx: some cy must be free in that column
-            return self._loc_mask(self._free_points(boxes).any(dim=1))
-        if pos == 2:  # cy: the 2x2-bin box at (cx, cy) is free
-            return self._loc_mask(self._free_points(boxes)[cur[0]])
-        cx, cy = cur[0], cur[1]
-        bf = b.float()
-        if pos == 3:  # w: even, inside the canvas, the strip [cx -+ w/2] x [cy -+ 1] overlaps no box
-            ok = (b % 2 == 0) & (b >= 2) & (bf / 2 <= cx) & (cx + bf / 2 <= n - 1)
-            for x0, y0, x1, y1 in boxes:
-                if cy - 1 < y1 and y0 < cy + 1:
-                    ok &= ~((cx - bf / 2 < x1) & (x0 < cx + bf / 2))
+        if pos == 1:  # x0: some y0 must be free in that column
+            return self._loc_mask(self._free_columns(boxes))
+        if pos == 2:  # y0: the point (x0, y0) is outside every earlier box
+            x0 = cur[0]
+            ok = b < n - 1
+            for bx0, by0, bx1, by1 in boxes:
+                if bx0 <= x0 < bx1:
+                    ok &= (b < by0) | (b >= by1)
             return self._loc_mask(ok)
-        w = cur[2]  # pos == 4: h, likewise, for the box [cx -+ w/2] x [cy -+ h/2]
-        ok = (b % 2 == 0) & (b >= 2) & (bf / 2 <= cy) & (cy + bf / 2 <= n - 1)
-        for x0, y0, x1, y1 in boxes:
-            if cx - w / 2 < x1 and x0 < cx + w / 2:
-                ok &= ~((cy - bf / 2 < y1) & (y0 < cy + bf / 2))
-        return self._loc_mask(ok)
+        if pos == 3:  # x1 > x0, stopping at the first box met along the row y0
+            x0, y0 = cur
+            limit = n - 1
+            for bx0, by0, _bx1, by1 in boxes:
+                if by0 <= y0 < by1 and bx0 > x0:
+                    limit = min(limit, bx0)
+            return self._loc_mask((b > x0) & (b <= limit))
+        x0, y0, x1 = cur  # pos == 4: y1 > y0, stopping at the first box below within [x0, x1]
+        limit = n - 1
+        for bx0, by0, bx1, _by1 in boxes:
+            if bx0 < x1 and x0 < bx1 and by0 > y0:
+                limit = min(limit, by0)
+        return self._loc_mask((b > y0) & (b <= limit))

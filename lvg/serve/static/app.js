@@ -204,10 +204,11 @@
         response_format: "b64_json",
         size: els.size.value,
         seed,
-        guidance_scale: numberOr(els.guidance, 3.0, Number),
-        temperature: numberOr(els.temperature, 1.0, Number),
-        top_k: numberOr(els.topK, 0, Number),
-        top_p: numberOr(els.topP, 1.0, Number),
+        // empty fields send null: the server then uses the served model's own settings
+        guidance_scale: numberOr(els.guidance, null, Number),
+        temperature: numberOr(els.temperature, null, Number),
+        top_k: numberOr(els.topK, null, Number),
+        top_p: numberOr(els.topP, null, Number),
       },
     };
   }
