@@ -537,6 +537,7 @@ def _add_assemble(sub: Subparsers) -> None:
     d.add_argument("--image-tokenizer", type=Path, required=True, help="image tokenizer the painter was trained on")
     d.add_argument("--clip", type=Path, default=None, help="CLIP folder to bundle (reranking, CLIP score)")
     d.add_argument("--guidance-scale", type=float, default=1.0, help="the folder's default guidance (default 1.0)")
+    d.add_argument("--temperature", type=float, default=1.0, help="the folder's default temperature (default 1.0)")
     d.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
                    help="storage precision of the weights (default float16)")  # fmt: skip
     d.set_defaults(func=_assemble)
@@ -555,7 +556,8 @@ def _assemble(args: argparse.Namespace) -> int:
     clip = ShapesClip.from_pretrained(args.clip) if args.clip is not None else None
     pipe = PlannedPipeline(LayoutPlanner.from_pretrained(args.planner), Painter.from_pretrained(args.painter),
                            ImageTokenizer.from_pretrained(args.image_tokenizer), clip,
-                           DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale))  # fmt: skip
+                           DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale,
+                                                      temperature=args.temperature))  # fmt: skip
     pipe.save_pretrained(args.out, dtype=dtype)
     load_pipeline(args.out)  # strict reload: the folder is complete and consistent
     print(f"assembled a PlannedPipeline in {args.out} ({args.dtype} weights)")

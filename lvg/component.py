@@ -170,10 +170,14 @@ class Component:
         (e.g. ``torch.float16`` to ship; the module in memory is untouched, loading computes in float32)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(dataclasses.asdict(self.config), indent=2, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(self._config_dict(), indent=2, ensure_ascii=False, allow_nan=False)
         (path / CONFIG_NAME).write_text(text + "\n", encoding="utf-8")
         self._save_files(path, dtype)
         return path
+
+    def _config_dict(self) -> dict:
+        """What ``config.json`` holds (override for a config that is not a dataclass)."""
+        return dataclasses.asdict(self.config)
 
     def _save_files(self, path: Path, dtype: torch.dtype | None) -> None:
         """Write the weights (and any other files) of this component to ``path``."""

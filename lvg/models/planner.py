@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from lvg.models.unified import CausalLM
 from lvg.tokenizers.layout import LAYOUT, LayoutTokenizer, LayoutTokenizerConfig
 
 IGNORE = -100
@@ -100,7 +101,7 @@ def build_planner_lm(vocab: PlanVocab, size: PlannerSize | None = None) -> Llama
         pad_token_id=vocab.pad_id, bos_token_id=vocab.bos_id, eos_token_id=vocab.eos_id,
         tie_word_embeddings=False, rope_theta=10000.0,
     )  # fmt: skip
-    return LlamaForCausalLM(cfg)
+    return CausalLM(cfg)
 
 
 def grow_planner_from_pretrained(path: str | os.PathLike, layout: LayoutTokenizerConfig, max_text_tokens: int = 96
@@ -121,7 +122,7 @@ def grow_planner_from_pretrained(path: str | os.PathLike, layout: LayoutTokenize
     model.resize_token_embeddings(vocab.vocab_size, mean_resizing=True)
     model.config.pad_token_id, model.config.bos_token_id, model.config.eos_token_id = (
         vocab.pad_id, vocab.bos_id, vocab.eos_id)  # fmt: skip
-    return model, tok, vocab
+    return CausalLM.from_llama(model), tok, vocab
 
 
 # ----------------------------------------------------------------------------- sequences

@@ -14,14 +14,16 @@ are always ``cumsum(attention_mask) - 1``, in training and in generation alike.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+from lvg.component import Component, ConfigError
 
 IGNORE = -100
 
@@ -105,36 +107,84 @@ def build_lm(layout: VocabLayout, preset: str = "small", **overrides) -> LlamaFo
         pad_token_id=layout.pad_id, bos_token_id=layout.bos_id, eos_token_id=layout.eos_id,
         tie_word_embeddings=False, rope_theta=10000.0, **spec,
     )  # fmt: skip
-    return LlamaForCausalLM(cfg)
+    return CausalLM(cfg)
+
+
+# What a language model folder's config.json must say, checked before anything is built: (type, lowest, highest).
+LM_LIMITS: dict[str, tuple[type, int, int]] = {
+    "vocab_size": (int, 2, 1_000_000),
+    "hidden_size": (int, 8, 16_384),
+    "intermediate_size": (int, 8, 65_536),
+    "num_hidden_layers": (int, 1, 256),
+    "num_attention_heads": (int, 1, 256),
+    "max_position_embeddings": (int, 8, 1_048_576),
+}
+
+
+class CausalLM(Component, LlamaForCausalLM):
+    """The LM component: a Hugging Face Llama (RMSNorm, RoPE, SwiGLU) stored as ``config.json`` (the transformers
+    config) + ``model.safetensors``, loaded through lvg's :class:`~lvg.component.Component` base.
+
+    It behaves exactly as ``LlamaForCausalLM`` (``transformers`` reads its folders too), but loading checks the
+    config's sizes and types before anything is built (an empty ``{}`` would otherwise build transformers'
+    default 6.7B model), reads safetensors only, loads strictly through :mod:`lvg.weights`, and names the file
+    and the field in every error.
+    """
+
+    config_class = LlamaConfig
+
+    def _config_dict(self) -> dict:
+        return self.config.to_dict()
+
+    @classmethod
+    def load_config(cls, path: str | os.PathLike) -> LlamaConfig:
+        file = Path(path) / "config.json"
+        if not file.is_file():
+            raise FileNotFoundError(f"language model file missing: {file}")
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{file} is not valid JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{file} must hold a JSON object")
+        for key, (tp, lo, hi) in LM_LIMITS.items():
+            v = data.get(key)
+            if isinstance(v, bool) or not isinstance(v, tp) or not lo <= v <= hi:
+                raise ConfigError(f"{file}: field {key!r} must be an integer in [{lo}, {hi}], got {v!r}")
+        if data["hidden_size"] % data["num_attention_heads"]:
+            raise ConfigError(f"{file}: field 'hidden_size' must be a multiple of 'num_attention_heads'")
+        if data.get("model_type", "llama") != "llama":
+            raise ConfigError(f"{file}: field 'model_type' must be 'llama', got {data.get('model_type')!r}")
+        try:
+            return LlamaConfig(**{k: v for k, v in data.items() if k not in ("architectures", "transformers_version")})
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{file}: {e}") from None
+
+    @classmethod
+    def from_llama(cls, lm: torch.nn.Module) -> CausalLM:
+        """The same weights as a :class:`CausalLM` (e.g. an LM grown from a Hugging Face folder); tied input and
+        output embeddings are untied (copied), since safetensors stores each tensor once."""
+        if not isinstance(lm, LlamaForCausalLM):
+            raise ValueError(f"lvg's LM component is a Llama; got a {type(lm).__name__}")
+        config = LlamaConfig(**{**lm.config.to_dict(), "tie_word_embeddings": False})
+        out = cls(config)
+        state = dict(lm.state_dict())
+        state.setdefault("lm_head.weight", state["model.embed_tokens.weight"])
+        out.load_state_dict({k: v.detach().clone() for k, v in state.items()}, strict=True)
+        return out.train(lm.training)
 
 
 def save_lm(lm: LlamaForCausalLM, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-    """Save the LM as a Hugging Face folder (``config.json`` + ``model.safetensors``); floating weights stored as
-    ``dtype`` when given (the model in memory is untouched)."""
-    state = None
-    if dtype is not None:
-        state = {k: v.detach().to(dtype) if v.is_floating_point() else v for k, v in lm.state_dict().items()}
-    lm.save_pretrained(path, state_dict=state, safe_serialization=True)
-    return Path(path)
+    """Save the LM folder (``config.json`` + ``model.safetensors``); floating weights stored as ``dtype`` when
+    given (the model in memory is untouched)."""
+    lm = lm if isinstance(lm, CausalLM) else CausalLM.from_llama(lm)
+    return lm.save_pretrained(path, dtype)
 
 
-def load_lm(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> LlamaForCausalLM:
-    """Load a Hugging Face Llama folder strictly (every weight present and used; safetensors only) in eval mode."""
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"language model files missing in {path}")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    try:
-        # safetensors only: a folder holding pickled weights (pytorch_model.bin) is refused, never unpickled
-        lm, info = LlamaForCausalLM.from_pretrained(path, dtype=dtype, output_loading_info=True, use_safetensors=True)
-    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
-        raise ValueError(f"cannot load the language model from {path}: {e}") from None
-    bad = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
-    if bad:
-        raise ValueError(f"{path}: weights do not match config.json: {bad}")
-    return lm.eval()
+def load_lm(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> CausalLM:
+    """Load an LM folder strictly (every weight present and used; safetensors only) in eval mode."""
+    lm = CausalLM.from_pretrained(path)
+    return lm if dtype == torch.float32 else lm.to(dtype)
 
 
 def grow_from_pretrained(
@@ -160,7 +210,7 @@ def grow_from_pretrained(
     model.resize_token_embeddings(layout.vocab_size, mean_resizing=True)
     model.config.pad_token_id, model.config.bos_token_id, model.config.eos_token_id = (
         layout.pad_id, layout.bos_id, layout.eos_id)  # fmt: skip
-    return model, tok, layout
+    return CausalLM.from_llama(model), tok, layout
 
 
 # ----------------------------------------------------------------------------- sequences
