@@ -42,7 +42,7 @@ def snapshot_at(run: str, minutes: float) -> tuple[Path, int, float] | None:
     cpu = RUNS / "snapshots" / run / "cpu.txt"
     if cpu.is_file():
         for line in cpu.read_text().splitlines():
-            step, secs, _ = line.split()
+            step, secs = line.split()[:2]
             times[int(step)] = float(secs)
     else:
         for line in (RUNS / run / "metrics.jsonl").read_text().splitlines():

@@ -154,6 +154,18 @@ def config_from_dict(cls: type[T], data: dict, source: str | None = None, string
         raise ConfigError(f"{source}: invalid {prefix.rstrip('.') or cls.__name__}: {e}") from None
 
 
+def read_json_object(file: str | os.PathLike) -> dict:
+    """The JSON object in ``file``; unreadable text, bad JSON or another JSON type is a :class:`ConfigError`
+    naming the file (a missing file is the caller's ``FileNotFoundError``)."""
+    try:
+        data = json.loads(Path(file).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{file} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file} must hold a JSON object (a mapping), got {type(data).__name__}")
+    return data
+
+
 class Component:
     """Mixin for ``nn.Module`` components saved as ``config.json`` + ``model.safetensors``.
 
@@ -189,11 +201,7 @@ class Component:
         file = Path(path) / CONFIG_NAME
         if not file.is_file():
             raise FileNotFoundError(f"{cls.__name__} file missing: {file}")
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{file} is not valid JSON: {e}") from None
-        return config_from_dict(cls.config_class, data, str(file))
+        return config_from_dict(cls.config_class, read_json_object(file), str(file))
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Self:

@@ -46,6 +46,20 @@ def make_tiny_planned(path: Path) -> Path:
     return PlannedPipeline(planner, painter, img_tok).save_pretrained(path)
 
 
+def make_tiny_hf_lm(path: Path) -> dict:
+    """Save a tiny Hugging Face Llama with a character-level tokenizer (no lvg tokens) to ``path``; returns its vocab."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0, "<|endoftext|>": 1, **{c: i + 2 for i, c in enumerate("abcdefghijklmnopqrstuvwxyz ")}}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", eos_token="<|endoftext|>").save_pretrained(path)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                 num_attention_heads=2, max_position_embeddings=256)).save_pretrained(path)  # fmt: skip
+    return vocab
+
+
 @pytest.fixture(scope="session")
 def tiny_pipeline_dir(tmp_path_factory) -> Path:
     return make_tiny_pipeline(tmp_path_factory.mktemp("pipe"))

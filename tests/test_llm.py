@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny_hf_lm
 from PIL import Image
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from lvg.data.captions import describe_fully, spec_to_text
 from lvg.data.render import render
@@ -263,12 +262,7 @@ def test_trainer_runs_resumes_exactly_and_saves_a_pipeline(tmp_path, tiny_image_
 
 def test_grow_from_a_local_hf_model(tmp_path, tiny_image_tokenizer):
     hf = tmp_path / "hf"
-    vocab = {"<unk>": 0, "<|endoftext|>": 1, **{c: i + 2 for i, c in enumerate("abcdefghijklmnopqrstuvwxyz ")}}
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", eos_token="<|endoftext|>").save_pretrained(hf)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                 num_attention_heads=2, max_position_embeddings=256)).save_pretrained(hf)  # fmt: skip
+    vocab = make_tiny_hf_lm(hf)
     lm, tok, layout = grow_from_pretrained(hf, codebook_size=16, image_tokens=64)
     assert layout.text_vocab_size == len(vocab) + 7 and lm.config.vocab_size == layout.vocab_size
     assert tok.convert_tokens_to_ids("<boi>") == layout.boi_id

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny_hf_lm
 
 from lvg.data.captions import describe_fully, spec_to_text
 from lvg.data.layout import Layout, LayoutError, LayoutObject, layout_from_scene
@@ -266,19 +267,12 @@ def test_server_generates_with_a_planned_model_and_says_it_cannot_caption(tiny_p
 
 
 def test_planner_grows_from_a_local_hf_model(tmp_path):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     from lvg.train.config import load_config
     from lvg.train.planner import PlannerTrainingConfig, train_planner
 
     hf = tmp_path / "hf"
-    vocab = {"<unk>": 0, "<|endoftext|>": 1, **{c: i + 2 for i, c in enumerate("abcdefghijklmnopqrstuvwxyz ")}}
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", eos_token="<|endoftext|>").save_pretrained(hf)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                 num_attention_heads=2, max_position_embeddings=256)).save_pretrained(hf)  # fmt: skip
+    vocab = make_tiny_hf_lm(hf)
     cfg = load_config(PlannerTrainingConfig, None, [f"model.init_from={hf}", f"train.out_dir={tmp_path / 'run'}",
                                                     "train.steps=2", "train.batch_size=4", "train.progress=false",
                                                     "eval.prompts_per_category=1", "train.eval_every=2"])  # fmt: skip

@@ -14,7 +14,6 @@ are always ``cumsum(attention_mask) - 1``, in training and in generation alike.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
-from lvg.component import Component, ConfigError
+from lvg.component import Component, ConfigError, read_json_object
 
 IGNORE = -100
 
@@ -141,12 +140,7 @@ class CausalLM(Component, LlamaForCausalLM):
         file = Path(path) / "config.json"
         if not file.is_file():
             raise FileNotFoundError(f"language model file missing: {file}")
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{file} is not valid JSON: {e}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{file} must hold a JSON object")
+        data = read_json_object(file)
         for key, (tp, lo, hi) in LM_LIMITS.items():
             v = data.get(key)
             if isinstance(v, bool) or not isinstance(v, tp) or not lo <= v <= hi:

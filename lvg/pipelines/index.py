@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lvg import __version__
+from lvg.component import read_json_object
 from lvg.resources import default_model_source, model_dir
 
 MODEL_INDEX = "model_index.json"
@@ -43,12 +44,7 @@ class ModelIndex:
         if not file.is_file():
             hint = where and f"{where}; the default model is not trained yet (see its README.md)"
             raise FileNotFoundError(f"{folder} is not an lvg model folder (no {MODEL_INDEX}){hint}")
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{file} is not valid JSON: {e}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{file} must hold a JSON object")
+        data = read_json_object(file)
         name, comps = data.get("_class_name"), data.get("components")
         if not isinstance(name, str) or not name:
             raise ValueError(f"{file} does not say which pipeline it holds (no _class_name)")
