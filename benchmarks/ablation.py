@@ -39,7 +39,10 @@ def snapshot_at(run: str, minutes: float) -> tuple[Path, int, float] | None:
     snapshot watcher from ``/proc/PID/stat``) where recorded, else the run's wall seconds (``metrics.jsonl``),
     which for a one-thread job are an upper bound on its CPU seconds."""
     times = {}
-    cpu = RUNS / "snapshots" / run / "cpu.txt"
+    snaps = RUNS / run / "snapshots"  # written by the trainer with train.keep_snapshots=true
+    if not snaps.is_dir():
+        snaps = RUNS / "snapshots" / run  # copied by a watcher (how this session's runs were recorded)
+    cpu = snaps / "cpu.txt"
     if cpu.is_file():
         for line in cpu.read_text().splitlines():
             step, secs = line.split()[:2]
@@ -48,8 +51,13 @@ def snapshot_at(run: str, minutes: float) -> tuple[Path, int, float] | None:
         for line in (RUNS / run / "metrics.jsonl").read_text().splitlines():
             row = json.loads(line)
             times[row["step"]] = row["time"]
+    if times:  # a budget past the run's end (by more than one checkpoint interval) was not reached
+        ordered = sorted(times.values())
+        gap = max(b - a for a, b in zip(ordered, ordered[1:])) if len(ordered) > 1 else 0
+        if minutes * 60 > ordered[-1] + gap:
+            return None
     best = None
-    for snap in sorted((RUNS / "snapshots" / run).glob("step-*"), key=lambda p: int(p.name[5:])):
+    for snap in sorted(snaps.glob("step-*"), key=lambda p: int(p.name[5:])):
         step = int(snap.name[5:])
         if step in times and times[step] <= minutes * 60:
             best = (snap, step, times[step])
@@ -97,22 +105,32 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     prompts = load_prompts(benchmark_prompts_file())
+    cache_file = RUNS / "ablation_cache.json"  # accuracy per evaluated snapshot, so a rerun only adds new ones
+    cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+
+    def cached(key: str, fn) -> float:
+        if key not in cache:
+            cache[key] = fn()
+            cache_file.write_text(json.dumps(cache, indent=1))
+        return cache[key]
+
     rows = []
     for c in args.cpu_minutes:
         pl, pa = snapshot_at("planner-shapes", c / 2), snapshot_at("painter-shapes", c / 2)
         planned = None
         if pl and pa:
-            pipe = planned_pipe(pl[0], pa[0])
-            planned = evaluate_generation(pipe, prompts, args.lang, guidance_scale=1.0, seed=0)["overall"]
+            planned = cached(f"{pl[0]}|{pa[0]}|{args.lang}", lambda a=pl[0], b=pa[0]: evaluate_generation(
+                planned_pipe(a, b), prompts, args.lang, guidance_scale=1.0, seed=0)["overall"])  # fmt: skip
         os_snap = snapshot_at("llm-ablation", c)  # the same CPU minutes on one core
         one = None
         n_one = 0
         if os_snap:
             pipe, n_one = one_stage_pipe(os_snap[0])
-            one = evaluate_generation(pipe, prompts, args.lang, guidance_scale=3.0, seed=0)["overall"]
+            one = cached(f"{os_snap[0]}|{args.lang}", lambda p=pipe: evaluate_generation(
+                p, prompts, args.lang, guidance_scale=3.0, seed=0)["overall"])  # fmt: skip
         rows.append((c, pl, pa, planned, os_snap, one))
         print(c, planned, one, flush=True)
-    pct = lambda v: "not measured" if v is None else f"**{v:.1%}**"  # noqa: E731
+    pct = lambda v: "—" if v is None else f"**{v:.1%}**"  # noqa: E731
     step = lambda s: "-" if s is None else f"{s[1]} ({s[2] / 60:.1f} min)"  # noqa: E731
     lines = [
         "## Planned generation vs one-stage LM at equal CPU time (`python benchmarks/ablation.py`)",
@@ -123,7 +141,9 @@ def main() -> None:
         f" ({n_one / 1e6:.2f}M parameters, preset `mini`, 8x8 tokenizer, guidance 3) trained on one core for the same"
         " CPU minutes (its process's measured CPU time; the planned jobs' minutes are their wall time, an upper bound"
         " on their CPU time). All on this 2-core machine, each job with one torch thread; the checkpoint used is the"
-        " last one written within the budget.",
+        " last one written within the budget; — : no checkpoint within it (the planned jobs checkpoint every 250"
+        " steps, about 5 minutes) or a budget past the end of the run. Sampling: temperature 1 for both (the shipped"
+        " planned model samples at 0.3).",
         "",
         "| CPU minutes | planned: planner step | painter step | planned accuracy | one-stage step | one-stage accuracy |",
         "|---|---|---|---|---|---|",

@@ -310,3 +310,20 @@ def test_training_resumes_to_the_same_weights(tmp_path, which):
     weights = "lm/model.safetensors" if which == "planner" else "model.safetensors"
     a, b = load_file(str(straight / weights)), load_file(str(resumed / weights))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_keep_snapshots_keeps_every_checkpoint_with_cpu_seconds(tmp_path):
+    from lvg.train.config import load_config
+    from lvg.train.planner import PlannerTrainingConfig, train_planner
+
+    cfg = load_config(PlannerTrainingConfig, None, [f"train.out_dir={tmp_path / 'run'}", "train.steps=4",
+                                                    "train.batch_size=4", "train.ckpt_every=2", "train.eval_every=4",
+                                                    "train.progress=false", "train.keep_snapshots=true",
+                                                    "eval.prompts_per_category=0", "model.size.hidden_size=32",
+                                                    "model.size.num_hidden_layers=1", "model.size.num_attention_heads=2",
+                                                    "model.size.intermediate_size=64"])  # fmt: skip
+    train_planner(cfg)
+    snaps = tmp_path / "run" / "snapshots"
+    assert sorted(p.name for p in snaps.glob("step-*")) == ["step-2", "step-4"]
+    rows = [line.split() for line in (snaps / "cpu.txt").read_text().splitlines()]
+    assert [r[0] for r in rows] == ["2", "4"] and float(rows[1][1]) >= float(rows[0][1]) > 0

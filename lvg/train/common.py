@@ -45,6 +45,7 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     num_workers: int = 0  # DataLoader worker processes rendering data
     progress: bool = True
+    keep_snapshots: bool = False  # also keep every checkpoint as OUT/snapshots/step-N (+ CPU seconds in cpu.txt)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "eval_every", "ckpt_every"):
@@ -177,6 +178,14 @@ class TrainingRun:
 
     def checkpoint(self) -> None:
         save_checkpoint(self.out, self.step, self.modules, self.optimizers, self.extra)
+        if self.tc.keep_snapshots:  # for accuracy-against-training-time curves (benchmarks/ablation.py)
+            import shutil
+
+            snaps = self.out / "snapshots"
+            snaps.mkdir(exist_ok=True)
+            shutil.copytree(self.out / "checkpoint", snaps / f"step-{self.step}", dirs_exist_ok=True)
+            with open(snaps / "cpu.txt", "a", encoding="utf-8") as f:  # this process's CPU seconds so far
+                f.write(f"{self.step} {time.process_time():.2f} {int(time.time())}\n")
 
     def end_of_step(self, step: int, validate, summary=None) -> None:
         """Validate (``validate() -> {name: value}``) and checkpoint when due.
