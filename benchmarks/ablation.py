@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
 
 
-def snapshot_at(run: str, minutes: float) -> tuple[Path, int, float] | None:
+def snapshot_at(run: str, minutes: float, stopped: bool = False) -> tuple[Path, int, float] | None:
     """The last snapshot of ``run`` reached within ``minutes`` of training (path, step, seconds).
 
     Seconds are the training process's CPU seconds when the snapshot was taken (``cpu.txt``, written by the
@@ -51,7 +51,7 @@ def snapshot_at(run: str, minutes: float) -> tuple[Path, int, float] | None:
         for line in (RUNS / run / "metrics.jsonl").read_text().splitlines():
             row = json.loads(line)
             times[row["step"]] = row["time"]
-    if times:  # a budget past the run's end (by more than one checkpoint interval) was not reached
+    if times and stopped:  # a run stopped early: a budget past its end (by more than a checkpoint interval) is unknown
         ordered = sorted(times.values())
         gap = max(b - a for a, b in zip(ordered, ordered[1:])) if len(ordered) > 1 else 0
         if minutes * 60 > ordered[-1] + gap:
@@ -115,15 +115,15 @@ def main() -> None:
         return cache[key]
 
     rows = []
+    n_one = 0
     for c in args.cpu_minutes:
         pl, pa = snapshot_at("planner-shapes", c / 2), snapshot_at("painter-shapes", c / 2)
         planned = None
         if pl and pa:
             planned = cached(f"{pl[0]}|{pa[0]}|{args.lang}", lambda a=pl[0], b=pa[0]: evaluate_generation(
                 planned_pipe(a, b), prompts, args.lang, guidance_scale=1.0, seed=0)["overall"])  # fmt: skip
-        os_snap = snapshot_at("llm-ablation", c)  # the same CPU minutes on one core
+        os_snap = snapshot_at("llm-ablation", c, stopped=True)  # the same CPU minutes on one core
         one = None
-        n_one = 0
         if os_snap:
             pipe, n_one = one_stage_pipe(os_snap[0])
             one = cached(f"{os_snap[0]}|{args.lang}", lambda p=pipe: evaluate_generation(
