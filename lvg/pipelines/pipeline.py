@@ -97,6 +97,26 @@ def resolve_seeds(num_jobs: int, seed: int | None = None, seeds: list[int] | Non
     return [seed + j for j in range(num_jobs)]
 
 
+def decode_images(codes: torch.Tensor, image_tokenizer: ImageTokenizer) -> list[Image.Image]:
+    """Image codes [N, h, w] -> N RGB images, decoded one at a time: a conv decoder's float rounding depends on
+    the batch it runs in, and an image's pixels must depend on its codes alone (same seed -> same bytes,
+    whoever shared the call)."""
+    dev = image_tokenizer.device
+    pixels = torch.cat([image_tokenizer.decode(c[None].to(dev)) for c in codes])  # [N, 3, H, W] in [0, 1]
+    arr = (pixels.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)
+    return [Image.fromarray(a) for a in arr]
+
+
+def best_by_clip(clip: Any, images: list[Image.Image], prompts: list[str], k: int) -> tuple[list[int], list[float]]:
+    """CLIP reranking: ``images`` come in runs of ``k`` candidates per job; return, per job, the index of the
+    candidate whose CLIP score against its prompt is highest (the first on ties) and that score."""
+    pix = torch.from_numpy(np.stack([np.asarray(im) for im in images])).permute(0, 3, 1, 2).contiguous()
+    scores = torch.cat([torch.as_tensor(clip.score(pix[s : s + 256], prompts[s : s + 256])).float().cpu()
+                        for s in range(0, len(prompts), 256)]).view(-1, k)  # fmt: skip
+    best = scores.argmax(1).tolist()  # first maximum on ties
+    return [j * k + b for j, b in enumerate(best)], [scores[j, b].item() for j, b in enumerate(best)]
+
+
 class Pipeline:
     """Text-to-image and image-to-text with one unified causal LM."""
 
@@ -234,12 +254,7 @@ class Pipeline:
             all_codes.append(tokens.cpu() - self.layout.image_offset)
         side = int(round(g**0.5))
         codes = torch.cat(all_codes).view(-1, side, side)
-        # one image at a time: a conv decoder's float rounding depends on the batch it runs in, and an image's
-        # pixels must depend on its codes alone (same seed -> same bytes, whoever shared the call)
-        dev = self.image_tokenizer.device
-        pixels = torch.cat([self.image_tokenizer.decode(c[None].to(dev)) for c in codes])  # [N, 3, 64, 64] in [0, 1]
-        arr = (pixels.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)
-        images = [Image.fromarray(a) for a in arr]
+        images = decode_images(codes, self.image_tokenizer)
         return PipelineOutput(images, codes, [prompts[i] for i, _ in jobs], seeds)
 
     def _rerank(self, prompts: list[str], jobs: list, seeds: list[int], cfg: GenerationConfig,
@@ -250,13 +265,9 @@ class Pipeline:
         cand_prompts = [prompts[i] for i, _ in jobs for _ in range(k)]
         one = cfg.replace(num_images=1, rerank=1, seed=None)
         out = self(cand_prompts, one, seeds=cand_seeds, batch_size=batch_size)
-        pix = torch.from_numpy(np.stack([np.asarray(im) for im in out.images])).permute(0, 3, 1, 2).contiguous()
-        scores = torch.cat([torch.as_tensor(self.clip.score(pix[s : s + 256], cand_prompts[s : s + 256])).float().cpu()
-                            for s in range(0, len(cand_prompts), 256)]).view(len(jobs), k)  # fmt: skip
-        best = scores.argmax(1).tolist()  # first maximum on ties
-        keep = [j * k + b for j, b in enumerate(best)]
+        keep, scores = best_by_clip(self.clip, out.images, cand_prompts, k)
         return PipelineOutput([out.images[i] for i in keep], out.codes[keep], [cand_prompts[i] for i in keep],
-                              [cand_seeds[i] for i in keep], [scores[j, b].item() for j, b in enumerate(best)])  # fmt: skip
+                              [cand_seeds[i] for i in keep], scores)  # fmt: skip
 
     @torch.inference_mode()
     def caption(self, image: Any, lang: str = "en", num_beams: int = 1, max_new_tokens: int = 64,

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
@@ -29,7 +28,14 @@ from lvg.models.painter import Painter
 from lvg.models.planner import PlanVocab, plan_prefix
 from lvg.models.unified import load_lm, save_lm
 from lvg.pipelines.index import ModelIndex, write_model_index
-from lvg.pipelines.pipeline import PipelineOutput, candidate_seed, prompt_list, resolve_seeds
+from lvg.pipelines.pipeline import (
+    PipelineOutput,
+    best_by_clip,
+    candidate_seed,
+    decode_images,
+    prompt_list,
+    resolve_seeds,
+)
 from lvg.sampling.config import GenerationConfig
 from lvg.sampling.layout import generate_layout_tokens
 from lvg.tokenizers.image import ImageTokenizer
@@ -135,14 +141,6 @@ class LayoutPlanner:
         return cls(load_lm(path / "lm"), text_tok, vocab)
 
 
-def _images(codes: torch.Tensor, image_tokenizer: ImageTokenizer) -> list[Image.Image]:
-    """Decode codes [N, h, w] one image at a time (an image's bytes depend on its codes alone)."""
-    dev = image_tokenizer.device
-    pixels = torch.cat([image_tokenizer.decode(c[None].to(dev)) for c in codes])  # [N, 3, 64, 64] in [0, 1]
-    arr = (pixels.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)
-    return [Image.fromarray(a) for a in arr]
-
-
 class PlannedPipeline:
     """Text-to-image by planning: the planner LM writes a layout, the painter paints it."""
 
@@ -246,7 +244,7 @@ class PlannedPipeline:
             self.planner.layout_tokenizer.check(lay)
         codes = torch.cat([self.painter.paint(layouts[s : s + batch_size]).cpu()
                            for s in range(0, len(layouts), batch_size)])  # fmt: skip
-        return _images(codes, self.image_tokenizer), codes
+        return decode_images(codes, self.image_tokenizer), codes
 
     @torch.inference_mode()
     def __call__(self, prompt: str | list[str] | None = None, config: GenerationConfig | None = None, *,
@@ -286,10 +284,6 @@ class PlannedPipeline:
         cand_prompts = [prompts[i] for i in cand_jobs]
         if k == 1:
             return PlannedPipelineOutput(images, codes, cand_prompts, cand, [], layouts)
-        pix = torch.from_numpy(np.stack([np.asarray(im) for im in images])).permute(0, 3, 1, 2).contiguous()
-        scores = torch.cat([torch.as_tensor(self.clip.score(pix[s : s + 256], cand_prompts[s : s + 256])).float().cpu()
-                            for s in range(0, len(cand), 256)]).view(len(jobs), k)  # fmt: skip
-        keep = [j * k + int(b) for j, b in enumerate(scores.argmax(1).tolist())]
+        keep, scores = best_by_clip(self.clip, images, cand_prompts, k)
         return PlannedPipelineOutput([images[i] for i in keep], codes[keep], [cand_prompts[i] for i in keep],
-                                     [cand[i] for i in keep], [scores.view(-1)[i].item() for i in keep],
-                                     [layouts[i] for i in keep])  # fmt: skip
+                                     [cand[i] for i in keep], scores, [layouts[i] for i in keep])  # fmt: skip

@@ -23,6 +23,7 @@ from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layou
 from lvg.data.render import render
 from lvg.data.world import sample_scene
 from lvg.models.painter import Painter, PainterConfig
+from lvg.pipelines.pipeline import decode_images
 from lvg.tokenizers.image import ImageTokenizer
 
 from .checkpoint import load_checkpoint
@@ -127,9 +128,7 @@ def validate(painter: Painter, image_tok: ImageTokenizer, scenes: list, codes: t
     painter.eval()
     layouts = [layout_from_scene(s) for s in scenes]
     pred = torch.cat([painter.paint(layouts[i : i + 64]).cpu() for i in range(0, len(layouts), 64)])
-    images = torch.cat([image_tok.decode(c[None].to(image_tok.device)) for c in pred])
-    arr = (images.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)
-    passed = sum(judge(a, describe_fully(s)).passed for a, s in zip(arr, scenes))
+    passed = sum(judge(im, describe_fully(s)).passed for im, s in zip(decode_images(pred, image_tok), scenes))
     painter.train(was)
     return {"val/token_acc": (pred == codes).float().mean().item(), "val/scene_pass": passed / len(scenes)}
 
