@@ -26,7 +26,7 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 from lvg.data.layout import Layout, LayoutError
 from lvg.models.painter import Painter
 from lvg.models.planner import PlanVocab, plan_prefix
-from lvg.models.unified import load_lm, save_lm
+from lvg.models.unified import load_lm, save_lm, tokenize_texts
 from lvg.pipelines.index import ModelIndex, write_model_index
 from lvg.pipelines.pipeline import (
     PipelineOutput,
@@ -79,21 +79,15 @@ class LayoutPlanner:
         return self.lm.device
 
     def tokenize(self, prompts: list[str]) -> list[list[int]]:
-        """Token ids of each normalised prompt; empty or too-long prompts raise :class:`PromptError`."""
-        out = []
-        for p in prompts:
-            text = normalize_prompt(p)
+        """Token ids of each normalised prompt; empty or too-long prompts raise a ``ValueError`` naming the prompt."""
+        texts = [normalize_prompt(p) for p in prompts]
+        for text in texts:
             if not text:
                 raise PromptError("prompt is empty (or only white space / control characters)")
-            if len(text) > 16 * self.vocab.max_text_tokens:
+            if len(text) > 16 * self.vocab.max_text_tokens:  # refuse before tokenizing a huge string
                 raise PromptError(f"prompt is {len(text)} characters long; this model reads at most "
                                   f"{self.vocab.max_text_tokens} tokens")  # fmt: skip
-            ids = self.text_tokenizer(text, add_special_tokens=False)["input_ids"]
-            if len(ids) > self.vocab.max_text_tokens:
-                raise PromptError(f"prompt is {len(ids)} tokens long; this model reads at most "
-                                  f"{self.vocab.max_text_tokens}: {text[:60]!r}")  # fmt: skip
-            out.append(ids)
-        return out
+        return tokenize_texts(self.text_tokenizer, texts, self.vocab.max_text_tokens)
 
     @torch.inference_mode()
     def plan_tokens(self, text_ids: list[list[int]], seeds: list[int], guidance_scale: float = 1.0,
