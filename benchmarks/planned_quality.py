@@ -129,12 +129,13 @@ Diversity: 16 seeds (0-15) of underspecified prompts, EN / ZH:
 {div}
 
 FID / KID against renders of random scenes satisfying the same prompts ({fk["en"]["features"]}), and CLIP score
-(cosine, the shipped CLIP; renders of the same prompts score {fk["en"].get("clip_score_real", float("nan")):.3f} EN):
+(100 * max(cos, 0) with the shipped CLIP, as `lvg eval shapes --report` computes them; renders of the same prompts
+score {fk["en"].get("clip_score_real", float("nan")):.1f} EN):
 
 | lang | FID | KID | CLIP score |
 |---|---|---|---|
-| EN | {fk["en"]["fid"]:.2f} | {fk["en"]["kid"][0]:.4f} ± {fk["en"]["kid"][1]:.4f} | {fk["en"].get("clip_score", float("nan")):.3f} |
-| ZH | {fk["zh"]["fid"]:.2f} | {fk["zh"]["kid"][0]:.4f} ± {fk["zh"]["kid"][1]:.4f} | {fk["zh"].get("clip_score", float("nan")):.3f} |
+| EN | {fk["en"]["fid"]:.2f} | {fk["en"]["kid"][0]:.4f} ± {fk["en"]["kid"][1]:.4f} | {fk["en"].get("clip_score", float("nan")):.1f} |
+| ZH | {fk["zh"]["fid"]:.2f} | {fk["zh"]["kid"][0]:.4f} ± {fk["zh"]["kid"][1]:.4f} | {fk["zh"].get("clip_score", float("nan")):.1f} |
 
 Failure grids of the weakest category: `docs/failures_en.png` ({en["weakest"]}), `docs/failures_zh.png`
 ({zh["weakest"]}). (The whole evaluation took {secs:.0f} s on {args.threads} threads.)

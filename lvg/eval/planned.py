@@ -20,23 +20,13 @@ from typing import Any
 import torch
 
 from lvg.eval.benchmark import CATEGORIES
-from lvg.eval.metrics import frechet_distance, images_to_tensor, kernel_inception_distance
 from lvg.eval.planning import evaluate_plans, layout_satisfies
 from lvg.eval.prompt_sets import diversity_prompts, multi_object_prompts, typed_prompts
 from lvg.eval.shapes import evaluate_generation
-from lvg.eval.suite import feature_extractor, real_renders
+from lvg.eval.suite import feature_extractor, fid_kid_clip_score, real_renders
 from lvg.sampling.config import GenerationConfig
 
 DIVERSITY_SEEDS = 16
-
-
-def _accuracy(pipe: Any, rows: list[dict], lang: str, cfg: GenerationConfig, keep_images: bool = False) -> dict:
-    """``evaluate_generation`` with per-category accuracy for any category names (not only the benchmark's)."""
-    gen = evaluate_generation(pipe, rows, lang, cfg, keep_images=keep_images)
-    cats = sorted({r["category"] for r in gen["rows"]}, key=lambda c: (c not in CATEGORIES, c))
-    gen["categories"] = {c: sum(r["passed"] for r in gen["rows"] if r["category"] == c)
-                         / sum(r["category"] == c for r in gen["rows"]) for c in cats}  # fmt: skip
-    return gen
 
 
 def diversity_check(pipe: Any, lang: str, cfg: GenerationConfig, seeds: int = DIVERSITY_SEEDS) -> list[dict]:
@@ -55,19 +45,15 @@ def diversity_check(pipe: Any, lang: str, cfg: GenerationConfig, seeds: int = DI
     return out
 
 
-def fid_kid_clip(pipe: Any, rows: list[dict], gen: dict, lang: str) -> dict[str, Any]:
-    """FID/KID of the generations against renders of the same prompts, and the mean CLIP score."""
-    fake = images_to_tensor([r["image"] for r in gen["rows"]])
+def fid_kid_clip(pipe: Any, rows: list[dict], gen: dict) -> dict[str, Any]:
+    """FID/KID and CLIP score as ``lvg eval shapes --report`` computes them, against renders of the same prompts;
+    plus the CLIP score of those renders, for scale."""
+    feats_of, name = feature_extractor(pipe)
     real = real_renders(rows)
-    feats, name = feature_extractor(pipe)
     with torch.inference_mode():
-        f_fake, f_real = feats(fake), feats(real)
-        out: dict[str, Any] = {"features": name, "fid": frechet_distance(f_real, f_fake),
-                               "kid": kernel_inception_distance(f_real, f_fake, subset_size=min(100, len(rows)))}  # fmt: skip
+        out = {"features": name, **fid_kid_clip_score(pipe, gen, feats_of, feats_of(real))}
         if getattr(pipe, "clip", None) is not None:
-            texts = [r[lang] for r in rows]
-            out["clip_score"] = float(pipe.clip.score(fake, texts).float().mean())
-            out["clip_score_real"] = float(pipe.clip.score(real, texts).float().mean())
+            out["clip_score_real"] = float(pipe.clip.clip_score(real, [r["prompt"] for r in gen["rows"]]).mean())
     return out
 
 
@@ -79,17 +65,17 @@ def planned_quality(pipe: Any, prompts: list[dict], langs: tuple[str, ...] = ("e
     typed = typed_prompts(extra_per_kind // 2)
     res: dict[str, Any] = {"config": cfg.to_dict()}
     for lang in langs:
-        gen = _accuracy(pipe, prompts, lang, cfg, keep_images=True)
+        gen = evaluate_generation(pipe, prompts, lang, cfg, keep_images=True)
         plans = evaluate_plans(pipe.planner, prompts, lang, seed=0, guidance_scale=cfg.guidance_scale,
                                temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)  # fmt: skip
         weakest = min(CATEGORIES, key=lambda c: gen["categories"].get(c, 1.0))
         res[lang] = {
             "benchmark": {k: gen[k] for k in ("overall", "categories", "num_prompts")},
             "planner_only": {k: plans[k] for k in ("overall", "categories", "not_a_scene")},
-            "multi_object": {k: v for k, v in _accuracy(pipe, multi, lang, cfg).items() if k != "rows"},
-            "typed": {k: v for k, v in _accuracy(pipe, typed, lang, cfg).items() if k != "rows"},
+            "multi_object": {k: v for k, v in evaluate_generation(pipe, multi, lang, cfg).items() if k != "rows"},
+            "typed": {k: v for k, v in evaluate_generation(pipe, typed, lang, cfg).items() if k != "rows"},
             "diversity": diversity_check(pipe, lang, cfg),
-            "fid_kid_clip": fid_kid_clip(pipe, prompts, gen, lang),
+            "fid_kid_clip": fid_kid_clip(pipe, prompts, gen),
             "weakest": weakest,
             "weakest_failures": [
                 {"prompt": r["prompt"], "reason": r["reason"], "image": r["image"]}

@@ -9,11 +9,11 @@ measures the whole pipeline.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from lvg.data.layout import Layout, LayoutError, layout_to_scene
 from lvg.data.spec import scene_satisfies
+from lvg.eval.shapes import category_accuracy
 
 TOLERANCE = 1.0  # pixels
 
@@ -37,18 +37,16 @@ def evaluate_plans(planner: Any, prompts: list[dict], lang: str = "en", seed: in
     texts = [p[lang] for p in prompts]
     layouts = planner.plan_tokens(planner.tokenize(texts), [seed + i for i in range(len(texts))], guidance_scale,
                                   temperature, top_k, top_p)  # fmt: skip
-    rows, per = [], defaultdict(list)
+    rows = []
     bad = 0
     for p, text, lay in zip(prompts, texts, layouts, strict=True):
         try:
-            layout_to_scene(lay, TOLERANCE)
+            ok = scene_satisfies(layout_to_scene(lay, TOLERANCE), p["spec"])
         except LayoutError:
-            bad += 1
-        ok = layout_satisfies(lay, p["spec"])
-        per[p["category"]].append(ok)
+            ok, bad = False, bad + 1
         rows.append({"id": p.get("id"), "category": p["category"], "prompt": text, "passed": ok,
                      "layout": lay.to_dict()})  # fmt: skip
     n = max(1, len(rows))
     return {"overall": sum(r["passed"] for r in rows) / n,
-            "categories": {c: sum(v) / len(v) for c, v in per.items()},
+            "categories": category_accuracy(rows),
             "not_a_scene": bad / n, "rows": rows}  # fmt: skip

@@ -29,6 +29,16 @@ def eval_config(config: GenerationConfig | None = None, **settings: Any) -> Gene
     return GenerationConfig.from_kwargs(config if config is not None else EVAL_CONFIG, **settings)
 
 
+def category_accuracy(rows: list[dict]) -> dict[str, float]:
+    """Share of ``rows`` (``{"category", "passed"}``) that passed, per category: the benchmark's categories in their
+    order, then any others (extra prompt sets) by name."""
+    per_cat: dict[str, list[bool]] = defaultdict(list)
+    for r in rows:
+        per_cat[r["category"]].append(bool(r["passed"]))
+    order = [c for c in CATEGORIES if c in per_cat] + sorted(c for c in per_cat if c not in CATEGORIES)
+    return {c: sum(per_cat[c]) / len(per_cat[c]) for c in order}
+
+
 def evaluate_generation(pipe: TextToImagePipeline, prompts: list[dict], lang: str = "en",
                         config: GenerationConfig | None = None, *, batch_size: int = 64, keep_images: bool = False,
                         **settings: Any) -> dict[str, Any]:  # fmt: skip
@@ -43,14 +53,12 @@ def evaluate_generation(pipe: TextToImagePipeline, prompts: list[dict], lang: st
     if cfg.num_images != 1:
         raise ValueError(f"evaluate_generation judges one image per prompt; got num_images={cfg.num_images}")
     out = pipe([r[lang] for r in prompts], config=cfg, batch_size=batch_size)
-    per_cat: dict[str, list[bool]] = defaultdict(list)
     rows = []
     for row, img in zip(prompts, out.images, strict=True):
         v = judge(img, row["spec"])
-        per_cat[row["category"]].append(v.passed)
         rows.append({"id": row["id"], "category": row["category"], "prompt": row[lang], "passed": v.passed,
                      "reason": v.reason, **({"image": img} if keep_images else {})})  # fmt: skip
-    cats = {c: sum(v) / len(v) for c in CATEGORIES if (v := per_cat.get(c))}
+    cats = category_accuracy(rows)
     return {"lang": lang, "overall": sum(r["passed"] for r in rows) / len(rows), "categories": cats,
             "num_prompts": len(rows), "rows": rows}  # fmt: skip
 

@@ -67,6 +67,18 @@ def _generated_images(gen: dict) -> torch.Tensor:
     return images_to_tensor([r["image"] for r in gen["rows"]])
 
 
+def fid_kid_clip_score(pipe: TextToImagePipeline, gen: dict, feats_of: Any, real_f: torch.Tensor) -> dict[str, Any]:
+    """FID and KID (mean, std) of a ``keep_images=True`` generation result against real features ``real_f``, and,
+    when the pipeline has a CLIP, the mean CLIP score (``100 * max(cos, 0)``) of the images against their prompts."""
+    fake = _generated_images(gen)
+    fake_f = feats_of(fake)
+    out: dict[str, Any] = {"fid": frechet_distance(real_f, fake_f),
+                           "kid": kernel_inception_distance(real_f, fake_f, subset_size=200)}  # fmt: skip
+    if getattr(pipe, "clip", None) is not None:
+        out["clip_score"] = float(pipe.clip.clip_score(fake, [r["prompt"] for r in gen["rows"]]).mean())
+    return out
+
+
 def inception_section(prompts: list[dict], gens: list[dict], weights: str | Path, variant: str = "fid", seed: int = 0,
                       device: str | torch.device = "cpu", batch_size: int = 32) -> dict[str, Any]:  # fmt: skip
     """Inception-v3 FID (against :func:`real_renders` of the prompts) and IS of each language's generations.
@@ -111,14 +123,11 @@ def extended_report(pipe: UnifiedPipeline, prompts: list[dict], gens: list[dict]
     real_f = feats_of(real)
     metrics: dict[str, Any] = {"features": feats_name}
     for g in gens:
-        fake = _generated_images(g)
-        fake_f = feats_of(fake)
-        metrics[f"FID ({g['lang']})"] = frechet_distance(real_f, fake_f)
-        metrics[f"KID x1000 ({g['lang']})"] = 1000 * kernel_inception_distance(real_f, fake_f, subset_size=200)[0]
-        if getattr(pipe, "clip", None) is not None:
-            metrics[f"CLIP score ({g['lang']})"] = float(
-                pipe.clip.clip_score(fake, [r["prompt"] for r in g["rows"]]).mean()
-            )
+        m = fid_kid_clip_score(pipe, g, feats_of, real_f)
+        metrics[f"FID ({g['lang']})"] = m["fid"]
+        metrics[f"KID x1000 ({g['lang']})"] = 1000 * m["kid"][0]
+        if "clip_score" in m:
+            metrics[f"CLIP score ({g['lang']})"] = m["clip_score"]
     if inception is not None:
         metrics.update(inception_rows(inception))
     sanity = sanity_checks(held_out_images(400), feats_of)
