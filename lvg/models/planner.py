@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -54,7 +55,7 @@ class PlanVocab:
     def layout_offset(self) -> int:
         return self.text_vocab_size
 
-    @property
+    @cached_property
     def layout_tokenizer(self) -> LayoutTokenizer:
         return LayoutTokenizer(self.layout)
 

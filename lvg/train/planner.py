@@ -81,11 +81,18 @@ def plan_batch(step: int, batch_size: int, cfg: PlanDataConfig) -> list:
     length and cut into batches (taken in a seeded order), so a batch's rows have similar lengths. A pure
     function of ``step``, so resuming continues the same stream."""
     rnd, k = divmod(step, BUCKET)
-    pool = [make_plan_sample(rnd * BUCKET * batch_size + i, cfg) for i in range(BUCKET * batch_size)]
-    pool.sort(key=lambda s: (len(s.text.encode("utf-8")), s.index))
-    order = list(range(BUCKET))
-    random.Random(f"lvg-plan-buckets:{cfg.seed}:{rnd}").shuffle(order)
+    key = (rnd, batch_size, repr(cfg))
+    if _ROUND.get("key") != key:  # the round's pool serves its BUCKET consecutive steps: draw it once
+        pool = [make_plan_sample(rnd * BUCKET * batch_size + i, cfg) for i in range(BUCKET * batch_size)]
+        pool.sort(key=lambda s: (len(s.text.encode("utf-8")), s.index))
+        order = list(range(BUCKET))
+        random.Random(f"lvg-plan-buckets:{cfg.seed}:{rnd}").shuffle(order)
+        _ROUND.update(key=key, pool=pool, order=order)
+    pool, order = _ROUND["pool"], _ROUND["order"]
     return pool[order[k] * batch_size : (order[k] + 1) * batch_size]
+
+
+_ROUND: dict = {}  # the last round plan_batch drew (a pure function of its key, so caching changes nothing)
 
 
 def shapes_world_layout_config(bins_per_px: int = 3) -> LayoutTokenizerConfig:
