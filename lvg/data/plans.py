@@ -8,15 +8,14 @@ them, so the planner learns to write each mentioned group where the prompt says.
 
 from __future__ import annotations
 
-import itertools
 import random
 from dataclasses import dataclass, field
 
 from .captions import CaptionConfig, describe, spec_to_text
 from .layout import Layout, layout_from_scene
-from .spec import Spec, _expand, _fits, scene_objects
+from .spec import Spec, assignment, scene_objects
 from .typed import typed_variant
-from .world import Scene, relation_holds, sample_scene
+from .world import Scene, sample_scene
 
 
 @dataclass
@@ -45,15 +44,11 @@ class PlanSample:
 def caption_order(scene: Scene, spec: Spec) -> list[int]:
     """Indices of ``scene``'s objects in the order ``spec`` mentions them (the first valid assignment,
     trying objects in reading order, so identical objects of a counted group come top-left first)."""
-    items = _expand(spec)
     seen = scene_objects(scene)
     order = sorted(range(len(seen)), key=lambda i: seen[i].cell)
-    rel = spec.get("relation")
-    for perm in itertools.permutations(order):
-        if all(_fits(seen[i], g) for i, (_, g) in zip(perm, items)) and (
-            rel is None or relation_holds(rel, seen[perm[0]].cell, seen[perm[1]].cell)
-        ):
-            return list(perm)
+    found = assignment([seen[i] for i in order], spec)
+    if found is not None:
+        return [order[i] for i in found]
     raise ValueError("the scene does not satisfy the spec")
 
 

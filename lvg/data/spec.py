@@ -134,6 +134,22 @@ def _fits(obj: Seen, g: dict) -> bool:
     return "cell" not in g or tuple(g["cell"]) == obj.cell
 
 
+def assignment(objects: Sequence[Seen], spec: Spec) -> list[int] | None:
+    """The first one-to-one assignment of ``objects`` to the spec's items (``result[k]`` is the index of the object
+    taken for item ``k``, trying objects in the order given) that meets every stated attribute and the relation;
+    None when there is none (or the counts differ)."""
+    items = _expand(spec)
+    if len(objects) != len(items):
+        return None
+    rel = spec.get("relation")
+    for perm in itertools.permutations(range(len(objects))):
+        if not all(_fits(objects[i], g) for i, (_, g) in zip(perm, items)):
+            continue
+        if rel is None or relation_holds(rel, objects[perm[0]].cell, objects[perm[1]].cell):
+            return list(perm)
+    return None
+
+
 def explain(objects: Sequence[Seen], bg: str | None, spec: Spec) -> str | None:
     """Why ``objects`` on ``bg`` fail ``spec`` (a short reason), or None when they satisfy it.
 
@@ -145,12 +161,8 @@ def explain(objects: Sequence[Seen], bg: str | None, spec: Spec) -> str | None:
         return f"background is {bg}, expected {spec['bg']}"
     if len(objects) != len(items):
         return f"found {len(objects)} objects, expected {len(items)}"
-    rel = spec.get("relation")
-    for perm in itertools.permutations(objects):
-        if not all(_fits(o, g) for o, (_, g) in zip(perm, items)):
-            continue
-        if rel is None or relation_holds(rel, perm[0].cell, perm[1].cell):
-            return None
+    if assignment(objects, spec) is not None:
+        return None
     return "no assignment of objects to the prompt's items matches every stated attribute"
 
 
