@@ -51,7 +51,8 @@ def _generation_config(args: argparse.Namespace, num_images: int = 1, base=None)
 
     given = {k: getattr(args, k) for k in ("guidance_scale", "temperature", "top_k", "top_p")
              if getattr(args, k) is not None}  # fmt: skip
-    return GenerationConfig.from_kwargs(base, num_images=num_images, seed=args.seed, rerank=args.rerank, **given)
+    return GenerationConfig.from_kwargs(base, num_images=num_images, seed=args.seed, rerank=args.rerank,
+                                        verify=getattr(args, "verify", 0), **given)  # fmt: skip
 
 
 def _model_config(args: argparse.Namespace, pipe, num_images: int = 1):  # -> GenerationConfig
@@ -317,6 +318,43 @@ def _train_planner(args: argparse.Namespace) -> int:
     return _run_training(args, PlannerTrainingConfig, train_planner, "the planner")
 
 
+def _add_train_reader(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "reader",
+        help="train the reader (image -> layout) of a planned model",
+        description="Train the reader: a small CenterNet-style detector that reads an image as a layout (background "
+        "plus labelled boxes). Trains on Shapes World renders, some passed through the image tokenizer and back, "
+        "with pixel noise; validates the fraction of held-out renders read exactly. Writes OUT/checkpoint, OUT/tb, "
+        "OUT/metrics.jsonl and OUT/detector (bundle it with `lvg assemble --reader`).",
+    )
+    _training_args(d, "configs/reader-shapes.yaml")
+    d.set_defaults(func=_train_reader)
+
+
+def _train_reader(args: argparse.Namespace) -> int:
+    from lvg.train.reader import ReaderTrainingConfig, train_reader
+
+    return _run_training(args, ReaderTrainingConfig, train_reader, "the reader")
+
+
+def _add_train_reading_lm(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "reading-lm",
+        help="train the reading LM (layout -> caption, answers) of a planned model",
+        description="Train the reading LM: a causal LM (Hugging Face Llama) that reads a layout and writes its "
+        "canonical caption (EN/ZH) or answers a question about it. Validates caption exact match and question "
+        "accuracy per type on held-out layouts. Writes OUT/checkpoint, OUT/tb, OUT/metrics.jsonl and OUT/reading_lm.",
+    )
+    _training_args(d, "configs/reading-lm-shapes.yaml")
+    d.set_defaults(func=_train_reading_lm)
+
+
+def _train_reading_lm(args: argparse.Namespace) -> int:
+    from lvg.train.reader import ReadingLMTrainingConfig, train_reading_lm
+
+    return _run_training(args, ReadingLMTrainingConfig, train_reading_lm, "the reading LM")
+
+
 def _add_train_painter(sub: Subparsers) -> None:
     d = sub.add_parser(
         "painter",
@@ -362,6 +400,10 @@ def _add_generate(sub: Subparsers) -> None:
                    help="generate K candidates per image and keep the best by CLIP score (default 1 = off; "
                    "needs a clip/ component in the model or --clip)")  # fmt: skip
     d.add_argument("--clip", type=Path, default=None, metavar="DIR", help="CLIP folder to rerank with (lvg train clip)")
+    d.add_argument("--verify", type=int, default=0, metavar="K",
+                   help="self-check: read each image back, caption it, and regenerate (up to K more tries) the images "
+                   "whose caption contradicts the prompt (default 0 = off; planned models with a reader; prompts "
+                   "outside the Shapes World grammar are left unchecked)")  # fmt: skip
     d.add_argument("--layout", type=Path, default=None, metavar="FILE",
                    help="paint this layout (JSON: {\"background\", \"objects\": [{\"label\", \"box\": [x0, y0, x1, y1]}]}) "
                    "instead of planning one from a prompt (planned models only; see `lvg plan`)")  # fmt: skip
@@ -496,6 +538,30 @@ def _caption(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_ask(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "ask",
+        help="answer a question about an image (visual question answering)",
+        description="Answer a question (English or Chinese) about an image with a planned model's reader: how many, "
+        "what colour / shape / size is the X, where is the X, is A left of / above B, the background colour, is "
+        "there a Y. Other questions get 'cannot answer' (无法回答). Prints one line.",
+    )
+    d.add_argument("image", type=Path, help="image file (64x64 or integer upscales; others are resized)")
+    d.add_argument("question", help="the question, e.g. 'how many stars are there?' or '背景是什么颜色？'")
+    d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    d.set_defaults(func=_ask)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    if not args.image.is_file():
+        raise FileNotFoundError(f"image not found: {args.image}")
+    pipe = _load_pipeline(args.model)
+    if not getattr(pipe, "can_caption", False) or not hasattr(pipe, "answer"):
+        raise ValueError(f"the model at {args.model or 'the default location'} cannot answer questions (no reader)")
+    print(pipe.answer(str(args.image), args.question))
+    return 0
+
+
 def _add_export(sub: Subparsers) -> None:
     d = sub.add_parser(
         "export",
@@ -536,6 +602,10 @@ def _add_assemble(sub: Subparsers) -> None:
     d.add_argument("--painter", type=Path, required=True, help="painter folder (lvg train painter: OUT/painter)")
     d.add_argument("--image-tokenizer", type=Path, required=True, help="image tokenizer the painter was trained on")
     d.add_argument("--clip", type=Path, default=None, help="CLIP folder to bundle (reranking, CLIP score)")
+    d.add_argument("--reader", type=Path, default=None,
+                   help="reader folder to bundle (lvg train reader: OUT/detector); needs --reading-lm")  # fmt: skip
+    d.add_argument("--reading-lm", type=Path, default=None,
+                   help="reading LM folder to bundle (lvg train reading-lm: OUT/reading_lm); needs --reader")  # fmt: skip
     d.add_argument("--guidance-scale", type=float, default=1.0, help="the folder's default guidance (default 1.0)")
     d.add_argument("--temperature", type=float, default=1.0, help="the folder's default temperature (default 1.0)")
     d.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
@@ -553,11 +623,20 @@ def _assemble(args: argparse.Namespace) -> int:
     from lvg.tokenizers.image import ImageTokenizer
 
     dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": None}[args.dtype]
+    if (args.reader is None) != (args.reading_lm is None):
+        raise ValueError("give both --reader and --reading-lm (or neither)")
+    reader = None
+    if args.reader is not None:
+        from lvg.models.planner import load_lm_folder
+        from lvg.models.reader import Reader
+        from lvg.pipelines.reading import ImageReader
+
+        reader = ImageReader(Reader.from_pretrained(args.reader), *load_lm_folder(args.reading_lm, "reading LM"))
     clip = ShapesClip.from_pretrained(args.clip) if args.clip is not None else None
     pipe = PlannedPipeline(LayoutPlanner.from_pretrained(args.planner), Painter.from_pretrained(args.painter),
                            ImageTokenizer.from_pretrained(args.image_tokenizer), clip,
                            DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale,
-                                                      temperature=args.temperature))  # fmt: skip
+                                                      temperature=args.temperature), reader)  # fmt: skip
     pipe.save_pretrained(args.out, dtype=dtype)
     load_pipeline(args.out)  # strict reload: the folder is complete and consistent
     print(f"assembled a PlannedPipeline in {args.out} ({args.dtype} weights)")
@@ -626,6 +705,9 @@ def _add_eval_shapes(sub: Subparsers) -> None:
     d.add_argument("--prompts", type=Path, default=None,
                    help="benchmark prompts (default: the 450 shipped with lvg, benchmarks/shapes_prompts.jsonl)")  # fmt: skip
     d.add_argument("--captions", type=int, default=1000, help="held-out renders to caption (default 1000; 0 = skip)")
+    d.add_argument("--questions", type=int, default=200,
+                   help="models that read: held-out visual questions per type and language (default 200; 0 = skip); "
+                   "the reader's exact layouts and the closed loop (every prompt) are reported too")  # fmt: skip
     d.add_argument("--seed", type=int, default=0, help="seed of the first prompt (default 0)")
     d.add_argument("--out", type=Path, default=Path("eval-shapes"), help="output folder (default eval-shapes)")
     d.add_argument("--report", type=Path, default=None, metavar="DIR",
@@ -672,9 +754,20 @@ def _eval_shapes(args: argparse.Namespace) -> int:
 
         inception = inception_section(prompts, gen, args.inception_weights, args.inception_variant, seed=args.seed,
                                       device=pipe.device)  # fmt: skip
+    extra: dict = {"inception": inception} if inception is not None else {}
+    if can_read and hasattr(pipe, "answer"):
+        from lvg.eval.reading import reading_markdown, reading_section
+
+        extra["reading"] = reading_section(pipe, prompts, langs, cfg, args.questions, args.captions,
+                                           args.batch_size)  # fmt: skip
     meta = {"model": str(args.model or "default"), **cfg.to_dict(), "prompts": str(prompts_file)}
-    write_results(args.out, gen, cap, meta, {"inception": inception} if inception is not None else None)
+    write_results(args.out, gen, cap, meta, extra or None)
     print(markdown_report(gen, cap))
+    if "reading" in extra:
+        text = reading_markdown(extra["reading"])
+        with open(args.out / "results.md", "a", encoding="utf-8") as f:
+            f.write("\n" + text)
+        print(text)
     if inception is not None and args.report is None:
         from lvg.eval.suite import inception_rows
 
@@ -764,11 +857,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_judge(sub)
     train = _group(sub, "train", "train lvg components", "Train lvg components.", "train_command", "COMPONENT")
     for add in (_add_train_text_tokenizer, _add_train_tokenizer, _add_train_planner, _add_train_painter,
-                _add_train_llm, _add_train_clip):  # fmt: skip
+                _add_train_reader, _add_train_reading_lm, _add_train_llm, _add_train_clip):  # fmt: skip
         add(train)
     _add_generate(sub)
     _add_plan(sub)
     _add_caption(sub)
+    _add_ask(sub)
     _add_export(sub)
     _add_assemble(sub)
     ev = _group(sub, "eval", "evaluate lvg components", "Evaluate lvg components.", "eval_command", "COMPONENT")

@@ -4,7 +4,8 @@
 #   bash scripts/train_shapes_default.sh [STAGE ...]     STAGE: tokenizer plan export eval (default: all four)
 #
 #   tokenizer  the 16x16 image tokenizer (~40 min on one core); the planner trains beside it on the other core
-#   plan       the planner LM and the painter, side by side, one torch thread each (~45 min wall on 2 cores)
+#   plan       the planner LM on one core; the painter, then the reader and the reading LM on the other
+#              (one torch thread each; ~50 min wall on 2 cores)
 #   export     assemble models/shapes-default (fp16 safetensors) with the shipped text tokenizer and CLIP
 #   eval       lvg eval shapes on the public benchmark, EN and ZH
 #   llm        (not in the default) the one-stage LM of configs/llm-shapes.yaml, for models without a painter
@@ -55,11 +56,18 @@ PYEOF
         done_flag runs/painter-shapes/painter/model.safetensors \
             || timed painter $PY -m lvg.cli train painter --config configs/painter-shapes.yaml \
                 $(resume_flag runs/painter-shapes)
+        done_flag runs/reader-shapes/detector/model.safetensors \
+            || timed reader $PY -m lvg.cli train reader --config configs/reader-shapes.yaml \
+                $(resume_flag runs/reader-shapes)
+        done_flag runs/reading-lm-shapes/reading_lm/plan_vocab.json \
+            || timed reading-lm $PY -m lvg.cli train reading-lm --config configs/reading-lm-shapes.yaml \
+                $(resume_flag runs/reading-lm-shapes)
         wait $pid
         ;;
     export)
         $PY -m lvg.cli assemble $OUT --planner runs/planner-shapes/planner --painter runs/painter-shapes/painter \
-            --image-tokenizer $OUT/image_tokenizer --clip $OUT/clip --dtype float16
+            --image-tokenizer $OUT/image_tokenizer --clip $OUT/clip --reader runs/reader-shapes/detector \
+            --reading-lm runs/reading-lm-shapes/reading_lm --temperature 0.3 --dtype float16
         du -sh models
         ;;
     eval)

@@ -25,7 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from lvg.data.parse import CaptionParseError, parse_caption
-from lvg.data.spec import Seen, Spec, SpecError, explain
+from lvg.data.reading import caption_objects
+from lvg.data.spec import SpecError, explain
+from lvg.eval.shapes import captions_of
 from lvg.pipelines.protocols import UnifiedPipeline
 from lvg.sampling.config import GenerationConfig
 
@@ -188,22 +190,6 @@ def distinct_fraction(codes: torch.Tensor | Sequence[Sequence[int]], group_ids: 
     return float(np.mean(fr)) if fr else float("nan")
 
 
-def caption_objects(spec: Spec) -> tuple[list[Seen], str] | None:
-    """The objects and background a *complete* caption spec states, or None if it is incomplete.
-
-    Complete (as :func:`lvg.data.captions.describe_fully` writes it): a background, no relation, and every
-    group a single object with shape, colour, size and cell.
-    """
-    if "bg" not in spec or "relation" in spec:
-        return None
-    objs = []
-    for g in spec["groups"]:
-        if g.get("count", 1) != 1 or not all(k in g for k in ("color", "size", "cell")):
-            return None
-        objs.append(Seen(g["shape"], g["color"], g["size"], (int(g["cell"][0]), int(g["cell"][1]))))
-    return objs, spec["bg"]
-
-
 def cycle_consistency(pipe: UnifiedPipeline, prompts: list[dict], lang: str = "en",
                       config: GenerationConfig | None = None, *, batch_size: int = 64,
                       **settings: Any) -> dict[str, Any]:  # fmt: skip
@@ -221,7 +207,7 @@ def cycle_consistency(pipe: UnifiedPipeline, prompts: list[dict], lang: str = "e
         raise ValueError("cycle_consistency needs at least one prompt row")
     cfg = GenerationConfig.from_kwargs(config if config is not None else GenerationConfig(seed=0), **settings)
     out = pipe([r[lang] for r in prompts], config=cfg.replace(num_images=1), batch_size=batch_size)
-    captions = pipe.caption(list(out.images), lang=lang)
+    captions = captions_of(pipe, list(out.images), lang)
     rows, parsed, complete = [], 0, 0
     for row, cap in zip(prompts, captions, strict=True):
         reason: str | None

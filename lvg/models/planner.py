@@ -12,6 +12,7 @@ included). Classifier-free guidance's unconditional prompt is ``<bos> <layout>``
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
-from lvg.models.unified import CausalLM
+from lvg.models.unified import CausalLM, load_lm, save_lm
 from lvg.tokenizers.layout import LAYOUT, LayoutTokenizer, LayoutTokenizerConfig
 
 IGNORE = -100
@@ -124,6 +125,43 @@ def grow_planner_from_pretrained(path: str | os.PathLike, layout: LayoutTokenize
     model.config.pad_token_id, model.config.bos_token_id, model.config.eos_token_id = (
         vocab.pad_id, vocab.bos_id, vocab.eos_id)  # fmt: skip
     return CausalLM.from_llama(model), tok, vocab
+
+
+# ----------------------------------------------------------------------------- folders
+
+PLAN_VOCAB = "plan_vocab.json"
+
+
+def save_lm_folder(path: str | os.PathLike, lm: LlamaForCausalLM, text_tok: PreTrainedTokenizerBase,
+                   vocab: PlanVocab, dtype: torch.dtype | None = None) -> Path:  # fmt: skip
+    """Write an LM over a :class:`PlanVocab` as ``lm/``, ``text_tokenizer/`` and ``plan_vocab.json``."""
+    from lvg.tokenizers.text import save_text_tokenizer
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    save_text_tokenizer(text_tok, path / "text_tokenizer")
+    save_lm(lm, path / "lm", dtype)
+    (path / PLAN_VOCAB).write_text(json.dumps(vocab.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_lm_folder(path: str | os.PathLike, what: str = "planner"
+                   ) -> tuple[LlamaForCausalLM, PreTrainedTokenizerBase, PlanVocab]:  # fmt: skip
+    """Read what :func:`save_lm_folder` wrote, strictly (``what`` names the folder's role in errors)."""
+    from lvg.tokenizers.text import load_text_tokenizer
+
+    path = Path(path)
+    vocab_file = path / PLAN_VOCAB
+    if not vocab_file.is_file():
+        raise FileNotFoundError(f"{path} is not a {what} folder (no {PLAN_VOCAB})")
+    try:
+        vocab = PlanVocab(**json.loads(vocab_file.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError, ValueError) as e:
+        raise ValueError(f"{vocab_file} is malformed: {e}") from None
+    text_tok = load_text_tokenizer(path / "text_tokenizer", required=["<pad>", "<bos>", "<eos>"])
+    if PlanVocab.from_tokenizer(text_tok, vocab.layout, vocab.max_text_tokens) != vocab:
+        raise ValueError(f"{path / 'text_tokenizer'} does not match {vocab_file}")
+    return load_lm(path / "lm"), text_tok, vocab
 
 
 # ----------------------------------------------------------------------------- sequences

@@ -231,6 +231,8 @@ class Pipeline:
         prompts = prompt_list(prompt, batch_size)
         if cfg.rerank > 1 and self.clip is None:
             raise ValueError("rerank > 1 needs a CLIP model: load a pipeline with a clip/ component or pass --clip DIR")
+        if cfg.verify:
+            raise ValueError("verify needs a planned model with a reader; this one-stage pipeline cannot verify")
         texts = tokenize_texts(self.text_tokenizer, prompts, self.layout.max_text_tokens)
         jobs = [(i, t) for i, t in enumerate(texts) for _ in range(cfg.num_images)]
         seeds = resolve_seeds(len(jobs), cfg.seed, seeds, generator)

@@ -12,7 +12,6 @@ planner's vocabulary) and the component folders ``planner/`` (``lm/``, ``text_to
 
 from __future__ import annotations
 
-import json
 import os
 import unicodedata
 from dataclasses import dataclass, field
@@ -24,9 +23,10 @@ from PIL import Image
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.data.layout import Layout, LayoutError
+from lvg.data.reading import caption_entails
 from lvg.models.painter import Painter
-from lvg.models.planner import PlanVocab, plan_prefix
-from lvg.models.unified import load_lm, save_lm, tokenize_texts
+from lvg.models.planner import PlanVocab, load_lm_folder, plan_prefix, save_lm_folder
+from lvg.models.unified import tokenize_texts
 from lvg.pipelines.index import ModelIndex, write_model_index
 from lvg.pipelines.pipeline import (
     PipelineOutput,
@@ -36,13 +36,12 @@ from lvg.pipelines.pipeline import (
     prompt_list,
     resolve_seeds,
 )
+from lvg.pipelines.reading import ImageReader
 from lvg.sampling.config import GenerationConfig
 from lvg.sampling.layout import generate_layout_tokens
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.tokenizers.layout import LayoutGrammar
-from lvg.tokenizers.text import load_text_tokenizer, save_text_tokenizer
 
-PLAN_VOCAB = "plan_vocab.json"
 # What the planner samples with unless told otherwise (a folder's model_index.json may say otherwise).
 DEFAULT_GENERATION = GenerationConfig(guidance_scale=1.0, temperature=1.0)
 
@@ -62,6 +61,7 @@ def normalize_prompt(text: str) -> str:
 @dataclass
 class PlannedPipelineOutput(PipelineOutput):
     layouts: list[Layout] = field(default_factory=list)  # the layout each image was painted from
+    verified: list[bool | None] = field(default_factory=list)  # with verify: own caption agrees (None: unchecked)
 
 
 class LayoutPlanner:
@@ -112,36 +112,19 @@ class LayoutPlanner:
         return layouts
 
     def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        save_text_tokenizer(self.text_tokenizer, path / "text_tokenizer")
-        save_lm(self.lm, path / "lm", dtype)
-        (path / PLAN_VOCAB).write_text(json.dumps(self.vocab.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        return save_lm_folder(path, self.lm, self.text_tokenizer, self.vocab, dtype)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> LayoutPlanner:
-        path = Path(path)
-        vocab_file = path / PLAN_VOCAB
-        if not vocab_file.is_file():
-            raise FileNotFoundError(f"{path} is not a planner folder (no {PLAN_VOCAB})")
-        try:
-            vocab = PlanVocab(**json.loads(vocab_file.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError, ValueError) as e:
-            raise ValueError(f"{vocab_file} is malformed: {e}") from None
-        text_tok = load_text_tokenizer(path / "text_tokenizer", required=["<pad>", "<bos>", "<eos>"])
-        if PlanVocab.from_tokenizer(text_tok, vocab.layout, vocab.max_text_tokens) != vocab:
-            raise ValueError(f"{path / 'text_tokenizer'} does not match {vocab_file}")
-        return cls(load_lm(path / "lm"), text_tok, vocab)
+        return cls(*load_lm_folder(path, "planner"))
 
 
 class PlannedPipeline:
     """Text-to-image by planning: the planner LM writes a layout, the painter paints it."""
 
-    can_caption = False  # no reader yet: image -> text needs one (the server answers 501, eval skips captions)
-
     def __init__(self, planner: LayoutPlanner, painter: Painter, image_tokenizer: ImageTokenizer, clip: Any = None,
-                 generation_config: GenerationConfig = DEFAULT_GENERATION):  # fmt: skip
+                 generation_config: GenerationConfig = DEFAULT_GENERATION,
+                 reader: ImageReader | None = None):  # fmt: skip
         if (
             painter.config.codebook_size != image_tokenizer.codebook_size
             or painter.config.grid != image_tokenizer.config.grid
@@ -149,6 +132,12 @@ class PlannedPipeline:
             raise ValueError("the painter's code grid does not match the image tokenizer")
         self.planner, self.painter, self.image_tokenizer, self.clip = planner, painter, image_tokenizer, clip
         self.generation_config = generation_config  # the defaults of __call__ and plan
+        self.reader = reader  # image -> layout -> text (captions, answers, verify); None: this folder cannot read
+
+    @property
+    def can_caption(self) -> bool:
+        """Whether this pipeline reads images (the server answers 501 and eval skips captions otherwise)."""
+        return self.reader is not None
 
     @property
     def device(self) -> torch.device:
@@ -170,6 +159,8 @@ class PlannedPipeline:
         self.image_tokenizer.to(device)
         if isinstance(self.clip, torch.nn.Module):
             self.clip.to(device)
+        if self.reader is not None:
+            self.reader.to(device)
         return self
 
     # ------------------------------------------------------------------ persistence
@@ -189,12 +180,14 @@ class PlannedPipeline:
             from lvg.models.clip import ShapesClip
 
             clip = ShapesClip.from_pretrained(clip_dir)
+        reader_dir = index.optional("reader")
+        reader = ImageReader.from_pretrained(reader_dir) if reader_dir is not None else None
         gen = index.data.get("generation_config", {})
         try:
             gen = GenerationConfig.from_kwargs(DEFAULT_GENERATION, **gen)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{index.file}: generation_config: {e}") from None
-        return cls(planner, painter, image_tok, clip, generation_config=gen).to(device)
+        return cls(planner, painter, image_tok, clip, generation_config=gen, reader=reader).to(device)
 
     def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
         """Write every component folder and ``model_index.json`` (weights in ``dtype`` when given, e.g. fp16)."""
@@ -207,6 +200,9 @@ class PlannedPipeline:
         if self.clip is not None and hasattr(self.clip, "save_pretrained"):
             self.clip.save_pretrained(path / "clip", dtype=dtype)
             comp["clip"] = "clip"
+        if self.reader is not None:
+            self.reader.save_pretrained(path / "reader", dtype=dtype)
+            comp["reader"] = "reader"
         gen = {k: v for k, v in self.generation_config.to_dict().items() if k in ("guidance_scale", "temperature",
                                                                                "top_k", "top_p")}  # fmt: skip
         write_model_index(path, type(self).__name__, comp, generation_config=gen)
@@ -277,7 +273,86 @@ class PlannedPipeline:
         images, codes = self.paint(layouts, batch_size)
         cand_prompts = [prompts[i] for i in cand_jobs]
         if k == 1:
-            return PlannedPipelineOutput(images, codes, cand_prompts, cand, [], layouts)
-        keep, scores = best_by_clip(self.clip, images, cand_prompts, k)
-        return PlannedPipelineOutput([images[i] for i in keep], codes[keep], [cand_prompts[i] for i in keep],
-                                     [cand[i] for i in keep], scores, [layouts[i] for i in keep])  # fmt: skip
+            out = PlannedPipelineOutput(images, codes, cand_prompts, cand, [], layouts)
+        else:
+            keep, scores = best_by_clip(self.clip, images, cand_prompts, k)
+            out = PlannedPipelineOutput([images[i] for i in keep], codes[keep], [cand_prompts[i] for i in keep],
+                                        [cand[i] for i in keep], scores, [layouts[i] for i in keep])  # fmt: skip
+        if cfg.verify:
+            self._verify(out, [text_ids[i] for i in jobs], seeds, cfg, batch_size)
+        return out
+
+    def _verify(self, out: PlannedPipelineOutput, text_ids: list[list[int]], seeds: list[int],
+                cfg: GenerationConfig, batch_size: int) -> None:  # fmt: skip
+        """Regenerate, up to ``cfg.verify`` more tries, each image whose own caption contradicts its prompt (try ``t``
+        of image ``i`` uses candidate seed ``rerank - 1 + t`` of ``seeds[i]``); ``out`` is updated in place."""
+        if self.reader is None:
+            raise ValueError("verify needs a reader (image -> text); this model folder has none")
+        out.verified = self.agrees(out.images, out.prompts, batch_size)
+        for t in range(1, cfg.verify + 1):
+            redo = [i for i, ok in enumerate(out.verified) if ok is False]
+            if not redo:
+                break
+            new_seeds = [candidate_seed(seeds[i], cfg.rerank - 1 + t) for i in redo]
+            layouts = self.planner.plan_tokens([text_ids[i] for i in redo], new_seeds, cfg.guidance_scale,
+                                               cfg.temperature, cfg.top_k, cfg.top_p, batch_size)  # fmt: skip
+            images, codes = self.paint(layouts, batch_size)
+            for j, ok in enumerate(self.agrees(images, [out.prompts[i] for i in redo], batch_size)):
+                if ok:
+                    i = redo[j]
+                    out.images[i], out.codes[i], out.seeds[i], out.layouts[i] = (
+                        images[j],
+                        codes[j],
+                        new_seeds[j],
+                        layouts[j],
+                    )
+                    out.verified[i] = True
+
+    def agrees(self, images: list[Any], prompts: list[str], batch_size: int = 64) -> list[bool | None]:
+        """Whether each image's own caption (read by this folder's reader) satisfies its prompt; None where the
+        prompt is outside the grammar Shapes World's parser reads (the check then cannot judge)."""
+        if self.reader is None:
+            raise ValueError("this model folder has no reader")
+        layouts = self.reader.read(images, batch_size)
+        seen = [i for i, lay in enumerate(layouts) if lay.objects]
+        caps: list[str | None] = [None] * len(images)
+        for i, c in zip(seen, self.reader.caption([layouts[i] for i in seen], "en", batch_size=batch_size)):
+            caps[i] = c
+        return [caption_entails(c, p) for c, p in zip(caps, prompts, strict=True)]
+
+    # ------------------------------------------------------------------ reading
+
+    def _reader(self) -> ImageReader:
+        if self.reader is None:
+            raise ValueError(f"this {type(self).__name__} has no reader (image -> text); its folder has no reader/")
+        return self.reader
+
+    def read(self, image: Any, batch_size: int = 64) -> Layout | list[Layout]:
+        """Image(s) (PIL, path or HWC uint8 array; a list for many) -> the layout the reader sees in each."""
+        images = image if isinstance(image, (list, tuple)) else [image]
+        layouts = self._reader().read(list(images), batch_size)
+        return layouts if isinstance(image, (list, tuple)) else layouts[0]
+
+    def caption(self, image: Any, lang: str = "en", num_beams: int = 1, max_new_tokens: int = 128,
+                batch_size: int = 64) -> str | list[str]:  # fmt: skip
+        """Caption one image or a list of them in the canonical grammar of ``lang`` ("en" or "zh")."""
+        images = image if isinstance(image, (list, tuple)) else [image]
+        if not images:
+            raise ValueError("no images to caption")
+        reader = self._reader()
+        caps = reader.caption(reader.read(list(images), batch_size), lang, num_beams, max_new_tokens, batch_size)
+        return caps if isinstance(image, (list, tuple)) else caps[0]
+
+    def answer(self, image: Any, question: str | list[str], batch_size: int = 64) -> str | list[str]:
+        """Answer a question (EN or ZH) about an image; a list of questions about one image, or a list of images
+        with one question each. Questions outside what the reader knows get "cannot answer" / "无法回答"."""
+        many_q, many_i = isinstance(question, (list, tuple)), isinstance(image, (list, tuple))
+        questions = list(question) if many_q else [question]
+        if many_i and not many_q:
+            questions = questions * len(image)
+        reader = self._reader()
+        layouts = reader.read(list(image), batch_size) if many_i else reader.read([image]) * len(questions)
+        if not layouts or len(layouts) != len(questions):
+            raise ValueError(f"{len(layouts)} images for {len(questions)} questions")
+        answers = reader.answer(layouts, questions, batch_size=batch_size)
+        return answers if (many_q or many_i) else answers[0]

@@ -24,6 +24,7 @@ from typing import Any
 MAX_IMAGES_PER_PROMPT = 64
 MAX_RERANK = 16  # most candidates generated per returned image
 MAX_SEED = 2**63 - 1
+DEFAULT_VERIFY_TRIES = 3  # what verify=True means
 
 
 class GenerationConfigError(ValueError):
@@ -67,6 +68,13 @@ RULES: dict[str, Callable[[str, Any], Any]] = {
     "top_p": _rule(_number, lambda v: 0 < v <= 1, "in (0, 1] (1 means off)"),
     "seed": _rule(_integer, lambda v: 0 <= v <= MAX_SEED, f"in [0, {MAX_SEED}] or None"),
     "rerank": _rule(_integer, lambda v: 1 <= v <= MAX_RERANK, f"an integer between 1 and {MAX_RERANK}"),
+    "verify": lambda name, v: (
+        (DEFAULT_VERIFY_TRIES if v else 0)
+        if isinstance(v, bool)
+        else _rule(_integer, lambda t: 0 <= t <= MAX_RERANK, f"True, False or a number of tries in [0, {MAX_RERANK}]")(
+            name, v
+        )
+    ),
 }
 
 
@@ -87,7 +95,8 @@ class GenerationConfig:
 
     ``num_images`` per prompt; classifier-free ``guidance_scale`` (1 = off); ``temperature`` (0 = greedy),
     ``top_k`` (0 = off) and ``top_p`` (1 = off) for the image tokens; ``seed`` of the first image (image ``j``
-    uses ``seed + j``; None draws one); ``rerank`` CLIP candidates per image (1 = off).
+    uses ``seed + j``; None draws one); ``rerank`` CLIP candidates per image (1 = off); ``verify``: how many more
+    tries an image gets whose own caption contradicts its prompt (``True`` = 3, 0/False = off; needs a reader).
     """
 
     num_images: int = 1
@@ -97,6 +106,7 @@ class GenerationConfig:
     top_p: float = 1.0
     seed: int | None = None
     rerank: int = 1
+    verify: int = 0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

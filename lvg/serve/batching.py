@@ -246,11 +246,20 @@ class Batcher:
         else:
             for job, result in zip(batch, results):
                 if not job.future.done():
-                    job.future.set_result(result)
+                    _settle(job.future, result)
         finally:
             self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * (time.perf_counter() - t0)
         if self.on_batch is not None:
             self.on_batch(key, total)
+
+
+def _settle(future: asyncio.Future, result: Any) -> None:
+    """Complete ``future`` with ``result``, or with it as the exception when a batch reports one per request."""
+    if isinstance(result, Exception):
+        future.set_exception(result)
+        _consume(future)
+    else:
+        future.set_result(result)
 
 
 def _consume(future: asyncio.Future) -> None:
@@ -286,9 +295,20 @@ class PipelineRunner:
         self.pipeline = pipeline
         self.batch_size = batch_size
 
+    def _caption_one(self, image: Any, lang: str) -> str | ValueError:
+        try:
+            return self.pipeline.caption([image], lang=lang)[0]
+        except ValueError as e:
+            return e
+
     def __call__(self, key: Hashable, payloads: list[Any]) -> list[Any]:
         if isinstance(key, CaptionKey):
-            return list(self.pipeline.caption(list(payloads), lang=key.lang))
+            try:
+                return list(self.pipeline.caption(list(payloads), lang=key.lang))
+            except ValueError:  # one unreadable image must not fail the others: each on its own, errors per request
+                if len(payloads) == 1:
+                    raise
+                return [self._caption_one(p, key.lang) for p in payloads]
         if not isinstance(key, GenerationConfig):
             raise TypeError(f"unknown job key {key!r}")
         prompts = [p.prompt for p in payloads for _ in range(p.n)]

@@ -1,0 +1,288 @@
+"""Reading tasks on Shapes World: what the reading LM learns to say about a layout.
+
+Two tasks, both conditioned on a layout the reader saw (objects in :func:`reading_order`):
+
+- **captions**: the complete canonical caption (every object with size, colour, shape and cell, plus
+  the background) in English or Chinese, objects in the layout's order. Its meaning is the layout's
+  scene exactly, so a caption can be scored by parsing it and comparing with the true scene.
+- **visual questions** of :data:`QUESTION_TYPES` (EN/ZH): how many, what colour / shape / size, where,
+  is A left of / above B, the background, is there a Y. A question this set does not cover, or whose
+  object is missing or ambiguous, is answered :data:`CANNOT`.
+
+Item ``i`` of a stream is a pure function of ``(seed, i)``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from .captions import REL_EN, REL_ZH, spec_to_text
+from .layout import Layout, layout_from_scene, layout_to_scene
+from .parse import CaptionParseError, parse_caption
+from .spec import Seen, Spec, SpecError, normalize_spec, satisfies
+from .world import (
+    BG_ZH,
+    CELL_EN,
+    CELL_ZH,
+    COLOR_ZH,
+    COLORS,
+    RELATIONS,
+    SHAPE_PLURAL,
+    SHAPE_ZH,
+    SHAPES,
+    SIZE_ZH,
+    SIZES,
+    Obj,
+    Scene,
+    relation_holds,
+    sample_scene,
+)
+
+QUESTION_TYPES = ("count", "color", "shape", "size", "where", "relation", "background", "exists", "unanswerable")
+CANNOT = {"en": "cannot answer", "zh": "无法回答"}
+YES = {"en": "yes", "zh": "是"}
+NO = {"en": "no", "zh": "否"}
+SIZE_ANSWER_ZH = {"small": "小", "large": "大"}
+
+# Questions no layout answers. The first ones train the model; the held-out ones only evaluate it.
+OFF_TOPIC = {
+    "en": ["what is the weather like?", "who drew this picture?", "how old is the {ref}?", "what is the {ref} thinking?",
+           "why is the {ref} there?", "what time is it?", "is the {ref} happy?", "what is the name of the {ref}?",
+           "what does the {ref} taste like?", "how heavy is the {ref}?", "tell me a joke", "what is 2 plus 2?"],
+    "zh": ["今天天气怎么样？", "这张图是谁画的？", "{ref}几岁了？", "{ref}在想什么？", "{ref}为什么在那里？", "现在几点？",
+           "{ref}开心吗？", "{ref}叫什么名字？", "{ref}是什么味道？", "{ref}有多重？", "讲个笑话", "二加二等于几？"],
+}  # fmt: skip
+OFF_TOPIC_HELD_OUT = {
+    "en": ["where was this photo taken?", "is the {ref} alive?", "what music is playing?", "how fast is the {ref}?"],
+    "zh": ["这张照片是在哪里拍的？", "{ref}是活的吗？", "在放什么音乐？", "{ref}跑得多快？"],
+}
+
+
+def reading_order(layout: Layout) -> Layout:
+    """``layout`` with its objects sorted by box centre, top to bottom then left to right."""
+    key = lambda o: ((o.box[1] + o.box[3]) / 2, (o.box[0] + o.box[2]) / 2)  # noqa: E731
+    return Layout(layout.background, tuple(sorted(layout.objects, key=key)), layout.canvas)
+
+
+def caption_text(layout: Layout, lang: str) -> str:
+    """The complete canonical caption of a Shapes World layout, objects in the layout's order."""
+    scene = layout_to_scene(layout, tolerance=1.0)
+    groups = [{"shape": o.shape, "color": o.color, "size": o.size, "count": 1, "cell": list(o.cell)}
+              for o in scene.objects]  # fmt: skip
+    return spec_to_text(normalize_spec({"groups": groups, "bg": scene.bg}), lang)
+
+
+def caption_objects(spec: Spec) -> tuple[list[Seen], str] | None:
+    """The objects and background a *complete* caption spec states, or None if it is incomplete.
+
+    Complete (as :func:`lvg.data.captions.describe_fully` writes it): a background, no relation, and every
+    group a single object with shape, colour, size and cell.
+    """
+    if "bg" not in spec or "relation" in spec:
+        return None
+    objs = []
+    for g in spec["groups"]:
+        if g.get("count", 1) != 1 or not all(k in g for k in ("color", "size", "cell")):
+            return None
+        objs.append(Seen(g["shape"], g["color"], g["size"], (int(g["cell"][0]), int(g["cell"][1]))))
+    return objs, spec["bg"]
+
+
+def caption_entails(caption: str | None, prompt: str) -> bool | None:
+    """Whether the scene a complete caption describes satisfies ``prompt`` (the closed loop's check: a generated
+    image's own caption against the prompt it was made from). None when the prompt does not parse; False when
+    the caption is None (nothing was read), does not parse or is incomplete."""
+    try:
+        asked = parse_caption(prompt)
+    except (CaptionParseError, SpecError):
+        return None
+    try:
+        told = caption_objects(parse_caption(caption)) if caption is not None else None
+    except (CaptionParseError, SpecError):
+        return False
+    return told is not None and satisfies(told[0], told[1], asked)
+
+
+# ----------------------------------------------------------------------------- questions
+
+
+def _ref(d: dict, lang: str) -> str:
+    """A referring phrase: ``d`` holds some of shape / color / size (no shape: "object")."""
+    if lang == "en":
+        words = [d[k] for k in ("size", "color") if k in d] + [d.get("shape", "object")]
+        return " ".join(words)
+    text = SIZE_ZH.get(d.get("size"), "") + COLOR_ZH.get(d.get("color"), "")
+    return text + SHAPE_ZH[d["shape"]] if "shape" in d else text + "图形"
+
+
+def _plural(d: dict) -> str:
+    words = [d[k] for k in ("size", "color") if k in d]
+    return " ".join([*words, SHAPE_PLURAL[d["shape"]] if "shape" in d else "shapes"])
+
+
+def _fits(o: Obj, d: dict) -> bool:
+    return all(getattr(o, k) == v for k, v in d.items())
+
+
+def _descriptions(o: Obj, without: str | None = None) -> list[dict]:
+    """Every referring description of ``o`` (non-empty subsets of its attributes, leaving out ``without``)."""
+    keys = [k for k in ("shape", "color", "size") if k != without]
+    out = []
+    for mask in range(1, 2 ** len(keys)):
+        d = {k: getattr(o, k) for j, k in enumerate(keys) if mask >> j & 1}
+        if "shape" in d or "color" in d:  # "the small object" alone is too vague to be natural
+            out.append(d)
+    return out
+
+
+def _unique_ref(scene: Scene, o: Obj, rng: random.Random, without: str | None = None) -> dict | None:
+    ok = [d for d in _descriptions(o, without) if sum(_fits(p, d) for p in scene.objects) == 1]
+    return rng.choice(ok) if ok else None
+
+
+def _random_desc(rng: random.Random, keys: tuple[str, ...] = ("shape", "color", "size")) -> dict:
+    d = {}
+    while not ("shape" in d or "color" in d):
+        d = {k: rng.choice(list({"shape": SHAPES, "color": COLORS, "size": SIZES}[k])) for k in keys
+             if rng.random() < 0.6}  # fmt: skip
+    return d
+
+
+def _bad_ref(scene: Scene, rng: random.Random, without: str) -> dict:
+    """A description (without ``without``) that fits no object or several."""
+    keys = tuple(k for k in ("shape", "color", "size") if k != without)
+    while True:
+        d = _random_desc(rng, keys)
+        if sum(_fits(p, d) for p in scene.objects) != 1:
+            return d
+
+
+def _say(value: str, kind: str, lang: str) -> str:
+    if lang == "en":
+        return value
+    return {"color": COLOR_ZH, "shape": SHAPE_ZH, "size": SIZE_ANSWER_ZH, "bg": BG_ZH}[kind][value]
+
+
+@dataclass(frozen=True)
+class Question:
+    kind: str  # one of QUESTION_TYPES
+    lang: str
+    text: str
+    answer: str
+
+
+_ASK = {  # attribute questions: (EN, ZH) templates
+    "color": ("what color is the {ref}?", "{ref}是什么颜色？"),
+    "shape": ("what shape is the {ref}?", "{ref}是什么形状？"),
+    "size": ("what size is the {ref}?", "{ref}是大还是小？"),
+    "where": ("where is the {ref}?", "{ref}在哪里？"),
+}
+
+
+def make_question(scene: Scene, kind: str, lang: str, rng: random.Random, held_out: bool = False
+                  ) -> Question | None:  # fmt: skip
+    """A question of ``kind`` about ``scene`` in ``lang`` with its true answer, or None where the scene
+    cannot carry that kind (``held_out`` draws the off-topic questions kept out of training)."""
+    objs = scene.objects
+    L = 0 if lang == "en" else 1
+    if kind in _ASK:
+        o = rng.choice(objs)
+        attr = None if kind == "where" else kind
+        d = _unique_ref(scene, o, rng, attr)
+        if d is None:  # no description without that attribute singles it out
+            return None
+        ans = CELL_EN[o.cell].split(" ", 1)[1] if kind == "where" and lang == "en" else (
+            CELL_ZH[o.cell] if kind == "where" else _say(getattr(o, kind), kind, lang))  # fmt: skip
+        return Question(kind, lang, _ASK[kind][L].format(ref=_ref(d, lang)), ans)
+    if kind == "count":
+        d = _random_desc(rng) if rng.random() < 0.5 else _descriptions(rng.choice(objs))[0]
+        n = sum(_fits(p, d) for p in objs)
+        text = f"how many {_plural(d)} are there?" if lang == "en" else f"有几个{_ref(d, lang)}？"
+        return Question(kind, lang, text, str(n))
+    if kind == "relation":
+        if len(objs) < 2:
+            return None
+        a, b = rng.sample(objs, 2)
+        da, db = _unique_ref(scene, a, rng), _unique_ref(scene, b, rng)
+        if da is None or db is None:
+            return None
+        rel = rng.choice(RELATIONS)
+        ra, rb = _ref(da, lang), _ref(db, lang)
+        text = f"is the {ra} {REL_EN[rel]} the {rb}?" if lang == "en" else f"{ra}在{rb}的{REL_ZH[rel]}吗？"
+        return Question(kind, lang, text, (YES if relation_holds(rel, a.cell, b.cell) else NO)[lang])
+    if kind == "background":
+        text = "what color is the background?" if lang == "en" else "背景是什么颜色？"
+        return Question(kind, lang, text, _say(scene.bg, "bg", lang))
+    if kind == "exists":
+        d = _random_desc(rng) if rng.random() < 0.5 else _descriptions(rng.choice(objs))[-1]
+        there = any(_fits(p, d) for p in objs)
+        text = f"is there a {_ref(d, lang)}?" if lang == "en" else f"有{_ref(d, lang)}吗？"
+        return Question(kind, lang, text, (YES if there else NO)[lang])
+    if kind == "unanswerable":
+        if rng.random() < 0.5:  # an attribute question about a missing or ambiguous object
+            ask = rng.choice(list(_ASK))
+            d = _bad_ref(scene, rng, None if ask == "where" else ask)
+            return Question(kind, lang, _ASK[ask][L].format(ref=_ref(d, lang)), CANNOT[lang])
+        pool = (OFF_TOPIC_HELD_OUT if held_out else OFF_TOPIC)[lang]
+        text = rng.choice(pool).format(ref=_ref(_descriptions(rng.choice(objs))[0], lang))
+        return Question(kind, lang, text, CANNOT[lang])
+    raise ValueError(f"unknown question type {kind!r}; expected one of {QUESTION_TYPES}")
+
+
+def question_about(kind: str, lang: str, rng: random.Random, held_out: bool = False) -> tuple[Scene, Question]:
+    """A random scene and a question of ``kind`` about it (scenes that cannot carry ``kind`` are redrawn)."""
+    while True:
+        scene = sample_scene(rng)
+        q = make_question(scene, kind, lang, rng, held_out)
+        if q is not None:
+            return scene, q
+
+
+def typed_question(text: str, rng: random.Random) -> str:
+    """The way people type a question: a capital first letter, 'colour', no question mark, extra spaces."""
+    if rng.random() < 0.3:
+        text = text[:1].upper() + text[1:]
+    if rng.random() < 0.2:
+        text = text.replace("color", "colour")
+    if rng.random() < 0.2:
+        text = text.rstrip("?？")
+    if rng.random() < 0.1:
+        text = "  " + text.replace(" ", "  ", 1)
+    return text
+
+
+# ----------------------------------------------------------------------------- the training stream
+
+
+@dataclass
+class ReadingDataConfig:
+    """What the reading LM's training stream draws."""
+
+    seed: int = 0
+    caption_prob: float = 0.4  # the rest are questions, types drawn uniformly
+    typed_prob: float = 0.3
+
+
+@dataclass(frozen=True)
+class ReadingSample:
+    index: int
+    layout: Layout  # in reading order
+    lang: str
+    question: str | None  # None: the task is the caption
+    answer: str
+    kind: str  # "caption" or a question type
+
+
+def make_reading_sample(index: int, cfg: ReadingDataConfig | None = None) -> ReadingSample:
+    """Deterministically build item ``index`` of the reading stream configured by ``cfg``."""
+    cfg = cfg or ReadingDataConfig()
+    rng = random.Random(f"lvg-read:{cfg.seed}:{index}")
+    lang = rng.choice(("en", "zh"))
+    if rng.random() < cfg.caption_prob:
+        layout = reading_order(layout_from_scene(sample_scene(rng)))
+        return ReadingSample(index, layout, lang, None, caption_text(layout, lang), "caption")
+    scene, q = question_about(rng.choice(QUESTION_TYPES), lang, rng)
+    layout = reading_order(layout_from_scene(scene))
+    text = typed_question(q.text, rng) if rng.random() < cfg.typed_prob else q.text
+    return ReadingSample(index, layout, lang, text, q.answer, q.kind)

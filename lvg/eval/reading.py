@@ -1,0 +1,117 @@
+"""Reading benchmarks: the reader's layouts, visual questions per type, and the closed loop.
+
+- :func:`evaluate_reader`: held-out renders -> layouts; exact when the layout is the render's scene
+  (every object's shape, colour, size and cell, and the background).
+- :func:`evaluate_vqa`: questions of every :data:`~lvg.data.reading.QUESTION_TYPES` about scenes drawn
+  from their own seed (never the training stream's), answered from the scenes' renders; exact string
+  match per type. The off-topic questions asked here are held out of training.
+Captions of held-out renders are scored by :func:`lvg.eval.shapes.evaluate_captioning`, the closed loop by
+:func:`lvg.eval.metrics.cycle_consistency`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from lvg.data.heldout import HELD_OUT_SEED, held_out_samples
+from lvg.data.layout import Layout, LayoutError, layout_to_scene
+from lvg.data.reading import QUESTION_TYPES, question_about
+from lvg.data.render import render
+from lvg.data.world import Scene
+
+
+def _key(scene: Scene) -> tuple:
+    return scene.bg, Counter((o.shape, o.color, o.size, o.cell) for o in scene.objects)
+
+
+def layout_is_scene(layout: Layout, scene: Scene, tolerance: float = 1.5) -> bool:
+    """Whether ``layout`` describes ``scene``: the same objects (shape, colour, size, cell) and background."""
+    try:
+        return _key(layout_to_scene(layout, tolerance)) == _key(scene)
+    except LayoutError:
+        return False
+
+
+def evaluate_reader(read: Callable[[list[np.ndarray]], list[Layout]], num: int = 1000,
+                    seed: int = HELD_OUT_SEED) -> dict[str, Any]:  # fmt: skip
+    """Fraction of ``num`` held-out renders whose read layout is exactly their scene."""
+    samples = held_out_samples(num, seed)
+    layouts = read([s.image for s in samples])
+    ok = [layout_is_scene(lay, s.scene) for lay, s in zip(layouts, samples, strict=True)]
+    fails = [{"index": s.index, "read": lay.to_dict(), "truth": s.full_text}
+             for lay, s, k in zip(layouts, samples, ok) if not k][:20]  # fmt: skip
+    return {"num": num, "exact": sum(ok) / num, "failures": fails}
+
+
+def vqa_items(num_per_type: int, lang: str, seed: int = HELD_OUT_SEED) -> list[tuple[Scene, Any]]:
+    """``num_per_type`` (scene, question) pairs of every type in ``lang``, drawn from their own seed."""
+    items = []
+    for kind in QUESTION_TYPES:
+        rng = random.Random(f"lvg-vqa-eval:{seed}:{lang}:{kind}")
+        items += [question_about(kind, lang, rng, held_out=True) for _ in range(num_per_type)]
+    return items
+
+
+def evaluate_vqa(ask: Callable[[list[np.ndarray], list[str]], list[str]], num_per_type: int = 200,
+                 lang: str = "en", seed: int = HELD_OUT_SEED, images: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Accuracy per question type: ``ask(renders, questions) -> answers`` (``images=False`` passes the scenes
+    instead of their renders, to score a reading LM on true layouts)."""
+    items = vqa_items(num_per_type, lang, seed)
+    inputs = [render(s) if images else s for s, _ in items]
+    answers = ask(inputs, [q.text for _, q in items])
+    right: Counter = Counter()
+    fails = []
+    for (_, q), a in zip(items, answers, strict=True):
+        ok = " ".join(a.split()).lower() == q.answer.lower()
+        right[q.kind] += ok
+        if not ok and len(fails) < 30:
+            fails.append({"type": q.kind, "question": q.text, "answer": a, "truth": q.answer})
+    types = {k: right[k] / num_per_type for k in QUESTION_TYPES}
+    return {"lang": lang, "num_per_type": num_per_type, "types": types,
+            "overall": sum(types.values()) / len(types), "failures": fails}  # fmt: skip
+
+
+def reading_section(pipe: Any, prompts: list[dict], langs: list[str], config: Any, questions: int = 200,
+                    renders: int = 1000, batch_size: int = 64) -> dict[str, Any]:  # fmt: skip
+    """What ``lvg eval shapes`` reports for a model that reads: the reader's exact layouts on held-out renders,
+    question accuracy per type, and the closed loop (every benchmark prompt, the model's own settings)."""
+    from lvg.eval.metrics import cycle_consistency
+
+    out: dict[str, Any] = {}
+    if renders:
+        r = evaluate_reader(pipe.read, renders)
+        out["reader"] = {"num": r["num"], "exact": r["exact"], "failures": r["failures"]}
+    for lang in langs:
+        if questions:
+            out[f"vqa_{lang}"] = evaluate_vqa(lambda ims, qs: pipe.answer(ims, qs, batch_size), questions, lang)
+        cyc = cycle_consistency(pipe, prompts, lang, config.replace(num_images=1, verify=0), batch_size=batch_size)
+        per: dict[str, list[bool]] = {}
+        for row in cyc["rows"]:
+            per.setdefault(row["category"], []).append(row["consistent"])
+        out[f"cycle_{lang}"] = {"rate": cyc["rate"], "parse_rate": cyc["parse_rate"], "num": cyc["num_prompts"],
+                                "categories": {c: sum(v) / len(v) for c, v in per.items()}}  # fmt: skip
+    return out
+
+
+def reading_markdown(section: dict[str, Any]) -> str:
+    """The reading section as Markdown: reader exactness, VQA per type and the closed loop per language."""
+    lines = []
+    if "reader" in section:
+        r = section["reader"]
+        lines.append(f"Reader: {r['exact']:.1%} of {r['num']} held-out renders read exactly (objects and background).")
+    vqa = [(k[4:], v) for k, v in section.items() if k.startswith("vqa_")]
+    if vqa:
+        lines += ["", "| question type | " + " | ".join(lang for lang, _ in vqa) + " |", "|---|" + "---|" * len(vqa)]
+        for t in QUESTION_TYPES:
+            lines.append(f"| {t} | " + " | ".join(f"{v['types'][t]:.1%}" for _, v in vqa) + " |")
+        lines.append("| **overall** | " + " | ".join(f"**{v['overall']:.1%}**" for _, v in vqa) + " |")
+    for k, v in section.items():
+        if k.startswith("cycle_"):
+            lines.append(f"\nClosed loop ({k[6:]}, {v['num']} prompts: text -> image -> own caption -> parsed, "
+                         f"compared with the prompt): **{v['rate']:.1%}** consistent.")  # fmt: skip
+    return "\n".join(lines) + "\n"

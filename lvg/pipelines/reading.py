@@ -1,0 +1,140 @@
+"""``ImageReader``: image -> layout (the reader) -> text (the reading LM): captions and answers.
+
+The reader (:class:`~lvg.models.reader.Reader`) detects labelled boxes; the layout, objects in reading
+order, is the interlingua the reading LM reads (:mod:`lvg.models.reading_lm`) to write a caption or
+answer a question. A folder holds ``detector/``, ``lm/``, ``text_tokenizer/`` and ``plan_vocab.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
+
+from lvg.data.layout import Layout
+from lvg.data.parse import detect_language
+from lvg.data.reading import CANNOT, reading_order
+from lvg.models.planner import PlanVocab, load_lm_folder, save_lm_folder
+from lvg.models.reader import Reader
+from lvg.models.reading_lm import ReadingTokens, left_pad, reading_prompt
+from lvg.models.unified import tokenize_texts
+from lvg.pipelines.pipeline import _to_image_tensor
+from lvg.sampling.generate import generate_text
+
+MAX_QUESTION_CHARS = 2000
+
+
+class ReadingError(ValueError):
+    """An image the reader finds nothing in, or a question it cannot take (the message names which)."""
+
+
+class ImageReader:
+    """The reader and the reading LM with its text tokenizer and vocabulary."""
+
+    def __init__(self, detector: Reader | None, lm: LlamaForCausalLM, text_tokenizer: PreTrainedTokenizerBase,
+                 vocab: PlanVocab):  # fmt: skip
+        """``detector=None``: the reading LM alone, which reads layouts it is given (:meth:`read` then raises)."""
+        if lm.config.vocab_size < vocab.vocab_size:
+            raise ValueError(f"reading LM vocabulary {lm.config.vocab_size} is smaller than {vocab.vocab_size}")
+        if detector is not None and detector.config.canvas != vocab.layout.canvas:
+            raise ValueError("the reader's canvas differs from the reading LM's layout canvas")
+        self.detector, self.lm, self.text_tokenizer, self.vocab = detector, lm, text_tokenizer, vocab
+        self.layout_tokenizer = vocab.layout_tokenizer
+        self.tasks = ReadingTokens.from_tokenizer(text_tokenizer)
+        special = set(text_tokenizer.all_special_ids) | set(text_tokenizer.added_tokens_encoder.values())
+        allowed = torch.zeros(lm.config.vocab_size, dtype=torch.bool)
+        allowed[: vocab.text_vocab_size] = True
+        allowed[sorted(special)] = False
+        allowed[vocab.eos_id] = True
+        self.allowed = allowed  # text tokens and <eos>: what an answer is written with
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm.device
+
+    def to(self, device: str | torch.device) -> ImageReader:
+        if self.detector is not None:
+            self.detector.to(device)
+        self.lm.to(device)
+        return self
+
+    # ------------------------------------------------------------------ reading
+
+    @torch.inference_mode()
+    def read(self, images: list[Any], batch_size: int = 64) -> list[Layout]:
+        """Images (PIL, paths or HWC uint8 arrays) -> layouts, objects in reading order."""
+        if self.detector is None:
+            raise ValueError("this reader has no detector: it reads layouts, not images")
+        out: list[Layout] = []
+        for s in range(0, len(images), batch_size):
+            pix = torch.stack([_to_image_tensor(x) for x in images[s : s + batch_size]])
+            out += [reading_order(lay) for lay in self.detector.detect(pix)]
+        return out
+
+    def _layout_ids(self, layouts: list[Layout]) -> list[list[int]]:
+        for i, lay in enumerate(layouts):
+            if not lay.objects:
+                raise ReadingError(f"image {i}: the reader found no object to describe")
+        return [self.layout_tokenizer.encode(lay) for lay in layouts]
+
+    @torch.inference_mode()
+    def write(self, prompts: list[list[int]], max_new_tokens: int, num_beams: int = 1,
+              batch_size: int = 64) -> list[str]:  # fmt: skip
+        """Greedy (or beam) text after each prompt row, one line each."""
+        out: list[str] = []
+        for s in range(0, len(prompts), batch_size):
+            ids, mask = left_pad(prompts[s : s + batch_size], self.vocab.pad_id)
+            rows = generate_text(self.lm, ids.to(self.device), mask.to(self.device), max_new_tokens=max_new_tokens,
+                                 allowed_ids=self.allowed.to(self.device), eos_id=self.vocab.eos_id,
+                                 num_beams=num_beams)  # fmt: skip
+            out += [" ".join(self.text_tokenizer.decode(r, skip_special_tokens=True).split()) for r in rows]
+        return out
+
+    def caption(self, layouts: list[Layout], lang: str = "en", num_beams: int = 1, max_new_tokens: int = 128,
+                batch_size: int = 64) -> list[str]:  # fmt: skip
+        """The canonical caption of each layout in ``lang`` ("en" or "zh")."""
+        self.tasks.lang(lang)  # validates lang
+        rows = [reading_prompt(self.vocab, self.tasks, ids, lang=lang) for ids in self._layout_ids(layouts)]
+        return self.write(rows, max_new_tokens, num_beams, batch_size)
+
+    def answer(self, layouts: list[Layout], questions: list[str], max_new_tokens: int = 24,
+               batch_size: int = 64) -> list[str]:  # fmt: skip
+        """The answer to ``questions[i]`` about ``layouts[i]`` (EN or ZH; "cannot answer" outside what it knows, and
+        about a layout without objects)."""
+        if len(questions) != len(layouts):
+            raise ValueError(f"{len(questions)} questions for {len(layouts)} images")
+        texts = []
+        for q in questions:
+            if not isinstance(q, str):
+                raise ReadingError(f"a question must be a string, got {type(q).__name__}")
+            text = " ".join(q.split())
+            if not text:
+                raise ReadingError("the question is empty")
+            if len(text) > MAX_QUESTION_CHARS:
+                raise ReadingError(f"the question is {len(text)} characters long; at most {MAX_QUESTION_CHARS}")
+            texts.append(text)
+        q_ids = tokenize_texts(self.text_tokenizer, texts, self.vocab.max_text_tokens)
+        seen = [i for i, lay in enumerate(layouts) if lay.objects]  # an image with nothing read: no answer to give
+        out = [CANNOT[detect_language(t)] for t in texts]
+        rows = [reading_prompt(self.vocab, self.tasks, self.layout_tokenizer.encode(layouts[i]), question_ids=q_ids[i])
+                for i in seen]  # fmt: skip
+        for i, a in zip(seen, self.write(rows, max_new_tokens, 1, batch_size) if rows else []):
+            out[i] = a
+        return out
+
+    # ------------------------------------------------------------------ persistence
+
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        if self.detector is None:
+            raise ValueError("a reader folder needs a detector")
+        path = save_lm_folder(path, self.lm, self.text_tokenizer, self.vocab, dtype)
+        self.detector.save_pretrained(path / "detector", dtype=dtype)
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> ImageReader:
+        lm, text_tok, vocab = load_lm_folder(path, "reader")
+        return cls(Reader.from_pretrained(Path(path) / "detector"), lm, text_tok, vocab)

@@ -1,0 +1,246 @@
+"""Reading with tiny models: a reader (image -> layout) and a reading LM (layout -> text) overfit a handful of
+scenes; their captions parse back to the scenes, their answers are right, verify regenerates what its own caption
+contradicts, and bad images give a caption or a clear error."""
+
+import io
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_tiny_planned
+from PIL import Image
+
+from lvg.data.captions import matches_fully
+from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
+from lvg.data.parse import parse_caption
+from lvg.data.reading import QUESTION_TYPES, caption_entails, caption_text, make_question, reading_order
+from lvg.data.render import render
+from lvg.data.world import sample_scene
+from lvg.eval.reading import layout_is_scene
+from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, planner_loss
+from lvg.models.reader import Reader, ReaderConfig
+from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
+from lvg.pipelines import load_pipeline
+from lvg.pipelines.pipeline import candidate_seed
+from lvg.pipelines.planned import PlannedPipeline
+from lvg.pipelines.reading import ImageReader, ReadingError
+from lvg.tokenizers.text import load_text_tokenizer
+from lvg.train.planner import shapes_world_layout_config
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "shapes-default"
+
+
+def _scenes():
+    rng = random.Random(5)
+    return [sample_scene(rng) for _ in range(4)]
+
+
+def _questions(scenes):
+    """Up to one question of every type and language per scene (what the tiny LM is taught)."""
+    out = []
+    for i, s in enumerate(scenes):
+        for lang in ("en", "zh"):
+            for kind in QUESTION_TYPES:
+                q = make_question(s, kind, lang, random.Random(f"{i}:{lang}:{kind}"))
+                if q is not None:
+                    out.append((i, q))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_reader() -> ImageReader:
+    """A tiny reader and reading LM overfit on four scenes: their renders, captions (EN/ZH) and questions."""
+    torch.manual_seed(0)
+    scenes = _scenes()
+    detector = Reader(ReaderConfig(labels=list(SHAPES_WORLD_LABELS), backgrounds=list(SHAPES_WORLD_BACKGROUNDS),
+                                   width=32, blocks=2))  # fmt: skip
+    images = torch.from_numpy(np.stack([render(s) for s in scenes])).permute(0, 3, 1, 2)
+    t = detector.targets([layout_from_scene(s) for s in scenes])
+    opt = torch.optim.AdamW(detector.parameters(), lr=3e-3)
+    for _ in range(250):
+        loss = detector.loss(detector(images), t)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    detector.eval()
+
+    text_tok = load_text_tokenizer(MODEL / "text_tokenizer")
+    vocab = PlanVocab.from_tokenizer(text_tok, shapes_world_layout_config(1), 96)
+    tasks = ReadingTokens.from_tokenizer(text_tok)
+    read = [reading_order(lay) for lay in detector.detect(images)]  # the LM learns what this reader sees
+    assert all(layout_is_scene(lay, s) for lay, s in zip(read, scenes))
+    lay = [vocab.layout_tokenizer.encode(r) for r in read]
+    prompts, answers = [], []
+    for i, s in enumerate(scenes):
+        for lang in ("en", "zh"):
+            prompts.append(reading_prompt(vocab, tasks, lay[i], lang=lang))
+            answers.append(caption_text(reading_order(layout_from_scene(s)), lang))
+    for i, q in _questions(scenes):
+        prompts.append(reading_prompt(vocab, tasks, lay[i], question_ids=text_tok(q.text)["input_ids"]))
+        answers.append(q.answer)
+    batch = reading_batch(prompts, text_tok(answers, add_special_tokens=False)["input_ids"], vocab)
+    lm = build_planner_lm(vocab, PlannerSize(64, 2, 2, 176))
+    opt = torch.optim.AdamW(lm.parameters(), lr=3e-3)
+    for _ in range(250):
+        logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                    position_ids=batch["position_ids"]).logits  # fmt: skip
+        loss = planner_loss(logits, batch["labels"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+    return ImageReader(detector, lm.eval(), text_tok, vocab)
+
+
+def test_reader_overfits_and_reads_the_scenes_exactly(tiny_reader):
+    scenes = _scenes()
+    layouts = tiny_reader.read([render(s) for s in scenes])
+    assert all(layout_is_scene(lay, s) for lay, s in zip(layouts, scenes))
+
+
+def test_captions_parse_back_to_the_scenes(tiny_reader):
+    scenes = _scenes()
+    layouts = tiny_reader.read([render(s) for s in scenes])
+    for lang in ("en", "zh"):
+        for cap, s in zip(tiny_reader.caption(layouts, lang), scenes):
+            assert matches_fully(parse_caption(cap, lang), s), cap
+
+
+def test_answers_are_right_on_the_scenes(tiny_reader):
+    scenes = _scenes()
+    layouts = tiny_reader.read([render(s) for s in scenes])
+    items = _questions(scenes)
+    answers = tiny_reader.answer([layouts[i] for i, _ in items], [q.text for _, q in items])
+    wrong = [(q.text, a, q.answer) for (_, q), a in zip(items, answers) if a != q.answer]
+    assert not wrong
+
+
+def test_caption_entails_is_the_closed_loop_check():
+    full = "a large red star in the top left and a small blue circle in the center on a white background"
+    assert caption_entails(full, "a red star to the left of a blue circle") is True
+    assert caption_entails(full, "a red star below a blue circle") is False
+    assert caption_entails(full, "两个星形") is False
+    assert caption_entails(full, "something else entirely") is None  # the prompt is outside the grammar
+    assert caption_entails(None, "a red star") is False  # nothing was read
+
+
+@pytest.fixture(scope="module")
+def planned_with_reader(tiny_reader, tmp_path_factory) -> Path:
+    path = make_tiny_planned(tmp_path_factory.mktemp("pr") / "model")
+    pipe = load_pipeline(path)
+    pipe.reader = tiny_reader
+    return pipe.save_pretrained(path)
+
+
+def test_a_planned_folder_with_a_reader_captions_answers_and_serves(planned_with_reader, tmp_path, capsys):
+    from fastapi.testclient import TestClient
+
+    from lvg.cli import main
+    from lvg.serve.app import ServeSettings, create_app
+
+    pipe = load_pipeline(planned_with_reader)
+    assert isinstance(pipe, PlannedPipeline) and pipe.can_caption
+    s = _scenes()[0]
+    png = tmp_path / "s.png"
+    Image.fromarray(render(s)).save(png)
+    cap = pipe.caption(str(png))
+    assert matches_fully(parse_caption(cap), s)
+    assert pipe.answer(str(png), "what color is the background?") == s.bg
+    assert main(["caption", str(png), "--lang", "zh", "--model", str(planned_with_reader)]) == 0
+    assert matches_fully(parse_caption(capsys.readouterr().out.strip(), "zh"), s)
+    assert main(["ask", str(png), "背景是什么颜色？", "--model", str(planned_with_reader)]) == 0
+    assert capsys.readouterr().out.strip() == {"white": "白色", "black": "黑色"}[s.bg]
+    app = create_app(ServeSettings(model_dir=planned_with_reader, rate_limit_per_minute=0), pipeline=pipe)
+    with TestClient(app) as c:
+        r = c.post("/v1/captions", files={"file": ("a.png", png.read_bytes(), "image/png")})
+        assert r.status_code == 200 and r.json()["caption"] == cap
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["noise", "1x1", "rgba", "grey", "16bit", "4000", "blank"])
+def test_any_image_gets_a_caption_or_a_clear_error(planned_with_reader, tmp_path, capsys, kind):
+    from lvg.cli import main
+
+    rng = np.random.default_rng(0)
+    img = {
+        "noise": lambda: Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)),
+        "1x1": lambda: Image.new("RGB", (1, 1), (200, 30, 40)),
+        "rgba": lambda: Image.fromarray(render(_scenes()[1])).convert("RGBA"),
+        "grey": lambda: Image.fromarray(render(_scenes()[1])).convert("L"),
+        "16bit": lambda: Image.fromarray((rng.integers(0, 65535, (64, 64))).astype(np.uint16)),
+        "4000": lambda: Image.fromarray(render(_scenes()[2])).resize((4000, 4000), Image.NEAREST),
+        "blank": lambda: Image.new("RGB", (64, 64), (255, 255, 255)),
+    }[kind]()
+    path = tmp_path / f"{kind}.png"
+    path.write_bytes(_png(img))
+    rc = main(["caption", str(path), "--model", str(planned_with_reader)])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    assert (rc == 0 and out.strip()) or (rc == 2 and err.startswith("lvg: error:")), (rc, out, err)
+    if kind == "blank":
+        assert rc == 2 and "no object" in err
+
+
+def test_reading_errors_name_the_problem(planned_with_reader):
+    pipe = load_pipeline(planned_with_reader)
+    with pytest.raises(ReadingError, match="no object"):
+        pipe.caption(Image.new("RGB", (64, 64), (0, 0, 0)))
+    with pytest.raises(ReadingError, match="empty"):
+        pipe.answer(render(_scenes()[0]), "   ")
+    with pytest.raises(ValueError, match="cannot read image"):
+        pipe.caption("/no/such/image.png")
+    with pytest.raises(ValueError, match="lang"):
+        pipe.caption(render(_scenes()[0]), lang="fr")
+
+
+def test_verify_regenerates_what_its_own_caption_contradicts(planned_with_reader, monkeypatch):
+    """Try t of an image that fails its check uses candidate seed t; the kept image is what that seed gives alone."""
+    pipe = load_pipeline(planned_with_reader)
+    calls = []
+
+    def agrees(images, prompts, batch_size=64):
+        calls.append(len(images))
+        return [False] * len(images) if len(calls) == 1 else [True] * len(images)
+
+    monkeypatch.setattr(pipe, "agrees", agrees)
+    out = pipe(["a red circle", "a blue star"], seed=3, verify=2)
+    assert calls == [2, 2] and out.verified == [True, True]
+    assert out.seeds == [candidate_seed(3, 1), candidate_seed(4, 1)]
+    alone = pipe("a blue star", seeds=[out.seeds[1]])
+    assert np.asarray(alone.images[0]).tobytes() == np.asarray(out.images[1]).tobytes()
+    monkeypatch.setattr(pipe, "agrees", lambda images, prompts, batch_size=64: [None] * len(images))
+    assert pipe("a red circle", seed=3, verify=True).verified == [None]  # unparsed prompts are left as they are
+
+
+def test_verify_needs_a_reader(tmp_path):
+    pipe = load_pipeline(make_tiny_planned(tmp_path / "m"))
+    with pytest.raises(ValueError, match="reader"):
+        pipe("a red circle", verify=1)
+
+
+def test_eval_shapes_reports_reading_vqa_and_the_closed_loop(planned_with_reader, tmp_path, capsys):
+    import json
+
+    from lvg.cli import main
+    from lvg.eval.benchmark import load_prompts
+    from lvg.resources import benchmark_prompts_file
+
+    rows = load_prompts(benchmark_prompts_file())[::50]
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    argv = ["eval", "shapes", "--model", str(planned_with_reader), "--prompts", str(prompts), "--captions", "4",
+            "--questions", "2", "--out", str(tmp_path / "ev")]  # fmt: skip
+    assert main(argv) == 0
+    res = json.loads((tmp_path / "ev" / "results.json").read_text())
+    reading = res["reading"]
+    assert set(reading["vqa_en"]["types"]) == set(QUESTION_TYPES) and reading["reader"]["num"] == 4
+    assert reading["cycle_zh"]["num"] == len(rows) and 0 <= reading["cycle_en"]["rate"] <= 1
+    assert "Closed loop" in (tmp_path / "ev" / "results.md").read_text() and "question type" in capsys.readouterr().out
