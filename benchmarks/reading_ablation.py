@@ -7,8 +7,9 @@ seconds in ``cpu.txt``) and, for each budget, the last snapshot within it:
 
 - reading: the reader (``runs/reader-shapes``) and the reading LM (``runs/reading-lm-shapes``), each a one-thread
   job, so a budget of C CPU minutes gives each C/2;
-- one-stage: the unified LM (``runs/llm-ablation``, preset ``mini``, 8x8 tokenizer) reads the image codes and
-  writes the caption, with all C minutes (the same run as ``benchmarks/ablation.py``).
+- one-stage: the unified LM (``configs/llm-ablation.yaml`` with ``data.t2i_prob=0.0``, i.e. captioning rows only,
+  ``train.out_dir=runs/llm-caption-ablation``; preset ``mini``, 8x8 tokenizer) reads the image codes and writes
+  the caption, with all C minutes on one core.
 
 Captions held-out renders greedily and scores exact structured match (every object and attribute, parsed).
 Writes the "reading-ablation" section of BENCHMARKS.md.
@@ -68,7 +69,7 @@ def main() -> None:
         if rd and lm:
             pipe, n_read = reading_pipe(rd[0], lm[0])
             reading = evaluate_captioning(pipe, args.num, args.lang)["exact_match"]
-        os_snap = snapshot_at("llm-ablation", c, stopped=True)
+        os_snap = snapshot_at("llm-caption-ablation", c, stopped=True)
         one = None
         if os_snap:
             pipe, n_one = one_stage_pipe(os_snap[0])
@@ -84,7 +85,8 @@ def main() -> None:
         f" and attribute, parsed). Reading: the reader and the reading LM ({n_read / 1e6:.2f}M parameters together)"
         " trained as two one-thread jobs, so a budget of C CPU minutes gives each C/2 (each job's measured CPU"
         f" seconds). One-stage: the unified LM ({n_one / 1e6:.2f}M parameters, preset `mini`, 8x8 tokenizer) trained"
-        " on both directions for C CPU minutes on one core, captioning from the image codes. The checkpoint used is"
+        " on captioning rows only for C CPU minutes on one core (its process's CPU seconds), captioning from the"
+        " image codes. The checkpoint used is"
         " the last written within the budget; — : none within it, or a budget past the end of the run.",
         "",
         "| CPU minutes | reader step | reading-LM step | reading exact match | one-stage step | one-stage exact match |",

@@ -4,8 +4,8 @@
 #   bash scripts/train_shapes_default.sh [STAGE ...]     STAGE: tokenizer plan export eval (default: all four)
 #
 #   tokenizer  the 16x16 image tokenizer (~40 min on one core); the planner trains beside it on the other core
-#   plan       the planner LM on one core; the painter, then the reader and the reading LM on the other
-#              (one torch thread each; ~50 min wall on 2 cores)
+#   plan       the painter on one core; the reader, then the reading LM, on the other (one torch thread
+#              each); the planner too if the tokenizer stage did not already train it
 #   export     assemble models/shapes-default (fp16 safetensors) with the shipped text tokenizer and CLIP
 #   eval       lvg eval shapes on the public benchmark, EN and ZH
 #   llm        (not in the default) the one-stage LM of configs/llm-shapes.yaml, for models without a painter
@@ -30,6 +30,13 @@ planner() {
     done_flag runs/planner-shapes/planner/plan_vocab.json \
         || timed planner $PY -m lvg.cli train planner --config configs/planner-shapes.yaml $(resume_flag runs/planner-shapes)
 }
+reading() {
+    done_flag runs/reader-shapes/detector/model.safetensors \
+        || timed reader $PY -m lvg.cli train reader --config configs/reader-shapes.yaml $(resume_flag runs/reader-shapes)
+    done_flag runs/reading-lm-shapes/reading_lm/plan_vocab.json \
+        || timed reading-lm $PY -m lvg.cli train reading-lm --config configs/reading-lm-shapes.yaml \
+            $(resume_flag runs/reading-lm-shapes)
+}
 
 for stage in $STAGES; do
     case $stage in
@@ -51,18 +58,14 @@ PYEOF
         wait $pid
         ;;
     plan)
-        planner &
+        planner &  # already done when the tokenizer stage ran: it trains there, beside the tokenizer
         pid=$!
+        reading &  # the reader, then the reading LM, on one core
+        rid=$!
         done_flag runs/painter-shapes/painter/model.safetensors \
             || timed painter $PY -m lvg.cli train painter --config configs/painter-shapes.yaml \
                 $(resume_flag runs/painter-shapes)
-        done_flag runs/reader-shapes/detector/model.safetensors \
-            || timed reader $PY -m lvg.cli train reader --config configs/reader-shapes.yaml \
-                $(resume_flag runs/reader-shapes)
-        done_flag runs/reading-lm-shapes/reading_lm/plan_vocab.json \
-            || timed reading-lm $PY -m lvg.cli train reading-lm --config configs/reading-lm-shapes.yaml \
-                $(resume_flag runs/reading-lm-shapes)
-        wait $pid
+        wait $pid $rid
         ;;
     export)
         $PY -m lvg.cli assemble $OUT --planner runs/planner-shapes/planner --painter runs/painter-shapes/painter \

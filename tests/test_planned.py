@@ -283,7 +283,7 @@ def test_planner_grows_from_a_local_hf_model(tmp_path):
     assert 1 <= len(lay.objects) <= 4
 
 
-@pytest.mark.parametrize("which", ["planner", "painter"])
+@pytest.mark.parametrize("which", ["planner", "painter", "reader", "reading-lm"])
 def test_training_resumes_to_the_same_weights(tmp_path, which):
     """Stopping after 2 steps and resuming gives bit-identical weights to 4 straight steps (data, optimizer, RNG)."""
     from safetensors.torch import load_file
@@ -292,7 +292,17 @@ def test_training_resumes_to_the_same_weights(tmp_path, which):
     from lvg.train.painter import PainterTrainingConfig, train_painter
     from lvg.train.planner import PlannerTrainingConfig, train_planner
 
-    if which == "planner":
+    from lvg.train.reader import ReaderTrainingConfig, ReadingLMTrainingConfig, train_reader, train_reading_lm
+
+    if which == "reader":
+        cls, fn, size = ReaderTrainingConfig, train_reader, ["model.width=16", "model.blocks=1", "eval_scenes=4",
+                                                               f"image_tokenizer={MODEL / 'image_tokenizer'}"]  # fmt: skip
+    elif which == "reading-lm":
+        cls, fn, size = ReadingLMTrainingConfig, train_reading_lm, ["size.hidden_size=32", "size.num_hidden_layers=1",
+                                                                      "size.num_attention_heads=2",
+                                                                      "size.intermediate_size=64", "eval_captions=2",
+                                                                      "eval_questions=1"]  # fmt: skip
+    elif which == "planner":
         cls, fn, size = PlannerTrainingConfig, train_planner, ["model.size.hidden_size=32", "model.size.num_hidden_layers=1",
                                                                  "model.size.num_attention_heads=2",
                                                                  "model.size.intermediate_size=64", "eval.prompts_per_category=1"]  # fmt: skip
@@ -307,7 +317,7 @@ def test_training_resumes_to_the_same_weights(tmp_path, which):
     straight = fn(cfg(tmp_path / "a"))
     fn(cfg(tmp_path / "b"), stop_after=2)
     resumed = fn(cfg(tmp_path / "b"), resume=True)
-    weights = "lm/model.safetensors" if which == "planner" else "model.safetensors"
+    weights = "lm/model.safetensors" if which in ("planner", "reading-lm") else "model.safetensors"
     a, b = load_file(str(straight / weights)), load_file(str(resumed / weights))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 

@@ -176,6 +176,22 @@ class TrainingRun:
         self.bar.update(1)
         return self.step
 
+    def optimize(self, opt: torch.optim.Optimizer, params: Any, loss: torch.Tensor) -> float:
+        """One optimiser step on ``loss``, gradients clipped to ``grad_clip``; returns the gradient norm."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(params, self.tc.grad_clip)
+        opt.step()
+        return gnorm.item()
+
+    def log_train(self, step: int, lr: float, grad_norm: float, **losses: float) -> None:
+        """Log ``train/<name>`` for each loss (``loss`` first: it goes on the progress line), the lr and the
+        gradient norm, every ``log_every`` steps and at the last."""
+        if step % self.tc.log_every == 0 or step == self.end:
+            self.log.log(step, **{f"train/{k}": v for k, v in losses.items()}, **{"train/lr": lr,
+                                                                                  "train/grad_norm": grad_norm})  # fmt: skip
+            self.bar.set_postfix(loss=f"{losses['loss']:.3f}")
+
     def checkpoint(self) -> None:
         save_checkpoint(self.out, self.step, self.modules, self.optimizers, self.extra)
         if self.tc.keep_snapshots:  # for accuracy-against-training-time curves (benchmarks/ablation.py)

@@ -193,13 +193,8 @@ def train_painter(cfg: PainterTrainingConfig, resume: bool = False, stop_after: 
             with autocast(device, tc.precision):
                 logits = painter(t["boxes"], t["words"], t["valid"], t["bg"])  # [B, sum(levels), g, g]
             loss = painter.loss(logits.float(), codes)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(painter.parameters(), tc.grad_clip)
-            opt.step()
+            gnorm = run.optimize(opt, painter.parameters(), loss)
             step = run.advance()
-            if step % tc.log_every == 0 or step == end:
-                run.log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item()})
-                run.bar.set_postfix(loss=f"{loss.item():.3f}")
+            run.log_train(step, lr, gnorm, loss=loss.item())
             run.end_of_step(step, val, headline if rows is None else None)
     return painter.save_pretrained(out / "painter")

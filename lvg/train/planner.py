@@ -198,13 +198,8 @@ def train_planner(cfg: PlannerTrainingConfig, resume: bool = False, stop_after: 
                 logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                             position_ids=batch["position_ids"]).logits  # [B, T, V]  # fmt: skip
             loss = planner_loss(logits, batch["labels"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(lm.parameters(), tc.grad_clip)
-            opt.step()
+            gnorm = run.optimize(opt, lm.parameters(), loss)
             step = run.advance()
-            if step % tc.log_every == 0 or step == end:
-                run.log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item()})
-                run.bar.set_postfix(loss=f"{loss.item():.3f}")
+            run.log_train(step, lr, gnorm, loss=loss.item())
             run.end_of_step(step, lambda: validate(planner, cfg.eval, prompts) if prompts else {}, headline)
     return planner.save_pretrained(out / "planner")

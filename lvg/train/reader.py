@@ -132,15 +132,9 @@ def train_reader(cfg: ReaderTrainingConfig, resume: bool = False, stop_after: in
             with autocast(device, tc.precision):
                 o = reader(images)
             losses = reader.loss({k: v.float() for k, v in o.items()}, t)
-            opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(reader.parameters(), tc.grad_clip)
-            opt.step()
+            gnorm = run.optimize(opt, reader.parameters(), losses["loss"])
             step = run.advance()
-            if step % tc.log_every == 0 or step == end:
-                run.log.log(step, **{f"train/{k}": v.item() for k, v in losses.items()}, **{"train/lr": lr,
-                            "train/grad_norm": gnorm.item()})  # fmt: skip
-                run.bar.set_postfix(loss=f"{losses['loss'].item():.3f}")
+            run.log_train(step, lr, gnorm, **{k: v.item() for k, v in losses.items()})
             run.end_of_step(step, lambda: validate_reader(reader, val_images, val_scenes),
                             lambda mm: f"exact {mm['val/exact']:.3f}")  # fmt: skip
     return reader.save_pretrained(out / "detector")
@@ -228,13 +222,8 @@ def train_reading_lm(cfg: ReadingLMTrainingConfig, resume: bool = False, stop_af
                 logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                             position_ids=batch["position_ids"]).logits  # [B, T, V]  # fmt: skip
             loss = planner_loss(logits, batch["labels"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(lm.parameters(), tc.grad_clip)
-            opt.step()
+            gnorm = run.optimize(opt, lm.parameters(), loss)
             step = run.advance()
-            if step % tc.log_every == 0 or step == end:
-                run.log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item()})
-                run.bar.set_postfix(loss=f"{loss.item():.3f}")
+            run.log_train(step, lr, gnorm, loss=loss.item())
             run.end_of_step(step, lambda: validate_reading_lm(lm, text_tok, vocab, cfg), headline)
     return save_lm_folder(out / "reading_lm", lm, text_tok, vocab)
