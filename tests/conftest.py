@@ -27,8 +27,9 @@ def make_tiny_pipeline(path: Path) -> Path:
     return Pipeline(build_lm(layout, "tiny"), img_tok, text_tok, layout).save_pretrained(path)
 
 
-def make_tiny_planned(path: Path) -> Path:
-    """Save a tiny untrained planned pipeline (planner LM, painter, 16-code image tokenizer) to ``path``."""
+def make_tiny_planned(path: Path, reader: bool = True) -> Path:
+    """Save a tiny untrained planned pipeline (planner LM, painter, 16-code image tokenizer, and a reader unless
+    ``reader=False``) to ``path``."""
     from lvg.models.painter import Painter
     from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm
     from lvg.pipelines.planned import LayoutPlanner, PlannedPipeline
@@ -43,7 +44,23 @@ def make_tiny_planned(path: Path) -> Path:
     planner = LayoutPlanner(build_planner_lm(vocab, PlannerSize(32, 1, 2, 64)).eval(), text_tok, vocab)
     img_tok = ImageTokenizer(ImageTokenizerConfig(channels=[8, 16, 16], fsq_levels=[4, 4])).eval()
     painter = Painter(shapes_world_painter_config(8, [4, 4], PainterModelConfig(8, 16, 1))).eval()
-    return PlannedPipeline(planner, painter, img_tok).save_pretrained(path)
+    tiny_reader = make_tiny_reader(vocab, text_tok) if reader else None
+    return PlannedPipeline(planner, painter, img_tok, reader=tiny_reader).save_pretrained(path)
+
+
+def make_tiny_reader(vocab, text_tok):
+    """A tiny untrained reader whose detector always sees objects (a high objectness bias), so every caption and
+    answer path runs; the words it writes are noise."""
+    from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
+    from lvg.models.planner import PlannerSize, build_planner_lm
+    from lvg.models.reader import Reader, ReaderConfig
+    from lvg.pipelines.reading import ImageReader
+
+    detector = Reader(ReaderConfig(labels=list(SHAPES_WORLD_LABELS), backgrounds=list(SHAPES_WORLD_BACKGROUNDS),
+                                   width=8, blocks=0)).eval()  # fmt: skip
+    with torch.no_grad():
+        detector.cls.bias[0] = 20.0
+    return ImageReader(detector, build_planner_lm(vocab, PlannerSize(32, 1, 2, 64)).eval(), text_tok, vocab)
 
 
 def make_tiny_hf_lm(path: Path) -> dict:

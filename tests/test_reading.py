@@ -129,7 +129,7 @@ def test_caption_entails_is_the_closed_loop_check():
 
 @pytest.fixture(scope="module")
 def planned_with_reader(tiny_reader, tmp_path_factory) -> Path:
-    path = make_tiny_planned(tmp_path_factory.mktemp("pr") / "model")
+    path = make_tiny_planned(tmp_path_factory.mktemp("pr") / "model", reader=False)
     pipe = load_pipeline(path)
     pipe.reader = tiny_reader
     return pipe.save_pretrained(path)
@@ -221,7 +221,7 @@ def test_verify_regenerates_what_its_own_caption_contradicts(planned_with_reader
 
 
 def test_verify_needs_a_reader(tmp_path):
-    pipe = load_pipeline(make_tiny_planned(tmp_path / "m"))
+    pipe = load_pipeline(make_tiny_planned(tmp_path / "m", reader=False))
     with pytest.raises(ValueError, match="reader"):
         pipe("a red circle", verify=1)
 
