@@ -746,7 +746,7 @@ def _eval_shapes(args: argparse.Namespace) -> int:
            for lang in langs]  # fmt: skip
     can_read = pipe.can_caption
     if args.captions and not can_read:
-        print(f"note: {type(pipe).__name__} has no reader yet; captioning is not evaluated")
+        print(f"note: {type(pipe).__name__} has no reader; captioning is not evaluated")
     cap = [evaluate_captioning(pipe, args.captions, lang) for lang in langs] if args.captions and can_read else []
     inception = None
     if args.inception_weights is not None:

@@ -394,7 +394,7 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
         """Caption one image in the canonical grammar of ``lang``."""
         state.ready_or_raise()
         if not state.pipeline.can_caption:
-            raise ApiError(501, "the served model cannot caption images (it has no reader yet)", "not_implemented")
+            raise ApiError(501, "the served model cannot caption images (it has no reader)", "not_implemented")
         ctype = (file.content_type or "").split(";")[0].strip().lower()
         if ctype not in ALLOWED_TYPES:
             raise ApiError(415, f"unsupported image type {ctype or 'none'!r}; send one of {', '.join(ALLOWED_TYPES)}",
