@@ -23,7 +23,6 @@ v (Salimans & Ho 2022), which is well-behaved at both ends. Training uses Min-SN
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lvg.component import CONFIG_NAME, Component
-from lvg.weights import load_weights, save_weights
+from lvg.component import CONFIG_NAME, Component, read_json_object
+from lvg.weights import check_header, load_weights, missing_weights_error, save_weights
 
 TEXT_ENCODER_FILE = "text_encoder/model.safetensors"
 UNET_DIR = "unet"
@@ -261,12 +260,20 @@ class PeerDiffusion(Component, nn.Module):
         self.unet.save_config(path / UNET_DIR)
         save_weights(self.unet, path / UNET_DIR / UNET_WEIGHTS, dtype)
 
+    def _check_weights(self, path: Path) -> None:
+        """Check both weights files' headers against this (meta-device) module."""
+        for f in (path / TEXT_ENCODER_FILE, path / UNET_DIR / UNET_WEIGHTS):
+            if not f.is_file():
+                raise missing_weights_error("peer diffusion", f)
+        check_header(path / TEXT_ENCODER_FILE, self.text_encoder.state_dict(), path / CONFIG_NAME)
+        check_header(path / UNET_DIR / UNET_WEIGHTS, self.unet.state_dict(), path / UNET_DIR / CONFIG_NAME)
+
     def _load_weights(self, path: Path) -> None:
         """Strictly load both parts, after checking that ``unet/config.json`` is what ``config.json`` implies."""
         for f in (path / TEXT_ENCODER_FILE, path / UNET_DIR / CONFIG_NAME, path / UNET_DIR / UNET_WEIGHTS):
             if not f.is_file():
-                raise FileNotFoundError(f"peer diffusion file missing: {f}")
-        saved_unet = json.loads((path / UNET_DIR / CONFIG_NAME).read_text(encoding="utf-8"))
+                raise missing_weights_error("peer diffusion", f)
+        saved_unet = read_json_object(path / UNET_DIR / CONFIG_NAME)
         for k, v in self.config.unet_kwargs().items():
             if (list(v) if isinstance(v, tuple) else v) != saved_unet.get(k):
                 raise ValueError(

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
-from lvg.component import Component, ConfigError, read_json_object
+from lvg.component import Component, ConfigError, check_ranges, read_json_object
 
 IGNORE = -100
 
@@ -52,6 +52,12 @@ class VocabLayout:
     en_id: int
     zh_id: int
     max_text_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"text_vocab_size": (8, 1_000_000), "codebook_size": (2, 1 << 20),
+                            "image_tokens": (1, 4096), "max_text_tokens": (1, 4096)})  # fmt: skip
+        ids = ("pad_id", "bos_id", "eos_id", "boi_id", "eoi_id", "en_id", "zh_id")
+        check_ranges(self, {name: (0, self.text_vocab_size - 1) for name in ids})
 
     @property
     def image_offset(self) -> int:
@@ -197,7 +203,9 @@ def grow_from_pretrained(
     tok = AutoTokenizer.from_pretrained(path)
     tok.add_special_tokens({"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>",
                             "additional_special_tokens": ["<boi>", "<eoi>", "<en>", "<zh>"]})  # fmt: skip
-    model, info = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32, output_loading_info=True)
+    model, info = AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch.float32, output_loading_info=True, use_safetensors=True
+    )  # fmt: skip (never a pickle)
     if info.get("missing_keys") or info.get("unexpected_keys"):
         raise ValueError(f"{path}: weights do not match its config: {info}")
     layout = VocabLayout.from_tokenizers(tok, codebook_size, image_tokens, max_text_tokens)

@@ -56,7 +56,10 @@ class ModelIndex:
         """The folder of the declared component ``name`` (an error if it is not declared or not on disk)."""
         if name not in self.components:
             raise ValueError(f"{self.file} declares no {name!r} component (it has {sorted(self.components)})")
-        path = self.folder / self.components[name]
+        rel = self.components[name]
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise ValueError(f"{self.file}: component {name!r} must be a folder inside the model folder, got {rel!r}")
+        path = self.folder / rel
         if not path.is_dir():
             raise FileNotFoundError(f"{self.file} declares the {name!r} component at {path}, which does not exist")
         return path

@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
+from lvg.component import config_from_dict, read_json_object
 from lvg.data.layout import Layout, LayoutError
 from lvg.models.painter import Painter
 from lvg.models.planner import PlanVocab, plan_prefix
@@ -126,8 +127,8 @@ class LayoutPlanner:
         if not vocab_file.is_file():
             raise FileNotFoundError(f"{path} is not a planner folder (no {PLAN_VOCAB})")
         try:
-            vocab = PlanVocab(**json.loads(vocab_file.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError, ValueError) as e:
+            vocab = config_from_dict(PlanVocab, read_json_object(vocab_file), str(vocab_file))
+        except ValueError as e:
             raise ValueError(f"{vocab_file} is malformed: {e}") from None
         text_tok = load_text_tokenizer(path / "text_tokenizer", required=["<pad>", "<bos>", "<eos>"])
         if PlanVocab.from_tokenizer(text_tok, vocab.layout, vocab.max_text_tokens) != vocab:
@@ -194,6 +195,10 @@ class PlannedPipeline:
             gen = GenerationConfig.from_kwargs(DEFAULT_GENERATION, **gen)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{index.file}: generation_config: {e}") from None
+        if (painter.config.codebook_size, painter.config.grid) != (image_tok.codebook_size, image_tok.config.grid):
+            raise ValueError(f"{index.component('painter') / 'config.json'} (grid {painter.config.grid}, "
+                             f"{painter.config.codebook_size} codes) does not match {index.component('image_tokenizer')} "
+                             f"(grid {image_tok.config.grid}, {image_tok.codebook_size} codes)")  # fmt: skip
         return cls(planner, painter, image_tok, clip, generation_config=gen).to(device)
 
     def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
