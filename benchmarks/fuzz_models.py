@@ -385,8 +385,10 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", default=None, metavar="TEXT", help="only mutants whose name contains TEXT")
     args = p.parse_args()
     mutants = quick_mutants(args.model, args.seed) if args.quick else all_mutants(args.model, args.seed)
+    mutants = [m for m in mutants if args.only is None or args.only in m.name]
     if args.limit is not None and args.limit < len(mutants):
         step = len(mutants) / args.limit
         mutants = [mutants[int(i * step)] for i in range(args.limit)]

@@ -18,6 +18,7 @@ from PIL import Image
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.component import ConfigError, config_from_dict
+from lvg.images import open_image
 from lvg.models.unified import CausalLM, VocabLayout, i2t_prefix, load_lm, save_lm, t2i_prefix, tokenize_texts
 from lvg.pipelines import pipeline_class
 from lvg.pipelines.index import MODEL_INDEX, ModelIndex, write_model_index
@@ -54,11 +55,7 @@ def candidate_seed(seed: int, c: int) -> int:
 def _to_image_tensor(image: Any) -> torch.Tensor:
     """PIL image, path or HWC uint8 array -> uint8 [3, 64, 64] (integer upscales are averaged down)."""
     if isinstance(image, (str, os.PathLike)):
-        try:
-            with Image.open(image) as im:
-                image = im.convert("RGB")
-        except (OSError, Image.DecompressionBombError) as e:
-            raise ValueError(f"cannot read image {image}: {e}") from None
+        image = open_image(image)  # pixel limit checked before decoding
     if isinstance(image, Image.Image):
         image = image.convert("RGB")
         w, h = image.size
