@@ -247,13 +247,16 @@ def all_mutants(model: Path, seed: int = 0, per_key: int = 4) -> list[Mutant]:
 
 
 def quick_mutants(model: Path, seed: int = 0) -> list[Mutant]:
-    """A small subset: the first mutant of every kind, and for every file kind, in a fixed order."""
+    """A small subset (the test suite's): the first mutant of every kind for every file type, of every kind for the
+    most fragile file (the LM config), and NaN weights in every weights file."""
     seen: set[tuple[str, str]] = set()
     out = []
+    fragile = ("planner/lm/config.json",)
     for m in all_mutants(model, seed, per_key=len(WRONG_VALUES)):
-        key = (m.kind, Path(m.target).suffix or "dir")
-        if key not in seen or m.detail in ("vocab_size=str", "fsq_levels=str", "layout.max_objects=huge"):
-            seen.add(key)
+        keys = [(m.kind, Path(m.target).suffix or "dir")]
+        keys += [(m.kind, m.target)] if m.target in fragile or m.kind == "nonfinite" else []
+        if any(k not in seen for k in keys):
+            seen.update(keys)
             out.append(m)
     return out
 
@@ -332,6 +335,8 @@ def run_mutants(mutants: list[Mutant], model: Path, timeout: float = 60.0, jobs:
 
     results: list[Outcome] = []
     tmp = Path(tempfile.mkdtemp(prefix="lvg-fuzz-"))
+    pristine = shutil.copytree(model, tmp / "pristine", symlinks=True)  # mutants hard-link to this copy, never
+    # to the source folder (every mutation replaces a file rather than writing into it)
     running: dict[int, tuple[Mutant, Path, float]] = {}
     queue = list(enumerate(mutants))
     try:
@@ -339,7 +344,7 @@ def run_mutants(mutants: list[Mutant], model: Path, timeout: float = 60.0, jobs:
             while queue and len(running) < jobs:
                 i, m = queue.pop(0)
                 folder = tmp / f"m{i}"
-                shutil.copytree(model, folder / "model", symlinks=True)
+                shutil.copytree(pristine, folder / "model", symlinks=True, copy_function=os.link)
                 m.apply(folder / "model")
                 argv = ["generate", PROMPT, "-o", str(folder / "out.png"), "--model", str(folder / "model")]
                 pid = os.fork()

@@ -113,10 +113,10 @@ def grow_planner_from_pretrained(path: str | os.PathLike, layout: LayoutTokenize
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json)")
-    tok = AutoTokenizer.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     tok.add_special_tokens({"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>"})
     model, info = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, output_loading_info=True,
-                                                       use_safetensors=True)  # fmt: skip
+                                                       use_safetensors=True, local_files_only=True)  # fmt: skip
     if info.get("missing_keys") or info.get("unexpected_keys"):
         raise ValueError(f"{path}: weights do not match its config: {info}")
     vocab = PlanVocab.from_tokenizer(tok, layout, max_text_tokens)

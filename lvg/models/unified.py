@@ -286,11 +286,11 @@ def grow_from_pretrained(
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json)")
-    tok = AutoTokenizer.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     tok.add_special_tokens({"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>",
                             "additional_special_tokens": ["<boi>", "<eoi>", "<en>", "<zh>"]})  # fmt: skip
     model, info = AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch.float32, output_loading_info=True, use_safetensors=True
+        path, dtype=torch.float32, output_loading_info=True, use_safetensors=True, local_files_only=True
     )  # fmt: skip (never a pickle)
     if info.get("missing_keys") or info.get("unexpected_keys"):
         raise ValueError(f"{path}: weights do not match its config: {info}")

@@ -180,9 +180,9 @@ class Pipeline:
         image_tok = ImageTokenizer.from_pretrained(index.component("image_tokenizer"))
         grid = image_tok.config.grid
         if (layout.codebook_size, layout.image_tokens) != (image_tok.codebook_size, grid * grid):
-            raise ConfigError(f"{index.file}: layout says {layout.codebook_size} codes and {layout.image_tokens} image "
-                              f"tokens, but {index.component('image_tokenizer')} has {image_tok.codebook_size} codes "
-                              f"on a {grid}x{grid} grid ({grid * grid} tokens)")  # fmt: skip
+            raise ConfigError(f"{index.file}: layout.codebook_size = {layout.codebook_size} and layout.image_tokens = "
+                              f"{layout.image_tokens} do not match {index.component('image_tokenizer')} "
+                              f"({image_tok.codebook_size} codes on a {grid}x{grid} grid)")  # fmt: skip
         lm_dir = index.component("lm")
         lm_config = CausalLM.load_config(lm_dir)
         need = 2 + layout.max_text_tokens + layout.image_tokens + 2
