@@ -21,30 +21,28 @@ from lvg.serve.auth import ApiKeys
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [("n", "2"), ("n", True), ("n", 2.0), ("n", 10**6), ("n", 2**70), ("seed", 2**70), ("seed", "3"), ("seed", 1.5),
-     ("top_k", "4"), ("temperature", "0.5"), ("size", "64x65"), ("size", 64), ("size", "0x0"), ("prompt", 5),
-     ("prompt", ["a"]), ("prompt", None), ("guidance_scale", True)],
-)  # fmt: skip
-def test_types_are_strict_and_bounds_name_the_field(field, value):
-    with serve() as c:
-        r = c.post(GEN, json={"prompt": "a red circle", field: value})
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["param"] == field
+STRICT = [("n", "2"), ("n", True), ("n", 2.0), ("n", 10**6), ("n", 2**70), ("seed", 2**70), ("seed", "3"),
+          ("seed", 1.5), ("top_k", "4"), ("temperature", "0.5"), ("size", "64x65"), ("size", 64), ("size", "0x0"),
+          ("prompt", 5), ("prompt", ["a"]), ("prompt", None), ("guidance_scale", True)]  # fmt: skip
+MALFORMED = [b'{"prompt": "a red circle", "temperature": NaN}', b'{"prompt": "a red circle", "temperature": Infinity}',
+             b'{"prompt": "a red circle", "guidance_scale": -Infinity}', b'{"prompt": "a red circle", "top_p": 1e999}',
+             b'{"prompt": ', b"not json at all", b"[]", b"null", b'"a red circle"', b""]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [b'{"prompt": "a red circle", "temperature": NaN}', b'{"prompt": "a red circle", "temperature": Infinity}',
-     b'{"prompt": "a red circle", "guidance_scale": -Infinity}', b'{"prompt": "a red circle", "top_p": 1e999}',
-     b'{"prompt": ', b"not json at all", b"\xff\xfe\x00", b"[]", b"null", b'"a red circle"', b""],
-)  # fmt: skip
-def test_malformed_json_and_non_finite_numbers_are_4xx(raw):
+def test_types_are_strict_and_bounds_name_the_field():
     with serve() as c:
-        r = c.post(GEN, content=raw, headers={"content-type": "application/json"})
-    assert r.status_code == (400 if raw.startswith(b"\xff") else 422), r.text  # undecodable bytes: 400
-    assert "error" in r.json()
+        for field, value in STRICT:
+            r = c.post(GEN, json={"prompt": "a red circle", field: value})
+            assert r.status_code == 422 and r.json()["error"]["param"] == field, (field, value, r.text)
+
+
+def test_malformed_json_and_non_finite_numbers_are_4xx():
+    with serve() as c:
+        for raw in MALFORMED:
+            r = c.post(GEN, content=raw, headers={"content-type": "application/json"})
+            assert r.status_code == 422 and "error" in r.json(), (raw, r.text)
+        r = c.post(GEN, content=b"\xff\xfe\x00", headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "error" in r.json()  # undecodable bytes
 
 
 def test_big_bodies_nul_bytes_and_emoji_never_5xx():
@@ -89,6 +87,7 @@ class GatedPipeline(FakePipeline):
 
 @pytest.mark.parametrize("queue_size", [1, 4])
 def test_overload_gives_exactly_the_excess_as_429_with_retry_after(queue_size):
+    """A burst of 10 single-image requests while one runs: exactly ``10 - queue_size`` are 429, each with Retry-After."""
     fake = GatedPipeline()
     burst = 10
     with serve(fake, queue_size=queue_size, max_batch_size=1, max_wait_ms=0) as c, ThreadPoolExecutor(burst) as pool:
