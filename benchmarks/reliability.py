@@ -47,7 +47,12 @@ def mutants(limit: int | None, timeout: float = 60.0) -> dict[str, Any]:
         todo = [todo[int(i * step)] for i in range(limit)]
     t0 = time.perf_counter()
     results = run_mutants(todo, MODEL, timeout=timeout)
+    by_kind: dict[str, dict[str, int]] = {}
+    for r in results:
+        kind = by_kind.setdefault(r.mutant.split(":")[0], {})
+        kind[r.verdict] = kind.get(r.verdict, 0) + 1
     return {"mutants": len(results), "seconds": time.perf_counter() - t0, "counts": summarize(results),
+            "by_kind": by_kind,
             "kinds": len({r.mutant.split(":")[0] for r in results}),
             "files": len({r.mutant.split(":")[1] for r in results}),
             "failures": [r.__dict__ for r in results if not r.verdict.startswith("ok")][:20]}  # fmt: skip
@@ -227,6 +232,12 @@ def report(m: dict | None, f: dict | None, s: dict | None, cmd: str) -> str:
                   f"{c.get('traceback', 0)} | {c.get('hang', 0)} | {c.get('signal', 0)} | "
                   f"{sum(v for k, v in bad.items() if k not in ('traceback', 'hang', 'signal'))} "
                   f"| {m['seconds']:.0f} |", ""]  # fmt: skip
+        lines += ["| mutation | mutants | clear error | harmless exit 0 | failures |", "|---|---|---|---|---|"]
+        for kind, counts in sorted(m["by_kind"].items(), key=lambda kv: -sum(kv[1].values())):
+            fails = sum(v for k, v in counts.items() if not k.startswith("ok"))
+            lines.append(f"| {kind} | {sum(counts.values())} | {counts.get('ok-error', 0)} | "
+                         f"{counts.get('ok-exit0', 0)} | {fails} |")  # fmt: skip
+        lines.append("")
         for fail in m["failures"][:5]:
             lines.append(f"- failure `{fail['mutant']}` ({fail['verdict']}): `{fail['stderr'][-200:]}`")
         lines.append("")
@@ -243,7 +254,8 @@ def report(m: dict | None, f: dict | None, s: dict | None, cmd: str) -> str:
                   f"`lvg serve` (the shipped model, 127.0.0.1); statuses {s['statuses']}.", "",
                   "| | after startup | after 100 requests | after the last | peak |", "|---|---|---|---|---|",
                   f"| server RSS (MiB) | {r['ready']:.0f} | {r['after_100']:.0f} | {r['end']:.0f} | {r['peak']:.0f} |",
-                  "", f"Memory growth from request 100 to the end: **{100 * s['growth']:+.1f}%**.", "",
+                  "", f"Memory growth from request 100 to the end: **{100 * s['growth']:+.1f}%** (from startup, "
+                  f"warm-up included: {100 * (r['end'] / r['ready'] - 1):+.1f}%).", "",
                   "| latency (ms) | p50 | p99 |", "|---|---|---|",
                   f"| first 100 requests | {1000 * s['first_100']['p50']:.0f} | {1000 * s['first_100']['p99']:.0f} |",
                   f"| last 100 requests | {1000 * s['last_100']['p50']:.0f} | {1000 * s['last_100']['p99']:.0f} |",
