@@ -246,17 +246,25 @@ def all_mutants(model: Path, seed: int = 0, per_key: int = 4) -> list[Mutant]:
     return out
 
 
+QUICK_LM = (
+    "vocab_size=str",
+    "hidden_act=float",
+    "return_dict=null",
+    "rope_parameters.rope_type=null",
+    "num_key_value_heads=zero",
+    "output_hidden_states=float",
+)  # were tracebacks before check_lm_config
+
+
 def quick_mutants(model: Path, seed: int = 0) -> list[Mutant]:
-    """A small subset (the test suite's): the first mutant of every kind for every file type, of every kind for the
-    most fragile file (the LM config), and NaN weights in every weights file."""
+    """A small subset (the test suite's): the first mutant of every kind (and of every kind on a ``config.json``),
+    NaN weights in every weights file, and the LM-config mutants that once gave tracebacks."""
     seen: set[tuple[str, str]] = set()
     out = []
-    fragile = ("planner/lm/config.json",)
     for m in all_mutants(model, seed, per_key=len(WRONG_VALUES)):
-        keys = [(m.kind, Path(m.target).suffix or "dir")]
-        keys += [(m.kind, m.target)] if m.target in fragile or m.kind == "nonfinite" else []
-        if any(k not in seen for k in keys):
-            seen.update(keys)
+        key = (m.kind, "config" if m.target.endswith("config.json") else m.target if m.kind == "nonfinite" else "")
+        if key not in seen or (m.target == "planner/lm/config.json" and m.detail in QUICK_LM):
+            seen.add(key)
             out.append(m)
     return out
 
