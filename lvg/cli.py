@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,8 @@ def _check_output(path: Path) -> None:
         if parent.exists():
             if not parent.is_dir():
                 raise ValueError(f"-o {path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK):
+                raise ValueError(f"-o {path}: cannot write in {parent}")
             break
 
 

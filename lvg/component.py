@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Self, TypeVar
 
 import torch
 
-from lvg.weights import check_header, load_weights, missing_weights_error, save_weights
+from lvg.weights import check_header, load_weights, missing_weights_error, save_weights, symlink_note
 
 T = TypeVar("T")
 CONFIG_NAME = "config.json"
@@ -214,7 +214,7 @@ class Component:
         """Read and validate ``path/config.json`` into ``cls.config_class``."""
         file = Path(path) / CONFIG_NAME
         if not file.is_file():
-            raise FileNotFoundError(f"{cls.__name__} file missing: {file}")
+            raise FileNotFoundError(f"{cls.__name__} file missing: {file}{symlink_note(file)}")
         return config_from_dict(cls.config_class, read_json_object(file), str(file))
 
     @classmethod

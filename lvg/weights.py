@@ -39,7 +39,12 @@ def missing_weights_error(what: str, file: Path) -> FileNotFoundError:
             f"{what} file missing: {file}; {file.parent} holds only pickle weights ({', '.join(pickles)}), which lvg "
             f"never loads (unpickling can run code): convert them to {file.name} with safetensors in a trusted process"
         )
-    return FileNotFoundError(f"{what} file missing: {file}")
+    return FileNotFoundError(f"{what} file missing: {file}{symlink_note(file)}")
+
+
+def symlink_note(path: Path) -> str:
+    """``" (a broken or looping symlink)"`` when ``path`` is a symlink that resolves to nothing, else ``""``."""
+    return " (a broken or looping symlink)" if path.is_symlink() and not path.exists() else ""
 
 
 def _first_lines(e: BaseException) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from lvg import __version__
 from lvg.component import read_json_object
 from lvg.resources import default_model_source, model_dir
+from lvg.weights import symlink_note
 
 MODEL_INDEX = "model_index.json"
 
@@ -61,7 +62,8 @@ class ModelIndex:
             raise ValueError(f"{self.file}: component {name!r} must be a folder inside the model folder, got {rel!r}")
         path = self.folder / rel
         if not path.is_dir():
-            raise FileNotFoundError(f"{self.file} declares the {name!r} component at {path}, which does not exist")
+            raise FileNotFoundError(f"{self.file} declares the {name!r} component at {path}, which does not exist"
+                                    f"{symlink_note(path)}")  # fmt: skip
         return path
 
     def optional(self, name: str) -> Path | None:
