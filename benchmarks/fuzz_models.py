@@ -257,12 +257,16 @@ QUICK_LM = (
 
 
 def quick_mutants(model: Path, seed: int = 0) -> list[Mutant]:
-    """A small subset (the test suite's): the first mutant of every kind (and of every kind on a ``config.json``),
-    NaN weights in every weights file, and the LM-config mutants that once gave tracebacks."""
+    """A small subset (the test suite's): the first mutant of every kind on a file lvg reads (and non-JSON and wrong
+    types in a ``tokenizer.json``), NaN weights in every weights file, and the LM-config mutants that once gave
+    tracebacks."""
     seen: set[tuple[str, str]] = set()
     out = []
     for m in all_mutants(model, seed, per_key=len(WRONG_VALUES)):
-        key = (m.kind, "config" if m.target.endswith("config.json") else m.target if m.kind == "nonfinite" else "")
+        if Path(m.target).name in ("README.md", "tokenizer_config.json"):  # never read: always harmless
+            continue
+        tok = m.target.endswith("tokenizer.json") and m.kind in ("non-json", "json-type")
+        key = (m.kind, m.target if m.kind == "nonfinite" else "tokenizer.json" if tok else "")
         if key not in seen or (m.target == "planner/lm/config.json" and m.detail in QUICK_LM):
             seen.add(key)
             out.append(m)

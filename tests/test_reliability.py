@@ -140,7 +140,7 @@ def test_mutated_model_files_fail_with_one_clear_line():
                        capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["failures"] == [], summary["failures"][:3]
-    assert summary["mutants"] >= 35 and summary["counts"].get("ok-error", 0) >= 25, summary
+    assert summary["mutants"] >= 25 and summary["counts"].get("ok-error", 0) >= 20, summary
 
 
 @pytest.fixture(scope="module")
