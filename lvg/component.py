@@ -225,7 +225,12 @@ class Component:
             raise FileNotFoundError(f"{cls.__name__} folder not found: {path}")
         config = cls.load_config(path)
         with torch.device("meta"):  # sizes checked against the weights' headers before anything is allocated
-            cls._from_folder(config, path)._check_weights(path)
+            try:
+                probe = cls._from_folder(config, path)
+            except (KeyError, TypeError, ValueError, RuntimeError) as e:  # a config its class cannot build
+                raise ConfigError(f"{path / CONFIG_NAME}: cannot build a {cls.__name__} from it: "
+                                  f"{type(e).__name__}: {' '.join(str(e).split())[:300]}") from None  # fmt: skip
+            probe._check_weights(path)
         model = cls._from_folder(config, path)
         model._load_weights(path)
         return model.float().to(device).eval()  # type: ignore[attr-defined]

@@ -149,6 +149,7 @@ def _str_map(v: object, values: type) -> bool:
                                                             not isinstance(x, bool) for k, x in v.items())  # fmt: skip
 
 
+ROPE_TYPES = ("default", "linear", "dynamic", "yarn", "llama3", "longrope")
 # Every other field a Llama config.json may hold, checked before transformers sees it: (rule, what it must be).
 # Flags lvg's sampling relies on are pinned to the values it was written for; keys starting with "_" are metadata.
 LM_FIELDS: dict[str, tuple[typing.Callable[[object], bool], str]] = {
@@ -161,12 +162,14 @@ LM_FIELDS: dict[str, tuple[typing.Callable[[object], bool], str]] = {
     "rope_parameters": (
         lambda v: (
             isinstance(v, dict)
-            and v.get("rope_type", "default") == "default"
+            and v.get("rope_type", "default") in ROPE_TYPES
             and _is_num(v.get("rope_theta"))
             and 1 <= v["rope_theta"] <= 1e9
-            and set(v) <= {"rope_type", "rope_theta"}
+            and all(k in ("rope_type", "rope_theta") or x is None or _is_num(x) and 0 < x < 1e9 for k, x in v.items())
+            and (v.get("factor") is None or v["factor"] >= 1)
         ),
-        "{'rope_type': 'default', 'rope_theta': a number in [1, 1e9]}",
+        f"{{'rope_type': one of {list(ROPE_TYPES)}, 'rope_theta': a number in [1, 1e9], other entries positive "
+        "numbers, factor >= 1}",
     ),  # fmt: skip
     "pad_token_id": (_optional_id, "a token id or null"),
     "bos_token_id": (_optional_id, "a token id or null"),
@@ -243,7 +246,7 @@ class CausalLM(Component, LlamaForCausalLM):
         check_lm_config(data, file)
         try:
             return LlamaConfig(**{k: v for k, v in data.items() if k not in ("architectures", "transformers_version")})
-        except (TypeError, ValueError, StrictDataclassError) as e:  # (transformers' own checks, as a backstop)
+        except (TypeError, ValueError, KeyError, StrictDataclassError) as e:  # (transformers' own checks, a backstop)
             raise ConfigError(f"{file}: {' '.join(str(e).split())}") from None
 
     @classmethod
@@ -252,7 +255,8 @@ class CausalLM(Component, LlamaForCausalLM):
         output embeddings are untied (copied), since safetensors stores each tensor once."""
         if not isinstance(lm, LlamaForCausalLM):
             raise ValueError(f"lvg's LM component is a Llama; got a {type(lm).__name__}")
-        config = LlamaConfig(**{**lm.config.to_dict(), "tie_word_embeddings": False})
+        known = {k: v for k, v in lm.config.to_dict().items() if k in LM_LIMITS or k in LM_FIELDS or k.startswith("_")}
+        config = LlamaConfig(**{**known, "tie_word_embeddings": False})  # (the fields lvg's loader checks)
         out = cls(config)
         state = dict(lm.state_dict())
         state.setdefault("lm_head.weight", state["model.embed_tokens.weight"])
