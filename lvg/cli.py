@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,18 @@ def _generation_config(args: argparse.Namespace, num_images: int = 1, base=None)
     """The :class:`~lvg.sampling.GenerationConfig` of the flags given, over ``base`` (a loaded pipeline's own
     ``generation_config``; None: the library defaults). Called once before the model loads, so bad flags fail
     first, and again with the pipeline's defaults."""
-    from lvg.sampling.config import GenerationConfig
+    from lvg.sampling.config import FIELDS, GenerationConfig, GenerationConfigError
 
     given = {k: getattr(args, k) for k in ("guidance_scale", "temperature", "top_k", "top_p")
              if getattr(args, k) is not None}  # fmt: skip
-    return GenerationConfig.from_kwargs(base, num_images=num_images, seed=args.seed, rerank=args.rerank,
-                                        verify=getattr(args, "verify", 0), **given)  # fmt: skip
+    try:
+        return GenerationConfig.from_kwargs(base, num_images=num_images, seed=args.seed, rerank=args.rerank,
+                                            verify=getattr(args, "verify", 0), **given)  # fmt: skip
+    except GenerationConfigError as e:  # "seed must be in [0, ...]" -> "--seed must be in [0, ...]": the flag's name
+        name = str(e).split(" ", 1)[0]
+        raise GenerationConfigError(
+            f"--{name.replace('_', '-')}{str(e)[len(name) :]}" if name in FIELDS else str(e)
+        ) from None
 
 
 def _model_config(args: argparse.Namespace, pipe, num_images: int = 1):  # -> GenerationConfig
@@ -72,6 +79,8 @@ def _check_output(path: Path) -> None:
         if parent.exists():
             if not parent.is_dir():
                 raise ValueError(f"-o {path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK):
+                raise ValueError(f"-o {path}: cannot write in {parent}")
             break
 
 
@@ -179,20 +188,15 @@ def _add_judge(sub: Subparsers) -> None:
 
 
 def _judge(args: argparse.Namespace) -> int:
-    from PIL import Image, UnidentifiedImageError
-
     from lvg.data.parse import parse_caption
     from lvg.data.spec import normalize_spec
     from lvg.eval.judge import judge
+    from lvg.images import open_image
 
     spec = parse_caption(args.prompt) if args.prompt is not None else normalize_spec(json.loads(args.spec))
     failed = 0
     for path in args.images:
-        try:
-            with Image.open(path) as im:
-                v = judge(im, spec)
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"cannot read image {path}: {e}") from None
+        v = judge(open_image(path), spec)
         failed += not v.passed
         seen = ", ".join(
             f"{o.size or '?'} {o.color or '?'} {o.shape or 'unknown'} @{list(o.cell)}" for o in v.reading.objects
@@ -449,9 +453,12 @@ def _paint_layout(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_SCALE = 32  # 64x64 -> 2048x2048
+
+
 def _generate(args: argparse.Namespace) -> int:
-    if args.scale < 1:
-        raise ValueError(f"--scale must be a positive integer, got {args.scale}")
+    if not 1 <= args.scale <= MAX_SCALE:
+        raise ValueError(f"--scale must be an integer in [1, {MAX_SCALE}] (64x64 upscaled), got {args.scale}")
     if args.layout is not None:
         return _paint_layout(args)
     if args.prompts is not None:
@@ -529,11 +536,11 @@ def _add_caption(sub: Subparsers) -> None:
 
 
 def _caption(args: argparse.Namespace) -> int:
-    for p in args.images:
-        if not p.is_file():
-            raise FileNotFoundError(f"image not found: {p}")
+    from lvg.images import open_image
+
+    images = [open_image(p) for p in args.images]  # every file read (and checked) before the model loads
     pipe = _load_pipeline(args.model)
-    for cap in pipe.caption([str(p) for p in args.images], lang=args.lang, num_beams=args.num_beams):
+    for cap in pipe.caption(images, lang=args.lang, num_beams=args.num_beams):
         print(cap)
     return 0
 

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Self, TypeVar
 
 import torch
 
-from lvg.weights import load_weights, save_weights
+from lvg.weights import check_header, load_weights, missing_weights_error, save_weights, symlink_note
 
 T = TypeVar("T")
 CONFIG_NAME = "config.json"
@@ -154,6 +154,20 @@ def config_from_dict(cls: type[T], data: dict, source: str | None = None, string
         raise ConfigError(f"{source}: invalid {prefix.rstrip('.') or cls.__name__}: {e}") from None
 
 
+def check_ranges(config: Any, ranges: dict[str, tuple[int | float, int | float]]) -> None:
+    """Raise ``ValueError`` naming the first field of ``config`` outside its ``(lowest, highest)`` range; an int
+    field must be an int (not a bool), and a list field's items are checked one by one (``"channels[]"``)."""
+    for name, (lo, hi) in ranges.items():
+        items = getattr(config, name.removesuffix("[]"))
+        for v in items if name.endswith("[]") else [items]:
+            kind = float if isinstance(lo, float) else int
+            if isinstance(v, bool) or not isinstance(v, int | float) or (kind is int and not isinstance(v, int)):
+                raise ValueError(f"{name.removesuffix('[]')} must be {'a number' if kind is float else 'an integer'}"
+                                 f" in [{lo}, {hi}], got {v!r}")  # fmt: skip
+            if not lo <= v <= hi:  # (NaN fails too)
+                raise ValueError(f"{name.removesuffix('[]')} must be in [{lo}, {hi}], got {v!r}")
+
+
 def read_json_object(file: str | os.PathLike) -> dict:
     """The JSON object in ``file``; unreadable text, bad JSON or another JSON type is a :class:`ConfigError`
     naming the file (a missing file is the caller's ``FileNotFoundError``)."""
@@ -200,7 +214,7 @@ class Component:
         """Read and validate ``path/config.json`` into ``cls.config_class``."""
         file = Path(path) / CONFIG_NAME
         if not file.is_file():
-            raise FileNotFoundError(f"{cls.__name__} file missing: {file}")
+            raise FileNotFoundError(f"{cls.__name__} file missing: {file}{symlink_note(file)}")
         return config_from_dict(cls.config_class, read_json_object(file), str(file))
 
     @classmethod
@@ -210,6 +224,13 @@ class Component:
         if not path.is_dir():
             raise FileNotFoundError(f"{cls.__name__} folder not found: {path}")
         config = cls.load_config(path)
+        with torch.device("meta"):  # sizes checked against the weights' headers before anything is allocated
+            try:
+                probe = cls._from_folder(config, path)
+            except (KeyError, TypeError, ValueError, RuntimeError) as e:  # a config its class cannot build
+                raise ConfigError(f"{path / CONFIG_NAME}: cannot build a {cls.__name__} from it: "
+                                  f"{type(e).__name__}: {' '.join(str(e).split())[:300]}") from None  # fmt: skip
+            probe._check_weights(path)
         model = cls._from_folder(config, path)
         model._load_weights(path)
         return model.float().to(device).eval()  # type: ignore[attr-defined]
@@ -219,9 +240,16 @@ class Component:
         """The (untrained) component for ``config``; override to read other files of the folder."""
         return cls(config)  # type: ignore[call-arg]
 
+    def _check_weights(self, path: Path) -> None:
+        """Check the weights files' headers (names, shapes, dtypes) against this (meta-device) module."""
+        file = path / WEIGHTS_NAME
+        if not file.is_file():
+            raise missing_weights_error(type(self).__name__, file)
+        check_header(file, self.state_dict(), path / CONFIG_NAME)  # type: ignore[attr-defined]
+
     def _load_weights(self, path: Path) -> None:
         """Load the weights strictly from ``path`` (override for another file layout)."""
         file = path / WEIGHTS_NAME
         if not file.is_file():
-            raise FileNotFoundError(f"{type(self).__name__} file missing: {file}")
+            raise missing_weights_error(type(self).__name__, file)
         load_weights(self, file, path / CONFIG_NAME)  # type: ignore[arg-type]

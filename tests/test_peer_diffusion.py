@@ -98,6 +98,18 @@ def test_pipeline_images_seeds_and_save_load(peer, tmp_path):
         PeerDiffusionPipeline.from_pretrained(tmp_path / "peer")
 
 
+def test_pickles_beside_the_peer_are_never_unpickled(peer, tmp_path):
+    from test_reliability import plant_pickles
+
+    folder = peer.save_pretrained(tmp_path / "peer")
+    plant_pickles(folder, tmp_path / "UNPICKLED")
+    PeerDiffusionPipeline.from_pretrained(folder)
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="only pickle weights"):
+        PeerDiffusionPipeline.from_pretrained(folder)
+    assert not (tmp_path / "UNPICKLED").exists()
+
+
 def test_pipeline_rejects_bad_input(peer):
     with pytest.raises(ValueError, match="at most 64"):
         peer(["a red circle and " * 40])

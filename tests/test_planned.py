@@ -291,7 +291,6 @@ def test_training_resumes_to_the_same_weights(tmp_path, which):
     from lvg.train.config import load_config
     from lvg.train.painter import PainterTrainingConfig, train_painter
     from lvg.train.planner import PlannerTrainingConfig, train_planner
-
     from lvg.train.reader import ReaderTrainingConfig, ReadingLMTrainingConfig, train_reader, train_reading_lm
 
     if which == "reader":

@@ -372,6 +372,9 @@ def load_inception(path: str | Path, variant: str = "fid", device: str | torch.d
 
     cfg = check_weights(path, variant)
     tensors = {k: v for k, v in load_file(str(path)).items() if not k.startswith(IGNORED_PREFIXES)}
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise InceptionWeightsError(f"{path}: tensor {bad[0]!r} holds NaN or infinite values (corrupt weights)")
     with torch.device("meta"):
         net = InceptionV3(cfg)
     net = net.to_empty(device="cpu")

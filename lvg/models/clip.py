@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from lvg.component import CONFIG_NAME, Component
+from lvg.component import CONFIG_NAME, Component, check_ranges
 from lvg.tokenizers.text import PAD, load_text_tokenizer, save_text_tokenizer
 
 TOKENIZER_DIR = "text_tokenizer"
@@ -39,6 +39,10 @@ class ClipConfig:
     init_temperature: float = 0.07
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"embed_dim": (1, 4096), "image_size": (8, 1024), "image_channels[]": (1, 4096),
+                            "text_width": (1, 4096), "text_layers": (1, 64), "text_heads": (1, 64),
+                            "max_text_tokens": (1, 4096), "vocab_size": (0, 1_000_000),
+                            "init_temperature": (1e-6, 1.0)})  # fmt: skip
         if not self.image_channels or self.image_size % (2 ** len(self.image_channels)):
             raise ValueError(f"image_size {self.image_size} must be divisible by 2**len(image_channels)")
         if self.embed_dim < 1 or self.text_width % self.text_heads or self.text_layers < 1:

@@ -23,7 +23,6 @@ v (Salimans & Ho 2022), which is well-behaved at both ends. Training uses Min-SN
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lvg.component import CONFIG_NAME, Component
-from lvg.weights import load_weights, save_weights
+from lvg.component import CONFIG_NAME, Component, check_ranges, read_json_object
+from lvg.weights import check_header, load_weights, missing_weights_error, save_weights
 
 TEXT_ENCODER_FILE = "text_encoder/model.safetensors"
 UNET_DIR = "unet"
@@ -86,6 +85,13 @@ class PeerDiffusionConfig:
     sampling_steps: int = 50  # DDIM steps when a call does not say
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"image_size": (8, 1024), "block_out_channels[]": (1, 4096), "layers_per_block": (1, 16),
+                            "first_attention_level": (0, 16), "norm_num_groups": (1, 256), "attention_heads": (1, 64),
+                            "text_width": (1, 4096), "text_layers": (1, 64), "text_heads": (1, 64),
+                            "max_text_tokens": (1, 4096), "vocab_size": (0, 1_000_000),
+                            "num_train_timesteps": (1, 100_000), "sampling_steps": (1, 10_000)})  # fmt: skip
+        if not 1 <= len(self.block_out_channels) <= 8:
+            raise ValueError(f"block_out_channels needs 1..8 levels, got {self.block_out_channels}")
         if not self.block_out_channels or self.image_size % 2 ** (len(self.block_out_channels) - 1):
             raise ValueError(
                 f"image_size {self.image_size} must halve cleanly {len(self.block_out_channels) - 1} times"
@@ -261,16 +267,22 @@ class PeerDiffusion(Component, nn.Module):
         self.unet.save_config(path / UNET_DIR)
         save_weights(self.unet, path / UNET_DIR / UNET_WEIGHTS, dtype)
 
-    def _load_weights(self, path: Path) -> None:
-        """Strictly load both parts, after checking that ``unet/config.json`` is what ``config.json`` implies."""
+    def _check_weights(self, path: Path) -> None:
+        """Check that ``unet/config.json`` is what ``config.json`` implies, then both weights files' headers against
+        this (meta-device) module."""
         for f in (path / TEXT_ENCODER_FILE, path / UNET_DIR / CONFIG_NAME, path / UNET_DIR / UNET_WEIGHTS):
             if not f.is_file():
-                raise FileNotFoundError(f"peer diffusion file missing: {f}")
-        saved_unet = json.loads((path / UNET_DIR / CONFIG_NAME).read_text(encoding="utf-8"))
+                raise missing_weights_error("peer diffusion", f)
+        saved_unet = read_json_object(path / UNET_DIR / CONFIG_NAME)
         for k, v in self.config.unet_kwargs().items():
             if (list(v) if isinstance(v, tuple) else v) != saved_unet.get(k):
                 raise ValueError(
                     f"{path / UNET_DIR / CONFIG_NAME}: {k} = {saved_unet.get(k)!r} but {CONFIG_NAME} implies {v!r}"
                 )
+        check_header(path / TEXT_ENCODER_FILE, self.text_encoder.state_dict(), path / CONFIG_NAME)
+        check_header(path / UNET_DIR / UNET_WEIGHTS, self.unet.state_dict(), path / UNET_DIR / CONFIG_NAME)
+
+    def _load_weights(self, path: Path) -> None:
+        """Strictly load both parts (:meth:`_check_weights` has checked the files and their headers)."""
         load_weights(self.text_encoder, path / TEXT_ENCODER_FILE, path / CONFIG_NAME)
         load_weights(self.unet, path / UNET_DIR / UNET_WEIGHTS, path / UNET_DIR / CONFIG_NAME)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from lvg.component import config_from_dict, read_json_object
 from lvg.models.unified import CausalLM, load_lm, save_lm
 from lvg.tokenizers.layout import LAYOUT, LayoutTokenizer, LayoutTokenizerConfig
 
@@ -114,10 +115,10 @@ def grow_planner_from_pretrained(path: str | os.PathLike, layout: LayoutTokenize
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json)")
-    tok = AutoTokenizer.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     tok.add_special_tokens({"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>"})
     model, info = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, output_loading_info=True,
-                                                       use_safetensors=True)  # fmt: skip
+                                                       use_safetensors=True, local_files_only=True)  # fmt: skip
     if info.get("missing_keys") or info.get("unexpected_keys"):
         raise ValueError(f"{path}: weights do not match its config: {info}")
     vocab = PlanVocab.from_tokenizer(tok, layout, max_text_tokens)
@@ -155,8 +156,8 @@ def load_lm_folder(path: str | os.PathLike, what: str = "planner"
     if not vocab_file.is_file():
         raise FileNotFoundError(f"{path} is not a {what} folder (no {PLAN_VOCAB})")
     try:
-        vocab = PlanVocab(**json.loads(vocab_file.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, TypeError, ValueError) as e:
+        vocab = config_from_dict(PlanVocab, read_json_object(vocab_file), str(vocab_file))
+    except ValueError as e:
         raise ValueError(f"{vocab_file} is malformed: {e}") from None
     text_tok = load_text_tokenizer(path / "text_tokenizer", required=["<pad>", "<bos>", "<eos>"])
     if PlanVocab.from_tokenizer(text_tok, vocab.layout, vocab.max_text_tokens) != vocab:

@@ -15,6 +15,7 @@ are always ``cumsum(attention_mask) - 1``, in training and in generation alike.
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +23,12 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
-from lvg.component import Component, ConfigError, read_json_object
+try:  # transformers' strict config checks (recent huggingface_hub) raise this, not a ValueError
+    from huggingface_hub.errors import StrictDataclassError
+except ImportError:  # pragma: no cover
+    StrictDataclassError = ValueError  # type: ignore[misc,assignment]
+
+from lvg.component import Component, ConfigError, check_ranges, read_json_object
 
 IGNORE = -100
 
@@ -52,6 +58,12 @@ class VocabLayout:
     en_id: int
     zh_id: int
     max_text_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"text_vocab_size": (8, 1_000_000), "codebook_size": (2, 1 << 20),
+                            "image_tokens": (1, 4096), "max_text_tokens": (1, 4096)})  # fmt: skip
+        ids = ("pad_id", "bos_id", "eos_id", "boi_id", "eoi_id", "en_id", "zh_id")
+        check_ranges(self, {name: (0, self.text_vocab_size - 1) for name in ids})
 
     @property
     def image_offset(self) -> int:
@@ -120,6 +132,96 @@ LM_LIMITS: dict[str, tuple[type, int, int]] = {
 }
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and v == v  # (not NaN)
+
+
+def _optional_id(v: object) -> bool:
+    return v is None or _is_int(v) and 0 <= v < 1_000_000  # type: ignore[operator]
+
+
+def _str_map(v: object, values: type) -> bool:
+    return isinstance(v, dict) and len(v) <= 10_000 and all(isinstance(k, str) and isinstance(x, values) and
+                                                            not isinstance(x, bool) for k, x in v.items())  # fmt: skip
+
+
+ROPE_TYPES = ("default", "linear", "dynamic", "yarn", "llama3", "longrope")
+# Every other field a Llama config.json may hold, checked before transformers sees it: (rule, what it must be).
+# Flags lvg's sampling relies on are pinned to the values it was written for; keys starting with "_" are metadata.
+LM_FIELDS: dict[str, tuple[typing.Callable[[object], bool], str]] = {
+    "num_key_value_heads": (lambda v: _is_int(v) and 1 <= v <= 256, "an integer in [1, 256]"),
+    "head_dim": (lambda v: v is None or _is_int(v) and 1 <= v <= 4096, "an integer in [1, 4096] or null"),
+    "hidden_act": (lambda v: v in ("silu", "gelu", "relu", "gelu_new", "gelu_pytorch_tanh"), "'silu' or 'gelu'"),
+    "rms_norm_eps": (lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
+    "initializer_range": (lambda v: _is_num(v) and 0 <= v <= 10, "a number in [0, 10]"),
+    "attention_dropout": (lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "rope_parameters": (
+        lambda v: (
+            isinstance(v, dict)
+            and v.get("rope_type", "default") in ROPE_TYPES
+            and _is_num(v.get("rope_theta"))
+            and 1 <= v["rope_theta"] <= 1e9
+            and all(k in ("rope_type", "rope_theta") or x is None or _is_num(x) and 0 < x < 1e9 for k, x in v.items())
+            and (v.get("factor") is None or v["factor"] >= 1)
+        ),
+        f"{{'rope_type': one of {list(ROPE_TYPES)}, 'rope_theta': a number in [1, 1e9], other entries positive "
+        "numbers, factor >= 1}",
+    ),  # fmt: skip
+    "pad_token_id": (_optional_id, "a token id or null"),
+    "bos_token_id": (_optional_id, "a token id or null"),
+    "eos_token_id": (_optional_id, "a token id or null"),
+    "pretraining_tp": (lambda v: v == 1 and _is_int(v), "1"),
+    "use_cache": (lambda v: v is True, "true"),
+    "return_dict": (lambda v: v is True, "true"),
+    "tie_word_embeddings": (lambda v: v is False, "false (lvg stores both embeddings)"),
+    "attention_bias": (lambda v: isinstance(v, bool), "true or false"),
+    "mlp_bias": (lambda v: isinstance(v, bool), "true or false"),
+    "output_hidden_states": (lambda v: v is False, "false"),
+    "output_attentions": (lambda v: v is False, "false"),
+    "is_encoder_decoder": (lambda v: v is False, "false"),
+    "chunk_size_feed_forward": (lambda v: v == 0 and _is_int(v), "0"),
+    "dtype": (lambda v: v in (None, "float32", "float16", "bfloat16"), "'float32', 'float16', 'bfloat16' or null"),
+    "id2label": (lambda v: _str_map(v, str) and all(k.isdigit() and len(k) < 7 for k in v), "a map of ids to names"),
+    "label2id": (lambda v: _str_map(v, int) and all(0 <= x < 1_000_000 for x in v.values()), "a map of names to ids"),
+    "problem_type": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "architectures": (
+        lambda v: v is None or isinstance(v, list) and all(isinstance(x, str) for x in v),
+        "a list of names or null",
+    ),  # fmt: skip
+    "transformers_version": (lambda v: isinstance(v, str), "a string"),
+    "model_type": (lambda v: v == "llama", "'llama'"),
+}
+
+
+def check_lm_config(data: dict, file: str | os.PathLike) -> None:
+    """Check a Llama ``config.json`` mapping field by field (types, ranges, pinned flags, no unknown fields) before
+    anything is built; a :class:`ConfigError` names the file and the first bad field."""
+    for key, (tp, lo, hi) in LM_LIMITS.items():
+        v = data.get(key)
+        if isinstance(v, bool) or not isinstance(v, tp) or not lo <= v <= hi:
+            raise ConfigError(f"{file}: field {key!r} must be an integer in [{lo}, {hi}], got {v!r}")
+    for key, v in data.items():
+        if key in LM_LIMITS or key.startswith("_"):
+            continue
+        if key not in LM_FIELDS:
+            raise ConfigError(f"{file}: unknown field {key!r} for a Llama language model")
+        ok, what = LM_FIELDS[key]
+        if not ok(v):
+            raise ConfigError(f"{file}: field {key!r} must be {what}, got {v!r}"[:300])
+    heads, kv = data["num_attention_heads"], data.get("num_key_value_heads", data["num_attention_heads"])
+    if data["hidden_size"] % heads:
+        raise ConfigError(f"{file}: field 'hidden_size' must be a multiple of 'num_attention_heads'")
+    if heads % kv:
+        raise ConfigError(f"{file}: field 'num_attention_heads' must be a multiple of 'num_key_value_heads'")
+    for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        if data.get(key) is not None and data[key] >= data["vocab_size"]:
+            raise ConfigError(f"{file}: field {key!r} = {data[key]} is outside the vocabulary ({data['vocab_size']})")
+
+
 class CausalLM(Component, LlamaForCausalLM):
     """The LM component: a Hugging Face Llama (RMSNorm, RoPE, SwiGLU) stored as ``config.json`` (the transformers
     config) + ``model.safetensors``, loaded through lvg's :class:`~lvg.component.Component` base.
@@ -141,18 +243,11 @@ class CausalLM(Component, LlamaForCausalLM):
         if not file.is_file():
             raise FileNotFoundError(f"language model file missing: {file}")
         data = read_json_object(file)
-        for key, (tp, lo, hi) in LM_LIMITS.items():
-            v = data.get(key)
-            if isinstance(v, bool) or not isinstance(v, tp) or not lo <= v <= hi:
-                raise ConfigError(f"{file}: field {key!r} must be an integer in [{lo}, {hi}], got {v!r}")
-        if data["hidden_size"] % data["num_attention_heads"]:
-            raise ConfigError(f"{file}: field 'hidden_size' must be a multiple of 'num_attention_heads'")
-        if data.get("model_type", "llama") != "llama":
-            raise ConfigError(f"{file}: field 'model_type' must be 'llama', got {data.get('model_type')!r}")
+        check_lm_config(data, file)
         try:
             return LlamaConfig(**{k: v for k, v in data.items() if k not in ("architectures", "transformers_version")})
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"{file}: {e}") from None
+        except (TypeError, ValueError, KeyError, StrictDataclassError) as e:  # (transformers' own checks, a backstop)
+            raise ConfigError(f"{file}: {' '.join(str(e).split())}") from None
 
     @classmethod
     def from_llama(cls, lm: torch.nn.Module) -> CausalLM:
@@ -160,7 +255,8 @@ class CausalLM(Component, LlamaForCausalLM):
         output embeddings are untied (copied), since safetensors stores each tensor once."""
         if not isinstance(lm, LlamaForCausalLM):
             raise ValueError(f"lvg's LM component is a Llama; got a {type(lm).__name__}")
-        config = LlamaConfig(**{**lm.config.to_dict(), "tie_word_embeddings": False})
+        known = {k: v for k, v in lm.config.to_dict().items() if k in LM_LIMITS or k in LM_FIELDS or k.startswith("_")}
+        config = LlamaConfig(**{**known, "tie_word_embeddings": False})  # (the fields lvg's loader checks)
         out = cls(config)
         state = dict(lm.state_dict())
         state.setdefault("lm_head.weight", state["model.embed_tokens.weight"])
@@ -194,10 +290,12 @@ def grow_from_pretrained(
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json)")
-    tok = AutoTokenizer.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     tok.add_special_tokens({"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>",
                             "additional_special_tokens": ["<boi>", "<eoi>", "<en>", "<zh>"]})  # fmt: skip
-    model, info = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32, output_loading_info=True)
+    model, info = AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch.float32, output_loading_info=True, use_safetensors=True, local_files_only=True
+    )  # fmt: skip (never a pickle)
     if info.get("missing_keys") or info.get("unexpected_keys"):
         raise ValueError(f"{path}: weights do not match its config: {info}")
     layout = VocabLayout.from_tokenizers(tok, codebook_size, image_tokens, max_text_tokens)

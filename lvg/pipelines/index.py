@@ -16,6 +16,7 @@ from typing import Any
 from lvg import __version__
 from lvg.component import read_json_object
 from lvg.resources import default_model_source, model_dir
+from lvg.weights import symlink_note
 
 MODEL_INDEX = "model_index.json"
 
@@ -56,9 +57,13 @@ class ModelIndex:
         """The folder of the declared component ``name`` (an error if it is not declared or not on disk)."""
         if name not in self.components:
             raise ValueError(f"{self.file} declares no {name!r} component (it has {sorted(self.components)})")
-        path = self.folder / self.components[name]
+        rel = self.components[name]
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise ValueError(f"{self.file}: component {name!r} must be a folder inside the model folder, got {rel!r}")
+        path = self.folder / rel
         if not path.is_dir():
-            raise FileNotFoundError(f"{self.file} declares the {name!r} component at {path}, which does not exist")
+            raise FileNotFoundError(f"{self.file} declares the {name!r} component at {path}, which does not exist"
+                                    f"{symlink_note(path)}")  # fmt: skip
         return path
 
     def optional(self, name: str) -> Path | None:

@@ -17,7 +17,9 @@ import torch
 from PIL import Image
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
-from lvg.models.unified import VocabLayout, i2t_prefix, load_lm, save_lm, t2i_prefix, tokenize_texts
+from lvg.component import ConfigError, config_from_dict
+from lvg.images import open_image
+from lvg.models.unified import CausalLM, VocabLayout, i2t_prefix, load_lm, save_lm, t2i_prefix, tokenize_texts
 from lvg.pipelines import pipeline_class
 from lvg.pipelines.index import MODEL_INDEX, ModelIndex, write_model_index
 from lvg.sampling.config import MAX_IMAGES_PER_PROMPT, MAX_RERANK, GenerationConfig
@@ -53,11 +55,7 @@ def candidate_seed(seed: int, c: int) -> int:
 def _to_image_tensor(image: Any) -> torch.Tensor:
     """PIL image, path or HWC uint8 array -> uint8 [3, 64, 64] (integer upscales are averaged down)."""
     if isinstance(image, (str, os.PathLike)):
-        try:
-            with Image.open(image) as im:
-                image = im.convert("RGB")
-        except (OSError, Image.DecompressionBombError) as e:
-            raise ValueError(f"cannot read image {image}: {e}") from None
+        image = open_image(image)  # pixel limit checked before decoding
     if isinstance(image, Image.Image):
         image = image.convert("RGB")
         w, h = image.size
@@ -171,17 +169,28 @@ class Pipeline:
     def _from_index(cls, index: ModelIndex, device: str | torch.device = "cpu",
                     dtype: torch.dtype = torch.float32) -> Pipeline:  # fmt: skip
         """Build from the components ``index`` declares (the optional ``clip`` only when declared)."""
-        try:
-            layout = VocabLayout(**index.data["layout"])
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"{index.file} is malformed: {e}") from None
+        if "layout" not in index.data:
+            raise ConfigError(f"{index.file}: missing field 'layout' (the vocabulary layout)")
+        layout = config_from_dict(VocabLayout, index.data["layout"], str(index.file), prefix="layout.")
         text_dir = index.component("text_tokenizer")
         text_tok = load_text_tokenizer(text_dir, required=LAYOUT_TOKENS)
         if VocabLayout.from_tokenizers(text_tok, layout.codebook_size, layout.image_tokens,
                                        layout.max_text_tokens) != layout:  # fmt: skip
             raise ValueError(f"{text_dir} does not match the vocabulary in {index.file}")
         image_tok = ImageTokenizer.from_pretrained(index.component("image_tokenizer"))
-        lm = load_lm(index.component("lm"), dtype)
+        grid = image_tok.config.grid
+        if (layout.codebook_size, layout.image_tokens) != (image_tok.codebook_size, grid * grid):
+            raise ConfigError(f"{index.file}: layout.codebook_size = {layout.codebook_size} and layout.image_tokens = "
+                              f"{layout.image_tokens} do not match {index.component('image_tokenizer')} "
+                              f"({image_tok.codebook_size} codes on a {grid}x{grid} grid)")  # fmt: skip
+        lm_dir = index.component("lm")
+        lm_config = CausalLM.load_config(lm_dir)
+        need = 2 + layout.max_text_tokens + layout.image_tokens + 2
+        if lm_config.vocab_size < layout.vocab_size or lm_config.max_position_embeddings < need:
+            raise ConfigError(f"{lm_dir / 'config.json'}: vocab_size {lm_config.vocab_size} and max_position_embeddings "
+                              f"{lm_config.max_position_embeddings} do not fit {index.file}'s layout (vocab_size "
+                              f"{layout.vocab_size}, sequences of {need} tokens)")  # fmt: skip
+        lm = load_lm(lm_dir, dtype)
         clip = None
         if (clip_dir := index.optional("clip")) is not None:
             from lvg.models.clip import ShapesClip

@@ -187,6 +187,10 @@ class PlannedPipeline:
             gen = GenerationConfig.from_kwargs(DEFAULT_GENERATION, **gen)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{index.file}: generation_config: {e}") from None
+        if (painter.config.codebook_size, painter.config.grid) != (image_tok.codebook_size, image_tok.config.grid):
+            raise ValueError(f"{index.component('painter') / 'config.json'} (grid {painter.config.grid}, "
+                             f"{painter.config.codebook_size} codes) does not match {index.component('image_tokenizer')} "
+                             f"(grid {image_tok.config.grid}, {image_tok.codebook_size} codes)")  # fmt: skip
         return cls(planner, painter, image_tok, clip, generation_config=gen, reader=reader).to(device)
 
     def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:

@@ -53,6 +53,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 SIZES = ("64x64", "128x128", "256x256", "512x512")
 MAX_PROMPT_CHARS = 4000  # a cheap bound before tokenizing; the real limit is in tokens
 MAX_SEED = 2**62
+FAILED_LOAD = "not ready: the model failed to load (the server log says why)"
 
 
 @dataclass
@@ -99,9 +100,10 @@ class ServeSettings:
 
 
 class ImageGenerationRequest(BaseModel):
-    """OpenAI Images API request, plus lvg's sampling fields."""
+    """OpenAI Images API request, plus lvg's sampling fields. Types are strict: ``"n": "2"`` and ``"n": true`` are
+    422, not coerced (an integer is still a valid float)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="English or Chinese prompt")
     n: int = Field(1, ge=1, le=MAX_IMAGES_PER_PROMPT, description="number of images")
@@ -418,7 +420,8 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
         if state.draining:
             return JSONResponse({"status": "draining"}, 503)
         if state.pipeline is None:
-            body = {"status": "failed", "error": state.load_error} if state.load_error else {"status": "loading"}
+            # never the load error itself (it holds paths and exception text): that is in the server log
+            body = {"status": "failed", "error": FAILED_LOAD} if state.load_error else {"status": "loading"}
             return JSONResponse(body, 503)
         return JSONResponse({"status": "ready"})
 

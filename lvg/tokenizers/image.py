@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lvg.component import CONFIG_NAME, WEIGHTS_NAME, Component
+from lvg.component import CONFIG_NAME, WEIGHTS_NAME, Component, check_ranges
 
 from .quantizers import FSQ, L2VQ
 
@@ -46,6 +46,11 @@ class ImageTokenizerConfig:
     vq_dim: int = 8
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"image_size": (8, 1024), "downsample": (2, 256), "channels[]": (4, 4096),
+                            "res_blocks": (0, 32), "decoder_res_blocks": (0, 32), "fsq_levels[]": (2, 256),
+                            "vq_codebook_size": (2, 1 << 20), "vq_dim": (1, 1024)})  # fmt: skip
+        if not 1 <= len(self.fsq_levels) <= 8 or not self.channels:
+            raise ValueError(f"fsq_levels needs 1..8 levels, got {self.fsq_levels}; channels at least one width")
         stages = int(round(math.log2(self.downsample))) if self.downsample > 0 else -1
         if stages < 1 or 2**stages != self.downsample or self.image_size % self.downsample:
             raise ValueError(f"downsample must be a power of two >= 2 dividing image_size, got {self.downsample}")

@@ -60,6 +60,10 @@ def save_checkpoint(
     """Write the checkpoint for ``step`` atomically to ``out_dir/checkpoint``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _recover(out_dir)
+    for stale in out_dir.glob(".checkpoint-*"):  # temporary folders of a run killed while writing
+        if stale.name != ".checkpoint-old":
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".checkpoint-"))
     state: dict[str, Any] = {"step": step, "optimizers": {}, "extra": extra or {}}
     for name, m in modules.items():
@@ -87,7 +91,17 @@ def save_checkpoint(
     return final
 
 
+def _recover(out_dir: Path) -> None:
+    """A run killed between the two renames of :func:`save_checkpoint` left no ``checkpoint/`` but a complete
+    ``.checkpoint-old/``: put it back (training resumes from that step and reaches the same weights)."""
+    final, old = out_dir / CHECKPOINT_DIR, out_dir / ".checkpoint-old"
+    if not final.exists() and (old / "state.json").is_file():
+        old.rename(final)
+
+
 def has_checkpoint(out_dir: str | os.PathLike) -> bool:
+    if Path(out_dir).is_dir():
+        _recover(Path(out_dir))
     return (Path(out_dir) / CHECKPOINT_DIR / "state.json").is_file()
 
 
@@ -96,7 +110,7 @@ def load_checkpoint(
 ) -> dict:
     """Restore modules, optimizers and RNG state in place (strictly); return the saved state dict."""
     ckpt = Path(out_dir) / CHECKPOINT_DIR
-    if not (ckpt / "state.json").is_file():
+    if not has_checkpoint(out_dir):
         raise CheckpointError(f"no checkpoint to resume from in {out_dir}")
     try:
         state = json.loads((ckpt / "state.json").read_text())

@@ -102,15 +102,11 @@ def folder_painter_config(rows: list[dict], grid: int, fsq_levels: list[int], m:
 
 def folder_images(rows: list[dict], size: int) -> np.ndarray:
     """The folder rows' images as uint8 [N, size, size, 3]; an unreadable or wrongly sized image is an error."""
-    from PIL import Image
+    from lvg.images import open_image
 
     out = []
     for r in rows:
-        try:
-            with Image.open(r["file_name"]) as im:
-                arr = np.asarray(im.convert("RGB"))
-        except (OSError, Image.DecompressionBombError) as e:
-            raise ValueError(f"cannot read image {r['file_name']}: {e}") from None
+        arr = np.asarray(open_image(r["file_name"]))
         if arr.shape[:2] != (size, size):
             raise ValueError(
                 f"{r['file_name']} is {arr.shape[1]}x{arr.shape[0]}; the image tokenizer takes {size}x{size}"
