@@ -195,7 +195,7 @@ def test_reading_errors_name_the_problem(planned_with_reader):
         pipe.caption(Image.new("RGB", (64, 64), (0, 0, 0)))
     with pytest.raises(ReadingError, match="empty"):
         pipe.answer(render(_scenes()[0]), "   ")
-    with pytest.raises(ValueError, match="cannot read image"):
+    with pytest.raises(ValueError, match="image not found"):
         pipe.caption("/no/such/image.png")
     with pytest.raises(ValueError, match="lang"):
         pipe.caption(render(_scenes()[0]), lang="fr")
