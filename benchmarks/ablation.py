@@ -6,7 +6,8 @@ Reads the training runs' checkpoint snapshots (``runs/snapshots/RUN/step-N``, co
 checkpoints) and their ``metrics.jsonl`` (wall seconds per step), picks for each budget the last snapshot
 written within it, and judges one image per public benchmark prompt (pixel judge, seed 0):
 
-- planned: the planner (``runs/planner-shapes``) and the painter (``runs/painter-shapes``) trained side by side,
+- planned: the planner (``--planner-run``, default ``runs/planner-lr1e3``, the shipped one; ``planner-shapes`` is the
+  first release's, lr 3e-3) and the painter (``runs/painter-shapes``) trained side by side,
   one core each, so ``t`` wall minutes are ``2t`` CPU minutes; the shipped 16x16 image tokenizer decodes;
 - one-stage: the unified LM of the same parameter count (``configs/llm-ablation.yaml``, preset ``mini``, one
   core) writes all 64 codes of the 8x8 image tokenizer, guidance 3.
@@ -64,12 +65,12 @@ def snapshot_at(run: str, minutes: float, stopped: bool = False) -> tuple[Path, 
     return best
 
 
-def planned_pipe(planner_snap: Path, painter_snap: Path):
+def planned_pipe(planner_snap: Path, painter_snap: Path, planner_run: str = "planner-lr1e3"):
     from lvg.models.painter import Painter
     from lvg.pipelines.planned import LayoutPlanner, PlannedPipeline
     from lvg.tokenizers.image import ImageTokenizer
 
-    base = LayoutPlanner.from_pretrained(RUNS / "planner-shapes" / "planner")
+    base = LayoutPlanner.from_pretrained(RUNS / planner_run / "planner")
     base.lm.load_state_dict(load_file(str(planner_snap / "lm.safetensors")))
     painter = Painter.from_pretrained(RUNS / "painter-shapes" / "painter")
     painter.load_state_dict(load_file(str(painter_snap / "painter.safetensors")))
@@ -101,6 +102,7 @@ def main() -> None:
         help="training budgets in CPU minutes (planned: half on each of its two jobs)",
     )
     ap.add_argument("--lang", default="en", choices=["en", "zh"])
+    ap.add_argument("--planner-run", default="planner-lr1e3", help="the planner's run folder under runs/")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -117,11 +119,11 @@ def main() -> None:
     rows = []
     n_one = 0
     for c in args.cpu_minutes:
-        pl, pa = snapshot_at("planner-shapes", c / 2), snapshot_at("painter-shapes", c / 2)
+        pl, pa = snapshot_at(args.planner_run, c / 2), snapshot_at("painter-shapes", c / 2)
         planned = None
         if pl and pa:
             planned = cached(f"{pl[0]}|{pa[0]}|{args.lang}", lambda a=pl[0], b=pa[0]: evaluate_generation(
-                planned_pipe(a, b), prompts, args.lang, guidance_scale=1.0, seed=0)["overall"])  # fmt: skip
+                planned_pipe(a, b, args.planner_run), prompts, args.lang, guidance_scale=1.0, seed=0)["overall"])  # fmt: skip
         os_snap = snapshot_at("llm-ablation", c, stopped=True)  # the same CPU minutes on one core
         one = None
         if os_snap:
@@ -136,11 +138,13 @@ def main() -> None:
         "## Planned generation vs one-stage LM at equal CPU time (`python benchmarks/ablation.py`)",
         "",
         f"Public benchmark ({len(prompts)} prompts, {args.lang.upper()}), one image per prompt (seed 0), pixel judge."
-        " Planned: planner (2.03M parameters) and painter (0.95M) trained side by side, one core each, so W wall"
+        f" Planned: planner (`runs/{args.planner_run}`, 2.03M parameters) and painter (0.95M) trained side by side, one core each, so W wall"
         " minutes are 2W CPU minutes (a budget of C CPU minutes gives each C/2). One-stage: a unified LM of the same size"
         f" ({n_one / 1e6:.2f}M parameters, preset `mini`, 8x8 tokenizer, guidance 3) trained on one core for the same"
-        " CPU minutes (its process's measured CPU time; the planned jobs' minutes are their wall time, an upper bound"
-        " on their CPU time). All on this 2-core machine, each job with one torch thread; the checkpoint used is the"
+        " CPU minutes. Minutes are each process's measured CPU time where recorded (`cpu.txt`: the one-stage run and"
+        " the shipped planner) and wall time otherwise (the painter: an upper bound on its CPU time). The shipped"
+        " planner's snapshots start at step 1,000 (a watcher started late), so budgets under 28 minutes have no"
+        " planned entry. All on this 2-core machine, each job with one torch thread; the checkpoint used is the"
         " last one written within the budget; — : no checkpoint within it (the planned jobs checkpoint every 250"
         " steps, about 5 minutes) or a budget past the end of the run. Sampling: temperature 1 for both (the shipped"
         " planned model samples at 0.3).",

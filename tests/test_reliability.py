@@ -417,3 +417,13 @@ def test_a_kill_between_the_checkpoint_renames_loses_nothing(tmp_path):
     save_checkpoint(tmp_path, 3, {"m": model}, {})
     (tmp_path / "checkpoint").rename(tmp_path / ".checkpoint-old")  # killed after the first rename of the swap
     assert has_checkpoint(tmp_path) and load_checkpoint(tmp_path, {"m": model}, {})["step"] == 3
+
+
+@pytest.mark.parametrize("folder", ["planner", "reader"])
+def test_a_plan_vocab_that_does_not_fit_its_lm_names_the_file(shipped, tmp_path, capsys, folder):
+    """Found by the fuzz on the folder with a reader: a missing `layout.bins_per_px` (default 3) made a vocabulary
+    larger than the LM's, and the error did not name the file."""
+    model = shutil.copytree(shipped, tmp_path / "m")
+    _edit_json(model / folder / "plan_vocab.json", lambda d: d["layout"].pop("bins_per_px"))
+    rc, err = _generate(capsys, model)
+    assert rc == 2 and f"{folder}/plan_vocab.json" in err and "vocab_size" in err and "Traceback" not in err

@@ -162,7 +162,11 @@ def load_lm_folder(path: str | os.PathLike, what: str = "planner"
     text_tok = load_text_tokenizer(path / "text_tokenizer", required=["<pad>", "<bos>", "<eos>"])
     if PlanVocab.from_tokenizer(text_tok, vocab.layout, vocab.max_text_tokens) != vocab:
         raise ValueError(f"{path / 'text_tokenizer'} does not match {vocab_file}")
-    return load_lm(path / "lm"), text_tok, vocab
+    lm = load_lm(path / "lm")
+    if lm.config.vocab_size < vocab.vocab_size:
+        raise ValueError(f"{vocab_file} describes {vocab.vocab_size} tokens but {path / 'lm' / 'config.json'} has "
+                         f"vocab_size {lm.config.vocab_size}")  # fmt: skip
+    return lm, text_tok, vocab
 
 
 # ----------------------------------------------------------------------------- sequences
