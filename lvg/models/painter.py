@@ -23,6 +23,7 @@ from torch import nn
 
 from lvg.component import Component
 from lvg.data.layout import Layout, LayoutError
+from lvg.models.blocks import ResBlock
 
 
 @dataclass
@@ -66,16 +67,6 @@ class PainterConfig:
         return self.canvas // self.grid
 
 
-class _ResBlock(nn.Module):
-    def __init__(self, c: int):
-        super().__init__()
-        self.n1, self.c1 = nn.GroupNorm(8, c), nn.Conv2d(c, c, 3, padding=1)
-        self.n2, self.c2 = nn.GroupNorm(8, c), nn.Conv2d(c, c, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.c2(F.silu(self.n2(self.c1(F.silu(self.n1(x))))))
-
-
 class Painter(Component, nn.Module):
     """Layout-conditioned parallel code predictor (see the module docstring)."""
 
@@ -90,7 +81,7 @@ class Painter(Component, nn.Module):
         self.bg = nn.Embedding(len(c.backgrounds), c.embed_dim)
         c_in = (c.embed_dim + 4) * c.patch * c.patch
         self.stem = nn.Conv2d(c_in, c.width, 1)
-        self.body = nn.Sequential(*[_ResBlock(c.width) for _ in range(c.blocks)])
+        self.body = nn.Sequential(*[ResBlock(c.width) for _ in range(c.blocks)])
         self.out_norm = nn.GroupNorm(8, c.width)
         self.head = nn.Conv2d(c.width, sum(c.fsq_levels), 1)
         basis = torch.cumprod(torch.tensor([1, *c.fsq_levels[:-1]]), 0)

@@ -28,6 +28,7 @@ from torch import nn
 
 from lvg.component import Component
 from lvg.data.layout import Layout, LayoutError, LayoutObject, boxes_overlap
+from lvg.models.blocks import ResBlock
 
 
 @dataclass
@@ -65,16 +66,6 @@ class ReaderConfig:
         return self.canvas // self.stride
 
 
-class _ResBlock(nn.Module):
-    def __init__(self, c: int):
-        super().__init__()
-        self.n1, self.c1 = nn.GroupNorm(8, c), nn.Conv2d(c, c, 3, padding=1)
-        self.n2, self.c2 = nn.GroupNorm(8, c), nn.Conv2d(c, c, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.c2(F.silu(self.n2(self.c1(F.silu(self.n1(x))))))
-
-
 class Reader(Component, nn.Module):
     """Image -> layout detector (see the module docstring)."""
 
@@ -93,7 +84,7 @@ class Reader(Component, nn.Module):
         self.stem = (
             nn.Sequential(nn.Conv2d(3, c.width, 3, padding=1), nn.SiLU()) if not downs else nn.Sequential(*downs)
         )
-        self.body = nn.Sequential(*[_ResBlock(c.width) for _ in range(c.blocks)])
+        self.body = nn.Sequential(*[ResBlock(c.width) for _ in range(c.blocks)])
         self.out_norm = nn.GroupNorm(8, c.width)
         self.cls = nn.Conv2d(c.width, 1 + len(c.labels), 1)
         self.box = nn.Conv2d(c.width, 4, 1)
