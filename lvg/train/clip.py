@@ -27,11 +27,8 @@ from .common import (
     TrainingRun,
     autocast,
     lr_at,
-    prepare_run_dir,
-    resolve_device,
-    seed_everything,
     set_lr,
-    write_json,
+    start_run,
 )
 from .config import config_to_dict
 
@@ -70,10 +67,7 @@ def train_clip(cfg: ClipTrainingConfig, resume: bool = False, stop_after: int | 
     tc = cfg.train
     tok_dir = cfg.text_tokenizer if cfg.text_tokenizer is not None else default_component_dir("text_tokenizer")
     text_tok = load_text_tokenizer(tok_dir, required=[PAD])
-    out = prepare_run_dir(tc, resume)
-    write_json(out / "config.json", config_to_dict(cfg))
-    device = resolve_device(tc.device)
-    seed_everything(tc.seed)
+    out, device = start_run(cfg, resume)
     model = ShapesClip(cfg.model, text_tok).to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and n != "text_tower.pos"]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and n != "text_tower.pos")]

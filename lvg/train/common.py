@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .checkpoint import has_checkpoint, save_checkpoint
+from .config import config_to_dict
 
 
 @dataclass
@@ -103,6 +104,17 @@ def prepare_run_dir(cfg: TrainConfig, resume: bool) -> Path:
         raise FileExistsError(f"{out} already holds a checkpoint; pass --resume to continue it or pick another out_dir")
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def start_run(cfg: Any, resume: bool) -> tuple[Path, torch.device]:
+    """What every trainer does first: check the run folder (:func:`prepare_run_dir`), write the full config to
+    ``OUT/config.json``, pick the device and seed everything; ``cfg.train`` is the :class:`TrainConfig`.
+    Returns (the run folder, the device)."""
+    out = prepare_run_dir(cfg.train, resume)
+    write_json(out / "config.json", config_to_dict(cfg))
+    device = resolve_device(cfg.train.device)
+    seed_everything(cfg.train.seed)
+    return out, device
 
 
 class RunLogger:

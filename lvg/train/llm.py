@@ -32,11 +32,8 @@ from .common import (
     TrainingRun,
     autocast,
     lr_at,
-    prepare_run_dir,
-    resolve_device,
-    seed_everything,
     set_lr,
-    write_json,
+    start_run,
 )
 from .config import config_to_dict
 
@@ -125,10 +122,7 @@ def train_llm(cfg: LLMTrainingConfig, resume: bool = False, stop_after: int | No
     from lvg.eval.benchmark import CATEGORIES, load_prompts
 
     tc = cfg.train
-    out = prepare_run_dir(tc, resume)
-    write_json(out / "config.json", config_to_dict(cfg))
-    device = resolve_device(tc.device)
-    seed_everything(tc.seed)
+    out, device = start_run(cfg, resume)
     image_tok = ImageTokenizer.from_pretrained(_component(cfg.image_tokenizer, "image_tokenizer"), device=device)
     image_tok.requires_grad_(False)
     grid = image_tok.config.grid

@@ -32,11 +32,8 @@ from .common import (
     TrainingRun,
     autocast,
     lr_at,
-    prepare_run_dir,
-    resolve_device,
-    seed_everything,
     set_lr,
-    write_json,
+    start_run,
 )
 from .config import config_to_dict
 
@@ -145,10 +142,7 @@ def headline(m: dict[str, float]) -> str:
 def train_painter(cfg: PainterTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) painter training; returns the saved painter folder ``OUT/painter``."""
     tc = cfg.train
-    out = prepare_run_dir(tc, resume)
-    write_json(out / "config.json", config_to_dict(cfg))
-    device = resolve_device(tc.device)
-    seed_everything(tc.seed)
+    out, device = start_run(cfg, resume)
     image_tok = ImageTokenizer.from_pretrained(cfg.image_tokenizer, device=device)
     image_tok.requires_grad_(False)
     grid, levels = image_tok.config.grid, image_tok.config.fsq_levels

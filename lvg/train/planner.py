@@ -37,11 +37,8 @@ from .common import (
     TrainingRun,
     autocast,
     lr_at,
-    prepare_run_dir,
-    resolve_device,
-    seed_everything,
     set_lr,
-    write_json,
+    start_run,
 )
 from .config import config_to_dict
 
@@ -150,10 +147,7 @@ def train_planner(cfg: PlannerTrainingConfig, resume: bool = False, stop_after: 
     from lvg.eval.benchmark import CATEGORIES, load_prompts
 
     tc = cfg.train
-    out = prepare_run_dir(tc, resume)
-    write_json(out / "config.json", config_to_dict(cfg))
-    device = resolve_device(tc.device)
-    seed_everything(tc.seed)
+    out, device = start_run(cfg, resume)
     rows = None
     if cfg.imagefolder:
         from lvg.data.imagefolder import read_layout_rows

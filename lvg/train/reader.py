@@ -22,10 +22,9 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from lvg.data.heldout import held_out_samples
+from lvg.data.heldout import held_out_samples, images_tensor
 from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
 from lvg.data.reading import ReadingDataConfig, make_reading_sample, reading_order
 from lvg.data.render import render
@@ -40,11 +39,8 @@ from .common import (
     TrainingRun,
     autocast,
     lr_at,
-    prepare_run_dir,
-    resolve_device,
-    seed_everything,
     set_lr,
-    write_json,
+    start_run,
 )
 from .config import config_to_dict
 from .painter import scenes_for
@@ -76,7 +72,7 @@ class ReaderTrainingConfig:
 
 def reader_images(scenes: list, step_seed: str, cfg: ReaderTrainingConfig, image_tok) -> torch.Tensor:
     """Renders of ``scenes`` as uint8 [B, 3, 64, 64]: some round-tripped through the image tokenizer, all noised."""
-    x = torch.from_numpy(np.stack([render(s) for s in scenes])).permute(0, 3, 1, 2)
+    x = images_tensor([render(s) for s in scenes])  # [B, 3, 64, 64] uint8
     gen = torch.Generator().manual_seed(random.Random(step_seed).getrandbits(62))
     if image_tok is not None and cfg.roundtrip_prob > 0:
         pick = (torch.rand(len(scenes), generator=gen) < cfg.roundtrip_prob).nonzero().flatten()
@@ -104,10 +100,7 @@ def train_reader(cfg: ReaderTrainingConfig, resume: bool = False, stop_after: in
     from lvg.tokenizers.image import ImageTokenizer
 
     tc = cfg.train
-    out = prepare_run_dir(tc, resume)
-    write_json(out / "config.json", config_to_dict(cfg))
-    device = resolve_device(tc.device)
-    seed_everything(tc.seed)
+    out, device = start_run(cfg, resume)
     image_tok = None
     if cfg.image_tokenizer and cfg.roundtrip_prob > 0:
         image_tok = ImageTokenizer.from_pretrained(cfg.image_tokenizer, device=device)
@@ -118,7 +111,7 @@ def train_reader(cfg: ReaderTrainingConfig, resume: bool = False, stop_after: in
     opt = torch.optim.AdamW(reader.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
     step = load_checkpoint(out, {"reader": reader}, {"opt": opt})["step"] if resume else 0
     val_samples = held_out_samples(cfg.eval_scenes)
-    val_images = torch.from_numpy(np.stack([s.image for s in val_samples])).permute(0, 3, 1, 2)
+    val_images = images_tensor([s.image for s in val_samples])
     val_scenes = [s.scene for s in val_samples]
     end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
     with TrainingRun(out, tc, step, end, "reader", {"reader": reader}, {"opt": opt},
@@ -190,10 +183,7 @@ def validate_reading_lm(lm, text_tok, vocab: PlanVocab, cfg: ReadingLMTrainingCo
 def train_reading_lm(cfg: ReadingLMTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) reading-LM training; returns the saved folder ``OUT/reading_lm``."""
     tc = cfg.train
-    out = prepare_run_dir(tc, resume)
-    write_json(out / "config.json", config_to_dict(cfg))
-    device = resolve_device(tc.device)
-    seed_everything(tc.seed)
+    out, device = start_run(cfg, resume)
     text_tok = load_text_tokenizer(cfg.text_tokenizer)
     vocab = PlanVocab.from_tokenizer(text_tok, shapes_world_layout_config(cfg.bins_per_px), cfg.max_text_tokens)
     tasks = ReadingTokens.from_tokenizer(text_tok)

@@ -27,11 +27,8 @@ from .common import (
     TrainingRun,
     autocast,
     lr_at,
-    prepare_run_dir,
-    resolve_device,
-    seed_everything,
     set_lr,
-    write_json,
+    start_run,
 )
 from .config import config_to_dict
 from .discriminator import DiscriminatorConfig, PatchDiscriminator, hinge_d_loss, hinge_g_loss
@@ -90,10 +87,7 @@ def train_tokenizer(cfg: TokenizerTrainingConfig, resume: bool = False, stop_aft
     from lvg.eval.benchmark import load_prompts
 
     tc = cfg.train
-    out = prepare_run_dir(tc, resume)
-    write_json(out / "config.json", config_to_dict(cfg))
-    device = resolve_device(tc.device)
-    seed_everything(tc.seed)
+    out, device = start_run(cfg, resume)
     model = ImageTokenizer(cfg.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
     modules, optims = {"model": model}, {"opt": opt}
