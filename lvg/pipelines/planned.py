@@ -266,6 +266,8 @@ class PlannedPipeline:
         prompts = prompt_list(prompt, batch_size)
         if cfg.rerank > 1 and self.clip is None:
             raise ValueError("rerank > 1 needs a CLIP model: load a pipeline with a clip/ component")
+        if cfg.verify and self.reader is None:  # before any planning
+            raise ValueError("verify needs a reader (image -> text); this model folder has none")
         text_ids = self.planner.tokenize(prompts)
         k = cfg.rerank
         jobs = [i for i in range(len(prompts)) for _ in range(cfg.num_images)]
@@ -290,8 +292,6 @@ class PlannedPipeline:
                 cfg: GenerationConfig, batch_size: int) -> None:  # fmt: skip
         """Regenerate, up to ``cfg.verify`` more tries, each image whose own caption contradicts its prompt (try ``t``
         of image ``i`` uses candidate seed ``rerank - 1 + t`` of ``seeds[i]``); ``out`` is updated in place."""
-        if self.reader is None:
-            raise ValueError("verify needs a reader (image -> text); this model folder has none")
         out.verified = self.agrees(out.images, out.prompts, batch_size)
         for t in range(1, cfg.verify + 1):
             redo = [i for i, ok in enumerate(out.verified) if ok is False]
@@ -315,13 +315,8 @@ class PlannedPipeline:
     def agrees(self, images: list[Any], prompts: list[str], batch_size: int = 64) -> list[bool | None]:
         """Whether each image's own caption (read by this folder's reader) satisfies its prompt; None where the
         prompt is outside the grammar Shapes World's parser reads (the check then cannot judge)."""
-        if self.reader is None:
-            raise ValueError("this model folder has no reader")
-        layouts = self.reader.read(images, batch_size)
-        seen = [i for i, lay in enumerate(layouts) if lay.objects]
-        caps: list[str | None] = [None] * len(images)
-        for i, c in zip(seen, self.reader.caption([layouts[i] for i in seen], "en", batch_size=batch_size)):
-            caps[i] = c
+        reader = self._reader()
+        caps = reader.caption_each(reader.read(images, batch_size), "en", batch_size=batch_size)
         return [caption_entails(c, p) for c, p in zip(caps, prompts, strict=True)]
 
     # ------------------------------------------------------------------ reading

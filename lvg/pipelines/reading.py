@@ -74,11 +74,15 @@ class ImageReader:
             out += [reading_order(lay) for lay in self.detector.detect(pix)]
         return out
 
-    def _layout_ids(self, layouts: list[Layout]) -> list[list[int]]:
-        for i, lay in enumerate(layouts):
-            if not lay.objects:
-                raise ReadingError(f"image {i}: the reader found no object to describe")
-        return [self.layout_tokenizer.encode(lay) for lay in layouts]
+    def _write_seen(self, layouts: list[Layout], prompt: Any, max_new_tokens: int, num_beams: int,
+                    batch_size: int) -> list[str | None]:  # fmt: skip
+        """Text for each layout with objects, from ``prompt(i, layout_ids)`` (its prompt row); None for the others."""
+        seen = [i for i, lay in enumerate(layouts) if lay.objects]
+        rows = [prompt(i, self.layout_tokenizer.encode(layouts[i])) for i in seen]
+        out: list[str | None] = [None] * len(layouts)
+        for i, text in zip(seen, self.write(rows, max_new_tokens, num_beams, batch_size) if rows else []):
+            out[i] = text
+        return out
 
     @torch.inference_mode()
     def write(self, prompts: list[list[int]], max_new_tokens: int, num_beams: int = 1,
@@ -93,12 +97,20 @@ class ImageReader:
             out += [" ".join(self.text_tokenizer.decode(r, skip_special_tokens=True).split()) for r in rows]
         return out
 
+    def caption_each(self, layouts: list[Layout], lang: str = "en", num_beams: int = 1, max_new_tokens: int = 128,
+                     batch_size: int = 64) -> list[str | None]:  # fmt: skip
+        """The canonical caption of each layout in ``lang`` ("en" or "zh"); None for a layout without objects."""
+        self.tasks.lang(lang)  # validates lang
+        return self._write_seen(layouts, lambda i, ids: reading_prompt(self.vocab, self.tasks, ids, lang=lang),
+                                max_new_tokens, num_beams, batch_size)  # fmt: skip
+
     def caption(self, layouts: list[Layout], lang: str = "en", num_beams: int = 1, max_new_tokens: int = 128,
                 batch_size: int = 64) -> list[str]:  # fmt: skip
-        """The canonical caption of each layout in ``lang`` ("en" or "zh")."""
-        self.tasks.lang(lang)  # validates lang
-        rows = [reading_prompt(self.vocab, self.tasks, ids, lang=lang) for ids in self._layout_ids(layouts)]
-        return self.write(rows, max_new_tokens, num_beams, batch_size)
+        """The canonical caption of each layout; a layout without objects is a :class:`ReadingError` naming it."""
+        empty = next((i for i, lay in enumerate(layouts) if not lay.objects), None)
+        if empty is not None:
+            raise ReadingError(f"image {empty}: the reader found no object to describe")
+        return self.caption_each(layouts, lang, num_beams, max_new_tokens, batch_size)
 
     def answer(self, layouts: list[Layout], questions: list[str], max_new_tokens: int = 24,
                batch_size: int = 64) -> list[str]:  # fmt: skip
@@ -117,13 +129,10 @@ class ImageReader:
                 raise ReadingError(f"the question is {len(text)} characters long; at most {MAX_QUESTION_CHARS}")
             texts.append(text)
         q_ids = tokenize_texts(self.text_tokenizer, texts, self.vocab.max_text_tokens)
-        seen = [i for i, lay in enumerate(layouts) if lay.objects]  # an image with nothing read: no answer to give
-        out = [CANNOT[detect_language(t)] for t in texts]
-        rows = [reading_prompt(self.vocab, self.tasks, self.layout_tokenizer.encode(layouts[i]), question_ids=q_ids[i])
-                for i in seen]  # fmt: skip
-        for i, a in zip(seen, self.write(rows, max_new_tokens, 1, batch_size) if rows else []):
-            out[i] = a
-        return out
+        out = self._write_seen(layouts, lambda i, ids: reading_prompt(self.vocab, self.tasks, ids, question_ids=q_ids[i]),
+                               max_new_tokens, 1, batch_size)  # fmt: skip
+        # an image with nothing read has no answer to give
+        return [a if a is not None else CANNOT[detect_language(t)] for a, t in zip(out, texts)]
 
     # ------------------------------------------------------------------ persistence
 
