@@ -13,6 +13,26 @@ ROOT = Path(__file__).resolve().parents[1]
 TEXT_TOKENIZER = ROOT / "models" / "shapes-default" / "text_tokenizer"
 
 
+def overfit(module: torch.nn.Module, loss_fn, steps: int, lr: float = 3e-3) -> float:
+    """``steps`` AdamW steps on ``loss_fn()`` (a scalar tensor) over ``module``'s parameters; returns the last loss."""
+    opt = torch.optim.AdamW(module.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
+def lm_batch_loss(lm, batch: dict) -> torch.Tensor:
+    """Next-token loss of a planner-style right-padded batch (input_ids, attention_mask, position_ids, labels)."""
+    from lvg.models.planner import planner_loss
+
+    logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                position_ids=batch["position_ids"]).logits  # fmt: skip
+    return planner_loss(logits, batch["labels"])
+
+
 def make_tiny_pipeline(path: Path) -> Path:
     """Save a tiny untrained pipeline (shipped text tokenizer, 16-code image tokenizer, 2-layer LM) to ``path``."""
     from lvg.models.unified import VocabLayout, build_lm

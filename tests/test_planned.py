@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_hf_lm
+from conftest import lm_batch_loss, make_tiny_hf_lm, overfit
 
 from lvg.data.captions import describe_fully, spec_to_text
 from lvg.data.layout import Layout, LayoutError, LayoutObject, layout_from_scene
 from lvg.data.world import Scene, sample_scene
 from lvg.eval.judge import judge
 from lvg.models.painter import Painter
-from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, planner_batch, planner_loss
+from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, planner_batch
 from lvg.pipelines import load_pipeline
 from lvg.pipelines.planned import LayoutPlanner, PlannedPipeline, PromptError
 from lvg.tokenizers.image import ImageTokenizer
@@ -48,26 +48,13 @@ def tiny_planned(tmp_path_factory) -> Path:
     lay_tok = LayoutTokenizer(lay_cfg)
     text_ids = [text_tok(p, add_special_tokens=False)["input_ids"] for p in _prompts(scenes)]
     batch = planner_batch(text_ids, [lay_tok.encode(layout_from_scene(s)) for s in scenes], vocab)
-    opt = torch.optim.AdamW(lm.parameters(), lr=3e-3)
-    for _ in range(150):
-        logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                    position_ids=batch["position_ids"]).logits  # fmt: skip
-        loss = planner_loss(logits, batch["labels"])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.05
+    assert overfit(lm, lambda: lm_batch_loss(lm, batch), 150) < 0.05
     image_tok = ImageTokenizer.from_pretrained(MODEL / "image_tokenizer")
     painter = Painter(shapes_world_painter_config(image_tok.config.grid, image_tok.config.fsq_levels,
                                                   PainterModelConfig(embed_dim=16, width=64, blocks=2)))  # fmt: skip
     codes = targets(scenes, image_tok)
     t = painter.encode_layouts([layout_from_scene(s) for s in scenes])
-    opt = torch.optim.AdamW(painter.parameters(), lr=3e-3)
-    for _ in range(300):
-        loss = painter.loss(painter(t["boxes"], t["words"], t["valid"], t["bg"]), codes)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    overfit(painter, lambda: painter.loss(painter(t["boxes"], t["words"], t["valid"], t["bg"]), codes), 300)
     lm.eval()
     painter.eval()
     pipe = PlannedPipeline(LayoutPlanner(lm, text_tok, vocab), painter, image_tok)

@@ -9,17 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_planned
+from conftest import lm_batch_loss, make_tiny_planned, overfit
 from PIL import Image
 
 from lvg.data.captions import matches_fully
+from lvg.data.heldout import images_tensor
 from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
 from lvg.data.parse import parse_caption
 from lvg.data.reading import QUESTION_TYPES, caption_entails, caption_text, make_question, reading_order
 from lvg.data.render import render
 from lvg.data.world import sample_scene
 from lvg.eval.reading import layout_is_scene
-from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, planner_loss
+from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm
 from lvg.models.reader import Reader, ReaderConfig
 from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
 from lvg.pipelines import load_pipeline
@@ -57,14 +58,9 @@ def tiny_reader() -> ImageReader:
     scenes = _scenes()
     detector = Reader(ReaderConfig(labels=list(SHAPES_WORLD_LABELS), backgrounds=list(SHAPES_WORLD_BACKGROUNDS),
                                    width=32, blocks=2))  # fmt: skip
-    images = torch.from_numpy(np.stack([render(s) for s in scenes])).permute(0, 3, 1, 2)
+    images = images_tensor([render(s) for s in scenes])
     t = detector.targets([layout_from_scene(s) for s in scenes])
-    opt = torch.optim.AdamW(detector.parameters(), lr=3e-3)
-    for _ in range(250):
-        loss = detector.loss(detector(images), t)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    overfit(detector, lambda: detector.loss(detector(images), t)["loss"], 250)
     detector.eval()
 
     text_tok = load_text_tokenizer(MODEL / "text_tokenizer")
@@ -83,15 +79,7 @@ def tiny_reader() -> ImageReader:
         answers.append(q.answer)
     batch = reading_batch(prompts, text_tok(answers, add_special_tokens=False)["input_ids"], vocab)
     lm = build_planner_lm(vocab, PlannerSize(64, 2, 2, 176))
-    opt = torch.optim.AdamW(lm.parameters(), lr=3e-3)
-    for _ in range(250):
-        logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                    position_ids=batch["position_ids"]).logits  # fmt: skip
-        loss = planner_loss(logits, batch["labels"])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.05
+    assert overfit(lm, lambda: lm_batch_loss(lm, batch), 250) < 0.05
     return ImageReader(detector, lm.eval(), text_tok, vocab)
 
 
