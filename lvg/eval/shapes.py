@@ -82,7 +82,13 @@ def evaluate_captioning(pipe: CaptioningPipeline, num: int = 1000, lang: str = "
                         num_beams: int = 1) -> dict[str, Any]:  # fmt: skip
     """Exact structured match of parsed captions with the true scenes of ``num`` held-out renders."""
     samples = held_out_samples(num, seed)
-    captions = captions_of(pipe, [s.image for s in samples], lang, num_beams)
+    return score_captions(captions_of(pipe, [s.image for s in samples], lang, num_beams), samples, lang)
+
+
+def score_captions(captions: list[str], samples: list, lang: str) -> dict[str, Any]:
+    """Exact structured match of ``captions`` (parsed in ``lang``) with the scenes of ``samples`` (held-out samples:
+    ``scene``, ``index``, ``full_text``): the fraction right, the fraction that parses, the first failures."""
+    num = len(samples)
     exact, parsed, failures = 0, 0, []
     for s, cap in zip(samples, captions, strict=True):
         try:

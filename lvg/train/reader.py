@@ -150,27 +150,19 @@ class ReadingLMTrainingConfig:
 
 @torch.inference_mode()
 def validate_reading_lm(lm, text_tok, vocab: PlanVocab, cfg: ReadingLMTrainingConfig) -> dict[str, float]:
-    from lvg.data.captions import matches_fully
-    from lvg.data.parse import CaptionParseError, parse_caption
     from lvg.eval.reading import evaluate_vqa
+    from lvg.eval.shapes import score_captions
+    from lvg.pipelines.reading import ImageReader
 
     was = lm.training
     lm.eval()
-    from lvg.pipelines.reading import ImageReader
-
     reader = ImageReader(None, lm, text_tok, vocab)  # the LM alone: it reads true layouts
     out: dict[str, float] = {}
     samples = held_out_samples(cfg.eval_captions) if cfg.eval_captions else []
     layouts = [reading_order(layout_from_scene(s.scene)) for s in samples]
     for lang in ("en", "zh"):
         if samples:
-            ok = 0
-            for cap, s in zip(reader.caption(layouts, lang), samples):
-                try:
-                    ok += matches_fully(parse_caption(cap, lang), s.scene)
-                except (CaptionParseError, ValueError):
-                    pass
-            out[f"val/caption_{lang}"] = ok / len(samples)
+            out[f"val/caption_{lang}"] = score_captions(reader.caption(layouts, lang), samples, lang)["exact_match"]
         if cfg.eval_questions:
             ask = lambda scenes, qs: reader.answer([reading_order(layout_from_scene(s)) for s in scenes], qs)  # noqa: E731
             r = evaluate_vqa(ask, cfg.eval_questions, lang, images=False)
