@@ -125,14 +125,19 @@ def run_planned(args: argparse.Namespace) -> dict:
     prompts = ["a small red circle to the left of a large blue square"] * args.batch
     with torch.inference_mode():
         pipe(prompts, seed=0)  # warm-up
-        times = []
+        times, plan_times = [], []
         for r in range(args.repeats):
             t = time.perf_counter()
             out = pipe(prompts, seed=r)
             times.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            pipe.plan(prompts, seed=r)  # the planner LM alone: what the call costs before any painting
+            plan_times.append(time.perf_counter() - t)
     assert len(out.images) == args.batch
     return {
         "seconds": statistics.median(times),
+        "plan_seconds": statistics.median(plan_times),
+        "grid": pipe.image_tokenizer.config.grid,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -150,25 +155,32 @@ def planned_table(args: argparse.Namespace) -> None:
             res[impl] = json.loads(out.stdout.strip().splitlines()[-1])
             print(impl, cfg, res[impl], flush=True)
         rows.append((batch, res))
+    g = rows[0][1]["planned"]["grid"]
     lines = [
         "## Planned vs one-stage generation speed (`python benchmarks/sampler_speed.py --planned`)",
         "",
         f"Whole text -> image calls (prompt to pixels, decoding included), CPU, {args.threads} torch threads, median of"
         f" {args.repeats} calls after a warm-up, one prompt repeated to fill the batch; peak memory = max RSS of a fresh"
         f" process per cell. Planned: `{args.planned}` (planner LM writes ~22 layout tokens, the painter predicts all"
-        " 256 codes of the 16x16 tokenizer in one step; its own settings, guidance 1). One-stage: a unified LM of the"
+        f" {g * g} codes of the {g}x{g} tokenizer in one step; its own settings, guidance 1). One-stage: a unified LM of the"
         " same parameter count (preset `mini`, ~3.0M, untrained: speed does not depend on the weights) sampling 64"
         " codes of the 8x8 tokenizer without guidance (its fastest setting), with lvg's KV-cached sampler and with"
         " `transformers.generate`.",
         "",
+        " The planner column times `pipe.plan` alone in the same process (layouts, no painting or decoding): the"
+        " one-stage sampler's time over it bounds what planned generation could reach with painting and decoding free.",
+        "",
         "| batch | planned images/s | one-stage (lvg) images/s | one-stage (transformers) images/s |"
-        " planned / one-stage (lvg) | planned ms per call | peak MB planned / lvg / transformers |",
-        "|---|---|---|---|---|---|---|",
+        " planned / one-stage (lvg) | planned ms per call | planner alone ms (bound on the ratio) |"
+        " peak MB planned / lvg / transformers |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for batch, r in rows:
         p, a, b = (r[k]["seconds"] for k in ("planned", "lvg", "hf"))
         lines.append(f"| {batch} | **{batch / p:.1f}** | {batch / a:.1f} | {batch / b:.1f} | **{a / p:.1f}x** "
-                     f"| {1000 * p:.0f} | {r['planned']['peak_rss_mb']:.0f} / {r['lvg']['peak_rss_mb']:.0f} / "
+                     f"| {1000 * p:.0f} | {1000 * r['planned']['plan_seconds']:.0f} "
+                     f"({a / r['planned']['plan_seconds']:.1f}x) "
+                     f"| {r['planned']['peak_rss_mb']:.0f} / {r['lvg']['peak_rss_mb']:.0f} / "
                      f"{r['hf']['peak_rss_mb']:.0f} |")  # fmt: skip
     body = "\n".join(lines)
     write_section("planned-speed", body)

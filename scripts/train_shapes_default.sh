@@ -36,13 +36,6 @@ reading() {
     done_flag runs/reading-lm-shapes/reading_lm/plan_vocab.json \
         || timed reading-lm $PY -m lvg.cli train reading-lm --config configs/reading-lm-shapes.yaml \
             $(resume_flag runs/reading-lm-shapes)
-    # then 1,500 more steps with 90% questions (the shipped reading LM), continuing from its checkpoint
-    if ! done_flag runs/reading-lm-vqa/reading_lm/plan_vocab.json; then
-        [ -f runs/reading-lm-vqa/checkpoint/state.json ] \
-            || { mkdir -p runs/reading-lm-vqa && cp -r runs/reading-lm-shapes/checkpoint runs/reading-lm-vqa/; }
-        timed reading-lm-vqa $PY -m lvg.cli train reading-lm --config configs/reading-lm-shapes.yaml \
-            train.out_dir=runs/reading-lm-vqa train.steps=4500 data.caption_prob=0.1 --resume
-    fi
 }
 
 for stage in $STAGES; do
@@ -77,7 +70,7 @@ PYEOF
     export)
         $PY -m lvg.cli assemble $OUT --planner runs/planner-shapes/planner --painter runs/painter-shapes/painter \
             --image-tokenizer $OUT/image_tokenizer --clip $OUT/clip --reader runs/reader-shapes/detector \
-            --reading-lm runs/reading-lm-vqa/reading_lm --temperature 0.3 --dtype float16
+            --reading-lm runs/reading-lm-shapes/reading_lm --temperature 0.3 --dtype float16
         du -sh models
         ;;
     eval)

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from lvg.eval.object_iou import object_iou
+from lvg.eval.object_iou import PixelNoise, object_iou
 
 
 class _Identity:
@@ -29,3 +29,10 @@ def test_perfect_round_trip_scores_one_and_blur_hurts_small_shapes_most():
     b = object_iou(_Blur(), num=60)
     assert b["min_share_good"] < 1.0
     assert b["per_kind"]["small star"]["mean_iou"] < b["per_kind"]["large square"]["mean_iou"]
+
+
+def test_one_grey_level_of_noise_flips_diamond_edges_but_not_squares():
+    """The mask threshold sits at alpha 0.5, where a small diamond's diagonal edges put many pixels."""
+    r = object_iou(PixelNoise(1.0), num=150)
+    assert r["per_kind"]["large square"]["share_good"] == 1.0
+    assert r["per_kind"]["small diamond"]["share_good"] < 0.99

@@ -140,6 +140,29 @@ def test_layouts_the_painter_cannot_express_name_the_object_and_field(tiny_plann
     assert issubclass(PromptError, ValueError)
 
 
+def test_a_painter_trunk_can_run_coarser_than_the_token_grid():
+    """upsample=2: the trunk runs at half the token grid and each cell's head predicts the 2x2 tokens it covers."""
+    from lvg.models.painter import PainterConfig
+
+    torch.manual_seed(0)
+    image_tok = ImageTokenizer.from_pretrained(MODEL / "image_tokenizer")
+    g = image_tok.config.grid
+    painter = Painter(
+        shapes_world_painter_config(g, image_tok.config.fsq_levels, PainterModelConfig(16, 64, 2, upsample=2))
+    )
+    scenes = _scenes()[:2]
+    t = painter.encode_layouts([layout_from_scene(s) for s in scenes])
+    trunk = []
+    painter.body.register_forward_hook(lambda m, i, o: trunk.append(o.shape))
+    codes = targets(scenes, image_tok)  # [2, g, g]
+    overfit(painter, lambda: painter.loss(painter(t["boxes"], t["words"], t["valid"], t["bg"]), codes), 300)
+    assert trunk[-1][2:] == (g // 2, g // 2)
+    painted = painter.paint([layout_from_scene(s) for s in scenes])
+    assert painted.shape == codes.shape and (painted == codes).float().mean() > 0.95
+    with pytest.raises(ValueError, match="upsample 3 must divide grid 16"):
+        PainterConfig(label_words=["red"], grid=16, upsample=3)
+
+
 def test_planner_and_painter_train_on_a_user_imagefolder_with_layouts(tmp_path):
     from lvg.data.imagefolder import write_imagefolder
     from lvg.train.config import load_config

@@ -4,6 +4,8 @@ contradicts, and bad images give a caption or a clear error."""
 
 import io
 import random
+import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,18 @@ from lvg.data.captions import matches_fully
 from lvg.data.heldout import images_tensor
 from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
 from lvg.data.parse import parse_caption
-from lvg.data.reading import QUESTION_TYPES, caption_entails, caption_text, make_question, reading_order
+from lvg.data.reading import (
+    OFF_TOPIC_HELD_OUT,
+    QUESTION_TYPES,
+    ReadingDataConfig,
+    caption_entails,
+    caption_text,
+    final_answer,
+    make_question,
+    make_reading_sample,
+    off_topic_pool,
+    reading_order,
+)
 from lvg.data.render import render
 from lvg.data.world import sample_scene
 from lvg.eval.reading import layout_is_scene
@@ -76,7 +89,7 @@ def tiny_reader() -> ImageReader:
             answers.append(caption_text(reading_order(layout_from_scene(s)), lang))
     for i, q in _questions(scenes):
         prompts.append(reading_prompt(vocab, tasks, lay[i], question_ids=text_tok(q.text)["input_ids"]))
-        answers.append(q.answer)
+        answers.append(q.target)
     batch = reading_batch(prompts, text_tok(answers, add_special_tokens=False)["input_ids"], vocab)
     lm = build_planner_lm(vocab, PlannerSize(64, 2, 2, 176))
     assert overfit(lm, lambda: lm_batch_loss(lm, batch), 250) < 0.05
@@ -104,6 +117,34 @@ def test_answers_are_right_on_the_scenes(tiny_reader):
     answers = tiny_reader.answer([layouts[i] for i, _ in items], [q.text for _, q in items])
     wrong = [(q.text, a, q.answer) for (_, q), a in zip(items, answers) if a != q.answer]
     assert not wrong
+
+
+def test_the_training_stream_balances_relations_and_never_asks_a_held_out_question():
+    cfg = ReadingDataConfig(caption_prob=0.0, question_weights={"relation": 3.0, "unanswerable": 3.0, "size": 0.0})
+    samples = [make_reading_sample(i, cfg) for i in range(1500)]
+    kinds = Counter(s.kind for s in samples)
+    assert kinds["size"] == 0 and kinds["relation"] > 2 * kinds["color"]  # the weights are what is drawn
+    rel = Counter(final_answer(s.answer) in ("yes", "是") for s in samples if s.kind == "relation")
+    assert abs(rel[True] - rel[False]) < 0.15 * sum(rel.values())  # naturally only about a third are "yes"
+    for lang in ("en", "zh"):
+        held_out = set(OFF_TOPIC_HELD_OUT[lang])
+        assert not held_out & set(off_topic_pool(lang))
+        asked = {s.question for s in samples if s.kind == "unanswerable" and s.lang == lang}
+        patterns = [re.compile(re.escape(t).replace(re.escape("{ref}"), ".+") + "$") for t in held_out]
+        assert asked and not [q for q in asked if any(p.match(q) for p in patterns)]
+    with pytest.raises(ValueError, match="unknown question type"):
+        ReadingDataConfig(question_weights={"colour": 1.0})
+    with pytest.raises(ValueError, match=">= 0"):
+        ReadingDataConfig(question_weights={"count": -1.0})
+
+
+def test_counts_and_relations_are_learned_with_their_working():
+    items = _questions(_scenes())
+    assert all(final_answer(q.target) == q.answer for _, q in items)
+    assert all(bool(q.work) == (q.kind in ("count", "relation")) for _, q in items)
+    s = next(sc for sc in _scenes() if len(sc.objects) >= 2)
+    q = make_question(s, "count", "en", random.Random(0))
+    assert q.work == "none" if q.answer == "0" else q.work.count(";") == int(q.answer) - 1
 
 
 def test_caption_entails_is_the_closed_loop_check():

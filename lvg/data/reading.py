@@ -15,10 +15,10 @@ Item ``i`` of a stream is a pure function of ``(seed, i)``.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .captions import REL_EN, REL_ZH, spec_to_text
-from .layout import Layout, layout_from_scene, layout_to_scene
+from .layout import Layout, layout_from_scene, layout_to_scene, object_box
 from .parse import CaptionParseError, parse_caption
 from .spec import Seen, Spec, SpecError, normalize_spec, satisfies
 from .world import (
@@ -53,16 +53,63 @@ OFF_TOPIC = {
     "zh": ["今天天气怎么样？", "这张图是谁画的？", "{ref}几岁了？", "{ref}在想什么？", "{ref}为什么在那里？", "现在几点？",
            "{ref}开心吗？", "{ref}叫什么名字？", "{ref}是什么味道？", "{ref}有多重？", "讲个笑话", "二加二等于几？"],
 }  # fmt: skip
+# The training stream also composes off-topic questions from these words (none of them names an attribute,
+# a shape, a place in the picture or a relation, and none occurs in OFF_TOPIC_HELD_OUT), so the LM learns
+# that words it cannot ground mean "cannot answer", not which twelve sentences do.
+_OFF_EN = {
+    "is the {ref} {w}?": ["happy", "sad", "hungry", "angry", "asleep", "awake", "hot", "cold", "wet", "dry", "soft",
+                          "hard", "sweet", "sour", "heavy", "expensive", "cheap", "broken", "new", "real", "famous",
+                          "friendly", "dangerous", "safe", "tired", "lonely", "clean", "dirty", "noisy", "quiet",
+                          "shiny", "smooth", "rough", "sick", "lucky", "hollow", "magnetic", "edible", "married",
+                          "ready", "made of wood", "a robot", "a toy", "for sale"],
+    "how {w} is the {ref}?": ["old", "heavy", "tall", "expensive", "loud", "far away", "hot", "cold", "deep",
+                              "strong", "smart", "warm", "dangerous", "happy", "long", "thick"],
+    "what is the {ref} {w}?": ["doing", "eating", "saying", "reading", "holding", "watching", "thinking about",
+                               "looking at", "made of", "called", "worth", "for", "waiting for", "afraid of"],
+    "who {w} the {ref}?": ["made", "painted", "moved", "owns", "likes", "bought", "built", "named", "lost", "found"],
+    "can the {ref} {w}?": ["fly", "swim", "sing", "talk", "dance", "jump", "see", "speak", "read", "cook", "climb"],
+    "what does the {ref} {w}?": ["taste like", "smell like", "sound like", "eat", "want", "say", "mean", "feel like"],
+    "why is the {ref} {w}?": ["there", "here", "sad", "happy", "alone", "so quiet", "waiting"],
+    "{w}": ["what is the weather like?", "who drew this picture?", "what time is it?", "tell me a joke",
+            "what is 2 plus 2?", "how are you?", "are you a robot?", "what language is this?", "which team won?",
+            "what day is it today?", "what is the capital of france?", "tell me a story", "who are you?",
+            "what year is it?", "where do you live?", "what is your name?", "is it raining?", "what is love?",
+            "how much does this cost?", "who is the president?"],
+}  # fmt: skip
+_OFF_ZH = {
+    "{ref}{w}吗？": ["开心", "难过", "饿", "生气", "累", "热", "冷", "湿", "软", "硬", "甜", "重", "贵", "便宜", "新",
+                   "旧", "危险", "安全", "干净", "脏", "吵", "安静", "幸运", "孤单", "聪明", "害怕", "困"],
+    "{ref}是{w}的吗？": ["真", "假", "木头做", "金属做", "纸做", "甜", "软", "热", "新买", "别人"],
+    "{ref}有多{w}？": ["重", "老", "高", "贵", "远", "深", "热", "冷", "长", "聪明", "厚"],
+    "{ref}会{w}吗？": ["飞", "游泳", "唱歌", "说话", "跳舞", "跳", "走路", "看书", "做饭", "爬树"],
+    "{ref}在{w}什么？": ["想", "吃", "看", "说", "做", "等", "怕", "读"],
+    "谁{w}了{ref}？": ["画", "做", "移动", "买", "拿走", "弄丢", "找到"],
+    "{ref}{w}？": ["为什么在那里", "叫什么名字", "是什么味道", "是用什么做的", "值多少钱", "喜欢什么", "为什么不说话",
+                   "几岁了", "在想什么", "开心吗"],
+    "{w}": ["今天天气怎么样？", "这张图是谁画的？", "现在几点？", "讲个笑话", "二加二等于几？", "你是谁？",
+            "今天星期几？", "法国的首都是哪里？", "你好吗？", "这是哪一年？", "在下雨吗？", "你住在哪里？", "谁赢了？",
+            "这个多少钱？", "讲个故事"],
+}  # fmt: skip
+
+
+def off_topic_pool(lang: str) -> list[str]:
+    """Every off-topic question template the training stream draws from (``{ref}``: a referring phrase)."""
+    return [t.replace("{w}", w) for t, words in (_OFF_EN if lang == "en" else _OFF_ZH).items() for w in words]
+
+
 OFF_TOPIC_HELD_OUT = {
     "en": ["where was this photo taken?", "is the {ref} alive?", "what music is playing?", "how fast is the {ref}?"],
     "zh": ["这张照片是在哪里拍的？", "{ref}是活的吗？", "在放什么音乐？", "{ref}跑得多快？"],
 }
 
 
+def _centre_key(box: tuple[float, float, float, float]) -> tuple[float, float]:
+    return (box[1] + box[3]) / 2, (box[0] + box[2]) / 2
+
+
 def reading_order(layout: Layout) -> Layout:
     """``layout`` with its objects sorted by box centre, top to bottom then left to right."""
-    key = lambda o: ((o.box[1] + o.box[3]) / 2, (o.box[0] + o.box[2]) / 2)  # noqa: E731
-    return Layout(layout.background, tuple(sorted(layout.objects, key=key)), layout.canvas)
+    return Layout(layout.background, tuple(sorted(layout.objects, key=lambda o: _centre_key(o.box))), layout.canvas)
 
 
 def caption_text(layout: Layout, lang: str) -> str:
@@ -164,12 +211,43 @@ def _say(value: str, kind: str, lang: str) -> str:
     return {"color": COLOR_ZH, "shape": SHAPE_ZH, "size": SIZE_ANSWER_ZH, "bg": BG_ZH}[kind][value]
 
 
+WORK_SEP = "=>"  # the reading LM writes its working, then this, then the answer
+
+
 @dataclass(frozen=True)
 class Question:
     kind: str  # one of QUESTION_TYPES
     lang: str
     text: str
     answer: str
+    work: str = ""  # the steps before the answer (count: the matching objects; relation: both cells, how they stand)
+
+    @property
+    def target(self) -> str:
+        """What the reading LM learns to write: ``work => answer``, or the answer alone."""
+        return f"{self.work} {WORK_SEP} {self.answer}" if self.work else self.answer
+
+
+def final_answer(text: str) -> str:
+    """The answer in a reading LM's output: what follows its working (see :attr:`Question.target`)."""
+    return text.rsplit(WORK_SEP, 1)[-1].strip()
+
+
+_SAME = {"en": {"left": "in the same column", "above": "in the same row"}, "zh": {"left": "同一列", "above": "同一行"}}
+
+
+def _true_relation(a: Obj, b: Obj, asked: str, lang: str) -> str:
+    """How ``a`` stands to ``b`` along the axis ``asked`` is about, in the question's own words."""
+    axis = ("left", "right") if asked in ("left", "right") else ("above", "below")
+    true = next((r for r in axis if relation_holds(r, a.cell, b.cell)), None)
+    if true is None:
+        return _SAME[lang][axis[0]]
+    return (REL_EN if lang == "en" else REL_ZH)[true]
+
+
+def _cell(o: Obj, lang: str) -> str:
+    """Where ``o`` is, as a "where" question's answer says it ("top left", "center", "左上角", ...)."""
+    return CELL_EN[o.cell].split(" ", 1)[1] if lang == "en" else CELL_ZH[o.cell]
 
 
 _ASK = {  # attribute questions: (EN, ZH) templates
@@ -180,10 +258,14 @@ _ASK = {  # attribute questions: (EN, ZH) templates
 }
 
 
-def make_question(scene: Scene, kind: str, lang: str, rng: random.Random, held_out: bool = False
-                  ) -> Question | None:  # fmt: skip
+def make_question(scene: Scene, kind: str, lang: str, rng: random.Random, held_out: bool = False,
+                  training: bool = False) -> Question | None:  # fmt: skip
     """A question of ``kind`` about ``scene`` in ``lang`` with its true answer, or None where the scene
-    cannot carry that kind (``held_out`` draws the off-topic questions kept out of training)."""
+    cannot carry that kind (``held_out`` draws the off-topic questions kept out of training).
+
+    ``training`` draws what the training stream needs, not the natural distribution: yes and no equally
+    often for relations (naturally about one in three is yes), and off-topic questions from the whole
+    composed pool (:func:`off_topic_pool`) rather than the fixed list."""
     objs = scene.objects
     L = 0 if lang == "en" else 1
     if kind in _ASK:
@@ -192,14 +274,14 @@ def make_question(scene: Scene, kind: str, lang: str, rng: random.Random, held_o
         d = _unique_ref(scene, o, rng, attr)
         if d is None:  # no description without that attribute singles it out
             return None
-        ans = CELL_EN[o.cell].split(" ", 1)[1] if kind == "where" and lang == "en" else (
-            CELL_ZH[o.cell] if kind == "where" else _say(getattr(o, kind), kind, lang))  # fmt: skip
+        ans = _cell(o, lang) if kind == "where" else _say(getattr(o, kind), kind, lang)
         return Question(kind, lang, _ASK[kind][L].format(ref=_ref(d, lang)), ans)
     if kind == "count":
         d = _random_desc(rng) if rng.random() < 0.5 else _descriptions(rng.choice(objs))[0]
-        n = sum(_fits(p, d) for p in objs)
+        seen = sorted((p for p in objs if _fits(p, d)), key=lambda p: _centre_key(object_box(p)))  # reading order
         text = f"how many {_plural(d)} are there?" if lang == "en" else f"有几个{_ref(d, lang)}？"
-        return Question(kind, lang, text, str(n))
+        work = " ; ".join(f"{i} {_cell(p, lang)}" for i, p in enumerate(seen, 1)) or ("none" if lang == "en" else "无")
+        return Question(kind, lang, text, str(len(seen)), work)
     if kind == "relation":
         if len(objs) < 2:
             return None
@@ -207,10 +289,17 @@ def make_question(scene: Scene, kind: str, lang: str, rng: random.Random, held_o
         da, db = _unique_ref(scene, a, rng), _unique_ref(scene, b, rng)
         if da is None or db is None:
             return None
-        rel = rng.choice(RELATIONS)
+        rels = RELATIONS
+        if training:  # the answer first, then a relation that gives it (two objects in distinct cells always
+            want = rng.random() < 0.5  # have a true relation and a false one)
+            rels = tuple(r for r in RELATIONS if relation_holds(r, a.cell, b.cell) == want)
+        rel = rng.choice(rels)
         ra, rb = _ref(da, lang), _ref(db, lang)
         text = f"is the {ra} {REL_EN[rel]} the {rb}?" if lang == "en" else f"{ra}在{rb}的{REL_ZH[rel]}吗？"
-        return Question(kind, lang, text, (YES if relation_holds(rel, a.cell, b.cell) else NO)[lang])
+        ans = (YES if relation_holds(rel, a.cell, b.cell) else NO)[lang]
+        return Question(
+            kind, lang, text, ans, f"{_cell(a, lang)} ; {_cell(b, lang)} ; {_true_relation(a, b, rel, lang)}"
+        )
     if kind == "background":
         text = "what color is the background?" if lang == "en" else "背景是什么颜色？"
         return Question(kind, lang, text, _say(scene.bg, "bg", lang))
@@ -224,17 +313,18 @@ def make_question(scene: Scene, kind: str, lang: str, rng: random.Random, held_o
             ask = rng.choice(list(_ASK))
             d = _bad_ref(scene, rng, None if ask == "where" else ask)
             return Question(kind, lang, _ASK[ask][L].format(ref=_ref(d, lang)), CANNOT[lang])
-        pool = (OFF_TOPIC_HELD_OUT if held_out else OFF_TOPIC)[lang]
+        pool = OFF_TOPIC_HELD_OUT[lang] if held_out else off_topic_pool(lang) if training else OFF_TOPIC[lang]
         text = rng.choice(pool).format(ref=_ref(_descriptions(rng.choice(objs))[0], lang))
         return Question(kind, lang, text, CANNOT[lang])
     raise ValueError(f"unknown question type {kind!r}; expected one of {QUESTION_TYPES}")
 
 
-def question_about(kind: str, lang: str, rng: random.Random, held_out: bool = False) -> tuple[Scene, Question]:
+def question_about(kind: str, lang: str, rng: random.Random, held_out: bool = False, training: bool = False
+                   ) -> tuple[Scene, Question]:  # fmt: skip
     """A random scene and a question of ``kind`` about it (scenes that cannot carry ``kind`` are redrawn)."""
     while True:
         scene = sample_scene(rng)
-        q = make_question(scene, kind, lang, rng, held_out)
+        q = make_question(scene, kind, lang, rng, held_out, training)
         if q is not None:
             return scene, q
 
@@ -260,8 +350,23 @@ class ReadingDataConfig:
     """What the reading LM's training stream draws."""
 
     seed: int = 0
-    caption_prob: float = 0.4  # the rest are questions, types drawn uniformly
+    caption_prob: float = 0.4  # the rest are questions
     typed_prob: float = 0.3
+    # relative frequency of each question type (missing types: 1); the hard ones deserve more of the stream
+    question_weights: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.question_weights) - set(QUESTION_TYPES))
+        if unknown:
+            raise ValueError(f"question_weights: unknown question type(s) {unknown}; known: {list(QUESTION_TYPES)}")
+        if any(w < 0 for w in self.question_weights.values()) or sum(self.weights()) <= 0:
+            raise ValueError("question_weights must be >= 0, and at least one type must be drawn")
+        if not 0 <= self.caption_prob <= 1 or not 0 <= self.typed_prob <= 1:
+            raise ValueError("caption_prob and typed_prob must lie in [0, 1]")
+
+    def weights(self) -> list[float]:
+        """The weight of each of :data:`QUESTION_TYPES`, in that order."""
+        return [float(self.question_weights.get(k, 1.0)) for k in QUESTION_TYPES]
 
 
 @dataclass(frozen=True)
@@ -270,7 +375,7 @@ class ReadingSample:
     layout: Layout  # in reading order
     lang: str
     question: str | None  # None: the task is the caption
-    answer: str
+    answer: str  # the text to learn: the caption, or the question's target (its working, then the answer)
     kind: str  # "caption" or a question type
 
 
@@ -282,7 +387,7 @@ def make_reading_sample(index: int, cfg: ReadingDataConfig | None = None) -> Rea
     if rng.random() < cfg.caption_prob:
         layout = reading_order(layout_from_scene(sample_scene(rng)))
         return ReadingSample(index, layout, lang, None, caption_text(layout, lang), "caption")
-    scene, q = question_about(rng.choice(QUESTION_TYPES), lang, rng)
+    scene, q = question_about(rng.choices(QUESTION_TYPES, cfg.weights())[0], lang, rng, training=True)
     layout = reading_order(layout_from_scene(scene))
     text = typed_question(q.text, rng) if rng.random() < cfg.typed_prob else q.text
-    return ReadingSample(index, layout, lang, text, q.answer, q.kind)
+    return ReadingSample(index, layout, lang, text, q.target, q.kind)

@@ -4,10 +4,14 @@ The layout is rasterised on the pixel canvas: each object writes, inside its box
 ``margin`` pixels, its label feature (the sum of its label words' embeddings, so "red star" is
 composed from "red" and "star") and four geometry channels (the pixel's position inside the box in
 [-1, 1] and the box's width and height); the background's embedding is added everywhere.
-Pixel-unshuffle brings that to the token grid, a residual conv net mixes neighbourhoods, and the
+Pixel-unshuffle brings that to the trunk grid, a residual conv net mixes neighbourhoods, and the
 head predicts each FSQ digit of each token (``sum(levels)`` logits per token rather than one per code:
 a much smaller head that shares what nearby codes have in common). Painting is ``argmax``: a layout
 determines its image.
+
+The trunk runs at the token grid, or ``upsample`` times coarser: then each trunk cell's head predicts
+the ``upsample x upsample`` tokens it covers (pixel shuffle), so a finer image tokenizer (more, smaller
+tokens: crisper small shapes) costs the trunk nothing.
 
 Saved as ``config.json`` + ``model.safetensors`` (:class:`~lvg.component.Component`).
 """
@@ -40,6 +44,7 @@ class PainterConfig:
     width: int = 128
     blocks: int = 4
     margin: float = 1.0  # pixels around each box that still see the object (anti-aliased edges)
+    upsample: int = 1  # token-grid cells per trunk cell side: the trunk runs at grid // upsample
 
     def __post_init__(self) -> None:
         if not self.label_words or len(set(self.label_words)) != len(self.label_words):
@@ -47,12 +52,14 @@ class PainterConfig:
         if not self.backgrounds or len(set(self.backgrounds)) != len(self.backgrounds):
             raise ValueError("backgrounds must be a non-empty list of distinct names")
         for name, lo, hi in (("canvas", 8, 1024), ("grid", 1, 256), ("max_objects", 1, 64), ("embed_dim", 1, 512),
-                             ("width", 8, 2048), ("blocks", 0, 64)):  # fmt: skip
+                             ("width", 8, 2048), ("blocks", 0, 64), ("upsample", 1, 16)):  # fmt: skip
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
         if self.canvas % self.grid:
             raise ValueError(f"grid {self.grid} must divide canvas {self.canvas}")
+        if self.grid % self.upsample:
+            raise ValueError(f"upsample {self.upsample} must divide grid {self.grid}")
         if not self.fsq_levels or any(isinstance(x, bool) or not isinstance(x, int) or x < 2 for x in self.fsq_levels):
             raise ValueError(f"fsq_levels must be integers >= 2, got {self.fsq_levels}")
         if not 0 <= self.margin <= 8:
@@ -64,7 +71,8 @@ class PainterConfig:
 
     @property
     def patch(self) -> int:
-        return self.canvas // self.grid
+        """Canvas pixels per trunk cell side."""
+        return self.canvas // (self.grid // self.upsample)
 
 
 class Painter(Component, nn.Module):
@@ -83,7 +91,7 @@ class Painter(Component, nn.Module):
         self.stem = nn.Conv2d(c_in, c.width, 1)
         self.body = nn.Sequential(*[ResBlock(c.width) for _ in range(c.blocks)])
         self.out_norm = nn.GroupNorm(8, c.width)
-        self.head = nn.Conv2d(c.width, sum(c.fsq_levels), 1)
+        self.head = nn.Conv2d(c.width, sum(c.fsq_levels) * c.upsample**2, 1)
         basis = torch.cumprod(torch.tensor([1, *c.fsq_levels[:-1]]), 0)
         self.register_buffer("basis", basis, persistent=False)
         self.register_buffer("levels", torch.tensor(c.fsq_levels), persistent=False)
@@ -149,9 +157,10 @@ class Painter(Component, nn.Module):
 
     def forward(self, boxes: torch.Tensor, words: torch.Tensor, valid: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
         """Layout tensors -> digit logits [B, sum(levels), grid, grid]."""
-        x = F.pixel_unshuffle(self.rasterize(boxes, words, valid, bg), self.config.patch)  # [B, C_in, g, g]
-        x = self.body(self.stem(x))
-        return self.head(F.silu(self.out_norm(x)))
+        c = self.config
+        x = F.pixel_unshuffle(self.rasterize(boxes, words, valid, bg), c.patch)  # [B, C_in, g/u, g/u]
+        x = self.body(self.stem(x))  # [B, width, g/u, g/u]
+        return F.pixel_shuffle(self.head(F.silu(self.out_norm(x))), c.upsample)  # [B, sum(levels), g, g]
 
     def digits_of(self, codes: torch.Tensor) -> torch.Tensor:
         """codes [B, g, g] -> FSQ digits [B, n_levels, g, g]."""

@@ -16,7 +16,7 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.data.layout import Layout
 from lvg.data.parse import detect_language
-from lvg.data.reading import CANNOT, reading_order
+from lvg.data.reading import CANNOT, final_answer, reading_order
 from lvg.models.planner import PlanVocab, load_lm_folder, save_lm_folder
 from lvg.models.reader import Reader
 from lvg.models.reading_lm import ReadingTokens, left_pad, reading_prompt
@@ -112,10 +112,11 @@ class ImageReader:
             raise ReadingError(f"image {empty}: the reader found no object to describe")
         return self.caption_each(layouts, lang, num_beams, max_new_tokens, batch_size)
 
-    def answer(self, layouts: list[Layout], questions: list[str], max_new_tokens: int = 24,
+    def answer(self, layouts: list[Layout], questions: list[str], max_new_tokens: int = 48,
                batch_size: int = 64) -> list[str]:  # fmt: skip
         """The answer to ``questions[i]`` about ``layouts[i]`` (EN or ZH; "cannot answer" outside what it knows, and
-        about a layout without objects)."""
+        about a layout without objects). For counts and relations the LM first writes its working (the objects it
+        counts, the two cells it compares); the answer is what follows it."""
         if len(questions) != len(layouts):
             raise ValueError(f"{len(questions)} questions for {len(layouts)} images")
         texts = []
@@ -132,7 +133,7 @@ class ImageReader:
         out = self._write_seen(layouts, lambda i, ids: reading_prompt(self.vocab, self.tasks, ids, question_ids=q_ids[i]),
                                max_new_tokens, 1, batch_size)  # fmt: skip
         # an image with nothing read has no answer to give
-        return [a if a is not None else CANNOT[detect_language(t)] for a, t in zip(out, texts)]
+        return [final_answer(a) if a is not None else CANNOT[detect_language(t)] for a, t in zip(out, texts)]
 
     # ------------------------------------------------------------------ persistence
 

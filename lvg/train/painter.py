@@ -46,6 +46,7 @@ class PainterModelConfig:
     width: int = 128
     blocks: int = 4
     margin: float = 1.0
+    upsample: int = 1  # token-grid cells per trunk cell side (2: a 32x32 tokenizer, a 16x16 trunk)
 
 
 @dataclass
@@ -72,7 +73,7 @@ def shapes_world_painter_config(grid: int, fsq_levels: list[int], m: PainterMode
     words = sorted({w for lab in SHAPES_WORLD_LABELS for w in lab.split()})
     return PainterConfig(label_words=words, backgrounds=list(SHAPES_WORLD_BACKGROUNDS), canvas=64, grid=grid,
                          fsq_levels=list(fsq_levels), max_objects=4, embed_dim=m.embed_dim, width=m.width,
-                         blocks=m.blocks, margin=m.margin)  # fmt: skip
+                         blocks=m.blocks, margin=m.margin, upsample=m.upsample)  # fmt: skip
 
 
 def targets(scenes: list, image_tok: ImageTokenizer) -> torch.Tensor:
@@ -94,7 +95,7 @@ def folder_painter_config(rows: list[dict], grid: int, fsq_levels: list[int], m:
     return PainterConfig(label_words=words, backgrounds=sorted({lay.background for lay in lays}),
                          canvas=lays[0].canvas, grid=grid, fsq_levels=list(fsq_levels),
                          max_objects=max(1, max(len(lay.objects) for lay in lays)), embed_dim=m.embed_dim,
-                         width=m.width, blocks=m.blocks, margin=m.margin)  # fmt: skip
+                         width=m.width, blocks=m.blocks, margin=m.margin, upsample=m.upsample)  # fmt: skip
 
 
 def folder_images(rows: list[dict], size: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from lvg.data.heldout import held_out_samples, images_tensor
 from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
 from lvg.data.reading import ReadingDataConfig, make_reading_sample, reading_order
 from lvg.data.render import render
-from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, planner_loss, save_lm_folder
+from lvg.models.planner import IGNORE, PlannerSize, PlanVocab, build_planner_lm, planner_loss, save_lm_folder
 from lvg.models.reader import Reader, ReaderConfig
 from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
 from lvg.tokenizers.text import load_text_tokenizer
@@ -197,13 +197,22 @@ def train_reading_lm(cfg: ReadingLMTrainingConfig, resume: bool = False, stop_af
             prompts = [reading_prompt(vocab, tasks, layout_tok.encode(s.layout), lang=s.lang) if s.question is None
                        else reading_prompt(vocab, tasks, layout_tok.encode(s.layout), question_ids=q[:L])
                        for s, q in zip(samples, q_ids)]  # fmt: skip
-            batch = {k: v.to(device) for k, v in reading_batch(prompts, a_ids, vocab).items()}
             lr = lr_at(step, tc)
             set_lr(opt, lr)
-            with autocast(device, tc.precision):
-                logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                            position_ids=batch["position_ids"]).logits  # [B, T, V]  # fmt: skip
-            loss = planner_loss(logits, batch["labels"])
+            # captions are longer than questions: pad each kind on its own (the same loss, less padding)
+            loss_sum, tokens = torch.zeros((), device=device), 0
+            for group in ([i for i, s in enumerate(samples) if (s.question is None) == cap] for cap in (True, False)):
+                if not group:
+                    continue
+                batch = reading_batch([prompts[i] for i in group], [a_ids[i] for i in group], vocab)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with autocast(device, tc.precision):
+                    logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                position_ids=batch["position_ids"]).logits  # [b, T, V]  # fmt: skip
+                n = int((batch["labels"][:, 1:] != IGNORE).sum())
+                loss_sum = loss_sum + planner_loss(logits, batch["labels"]) * n
+                tokens += n
+            loss = loss_sum / tokens  # mean over every answer token of the batch
             gnorm = run.optimize(opt, lm.parameters(), loss)
             step = run.advance()
             run.log_train(step, lr, gnorm, loss=loss.item())
