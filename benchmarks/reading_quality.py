@@ -45,7 +45,10 @@ def main() -> None:
         f" caption / answer). Captions: greedy, {args.captions} held-out renders per language (stream seed 1,000,003),"
         " exact structured match (the caption parses and states every object's shape, colour, size and cell and the"
         f" background, all true). Questions: {args.questions} per type and language about scenes drawn from their own"
-        " seed; the off-topic questions asked here never occur in training. Closed loop: every public benchmark prompt"
+        " seed, as they come (a relation question is true about a third of the time; training draws yes and no"
+        " equally); the off-topic questions asked here never occur in training. An answer is right when the text after"
+        " the LM's working (count: the objects it counts; relation: both cells and how they stand) is exactly the"
+        " true answer. Closed loop: every public benchmark prompt"
         " -> image (the model's own settings, seed i) -> its own caption -> parsed -> does it satisfy the prompt.",
         "",
         "| captions | EN | ZH |",

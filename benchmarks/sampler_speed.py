@@ -165,9 +165,7 @@ def planned_table(args: argparse.Namespace) -> None:
         f" {g * g} codes of the {g}x{g} tokenizer in one step; its own settings, guidance 1). One-stage: a unified LM of the"
         " same parameter count (preset `mini`, ~3.0M, untrained: speed does not depend on the weights) sampling 64"
         " codes of the 8x8 tokenizer without guidance (its fastest setting), with lvg's KV-cached sampler and with"
-        " `transformers.generate`.",
-        "",
-        " The planner column times `pipe.plan` alone in the same process (layouts, no painting or decoding): the"
+        " `transformers.generate`. The planner column times `pipe.plan` alone in the same process (layouts, no painting or decoding): the"
         " one-stage sampler's time over it bounds what planned generation could reach with painting and decoding free.",
         "",
         "| batch | planned images/s | one-stage (lvg) images/s | one-stage (transformers) images/s |"

@@ -132,8 +132,8 @@ class ImageReader:
         q_ids = tokenize_texts(self.text_tokenizer, texts, self.vocab.max_text_tokens)
         out = self._write_seen(layouts, lambda i, ids: reading_prompt(self.vocab, self.tasks, ids, question_ids=q_ids[i]),
                                max_new_tokens, 1, batch_size)  # fmt: skip
-        # an image with nothing read has no answer to give
-        return [final_answer(a) if a is not None else CANNOT[detect_language(t)] for a, t in zip(out, texts)]
+        # an image with nothing read, or working with no answer after it, has no answer to give
+        return [(final_answer(a) if a is not None else "") or CANNOT[detect_language(t)] for a, t in zip(out, texts)]
 
     # ------------------------------------------------------------------ persistence
 
