@@ -200,11 +200,17 @@ def planner_batch(text_ids: list[list[int]], layout_ids: list[list[int]], vocab:
         prefix = [vocab.bos_id, *([] if d else t)]
         rows.append(prefix + [vocab.layout_offset + k for k in lay])
         starts.append(len(prefix) + 1)  # first label: the token after <layout>
+    return right_padded_batch(rows, starts, vocab.pad_id)
+
+
+def right_padded_batch(rows: list[list[int]], starts: list[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """Training rows -> right-padded input_ids, attention_mask, position_ids and labels [B, T]; row ``i``'s labels
+    are IGNORE before ``starts[i]`` (the loss covers its tokens from there on)."""
     T = max(len(r) for r in rows)
-    ids = torch.full((len(rows), T), vocab.pad_id, dtype=torch.long)
+    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
     labels = torch.full_like(ids, IGNORE)
-    for i, (r, s) in enumerate(zip(rows, starts)):
+    for i, (r, s) in enumerate(zip(rows, starts, strict=True)):
         ids[i, : len(r)] = torch.tensor(r)
         mask[i, : len(r)] = 1
         labels[i, s : len(r)] = ids[i, s : len(r)]

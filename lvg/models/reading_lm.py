@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from lvg.models.planner import IGNORE, PlanVocab
+from lvg.models.planner import PlanVocab, right_padded_batch
 
 TASK_TOKENS = ("<i2t>", "<vqa>", "<en>", "<zh>")
 
@@ -70,13 +70,4 @@ def reading_batch(prompts: list[list[int]], answers: list[list[int]], vocab: Pla
     """Right-padded training rows ``prompt answer <eos>``: input_ids, attention_mask, position_ids, labels [B, T]
     (labels IGNORE except the answer and its ``<eos>``)."""
     rows = [[*p, *a, vocab.eos_id] for p, a in zip(prompts, answers, strict=True)]
-    T = max(len(r) for r in rows)
-    ids = torch.full((len(rows), T), vocab.pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    labels = torch.full_like(ids, IGNORE)
-    for i, (r, p) in enumerate(zip(rows, prompts)):
-        ids[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-        labels[i, len(p) : len(r)] = ids[i, len(p) : len(r)]
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    return {"input_ids": ids, "attention_mask": mask, "position_ids": pos, "labels": labels}
+    return right_padded_batch(rows, [len(p) for p in prompts], vocab.pad_id)
