@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import cache
 
 from .captions import REL_EN, REL_ZH, spec_to_text
 from .layout import Layout, layout_from_scene, layout_to_scene, object_box
@@ -92,9 +93,11 @@ _OFF_ZH = {
 }  # fmt: skip
 
 
-def off_topic_pool(lang: str) -> list[str]:
-    """Every off-topic question template the training stream draws from (``{ref}``: a referring phrase)."""
-    return [t.replace("{w}", w) for t, words in (_OFF_EN if lang == "en" else _OFF_ZH).items() for w in words]
+@cache
+def off_topic_pool(lang: str) -> tuple[str, ...]:
+    """Every off-topic question template the training stream draws from (``{ref}``: a referring phrase); built
+    once per language."""
+    return tuple(t.replace("{w}", w) for t, words in (_OFF_EN if lang == "en" else _OFF_ZH).items() for w in words)
 
 
 OFF_TOPIC_HELD_OUT = {
