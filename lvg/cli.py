@@ -167,7 +167,7 @@ def _add_parse(sub: Subparsers) -> None:
 
 
 def _parse(args: argparse.Namespace) -> int:
-    from lvg.data.parse import parse_caption
+    from lvg.worlds.shapes.parse import parse_caption
 
     print(json.dumps(parse_caption(args.caption, args.lang), ensure_ascii=False))
     return 0
@@ -188,10 +188,10 @@ def _add_judge(sub: Subparsers) -> None:
 
 
 def _judge(args: argparse.Namespace) -> int:
-    from lvg.data.parse import parse_caption
-    from lvg.data.spec import normalize_spec
-    from lvg.eval.judge import judge
     from lvg.images import open_image
+    from lvg.worlds.shapes.judge import judge
+    from lvg.worlds.shapes.parse import parse_caption
+    from lvg.worlds.shapes.spec import normalize_spec
 
     spec = parse_caption(args.prompt) if args.prompt is not None else normalize_spec(json.loads(args.spec))
     failed = 0
@@ -734,9 +734,9 @@ def _add_eval_shapes(sub: Subparsers) -> None:
 
 
 def _eval_shapes(args: argparse.Namespace) -> int:
-    from lvg.eval.benchmark import load_prompts
     from lvg.eval.shapes import evaluate_captioning, evaluate_generation, markdown_report, write_results
     from lvg.resources import benchmark_prompts_file
+    from lvg.worlds.shapes.benchmark import load_prompts
 
     _generation_config(args)
     if args.inception_weights is not None:  # fail before the long generation run

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lvg"
-LAYERS = {"data": 1, "tokenizers": 2, "models": 3, "sampling": 4, "pipelines": 5, "eval": 6, "train": 6, "serve": 7,
+LAYERS = {"data": 1, "worlds": 1, "tokenizers": 2, "models": 3, "sampling": 4, "pipelines": 5, "eval": 6, "train": 6, "serve": 7,
           "cli": 8}  # fmt: skip
 LOWEST = 0
 

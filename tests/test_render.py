@@ -6,8 +6,8 @@ import random
 import numpy as np
 import pytest
 
-from lvg.data.render import object_alpha, object_box, render
-from lvg.data.world import (
+from lvg.worlds.shapes.render import object_alpha, object_box, render
+from lvg.worlds.shapes.world import (
     BACKGROUNDS,
     CANVAS,
     CELLS,

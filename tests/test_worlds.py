@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 import lvg
-from lvg.data.heldout import held_out_samples
 from lvg.data.layout import layout_from_scene
-from lvg.data.plans import make_plan_sample
-from lvg.data.reading import make_reading_sample
-from lvg.eval.benchmark import make_prompts
+from lvg.worlds.shapes.benchmark import make_prompts
+from lvg.worlds.shapes.heldout import held_out_samples
+from lvg.worlds.shapes.plans import make_plan_sample
+from lvg.worlds.shapes.reading import make_reading_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 40  # scenes per check

@@ -10,9 +10,10 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 
-from .dataset import ShapesWorldConfig, make_sample
+from lvg.worlds.shapes.dataset import ShapesWorldConfig, make_sample
+from lvg.worlds.shapes.plans import caption_order
+
 from .layout import layout_from_scene
-from .plans import caption_order
 
 
 def write_imagefolder(

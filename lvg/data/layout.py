@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .world import BACKGROUNDS, CANVAS, CELLS, COLORS, JITTER, SHAPES, SIZES, Obj, Scene, cell_center
+from lvg.worlds.shapes.world import BACKGROUNDS, CANVAS, CELLS, COLORS, JITTER, SHAPES, SIZES, Obj, Scene, cell_center
 
 MAX_LAYOUT_OBJECTS = 64  # a hard cap for any layout; a model's own limit is usually lower
 BOX_DECIMALS = 4  # boxes are kept rounded to 1e-4 px, so layouts compare equal across float paths and JSON

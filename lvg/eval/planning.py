@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from lvg.data.layout import Layout, LayoutError, layout_to_scene
-from lvg.data.spec import scene_satisfies
 from lvg.eval.shapes import category_accuracy
+from lvg.worlds.shapes.spec import scene_satisfies
 
 TOLERANCE = 1.0  # pixels
 

@@ -23,7 +23,6 @@ from PIL import Image
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.data.layout import Layout, LayoutError
-from lvg.data.reading import caption_entails
 from lvg.models.painter import Painter
 from lvg.models.planner import PlanVocab, load_lm_folder, plan_prefix, save_lm_folder
 from lvg.models.unified import tokenize_texts
@@ -41,6 +40,7 @@ from lvg.sampling.config import GenerationConfig
 from lvg.sampling.layout import generate_layout_tokens
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.tokenizers.layout import LayoutGrammar
+from lvg.worlds.shapes.reading import caption_entails
 
 # What the planner samples with unless told otherwise (a folder's model_index.json may say otherwise).
 DEFAULT_GENERATION = GenerationConfig(guidance_scale=1.0, temperature=1.0)

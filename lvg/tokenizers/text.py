@@ -16,8 +16,8 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from lvg.data.captions import caption, spec_to_text
-from lvg.data.world import sample_scene
+from lvg.worlds.shapes.captions import caption, spec_to_text
+from lvg.worlds.shapes.world import sample_scene
 
 PAD, BOS, EOS, BOI, EOI = "<pad>", "<bos>", "<eos>", "<boi>", "<eoi>"
 LANG_TOKENS = {"en": "<en>", "zh": "<zh>"}  # which language a caption is asked in

@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from lvg.data.layout import Layout, layout_from_scene
+
 from .captions import CaptionConfig, describe, spec_to_text
-from .layout import Layout, layout_from_scene
 from .spec import Spec, assignment, scene_objects
 from .typed import typed_variant
 from .world import Scene, sample_scene

@@ -18,8 +18,9 @@ import random
 from dataclasses import dataclass, field
 from functools import cache
 
+from lvg.data.layout import Layout, layout_from_scene, layout_to_scene, object_box
+
 from .captions import REL_EN, REL_ZH, spec_to_text
-from .layout import Layout, layout_from_scene, layout_to_scene, object_box
 from .parse import CaptionParseError, parse_caption
 from .spec import Seen, Spec, SpecError, normalize_spec, satisfies
 from .world import (
@@ -126,7 +127,7 @@ def caption_text(layout: Layout, lang: str) -> str:
 def caption_objects(spec: Spec) -> tuple[list[Seen], str] | None:
     """The objects and background a *complete* caption spec states, or None if it is incomplete.
 
-    Complete (as :func:`lvg.data.captions.describe_fully` writes it): a background, no relation, and every
+    Complete (as :func:`lvg.worlds.shapes.captions.describe_fully` writes it): a background, no relation, and every
     group a single object with shape, colour, size and cell.
     """
     if "bg" not in spec or "relation" in spec:

@@ -1,0 +1,1 @@
+"""Worlds: each one a package with its data, captions, grammar and referee."""
