@@ -24,10 +24,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _report import write_section  # noqa: E402
 
-from lvg.data.imagefolder import write_imagefolder  # noqa: E402
 from lvg.tokenizers.text import load_text_tokenizer  # noqa: E402
 from lvg.worlds.shapes.captions import caption  # noqa: E402
 from lvg.worlds.shapes.dataset import ShapesWorldDataset, make_sample  # noqa: E402
+from lvg.worlds.shapes.export import write_imagefolder  # noqa: E402
 from lvg.worlds.shapes.judge import read_image  # noqa: E402
 from lvg.worlds.shapes.judge_check import validate_judge  # noqa: E402
 from lvg.worlds.shapes.render import render  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import lm_batch_loss, make_tiny_hf_lm, overfit
 
-from lvg.data.layout import Layout, LayoutError, LayoutObject, layout_from_scene
+from lvg.data.layout import Layout, LayoutError, LayoutObject
 from lvg.models.painter import Painter
 from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, planner_batch
 from lvg.pipelines import load_pipeline
@@ -21,6 +21,7 @@ from lvg.train.painter import PainterModelConfig, shapes_world_painter_config, t
 from lvg.train.planner import shapes_world_layout_config
 from lvg.worlds.shapes.captions import describe_fully, spec_to_text
 from lvg.worlds.shapes.judge import judge
+from lvg.worlds.shapes.scene_layout import layout_from_scene
 from lvg.worlds.shapes.world import Scene, sample_scene
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,10 +168,10 @@ def test_a_painter_trunk_can_run_coarser_than_the_token_grid():
 
 
 def test_planner_and_painter_train_on_a_user_imagefolder_with_layouts(tmp_path):
-    from lvg.data.imagefolder import write_imagefolder
     from lvg.train.config import load_config
     from lvg.train.painter import PainterTrainingConfig, train_painter
     from lvg.train.planner import PlannerTrainingConfig, train_planner
+    from lvg.worlds.shapes.export import write_imagefolder
 
     folder = write_imagefolder(tmp_path / "data", 12, seed=5, progress=False)
     common = ["train.steps=2", "train.batch_size=4", "train.eval_every=2", "train.progress=false", "train.device=cpu"]

@@ -14,12 +14,13 @@ import torch
 from conftest import lm_batch_loss, make_tiny_planned, overfit
 from PIL import Image
 
-from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
+from lvg import load_pipeline  # the top API: the pipeline gets Shapes World's referee (verify)
+from lvg.data.layout import reading_order
+from lvg.data.text import final_answer
 from lvg.eval.reading import layout_is_scene
 from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm
 from lvg.models.reader import Reader, ReaderConfig
 from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
-from lvg.pipelines import load_pipeline
 from lvg.pipelines.pipeline import candidate_seed
 from lvg.pipelines.planned import PlannedPipeline
 from lvg.pipelines.reading import ImageReader, ReadingError
@@ -34,13 +35,12 @@ from lvg.worlds.shapes.reading import (
     ReadingDataConfig,
     caption_entails,
     caption_text,
-    final_answer,
     make_question,
     make_reading_sample,
     off_topic_pool,
-    reading_order,
 )
 from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
 from lvg.worlds.shapes.world import sample_scene
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -253,6 +253,18 @@ def test_verify_needs_a_reader(tmp_path):
     pipe = load_pipeline(make_tiny_planned(tmp_path / "m", reader=False))
     with pytest.raises(ValueError, match="reader"):
         pipe("a red circle", verify=1)
+
+
+def test_verify_needs_the_worlds_caption_check(planned_with_reader):
+    """A pipeline knows no world: loaded bare it refuses verify, until a world's referee is attached."""
+    import lvg.pipelines
+    from lvg.worlds import attach_world, get_world
+
+    pipe = lvg.pipelines.load_pipeline(planned_with_reader)
+    with pytest.raises(ValueError, match="caption check"):
+        pipe("a red circle", verify=1)
+    assert attach_world(pipe).entails is get_world("shapes").entails
+    assert pipe("a red circle", seed=0, verify=1).verified in ([True], [False], [None])
 
 
 def test_eval_shapes_reports_reading_vqa_and_the_closed_loop(planned_with_reader, tmp_path, capsys):

@@ -15,13 +15,14 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import lvg
-from lvg.data.layout import layout_from_scene
 from lvg.worlds.shapes.benchmark import make_prompts
 from lvg.worlds.shapes.heldout import held_out_samples
 from lvg.worlds.shapes.plans import make_plan_sample
 from lvg.worlds.shapes.reading import make_reading_sample
+from lvg.worlds.shapes.scene_layout import layout_from_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 40  # scenes per check
@@ -142,6 +143,34 @@ def test_the_golden_check_can_fail():
     )
     other = dataclasses.replace(scene, objects=(moved, *scene.objects[1:]))
     assert _sha(lvg.render(other)) != _sha(lvg.render(scene))  # a one-pixel shift changes the hash
+
+
+def test_shapes_world_is_a_registered_plug_in():
+    from lvg.worlds import World, get_world, register_world
+    from lvg.worlds.shapes.captions import describe_fully, spec_to_text
+
+    world = get_world("shapes")
+    assert isinstance(world, World) and world.name == "shapes" and world.canvas == 64
+    assert len(world.labels) == 48 and world.backgrounds == ("white", "black") and world.langs == ("en", "zh")
+    scene = world.sample_scene(random.Random(0))
+    image = world.render(scene)
+    assert image.shape == (world.canvas, world.canvas, 3) and image.dtype == np.uint8
+    layout = world.layout_from_scene(scene)
+    assert layout.canvas == world.canvas and {o.label for o in layout.objects} <= set(world.labels)
+    assert world.layout_to_scene(layout) == scene
+    cap = world.caption(scene, random.Random(1))
+    assert world.parse(cap.en) == world.parse(cap.zh) and world.judge(image, cap.en).passed
+    full = spec_to_text(describe_fully(scene), "en")
+    assert world.entails(full, cap.en) is True and world.entails(None, cap.en) is False
+    assert len(world.benchmark_prompts()) == 450 and next(world.caption_corpus(1)).strip()
+    assert (
+        world.held_out_samples(2)[0].image.tobytes()
+        == world.make_sample(0, lvg.ShapesWorldConfig(seed=1_000_003)).image.tobytes()
+    )
+    with pytest.raises(ValueError, match="unknown world 'nope'"):
+        get_world("nope")
+    with pytest.raises(ValueError, match="module:ATTRIBUTE"):
+        register_world("emoji", "lvg.worlds.emoji")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lvg.data.layout import object_box
 from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.scene_layout import object_box
 from lvg.worlds.shapes.world import BACKGROUNDS, COLORS, SHAPES, SIZES, Scene, sample_scene
 
 IOU_SEED = "lvg-object-iou"  # held-out scenes: a stream of their own, never used in training

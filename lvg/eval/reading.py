@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from lvg.data.layout import Layout, LayoutError, layout_to_scene
+from lvg.data.layout import Layout, LayoutError
 from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
 from lvg.worlds.shapes.reading import QUESTION_TYPES, question_about
 from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.scene_layout import layout_to_scene
 from lvg.worlds.shapes.world import Scene
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
 from lvg.models.painter import Painter, PainterConfig
 from lvg.pipelines.pipeline import decode_images
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.worlds.shapes.captions import describe_fully
 from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
 from lvg.worlds.shapes.world import sample_scene
 
 from .checkpoint import load_checkpoint

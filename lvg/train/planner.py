@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
 from lvg.models.planner import (
     PlannerSize,
     PlanVocab,
@@ -30,6 +29,7 @@ from lvg.pipelines.planned import LayoutPlanner
 from lvg.tokenizers.layout import LayoutTokenizer, LayoutTokenizerConfig
 from lvg.tokenizers.text import load_text_tokenizer
 from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
+from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
 
 from .checkpoint import load_checkpoint
 from .common import (

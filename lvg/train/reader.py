@@ -24,14 +24,15 @@ from pathlib import Path
 
 import torch
 
-from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
+from lvg.data.layout import reading_order
 from lvg.models.planner import IGNORE, PlannerSize, PlanVocab, build_planner_lm, planner_loss, save_lm_folder
 from lvg.models.reader import Reader, ReaderConfig
 from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
 from lvg.tokenizers.text import load_text_tokenizer
 from lvg.worlds.shapes.heldout import held_out_samples, images_tensor
-from lvg.worlds.shapes.reading import ReadingDataConfig, make_reading_sample, reading_order
+from lvg.worlds.shapes.reading import ReadingDataConfig, make_reading_sample
 from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
 
 from .checkpoint import load_checkpoint
 from .common import (
