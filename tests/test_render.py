@@ -1,4 +1,4 @@
-"""Contract geometry, to the pixel (shared/shapes-world.md: Canvas, Objects, Layout)."""
+"""Contract geometry, to the pixel (docs/shapes-world.md: Canvas, Objects, Layout)."""
 
 import math
 import random
