@@ -25,9 +25,9 @@ import torch
 from _report import write_section
 from safetensors.torch import load_file
 
-from lvg.eval.benchmark import load_prompts
 from lvg.eval.shapes import evaluate_generation
 from lvg.resources import benchmark_prompts_file
+from lvg.worlds.shapes.benchmark import load_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"

@@ -8,7 +8,7 @@ Seeded: the same arguments always produce the same file (a test checks the commi
 import argparse
 from pathlib import Path
 
-from lvg.eval.benchmark import make_prompts, write_prompts
+from lvg.worlds.shapes.benchmark import make_prompts, write_prompts
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -137,8 +137,6 @@ def train_peer(args: argparse.Namespace, budget_s: float) -> tuple[Any, dict[str
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig, make_sample
-    from lvg.data.heldout import HELD_OUT_SEED
     from lvg.models.diffusion import PeerDiffusionConfig
     from lvg.pipelines.diffusion import PeerDiffusionPipeline
     from lvg.tokenizers.text import load_text_tokenizer
@@ -154,6 +152,8 @@ def train_peer(args: argparse.Namespace, budget_s: float) -> tuple[Any, dict[str
         set_lr,
         write_json,
     )  # fmt: skip
+    from lvg.worlds.shapes.dataset import ShapesWorldBatches, ShapesWorldConfig, make_sample
+    from lvg.worlds.shapes.heldout import HELD_OUT_SEED
 
     # constant rate after warmup (min_lr_ratio 1): the stopping step is not known in advance; EMA does the averaging
     tc = TrainConfig(steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, min_lr_ratio=1.0,
@@ -315,7 +315,7 @@ def _m(n: int) -> str:
 
 def report(res: dict[str, Any], meta: dict[str, Any]) -> str:
     """The Markdown body of the "peer-diffusion" section."""
-    from lvg.eval.benchmark import CATEGORIES
+    from lvg.worlds.shapes.benchmark import CATEGORIES
 
     peer, lvg, langs = res["peer"], res.get("lvg"), meta["langs"]
     pi = meta["peer_train"]
@@ -456,10 +456,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap, args = parse_args(argv)
     import torch
 
-    from lvg.eval.benchmark import CATEGORIES, load_prompts, make_prompts
     from lvg.eval.suite import feature_extractor, real_renders
     from lvg.pipelines.pipeline import Pipeline
     from lvg.resources import default_model_dir
+    from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts, make_prompts
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -19,10 +19,10 @@ import torch
 from _report import write_section
 from PIL import Image, ImageDraw, ImageFont
 
-from lvg.eval.benchmark import CATEGORIES, load_prompts
 from lvg.eval.planned import planned_quality
 from lvg.pipelines import load_pipeline
 from lvg.resources import benchmark_prompts_file
+from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,13 +108,13 @@ Planner-only columns check the sampled layout symbolically (layout -> scene -> s
 {cat_rows}
 | **overall ({en["benchmark"]["num_prompts"]} prompts)** | **{pct(en["benchmark"]["overall"])}** | **{pct(zh["benchmark"]["overall"])}** | {pct(en["planner_only"]["overall"])} | {pct(zh["planner_only"]["overall"])} |
 
-3 and 4 objects, every colour and size stated (`lvg.eval.prompt_sets.multi_object_prompts`):
+3 and 4 objects, every colour and size stated (`lvg.worlds.shapes.prompt_sets.multi_object_prompts`):
 
 | set | EN | ZH |
 |---|---|---|
 {sub("multi_object")}
 
-Prompts typed the way people type them (`lvg.eval.prompt_sets.typed_prompts`: digits, capitals, full stops,
+Prompts typed the way people type them (`lvg.worlds.shapes.prompt_sets.typed_prompts`: digits, capitals, full stops,
 extra spaces, "left of", "under", "over", "in the middle", "。", "3个"; templates of their own, not the training
 captioner):
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from _report import write_section
 
-from lvg.eval.benchmark import make_prompts
 from lvg.eval.planning import evaluate_plans
 from lvg.pipelines.planned import LayoutPlanner
+from lvg.worlds.shapes.benchmark import make_prompts
 
 
 def main() -> None:

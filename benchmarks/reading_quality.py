@@ -17,11 +17,11 @@ from pathlib import Path
 import torch
 from _report import write_section
 
-from lvg.eval.benchmark import load_prompts
 from lvg.eval.reading import reading_markdown, reading_section
 from lvg.eval.shapes import evaluate_captioning
 from lvg.pipelines import load_pipeline
 from lvg.resources import benchmark_prompts_file
+from lvg.worlds.shapes.benchmark import load_prompts
 
 
 def main() -> None:

@@ -24,14 +24,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _report import write_section  # noqa: E402
 
-from lvg.data.captions import caption  # noqa: E402
-from lvg.data.dataset import ShapesWorldDataset, make_sample  # noqa: E402
-from lvg.data.imagefolder import write_imagefolder  # noqa: E402
-from lvg.data.render import render  # noqa: E402
-from lvg.data.world import sample_scene  # noqa: E402
-from lvg.eval.judge import read_image  # noqa: E402
-from lvg.eval.judge_check import validate_judge  # noqa: E402
 from lvg.tokenizers.text import load_text_tokenizer  # noqa: E402
+from lvg.worlds.shapes.captions import caption  # noqa: E402
+from lvg.worlds.shapes.dataset import ShapesWorldDataset, make_sample  # noqa: E402
+from lvg.worlds.shapes.export import write_imagefolder  # noqa: E402
+from lvg.worlds.shapes.judge import read_image  # noqa: E402
+from lvg.worlds.shapes.judge_check import validate_judge  # noqa: E402
+from lvg.worlds.shapes.render import render  # noqa: E402
+from lvg.worlds.shapes.world import sample_scene  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +97,7 @@ Throughput on one pinned CPU core, one thread, median of 3 passes over {n:,} ite
 | `lvg data shapes` (adds PNG encoding and file writes) | {r_folder:,.0f} |
 | pixel judge `read_image` (clean 64x64 renders) | {r_judge:,.0f} |
 
-Pixel judge validation (`lvg.eval.judge_check.validate_judge`): renders are blurred (Gaussian, sigma in px)
+Pixel judge validation (`lvg.worlds.shapes.judge_check.validate_judge`): renders are blurred (Gaussian, sigma in px)
 then given Gaussian noise (sigma in 0..255 units). *Correct*: a random scene satisfying a random caption's
 spec. *Mismatched*: another random scene against the spec; judge pass rate / symbolic truth on the same
 pairs (false accepts). *Near miss*: the correct scene with one thing changed (colour, shape, size, cell,

@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from _report import write_section
 
-from lvg.eval.benchmark import load_prompts
+from lvg import load_pipeline  # with the world's referee, which verify needs
 from lvg.eval.shapes import evaluate_generation
-from lvg.pipelines import load_pipeline
 from lvg.resources import benchmark_prompts_file
+from lvg.worlds.shapes.benchmark import load_prompts
 
 
 def main() -> None:

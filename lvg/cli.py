@@ -87,8 +87,9 @@ def _check_output(path: Path) -> None:
 def _load_pipeline(model: Path | None, clip: Path | None = None):
     """The pipeline its folder declares (default: the default model), with ``--clip DIR`` replacing any bundled CLIP."""
     from lvg.pipelines import load_pipeline
+    from lvg.worlds import attach_world
 
-    pipe = load_pipeline(model)
+    pipe = attach_world(load_pipeline(model))
     if clip is not None:
         from lvg.models.clip import ShapesClip
 
@@ -121,7 +122,7 @@ def _add_data_shapes(sub: Subparsers) -> None:
 
 
 def _data_shapes(args: argparse.Namespace) -> int:
-    from lvg.data.imagefolder import write_imagefolder
+    from lvg.worlds.shapes.export import write_imagefolder
 
     out = write_imagefolder(args.out, args.num, seed=args.seed, overwrite=args.overwrite)
     print(f"wrote {args.num} images and metadata.jsonl to {out}")
@@ -143,7 +144,7 @@ def _add_data_preview(sub: Subparsers) -> None:
 
 
 def _data_preview(args: argparse.Namespace) -> int:
-    from lvg.data.imagefolder import preview_grid
+    from lvg.worlds.shapes.export import preview_grid
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     preview_grid(args.num, seed=args.seed, cols=args.cols, scale=args.scale).save(args.out)
@@ -167,7 +168,7 @@ def _add_parse(sub: Subparsers) -> None:
 
 
 def _parse(args: argparse.Namespace) -> int:
-    from lvg.data.parse import parse_caption
+    from lvg.worlds.shapes.parse import parse_caption
 
     print(json.dumps(parse_caption(args.caption, args.lang), ensure_ascii=False))
     return 0
@@ -188,10 +189,10 @@ def _add_judge(sub: Subparsers) -> None:
 
 
 def _judge(args: argparse.Namespace) -> int:
-    from lvg.data.parse import parse_caption
-    from lvg.data.spec import normalize_spec
-    from lvg.eval.judge import judge
     from lvg.images import open_image
+    from lvg.worlds.shapes.judge import judge
+    from lvg.worlds.shapes.parse import parse_caption
+    from lvg.worlds.shapes.spec import normalize_spec
 
     spec = parse_caption(args.prompt) if args.prompt is not None else normalize_spec(json.loads(args.spec))
     failed = 0
@@ -224,8 +225,9 @@ def _add_train_text_tokenizer(sub: Subparsers) -> None:
 
 def _train_text_tokenizer(args: argparse.Namespace) -> int:
     from lvg.tokenizers.text import save_text_tokenizer, train_text_tokenizer
+    from lvg.worlds.shapes.captions import caption_corpus
 
-    tok = train_text_tokenizer(args.num_scenes, args.vocab_size, args.seed)
+    tok = train_text_tokenizer(caption_corpus(args.num_scenes, args.seed), args.vocab_size)
     save_text_tokenizer(tok, args.out)
     print(f"trained a byte-level BPE with {len(tok)} tokens; saved to {args.out}")
     return 0
@@ -397,7 +399,7 @@ def _add_generate(sub: Subparsers) -> None:
     d.add_argument("--num-images", type=int, default=1, help="images for the prompt (default 1)")
     d.add_argument("--grid", action="store_true", help="with --num-images > 1: write one grid image")
     d.add_argument("--seed", type=int, default=0, help="seed of the first image (default 0)")
-    d.add_argument("--scale", type=int, default=1, help="integer upscale of the 64x64 output (default 1)")
+    d.add_argument("--scale", type=int, default=1, help="integer upscale of the output, the model's canvas (default 1)")
     d.add_argument("--model", type=Path, default=None,
                    help="model folder (default: the shipped model; $LVG_DEFAULT_MODEL or $LVG_HOME override it)")  # fmt: skip
     d.add_argument("--rerank", type=int, default=1, metavar="K",
@@ -453,12 +455,12 @@ def _paint_layout(args: argparse.Namespace) -> int:
     return 0
 
 
-MAX_SCALE = 32  # 64x64 -> 2048x2048
+MAX_SCALE = 32  # a 64x64 canvas -> 2048x2048
 
 
 def _generate(args: argparse.Namespace) -> int:
     if not 1 <= args.scale <= MAX_SCALE:
-        raise ValueError(f"--scale must be an integer in [1, {MAX_SCALE}] (64x64 upscaled), got {args.scale}")
+        raise ValueError(f"--scale must be an integer in [1, {MAX_SCALE}] (the canvas upscaled), got {args.scale}")
     if args.layout is not None:
         return _paint_layout(args)
     if args.prompts is not None:
@@ -734,9 +736,9 @@ def _add_eval_shapes(sub: Subparsers) -> None:
 
 
 def _eval_shapes(args: argparse.Namespace) -> int:
-    from lvg.eval.benchmark import load_prompts
     from lvg.eval.shapes import evaluate_captioning, evaluate_generation, markdown_report, write_results
     from lvg.resources import benchmark_prompts_file
+    from lvg.worlds.shapes.benchmark import load_prompts
 
     _generation_config(args)
     if args.inception_weights is not None:  # fail before the long generation run

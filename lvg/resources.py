@@ -53,5 +53,5 @@ def default_component_dir(name: str) -> Path:
 
 
 def benchmark_prompts_file() -> Path:
-    """The Shapes World benchmark prompts (450 rows, see :mod:`lvg.eval.benchmark`), shipped with the package."""
+    """The Shapes World benchmark prompts (450 rows, see :mod:`lvg.worlds.shapes.benchmark`), shipped with the package."""
     return _package_path("lvg.eval", "shapes_prompts.jsonl")

@@ -71,10 +71,10 @@ def make_tiny_planned(path: Path, reader: bool = True) -> Path:
 def make_tiny_reader(vocab, text_tok):
     """A tiny untrained reader whose detector always sees objects (a high objectness bias), so every caption and
     answer path runs; the words it writes are noise."""
-    from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
     from lvg.models.planner import PlannerSize, build_planner_lm
     from lvg.models.reader import Reader, ReaderConfig
     from lvg.pipelines.reading import ImageReader
+    from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
 
     detector = Reader(ReaderConfig(labels=list(SHAPES_WORLD_LABELS), backgrounds=list(SHAPES_WORLD_BACKGROUNDS),
                                    width=8, blocks=0)).eval()  # fmt: skip

@@ -5,10 +5,10 @@ import string
 
 import pytest
 
-from lvg.data.captions import caption, describe, spec_to_text
-from lvg.data.parse import CaptionParseError, parse_caption
-from lvg.data.spec import SpecError, normalize_spec, scene_satisfies
-from lvg.data.world import sample_scene
+from lvg.worlds.shapes.captions import caption, describe, spec_to_text
+from lvg.worlds.shapes.parse import CaptionParseError, parse_caption
+from lvg.worlds.shapes.spec import SpecError, normalize_spec, scene_satisfies
+from lvg.worlds.shapes.world import sample_scene
 
 
 def test_round_trip_10000_scenes_both_languages():

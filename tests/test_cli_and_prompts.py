@@ -12,8 +12,8 @@ from PIL import Image
 
 import lvg
 from lvg.cli import main
-from lvg.data.parse import parse_caption
-from lvg.eval.benchmark import CATEGORIES, load_prompts, make_prompts
+from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts, make_prompts
+from lvg.worlds.shapes.parse import parse_caption
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ROOT / "benchmarks" / "shapes_prompts.jsonl"

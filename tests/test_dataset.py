@@ -8,12 +8,13 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from lvg.data import dataset as ds
-from lvg.data.dataset import ShapesWorldConfig, ShapesWorldDataset, make_sample
-from lvg.data.imagefolder import write_imagefolder
-from lvg.data.layout import Layout, layout_to_scene
-from lvg.data.parse import parse_caption
-from lvg.data.spec import scene_satisfies
+from lvg.data.layout import Layout
+from lvg.worlds.shapes import dataset as ds
+from lvg.worlds.shapes.dataset import ShapesWorldConfig, ShapesWorldDataset, make_sample
+from lvg.worlds.shapes.export import write_imagefolder
+from lvg.worlds.shapes.parse import parse_caption
+from lvg.worlds.shapes.scene_layout import layout_to_scene
+from lvg.worlds.shapes.spec import scene_satisfies
 
 
 def test_items_are_pure_functions_of_seed_and_index():

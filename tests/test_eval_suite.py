@@ -5,7 +5,7 @@ import json
 from conftest import ROOT
 
 from lvg.cli import main
-from lvg.eval.benchmark import CATEGORIES, load_prompts, write_prompts
+from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts, write_prompts
 
 
 def test_eval_shapes_with_report(tiny_pipeline_dir, tmp_path, capsys):

@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from lvg.data.dataset import ShapesWorldBatches
 from lvg.eval.recon import held_out_images, psnr_ssim, reconstruct
 from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig
 from lvg.tokenizers.quantizers import FSQ, L2VQ
@@ -14,6 +13,7 @@ from lvg.train.checkpoint import CheckpointError
 from lvg.train.common import TrainConfig
 from lvg.train.config import ConfigError, load_config
 from lvg.train.tokenizer import TokenizerEvalConfig, TokenizerTrainingConfig, train_tokenizer
+from lvg.worlds.shapes.dataset import ShapesWorldBatches
 
 TINY = dict(channels=[8, 16, 16])
 TINY_PATCH = dict(arch="patch", channels=[16], decoder_res_blocks=2)

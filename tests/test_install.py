@@ -24,7 +24,7 @@ CHECK = """
 import json, sys
 from pathlib import Path
 import lvg
-from lvg.eval.benchmark import load_prompts
+from lvg.worlds.shapes.benchmark import load_prompts
 from lvg.resources import benchmark_prompts_file, default_model_dir
 from lvg.tokenizers.image import ImageTokenizer
 target = Path(sys.argv[1]).resolve()

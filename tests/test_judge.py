@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from lvg.data.render import render
-from lvg.data.world import Obj, Scene
-from lvg.eval.judge import JudgeInputError, judge, read_image
-from lvg.eval.judge_check import validate_judge
+from lvg.worlds.shapes.judge import JudgeInputError, judge, read_image
+from lvg.worlds.shapes.judge_check import validate_judge
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.world import Obj, Scene
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_near_misses_are_caught(validation):
 
 def test_reads_clean_scenes_exactly():
     rng = random.Random(4)
-    from lvg.data.world import sample_scene
+    from lvg.worlds.shapes.world import sample_scene
 
     for _ in range(300):
         scene = sample_scene(rng)

@@ -1,8 +1,10 @@
 """The package's layers: no module imports from a layer above its own (lazy imports inside functions included).
 
-data < tokenizers < models < sampling < pipelines < eval, train < serve < cli. Top-level helper modules
-(``lvg/__init__.py``, ``lvg/weights.py``, ``lvg/component.py``, ``lvg/resources.py``, ...) are the lowest layer.
-Imports under ``if TYPE_CHECKING:`` never run and are not counted.
+data, worlds < tokenizers < models < sampling < pipelines < eval, train < serve < cli. Top-level helper modules
+(``lvg/weights.py``, ``lvg/component.py``, ``lvg/resources.py``, ...) are the lowest layer; ``lvg/__init__.py`` is
+the top API (it may reach every layer, lazily). Worlds (``lvg/worlds/``) sit at the data level, and the generic
+layers (:data:`GENERIC`: data, tokenizers, models, sampling, pipelines, serve) import no world at all; eval, train
+and cli may. Imports under ``if TYPE_CHECKING:`` never run and are not counted.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lvg"
-LAYERS = {"data": 1, "tokenizers": 2, "models": 3, "sampling": 4, "pipelines": 5, "eval": 6, "train": 6, "serve": 7,
+LAYERS = {"data": 1, "worlds": 1, "tokenizers": 2, "models": 3, "sampling": 4, "pipelines": 5, "eval": 6, "train": 6, "serve": 7,
           "cli": 8}  # fmt: skip
 LOWEST = 0
+TOP_API = "lvg"  # lvg/__init__.py
+GENERIC = ("data", "tokenizers", "models", "sampling", "pipelines", "serve")  # they import no world
 
 
 def layer_of(module: str) -> int:
@@ -65,15 +69,52 @@ def imports_of(file: Path) -> list[tuple[int, str]]:
 def upward_imports() -> list[str]:
     bad = []
     for file in sorted(PACKAGE.rglob("*.py")):
-        own = layer_of(module_name(file))
+        own = max(LAYERS.values()) + 1 if module_name(file) == TOP_API else layer_of(module_name(file))
         for line, mod in imports_of(file):
             if layer_of(mod) > own:
                 bad.append(f"{file.relative_to(PACKAGE.parent)}:{line} imports {mod} (a higher layer)")
     return bad
 
 
+def world_imports() -> list[str]:
+    """Every import of ``lvg.worlds`` (any world, or the registry) by a module of a :data:`GENERIC` layer."""
+    bad = []
+    for file in sorted(PACKAGE.rglob("*.py")):
+        parts = module_name(file).split(".")
+        if len(parts) > 1 and parts[1] in GENERIC:
+            bad += [f"{file.relative_to(PACKAGE.parent)}:{line} imports {mod} (a world)"
+                    for line, mod in imports_of(file) if mod == "lvg.worlds" or mod.startswith("lvg.worlds.")]  # fmt: skip
+    return bad
+
+
 def test_no_module_imports_from_a_higher_layer():
     assert upward_imports() == []
+
+
+def test_no_generic_layer_imports_a_world():
+    assert world_imports() == []
+
+
+@pytest.mark.parametrize(
+    ("layer", "source", "expected"),
+    [("pipelines", "from lvg.worlds.shapes.reading import caption_entails\n", ["lvg.worlds.shapes.reading"]),
+     ("data", "def f():\n    from lvg.worlds import get_world\n", ["lvg.worlds.get_world"]),  # lazy; the registry too
+     ("tokenizers", "from ..worlds.shapes import captions\n", ["lvg.worlds.shapes"]),
+     ("serve", "import lvg.worlds.shapes.judge\n", ["lvg.worlds.shapes.judge"]),
+     ("eval", "from lvg.worlds.shapes.judge import judge\n", []),  # eval, train and cli may use a world
+     ("pipelines", "from lvg.data.layout import Layout\n", [])],
+)  # fmt: skip
+def test_the_checker_sees_a_generic_layer_import_a_world(tmp_path, monkeypatch, layer, source, expected):
+    pkg = tmp_path / "lvg" / layer
+    pkg.mkdir(parents=True)
+    (pkg / "mod.py").write_text(source)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path / "lvg")
+    assert [b.split(" imports ")[1].removesuffix(" (a world)") for b in world_imports()] == expected
+
+
+def test_worlds_sit_at_the_data_level():
+    assert layer_of("lvg.worlds.shapes.judge") == layer_of("lvg.data.layout") < layer_of("lvg.tokenizers.text")
+    assert layer_of("lvg.worlds.shapes.judge") > layer_of("lvg.resources")
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,15 @@ import random
 import pytest
 import torch
 
-from lvg.data.layout import Layout, LayoutError, LayoutObject, layout_from_scene, layout_to_scene
-from lvg.data.plans import PlanDataConfig, caption_order, make_plan_sample
-from lvg.data.spec import scene_satisfies
-from lvg.data.world import sample_scene
+from lvg.data.layout import Layout, LayoutError, LayoutObject
 from lvg.sampling.layout import constrain, grammar_mask
 from lvg.sampling.sample import sample
 from lvg.tokenizers.layout import END, LayoutGrammar, LayoutTokenizer
 from lvg.train.planner import shapes_world_layout_config
+from lvg.worlds.shapes.plans import PlanDataConfig, caption_order, make_plan_sample
+from lvg.worlds.shapes.scene_layout import layout_from_scene, layout_to_scene
+from lvg.worlds.shapes.spec import scene_satisfies
+from lvg.worlds.shapes.world import sample_scene
 
 
 @pytest.fixture(scope="module")

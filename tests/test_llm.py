@@ -12,10 +12,6 @@ import torch
 from conftest import make_tiny_hf_lm
 from PIL import Image
 
-from lvg.data.captions import describe_fully, spec_to_text
-from lvg.data.render import render
-from lvg.data.world import Obj, Scene
-from lvg.eval.judge import judge
 from lvg.models.unified import (
     VocabLayout,
     build_lm,
@@ -31,6 +27,10 @@ from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig
 from lvg.tokenizers.text import load_text_tokenizer
 from lvg.train.common import TrainConfig
 from lvg.train.llm import LLMDataConfig, LLMEvalConfig, LLMTrainingConfig, LMConfig, train_llm
+from lvg.worlds.shapes.captions import describe_fully, spec_to_text
+from lvg.worlds.shapes.judge import judge
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.world import Obj, Scene
 
 TEXT_TOKENIZER = Path(__file__).resolve().parents[1] / "models" / "shapes-default" / "text_tokenizer"
 

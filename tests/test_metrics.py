@@ -8,12 +8,6 @@ import pytest
 import torch
 from PIL import Image
 
-from lvg.data.captions import describe_fully, spec_to_text
-from lvg.data.heldout import held_out_images
-from lvg.data.parse import parse_caption
-from lvg.data.render import render
-from lvg.data.spec import scene_from_spec
-from lvg.eval.benchmark import load_prompts
 from lvg.eval.metrics import (
     PixelFeatures,
     cycle_consistency,
@@ -25,6 +19,12 @@ from lvg.eval.metrics import (
     sanity_checks,
 )
 from lvg.resources import benchmark_prompts_file
+from lvg.worlds.shapes.benchmark import load_prompts
+from lvg.worlds.shapes.captions import describe_fully, spec_to_text
+from lvg.worlds.shapes.heldout import held_out_images
+from lvg.worlds.shapes.parse import parse_caption
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.spec import scene_from_spec
 
 
 def test_identical_sets_have_zero_fid_and_kid():

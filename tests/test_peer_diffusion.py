@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from lvg.data.dataset import make_sample
-from lvg.eval.benchmark import CATEGORIES, load_prompts
 from lvg.eval.shapes import evaluate_generation
 from lvg.models.diffusion import PeerDiffusionConfig
 from lvg.pipelines.diffusion import PeerDiffusionPipeline
 from lvg.tokenizers.text import load_text_tokenizer
+from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
+from lvg.worlds.shapes.dataset import make_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT_TOKENIZER = ROOT / "models" / "shapes-default" / "text_tokenizer"

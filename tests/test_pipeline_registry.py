@@ -33,7 +33,8 @@ def _index(folder, **data):
 
 
 def test_the_folder_declares_the_class(tiny_pipeline_dir, tmp_path, monkeypatch):
-    assert isinstance(load_pipeline(tiny_pipeline_dir), Pipeline) and lvg.load_pipeline is load_pipeline
+    assert isinstance(load_pipeline(tiny_pipeline_dir), Pipeline)
+    assert isinstance(lvg.load_pipeline(tiny_pipeline_dir), Pipeline)  # the top API: the same, plus a world's referee
     monkeypatch.setitem(PIPELINES, "ToyPipeline", "")
     register_pipeline("ToyPipeline", f"{__name__}:ToyPipeline")  # adding a class is one entry
     toy = _index(tmp_path / "toy", _class_name="ToyPipeline", components={})

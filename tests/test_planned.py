@@ -9,10 +9,7 @@ import pytest
 import torch
 from conftest import lm_batch_loss, make_tiny_hf_lm, overfit
 
-from lvg.data.captions import describe_fully, spec_to_text
-from lvg.data.layout import Layout, LayoutError, LayoutObject, layout_from_scene
-from lvg.data.world import Scene, sample_scene
-from lvg.eval.judge import judge
+from lvg.data.layout import Layout, LayoutError, LayoutObject
 from lvg.models.painter import Painter
 from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, planner_batch
 from lvg.pipelines import load_pipeline
@@ -22,6 +19,10 @@ from lvg.tokenizers.layout import LayoutTokenizer
 from lvg.tokenizers.text import load_text_tokenizer
 from lvg.train.painter import PainterModelConfig, shapes_world_painter_config, targets
 from lvg.train.planner import shapes_world_layout_config
+from lvg.worlds.shapes.captions import describe_fully, spec_to_text
+from lvg.worlds.shapes.judge import judge
+from lvg.worlds.shapes.scene_layout import layout_from_scene
+from lvg.worlds.shapes.world import Scene, sample_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "shapes-default"
@@ -76,20 +77,23 @@ def test_tiny_planner_and_painter_overfit_and_the_judge_passes(tiny_planned):
 
 
 def test_generation_never_calls_the_renderer_or_the_rule_based_parser(tiny_planned, monkeypatch):
-    import lvg.data.captions
-    import lvg.data.parse
-    import lvg.data.render
-    import lvg.data.spec
-    import lvg.data.world
+    import lvg.worlds.shapes.captions
+    import lvg.worlds.shapes.parse
+    import lvg.worlds.shapes.render
+    import lvg.worlds.shapes.spec
+    import lvg.worlds.shapes.world
 
     def forbidden(*a, **k):
         raise AssertionError("generation must not call the procedural renderer, parser or scene sampler")
 
     for mod, names in [
-        (lvg.data.render, ["render", "render_pil", "inside", "star_polygon", "coverage", "object_alpha", "_patch"]),
-        (lvg.data.parse, ["parse_caption", "detect_language"]),
-        (lvg.data.spec, ["scene_from_spec", "normalize_spec"]),
-        (lvg.data.world, ["sample_scene"]),
+        (
+            lvg.worlds.shapes.render,
+            ["render", "render_pil", "inside", "star_polygon", "coverage", "object_alpha", "_patch"],
+        ),
+        (lvg.worlds.shapes.parse, ["parse_caption", "detect_language"]),
+        (lvg.worlds.shapes.spec, ["scene_from_spec", "normalize_spec"]),
+        (lvg.worlds.shapes.world, ["sample_scene"]),
     ]:
         for n in names:
             monkeypatch.setattr(mod, n, forbidden)
@@ -164,10 +168,10 @@ def test_a_painter_trunk_can_run_coarser_than_the_token_grid():
 
 
 def test_planner_and_painter_train_on_a_user_imagefolder_with_layouts(tmp_path):
-    from lvg.data.imagefolder import write_imagefolder
     from lvg.train.config import load_config
     from lvg.train.painter import PainterTrainingConfig, train_painter
     from lvg.train.planner import PlannerTrainingConfig, train_planner
+    from lvg.worlds.shapes.export import write_imagefolder
 
     folder = write_imagefolder(tmp_path / "data", 12, seed=5, progress=False)
     common = ["train.steps=2", "train.batch_size=4", "train.eval_every=2", "train.progress=false", "train.device=cpu"]
@@ -195,9 +199,9 @@ def test_planner_and_painter_train_on_a_user_imagefolder_with_layouts(tmp_path):
 
 
 def test_planned_quality_report_runs_end_to_end(tiny_planned):
-    from lvg.eval.benchmark import load_prompts
     from lvg.eval.planned import planned_quality
     from lvg.resources import benchmark_prompts_file
+    from lvg.worlds.shapes.benchmark import load_prompts
 
     prompts = load_prompts(benchmark_prompts_file())[::50]
     res = planned_quality(load_pipeline(tiny_planned), prompts, ("en",), extra_per_kind=4)

@@ -14,34 +14,34 @@ import torch
 from conftest import lm_batch_loss, make_tiny_planned, overfit
 from PIL import Image
 
-from lvg.data.captions import matches_fully
-from lvg.data.heldout import images_tensor
-from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
-from lvg.data.parse import parse_caption
-from lvg.data.reading import (
-    OFF_TOPIC_HELD_OUT,
-    QUESTION_TYPES,
-    ReadingDataConfig,
-    caption_entails,
-    caption_text,
-    final_answer,
-    make_question,
-    make_reading_sample,
-    off_topic_pool,
-    reading_order,
-)
-from lvg.data.render import render
-from lvg.data.world import sample_scene
+from lvg import load_pipeline  # the top API: the pipeline gets Shapes World's referee (verify)
+from lvg.data.layout import reading_order
+from lvg.data.text import final_answer
 from lvg.eval.reading import layout_is_scene
 from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm
 from lvg.models.reader import Reader, ReaderConfig
 from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
-from lvg.pipelines import load_pipeline
 from lvg.pipelines.pipeline import candidate_seed
 from lvg.pipelines.planned import PlannedPipeline
 from lvg.pipelines.reading import ImageReader, ReadingError
 from lvg.tokenizers.text import load_text_tokenizer
 from lvg.train.planner import shapes_world_layout_config
+from lvg.worlds.shapes.captions import matches_fully
+from lvg.worlds.shapes.heldout import images_tensor
+from lvg.worlds.shapes.parse import parse_caption
+from lvg.worlds.shapes.reading import (
+    OFF_TOPIC_HELD_OUT,
+    QUESTION_TYPES,
+    ReadingDataConfig,
+    caption_entails,
+    caption_text,
+    make_question,
+    make_reading_sample,
+    off_topic_pool,
+)
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
+from lvg.worlds.shapes.world import sample_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "shapes-default"
@@ -255,12 +255,24 @@ def test_verify_needs_a_reader(tmp_path):
         pipe("a red circle", verify=1)
 
 
+def test_verify_needs_the_worlds_caption_check(planned_with_reader):
+    """A pipeline knows no world: loaded bare it refuses verify, until a world's referee is attached."""
+    import lvg.pipelines
+    from lvg.worlds import attach_world, get_world
+
+    pipe = lvg.pipelines.load_pipeline(planned_with_reader)
+    with pytest.raises(ValueError, match="caption check"):
+        pipe("a red circle", verify=1)
+    assert attach_world(pipe).entails is get_world("shapes").entails
+    assert pipe("a red circle", seed=0, verify=1).verified in ([True], [False], [None])
+
+
 def test_eval_shapes_reports_reading_vqa_and_the_closed_loop(planned_with_reader, tmp_path, capsys):
     import json
 
     from lvg.cli import main
-    from lvg.eval.benchmark import load_prompts
     from lvg.resources import benchmark_prompts_file
+    from lvg.worlds.shapes.benchmark import load_prompts
 
     rows = load_prompts(benchmark_prompts_file())[::50]
     prompts = tmp_path / "p.jsonl"

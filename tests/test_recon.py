@@ -6,9 +6,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from lvg.data.dataset import ShapesWorldConfig, make_sample
-from lvg.data.heldout import held_out_images
-from lvg.eval.benchmark import load_prompts
 from lvg.eval.recon import (
     PSNR_CAP,
     ReconInputError,
@@ -27,6 +24,9 @@ from lvg.train.discriminator import (
     hinge_d_loss,
     hinge_g_loss,
 )
+from lvg.worlds.shapes.benchmark import load_prompts
+from lvg.worlds.shapes.dataset import ShapesWorldConfig, make_sample
+from lvg.worlds.shapes.heldout import held_out_images
 
 
 class IdentityTokenizer:

@@ -1,4 +1,4 @@
-"""Contract geometry, to the pixel (shared/shapes-world.md: Canvas, Objects, Layout)."""
+"""Contract geometry, to the pixel (docs/shapes-world.md: Canvas, Objects, Layout)."""
 
 import math
 import random
@@ -6,8 +6,8 @@ import random
 import numpy as np
 import pytest
 
-from lvg.data.render import object_alpha, object_box, render
-from lvg.data.world import (
+from lvg.worlds.shapes.render import object_alpha, object_box, render
+from lvg.worlds.shapes.world import (
     BACKGROUNDS,
     CANVAS,
     CELLS,

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from lvg.data.heldout import held_out_images
-from lvg.eval.benchmark import CATEGORIES, load_prompts
 from lvg.eval.metrics import PixelFeatures, diversity, frechet_distance, images_to_tensor
 from lvg.eval.report import accuracy_sweep, category_table_from, failures_from, write_report
 from lvg.eval.shapes import evaluate_generation
 from lvg.pipelines.pipeline import Pipeline
 from lvg.resources import benchmark_prompts_file
+from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
+from lvg.worlds.shapes.heldout import held_out_images
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

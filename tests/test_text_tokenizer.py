@@ -7,13 +7,14 @@ import pytest
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from lvg.tokenizers.text import SPECIAL_TOKENS, load_text_tokenizer, save_text_tokenizer, train_text_tokenizer
+from lvg.worlds.shapes.captions import caption_corpus
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "shapes-default" / "text_tokenizer"
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    tok = train_text_tokenizer(num_scenes=1500, vocab_size=400, seed=0)
+    tok = train_text_tokenizer(caption_corpus(1500, seed=0), vocab_size=400)
     path = tmp_path_factory.mktemp("tok")
     save_text_tokenizer(tok, path)
     return tok, path
@@ -76,4 +77,4 @@ def test_load_errors(tmp_path):
     with pytest.raises(ValueError, match="<boi>"):
         load_text_tokenizer(tmp_path)
     with pytest.raises(ValueError):
-        train_text_tokenizer(num_scenes=10, vocab_size=100)
+        train_text_tokenizer(caption_corpus(10), vocab_size=100)

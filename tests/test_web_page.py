@@ -20,9 +20,9 @@ import httpx
 import pytest
 from conftest import make_tiny_pipeline
 
-from lvg.data.render import render_pil
-from lvg.data.world import Obj, Scene
 from lvg.pipelines.pipeline import Pipeline
+from lvg.worlds.shapes.render import render_pil
+from lvg.worlds.shapes.world import Obj, Scene
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT_TOKENIZER = ROOT / "models" / "shapes-default" / "text_tokenizer"

@@ -3,10 +3,8 @@
 A :class:`Layout` is general (any label strings, any canvas size): objects are ``{"label", "box"}``
 with ``box = [x0, y0, x1, y1]`` in pixels, ``0 <= x0 < x1 <= canvas`` (likewise y), and boxes must not
 overlap (touching is fine). JSON in and out; every validation error names the object and the field.
-
-Shapes World maps to layouts exactly: an object's label is ``"COLOUR SHAPE"`` (``"red star"``) and its
-box is the square of side ``s`` (10 or 16 px) centred on its jittered cell centre, so the size is read
-from the box. :func:`layout_from_scene` and :func:`layout_to_scene` are inverse functions.
+Nothing here knows a world: a world maps its scenes to layouts (Shapes World:
+:mod:`lvg.worlds.shapes.scene_layout`).
 """
 
 from __future__ import annotations
@@ -18,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .world import BACKGROUNDS, CANVAS, CELLS, COLORS, JITTER, SHAPES, SIZES, Obj, Scene, cell_center
-
+DEFAULT_CANVAS = 64  # pixels, when a layout does not say
 MAX_LAYOUT_OBJECTS = 64  # a hard cap for any layout; a model's own limit is usually lower
 BOX_DECIMALS = 4  # boxes are kept rounded to 1e-4 px, so layouts compare equal across float paths and JSON
 
@@ -51,7 +48,7 @@ class Layout:
 
     background: str
     objects: tuple[LayoutObject, ...]
-    canvas: int = CANVAS
+    canvas: int = DEFAULT_CANVAS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objects", tuple(self.objects))
@@ -122,7 +119,7 @@ class Layout:
             if not isinstance(box, list) or len(box) != 4:
                 raise LayoutError(f"object {i} ({o['label']}): field 'box' must be a list [x0, y0, x1, y1]")
             out.append(LayoutObject(o["label"], tuple(box)))
-        return cls(d["background"], tuple(out), d.get("canvas", CANVAS))
+        return cls(d["background"], tuple(out), d.get("canvas", DEFAULT_CANVAS))
 
     @classmethod
     def from_json(cls, text: str) -> Layout:
@@ -151,65 +148,11 @@ def boxes_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-# ----------------------------------------------------------------------------- Shapes World
-
-SHAPES_WORLD_LABELS: tuple[str, ...] = tuple(f"{c} {s}" for s in SHAPES for c in COLORS)
-SHAPES_WORLD_BACKGROUNDS: tuple[str, ...] = tuple(BACKGROUNDS)
-
-
-def object_label(color: str, shape: str) -> str:
-    return f"{color} {shape}"
+def reading_key(box: tuple[float, float, float, float]) -> tuple[float, float]:
+    """Sort key of a box in reading order: its centre, row (y) first."""
+    return (box[1] + box[3]) / 2, (box[0] + box[2]) / 2
 
 
-def object_box(obj: Obj) -> tuple[float, float, float, float]:
-    """The pixel box of a Shapes World object: side ``s`` centred on its jittered cell centre."""
-    cx, cy = obj.center
-    h = SIZES[obj.size] / 2
-    return (cx - h, cy - h, cx + h, cy + h)
-
-
-def layout_from_scene(scene: Scene, order: list[int] | None = None) -> Layout:
-    """The exact layout of ``scene`` (objects in ``order``, default the scene's own)."""
-    idx = range(len(scene.objects)) if order is None else order
-    objs = tuple(LayoutObject(object_label(o.color, o.shape), object_box(o)) for o in (scene.objects[i] for i in idx))
-    return Layout(scene.bg, objs, CANVAS)
-
-
-def layout_to_scene(layout: Layout, tolerance: float = 1e-3) -> Scene:
-    """The Shapes World scene a layout describes; :class:`LayoutError` names what does not fit.
-
-    Exact by default; ``tolerance`` (pixels) accepts boxes whose side and centre are that close to a Shapes World
-    object's (a planner writing whole-pixel coordinates is within 1 px), snapping to the nearest one.
-    """
-    if layout.canvas != CANVAS:
-        raise LayoutError(f"a Shapes World layout has canvas {CANVAS}, got {layout.canvas}")
-    if layout.background not in BACKGROUNDS:
-        raise LayoutError(f"background must be one of {sorted(BACKGROUNDS)}, got {layout.background!r}")
-    if not 1 <= len(layout.objects) <= 4:
-        raise LayoutError(f"a Shapes World scene holds 1 to 4 objects, got {len(layout.objects)}")
-    objs = []
-    sides = {v: k for k, v in SIZES.items()}
-    for i, o in enumerate(layout.objects):
-        words = o.label.split()
-        if len(words) != 2 or words[0] not in COLORS or words[1] not in SHAPES:
-            raise LayoutError(f"object {i}: field 'label' must be 'COLOUR SHAPE' (e.g. 'red star'), got {o.label!r}")
-        x0, y0, x1, y1 = o.box
-        w, h = x1 - x0, y1 - y0
-        side = min(sides, key=lambda v: abs(v - w))
-        if abs(w - side) > tolerance or abs(h - side) > tolerance:
-            raise LayoutError(f"object {i} ({o.label}): field 'box' must be a square of side 10 or 16, got {w}x{h}")
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        cell = min(CELLS, key=lambda c: (cell_center(c)[0] - cx) ** 2 + (cell_center(c)[1] - cy) ** 2)
-        ccx, ccy = cell_center(cell)
-        jx, jy = round(cx - ccx), round(cy - ccy)
-        jx, jy = max(-JITTER, min(JITTER, jx)), max(-JITTER, min(JITTER, jy))
-        if abs(cx - ccx - jx) > tolerance or abs(cy - ccy - jy) > tolerance:
-            raise LayoutError(
-                f"object {i} ({o.label}): field 'box' centre ({cx:.2f}, {cy:.2f}) is not a grid cell centre "
-                f"plus an integer jitter of at most {JITTER}"
-            )
-        objs.append(Obj(words[1], words[0], sides[side], cell, (jx, jy)))
-    try:
-        return Scene(tuple(objs), layout.background)
-    except ValueError as e:
-        raise LayoutError(str(e)) from None
+def reading_order(layout: Layout) -> Layout:
+    """``layout`` with its objects sorted by box centre, top to bottom then left to right."""
+    return Layout(layout.background, tuple(sorted(layout.objects, key=lambda o: reading_key(o.box))), layout.canvas)

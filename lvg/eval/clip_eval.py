@@ -1,6 +1,6 @@
 """Held-out checks of a CLIP: zero-shot caption choice and text -> image retrieval.
 
-Both use items ``0 .. n-1`` of the Shapes World stream with :data:`lvg.data.heldout.HELD_OUT_SEED` (never trained on)
+Both use items ``0 .. n-1`` of the Shapes World stream with :data:`lvg.worlds.shapes.heldout.HELD_OUT_SEED` (never trained on)
 and each scene's full canonical caption (``ShapesWorldSample.full_text``, in the item's language).
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from lvg.data.heldout import HELD_OUT_SEED, held_out_pairs
+from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_pairs
 
 __all__ = ["held_out_pairs", "retrieval_top1", "zero_shot_accuracy"]
 

@@ -24,12 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lvg.data.parse import CaptionParseError, parse_caption
-from lvg.data.reading import caption_objects
-from lvg.data.spec import SpecError, explain
 from lvg.eval.shapes import captions_of
 from lvg.pipelines.protocols import UnifiedPipeline
 from lvg.sampling.config import GenerationConfig
+from lvg.worlds.shapes.parse import CaptionParseError, parse_caption
+from lvg.worlds.shapes.reading import caption_objects
+from lvg.worlds.shapes.spec import SpecError, explain
 
 FeatureFn = Callable[[torch.Tensor], Any]  # uint8 [N, 3, H, W] -> feats [N, D] (tensor or array)
 
@@ -199,7 +199,7 @@ def cycle_consistency(pipe: UnifiedPipeline, prompts: list[dict], lang: str = "e
     :func:`lvg.eval.shapes.evaluate_generation`: seed ``seed + i``, seed 0 unless given), the image is captioned in ``lang`` and the
     caption parsed. The prompt is *consistent* when the caption parses, is complete (see
     :func:`caption_objects`: every object with shape, colour, size and cell, plus the background), and the
-    scene it describes satisfies the prompt's spec (:func:`lvg.data.spec.satisfies`: exactly the stated
+    scene it describes satisfies the prompt's spec (:func:`lvg.worlds.shapes.spec.satisfies`: exactly the stated
     objects, every stated attribute and relation). Returns ``rate`` (consistent fraction), ``parse_rate``,
     ``complete_rate`` and per-prompt ``rows`` ({id, category, prompt, caption, consistent, reason}).
     """

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from lvg.data.layout import object_box
-from lvg.data.render import render
-from lvg.data.world import BACKGROUNDS, COLORS, SHAPES, SIZES, Scene, sample_scene
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.scene_layout import object_box
+from lvg.worlds.shapes.world import BACKGROUNDS, COLORS, SHAPES, SIZES, Scene, sample_scene
 
 IOU_SEED = "lvg-object-iou"  # held-out scenes: a stream of their own, never used in training
 GOOD_IOU = 0.9

@@ -4,7 +4,7 @@
 
 - the public benchmark, end to end (pixel judge), and the planner alone (symbolic layout check);
 - 3- and 4-object prompts with every colour and size stated, and prompts typed the way people type them
-  (:mod:`lvg.eval.prompt_sets`);
+  (:mod:`lvg.worlds.shapes.prompt_sets`);
 - diversity: 16 seeds of underspecified prompts, how many pass and how many distinct layouts they give;
 - FID/KID (the pipeline's CLIP image features, else lvg's pixel features) against renders of the same
   prompts, and the CLIP score of the generations;
@@ -19,12 +19,12 @@ from typing import Any
 
 import torch
 
-from lvg.eval.benchmark import CATEGORIES
 from lvg.eval.planning import evaluate_plans, layout_satisfies
-from lvg.eval.prompt_sets import diversity_prompts, multi_object_prompts, typed_prompts
 from lvg.eval.shapes import evaluate_generation
 from lvg.eval.suite import feature_extractor, fid_kid_clip_score, real_renders
 from lvg.sampling.config import GenerationConfig
+from lvg.worlds.shapes.benchmark import CATEGORIES
+from lvg.worlds.shapes.prompt_sets import diversity_prompts, multi_object_prompts, typed_prompts
 
 DIVERSITY_SEEDS = 16
 
@@ -32,7 +32,7 @@ DIVERSITY_SEEDS = 16
 def diversity_check(pipe: Any, lang: str, cfg: GenerationConfig, seeds: int = DIVERSITY_SEEDS) -> list[dict]:
     """For each underspecified prompt: ``seeds`` images (seeds 0..n-1), how many pass the judge, how many
     distinct layouts and distinct images they make."""
-    from lvg.eval.judge import judge
+    from lvg.worlds.shapes.judge import judge
 
     out = []
     for row in diversity_prompts():

@@ -1,6 +1,6 @@
 """Symbolic check of planned layouts: does the layout the planner wrote satisfy the prompt's spec?
 
-A layout is mapped to a Shapes World scene (:func:`lvg.data.layout.layout_to_scene`) within
+A layout is mapped to a Shapes World scene (:func:`lvg.worlds.shapes.scene_layout.layout_to_scene`) within
 :data:`TOLERANCE` pixels (the shipped planner writes whole-pixel coordinates, so its boxes are up to
 half a pixel from the exact ones); one that maps to no scene (a box of another size, far from a
 cell's centre) fails. No pixels are involved: this measures the planner alone, the pixel judge
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lvg.data.layout import Layout, LayoutError, layout_to_scene
-from lvg.data.spec import scene_satisfies
+from lvg.data.layout import Layout, LayoutError
 from lvg.eval.shapes import category_accuracy
+from lvg.worlds.shapes.scene_layout import layout_to_scene
+from lvg.worlds.shapes.spec import scene_satisfies
 
 TOLERANCE = 1.0  # pixels
 

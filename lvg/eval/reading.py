@@ -2,7 +2,7 @@
 
 - :func:`evaluate_reader`: held-out renders -> layouts; exact when the layout is the render's scene
   (every object's shape, colour, size and cell, and the background).
-- :func:`evaluate_vqa`: questions of every :data:`~lvg.data.reading.QUESTION_TYPES` about scenes drawn
+- :func:`evaluate_vqa`: questions of every :data:`~lvg.worlds.shapes.reading.QUESTION_TYPES` about scenes drawn
   from their own seed (never the training stream's), answered from the scenes' renders; exact string
   match per type. The off-topic questions asked here are held out of training.
 Captions of held-out renders are scored by :func:`lvg.eval.shapes.evaluate_captioning`, the closed loop by
@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from lvg.data.heldout import HELD_OUT_SEED, held_out_samples
-from lvg.data.layout import Layout, LayoutError, layout_to_scene
-from lvg.data.reading import QUESTION_TYPES, question_about
-from lvg.data.render import render
-from lvg.data.world import Scene
+from lvg.data.layout import Layout, LayoutError
+from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
+from lvg.worlds.shapes.reading import QUESTION_TYPES, question_about
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.scene_layout import layout_to_scene
+from lvg.worlds.shapes.world import Scene
 
 
 def _key(scene: Scene) -> tuple:

@@ -1,7 +1,7 @@
 """Reconstruction metrics for image tokenizers: PSNR/SSIM, codebook usage and a judge round trip.
 
 Everything here runs on held-out data: images come from a Shapes World stream seed that training
-never uses (:data:`lvg.data.heldout.HELD_OUT_SEED`), and the round trip renders fresh scenes for the benchmark's
+never uses (:data:`lvg.worlds.shapes.heldout.HELD_OUT_SEED`), and the round trip renders fresh scenes for the benchmark's
 prompts. A tokenizer is any object with ``config.grid``, ``codebook_size``, ``encode(images)``
 (uint8 or float [0, 1] [B, 3, 64, 64] -> codes [B, h, w]) and ``decode(codes)`` (-> float [0, 1]).
 """
@@ -18,12 +18,12 @@ import torch
 from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from lvg.data.heldout import HELD_OUT_SEED, held_out_images
-from lvg.data.render import render
-from lvg.data.spec import scene_from_spec
-from lvg.eval.benchmark import load_prompts
-from lvg.eval.judge import judge
 from lvg.resources import benchmark_prompts_file
+from lvg.worlds.shapes.benchmark import load_prompts
+from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_images
+from lvg.worlds.shapes.judge import judge
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.spec import scene_from_spec
 
 __all__ = ["HELD_OUT_SEED", "PSNR_CAP", "ReconInputError", "codebook_usage", "evaluate_tokenizer", "held_out_images",
            "judge_round_trip", "psnr_ssim", "reconstruct", "to_uint8"]  # fmt: skip

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lvg.eval.benchmark import CATEGORIES
 from lvg.eval.shapes import eval_config, evaluate_generation
 from lvg.pipelines.protocols import TextToImagePipeline
 from lvg.sampling.config import GenerationConfig
+from lvg.worlds.shapes.benchmark import CATEGORIES
 
 SCALE = 2  # nearest-neighbour upscaling of 64x64 images in the report
 SWEEP_LABELS = {"guidance_scale": "guidance scale", "temperature": "temperature"}

@@ -13,13 +13,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from lvg.data.captions import matches_fully
-from lvg.data.heldout import HELD_OUT_SEED, held_out_samples
-from lvg.data.parse import CaptionParseError, parse_caption
-from lvg.eval.benchmark import CATEGORIES
-from lvg.eval.judge import judge
 from lvg.pipelines.protocols import CaptioningPipeline, TextToImagePipeline
 from lvg.sampling.config import GenerationConfig
+from lvg.worlds.shapes.benchmark import CATEGORIES
+from lvg.worlds.shapes.captions import matches_fully
+from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
+from lvg.worlds.shapes.judge import judge
+from lvg.worlds.shapes.parse import CaptionParseError, parse_caption
 
 EVAL_CONFIG = GenerationConfig(seed=0)  # evaluation is seeded unless a config says otherwise
 

@@ -22,10 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from lvg.data.heldout import held_out_images
-from lvg.data.render import render
-from lvg.data.spec import scene_from_spec
-from lvg.eval.benchmark import CATEGORIES
 from lvg.eval.inception import InceptionEvaluator, load_inception
 from lvg.eval.metrics import (
     PixelFeatures,
@@ -42,6 +38,10 @@ from lvg.eval.report import accuracy_sweep, category_table_from, failures_from, 
 from lvg.eval.shapes import eval_config
 from lvg.pipelines.protocols import TextToImagePipeline, UnifiedPipeline
 from lvg.sampling.config import GenerationConfig
+from lvg.worlds.shapes.benchmark import CATEGORIES
+from lvg.worlds.shapes.heldout import held_out_images
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.spec import scene_from_spec
 
 
 def _per_category(prompts: list[dict], k: int) -> list[dict]:

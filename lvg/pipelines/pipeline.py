@@ -52,22 +52,23 @@ def candidate_seed(seed: int, c: int) -> int:
     return seed if c == 0 else (seed + c * RERANK_SEED_STRIDE) % 2**63
 
 
-def _to_image_tensor(image: Any) -> torch.Tensor:
-    """PIL image, path or HWC uint8 array -> uint8 [3, 64, 64] (integer upscales are averaged down)."""
+def _to_image_tensor(image: Any, size: int = 64) -> torch.Tensor:
+    """PIL image, path or HWC uint8 array -> uint8 [3, size, size] (``size``: the model's canvas, from its config;
+    integer upscales are averaged down, other PIL sizes resized)."""
     if isinstance(image, (str, os.PathLike)):
         image = open_image(image)  # pixel limit checked before decoding
     if isinstance(image, Image.Image):
         image = image.convert("RGB")
         w, h = image.size
-        if (w, h) != (64, 64) and not (w == h and w % 64 == 0):
-            image = image.resize((64, 64), Image.BICUBIC)
+        if (w, h) != (size, size) and not (w == h and w % size == 0):
+            image = image.resize((size, size), Image.BICUBIC)
         image = np.asarray(image)
     arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] != arr.shape[1] or arr.shape[0] % 64:
-        raise ValueError(f"expected an RGB image of 64x64 (or an integer upscale), got shape {arr.shape}")
-    k = arr.shape[0] // 64
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] != arr.shape[1] or arr.shape[0] % size:
+        raise ValueError(f"expected an RGB image of {size}x{size} (or an integer upscale), got shape {arr.shape}")
+    k = arr.shape[0] // size
     if k > 1:
-        arr = arr.reshape(64, k, 64, k, 3).mean(axis=(1, 3)).round()
+        arr = arr.reshape(size, k, size, k, 3).mean(axis=(1, 3)).round()
     return torch.from_numpy(arr.astype(np.uint8)).permute(2, 0, 1)
 
 
@@ -294,7 +295,8 @@ class Pipeline:
         out: list[str] = []
         allowed = self.layout.caption_allowed().to(self.device)
         for s in range(0, len(images), batch_size):
-            pix = torch.stack([_to_image_tensor(x) for x in images[s : s + batch_size]])
+            side = self.image_tokenizer.config.image_size
+            pix = torch.stack([_to_image_tensor(x, side) for x in images[s : s + batch_size]])
             codes = self.image_tokenizer.encode(pix)
             ids = i2t_prefix(codes, self.layout, lang).to(self.device)
             seqs = generate_text(self.lm, ids, torch.ones_like(ids), max_new_tokens=max_new_tokens,

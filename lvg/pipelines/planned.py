@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ from PIL import Image
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.data.layout import Layout, LayoutError
-from lvg.data.reading import caption_entails
 from lvg.models.painter import Painter
 from lvg.models.planner import PlanVocab, load_lm_folder, plan_prefix, save_lm_folder
 from lvg.models.unified import tokenize_texts
@@ -120,7 +120,14 @@ class LayoutPlanner:
 
 
 class PlannedPipeline:
-    """Text-to-image by planning: the planner LM writes a layout, the painter paints it."""
+    """Text-to-image by planning: the planner LM writes a layout, the painter paints it.
+
+    ``entails(caption, prompt)`` is the world's check that a caption satisfies a prompt (True / False / None when
+    the prompt is outside its grammar), which ``verify`` needs; a pipeline knows no world, so whoever loads it sets
+    it (``lvg.load_pipeline`` and the CLI attach the world's, see :func:`lvg.worlds.attach_world`).
+    """
+
+    entails: Callable[[str | None, str], bool | None] | None = None
 
     def __init__(self, planner: LayoutPlanner, painter: Painter, image_tokenizer: ImageTokenizer, clip: Any = None,
                  generation_config: GenerationConfig = DEFAULT_GENERATION,
@@ -268,6 +275,8 @@ class PlannedPipeline:
             raise ValueError("rerank > 1 needs a CLIP model: load a pipeline with a clip/ component")
         if cfg.verify and self.reader is None:  # before any planning
             raise ValueError("verify needs a reader (image -> text); this model folder has none")
+        if cfg.verify and self.entails is None:
+            raise ValueError("verify needs the world's caption check: set pipe.entails (lvg.load_pipeline does)")
         text_ids = self.planner.tokenize(prompts)
         k = cfg.rerank
         jobs = [i for i in range(len(prompts)) for _ in range(cfg.num_images)]
@@ -313,11 +322,13 @@ class PlannedPipeline:
                     out.verified[i] = True
 
     def agrees(self, images: list[Any], prompts: list[str], batch_size: int = 64) -> list[bool | None]:
-        """Whether each image's own caption (read by this folder's reader) satisfies its prompt; None where the
-        prompt is outside the grammar Shapes World's parser reads (the check then cannot judge)."""
+        """Whether each image's own caption (read by this folder's reader) satisfies its prompt by :attr:`entails`;
+        None where the prompt is outside the world's grammar (the check then cannot judge)."""
         reader = self._reader()
+        if self.entails is None:
+            raise ValueError("agrees needs the world's caption check: set pipe.entails (lvg.load_pipeline does)")
         caps = reader.caption_each(reader.read(images, batch_size), "en", batch_size=batch_size)
-        return [caption_entails(c, p) for c, p in zip(caps, prompts, strict=True)]
+        return [self.entails(c, p) for c, p in zip(caps, prompts, strict=True)]
 
     # ------------------------------------------------------------------ reading
 

@@ -14,9 +14,8 @@ from typing import Any
 import torch
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
-from lvg.data.layout import Layout
-from lvg.data.parse import detect_language
-from lvg.data.reading import CANNOT, final_answer, reading_order
+from lvg.data.layout import Layout, reading_order
+from lvg.data.text import CANNOT, detect_language, final_answer
 from lvg.models.planner import PlanVocab, load_lm_folder, save_lm_folder
 from lvg.models.reader import Reader
 from lvg.models.reading_lm import ReadingTokens, left_pad, reading_prompt
@@ -70,7 +69,7 @@ class ImageReader:
             raise ValueError("this reader has no detector: it reads layouts, not images")
         out: list[Layout] = []
         for s in range(0, len(images), batch_size):
-            pix = torch.stack([_to_image_tensor(x) for x in images[s : s + batch_size]])
+            pix = torch.stack([_to_image_tensor(x, self.detector.config.canvas) for x in images[s : s + batch_size]])
             out += [reading_order(lay) for lay in self.detector.detect(pix)]
         return out
 

@@ -50,7 +50,7 @@ from lvg.serve.uploads import ALLOWED_TYPES, ImageRejected, decode_image
 
 logger = logging.getLogger("lvg.serve")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-SIZES = ("64x64", "128x128", "256x256", "512x512")
+SIZES = ("64x64", "96x96", "128x128", "192x192", "256x256", "384x384", "512x512")  # the canvas or an upscale
 MAX_PROMPT_CHARS = 4000  # a cheap bound before tokenizing; the real limit is in tokens
 MAX_SEED = 2**62
 FAILED_LOAD = "not ready: the model failed to load (the server log says why)"
@@ -108,7 +108,9 @@ class ImageGenerationRequest(BaseModel):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="English or Chinese prompt")
     n: int = Field(1, ge=1, le=MAX_IMAGES_PER_PROMPT, description="number of images")
     response_format: Literal["b64_json"] = Field("b64_json", description="only base64 PNG is supported")
-    size: Literal[SIZES] = Field("64x64", description="64x64, or an integer (nearest-neighbour) upscale")
+    size: Literal[SIZES] | None = Field(
+        None, description="the model's canvas (null: as generated, 64x64 for Shapes World) or an integer upscale of it"
+    )
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="image j uses seed + j; null: random")
     guidance_scale: float | None = Field(
         None, ge=0, le=100, allow_inf_nan=False, description="classifier-free guidance (null: the model's default)"
@@ -381,7 +383,12 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
         seed = config.seed if config.seed is not None else secrets.randbelow(MAX_SEED)
         key = config.replace(num_images=1, seed=None)  # the batching key: requests with equal settings share a call
         images = await state.run(request, key, config.num_images, GenerationJob(body.prompt, config.num_images, seed))
-        side = int(body.size.split("x")[0])
+        canvas = images[0].width  # from the model's config
+        side = canvas if body.size is None else int(body.size.split("x")[0])
+        if side % canvas:
+            raise _field_error(
+                "size", f"size must be {canvas}x{canvas} (the model's canvas) or an integer upscale of it"
+            )
         encoded = await asyncio.to_thread(lambda: [_png_b64(im, side) for im in images])
         return ImagesResponse(created=int(time.time()),
                               data=[ImageData(b64_json=b, seed=seed + j) for j, b in enumerate(encoded)])  # fmt: skip

@@ -1,7 +1,8 @@
 """Byte-level BPE text tokenizer for captions (Hugging Face ``tokenizers``).
 
 Byte-level, so any UTF-8 text encodes (free text, other languages) even though the merges
-are learned on Shapes World captions. Saved as a standard ``tokenizer.json`` (+ config files)
+are learned on one world's captions (the caller passes them: Shapes World's are
+:func:`lvg.worlds.shapes.captions.caption_corpus`). Saved as a standard ``tokenizer.json`` (+ config files)
 that ``transformers.PreTrainedTokenizerFast`` / ``AutoTokenizer`` load directly.
 """
 
@@ -9,15 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
-
-from lvg.data.captions import caption, spec_to_text
-from lvg.data.world import sample_scene
 
 PAD, BOS, EOS, BOI, EOI = "<pad>", "<bos>", "<eos>", "<boi>", "<eoi>"
 LANG_TOKENS = {"en": "<en>", "zh": "<zh>"}  # which language a caption is asked in
@@ -28,17 +25,8 @@ MAX_TEXT_TOKENS = 256  # longest caption the models accept, in tokens
 CJK_PATTERN = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
 
 
-def caption_corpus(num: int, seed: int = 0, paraphrase_prob: float = 0.3) -> Iterator[str]:
-    """``num`` scenes' captions in both languages (canonical, and paraphrased some of the time)."""
-    rng = random.Random(f"lvg-text-corpus:{seed}")
-    for _ in range(num):
-        cap = caption(sample_scene(rng), rng)
-        for lang, text in (("en", cap.en), ("zh", cap.zh)):
-            yield spec_to_text(cap.spec, lang, rng) if rng.random() < paraphrase_prob else text
-
-
-def train_text_tokenizer(num_scenes: int = 50_000, vocab_size: int = 1024, seed: int = 0) -> PreTrainedTokenizerFast:
-    """Train the byte-level BPE on ``num_scenes`` scenes' captions (EN + ZH)."""
+def train_text_tokenizer(texts: Iterable[str], vocab_size: int = 1024) -> PreTrainedTokenizerFast:
+    """Train the byte-level BPE on ``texts`` (a world's captions, e.g. EN + ZH)."""
     if vocab_size < 256 + len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)} (bytes + special tokens)")
     tok = Tokenizer(models.BPE())
@@ -58,7 +46,7 @@ def train_text_tokenizer(num_scenes: int = 50_000, vocab_size: int = 1024, seed:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(caption_corpus(num_scenes, seed), trainer=trainer)
+    tok.train_from_iterator(texts, trainer=trainer)
     return wrap(tok)
 
 

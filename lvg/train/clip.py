@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig
 from lvg.models.clip import ClipConfig, ShapesClip
 from lvg.resources import default_component_dir
 from lvg.tokenizers.text import PAD, load_text_tokenizer
+from lvg.worlds.shapes.dataset import ShapesWorldBatches, ShapesWorldConfig
 
 from .checkpoint import load_checkpoint
 from .common import (

@@ -18,13 +18,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig
 from lvg.models.unified import VocabLayout, build_lm, grow_from_pretrained, training_batch, weighted_lm_loss
 from lvg.pipelines.pipeline import Pipeline
 from lvg.resources import benchmark_prompts_file, default_component_dir
 from lvg.sampling.config import GenerationConfig
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.tokenizers.text import load_text_tokenizer
+from lvg.worlds.shapes.dataset import ShapesWorldBatches, ShapesWorldConfig
 
 from .checkpoint import load_checkpoint
 from .common import (
@@ -119,7 +119,7 @@ def headline(metrics: dict[str, float]) -> str:
 
 def train_llm(cfg: LLMTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) training; returns the saved pipeline folder."""
-    from lvg.eval.benchmark import CATEGORIES, load_prompts
+    from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
 
     tc = cfg.train
     out, device = start_run(cfg, resume)

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lvg.data.captions import describe_fully
-from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
-from lvg.data.render import render
-from lvg.data.world import sample_scene
 from lvg.models.painter import Painter, PainterConfig
 from lvg.pipelines.pipeline import decode_images
 from lvg.tokenizers.image import ImageTokenizer
+from lvg.worlds.shapes.captions import describe_fully
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
+from lvg.worlds.shapes.world import sample_scene
 
 from .checkpoint import load_checkpoint
 from .common import (
@@ -116,7 +116,7 @@ def folder_images(rows: list[dict], size: int) -> np.ndarray:
 @torch.inference_mode()
 def validate(painter: Painter, image_tok: ImageTokenizer, scenes: list, codes: torch.Tensor) -> dict[str, float]:
     """Token accuracy and the pixel judge's full-scene pass rate on held-out scenes."""
-    from lvg.eval.judge import judge
+    from lvg.worlds.shapes.judge import judge
 
     was = painter.training
     painter.eval()

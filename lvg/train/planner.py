@@ -2,7 +2,7 @@
 
     lvg train planner --config configs/planner-shapes.yaml [--resume] [key.sub=value ...]
 
-No images are involved: each batch draws (prompt, layout) pairs from :mod:`lvg.data.plans` in
+No images are involved: each batch draws (prompt, layout) pairs from :mod:`lvg.worlds.shapes.plans` in
 process (microseconds per pair). Loss on the layout tokens only; prompts dropped with probability
 ``cond_dropout`` for classifier-free guidance. Validation samples layouts for benchmark prompts with
 the grammar-constrained sampler and checks them symbolically (layout -> scene -> spec). The result is
@@ -17,8 +17,6 @@ from pathlib import Path
 
 import torch
 
-from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
-from lvg.data.plans import PlanDataConfig, make_plan_sample
 from lvg.models.planner import (
     PlannerSize,
     PlanVocab,
@@ -30,6 +28,8 @@ from lvg.models.planner import (
 from lvg.pipelines.planned import LayoutPlanner
 from lvg.tokenizers.layout import LayoutTokenizer, LayoutTokenizerConfig
 from lvg.tokenizers.text import load_text_tokenizer
+from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
+from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
 
 from .checkpoint import load_checkpoint
 from .common import (
@@ -144,7 +144,7 @@ def headline(metrics: dict[str, float]) -> str:
 
 def train_planner(cfg: PlannerTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) planner training; returns the saved planner folder ``OUT/planner``."""
-    from lvg.eval.benchmark import CATEGORIES, load_prompts
+    from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
 
     tc = cfg.train
     out, device = start_run(cfg, resume)

@@ -9,7 +9,7 @@ The two are independent (the LM trains on true layouts), so they run side by sid
   data source, never part of the reader), some passed through the image tokenizer and back so the reader
   also reads what the painter's decoder draws, plus a little pixel noise. Validation: the fraction of
   held-out renders read exactly (every object's shape, colour, size and cell, and the background).
-- **Reading LM**: captions and visual questions from :mod:`lvg.data.reading`, loss on the answer.
+- **Reading LM**: captions and visual questions from :mod:`lvg.worlds.shapes.reading`, loss on the answer.
   Validation: caption exact match and question accuracy per type, from true held-out layouts.
 
 Results: ``OUT/detector`` (reader) and ``OUT/reading_lm`` (``lm/``, ``text_tokenizer/``, ``plan_vocab.json``);
@@ -24,14 +24,15 @@ from pathlib import Path
 
 import torch
 
-from lvg.data.heldout import held_out_samples, images_tensor
-from lvg.data.layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
-from lvg.data.reading import ReadingDataConfig, make_reading_sample, reading_order
-from lvg.data.render import render
+from lvg.data.layout import reading_order
 from lvg.models.planner import IGNORE, PlannerSize, PlanVocab, build_planner_lm, planner_loss, save_lm_folder
 from lvg.models.reader import Reader, ReaderConfig
 from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
 from lvg.tokenizers.text import load_text_tokenizer
+from lvg.worlds.shapes.heldout import held_out_samples, images_tensor
+from lvg.worlds.shapes.reading import ReadingDataConfig, make_reading_sample
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
 
 from .checkpoint import load_checkpoint
 from .common import (

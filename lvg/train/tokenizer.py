@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from lvg.data.dataset import ShapesWorldBatches, ShapesWorldConfig
-from lvg.data.heldout import held_out_images
 from lvg.resources import benchmark_prompts_file
 from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig, reconstruction_loss
+from lvg.worlds.shapes.dataset import ShapesWorldBatches, ShapesWorldConfig
+from lvg.worlds.shapes.heldout import held_out_images
 
 from .checkpoint import load_checkpoint
 from .common import (
@@ -84,7 +84,7 @@ def train_tokenizer(cfg: TokenizerTrainingConfig, resume: bool = False, stop_aft
     ``stop_after`` ends this run after that many steps (checkpointed), to be continued with
     ``resume=True``; the schedule is always that of ``cfg.train.steps``.
     """
-    from lvg.eval.benchmark import load_prompts
+    from lvg.worlds.shapes.benchmark import load_prompts
 
     tc = cfg.train
     out, device = start_run(cfg, resume)

@@ -3,7 +3,7 @@
 :func:`typed_variant` keeps the meaning and changes the surface: capitals, full stops, extra
 spaces, digits for counts (``3 blue stars``, ``3个蓝色星形``), ``one``/``1`` for ``a``, and
 Chinese/ASCII end punctuation. Paraphrases of the wording itself (``left of``, ``under``, ``in the
-middle``) come from :func:`lvg.data.captions.spec_to_text` with an ``rng``.
+middle``) come from :func:`lvg.worlds.shapes.captions.spec_to_text` with an ``rng``.
 """
 
 from __future__ import annotations

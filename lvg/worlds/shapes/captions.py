@@ -8,6 +8,7 @@ contract's canonical grammar, or, given an ``rng``, in a randomly paraphrased fo
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .spec import Spec, normalize_spec
@@ -22,6 +23,7 @@ from .world import (
     SIZE_ZH,
     Scene,
     relation_holds,
+    sample_scene,
 )
 
 NUM_EN = {2: "two", 3: "three", 4: "four"}
@@ -219,3 +221,12 @@ def matches_fully(spec: Spec, scene: Scene) -> bool:
                     for g in spec["groups"])  # fmt: skip
     truth = sorted((o.shape, o.color, o.size, o.cell, 1) for o in scene.objects)
     return stated == truth
+
+
+def caption_corpus(num: int, seed: int = 0, paraphrase_prob: float = 0.3) -> Iterator[str]:
+    """``num`` scenes' captions in both languages (canonical, and paraphrased some of the time)."""
+    rng = random.Random(f"lvg-text-corpus:{seed}")
+    for _ in range(num):
+        cap = caption(sample_scene(rng), rng)
+        for lang, text in (("en", cap.en), ("zh", cap.zh)):
+            yield spec_to_text(cap.spec, lang, rng) if rng.random() < paraphrase_prob else text

@@ -1,6 +1,6 @@
 """Shapes World v1: the contract's vocabulary, scene types and the training-scene sampler.
 
-Everything here follows ``shared/shapes-world.md`` exactly; see that file for the rules.
+Everything here follows ``docs/shapes-world.md`` exactly; see that file for the rules.
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ import random
 
 import numpy as np
 
-from lvg.data.captions import describe
-from lvg.data.render import render
-from lvg.data.spec import scene_from_spec, scene_satisfies
-from lvg.data.world import CELLS, COLORS, SHAPES, SIZES, Scene, random_jitter, sample_scene
+from lvg.worlds.shapes.captions import describe
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.spec import scene_from_spec, scene_satisfies
+from lvg.worlds.shapes.world import CELLS, COLORS, SHAPES, SIZES, Scene, random_jitter, sample_scene
 
 from .judge import judge
 

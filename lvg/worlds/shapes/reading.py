@@ -18,8 +18,11 @@ import random
 from dataclasses import dataclass, field
 from functools import cache
 
+from lvg.data.layout import Layout, reading_key, reading_order
+from lvg.data.text import CANNOT, WORK_SEP
+from lvg.worlds.shapes.scene_layout import layout_from_scene, layout_to_scene, object_box
+
 from .captions import REL_EN, REL_ZH, spec_to_text
-from .layout import Layout, layout_from_scene, layout_to_scene, object_box
 from .parse import CaptionParseError, parse_caption
 from .spec import Seen, Spec, SpecError, normalize_spec, satisfies
 from .world import (
@@ -41,7 +44,6 @@ from .world import (
 )
 
 QUESTION_TYPES = ("count", "color", "shape", "size", "where", "relation", "background", "exists", "unanswerable")
-CANNOT = {"en": "cannot answer", "zh": "无法回答"}
 YES = {"en": "yes", "zh": "是"}
 NO = {"en": "no", "zh": "否"}
 SIZE_ANSWER_ZH = {"small": "小", "large": "大"}
@@ -106,15 +108,6 @@ OFF_TOPIC_HELD_OUT = {
 }
 
 
-def _centre_key(box: tuple[float, float, float, float]) -> tuple[float, float]:
-    return (box[1] + box[3]) / 2, (box[0] + box[2]) / 2
-
-
-def reading_order(layout: Layout) -> Layout:
-    """``layout`` with its objects sorted by box centre, top to bottom then left to right."""
-    return Layout(layout.background, tuple(sorted(layout.objects, key=lambda o: _centre_key(o.box))), layout.canvas)
-
-
 def caption_text(layout: Layout, lang: str) -> str:
     """The complete canonical caption of a Shapes World layout, objects in the layout's order."""
     scene = layout_to_scene(layout, tolerance=1.0)
@@ -126,7 +119,7 @@ def caption_text(layout: Layout, lang: str) -> str:
 def caption_objects(spec: Spec) -> tuple[list[Seen], str] | None:
     """The objects and background a *complete* caption spec states, or None if it is incomplete.
 
-    Complete (as :func:`lvg.data.captions.describe_fully` writes it): a background, no relation, and every
+    Complete (as :func:`lvg.worlds.shapes.captions.describe_fully` writes it): a background, no relation, and every
     group a single object with shape, colour, size and cell.
     """
     if "bg" not in spec or "relation" in spec:
@@ -214,9 +207,6 @@ def _say(value: str, kind: str, lang: str) -> str:
     return {"color": COLOR_ZH, "shape": SHAPE_ZH, "size": SIZE_ANSWER_ZH, "bg": BG_ZH}[kind][value]
 
 
-WORK_SEP = "=>"  # the reading LM writes its working, then this, then the answer
-
-
 @dataclass(frozen=True)
 class Question:
     kind: str  # one of QUESTION_TYPES
@@ -229,11 +219,6 @@ class Question:
     def target(self) -> str:
         """What the reading LM learns to write: ``work => answer``, or the answer alone."""
         return f"{self.work} {WORK_SEP} {self.answer}" if self.work else self.answer
-
-
-def final_answer(text: str) -> str:
-    """The answer in a reading LM's output: what follows its working (see :attr:`Question.target`)."""
-    return text.rsplit(WORK_SEP, 1)[-1].strip()
 
 
 _SAME = {"en": {"left": "in the same column", "above": "in the same row"}, "zh": {"left": "同一列", "above": "同一行"}}
@@ -281,7 +266,7 @@ def make_question(scene: Scene, kind: str, lang: str, rng: random.Random, held_o
         return Question(kind, lang, _ASK[kind][L].format(ref=_ref(d, lang)), ans)
     if kind == "count":
         d = _random_desc(rng) if rng.random() < 0.5 else _descriptions(rng.choice(objs))[0]
-        seen = sorted((p for p in objs if _fits(p, d)), key=lambda p: _centre_key(object_box(p)))  # reading order
+        seen = sorted((p for p in objs if _fits(p, d)), key=lambda p: reading_key(object_box(p)))  # reading order
         text = f"how many {_plural(d)} are there?" if lang == "en" else f"有几个{_ref(d, lang)}？"
         work = " ; ".join(f"{i} {_cell(p, lang)}" for i, p in enumerate(seen, 1)) or ("none" if lang == "en" else "无")
         return Question(kind, lang, text, str(len(seen)), work)

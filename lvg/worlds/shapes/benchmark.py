@@ -8,9 +8,9 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from lvg.data.captions import spec_to_text
-from lvg.data.spec import Spec, normalize_spec
-from lvg.data.world import BACKGROUNDS, CELLS, COLORS, RELATIONS, SHAPES, SIZES
+from lvg.worlds.shapes.captions import spec_to_text
+from lvg.worlds.shapes.spec import Spec, normalize_spec
+from lvg.worlds.shapes.world import BACKGROUNDS, CELLS, COLORS, RELATIONS, SHAPES, SIZES
 
 CATEGORIES = (
     "single_object",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 
-from lvg.data.spec import normalize_spec
-from lvg.data.world import CELLS, COLOR_ZH, COLORS, SHAPE_PLURAL, SHAPE_ZH, SHAPES, SIZE_ZH, SIZES
+from lvg.worlds.shapes.spec import normalize_spec
+from lvg.worlds.shapes.world import CELLS, COLOR_ZH, COLORS, SHAPE_PLURAL, SHAPE_ZH, SHAPES, SIZE_ZH, SIZES
 
 _NUM_EN = {1: "a", 2: "two", 3: "three", 4: "four"}
 _NUM_ZH = {1: "一个", 2: "两个", 3: "三个", 4: "四个"}

@@ -11,8 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from lvg.data.layout import Layout
+from lvg.worlds.shapes.scene_layout import layout_from_scene
+
 from .captions import CaptionConfig, describe, spec_to_text
-from .layout import Layout, layout_from_scene
 from .spec import Spec, assignment, scene_objects
 from .typed import typed_variant
 from .world import Scene, sample_scene

@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import torch
 
-from lvg.data.dataset import ShapesWorldConfig, ShapesWorldSample, make_sample
+from lvg.worlds.shapes.dataset import ShapesWorldConfig, ShapesWorldSample, make_sample
 
 HELD_OUT_SEED = 1_000_003  # training streams use small seeds (0, 1, ...)
 

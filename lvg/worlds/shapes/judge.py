@@ -9,7 +9,7 @@ It sees only pixels. Per grid cell (objects never leave their cell's pixel block
 4. calls the object "unknown" when even the best template fits poorly, so a blob, a broken
    shape or an object straddling two cells can never pass for a real one.
 
-The verdict then uses :func:`lvg.data.spec.explain`, the same rule the symbolic checks use.
+The verdict then uses :func:`lvg.worlds.shapes.spec.explain`, the same rule the symbolic checks use.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from lvg.data.render import object_alpha
-from lvg.data.spec import Seen, Spec, explain, normalize_spec
-from lvg.data.world import BACKGROUNDS, CANVAS, CELLS, COLORS, JITTER, SHAPES, SIZES, Obj
+from lvg.worlds.shapes.render import object_alpha
+from lvg.worlds.shapes.spec import Seen, Spec, explain, normalize_spec
+from lvg.worlds.shapes.world import BACKGROUNDS, CANVAS, CELLS, COLORS, JITTER, SHAPES, SIZES, Obj
 
 # Pixel blocks of the 3x3 grid (end-exclusive). Objects in column 0 touch pixels 0..20, column 1
 # 22..41, column 2 43..63 (rows alike); the separator pixels 21 and 42 are never drawn on and
@@ -184,7 +184,7 @@ def read_image(image: Any) -> Reading:
 def judge(image: Any, spec: Spec | str) -> Verdict:
     """Decide whether ``image`` satisfies ``spec`` (a spec dict or a canonical caption)."""
     if isinstance(spec, str):
-        from lvg.data.parse import parse_caption
+        from lvg.worlds.shapes.parse import parse_caption
 
         spec = parse_caption(spec)
     else:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lvg.data.text import detect_language
+
 from .spec import MAX_OBJECTS, Spec, SpecError, normalize_spec
 from .world import BG_ZH, CELL_EN, CELL_ZH, COLOR_ZH, COLORS, SHAPE_PLURAL, SHAPE_ZH, SHAPES, SIZE_ZH, SIZES
 
@@ -29,11 +31,6 @@ class CaptionParseError(SpecError):
                 shown = shown[:40] + "..."
             message = f"{message} (at characters {span[0]}-{span[1]}: {shown!r})"
         super().__init__(message)
-
-
-def detect_language(text: str) -> str:
-    """'zh' if the text holds any CJK character or full-width punctuation, else 'en'."""
-    return "zh" if re.search(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]", text) else "en"
 
 
 def parse_caption(text: str, lang: str | None = None) -> Spec:

@@ -1,0 +1,45 @@
+"""Shapes World as a :class:`lvg.worlds.World` (``get_world("shapes")``); the contract is docs/shapes-world.md."""
+
+from __future__ import annotations
+
+from lvg.resources import benchmark_prompts_file
+from lvg.worlds import World
+
+from .benchmark import load_prompts
+from .captions import caption, caption_corpus
+from .dataset import make_sample
+from .export import write_imagefolder
+from .heldout import held_out_samples
+from .judge import judge
+from .parse import parse_caption
+from .reading import caption_entails
+from .render import render
+from .scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene, layout_to_scene
+from .world import CANVAS, sample_scene
+
+
+def benchmark_prompts() -> list[dict]:
+    """The shipped public benchmark (``benchmarks/shapes_prompts.jsonl``, 450 rows)."""
+    return load_prompts(benchmark_prompts_file())
+
+
+WORLD = World(
+    name="shapes",
+    canvas=CANVAS,
+    labels=SHAPES_WORLD_LABELS,
+    backgrounds=SHAPES_WORLD_BACKGROUNDS,
+    langs=("en", "zh"),
+    sample_scene=sample_scene,
+    render=render,
+    caption=caption,
+    parse=parse_caption,
+    judge=judge,
+    entails=caption_entails,
+    layout_from_scene=layout_from_scene,
+    layout_to_scene=layout_to_scene,
+    make_sample=make_sample,
+    held_out_samples=held_out_samples,
+    write_imagefolder=write_imagefolder,
+    caption_corpus=caption_corpus,
+    benchmark_prompts=benchmark_prompts,
+)
