@@ -5,7 +5,7 @@
 The planner and the reading LM of a planned model share one vocabulary (:class:`~lvg.models.planner.PlanVocab`), and
 their sequences are told apart by their first tokens (``<bos> prompt <layout>`` plans; ``<bos> <i2t>`` and
 ``<bos> <vqa>`` read), so one causal LM learns all three tasks: each step takes a planning batch
-(:func:`lvg.train.planner.plan_batch`) and a reading batch (:func:`lvg.data.reading.make_reading_sample`), and the
+(:func:`lvg.train.planner.plan_batch`) and a reading batch (:func:`lvg.worlds.shapes.reading.make_reading_sample`), and the
 loss is their weighted sum. The result, ``OUT/lm`` (``lm/``, ``text_tokenizer/``, ``plan_vocab.json``), serves as a
 planned model's planner and its reading LM alike.
 """
@@ -18,13 +18,20 @@ from pathlib import Path
 
 import torch
 
-from lvg.data.plans import PlanDataConfig
-from lvg.data.reading import ReadingDataConfig, make_reading_sample
-from lvg.models.planner import IGNORE, PlannerSize, PlanVocab, build_planner_lm, planner_batch, planner_loss
-from lvg.models.planner import save_lm_folder
+from lvg.models.planner import (
+    IGNORE,
+    PlannerSize,
+    PlanVocab,
+    build_planner_lm,
+    planner_batch,
+    planner_loss,
+    save_lm_folder,
+)
 from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
 from lvg.pipelines.planned import LayoutPlanner
 from lvg.tokenizers.text import load_text_tokenizer
+from lvg.worlds.shapes.plans import PlanDataConfig
+from lvg.worlds.shapes.reading import ReadingDataConfig, make_reading_sample
 
 from .checkpoint import load_checkpoint
 from .common import TrainConfig, TrainingRun, autocast, lr_at, set_lr, start_run
@@ -63,7 +70,7 @@ def _token_loss(lm, batch: dict[str, torch.Tensor], device: torch.device, precis
 
 def train_unified_lm(cfg: UnifiedLMTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) unified-LM training; returns the saved folder ``OUT/lm``."""
-    from lvg.eval.benchmark import CATEGORIES, load_prompts
+    from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
 
     from .reader import validate_reading_lm
 
