@@ -24,6 +24,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.component import config_from_dict, read_json_object
 from lvg.models.unified import CausalLM, load_lm, save_lm
+from lvg.ranges import bounded, check_ranges
 from lvg.tokenizers.layout import LAYOUT, LayoutTokenizer, LayoutTokenizerConfig
 
 IGNORE = -100
@@ -34,22 +35,17 @@ MAX_PROMPT_TOKENS = 256  # longest prompt any planner accepts (its own limit may
 class PlanVocab:
     """Where text tokens and layout tokens live in the planner LM's vocabulary."""
 
-    text_vocab_size: int
-    pad_id: int
-    bos_id: int
-    eos_id: int
+    text_vocab_size: int = bounded(0, None)
+    pad_id: int = bounded(0, None)
+    bos_id: int = bounded(0, None)
+    eos_id: int = bounded(0, None)
     layout: LayoutTokenizerConfig
-    max_text_tokens: int = 96
+    max_text_tokens: int = bounded(1, MAX_PROMPT_TOKENS, default=96)
 
     def __post_init__(self) -> None:
         if isinstance(self.layout, dict):
             object.__setattr__(self, "layout", LayoutTokenizerConfig(**self.layout))
-        for name in ("text_vocab_size", "pad_id", "bos_id", "eos_id", "max_text_tokens"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"plan vocabulary: {name} must be a non-negative integer, got {v!r}")
-        if not 1 <= self.max_text_tokens <= MAX_PROMPT_TOKENS:
-            raise ValueError(f"plan vocabulary: max_text_tokens must be in [1, {MAX_PROMPT_TOKENS}]")
+        check_ranges(self, prefix="plan vocabulary: ")
         if max(self.pad_id, self.bos_id, self.eos_id) >= self.text_vocab_size:
             raise ValueError("plan vocabulary: special token ids must lie inside the text vocabulary")
 
