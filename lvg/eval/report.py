@@ -22,11 +22,11 @@ from PIL import Image
 from lvg.eval.benchmark import CATEGORIES
 from lvg.eval.shapes import eval_config, evaluate_generation
 from lvg.pipelines.protocols import TextToImagePipeline
-from lvg.sampling.config import GenerationConfig
+from lvg.sampling.config import SAMPLING_FIELDS, GenerationConfig
 
 SCALE = 2  # nearest-neighbour upscaling of 64x64 images in the report
-SWEEP_LABELS = {"guidance_scale": "guidance scale", "temperature": "temperature"}
-SWEEPABLE = ("guidance_scale", "temperature", "top_k", "top_p")
+SWEEPABLE = SAMPLING_FIELDS  # GenerationConfig's token-sampling settings
+SWEEP_LABELS = {"guidance_scale": "guidance scale"}  # axis labels (others: the field's name)
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em; color: #222; background: #fff; }
