@@ -29,9 +29,8 @@ except ImportError:  # pragma: no cover
     StrictDataclassError = ValueError  # type: ignore[misc,assignment]
 
 from lvg.component import Component, ConfigError, read_json_object
+from lvg.models.padding import IGNORE, left_pad
 from lvg.ranges import bounded, check_ranges
-
-IGNORE = -100
 
 # Named sizes (parameter counts for the shipped 550-token text vocabulary + 1,000 image codes).
 PRESETS: dict[str, dict] = {
@@ -324,14 +323,8 @@ def t2i_prefix(text_ids: list[list[int] | None], layout: VocabLayout) -> tuple[t
 
     Returns input_ids [B, L+2] and attention_mask [B, L+2] with L = ``layout.max_text_tokens``.
     """
-    L = layout.max_text_tokens
-    ids = torch.full((len(text_ids), L + 2), layout.pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, t in enumerate(text_ids):
-        row = [layout.bos_id, *(t or []), layout.boi_id]
-        ids[i, -len(row) :] = torch.tensor(row)
-        mask[i, -len(row) :] = 1
-    return ids, mask
+    rows = [[layout.bos_id, *(t or []), layout.boi_id] for t in text_ids]
+    return left_pad(rows, layout.pad_id, length=layout.max_text_tokens + 2)
 
 
 def i2t_prefix(codes: torch.Tensor, layout: VocabLayout, lang: str = "en") -> torch.Tensor:

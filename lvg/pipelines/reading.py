@@ -17,9 +17,10 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 from lvg.data.layout import Layout
 from lvg.data.parse import detect_language
 from lvg.data.reading import CANNOT, final_answer, reading_order
+from lvg.models.padding import left_pad
 from lvg.models.planner import PlanVocab, load_lm_folder, save_lm_folder
 from lvg.models.reader import Reader
-from lvg.models.reading_lm import ReadingTokens, left_pad, reading_prompt
+from lvg.models.reading_lm import ReadingTokens, reading_prompt
 from lvg.models.unified import tokenize_texts
 from lvg.pipelines.pipeline import _to_image_tensor
 from lvg.sampling.generate import generate_text
