@@ -123,7 +123,8 @@ def main() -> None:
         planned = None
         if pl and pa:
             planned = cached(f"{pl[0]}|{pa[0]}|{args.lang}", lambda a=pl[0], b=pa[0]: evaluate_generation(
-                planned_pipe(a, b, args.planner_run), prompts, args.lang, guidance_scale=1.0, seed=0).overall)  # fmt: skip
+                planned_pipe(a, b, args.planner_run), prompts, args.lang, guidance_scale=1.0,
+                seed=0).overall)  # fmt: skip
         os_snap = snapshot_at("llm-ablation", c, stopped=True)  # the same CPU minutes on one core
         one = None
         if os_snap:

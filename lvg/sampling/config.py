@@ -9,7 +9,8 @@ as ``pipe(prompts, config=cfg)`` or as the same names as keyword arguments (the 
 
 Each field declares its range and help text once (:func:`lvg.ranges.bounded`); the CLI flags, the server's
 request schema and the report derive theirs from these fields, and the pure sampling functions check the plain
-values they receive with :func:`check_value` (no second copy of the rules). No torch import: ``import lvg`` stays light.
+values they receive with :func:`check_value` (no second copy of the rules). No torch import (``lvg.sampling``
+imports its other modules lazily), so the command line reads these fields without loading torch.
 """
 
 from __future__ import annotations
