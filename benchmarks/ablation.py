@@ -123,13 +123,14 @@ def main() -> None:
         planned = None
         if pl and pa:
             planned = cached(f"{pl[0]}|{pa[0]}|{args.lang}", lambda a=pl[0], b=pa[0]: evaluate_generation(
-                planned_pipe(a, b, args.planner_run), prompts, args.lang, guidance_scale=1.0, seed=0)["overall"])  # fmt: skip
+                planned_pipe(a, b, args.planner_run), prompts, args.lang, guidance_scale=1.0,
+                seed=0).overall)  # fmt: skip
         os_snap = snapshot_at("llm-ablation", c, stopped=True)  # the same CPU minutes on one core
         one = None
         if os_snap:
             pipe, n_one = one_stage_pipe(os_snap[0])
             one = cached(f"{os_snap[0]}|{args.lang}", lambda p=pipe: evaluate_generation(
-                p, prompts, args.lang, guidance_scale=3.0, seed=0)["overall"])  # fmt: skip
+                p, prompts, args.lang, guidance_scale=3.0, seed=0).overall)  # fmt: skip
         rows.append((c, pl, pa, planned, os_snap, one))
         print(c, planned, one, flush=True)
     pct = lambda v: "—" if v is None else f"**{v:.1%}**"  # noqa: E731

@@ -284,7 +284,7 @@ def sweep_guidance(pipe: Any, prompts: list[dict], scales: list[float], batch_si
     """Overall accuracy (English) on validation prompts at each guidance scale."""
     from lvg.eval.shapes import evaluate_generation
 
-    return {g: evaluate_generation(pipe, prompts, "en", seed=0, guidance_scale=g, batch_size=batch_size)["overall"]
+    return {g: evaluate_generation(pipe, prompts, "en", seed=0, guidance_scale=g, batch_size=batch_size).overall
             for g in scales}  # fmt: skip
 
 
@@ -300,8 +300,8 @@ def evaluate(pipe: Any, prompts: list[dict], langs: list[str], guidance: float, 
     for lang in langs:
         r = evaluate_generation(timed, prompts, lang, seed=0, guidance_scale=guidance, batch_size=batch_size,
                                 keep_images=True)  # fmt: skip
-        res[lang] = {"overall": r["overall"], "categories": r["categories"],
-                     "fid": fid(real_f, images_to_tensor([row["image"] for row in r["rows"]]), feats_of)}  # fmt: skip
+        res[lang] = {"overall": r.overall, "categories": r.categories,
+                     "fid": fid(real_f, images_to_tensor([row["image"] for row in r.rows]), feats_of)}  # fmt: skip
     res["images_per_s"] = timed.images / timed.seconds
     return res
 

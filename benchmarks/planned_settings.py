@@ -35,7 +35,7 @@ def main() -> None:
     rows = []
     for g in args.guidance:
         for t in args.temperatures:
-            acc = {lang: evaluate_plans(planner, val, lang, seed=0, guidance_scale=g, temperature=t)["overall"]
+            acc = {lang: evaluate_plans(planner, val, lang, seed=0, guidance_scale=g, temperature=t).overall
                    for lang in ("en", "zh")}  # fmt: skip
             div = []
             for prompt in ("a circle", "two stars"):

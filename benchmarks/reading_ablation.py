@@ -61,12 +61,12 @@ def main() -> None:
         reading = None
         if rd and lm:
             pipe, n_read = reading_pipe(rd[0], lm[0])
-            reading = evaluate_captioning(pipe, args.num, args.lang)["exact_match"]
+            reading = evaluate_captioning(pipe, args.num, args.lang).exact_match
         os_snap = snapshot_at("llm-caption-ablation", c, stopped=True)
         one = None
         if os_snap:
             pipe, n_one = one_stage_pipe(os_snap[0])
-            one = evaluate_captioning(pipe, args.num, args.lang)["exact_match"]
+            one = evaluate_captioning(pipe, args.num, args.lang).exact_match
         rows.append((c, rd, lm, reading, os_snap, one))
         print(c, reading, one, flush=True)
     pct = lambda v: "—" if v is None else f"**{v:.1%}**"  # noqa: E731

@@ -41,8 +41,8 @@ def main() -> None:
             r = evaluate_generation(pipe, prompts, lang, cfg)
             res[k] = (r, time.perf_counter() - t0)
         rows.append((lang, res))
-        print(lang, {k: (v[0]["overall"], round(v[1], 1)) for k, v in res.items()}, flush=True)
-    cats = list(rows[0][1][0][0]["categories"])
+        print(lang, {k: (v[0].overall, round(v[1], 1)) for k, v in res.items()}, flush=True)
+    cats = list(rows[0][1][0][0].categories)
     lines = [
         "## Verify: the closed-loop self-check (`python benchmarks/verify.py`)",
         "",
@@ -57,11 +57,11 @@ def main() -> None:
     ]
     for lang, res in rows:
         (a, ta), (b, tb) = res[0], res[args.tries]
-        lines.append(f"| {lang} | {a['overall']:.1%} | **{b['overall']:.1%}** | {ta:.1f} | {tb:.1f} | {tb / ta:.2f}x |")
+        lines.append(f"| {lang} | {a.overall:.1%} | **{b.overall:.1%}** | {ta:.1f} | {tb:.1f} | {tb / ta:.2f}x |")
     lines += ["", "| category | " + " | ".join(f"{lang} plain / verify" for lang, _ in rows) + " |",
               "|---|" + "---|" * len(rows)]  # fmt: skip
     for c in cats:
-        cells = [f"{res[0][0]['categories'][c]:.0%} / {res[args.tries][0]['categories'][c]:.0%}" for _, res in rows]
+        cells = [f"{res[0][0].categories[c]:.0%} / {res[args.tries][0].categories[c]:.0%}" for _, res in rows]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     body = "\n".join(lines)
     write_section("verify", body)

@@ -30,17 +30,14 @@ def _training_args(d: argparse.ArgumentParser, example_config: str) -> None:
 
 
 def _sampling_args(d: argparse.ArgumentParser) -> None:
-    d.add_argument("--guidance-scale", type=float, default=None,
-                   help="classifier-free guidance scale, 1 = off (default: the model's own; 3.0 for one-stage models, "
-                   "1.0 for the shipped planned model)")  # fmt: skip
-    d.add_argument("--temperature", type=float, default=None,
-                   help="sampling temperature; 0 = greedy (default: the model's own, 1.0)")  # fmt: skip
-    d.add_argument(
-        "--top-k", type=int, default=None, help="keep the k most likely tokens (default: the model's; 0 = off)"
-    )
-    d.add_argument(
-        "--top-p", type=float, default=None, help="nucleus sampling threshold (default: the model's; 1 = off)"
-    )
+    """``--guidance-scale``, ``--temperature``, ``--top-k``, ``--top-p``: one flag per sampling setting of
+    :class:`~lvg.sampling.GenerationConfig` (its help text and type declared there), default the model's own."""
+    from lvg.ranges import field_help
+    from lvg.sampling.config import RANGES, SAMPLING_FIELDS, GenerationConfig
+
+    for name in SAMPLING_FIELDS:
+        d.add_argument(f"--{name.replace('_', '-')}", type=int if RANGES[name].integer else float, default=None,
+                       help=f"{field_help(GenerationConfig, name)} (default: the model's own)")  # fmt: skip
     d.add_argument("--batch-size", type=int, default=32, help="images generated per forward batch (default 32)")
 
 
@@ -48,10 +45,9 @@ def _generation_config(args: argparse.Namespace, num_images: int = 1, base=None)
     """The :class:`~lvg.sampling.GenerationConfig` of the flags given, over ``base`` (a loaded pipeline's own
     ``generation_config``; None: the library defaults). Called once before the model loads, so bad flags fail
     first, and again with the pipeline's defaults."""
-    from lvg.sampling.config import FIELDS, GenerationConfig, GenerationConfigError
+    from lvg.sampling.config import FIELDS, SAMPLING_FIELDS, GenerationConfig, GenerationConfigError
 
-    given = {k: getattr(args, k) for k in ("guidance_scale", "temperature", "top_k", "top_p")
-             if getattr(args, k) is not None}  # fmt: skip
+    given = {k: getattr(args, k) for k in SAMPLING_FIELDS if getattr(args, k) is not None}
     try:
         return GenerationConfig.from_kwargs(base, num_images=num_images, seed=args.seed, rerank=args.rerank,
                                             verify=getattr(args, "verify", 0), **given)  # fmt: skip

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Self, TypeVar
 
 import torch
 
+from lvg.ranges import check_ranges  # noqa: F401  (re-exported: configs bound their fields with it)
 from lvg.weights import check_header, load_weights, missing_weights_error, save_weights, symlink_note
 
 T = TypeVar("T")
@@ -152,20 +153,6 @@ def config_from_dict(cls: type[T], data: dict, source: str | None = None, string
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{source}: invalid {prefix.rstrip('.') or cls.__name__}: {e}") from None
-
-
-def check_ranges(config: Any, ranges: dict[str, tuple[int | float, int | float]]) -> None:
-    """Raise ``ValueError`` naming the first field of ``config`` outside its ``(lowest, highest)`` range; an int
-    field must be an int (not a bool), and a list field's items are checked one by one (``"channels[]"``)."""
-    for name, (lo, hi) in ranges.items():
-        items = getattr(config, name.removesuffix("[]"))
-        for v in items if name.endswith("[]") else [items]:
-            kind = float if isinstance(lo, float) else int
-            if isinstance(v, bool) or not isinstance(v, int | float) or (kind is int and not isinstance(v, int)):
-                raise ValueError(f"{name.removesuffix('[]')} must be {'a number' if kind is float else 'an integer'}"
-                                 f" in [{lo}, {hi}], got {v!r}")  # fmt: skip
-            if not lo <= v <= hi:  # (NaN fails too)
-                raise ValueError(f"{name.removesuffix('[]')} must be in [{lo}, {hi}], got {v!r}")
 
 
 def read_json_object(file: str | os.PathLike) -> dict:

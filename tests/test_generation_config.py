@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import numpy as np
@@ -49,3 +50,50 @@ def test_from_kwargs_and_replace():
         GenerationConfig.from_kwargs(base, guidanse=1, colour=2)
     with pytest.raises(GenerationConfigError, match="config must be"):
         GenerationConfig.from_kwargs({"seed": 1})
+
+
+# ---------------------------------------------------------------------- the fields, listed once
+
+NOT_SERVED = {"rerank", "verify"}  # need components a served model may lack (clip/, reader/): not in the HTTP API
+OPENAI_FIELDS = {"prompt", "response_format", "size", "model", "user"}
+
+
+def test_cli_flags_are_generation_config_fields():
+    """Every setting has its `lvg generate` flag, of the field's name; a field added in one place only fails here."""
+    from lvg.cli import build_parser
+    from lvg.sampling.config import FIELDS, SAMPLING_FIELDS
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    generate, plan = sub.choices["generate"], sub.choices["plan"]
+    flags = {o for a in generate._actions for o in a.option_strings}
+    assert {f"--{name.replace('_', '-')}" for name in FIELDS} <= flags
+    assert SAMPLING_FIELDS == ("guidance_scale", "temperature", "top_k", "top_p")
+    args = plan.parse_args(
+        ["two stars", "--top-k", "3", "--top-p", "0.5", "--temperature", "0", "--guidance-scale", "2"]
+    )
+    assert (args.top_k, args.top_p, args.temperature, args.guidance_scale) == (3, 0.5, 0.0, 2.0)
+
+
+def test_server_schema_fields_are_generation_config_fields():
+    from lvg.sampling.config import FIELDS, RANGES, api_name
+    from lvg.serve.app import generation_request_model
+
+    props = generation_request_model(8).model_json_schema()["properties"]
+    assert set(props) - OPENAI_FIELDS == {api_name(f) for f in FIELDS if f not in NOT_SERVED}
+    assert api_name("num_images") == "n" and props["n"]["maximum"] == 8
+    for name in set(FIELDS) - NOT_SERVED - {"num_images"}:  # bounds from the one declaration
+        number = next(t for t in props[name]["anyOf"] if t.get("type") in ("integer", "number"))
+        bounds = {k: number[k] for k in ("minimum", "exclusiveMinimum", "maximum") if k in number}
+        want = {
+            {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum"}[k]: v
+            for k, v in RANGES[name].pydantic().items()
+        }
+        assert bounds == want, name
+
+
+def test_seed_span_is_checked_up_front():
+    from lvg.sampling.config import MAX_SEED
+
+    assert GenerationConfig(seed=MAX_SEED - 2, num_images=3).seed == MAX_SEED - 2  # seeds MAX_SEED-2 .. MAX_SEED
+    with pytest.raises(GenerationConfigError, match=rf"^seed must be at most {MAX_SEED - 2} for 3 images"):
+        GenerationConfig(seed=MAX_SEED - 1, num_images=3)

@@ -265,6 +265,51 @@ def test_bad_parameters_are_422_naming_the_field(field, value):
     assert err["param"] == field and err["message"].startswith(f"{field}:"), err
 
 
+def test_the_server_never_hands_out_a_seed_it_refuses():
+    """image j uses seed + j: seed + n - 1 beyond MAX_SEED is refused up front, naming seed; the last seed handed
+    out is accepted back."""
+    from lvg.sampling.config import MAX_SEED
+
+    with serve() as c:
+        r = c.post(GEN, json={"prompt": "a red circle", "seed": MAX_SEED - 1, "n": 3})
+        ok = c.post(GEN, json={"prompt": "a red circle", "seed": MAX_SEED - 2, "n": 3})
+        last = ok.json()["data"][-1]["seed"]
+        again = c.post(GEN, json={"prompt": "a red circle", "seed": last})
+        drawn = [c.post(GEN, json={"prompt": "a red circle", "n": 8}).json()["data"] for _ in range(3)]
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["param"] == "seed" and err["message"].startswith(
+        f"seed: Value error, seed must be at most {MAX_SEED - 2}"
+    )
+    assert ok.status_code == 200 and last == MAX_SEED and again.status_code == 200
+    assert again.json()["data"][0]["b64_json"] == ok.json()["data"][-1]["b64_json"]
+    assert all(0 <= d["seed"] <= MAX_SEED for data in drawn for d in data)
+
+
+@pytest.mark.parametrize("seeds", [[-5], [1.5], [True], ["3"], [3], 7])
+def test_a_seeds_list_is_422_naming_seeds(seeds):
+    """Per-image seeds are not part of the API: never silently ignored; a bad item is named."""
+    with serve() as c:
+        r = c.post(GEN, json={"prompt": "a red circle", "seeds": seeds})
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["param"] == "seeds" and err["message"].startswith("seeds: "), err
+    if seeds in ([-5], [1.5]):
+        assert "seeds[0] must be an integer in [0, " in err["message"] and str(seeds[0]) in err["message"]
+
+
+def test_pipeline_seed_lists_are_checked():
+    from lvg.pipelines.pipeline import resolve_seeds
+    from lvg.sampling.config import MAX_SEED
+
+    assert resolve_seeds(2, seeds=[0, MAX_SEED]) == [0, MAX_SEED]
+    for bad in ([-5, 1], [1, 1.5], [True, 1], [1, MAX_SEED + 1]):
+        with pytest.raises(ValueError, match=r"seeds\[\d\] must be an integer in \[0, "):
+            resolve_seeds(2, seeds=bad)
+    with pytest.raises(ValueError, match="^seed must be at most"):
+        resolve_seeds(3, seed=MAX_SEED - 1)  # (3 images over all prompts: seed + 2 > MAX_SEED)
+
+
 def test_prompt_limit_is_in_tokens():
     with serve(FakePipeline(max_text_tokens=4)) as c:
         assert c.post(GEN, json={"prompt": "one two three four"}).status_code == 200

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lvg.eval.results import CycleResult
 from lvg.eval.shapes import captions_of
 from lvg.pipelines.protocols import UnifiedPipeline
 from lvg.sampling.config import GenerationConfig
@@ -192,7 +193,7 @@ def distinct_fraction(codes: torch.Tensor | Sequence[Sequence[int]], group_ids: 
 
 def cycle_consistency(pipe: UnifiedPipeline, prompts: list[dict], lang: str = "en",
                       config: GenerationConfig | None = None, *, batch_size: int = 64,
-                      **settings: Any) -> dict[str, Any]:  # fmt: skip
+                      **settings: Any) -> CycleResult:  # fmt: skip
     """Text -> image -> caption -> spec round trip through ``pipe``.
 
     Prompt ``i`` is generated (one image, with ``config`` and ``settings`` as in
@@ -225,8 +226,7 @@ def cycle_consistency(pipe: UnifiedPipeline, prompts: list[dict], lang: str = "e
         rows.append({"id": row.get("id"), "category": row.get("category"), "prompt": row[lang], "caption": cap,
                      "consistent": reason is None, "reason": reason or ""})  # fmt: skip
     n = len(rows)
-    return {"lang": lang, "rate": sum(r["consistent"] for r in rows) / n, "parse_rate": parsed / n,
-            "complete_rate": complete / n, "num_prompts": n, "rows": rows}  # fmt: skip
+    return CycleResult(lang, sum(r["consistent"] for r in rows) / n, parsed / n, complete / n, n, rows)
 
 
 def pixel_shuffle(images: torch.Tensor, seed: int = 0) -> torch.Tensor:

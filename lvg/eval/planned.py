@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from lvg.eval.planning import evaluate_plans, layout_satisfies
+from lvg.eval.results import GenerationResult
 from lvg.eval.shapes import evaluate_generation
 from lvg.eval.suite import feature_extractor, fid_kid_clip_score, real_renders
 from lvg.sampling.config import GenerationConfig
@@ -45,7 +46,7 @@ def diversity_check(pipe: Any, lang: str, cfg: GenerationConfig, seeds: int = DI
     return out
 
 
-def fid_kid_clip(pipe: Any, rows: list[dict], gen: dict) -> dict[str, Any]:
+def fid_kid_clip(pipe: Any, rows: list[dict], gen: GenerationResult) -> dict[str, Any]:
     """FID/KID and CLIP score as ``lvg eval shapes --report`` computes them, against renders of the same prompts;
     plus the CLIP score of those renders, for scale."""
     feats_of, name = feature_extractor(pipe)
@@ -53,7 +54,7 @@ def fid_kid_clip(pipe: Any, rows: list[dict], gen: dict) -> dict[str, Any]:
     with torch.inference_mode():
         out = {"features": name, **fid_kid_clip_score(pipe, gen, feats_of, feats_of(real))}
         if getattr(pipe, "clip", None) is not None:
-            out["clip_score_real"] = float(pipe.clip.clip_score(real, [r["prompt"] for r in gen["rows"]]).mean())
+            out["clip_score_real"] = float(pipe.clip.clip_score(real, [r["prompt"] for r in gen.rows]).mean())
     return out
 
 
@@ -68,18 +69,18 @@ def planned_quality(pipe: Any, prompts: list[dict], langs: tuple[str, ...] = ("e
         gen = evaluate_generation(pipe, prompts, lang, cfg, keep_images=True)
         plans = evaluate_plans(pipe.planner, prompts, lang, seed=0, guidance_scale=cfg.guidance_scale,
                                temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)  # fmt: skip
-        weakest = min(CATEGORIES, key=lambda c: gen["categories"].get(c, 1.0))
+        weakest = min(CATEGORIES, key=lambda c: gen.categories.get(c, 1.0))
         res[lang] = {
             "benchmark": {k: gen[k] for k in ("overall", "categories", "num_prompts")},
             "planner_only": {k: plans[k] for k in ("overall", "categories", "not_a_scene")},
-            "multi_object": {k: v for k, v in evaluate_generation(pipe, multi, lang, cfg).items() if k != "rows"},
-            "typed": {k: v for k, v in evaluate_generation(pipe, typed, lang, cfg).items() if k != "rows"},
+            "multi_object": evaluate_generation(pipe, multi, lang, cfg).without_rows(),
+            "typed": evaluate_generation(pipe, typed, lang, cfg).without_rows(),
             "diversity": diversity_check(pipe, lang, cfg),
             "fid_kid_clip": fid_kid_clip(pipe, prompts, gen),
             "weakest": weakest,
             "weakest_failures": [
                 {"prompt": r["prompt"], "reason": r["reason"], "image": r["image"]}
-                for r in gen["rows"]
+                for r in gen.rows
                 if r["category"] == weakest and not r["passed"]
             ],  # fmt: skip
         }

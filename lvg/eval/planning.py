@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from lvg.data.layout import Layout, LayoutError
+from lvg.eval.results import PlanResult
 from lvg.eval.shapes import category_accuracy
 from lvg.worlds.shapes.scene_layout import layout_to_scene
 from lvg.worlds.shapes.spec import scene_satisfies
@@ -28,12 +29,12 @@ def layout_satisfies(layout: Layout, spec: dict) -> bool:
 
 
 def evaluate_plans(planner: Any, prompts: list[dict], lang: str = "en", seed: int = 0, guidance_scale: float = 1.0,
-                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> dict[str, Any]:  # fmt: skip
+                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> PlanResult:  # fmt: skip
     """Plan one layout per benchmark prompt (prompt ``i`` with seed ``seed + i``) and check it symbolically.
 
     ``planner`` has ``tokenize(prompts)`` and ``plan_tokens(ids, seeds, ...)`` (a ``LayoutPlanner``).
-    Returns ``{"overall", "categories": {name: accuracy}, "not_a_scene": share of layouts that map to no
-    scene, "rows": [{"id", "category", "prompt", "passed", "layout"}]}``.
+    Returns a :class:`~lvg.eval.results.PlanResult` (overall, per category, the share of layouts that map to no
+    scene, and the rows ``{"id", "category", "prompt", "passed", "layout"}``).
     """
     texts = [p[lang] for p in prompts]
     layouts = planner.plan_tokens(planner.tokenize(texts), [seed + i for i in range(len(texts))], guidance_scale,
@@ -48,6 +49,4 @@ def evaluate_plans(planner: Any, prompts: list[dict], lang: str = "en", seed: in
         rows.append({"id": p.get("id"), "category": p["category"], "prompt": text, "passed": ok,
                      "layout": lay.to_dict()})  # fmt: skip
     n = max(1, len(rows))
-    return {"overall": sum(r["passed"] for r in rows) / n,
-            "categories": category_accuracy(rows),
-            "not_a_scene": bad / n, "rows": rows}  # fmt: skip
+    return PlanResult(sum(r["passed"] for r in rows) / n, category_accuracy(rows), bad / n, rows)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from lvg.data.layout import Layout, LayoutError
+from lvg.eval.results import ReaderResult, VQAResult
 from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
 from lvg.worlds.shapes.reading import QUESTION_TYPES, question_about
 from lvg.worlds.shapes.render import render
@@ -39,14 +40,14 @@ def layout_is_scene(layout: Layout, scene: Scene, tolerance: float = 1.5) -> boo
 
 
 def evaluate_reader(read: Callable[[list[np.ndarray]], list[Layout]], num: int = 1000,
-                    seed: int = HELD_OUT_SEED) -> dict[str, Any]:  # fmt: skip
+                    seed: int = HELD_OUT_SEED) -> ReaderResult:  # fmt: skip
     """Fraction of ``num`` held-out renders whose read layout is exactly their scene."""
     samples = held_out_samples(num, seed)
     layouts = read([s.image for s in samples])
     ok = [layout_is_scene(lay, s.scene) for lay, s in zip(layouts, samples, strict=True)]
     fails = [{"index": s.index, "read": lay.to_dict(), "truth": s.full_text}
              for lay, s, k in zip(layouts, samples, ok) if not k][:20]  # fmt: skip
-    return {"num": num, "exact": sum(ok) / num, "failures": fails}
+    return ReaderResult(num, sum(ok) / num, fails)
 
 
 def vqa_items(num_per_type: int, lang: str, seed: int = HELD_OUT_SEED) -> list[tuple[Scene, Any]]:
@@ -59,7 +60,7 @@ def vqa_items(num_per_type: int, lang: str, seed: int = HELD_OUT_SEED) -> list[t
 
 
 def evaluate_vqa(ask: Callable[[list[np.ndarray], list[str]], list[str]], num_per_type: int = 200,
-                 lang: str = "en", seed: int = HELD_OUT_SEED, images: bool = True) -> dict[str, Any]:  # fmt: skip
+                 lang: str = "en", seed: int = HELD_OUT_SEED, images: bool = True) -> VQAResult:  # fmt: skip
     """Accuracy per question type: ``ask(renders, questions) -> answers`` (``images=False`` passes the scenes
     instead of their renders, to score a reading LM on true layouts)."""
     items = vqa_items(num_per_type, lang, seed)
@@ -73,29 +74,27 @@ def evaluate_vqa(ask: Callable[[list[np.ndarray], list[str]], list[str]], num_pe
         if not ok and len(fails) < 30:
             fails.append({"type": q.kind, "question": q.text, "answer": a, "truth": q.answer})
     types = {k: right[k] / num_per_type for k in QUESTION_TYPES}
-    return {"lang": lang, "num_per_type": num_per_type, "types": types,
-            "overall": sum(types.values()) / len(types), "failures": fails}  # fmt: skip
+    return VQAResult(lang, num_per_type, types, sum(types.values()) / len(types), fails)
 
 
 def reading_section(pipe: Any, prompts: list[dict], langs: list[str], config: Any, questions: int = 200,
                     renders: int = 1000, batch_size: int = 64) -> dict[str, Any]:  # fmt: skip
     """What ``lvg eval shapes`` reports for a model that reads: the reader's exact layouts on held-out renders,
-    question accuracy per type, and the closed loop (every benchmark prompt, the model's own settings)."""
+    question accuracy per type, and the closed loop (every benchmark prompt, the model's own settings), as plain
+    dicts ready for ``results.json``."""
     from lvg.eval.metrics import cycle_consistency
 
     out: dict[str, Any] = {}
     if renders:
-        r = evaluate_reader(pipe.read, renders)
-        out["reader"] = {"num": r["num"], "exact": r["exact"], "failures": r["failures"]}
+        out["reader"] = evaluate_reader(pipe.read, renders).to_dict()
     for lang in langs:
         if questions:
-            out[f"vqa_{lang}"] = evaluate_vqa(lambda ims, qs: pipe.answer(ims, qs, batch_size), questions, lang)
+            out[f"vqa_{lang}"] = evaluate_vqa(
+                lambda ims, qs: pipe.answer(ims, qs, batch_size), questions, lang
+            ).to_dict()
         cyc = cycle_consistency(pipe, prompts, lang, config.replace(num_images=1, verify=0), batch_size=batch_size)
-        per: dict[str, list[bool]] = {}
-        for row in cyc["rows"]:
-            per.setdefault(row["category"], []).append(row["consistent"])
-        out[f"cycle_{lang}"] = {"rate": cyc["rate"], "parse_rate": cyc["parse_rate"], "num": cyc["num_prompts"],
-                                "categories": {c: sum(v) / len(v) for c, v in per.items()}}  # fmt: skip
+        out[f"cycle_{lang}"] = {"rate": cyc.rate, "parse_rate": cyc.parse_rate, "num": cyc.num_prompts,
+                                "categories": cyc.categories()}  # fmt: skip
     return out
 
 

@@ -19,14 +19,15 @@ import numpy as np
 import torch
 from PIL import Image
 
+from lvg.eval.results import GenerationResult
 from lvg.eval.shapes import eval_config, evaluate_generation
 from lvg.pipelines.protocols import TextToImagePipeline
-from lvg.sampling.config import GenerationConfig
+from lvg.sampling.config import SAMPLING_FIELDS, GenerationConfig
 from lvg.worlds.shapes.benchmark import CATEGORIES
 
 SCALE = 2  # nearest-neighbour upscaling of 64x64 images in the report
-SWEEP_LABELS = {"guidance_scale": "guidance scale", "temperature": "temperature"}
-SWEEPABLE = ("guidance_scale", "temperature", "top_k", "top_p")
+SWEEPABLE = SAMPLING_FIELDS  # GenerationConfig's token-sampling settings
+SWEEP_LABELS = {"guidance_scale": "guidance scale"}  # axis labels (others: the field's name)
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em; color: #222; background: #fff; }
@@ -84,15 +85,15 @@ def _pct(v: Any) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1%}"
 
 
-def category_table_from(gens: list[dict]) -> dict[str, dict[str, float]]:
+def category_table_from(gens: list[GenerationResult]) -> dict[str, dict[str, float]]:
     """``{lang: {category: accuracy, ..., "overall": accuracy}}`` from ``evaluate_generation`` results."""
-    return {g["lang"]: {**g["categories"], "overall": g["overall"]} for g in gens}
+    return {g.lang: {**g.categories, "overall": g.overall} for g in gens}
 
 
-def failures_from(gen: dict, limit: int = 24) -> list[dict]:
+def failures_from(gen: GenerationResult, limit: int = 24) -> list[dict]:
     """Up to ``limit`` failed rows of an ``evaluate_generation(..., keep_images=True)`` result."""
     return [{"prompt": r["prompt"], "reason": r["reason"], "image": r["image"]}
-            for r in gen["rows"] if not r["passed"] and "image" in r][:limit]  # fmt: skip
+            for r in gen.rows if not r["passed"] and "image" in r][:limit]  # fmt: skip
 
 
 def accuracy_sweep(pipe: TextToImagePipeline, prompts: list[dict], lang: str, values: list[float],
@@ -104,7 +105,7 @@ def accuracy_sweep(pipe: TextToImagePipeline, prompts: list[dict], lang: str, va
     if param not in SWEEPABLE:
         raise ValueError(f"cannot sweep {param!r}; expected one of {', '.join(SWEEPABLE)}")
     cfg = eval_config(config, **settings)
-    return [(float(v), evaluate_generation(pipe, prompts, lang, cfg.replace(**{param: v}))["overall"])
+    return [(float(v), evaluate_generation(pipe, prompts, lang, cfg.replace(**{param: v})).overall)
             for v in values]  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from lvg.eval.results import CaptionResult, GenerationResult
 from lvg.pipelines.protocols import CaptioningPipeline, TextToImagePipeline
 from lvg.sampling.config import GenerationConfig
 from lvg.worlds.shapes.benchmark import CATEGORIES
@@ -41,7 +42,7 @@ def category_accuracy(rows: list[dict]) -> dict[str, float]:
 
 def evaluate_generation(pipe: TextToImagePipeline, prompts: list[dict], lang: str = "en",
                         config: GenerationConfig | None = None, *, batch_size: int = 64, keep_images: bool = False,
-                        **settings: Any) -> dict[str, Any]:  # fmt: skip
+                        **settings: Any) -> GenerationResult:  # fmt: skip
     """Per-category and overall accuracy of ``pipe`` on ``prompts`` in ``lang`` ("en" or "zh").
 
     One image per prompt, generated with ``config`` (default :data:`EVAL_CONFIG`) and ``settings`` (its fields as
@@ -58,9 +59,8 @@ def evaluate_generation(pipe: TextToImagePipeline, prompts: list[dict], lang: st
         v = judge(img, row["spec"])
         rows.append({"id": row["id"], "category": row["category"], "prompt": row[lang], "passed": v.passed,
                      "reason": v.reason, **({"image": img} if keep_images else {})})  # fmt: skip
-    cats = category_accuracy(rows)
-    return {"lang": lang, "overall": sum(r["passed"] for r in rows) / len(rows), "categories": cats,
-            "num_prompts": len(rows), "rows": rows}  # fmt: skip
+    overall = sum(r["passed"] for r in rows) / len(rows)
+    return GenerationResult(lang, overall, category_accuracy(rows), len(rows), rows)
 
 
 def captions_of(pipe: CaptioningPipeline, images: list, lang: str = "en", num_beams: int = 1) -> list[str]:
@@ -79,13 +79,13 @@ def captions_of(pipe: CaptioningPipeline, images: list, lang: str = "en", num_be
 
 
 def evaluate_captioning(pipe: CaptioningPipeline, num: int = 1000, lang: str = "en", seed: int = HELD_OUT_SEED,
-                        num_beams: int = 1) -> dict[str, Any]:  # fmt: skip
+                        num_beams: int = 1) -> CaptionResult:  # fmt: skip
     """Exact structured match of parsed captions with the true scenes of ``num`` held-out renders."""
     samples = held_out_samples(num, seed)
     return score_captions(captions_of(pipe, [s.image for s in samples], lang, num_beams), samples, lang)
 
 
-def score_captions(captions: list[str], samples: list, lang: str) -> dict[str, Any]:
+def score_captions(captions: list[str], samples: list, lang: str) -> CaptionResult:
     """Exact structured match of ``captions`` (parsed in ``lang``) with the scenes of ``samples`` (held-out samples:
     ``scene``, ``index``, ``full_text``): the fraction right, the fraction that parses, the first failures."""
     num = len(samples)
@@ -100,34 +100,36 @@ def score_captions(captions: list[str], samples: list, lang: str) -> dict[str, A
         exact += ok
         if not ok and len(failures) < 20:
             failures.append({"index": s.index, "caption": cap, "truth": s.full_text})
-    return {"lang": lang, "num": num, "exact_match": exact / num, "parse_rate": parsed / num, "failures": failures}
+    return CaptionResult(lang, num, exact / num, parsed / num, failures)
 
 
-def markdown_report(gen: list[dict], cap: list[dict], title: str = "Shapes World benchmark") -> str:
+def markdown_report(
+    gen: list[GenerationResult], cap: list[CaptionResult], title: str = "Shapes World benchmark"
+) -> str:
     """Markdown table of per-category accuracy per language, plus captioning exact match."""
-    langs = [g["lang"] for g in gen]
+    langs = [g.lang for g in gen]
     lines = [f"## {title}", "", "| category | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
     for c in CATEGORIES:
-        lines.append(f"| {c} | " + " | ".join(f"{g['categories'].get(c, float('nan')):.1%}" for g in gen) + " |")
-    lines.append("| **overall** | " + " | ".join(f"**{g['overall']:.1%}**" for g in gen) + " |")
+        lines.append(f"| {c} | " + " | ".join(f"{g.categories.get(c, float('nan')):.1%}" for g in gen) + " |")
+    lines.append("| **overall** | " + " | ".join(f"**{g.overall:.1%}**" for g in gen) + " |")
     for c in cap:
-        lines += ["", f"Captioning ({c['lang']}, {c['num']} held-out renders): exact match **{c['exact_match']:.1%}**, "
-                      f"parseable {c['parse_rate']:.1%}."]  # fmt: skip
+        lines += ["", f"Captioning ({c.lang}, {c.num} held-out renders): exact match **{c.exact_match:.1%}**, "
+                      f"parseable {c.parse_rate:.1%}."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
-def write_results(out_dir: str | os.PathLike, gen: list[dict], cap: list[dict], meta: dict,
+def write_results(out_dir: str | os.PathLike, gen: list[GenerationResult], cap: list[CaptionResult], meta: dict,
                   extra: dict[str, Any] | None = None) -> Path:  # fmt: skip
     """Write ``results.json`` (``meta``, ``generation``, ``captioning`` and the ``extra`` sections, e.g.
     ``inception``) and ``results.md`` to ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     strip = [
-        {k: v for k, v in g.items() if k != "rows"}
-        | {"failures": [{k: v for k, v in r.items() if k != "image"} for r in g["rows"] if not r["passed"]][:50]}
+        g.without_rows()
+        | {"failures": [{k: v for k, v in r.items() if k != "image"} for r in g.rows if not r["passed"]][:50]}
         for g in gen
     ]  # fmt: skip  (copies: the caller's rows keep their images)
-    data = {"meta": meta, "generation": strip, "captioning": cap, **(extra or {})}
+    data = {"meta": meta, "generation": strip, "captioning": [c.to_dict() for c in cap], **(extra or {})}
     (out / "results.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "results.md").write_text(markdown_report(gen, cap), encoding="utf-8")
     return out

@@ -35,6 +35,7 @@ from lvg.eval.metrics import (
 )  # fmt: skip
 from lvg.eval.recon import psnr_ssim, reconstruct
 from lvg.eval.report import accuracy_sweep, category_table_from, failures_from, write_report
+from lvg.eval.results import GenerationResult
 from lvg.eval.shapes import eval_config
 from lvg.pipelines.protocols import TextToImagePipeline, UnifiedPipeline
 from lvg.sampling.config import GenerationConfig
@@ -61,13 +62,15 @@ def real_renders(prompts: list[dict], seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(np.stack(arr)).permute(0, 3, 1, 2).contiguous()
 
 
-def _generated_images(gen: dict) -> torch.Tensor:
-    if not gen["rows"] or "image" not in gen["rows"][0]:
+def _generated_images(gen: GenerationResult) -> torch.Tensor:
+    if not gen.rows or "image" not in gen.rows[0]:
         raise ValueError("FID/IS need evaluate_generation(..., keep_images=True) results")
-    return images_to_tensor([r["image"] for r in gen["rows"]])
+    return images_to_tensor([r["image"] for r in gen.rows])
 
 
-def fid_kid_clip_score(pipe: TextToImagePipeline, gen: dict, feats_of: Any, real_f: torch.Tensor) -> dict[str, Any]:
+def fid_kid_clip_score(
+    pipe: TextToImagePipeline, gen: GenerationResult, feats_of: Any, real_f: torch.Tensor
+) -> dict[str, Any]:
     """FID and KID (mean, std) of a ``keep_images=True`` generation result against real features ``real_f``, and,
     when the pipeline has a CLIP, the mean CLIP score (``100 * max(cos, 0)``) of the images against their prompts."""
     fake = _generated_images(gen)
@@ -75,18 +78,19 @@ def fid_kid_clip_score(pipe: TextToImagePipeline, gen: dict, feats_of: Any, real
     out: dict[str, Any] = {"fid": frechet_distance(real_f, fake_f),
                            "kid": kernel_inception_distance(real_f, fake_f, subset_size=200)}  # fmt: skip
     if getattr(pipe, "clip", None) is not None:
-        out["clip_score"] = float(pipe.clip.clip_score(fake, [r["prompt"] for r in gen["rows"]]).mean())
+        out["clip_score"] = float(pipe.clip.clip_score(fake, [r["prompt"] for r in gen.rows]).mean())
     return out
 
 
-def inception_section(prompts: list[dict], gens: list[dict], weights: str | Path, variant: str = "fid", seed: int = 0,
-                      device: str | torch.device = "cpu", batch_size: int = 32) -> dict[str, Any]:  # fmt: skip
+def inception_section(prompts: list[dict], gens: list[GenerationResult], weights: str | Path, variant: str = "fid",
+                      seed: int = 0, device: str | torch.device = "cpu",
+                      batch_size: int = 32) -> dict[str, Any]:  # fmt: skip
     """Inception-v3 FID (against :func:`real_renders` of the prompts) and IS of each language's generations.
 
     ``weights``: the user's safetensors file (see :mod:`lvg.eval.inception`). Returns ``{"weights": file name,
     "variant", "num_classes", "num_real", "by_lang": {lang: {"fid", "is_mean", "is_std"}}}``.
     """
-    fakes = {g["lang"]: _generated_images(g) for g in gens}
+    fakes = {g.lang: _generated_images(g) for g in gens}
     net = load_inception(weights, variant, device)
     ev = InceptionEvaluator(net, batch_size=batch_size, seed=seed)
     ev.add_real(real_renders(prompts, seed))
@@ -105,8 +109,8 @@ def inception_rows(section: dict[str, Any]) -> dict[str, Any]:
     return rows
 
 
-def extended_report(pipe: UnifiedPipeline, prompts: list[dict], gens: list[dict], out_dir: str | Path,
-                    config: GenerationConfig | None = None, *, samples_per_prompt: int = 4,
+def extended_report(pipe: UnifiedPipeline, prompts: list[dict], gens: list[GenerationResult],
+                    out_dir: str | Path, config: GenerationConfig | None = None, *, samples_per_prompt: int = 4,
                     subset_per_category: int = 3, tokenizer_images: int = 500,
                     inception: dict[str, Any] | None = None, **settings: Any) -> tuple[Path, dict]:  # fmt: skip
     """Compute the extended metrics and write the report; returns (index.html path, metrics).
@@ -124,10 +128,10 @@ def extended_report(pipe: UnifiedPipeline, prompts: list[dict], gens: list[dict]
     metrics: dict[str, Any] = {"features": feats_name}
     for g in gens:
         m = fid_kid_clip_score(pipe, g, feats_of, real_f)
-        metrics[f"FID ({g['lang']})"] = m["fid"]
-        metrics[f"KID x1000 ({g['lang']})"] = 1000 * m["kid"][0]
+        metrics[f"FID ({g.lang})"] = m["fid"]
+        metrics[f"KID x1000 ({g.lang})"] = 1000 * m["kid"][0]
         if "clip_score" in m:
-            metrics[f"CLIP score ({g['lang']})"] = m["clip_score"]
+            metrics[f"CLIP score ({g.lang})"] = m["clip_score"]
     if inception is not None:
         metrics.update(inception_rows(inception))
     sanity = sanity_checks(held_out_images(400), feats_of)
@@ -143,13 +147,13 @@ def extended_report(pipe: UnifiedPipeline, prompts: list[dict], gens: list[dict]
     galleries = [{"prompt": r["en"], "images": out.images[i * samples_per_prompt : (i + 1) * samples_per_prompt]}
                  for i, r in enumerate(gallery_rows)]  # fmt: skip
     for g in gens:
-        cyc = cycle_consistency(pipe, subset, g["lang"], cfg)
-        metrics[f"cycle consistency ({g['lang']}, {len(subset)} prompts)"] = cyc["rate"]
+        cyc = cycle_consistency(pipe, subset, g.lang, cfg)
+        metrics[f"cycle consistency ({g.lang}, {len(subset)} prompts)"] = cyc.rate
     images = held_out_images(tokenizer_images)
     psnr, ssim = psnr_ssim(reconstruct(pipe.image_tokenizer, images)[0], images)
     metrics[f"tokenizer PSNR dB ({tokenizer_images} held-out)"] = psnr
     metrics[f"tokenizer SSIM ({tokenizer_images} held-out)"] = ssim
-    lang = gens[0]["lang"]
+    lang = gens[0].lang
     sweeps = {
         "guidance_scale": accuracy_sweep(pipe, subset, lang, [1.0, 2.0, 3.0, 5.0], "guidance_scale", cfg),
         "temperature": accuracy_sweep(pipe, subset, lang, [0.5, 1.0, 1.5], "temperature", cfg),

@@ -11,7 +11,7 @@ A saved CLIP is a folder with ``config.json``, ``model.safetensors`` and ``text_
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from lvg.component import CONFIG_NAME, Component, check_ranges
+from lvg.component import CONFIG_NAME, Component
+from lvg.ranges import bounded, check_ranges
 from lvg.tokenizers.text import PAD, load_text_tokenizer, save_text_tokenizer
 
 TOKENIZER_DIR = "text_tokenizer"
@@ -28,27 +29,22 @@ MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps the learned temperature at 1/10
 
 @dataclass
 class ClipConfig:
-    embed_dim: int = 128  # joint embedding size
-    image_size: int = 64
-    image_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128])  # one stride-2 stage each
-    text_width: int = 128
-    text_layers: int = 2
-    text_heads: int = 4
-    max_text_tokens: int = 96  # longer captions are truncated (full 4-object captions are < 64 tokens)
-    vocab_size: int = 0  # 0: take it from the text tokenizer
-    init_temperature: float = 0.07
+    embed_dim: int = bounded(1, 4096, default=128)  # joint embedding size
+    image_size: int = bounded(8, 1024, default=64)
+    image_channels: list[int] = bounded(1, 4096, default_factory=lambda: [32, 64, 128, 128])  # one stride-2 stage each
+    text_width: int = bounded(1, 4096, default=128)
+    text_layers: int = bounded(1, 64, default=2)
+    text_heads: int = bounded(1, 64, default=4)
+    max_text_tokens: int = bounded(1, 4096, default=96)  # longer captions are truncated (4 objects: < 64 tokens)
+    vocab_size: int = bounded(0, 1_000_000, default=0)  # 0: take it from the text tokenizer
+    init_temperature: float = bounded(1e-6, 1.0, default=0.07)
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"embed_dim": (1, 4096), "image_size": (8, 1024), "image_channels[]": (1, 4096),
-                            "text_width": (1, 4096), "text_layers": (1, 64), "text_heads": (1, 64),
-                            "max_text_tokens": (1, 4096), "vocab_size": (0, 1_000_000),
-                            "init_temperature": (1e-6, 1.0)})  # fmt: skip
+        check_ranges(self)
         if not self.image_channels or self.image_size % (2 ** len(self.image_channels)):
             raise ValueError(f"image_size {self.image_size} must be divisible by 2**len(image_channels)")
-        if self.embed_dim < 1 or self.text_width % self.text_heads or self.text_layers < 1:
-            raise ValueError("embed_dim and text_layers must be positive and text_width divisible by text_heads")
-        if self.max_text_tokens < 1 or self.vocab_size < 0 or not 0 < self.init_temperature <= 1:
-            raise ValueError("max_text_tokens must be positive, vocab_size >= 0, init_temperature in (0, 1]")
+        if self.text_width % self.text_heads:
+            raise ValueError(f"text_width {self.text_width} must be divisible by text_heads {self.text_heads}")
 
 
 class _ImageTower(nn.Module):

@@ -23,7 +23,7 @@ v (Salimans & Ho 2022), which is well-behaved at both ends. Training uses Min-SN
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lvg.component import CONFIG_NAME, Component, check_ranges, read_json_object
+from lvg.component import CONFIG_NAME, Component, read_json_object
+from lvg.ranges import bounded, check_ranges
 from lvg.weights import check_header, load_weights, missing_weights_error, save_weights
 
 TEXT_ENCODER_FILE = "text_encoder/model.safetensors"
@@ -68,28 +69,25 @@ def _diffusers() -> Any:
 class PeerDiffusionConfig:
     """Architecture, noise schedule and sampler of a :class:`PeerDiffusion` (saved as ``config.json``)."""
 
-    image_size: int = 64
-    block_out_channels: list[int] = field(default_factory=lambda: [64, 128, 192])  # one level each, 64 -> 16 px
-    layers_per_block: int = 1
-    first_attention_level: int = 1  # levels from this one down (and the middle block) have attention
-    norm_num_groups: int = 32
-    attention_heads: int = 4  # per attention layer (diffusers' ``attention_head_dim`` means heads)
-    text_width: int = 256  # text encoder width = UNet cross-attention dim
-    text_layers: int = 2
-    text_heads: int = 4
-    max_text_tokens: int = 64  # same limit as lvg's LM
-    vocab_size: int = 0  # 0: the text tokenizer's
-    num_train_timesteps: int = 1000
+    image_size: int = bounded(8, 1024, default=64)
+    # one level each, 64 -> 16 px
+    block_out_channels: list[int] = bounded(1, 4096, default_factory=lambda: [64, 128, 192])
+    layers_per_block: int = bounded(1, 16, default=1)
+    first_attention_level: int = bounded(0, 16, default=1)  # levels from this one down (and the middle) have attention
+    norm_num_groups: int = bounded(1, 256, default=32)
+    attention_heads: int = bounded(1, 64, default=4)  # per attention layer (diffusers' ``attention_head_dim``: heads)
+    text_width: int = bounded(1, 4096, default=256)  # text encoder width = UNet cross-attention dim
+    text_layers: int = bounded(1, 64, default=2)
+    text_heads: int = bounded(1, 64, default=4)
+    max_text_tokens: int = bounded(1, 4096, default=64)  # same limit as lvg's LM
+    vocab_size: int = bounded(0, 1_000_000, default=0)  # 0: the text tokenizer's
+    num_train_timesteps: int = bounded(1, 100_000, default=1000)
     beta_schedule: str = "squaredcos_cap_v2"
     prediction_type: str = "v_prediction"
-    sampling_steps: int = 50  # DDIM steps when a call does not say
+    sampling_steps: int = bounded(1, 10_000, default=50)  # DDIM steps when a call does not say
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"image_size": (8, 1024), "block_out_channels[]": (1, 4096), "layers_per_block": (1, 16),
-                            "first_attention_level": (0, 16), "norm_num_groups": (1, 256), "attention_heads": (1, 64),
-                            "text_width": (1, 4096), "text_layers": (1, 64), "text_heads": (1, 64),
-                            "max_text_tokens": (1, 4096), "vocab_size": (0, 1_000_000),
-                            "num_train_timesteps": (1, 100_000), "sampling_steps": (1, 10_000)})  # fmt: skip
+        check_ranges(self)
         if not 1 <= len(self.block_out_channels) <= 8:
             raise ValueError(f"block_out_channels needs 1..8 levels, got {self.block_out_channels}")
         if not self.block_out_channels or self.image_size % 2 ** (len(self.block_out_channels) - 1):
@@ -98,14 +96,12 @@ class PeerDiffusionConfig:
             )
         if any(c % self.norm_num_groups for c in self.block_out_channels):
             raise ValueError(f"block_out_channels {self.block_out_channels} must be multiples of norm_num_groups")
-        if self.text_width % self.text_heads or self.text_layers < 1 or self.layers_per_block < 1:
-            raise ValueError("text_width must divide by text_heads; text_layers and layers_per_block must be >= 1")
+        if self.text_width % self.text_heads:
+            raise ValueError(f"text_width {self.text_width} must divide by text_heads {self.text_heads}")
         if not 0 <= self.first_attention_level < len(self.block_out_channels):
             raise ValueError(f"first_attention_level must be in [0, {len(self.block_out_channels)})")
         if self.prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")
-        if self.sampling_steps < 1 or self.max_text_tokens < 1 or self.vocab_size < 0:
-            raise ValueError("sampling_steps and max_text_tokens must be positive, vocab_size >= 0")
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> PeerDiffusionConfig:

@@ -28,6 +28,7 @@ from torch import nn
 from lvg.component import Component
 from lvg.data.layout import Layout, LayoutError
 from lvg.models.blocks import ResBlock
+from lvg.ranges import bounded, check_ranges
 
 
 @dataclass
@@ -36,34 +37,31 @@ class PainterConfig:
 
     label_words: list[str] = field(default_factory=list)  # every word a label may use
     backgrounds: list[str] = field(default_factory=lambda: ["white", "black"])
-    canvas: int = 64
-    grid: int = 16  # token grid side (the image tokenizer's)
-    fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])  # the image tokenizer's FSQ levels
-    max_objects: int = 4
-    embed_dim: int = 24  # per-pixel label feature size
-    width: int = 128
-    blocks: int = 4
-    margin: float = 1.0  # pixels around each box that still see the object (anti-aliased edges)
-    upsample: int = 1  # token-grid cells per trunk cell side: the trunk runs at grid // upsample
+    canvas: int = bounded(8, 1024, default=64)
+    grid: int = bounded(1, 256, default=16)  # token grid side (the image tokenizer's)
+    fsq_levels: list[int] = bounded(2, 1 << 20, default_factory=lambda: [8, 5, 5, 5])  # the image tokenizer's
+    max_objects: int = bounded(1, 64, default=4)
+    embed_dim: int = bounded(1, 512, default=24)  # per-pixel label feature size
+    width: int = bounded(8, 2048, default=128)
+    blocks: int = bounded(0, 64, default=4)
+    # pixels around each box that still see the object (anti-aliased edges)
+    margin: float = bounded(0.0, 8.0, note="pixels", default=1.0)
+    upsample: int = bounded(
+        1, 16, default=1
+    )  # token-grid cells per trunk cell side: the trunk runs at grid // upsample
 
     def __post_init__(self) -> None:
         if not self.label_words or len(set(self.label_words)) != len(self.label_words):
             raise ValueError("label_words must be a non-empty list of distinct words")
         if not self.backgrounds or len(set(self.backgrounds)) != len(self.backgrounds):
             raise ValueError("backgrounds must be a non-empty list of distinct names")
-        for name, lo, hi in (("canvas", 8, 1024), ("grid", 1, 256), ("max_objects", 1, 64), ("embed_dim", 1, 512),
-                             ("width", 8, 2048), ("blocks", 0, 64), ("upsample", 1, 16)):  # fmt: skip
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
+        check_ranges(self)
         if self.canvas % self.grid:
             raise ValueError(f"grid {self.grid} must divide canvas {self.canvas}")
         if self.grid % self.upsample:
             raise ValueError(f"upsample {self.upsample} must divide grid {self.grid}")
-        if not self.fsq_levels or any(isinstance(x, bool) or not isinstance(x, int) or x < 2 for x in self.fsq_levels):
-            raise ValueError(f"fsq_levels must be integers >= 2, got {self.fsq_levels}")
-        if not 0 <= self.margin <= 8:
-            raise ValueError(f"margin must be in [0, 8] pixels, got {self.margin}")
+        if not self.fsq_levels:
+            raise ValueError("fsq_levels must hold at least one level")
 
     @property
     def codebook_size(self) -> int:

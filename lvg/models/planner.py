@@ -23,10 +23,11 @@ import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.component import config_from_dict, read_json_object
+from lvg.models.padding import IGNORE, left_pad, right_padded_batch
 from lvg.models.unified import CausalLM, load_lm, save_lm
+from lvg.ranges import bounded, check_ranges
 from lvg.tokenizers.layout import LAYOUT, LayoutTokenizer, LayoutTokenizerConfig
 
-IGNORE = -100
 MAX_PROMPT_TOKENS = 256  # longest prompt any planner accepts (its own limit may be lower)
 
 
@@ -34,22 +35,17 @@ MAX_PROMPT_TOKENS = 256  # longest prompt any planner accepts (its own limit may
 class PlanVocab:
     """Where text tokens and layout tokens live in the planner LM's vocabulary."""
 
-    text_vocab_size: int
-    pad_id: int
-    bos_id: int
-    eos_id: int
+    text_vocab_size: int = bounded(0, None)
+    pad_id: int = bounded(0, None)
+    bos_id: int = bounded(0, None)
+    eos_id: int = bounded(0, None)
     layout: LayoutTokenizerConfig
-    max_text_tokens: int = 96
+    max_text_tokens: int = bounded(1, MAX_PROMPT_TOKENS, default=96)
 
     def __post_init__(self) -> None:
         if isinstance(self.layout, dict):
             object.__setattr__(self, "layout", LayoutTokenizerConfig(**self.layout))
-        for name in ("text_vocab_size", "pad_id", "bos_id", "eos_id", "max_text_tokens"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"plan vocabulary: {name} must be a non-negative integer, got {v!r}")
-        if not 1 <= self.max_text_tokens <= MAX_PROMPT_TOKENS:
-            raise ValueError(f"plan vocabulary: max_text_tokens must be in [1, {MAX_PROMPT_TOKENS}]")
+        check_ranges(self, prefix="plan vocabulary: ")
         if max(self.pad_id, self.bos_id, self.eos_id) >= self.text_vocab_size:
             raise ValueError("plan vocabulary: special token ids must lie inside the text vocabulary")
 
@@ -177,14 +173,7 @@ def plan_prefix(text_ids: list[list[int] | None], vocab: PlanVocab) -> tuple[tor
 
     Returns input_ids and attention_mask [B, T], T = the longest row.
     """
-    rows = [[vocab.bos_id, *(t or []), vocab.layout_offset + LAYOUT] for t in text_ids]
-    T = max(len(r) for r in rows)
-    ids = torch.full((len(rows), T), vocab.pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, r in enumerate(rows):
-        ids[i, T - len(r) :] = torch.tensor(r)
-        mask[i, T - len(r) :] = 1
-    return ids, mask
+    return left_pad([[vocab.bos_id, *(t or []), vocab.layout_offset + LAYOUT] for t in text_ids], vocab.pad_id)
 
 
 def planner_batch(text_ids: list[list[int]], layout_ids: list[list[int]], vocab: PlanVocab,
@@ -201,21 +190,6 @@ def planner_batch(text_ids: list[list[int]], layout_ids: list[list[int]], vocab:
         rows.append(prefix + [vocab.layout_offset + k for k in lay])
         starts.append(len(prefix) + 1)  # first label: the token after <layout>
     return right_padded_batch(rows, starts, vocab.pad_id)
-
-
-def right_padded_batch(rows: list[list[int]], starts: list[int], pad_id: int) -> dict[str, torch.Tensor]:
-    """Training rows -> right-padded input_ids, attention_mask, position_ids and labels [B, T]; row ``i``'s labels
-    are IGNORE before ``starts[i]`` (the loss covers its tokens from there on)."""
-    T = max(len(r) for r in rows)
-    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    labels = torch.full_like(ids, IGNORE)
-    for i, (r, s) in enumerate(zip(rows, starts, strict=True)):
-        ids[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-        labels[i, s : len(r)] = ids[i, s : len(r)]
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    return {"input_ids": ids, "attention_mask": mask, "position_ids": pos, "labels": labels}
 
 
 def planner_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,7 @@ from torch import nn
 from lvg.component import Component
 from lvg.data.layout import Layout, LayoutError, LayoutObject, boxes_overlap
 from lvg.models.blocks import ResBlock
+from lvg.ranges import bounded, check_ranges
 
 
 @dataclass
@@ -37,29 +38,23 @@ class ReaderConfig:
 
     labels: list[str] = field(default_factory=list)
     backgrounds: list[str] = field(default_factory=lambda: ["white", "black"])
-    canvas: int = 64
-    stride: int = 4  # pixels per grid cell (a power of two)
-    width: int = 64
-    blocks: int = 3
-    max_objects: int = 4
-    threshold: float = 0.5  # object score a detection needs
+    canvas: int = bounded(8, 1024, default=64)
+    stride: int = bounded(1, 64, default=4)  # pixels per grid cell (a power of two)
+    width: int = bounded(8, 1024, default=64)
+    blocks: int = bounded(0, 32, default=3)
+    max_objects: int = bounded(1, 256, default=4)
+    threshold: float = bounded(0.0, 1.0, lo_open=True, hi_open=True, default=0.5)  # object score a detection needs
 
     def __post_init__(self) -> None:
         if not self.labels or len(set(self.labels)) != len(self.labels):
             raise ValueError("labels must be a non-empty list of distinct strings")
         if not self.backgrounds or len(set(self.backgrounds)) != len(self.backgrounds):
             raise ValueError("backgrounds must be a non-empty list of distinct names")
-        for name, lo, hi in (("canvas", 8, 1024), ("stride", 1, 64), ("width", 8, 1024), ("blocks", 0, 32),
-                             ("max_objects", 1, 256)):  # fmt: skip
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
+        check_ranges(self)
         if self.stride & (self.stride - 1) or self.canvas % self.stride:
             raise ValueError(f"stride must be a power of two dividing canvas {self.canvas}, got {self.stride}")
         if self.width % 8:
             raise ValueError(f"width must be a multiple of 8, got {self.width}")
-        if not 0 < self.threshold < 1:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
 
     @property
     def grid(self) -> int:

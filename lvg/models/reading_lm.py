@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from lvg.models.planner import PlanVocab, right_padded_batch
+from lvg.models.padding import right_padded_batch
+from lvg.models.planner import PlanVocab
 
 TASK_TOKENS = ("<i2t>", "<vqa>", "<en>", "<zh>")
 
@@ -53,17 +54,6 @@ def reading_prompt(vocab: PlanVocab, tasks: ReadingTokens, layout_ids: list[int]
         raise ValueError("a reading prompt is either a caption (lang) or a question (question_ids)")
     head = [vocab.bos_id, tasks.i2t, tasks.lang(lang)] if lang else [vocab.bos_id, tasks.vqa, *question_ids]
     return head + [vocab.layout_offset + k for k in layout_ids]
-
-
-def left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows -> left-padded input_ids and attention_mask [B, T]."""
-    T = max(len(r) for r in rows)
-    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, r in enumerate(rows):
-        ids[i, T - len(r) :] = torch.tensor(r)
-        mask[i, T - len(r) :] = 1
-    return ids, mask
 
 
 def reading_batch(prompts: list[list[int]], answers: list[list[int]], vocab: PlanVocab) -> dict[str, torch.Tensor]:

@@ -28,9 +28,9 @@ try:  # transformers' strict config checks (recent huggingface_hub) raise this, 
 except ImportError:  # pragma: no cover
     StrictDataclassError = ValueError  # type: ignore[misc,assignment]
 
-from lvg.component import Component, ConfigError, check_ranges, read_json_object
-
-IGNORE = -100
+from lvg.component import Component, ConfigError, read_json_object
+from lvg.models.padding import IGNORE, left_pad
+from lvg.ranges import bounded, check_ranges
 
 # Named sizes (parameter counts for the shipped 550-token text vocabulary + 1,000 image codes).
 PRESETS: dict[str, dict] = {
@@ -47,9 +47,9 @@ PRESETS: dict[str, dict] = {
 class VocabLayout:
     """Where text tokens, special tokens and image codes live in the LM's vocabulary."""
 
-    text_vocab_size: int
-    codebook_size: int
-    image_tokens: int  # tokens per image (grid * grid)
+    text_vocab_size: int = bounded(8, 1_000_000)
+    codebook_size: int = bounded(2, 1 << 20)
+    image_tokens: int = bounded(1, 4096)  # tokens per image (grid * grid)
     pad_id: int
     bos_id: int
     eos_id: int
@@ -57,12 +57,11 @@ class VocabLayout:
     eoi_id: int
     en_id: int
     zh_id: int
-    max_text_tokens: int = 64
+    max_text_tokens: int = bounded(1, 4096, default=64)
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"text_vocab_size": (8, 1_000_000), "codebook_size": (2, 1 << 20),
-                            "image_tokens": (1, 4096), "max_text_tokens": (1, 4096)})  # fmt: skip
-        ids = ("pad_id", "bos_id", "eos_id", "boi_id", "eoi_id", "en_id", "zh_id")
+        check_ranges(self)
+        ids = ("pad_id", "bos_id", "eos_id", "boi_id", "eoi_id", "en_id", "zh_id")  # inside the text vocabulary
         check_ranges(self, {name: (0, self.text_vocab_size - 1) for name in ids})
 
     @property
@@ -324,14 +323,8 @@ def t2i_prefix(text_ids: list[list[int] | None], layout: VocabLayout) -> tuple[t
 
     Returns input_ids [B, L+2] and attention_mask [B, L+2] with L = ``layout.max_text_tokens``.
     """
-    L = layout.max_text_tokens
-    ids = torch.full((len(text_ids), L + 2), layout.pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, t in enumerate(text_ids):
-        row = [layout.bos_id, *(t or []), layout.boi_id]
-        ids[i, -len(row) :] = torch.tensor(row)
-        mask[i, -len(row) :] = 1
-    return ids, mask
+    rows = [[layout.bos_id, *(t or []), layout.boi_id] for t in text_ids]
+    return left_pad(rows, layout.pad_id, length=layout.max_text_tokens + 2)
 
 
 def i2t_prefix(codes: torch.Tensor, layout: VocabLayout, lang: str = "en") -> torch.Tensor:

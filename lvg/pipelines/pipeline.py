@@ -22,7 +22,7 @@ from lvg.images import open_image
 from lvg.models.unified import CausalLM, VocabLayout, i2t_prefix, load_lm, save_lm, t2i_prefix, tokenize_texts
 from lvg.pipelines import pipeline_class
 from lvg.pipelines.index import MODEL_INDEX, ModelIndex, write_model_index
-from lvg.sampling.config import MAX_IMAGES_PER_PROMPT, MAX_RERANK, GenerationConfig
+from lvg.sampling.config import MAX_IMAGES_PER_PROMPT, MAX_RERANK, GenerationConfig, check_seed_span, check_seeds
 from lvg.sampling.generate import generate_image_tokens, generate_text
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.tokenizers.text import load_text_tokenizer, save_text_tokenizer
@@ -87,12 +87,13 @@ def resolve_seeds(num_jobs: int, seed: int | None = None, seeds: list[int] | Non
     """One seed per image: ``seeds`` as given (checked), else ``seed + j`` (``seed`` drawn from ``generator``
     when None)."""
     if seeds is not None:
-        seeds = [int(x) for x in seeds]
+        seeds = check_seeds(seeds)  # integers in [0, MAX_SEED]: seeds[i] named
         if len(seeds) != num_jobs:
             raise ValueError(f"seeds must give one seed per image ({num_jobs}), got {len(seeds)}")
         return seeds
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+    check_seed_span(seed, num_jobs)  # image j (over all prompts) uses seed + j <= MAX_SEED
     return [seed + j for j in range(num_jobs)]
 
 

@@ -37,7 +37,7 @@ from lvg.pipelines.pipeline import (
     resolve_seeds,
 )
 from lvg.pipelines.reading import ImageReader
-from lvg.sampling.config import GenerationConfig
+from lvg.sampling.config import SAMPLING_FIELDS, GenerationConfig
 from lvg.sampling.layout import generate_layout_tokens
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.tokenizers.layout import LayoutGrammar
@@ -214,8 +214,7 @@ class PlannedPipeline:
         if self.reader is not None:
             self.reader.save_pretrained(path / "reader", dtype=dtype)
             comp["reader"] = "reader"
-        gen = {k: v for k, v in self.generation_config.to_dict().items() if k in ("guidance_scale", "temperature",
-                                                                               "top_k", "top_p")}  # fmt: skip
+        gen = {k: v for k, v in self.generation_config.to_dict().items() if k in SAMPLING_FIELDS}
         write_model_index(path, type(self).__name__, comp, generation_config=gen)
         return path
 

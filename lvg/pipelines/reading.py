@@ -16,9 +16,10 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.data.layout import Layout, reading_order
 from lvg.data.text import CANNOT, detect_language, final_answer
+from lvg.models.padding import left_pad
 from lvg.models.planner import PlanVocab, load_lm_folder, save_lm_folder
 from lvg.models.reader import Reader
-from lvg.models.reading_lm import ReadingTokens, left_pad, reading_prompt
+from lvg.models.reading_lm import ReadingTokens, reading_prompt
 from lvg.models.unified import tokenize_texts
 from lvg.pipelines.pipeline import _to_image_tensor
 from lvg.sampling.generate import generate_text

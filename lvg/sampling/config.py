@@ -7,19 +7,19 @@ as ``pipe(prompts, config=cfg)`` or as the same names as keyword arguments (the 
     cfg = GenerationConfig(guidance_scale=2.0, seed=0)
     pipe(prompts, config=cfg, temperature=0.7)  # keyword arguments override the config's fields
 
-The per-field rules live here once (:data:`RULES`); the pure sampling functions check the plain values they
-receive with :func:`check_value` (no second copy of the rules). No torch import: ``import lvg`` stays light.
+Each field declares its range and help text once (:func:`lvg.ranges.bounded`); the CLI flags, the server's
+request schema and the report derive theirs from these fields, and the pure sampling functions check the plain
+values they receive with :func:`check_value` (no second copy of the rules). No torch import (``lvg.sampling``
+imports its other modules lazily), so the command line reads these fields without loading torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from lvg.ranges import Range, bounded, declared_ranges
 
 MAX_IMAGES_PER_PROMPT = 64
 MAX_RERANK = 16  # most candidates generated per returned image
@@ -31,62 +31,12 @@ class GenerationConfigError(ValueError):
     """A generation setting of the wrong type or out of range (the message names the field)."""
 
 
-def _integer(name: str, value: Any) -> int:
-    """``value`` as an int (numpy and 0-d torch integers too); bools and floats are refused."""
-    if not isinstance(value, bool):
-        try:
-            return operator.index(value)
-        except TypeError:
-            pass
-    raise GenerationConfigError(f"{name} must be an integer, got {value!r}")
-
-
-def _number(name: str, value: Any) -> float:
-    """``value`` as a finite float; bools, strings, NaN and infinities are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise GenerationConfigError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise GenerationConfigError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _rule(kind: Callable[[str, Any], Any], ok: Callable[[Any], bool], what: str) -> Callable[[str, Any], Any]:
-    def check(name: str, value: Any) -> Any:
-        value = kind(name, value)
-        if not ok(value):
-            raise GenerationConfigError(f"{name} must be {what}, got {value!r}")
-        return value
-
-    return check
-
-
-RULES: dict[str, Callable[[str, Any], Any]] = {
-    "num_images": _rule(_integer, lambda v: 1 <= v <= MAX_IMAGES_PER_PROMPT, f"between 1 and {MAX_IMAGES_PER_PROMPT}"),
-    "guidance_scale": _rule(_number, lambda v: v >= 0, ">= 0 (1 means no guidance)"),
-    "temperature": _rule(_number, lambda v: v >= 0, ">= 0 (0 means greedy)"),
-    "top_k": _rule(_integer, lambda v: v >= 0, "an integer >= 0 (0 means off)"),
-    "top_p": _rule(_number, lambda v: 0 < v <= 1, "in (0, 1] (1 means off)"),
-    "seed": _rule(_integer, lambda v: 0 <= v <= MAX_SEED, f"in [0, {MAX_SEED}] or None"),
-    "rerank": _rule(_integer, lambda v: 1 <= v <= MAX_RERANK, f"an integer between 1 and {MAX_RERANK}"),
-    "verify": lambda name, v: (
-        (DEFAULT_VERIFY_TRIES if v else 0)
-        if isinstance(v, bool)
-        else _rule(_integer, lambda t: 0 <= t <= MAX_RERANK, f"True, False or a number of tries in [0, {MAX_RERANK}]")(
-            name, v
-        )
-    ),
-}
-
-
 def check_value(name: str, value: Any, error: type[ValueError] = GenerationConfigError) -> Any:
-    """``value`` checked (and normalised: int or float) by the rule of the generation setting ``name``;
-    raises ``error`` (a ``ValueError`` subclass) whose message names ``name``."""
-    try:
-        return RULES[name](name, value)
-    except GenerationConfigError as e:
-        if error is GenerationConfigError:
-            raise
-        raise error(str(e)) from None
+    """``value`` checked (and normalised: int or float) against the range declared on the generation setting
+    ``name``; raises ``error`` (a ``ValueError`` subclass) whose message names ``name``."""
+    if name == "verify" and isinstance(value, bool):  # True/False: the default number of tries, or off
+        return DEFAULT_VERIFY_TRIES if value else 0
+    return RANGES[name].check(name, value, error)
 
 
 @dataclass(frozen=True)
@@ -99,14 +49,22 @@ class GenerationConfig:
     tries an image gets whose own caption contradicts its prompt (``True`` = 3, 0/False = off; needs a reader).
     """
 
-    num_images: int = 1
-    guidance_scale: float = 3.0
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int | None = None
-    rerank: int = 1
-    verify: int = 0
+    # Each field declares its range (``bounded``) and help text once; ``sampling=True`` marks the token-sampling
+    # settings a model folder may give its own defaults for (``model_index.json``), which the CLI (``--top-k``)
+    # and the server (``"top_k"``) expose as they are; ``api`` renames a field in the server's JSON.
+    num_images: int = bounded(1, MAX_IMAGES_PER_PROMPT, default=1, help="images per prompt", api="n")
+    guidance_scale: float = bounded(0.0, 100.0, default=3.0, note="1 means no guidance", sampling=True,
+                                    help="classifier-free guidance scale, 1 = off")  # fmt: skip
+    temperature: float = bounded(0.0, 10.0, default=1.0, note="0 means greedy", sampling=True,
+                                 help="sampling temperature, 0 = greedy")  # fmt: skip
+    top_k: int = bounded(0, None, default=0, note="0 means off", sampling=True,
+                         help="keep the k most likely tokens, 0 = off")  # fmt: skip
+    top_p: float = bounded(0.0, 1.0, lo_open=True, default=1.0, note="1 means off", sampling=True,
+                           help="nucleus sampling threshold, 1 = off")  # fmt: skip
+    seed: int | None = bounded(0, MAX_SEED, default=None, help="seed of the first image (image j uses seed + j)")
+    rerank: int = bounded(1, MAX_RERANK, default=1, help="CLIP candidates per image, 1 = off")
+    verify: int = bounded(0, MAX_RERANK, default=0, note="or True/False",
+                          help="more tries for an image whose caption contradicts its prompt, 0 = off")  # fmt: skip
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -114,6 +72,8 @@ class GenerationConfig:
             if f.name == "seed" and value is None:
                 continue
             object.__setattr__(self, f.name, check_value(f.name, value))
+        if self.seed is not None:
+            check_seed_span(self.seed, self.num_images)
 
     def replace(self, **changes: Any) -> GenerationConfig:
         """A copy with ``changes`` applied (validated; unknown names are an error naming them)."""
@@ -135,6 +95,30 @@ class GenerationConfig:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(GenerationConfig))
+RANGES: dict[str, Range] = declared_ranges(GenerationConfig)
+# the token-sampling settings (a model folder's own defaults; CLI flags and server fields as they are)
+SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(GenerationConfig) if f.metadata.get("sampling"))
+
+
+def api_name(name: str) -> str:
+    """The server's JSON name of the generation setting ``name`` (``num_images`` -> ``n``)."""
+    return next(f.metadata.get("api", f.name) for f in dataclasses.fields(GenerationConfig) if f.name == name)
+
+
+def check_seeds(seeds: Any, error: type[ValueError] = GenerationConfigError) -> list[int]:
+    """A per-image seed list: each an integer in [0, MAX_SEED] (never a bool or a float); ``error`` names
+    ``seeds[i]`` and the bad value."""
+    if isinstance(seeds, str | bytes) or not hasattr(seeds, "__iter__"):
+        raise error(f"seeds must be a list of integers, got {seeds!r}")
+    return [RANGES["seed"].check(f"seeds[{i}]", x, error) for i, x in enumerate(seeds)]
+
+
+def check_seed_span(seed: int, count: int, error: type[ValueError] = GenerationConfigError) -> None:
+    """Raise ``error`` naming ``seed`` unless ``seed + count - 1 <= MAX_SEED`` (``count`` images, image j uses
+    ``seed + j``)."""
+    if seed + count - 1 > MAX_SEED:
+        raise error(f"seed must be at most {MAX_SEED - count + 1} for {count} images (image j uses seed + j, "
+                    f"at most {MAX_SEED}), got {seed}")  # fmt: skip
 
 
 def _check_names(kwargs: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from lvg.models.padding import left_pad
 from lvg.sampling.config import check_value
 from lvg.sampling.decode import (
     _model_vocab_size,
@@ -31,18 +32,8 @@ NEG_INF = float("-inf")
 def left_pad_concat(
     ids_a: torch.Tensor, mask_a: torch.Tensor, ids_b: torch.Tensor, mask_b: torch.Tensor, pad_id: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack two left-padded batches [Ba, Ta] and [Bb, Tb] -> ids, mask [Ba + Bb, max(Ta, Tb)]."""
-    width = max(ids_a.shape[1], ids_b.shape[1])
-
-    def pad(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        extra = width - ids.shape[1]
-        ids = torch.cat([ids.new_full((ids.shape[0], extra), pad_id), ids], dim=1)
-        mask = torch.cat([mask.new_zeros(mask.shape[0], extra), mask.long()], dim=1)
-        return ids, mask.long()
-
-    ids_a, mask_a = pad(ids_a, mask_a)
-    ids_b, mask_b = pad(ids_b, mask_b)
-    return torch.cat([ids_a, ids_b]), torch.cat([mask_a, mask_b])
+    """Stack two left-padded batches [Ba, Ta] and [Bb, Tb] -> ids, mask [Ba + Bb, max(Ta, Tb)] (long)."""
+    return left_pad([*ids_a, *ids_b], pad_id, max(ids_a.shape[1], ids_b.shape[1]), masks=[*mask_a, *mask_b])
 
 
 def _as_int(x: Any) -> int | None:

@@ -7,6 +7,7 @@ annotations`` here: FastAPI reads the handlers' annotations at runtime, and one 
 import asyncio
 import base64
 import copy
+import dataclasses
 import io
 import logging
 import os
@@ -25,12 +26,24 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lvg import __version__
 from lvg.pipelines import load_pipeline as _load_any_pipeline
-from lvg.sampling.config import MAX_IMAGES_PER_PROMPT, GenerationConfig
+from lvg.ranges import bounded, check_ranges
+from lvg.sampling.config import (
+    FIELDS,
+    MAX_IMAGES_PER_PROMPT,
+    MAX_SEED,
+    RANGES,
+    SAMPLING_FIELDS,
+    GenerationConfig,
+    api_name,
+    check_seed_span,
+    check_seeds,
+)
 from lvg.serve.auth import ApiKeys, RateLimiter
 from lvg.serve.batching import (
     Batcher,
@@ -52,7 +65,9 @@ logger = logging.getLogger("lvg.serve")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SIZES = ("64x64", "96x96", "128x128", "192x192", "256x256", "384x384", "512x512")  # the canvas or an upscale
 MAX_PROMPT_CHARS = 4000  # a cheap bound before tokenizing; the real limit is in tokens
-MAX_SEED = 2**62
+# GenerationConfig's fields this API takes: n (num_images), seed and the sampling settings (reranking and verify
+# need components a served model may lack, and are not part of the API)
+SERVED_FIELDS = tuple(f for f in FIELDS if f in ("num_images", "seed", *SAMPLING_FIELDS))
 FAILED_LOAD = "not ready: the model failed to load (the server log says why)"
 
 
@@ -62,73 +77,66 @@ class ServeSettings:
 
     model_dir: str | os.PathLike | None = None  # None: the shipped default model
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = bounded(0, 65535, default=8000)
     api_keys_file: str | os.PathLike | None = None  # None: no auth
-    max_batch_size: int = 16  # images per pipeline call
-    max_wait_ms: float = 20  # how long a request may wait for others to share its call
-    queue_size: int = 64  # images waiting; beyond it, 429
-    request_timeout_s: float = 60.0
-    max_images_per_request: int = 8
-    max_body_bytes: int = 1_000_000
-    max_upload_bytes: int = 2_000_000
-    max_upload_pixels: int = 4_000_000
-    rate_limit_per_minute: int = 120  # per API key; 0 = off
+    max_batch_size: int = bounded(1, None, default=16)  # images per pipeline call
+    max_wait_ms: float = bounded(0.0, None, default=20)  # how long a request may wait for others to share its call
+    queue_size: int = bounded(1, None, default=64)  # images waiting; beyond it, 429
+    request_timeout_s: float = bounded(0.0, None, lo_open=True, default=60.0)
+    max_images_per_request: int = bounded(1, MAX_IMAGES_PER_PROMPT, default=8)
+    max_body_bytes: int = bounded(1, None, default=1_000_000)
+    max_upload_bytes: int = bounded(1, None, default=2_000_000)
+    max_upload_pixels: int = bounded(1, None, default=4_000_000)
+    rate_limit_per_minute: int = bounded(0, None, note="0 turns it off", default=120)  # per API key
     blocklist_files: Sequence[str | os.PathLike] | None = None  # None: the shipped EN + ZH lists
     log_prompts: bool = False
     batching: bool = True
 
     def __post_init__(self) -> None:
-        checks = [
-            ("port", 0 <= self.port <= 65535, "must be in 0..65535"),
-            ("max_batch_size", self.max_batch_size >= 1, "must be at least 1"),
-            ("max_wait_ms", self.max_wait_ms >= 0, "must be >= 0"),
-            ("queue_size", self.queue_size >= 1, "must be at least 1"),
-            ("request_timeout_s", self.request_timeout_s > 0, "must be > 0"),
-            ("max_images_per_request", 1 <= self.max_images_per_request <= MAX_IMAGES_PER_PROMPT,
-             f"must be in 1..{MAX_IMAGES_PER_PROMPT}"),
-            ("max_body_bytes", self.max_body_bytes >= 1, "must be at least 1"),
-            ("max_upload_bytes", self.max_upload_bytes >= 1, "must be at least 1"),
-            ("max_upload_pixels", self.max_upload_pixels >= 1, "must be at least 1"),
-            ("rate_limit_per_minute", self.rate_limit_per_minute >= 0, "must be >= 0 (0 turns it off)"),
-        ]  # fmt: skip
-        for name, ok, rule in checks:
-            if not ok:
-                raise ValueError(f"{name} {rule}, got {getattr(self, name)!r}")
+        check_ranges(self)
 
 
 # ---------------------------------------------------------------------- API models
 
 
 class ImageGenerationRequest(BaseModel):
-    """OpenAI Images API request, plus lvg's sampling fields. Types are strict: ``"n": "2"`` and ``"n": true`` are
-    422, not coerced (an integer is still a valid float)."""
+    """OpenAI Images API request, plus lvg's sampling fields (added by :func:`generation_request_model` from
+    :class:`~lvg.sampling.GenerationConfig`'s fields: their names, bounds and help are declared there once).
+    Types are strict: ``"n": "2"`` and ``"n": true`` are 422, not coerced (an integer is still a valid float)."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="English or Chinese prompt")
-    n: int = Field(1, ge=1, le=MAX_IMAGES_PER_PROMPT, description="number of images")
     response_format: Literal["b64_json"] = Field("b64_json", description="only base64 PNG is supported")
     size: Literal[SIZES] | None = Field(
         None, description="the model's canvas (null: as generated, 64x64 for Shapes World) or an integer upscale of it"
     )
-    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="image j uses seed + j; null: random")
-    guidance_scale: float | None = Field(
-        None, ge=0, le=100, allow_inf_nan=False, description="classifier-free guidance (null: the model's default)"
-    )
-    temperature: float | None = Field(
-        None, ge=0, le=10, allow_inf_nan=False, description="0 = greedy (null: the model's default)"
-    )
-    top_k: int | None = Field(None, ge=0, description="keep the k most likely tokens (0 = off; null: the model's)")
-    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False,
-                                description="nucleus threshold (1 = off; null: the model's)")  # fmt: skip
     model: str | None = Field(None, description="ignored (OpenAI compatibility): the server serves one model")
     user: str | None = Field(None, description="ignored (OpenAI compatibility)")
+    # not a field of this API (image j uses seed + j); refused rather than silently ignored
+    seeds: SkipJsonSchema[Any] = Field(None, exclude=True)
 
     @field_validator("prompt")
     @classmethod
     def _not_blank(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("prompt must not be blank")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _no_seeds_list(cls, v: Any) -> None:
+        if v is not None:
+            check_seeds(v)  # names the first bad item (seeds[0] must be an integer in [0, ...])
+            raise ValueError("per-image seeds are not part of this API: send seed (image j uses seed + j)")
+        return None
+
+    @field_validator("seed", check_fields=False)  # (seed and n are added by generation_request_model)
+    @classmethod
+    def _seeds_handed_out_are_valid(cls, v: int | None, info: ValidationInfo) -> int | None:
+        n = info.data.get("n")
+        if v is not None and isinstance(n, int):  # every seed handed out (seed + j) must be one the API accepts
+            check_seed_span(v, n)
         return v
 
     @model_validator(mode="after")
@@ -138,19 +146,33 @@ class ImageGenerationRequest(BaseModel):
 
     def generation_config(self, base: GenerationConfig | None = None) -> GenerationConfig:
         """The request's sampling settings (``n`` images, its ``seed``) as a :class:`~lvg.sampling.GenerationConfig`,
-        over ``base`` (the served model's own defaults) for the fields the request leaves null.
+        over ``base`` (the served model's own defaults) for the fields the request leaves null."""
+        given = {k: getattr(self, api_name(k)) for k in SERVED_FIELDS if getattr(self, api_name(k)) is not None}
+        return GenerationConfig.from_kwargs(base, **given)
 
-        The field bounds above are the API's documented limits; the config applies lvg's own rules once more.
-        """
-        given = {k: getattr(self, k) for k in ("guidance_scale", "temperature", "top_k", "top_p")
-                 if getattr(self, k) is not None}  # fmt: skip
-        return GenerationConfig.from_kwargs(base, num_images=self.n, seed=self.seed, **given)
+
+def _generation_fields(max_images: int) -> dict[str, Any]:
+    """The request's :class:`~lvg.sampling.GenerationConfig` fields, as pydantic ``(type, Field)`` pairs: ``n``
+    bounded by ``max_images``, ``seed``, and the sampling settings (null: the served model's own)."""
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(GenerationConfig):
+        if f.name not in SERVED_FIELDS:
+            continue
+        rng, text = RANGES[f.name], f.metadata.get("help", "")
+        if f.name == "num_images":
+            fields[api_name(f.name)] = (int, Field(1, ge=1, le=max_images, description=f"{text} (1..{max_images})"))
+            continue
+        tp = int if rng.integer else float
+        extra = {} if rng.integer else {"allow_inf_nan": False}
+        note = "null: random" if f.name == "seed" else "null: the model's own"
+        fields[api_name(f.name)] = (tp | None, Field(None, **rng.pydantic(), **extra, description=f"{text} ({note})"))
+    return fields
 
 
 def generation_request_model(max_images: int) -> type[ImageGenerationRequest]:
-    """The request model with ``n`` bounded by this server's ``max_images_per_request``."""
-    n_field = Field(1, ge=1, le=max_images, description=f"number of images (1..{max_images})")
-    return create_model("ImageGenerationRequest", __base__=ImageGenerationRequest, n=(int, n_field))
+    """The request model, with :class:`~lvg.sampling.GenerationConfig`'s served fields and ``n`` bounded by this
+    server's ``max_images_per_request``."""
+    return create_model("ImageGenerationRequest", __base__=ImageGenerationRequest, **_generation_fields(max_images))
 
 
 class ImageData(BaseModel):
@@ -380,7 +402,8 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
         if blocked is not None:
             raise ApiError(400, blocked.reason, "content_policy", param="prompt")
         config = body.generation_config(state.pipeline.generation_config)
-        seed = config.seed if config.seed is not None else secrets.randbelow(MAX_SEED)
+        # a drawn seed leaves room for its n images (image j uses seed + j <= MAX_SEED)
+        seed = config.seed if config.seed is not None else secrets.randbelow(MAX_SEED - config.num_images + 2)
         key = config.replace(num_images=1, seed=None)  # the batching key: requests with equal settings share a call
         images = await state.run(request, key, config.num_images, GenerationJob(body.prompt, config.num_images, seed))
         canvas = images[0].width  # from the model's config

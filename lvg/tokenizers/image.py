@@ -17,13 +17,14 @@ Two architectures (``arch``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lvg.component import CONFIG_NAME, WEIGHTS_NAME, Component, check_ranges
+from lvg.component import CONFIG_NAME, WEIGHTS_NAME, Component
+from lvg.ranges import bounded, check_ranges
 
 from .quantizers import FSQ, L2VQ
 
@@ -34,21 +35,19 @@ __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "ImageTokenizer", "ImageTokenizerConfi
 class ImageTokenizerConfig:
     """Architecture of an :class:`ImageTokenizer` (saved as ``config.json``)."""
 
-    image_size: int = 64
-    downsample: int = 8  # 8 -> 8x8 tokens, 4 -> 16x16
+    image_size: int = bounded(8, 1024, default=64)
+    downsample: int = bounded(2, 256, default=8)  # 8 -> 8x8 tokens, 4 -> 16x16
     arch: str = "conv"  # "conv" (pyramid) or "patch" (token-resolution convs, pixel (un)shuffle)
-    channels: list[int] = field(default_factory=lambda: [64, 128, 192])  # conv: width per stage, high to low
-    res_blocks: int = 1  # residual blocks per resolution (patch: in the encoder)
-    decoder_res_blocks: int = 0  # patch only: residual blocks in the decoder (0: same as res_blocks)
+    channels: list[int] = bounded(4, 4096, default_factory=lambda: [64, 128, 192])  # conv: width per stage, high->low
+    res_blocks: int = bounded(0, 32, default=1)  # residual blocks per resolution (patch: in the encoder)
+    decoder_res_blocks: int = bounded(0, 32, default=0)  # patch only: residual blocks in the decoder (0: res_blocks)
     quantizer: str = "fsq"  # "fsq" or "vq"
-    fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])
-    vq_codebook_size: int = 1024
-    vq_dim: int = 8
+    fsq_levels: list[int] = bounded(2, 256, default_factory=lambda: [8, 5, 5, 5])
+    vq_codebook_size: int = bounded(2, 1 << 20, default=1024)
+    vq_dim: int = bounded(1, 1024, default=8)
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"image_size": (8, 1024), "downsample": (2, 256), "channels[]": (4, 4096),
-                            "res_blocks": (0, 32), "decoder_res_blocks": (0, 32), "fsq_levels[]": (2, 256),
-                            "vq_codebook_size": (2, 1 << 20), "vq_dim": (1, 1024)})  # fmt: skip
+        check_ranges(self)
         if not 1 <= len(self.fsq_levels) <= 8 or not self.channels:
             raise ValueError(f"fsq_levels needs 1..8 levels, got {self.fsq_levels}; channels at least one width")
         stages = int(round(math.log2(self.downsample))) if self.downsample > 0 else -1
@@ -60,8 +59,6 @@ class ImageTokenizerConfig:
             raise ValueError(f"channels needs one width per downsampling stage ({stages}), got {self.channels}")
         if self.arch == "patch" and len(self.channels) != 1:
             raise ValueError(f"the patch architecture takes one width in channels, got {self.channels}")
-        if min(self.channels) < 4 or self.res_blocks < 0 or self.decoder_res_blocks < 0:
-            raise ValueError("channels must be >= 4 and res_blocks, decoder_res_blocks >= 0")
         if self.quantizer not in ("fsq", "vq"):
             raise ValueError(f"quantizer must be 'fsq' or 'vq', got {self.quantizer!r}")
 

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from lvg.data.layout import Layout, LayoutError, LayoutObject
+from lvg.ranges import bounded, check_ranges
 
 LAYOUT, END = 0, 1  # local ids of <layout> and </layout>
 FIELDS = ("label", "x0", "y0", "x1", "y1")  # the tokens of one object, in order
@@ -37,9 +38,9 @@ class LayoutTokenizerConfig:
 
     labels: tuple[str, ...]
     backgrounds: tuple[str, ...]
-    canvas: int = 64
-    bins_per_px: int = 3
-    max_objects: int = 4
+    canvas: int = bounded(1, 4096, default=64)
+    bins_per_px: int = bounded(1, 16, default=3)
+    max_objects: int = bounded(1, 64, default=4)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(self.labels))
@@ -50,10 +51,7 @@ class LayoutTokenizerConfig:
                 raise ValueError(f"layout tokenizer: {name} must be a non-empty list of non-empty strings")
             if len(set(vals)) != len(vals):
                 raise ValueError(f"layout tokenizer: {name} holds duplicates")
-        for name, lo, hi in (("canvas", 1, 4096), ("bins_per_px", 1, 16), ("max_objects", 1, 64)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ValueError(f"layout tokenizer: {name} must be an integer in [{lo}, {hi}], got {v!r}")
+        check_ranges(self, prefix="layout tokenizer: ")
 
     def to_dict(self) -> dict:
         d = asdict(self)

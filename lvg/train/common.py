@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lvg.ranges import bounded, check_ranges
+
 from .checkpoint import has_checkpoint, save_checkpoint
 from .config import config_to_dict
 
@@ -28,32 +30,28 @@ from .config import config_to_dict
 class TrainConfig:
     """Optimisation and bookkeeping settings common to all trainers."""
 
-    steps: int = 1000
-    batch_size: int = 64
-    lr: float = 3e-4
+    steps: int = bounded(1, None, default=1000)
+    batch_size: int = bounded(1, None, default=64)
+    lr: float = bounded(0.0, None, lo_open=True, default=3e-4)
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
-    warmup_steps: int = 100
+    warmup_steps: int = bounded(0, None, default=100)
     weight_decay: float = 0.0
     beta1: float = 0.9
     beta2: float = 0.99
     grad_clip: float = 1.0
-    log_every: int = 50
-    eval_every: int = 500
-    ckpt_every: int = 500
+    log_every: int = bounded(1, None, default=50)
+    eval_every: int = bounded(1, None, default=500)
+    ckpt_every: int = bounded(1, None, default=500)
     seed: int = 0
     out_dir: str = "runs/run"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
-    num_workers: int = 0  # DataLoader worker processes rendering data
+    num_workers: int = bounded(0, None, default=0)  # DataLoader worker processes rendering data
     progress: bool = True
     keep_snapshots: bool = False  # also keep every checkpoint as OUT/snapshots/step-N (+ CPU seconds in cpu.txt)
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "log_every", "eval_every", "ckpt_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.warmup_steps < 0 or self.num_workers < 0:
-            raise ValueError("lr must be positive; warmup_steps and num_workers non-negative")
+        check_ranges(self)
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
 

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lvg.ranges import bounded, check_ranges
+
 MAX_MULT = 8  # channel width stops growing at channels * 8
 
 
@@ -24,17 +26,12 @@ class DiscriminatorConfigError(ValueError):
 class DiscriminatorConfig:
     """Width of the first conv and number of stride-2 convs (1..4 for 64x64 inputs)."""
 
-    channels: int = 64
-    layers: int = 3
+    channels: int = bounded(1, None, default=64)
+    # 64 / 2^layers must stay >= 4 so the two final 4x4 stride-1 convs leave at least 2x2 patches
+    layers: int = bounded(1, 4, note="for 64x64 images", default=3)
 
     def __post_init__(self) -> None:
-        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or self.channels < 1:
-            raise DiscriminatorConfigError(f"channels must be a positive integer, got {self.channels!r}")
-        # 64 / 2^layers must stay >= 4 so the two final 4x4 stride-1 convs leave at least 2x2 patches
-        if isinstance(self.layers, bool) or not isinstance(self.layers, int) or not 1 <= self.layers <= 4:
-            raise DiscriminatorConfigError(
-                f"layers must be an integer from 1 to 4 for 64x64 images, got {self.layers!r}"
-            )
+        check_ranges(self, error=DiscriminatorConfigError)
 
 
 def _norm(c: int) -> nn.GroupNorm:

@@ -20,6 +20,7 @@ from functools import cache
 
 from lvg.data.layout import Layout, reading_key, reading_order
 from lvg.data.text import CANNOT, WORK_SEP
+from lvg.ranges import bounded, check_ranges
 from lvg.worlds.shapes.scene_layout import layout_from_scene, layout_to_scene, object_box
 
 from .captions import REL_EN, REL_ZH, spec_to_text
@@ -338,19 +339,18 @@ class ReadingDataConfig:
     """What the reading LM's training stream draws."""
 
     seed: int = 0
-    caption_prob: float = 0.4  # the rest are questions
-    typed_prob: float = 0.3
+    caption_prob: float = bounded(0.0, 1.0, default=0.4)  # the rest are questions
+    typed_prob: float = bounded(0.0, 1.0, default=0.3)
     # relative frequency of each question type (missing types: 1); the hard ones deserve more of the stream
     question_weights: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         unknown = sorted(set(self.question_weights) - set(QUESTION_TYPES))
         if unknown:
             raise ValueError(f"question_weights: unknown question type(s) {unknown}; known: {list(QUESTION_TYPES)}")
         if any(w < 0 for w in self.question_weights.values()) or sum(self.weights()) <= 0:
             raise ValueError("question_weights must be >= 0, and at least one type must be drawn")
-        if not 0 <= self.caption_prob <= 1 or not 0 <= self.typed_prob <= 1:
-            raise ValueError("caption_prob and typed_prob must lie in [0, 1]")
 
     def weights(self) -> list[float]:
         """The weight of each of :data:`QUESTION_TYPES`, in that order."""
