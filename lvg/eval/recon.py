@@ -13,7 +13,6 @@ import os
 import random
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
@@ -23,6 +22,7 @@ from lvg.data.render import render
 from lvg.data.spec import scene_from_spec
 from lvg.eval.benchmark import load_prompts
 from lvg.eval.judge import judge
+from lvg.images import images_to_tensor
 from lvg.resources import benchmark_prompts_file
 
 __all__ = ["HELD_OUT_SEED", "PSNR_CAP", "ReconInputError", "codebook_usage", "evaluate_tokenizer", "held_out_images",
@@ -126,7 +126,7 @@ def judge_round_trip(tokenizer: Any, prompts: list[dict], seed: int = 0, batch_s
         render(scene_from_spec(spec, random.Random(f"lvg-roundtrip:{seed}:{i}"))) for i, spec in enumerate(specs)
     ]
     before = [judge(img, spec).passed for img, spec in zip(renders, specs)]
-    images = torch.from_numpy(np.stack(renders)).permute(0, 3, 1, 2).contiguous()  # [N, 3, 64, 64]
+    images = images_to_tensor(renders)  # [N, 3, 64, 64]
     recon, _ = reconstruct(tokenizer, images, batch_size)
     after, failures = 0, []
     for i, ok in enumerate(before):
