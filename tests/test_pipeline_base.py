@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import make_tiny_planned
+from PIL import Image
+from safetensors import safe_open
+
 from lvg.images import images_to_tensor, tensor_to_arrays, tensor_to_images
 from lvg.models.painter import Painter
 from lvg.pipelines import load_pipeline
@@ -32,12 +33,21 @@ def planned_dir(tmp_path_factory) -> Path:
     return make_tiny_planned(tmp_path_factory.mktemp("planned"))
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+def _files(folder: Path) -> dict[str, object]:
+    """Every file's bytes; for weights, the tensors' bytes and the metadata (safetensors orders its header freely)."""
+    out: dict[str, object] = {}
+    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
+        if p.suffix == ".safetensors":
+            with safe_open(p, "pt") as f:
+                out[str(p.relative_to(folder))] = (f.metadata(), {k: (str(f.get_tensor(k).dtype),
+                                                   f.get_tensor(k).numpy().tobytes()) for k in f.keys()})  # fmt: skip
+        else:
+            out[str(p.relative_to(folder))] = p.read_bytes()
+    return out
 
 
 def _round_trips(pipe, cls, tmp_path: Path) -> None:
-    """Save, load as ``cls``, save again: the two folders are byte for byte the same."""
+    """Save, load as ``cls``, save again: the two folders hold the same files, the same bytes, the same tensors."""
     first = pipe.save_pretrained(tmp_path / "a")
     again = cls.from_pretrained(first)
     assert type(again) is type(pipe)
