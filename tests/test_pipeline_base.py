@@ -81,6 +81,19 @@ def test_a_registered_component_class_loads_by_its_declared_name(planned_dir, tm
         register_component("Bad", "no_colon")
 
 
+def test_assemble_takes_the_painter_class_from_the_registry(planned_dir, tmp_path, capsys, monkeypatch):
+    from lvg.cli import main
+
+    args = ["assemble", str(tmp_path / "out"), "--planner", str(planned_dir / "planner"), "--painter",
+            str(planned_dir / "painter"), "--image-tokenizer", str(planned_dir / "image_tokenizer"), "--dtype", "float32"]  # fmt: skip
+    assert main([*args, "--painter-class", "Mystery"]) == 2
+    assert "--painter-class: unknown component class 'Mystery'" in capsys.readouterr().err
+    monkeypatch.setitem(COMPONENTS, "FakePainter", f"{__name__}:FakePainter")
+    assert main([*args, "--painter-class", "FakePainter"]) == 0
+    assert _classes(tmp_path / "out")["painter"] == "FakePainter"
+    assert type(load_pipeline(tmp_path / "out").painter) is FakePainter
+
+
 def test_an_unknown_component_class_names_the_file_and_the_component(tiny_pipeline_dir, tmp_path):
     folder = shutil.copytree(tiny_pipeline_dir, tmp_path / "m")
     index = json.loads((folder / "model_index.json").read_text())

@@ -52,7 +52,9 @@ class BasePipeline:
     optional_components: ClassVar[frozenset[str]] = frozenset()  # may be None (left out of the folder)
     component_folders: ClassVar[dict[str, str]] = {}  # component -> folder, where it is not the component's name
     has_index: ClassVar[bool] = True  # False: a part with a fixed layout inside another pipeline's folder
-    _loads_any_class: ClassVar[bool] = True  # from_pretrained returns the folder's class (set per class)
+    # from_pretrained returns a folder of any class as that class; read from the class's own __dict__, so only a
+    # class that sets it (this one, and the one-stage Pipeline for backward compatibility) dispatches
+    _loads_any_class: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ components
 
@@ -95,9 +97,9 @@ class BasePipeline:
         folders, classes = {}, {}
         for name, obj in self.components.items():
             cls_name = component_name(obj, self.component_classes[name])
-            if name in self.optional_components and cls_name == self.component_classes[name]:
-                if not hasattr(obj, "save_pretrained") and not hasattr(component_class(cls_name), "save_component"):
-                    continue
+            savable = hasattr(obj, "save_pretrained") or hasattr(component_class(cls_name), "save_component")
+            if name in self.optional_components and not savable:
+                continue
             folders[name] = self.component_folders.get(name, name)
             classes[name] = cls_name
             save_component(obj, cls_name, path / folders[name], dtype)

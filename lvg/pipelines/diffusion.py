@@ -44,7 +44,6 @@ class PeerDiffusionPipeline(BasePipeline):
 
     component_classes = {"model": "PeerDiffusion", "text_tokenizer": "TextTokenizer"}
     component_folders = {"model": ".", "text_tokenizer": TOKENIZER_DIR}
-    _loads_any_class = False
 
     def __init__(self, model: PeerDiffusion, text_tokenizer: PreTrainedTokenizerBase):
         if text_tokenizer.pad_token_id is None:

@@ -125,7 +125,6 @@ class PlannedPipeline(BasePipeline):
     component_classes = {"planner": "LayoutPlanner", "painter": "Painter", "image_tokenizer": "ImageTokenizer",
                          "clip": "ShapesClip", "reader": "ImageReader"}  # fmt: skip
     optional_components = frozenset({"clip", "reader"})
-    _loads_any_class = False
 
     def __init__(self, planner: LayoutPlanner, painter: Painter, image_tokenizer: ImageTokenizer, clip: Any = None,
                  generation_config: GenerationConfig = DEFAULT_GENERATION,
