@@ -78,15 +78,20 @@ def images_to_tensor(images: Sequence[Any], size: int | None = None) -> torch.Te
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
-def tensor_to_arrays(pixels: torch.Tensor) -> np.ndarray:
-    """Pixels [N, C, H, W] (uint8, or float in [0, 1], rounded half to even after clamping) -> uint8 [N, H, W, C]."""
-    if pixels.ndim != 4:
-        raise ValueError(f"expected pixels [N, C, H, W], got shape {tuple(pixels.shape)}")
-    t = pixels.detach().cpu()
+def to_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels of any shape, float in [0, 1] (clamped, then rounded half to even) or integer -> uint8, same device."""
+    t = pixels.detach()
     if t.dtype.is_floating_point:
         t = t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
         t = (t.clamp(0, 1) * 255).round()
-    return t.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return t.to(torch.uint8)
+
+
+def tensor_to_arrays(pixels: torch.Tensor) -> np.ndarray:
+    """Pixels [N, C, H, W] (uint8, or float in [0, 1], see :func:`to_uint8`) -> uint8 [N, H, W, C]."""
+    if pixels.ndim != 4:
+        raise ValueError(f"expected pixels [N, C, H, W], got shape {tuple(pixels.shape)}")
+    return to_uint8(pixels.cpu()).permute(0, 2, 3, 1).numpy()
 
 
 def tensor_to_images(pixels: torch.Tensor) -> list[Image.Image]:
