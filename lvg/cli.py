@@ -605,6 +605,8 @@ def _add_assemble(sub: Subparsers) -> None:
     d.add_argument("out", type=Path, help="destination folder (e.g. models/shapes-default)")
     d.add_argument("--planner", type=Path, required=True, help="planner folder (lvg train planner: OUT/planner)")
     d.add_argument("--painter", type=Path, required=True, help="painter folder (lvg train painter: OUT/painter)")
+    d.add_argument("--painter-class", default="Painter",
+                   help="the painter's class, a name in the component registry (default Painter)")  # fmt: skip
     d.add_argument("--image-tokenizer", type=Path, required=True, help="image tokenizer the painter was trained on")
     d.add_argument("--clip", type=Path, default=None, help="CLIP folder to bundle (reranking, CLIP score)")
     d.add_argument("--reader", type=Path, default=None,
@@ -622,8 +624,8 @@ def _assemble(args: argparse.Namespace) -> int:
     import torch
 
     from lvg.models.clip import ShapesClip
-    from lvg.models.painter import Painter
     from lvg.pipelines import load_pipeline
+    from lvg.pipelines.components import component_class
     from lvg.pipelines.planned import DEFAULT_GENERATION, LayoutPlanner, PlannedPipeline
     from lvg.tokenizers.image import ImageTokenizer
 
@@ -638,7 +640,8 @@ def _assemble(args: argparse.Namespace) -> int:
 
         reader = ImageReader(Reader.from_pretrained(args.reader), *load_lm_folder(args.reading_lm, "reading LM"))
     clip = ShapesClip.from_pretrained(args.clip) if args.clip is not None else None
-    pipe = PlannedPipeline(LayoutPlanner.from_pretrained(args.planner), Painter.from_pretrained(args.painter),
+    painter = component_class(args.painter_class, "--painter-class").from_pretrained(args.painter)
+    pipe = PlannedPipeline(LayoutPlanner.from_pretrained(args.planner), painter,
                            ImageTokenizer.from_pretrained(args.image_tokenizer), clip,
                            DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale,
                                                       temperature=args.temperature), reader)  # fmt: skip

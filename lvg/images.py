@@ -1,9 +1,14 @@
-"""Opening image files that a user hands in: the pixel limit is checked on the header, before any pixel is decoded."""
+"""Opening image files that a user hands in (the pixel limit is checked on the header, before any pixel is decoded),
+and the one conversion between images and pixel tensors (:func:`images_to_tensor`, :func:`tensor_to_images`)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
 MAX_IMAGE_PIXELS = 4_000_000  # 2000x2000: a 64x64 image upscaled 31x fits; decompression bombs do not
@@ -30,3 +35,66 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> I
         raise ImageFileError(f"image {path} is too large to decode safely: {e}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as e:
         raise ImageFileError(f"cannot read image {path}: {e}") from None
+
+
+# ----------------------------------------------------------------------------- images <-> tensors
+# The one conversion between images (PIL, HWC uint8 arrays, files) and lvg's pixel tensors (uint8 [N, 3, H, W]).
+
+
+def _rgb_array(image: Any, size: int | None) -> np.ndarray:
+    """One image (PIL, path or HWC array) as an HWC uint8 RGB array; with ``size``, brought to ``size`` x ``size``
+    (an integer upscale of it is averaged down, anything else resized bicubic)."""
+    if isinstance(image, (str, os.PathLike)):
+        image = open_image(image)  # pixel limit checked before decoding
+    if isinstance(image, Image.Image):
+        image = image.convert("RGB")
+        w, h = image.size
+        if size is not None and (w, h) != (size, size) and not (w == h and w % size == 0):
+            image = image.resize((size, size), Image.BICUBIC)
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an RGB image (H, W, 3), got shape {arr.shape}")
+    if size is not None:
+        if arr.shape[0] != arr.shape[1] or arr.shape[0] % size:
+            raise ValueError(f"expected an RGB image of {size}x{size} (or an integer upscale), got shape {arr.shape}")
+        k = arr.shape[0] // size
+        if k > 1:
+            arr = arr.reshape(size, k, size, k, 3).mean(axis=(1, 3)).round()
+    return arr.astype(np.uint8, copy=False)
+
+
+def images_to_tensor(images: Sequence[Any], size: int | None = None) -> torch.Tensor:
+    """Images (PIL images, HWC uint8 arrays or file paths, opened with :func:`open_image`) -> uint8 [N, 3, H, W].
+
+    ``size``: each image is brought to ``size`` x ``size`` first (an integer upscale, e.g. a saved 4x PNG, is
+    averaged back down exactly; other sizes are resized bicubic); None keeps the images' own (equal) size.
+    """
+    if not len(images):
+        raise ValueError("no images")
+    arrays = [_rgb_array(im, size) for im in images]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ValueError(f"images of different sizes cannot share a tensor: {sorted(shapes)}")
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def to_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels of any shape, float in [0, 1] (clamped, then rounded half to even) or integer -> uint8, same device."""
+    t = pixels.detach()
+    if t.dtype.is_floating_point:
+        t = t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+        t = (t.clamp(0, 1) * 255).round()
+    return t.to(torch.uint8)
+
+
+def tensor_to_arrays(pixels: torch.Tensor) -> np.ndarray:
+    """Pixels [N, C, H, W] (uint8, or float in [0, 1], see :func:`to_uint8`) -> uint8 [N, H, W, C]."""
+    if pixels.ndim != 4:
+        raise ValueError(f"expected pixels [N, C, H, W], got shape {tuple(pixels.shape)}")
+    return to_uint8(pixels.cpu()).permute(0, 2, 3, 1).numpy()
+
+
+def tensor_to_images(pixels: torch.Tensor) -> list[Image.Image]:
+    """Pixels [N, 3, H, W] (or [N, 1, H, W]; uint8, or float in [0, 1]) -> N PIL images (RGB, or L for one channel)."""
+    arrays = tensor_to_arrays(pixels)
+    return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arrays]

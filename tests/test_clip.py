@@ -200,7 +200,7 @@ def test_pipeline_bundles_clip(tiny_pipeline_dir, tmp_path):
     pipe.clip = tiny_clip()
     pipe.save_pretrained(tmp_path / "p")
     index = json.loads((tmp_path / "p" / "model_index.json").read_text())
-    assert index["components"]["clip"] == "clip"
+    assert index["components"]["clip"] == {"class": "ShapesClip", "folder": "clip"}
     back = Pipeline.from_pretrained(tmp_path / "p")
     assert isinstance(back.clip, ShapesClip)
     out = back("a red circle", num_images=1, seed=0, rerank=2, guidance_scale=1.0)

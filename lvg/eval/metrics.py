@@ -26,6 +26,7 @@ from torch import nn
 
 from lvg.eval.results import CycleResult
 from lvg.eval.shapes import captions_of
+from lvg.images import images_to_tensor  # noqa: F401  (re-exported: its old home)
 from lvg.pipelines.protocols import UnifiedPipeline
 from lvg.sampling.config import GenerationConfig
 from lvg.worlds.shapes.parse import CaptionParseError, parse_caption
@@ -143,12 +144,6 @@ class PixelFeatures:
         ev = ((x[..., 1:, :] - x[..., :-1, :]).abs().amax(1, keepdim=True) > 0.1).double()  # [N, 1, H-1, W]
         edges = [F.adaptive_avg_pool2d(e, self.grid).flatten(1) for e in (eh, ev)]  # 2 x [N, grid^2]
         return torch.cat([proj, hist, *edges], 1).float()  # [N, D]
-
-
-def images_to_tensor(images: Sequence[Any]) -> torch.Tensor:
-    """PIL images / HWC uint8 arrays -> uint8 tensor [N, 3, H, W]."""
-    arrs = [np.asarray(im.convert("RGB") if hasattr(im, "convert") else im, dtype=np.uint8) for im in images]
-    return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).contiguous()
 
 
 def _groups(group_ids: Sequence[Hashable]) -> dict[Hashable, list[int]]:

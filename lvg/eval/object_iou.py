@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lvg.images import images_to_tensor, tensor_to_arrays
 from lvg.worlds.shapes.render import render
 from lvg.worlds.shapes.scene_layout import object_box
 from lvg.worlds.shapes.world import BACKGROUNDS, COLORS, SHAPES, SIZES, Scene, sample_scene
@@ -79,9 +80,8 @@ def object_iou(tokenizer: Any, num: int = 1000, seed: str = IOU_SEED, batch_size
     for s in range(0, num, batch_size):
         chunk = scenes[s : s + batch_size]
         imgs = np.stack([render(sc) for sc in chunk])
-        x = torch.from_numpy(imgs).permute(0, 3, 1, 2).to(tokenizer.device)
-        rec = tokenizer.decode(tokenizer.encode(x))
-        rec = (rec.permute(0, 2, 3, 1).float().cpu().numpy().clip(0, 1) * 255).round().astype(np.uint8)
+        x = images_to_tensor(imgs).to(tokenizer.device)
+        rec = tensor_to_arrays(tokenizer.decode(tokenizer.encode(x)))
         for sc, a, b in zip(chunk, imgs, rec):
             for o, ma, mb in zip(sc.objects, object_masks(a, sc), object_masks(b, sc)):
                 per[f"{o.size} {o.shape}"].append(iou(ma, mb))

@@ -13,11 +13,11 @@ import os
 import random
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
+from lvg.images import images_to_tensor, tensor_to_arrays, to_uint8
 from lvg.resources import benchmark_prompts_file
 from lvg.worlds.shapes.benchmark import load_prompts
 from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_images
@@ -41,11 +41,6 @@ def _check_images(images: torch.Tensor, name: str = "images") -> None:
         raise ReconInputError(f"{name} must be a uint8 tensor [N, 3, H, W], got {getattr(images, 'dtype', images)}")
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] == 0:
         raise ReconInputError(f"{name} must be a non-empty uint8 tensor [N, 3, H, W], got {tuple(images.shape)}")
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """float [..] in [0, 1] -> uint8 [..] (rounded, clamped)."""
-    return (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 def reconstruct(tokenizer: Any, images: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,13 +121,14 @@ def judge_round_trip(tokenizer: Any, prompts: list[dict], seed: int = 0, batch_s
         render(scene_from_spec(spec, random.Random(f"lvg-roundtrip:{seed}:{i}"))) for i, spec in enumerate(specs)
     ]
     before = [judge(img, spec).passed for img, spec in zip(renders, specs)]
-    images = torch.from_numpy(np.stack(renders)).permute(0, 3, 1, 2).contiguous()  # [N, 3, 64, 64]
+    images = images_to_tensor(renders)  # [N, 3, 64, 64]
     recon, _ = reconstruct(tokenizer, images, batch_size)
     after, failures = 0, []
+    recon_arrays = tensor_to_arrays(recon)
     for i, ok in enumerate(before):
         if not ok:
             continue
-        if judge(recon[i].permute(1, 2, 0).numpy(), specs[i]).passed:
+        if judge(recon_arrays[i], specs[i]).passed:
             after += 1
         elif len(failures) < MAX_FAILURES:
             failures.append({"id": prompts[i].get("id", str(i)), "en": prompts[i].get("en", "")})

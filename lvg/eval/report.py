@@ -21,6 +21,7 @@ from PIL import Image
 
 from lvg.eval.results import GenerationResult
 from lvg.eval.shapes import eval_config, evaluate_generation
+from lvg.images import tensor_to_images
 from lvg.pipelines.protocols import TextToImagePipeline
 from lvg.sampling.config import SAMPLING_FIELDS, GenerationConfig
 from lvg.worlds.shapes.benchmark import CATEGORIES
@@ -48,11 +49,10 @@ def to_pil(image: Any) -> Image.Image:
     """PIL image, HWC uint8 array or CHW uint8 / float [0, 1] tensor -> RGB PIL image."""
     if isinstance(image, Image.Image):
         return image.convert("RGB")
-    if isinstance(image, torch.Tensor):
-        t = image.detach().cpu()
-        if t.dtype.is_floating_point:
-            t = (t.clamp(0, 1) * 255).round().to(torch.uint8)
-        image = t.permute(1, 2, 0).numpy() if t.ndim == 3 and t.shape[0] in (1, 3) else t.numpy()
+    if isinstance(image, torch.Tensor) and image.ndim == 3 and image.shape[0] in (1, 3):
+        return tensor_to_images(image[None])[0].convert("RGB")
+    if isinstance(image, torch.Tensor):  # [H, W] (or HWC): values as they are
+        image = image.detach().cpu().numpy()
     return Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
 
 

@@ -19,7 +19,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from lvg.eval.inception import InceptionEvaluator, load_inception
@@ -59,7 +58,7 @@ def feature_extractor(pipe: TextToImagePipeline) -> tuple[Any, str]:
 def real_renders(prompts: list[dict], seed: int = 0) -> torch.Tensor:
     """One render per prompt of a random scene that satisfies it: uint8 [N, 3, 64, 64]."""
     arr = [render(scene_from_spec(r["spec"], random.Random(f"lvg-real:{seed}:{i}"))) for i, r in enumerate(prompts)]
-    return torch.from_numpy(np.stack(arr)).permute(0, 3, 1, 2).contiguous()
+    return images_to_tensor(arr)
 
 
 def _generated_images(gen: GenerationResult) -> torch.Tensor:

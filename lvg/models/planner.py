@@ -138,8 +138,15 @@ def save_lm_folder(path: str | os.PathLike, lm: LlamaForCausalLM, text_tok: PreT
     path.mkdir(parents=True, exist_ok=True)
     save_text_tokenizer(text_tok, path / "text_tokenizer")
     save_lm(lm, path / "lm", dtype)
-    (path / PLAN_VOCAB).write_text(json.dumps(vocab.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_plan_vocab(path, vocab)
     return path
+
+
+def write_plan_vocab(path: str | os.PathLike, vocab: PlanVocab) -> Path:
+    """Write ``vocab`` as ``path/plan_vocab.json`` (the vocabulary of an LM folder over a :class:`PlanVocab`)."""
+    file = Path(path) / PLAN_VOCAB
+    file.write_text(json.dumps(vocab.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return file
 
 
 def load_lm_folder(path: str | os.PathLike, what: str = "planner"

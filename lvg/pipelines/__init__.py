@@ -6,9 +6,11 @@ and no import cycle can arise). Adding a pipeline class is one entry::
 
     register_pipeline("PlannedPipeline", "lvg.pipelines.planned:PlannedPipeline")  # or a line in PIPELINES
 
-A registered class has ``from_pretrained(path, device="cpu", ...)``. :func:`load_pipeline` (and
-``Pipeline.from_pretrained``, diffusers' ``DiffusionPipeline`` way) returns whatever class the folder declares;
-an unknown or missing ``_class_name`` is an error, never a guess.
+A registered class has ``from_pretrained(path, device="cpu", ...)``; lvg's own subclass
+:class:`~lvg.pipelines.base.BasePipeline`, which loads each component with the class ``model_index.json`` declares
+for it (the component registry, :mod:`lvg.pipelines.components`). :func:`load_pipeline` (and
+``BasePipeline.from_pretrained`` or ``Pipeline.from_pretrained``, diffusers' ``DiffusionPipeline`` way) returns
+whatever class the folder declares; an unknown or missing ``_class_name`` is an error, never a guess.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ def load_pipeline(path: str | os.PathLike | None = None, **kwargs: Any) -> Any:
 
 
 _EXPORTS = {
+    "BasePipeline": "lvg.pipelines.base",
+    "COMPONENTS": "lvg.pipelines.components",
+    "register_component": "lvg.pipelines.components",
     "Pipeline": "lvg.pipelines.pipeline",
     "PipelineOutput": "lvg.pipelines.pipeline",
     "PeerDiffusionPipeline": "lvg.pipelines.diffusion",
@@ -71,6 +76,8 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from lvg.pipelines.base import BasePipeline  # noqa: F401
+    from lvg.pipelines.components import COMPONENTS, register_component  # noqa: F401
     from lvg.pipelines.diffusion import PeerDiffusionPipeline  # noqa: F401
     from lvg.pipelines.index import ModelIndex  # noqa: F401
     from lvg.pipelines.pipeline import Pipeline, PipelineOutput  # noqa: F401

@@ -10,20 +10,19 @@ or loaded: ``import lvg`` never imports it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from PIL import Image
 from transformers import PreTrainedTokenizerBase
 
-from lvg.pipelines.index import ModelIndex, write_model_index
-from lvg.pipelines.pipeline import prompt_list, resolve_seeds
+from lvg.images import tensor_to_images
+from lvg.pipelines.base import BasePipeline
+from lvg.pipelines.index import ModelIndex
+from lvg.pipelines.utils import prompt_list, resolve_seeds
 from lvg.sampling.config import GenerationConfig
-from lvg.tokenizers.text import PAD, load_text_tokenizer, save_text_tokenizer
+from lvg.tokenizers.text import PAD
 
 if TYPE_CHECKING:
     from lvg.models.diffusion import PeerDiffusion, PeerDiffusionConfig
@@ -40,8 +39,11 @@ class PeerDiffusionOutput:
     seeds: list[int] = field(default_factory=list)  # the seed of each image's starting noise
 
 
-class PeerDiffusionPipeline:
+class PeerDiffusionPipeline(BasePipeline):
     """Prompt -> 64x64 images with a :class:`PeerDiffusion`; duck-type compatible with :class:`lvg.Pipeline`."""
+
+    component_classes = {"model": "PeerDiffusion", "text_tokenizer": "TextTokenizer"}
+    component_folders = {"model": ".", "text_tokenizer": TOKENIZER_DIR}
 
     def __init__(self, model: PeerDiffusion, text_tokenizer: PreTrainedTokenizerBase):
         if text_tokenizer.pad_token_id is None:
@@ -62,14 +64,6 @@ class PeerDiffusionPipeline:
     @property
     def config(self) -> PeerDiffusionConfig:
         return self.model.config
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.device
-
-    def to(self, device: str | torch.device) -> PeerDiffusionPipeline:
-        self.model.to(device)
-        return self
 
     def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Captions -> right-padded (ids, mask) LongTensors [B, T]; too long a caption is a ValueError."""
@@ -126,29 +120,19 @@ class PeerDiffusionPipeline:
             dev = self.device
             x = self.model.sample(ids.to(dev), mask.to(dev), noise.to(dev), cfg.guidance_scale, num_inference_steps)
             arr = ((x.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)  # [b, 3, s, s]
-            images += [Image.fromarray(a) for a in arr.permute(0, 2, 3, 1).numpy().astype(np.uint8)]
+            images += tensor_to_images(arr)
         return PeerDiffusionOutput(images, jobs, seeds)
 
     # ------------------------------------------------------------------ persistence
-
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        """Write ``model_index.json``, ``text_tokenizer/`` and the model (``config.json``, ``text_encoder/``,
-        ``unet/``) to ``path``."""
-        path = self.model.save_pretrained(path, dtype)
-        save_text_tokenizer(self.text_tokenizer, path / TOKENIZER_DIR)
-        write_model_index(path, type(self).__name__, {"text_tokenizer": TOKENIZER_DIR, "model": "."})
-        return path
+    # (the model's own files, ``config.json``, ``text_encoder/`` and ``unet/``, lie at the folder's top)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> PeerDiffusionPipeline:
+    def _from_index(cls, index: ModelIndex) -> PeerDiffusionPipeline:
         """Load a folder written by :meth:`save_pretrained`; every weight must match its config (strict)."""
-        from lvg.models.diffusion import PeerDiffusion
-
-        index = ModelIndex.read(path).expect(cls.__name__)
-        tok = load_text_tokenizer(index.component("text_tokenizer"), required=[PAD])
+        tok = cls.load_component(index, "text_tokenizer", required=[PAD])
         model_dir = index.component("model")
-        config = PeerDiffusion.load_config(model_dir)
+        config = cls.component_type(index, "model").load_config(model_dir)
         if config.vocab_size != len(tok):
             raise ValueError(f"{index.component('text_tokenizer')} has {len(tok)} tokens but "
                              f"{model_dir / 'config.json'} says {config.vocab_size}")  # fmt: skip
-        return cls(PeerDiffusion.from_pretrained(model_dir), tok).to(device)
+        return cls(cls.load_component(index, "model"), tok)

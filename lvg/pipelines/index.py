@@ -1,8 +1,11 @@
 """``model_index.json``: which pipeline class a folder holds and where its components are.
 
-``{"_class_name": "Pipeline", "lvg_version": "...", "components": {"lm": "lm", ...}, ...}``; other keys (e.g. the
-vocabulary ``layout``) belong to the pipeline class. Reading it never guesses: a missing folder or file, bad JSON,
-a missing ``_class_name`` or ``components``, or a declared component that is not on disk are errors naming the file.
+``{"_class_name": "Pipeline", "lvg_version": "...", "components": {"lm": {"class": "CausalLM", "folder": "lm"}, ...},
+...}``: each component names its class (a name in :data:`lvg.pipelines.components.COMPONENTS`) and its folder.
+Folders written before classes were declared give the folder alone (``"lm": "lm"``); their pipeline class then
+supplies the class (its ``component_classes``, see :mod:`lvg.pipelines.base`). Other keys (e.g. the vocabulary
+``layout``) belong to the pipeline class. Reading it never guesses: a missing folder or file, bad JSON, a missing
+``_class_name`` or ``components``, or a declared component that is not on disk are errors naming the file.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ class ModelIndex:
 
     folder: Path
     class_name: str
-    components: dict[str, str]
+    components: dict[str, str]  # name -> folder (relative to ``folder``)
     data: dict[str, Any] = field(default_factory=dict)  # the whole file
+    classes: dict[str, str] = field(default_factory=dict)  # name -> declared class (only where the file says)
 
     @property
     def file(self) -> Path:
@@ -49,9 +53,12 @@ class ModelIndex:
         name, comps = data.get("_class_name"), data.get("components")
         if not isinstance(name, str) or not name:
             raise ValueError(f"{file} does not say which pipeline it holds (no _class_name)")
-        if not isinstance(comps, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in comps.items()):
-            raise ValueError(f"{file}: components must map names to folders, got {comps!r}")
-        return cls(folder, name, dict(comps), data)
+        if not isinstance(comps, dict) or not all(isinstance(k, str) and _entry_ok(v) for k, v in comps.items()):
+            raise ValueError(f"{file}: components must map names to {{\"class\": ..., \"folder\": ...}} (or to a "
+                             f"folder), got {comps!r}")  # fmt: skip
+        folders = {k: v if isinstance(v, str) else v["folder"] for k, v in comps.items()}
+        classes = {k: v["class"] for k, v in comps.items() if isinstance(v, dict)}
+        return cls(folder, name, folders, data, classes)
 
     def component(self, name: str) -> Path:
         """The folder of the declared component ``name`` (an error if it is not declared or not on disk)."""
@@ -77,9 +84,20 @@ class ModelIndex:
         return self
 
 
-def write_model_index(folder: str | os.PathLike, class_name: str, components: dict[str, str], **extra: Any) -> Path:
-    """Write ``folder/model_index.json`` for a ``class_name`` pipeline with ``components`` and ``extra`` keys."""
-    index = {"_class_name": class_name, "lvg_version": __version__, **extra, "components": components}
+def _entry_ok(entry: Any) -> bool:
+    """A component entry: a folder name, or ``{"class": name, "folder": folder}``."""
+    if isinstance(entry, dict):
+        return set(entry) == {"class", "folder"} and all(isinstance(v, str) and v for v in entry.values())
+    return isinstance(entry, str)
+
+
+def write_model_index(folder: str | os.PathLike, class_name: str, components: dict[str, str],
+                      classes: dict[str, str] | None = None, **extra: Any) -> Path:  # fmt: skip
+    """Write ``folder/model_index.json`` for a ``class_name`` pipeline with ``components`` (name -> folder),
+    each with its class from ``classes`` when given, and ``extra`` keys."""
+    classes = classes or {}
+    comps = {k: {"class": classes[k], "folder": v} if k in classes else v for k, v in components.items()}
+    index = {"_class_name": class_name, "lvg_version": __version__, **extra, "components": comps}
     file = Path(folder) / MODEL_INDEX
     file.write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return file

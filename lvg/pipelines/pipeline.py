@@ -7,30 +7,33 @@ A pipeline folder holds ``model_index.json`` (vocabulary layout, component names
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.component import ConfigError, config_from_dict
-from lvg.images import open_image
-from lvg.models.unified import CausalLM, VocabLayout, i2t_prefix, load_lm, save_lm, t2i_prefix, tokenize_texts
-from lvg.pipelines import pipeline_class
-from lvg.pipelines.index import MODEL_INDEX, ModelIndex, write_model_index
-from lvg.sampling.config import MAX_IMAGES_PER_PROMPT, MAX_RERANK, GenerationConfig, check_seed_span, check_seeds
+from lvg.images import images_to_tensor
+from lvg.models.unified import CausalLM, VocabLayout, i2t_prefix, t2i_prefix, tokenize_texts
+from lvg.pipelines.base import BasePipeline, check_lm_vocab
+from lvg.pipelines.index import MODEL_INDEX, ModelIndex
+from lvg.pipelines.utils import (  # (re-exported: their old home)
+    RERANK_SEED_STRIDE,
+    best_by_clip,
+    candidate_seed,
+    decode_images,
+    prompt_list,
+    resolve_seeds,
+)
+from lvg.sampling.config import MAX_IMAGES_PER_PROMPT, MAX_RERANK, GenerationConfig
 from lvg.sampling.generate import generate_image_tokens, generate_text
 from lvg.tokenizers.image import ImageTokenizer
-from lvg.tokenizers.text import load_text_tokenizer, save_text_tokenizer
 
-__all__ = ["MAX_IMAGES_PER_PROMPT", "MAX_RERANK", "MODEL_INDEX", "Pipeline", "PipelineOutput", "candidate_seed",
-           "prompt_list", "resolve_seeds"]  # fmt: skip
+__all__ = ["MAX_IMAGES_PER_PROMPT", "MAX_RERANK", "MODEL_INDEX", "RERANK_SEED_STRIDE", "Pipeline", "PipelineOutput",
+           "best_by_clip", "candidate_seed", "decode_images", "prompt_list", "resolve_seeds"]  # fmt: skip
 
-RERANK_SEED_STRIDE = 0x9E3779B97F4A7C15  # odd 64-bit constant spreading candidate seeds apart
 LAYOUT_TOKENS = ["<pad>", "<bos>", "<eos>", "<boi>", "<eoi>", "<en>", "<zh>"]
 
 
@@ -43,90 +46,23 @@ class PipelineOutput:
     clip_scores: list[float] = field(default_factory=list)  # CLIP cosine of each kept image (only when reranking)
 
 
-def candidate_seed(seed: int, c: int) -> int:
-    """Seed of reranking candidate ``c`` of the image whose seed is ``seed``.
+class Pipeline(BasePipeline):
+    """Text-to-image and image-to-text with one unified causal LM.
 
-    Candidate 0 is the image itself (``seed``), so reranking only ever adds candidates to what
-    ``rerank=1`` would return; candidate ``c > 0`` uses ``(seed + c * RERANK_SEED_STRIDE) mod 2**63``.
+    ``Pipeline.from_pretrained`` returns whatever class a folder declares (diffusers' ``DiffusionPipeline`` way,
+    kept for backward compatibility); a :class:`Pipeline` folder takes ``dtype`` (default float32).
     """
-    return seed if c == 0 else (seed + c * RERANK_SEED_STRIDE) % 2**63
 
-
-def _to_image_tensor(image: Any, size: int = 64) -> torch.Tensor:
-    """PIL image, path or HWC uint8 array -> uint8 [3, size, size] (``size``: the model's canvas, from its config;
-    integer upscales are averaged down, other PIL sizes resized)."""
-    if isinstance(image, (str, os.PathLike)):
-        image = open_image(image)  # pixel limit checked before decoding
-    if isinstance(image, Image.Image):
-        image = image.convert("RGB")
-        w, h = image.size
-        if (w, h) != (size, size) and not (w == h and w % size == 0):
-            image = image.resize((size, size), Image.BICUBIC)
-        image = np.asarray(image)
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] != arr.shape[1] or arr.shape[0] % size:
-        raise ValueError(f"expected an RGB image of {size}x{size} (or an integer upscale), got shape {arr.shape}")
-    k = arr.shape[0] // size
-    if k > 1:
-        arr = arr.reshape(size, k, size, k, 3).mean(axis=(1, 3)).round()
-    return torch.from_numpy(arr.astype(np.uint8)).permute(2, 0, 1)
-
-
-def prompt_list(prompt: str | list[str], batch_size: int = 32) -> list[str]:
-    """``prompt`` as a non-empty list of non-blank strings (and ``batch_size`` checked), else a ValueError."""
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
-        raise ValueError("prompt must be a non-empty string or a list of them")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    return prompts
-
-
-def resolve_seeds(num_jobs: int, seed: int | None = None, seeds: list[int] | None = None,
-                  generator: torch.Generator | None = None) -> list[int]:  # fmt: skip
-    """One seed per image: ``seeds`` as given (checked), else ``seed + j`` (``seed`` drawn from ``generator``
-    when None)."""
-    if seeds is not None:
-        seeds = check_seeds(seeds)  # integers in [0, MAX_SEED]: seeds[i] named
-        if len(seeds) != num_jobs:
-            raise ValueError(f"seeds must give one seed per image ({num_jobs}), got {len(seeds)}")
-        return seeds
-    if seed is None:
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
-    check_seed_span(seed, num_jobs)  # image j (over all prompts) uses seed + j <= MAX_SEED
-    return [seed + j for j in range(num_jobs)]
-
-
-def decode_images(codes: torch.Tensor, image_tokenizer: ImageTokenizer) -> list[Image.Image]:
-    """Image codes [N, h, w] -> N RGB images, decoded one at a time: a conv decoder's float rounding depends on
-    the batch it runs in, and an image's pixels must depend on its codes alone (same seed -> same bytes,
-    whoever shared the call)."""
-    dev = image_tokenizer.device
-    pixels = torch.cat([image_tokenizer.decode(c[None].to(dev)) for c in codes])  # [N, 3, H, W] in [0, 1]
-    arr = (pixels.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)
-    return [Image.fromarray(a) for a in arr]
-
-
-def best_by_clip(clip: Any, images: list[Image.Image], prompts: list[str], k: int) -> tuple[list[int], list[float]]:
-    """CLIP reranking: ``images`` come in runs of ``k`` candidates per job; return, per job, the index of the
-    candidate whose CLIP score against its prompt is highest (the first on ties) and that score."""
-    pix = torch.from_numpy(np.stack([np.asarray(im) for im in images])).permute(0, 3, 1, 2).contiguous()
-    scores = torch.cat([torch.as_tensor(clip.score(pix[s : s + 256], prompts[s : s + 256])).float().cpu()
-                        for s in range(0, len(prompts), 256)]).view(-1, k)  # fmt: skip
-    best = scores.argmax(1).tolist()  # first maximum on ties
-    return [j * k + b for j, b in enumerate(best)], [scores[j, b].item() for j, b in enumerate(best)]
-
-
-class Pipeline:
-    """Text-to-image and image-to-text with one unified causal LM."""
-
+    component_classes = {"text_tokenizer": "TextTokenizer", "image_tokenizer": "ImageTokenizer", "lm": "CausalLM",
+                         "clip": "ShapesClip"}  # fmt: skip
+    optional_components = frozenset({"clip"})
+    _loads_any_class = True
     generation_config = GenerationConfig()  # the defaults of __call__ (guidance 3, temperature 1)
     can_caption = True  # this pipeline reads images (``caption``)
 
     def __init__(self, lm: LlamaForCausalLM, image_tokenizer: ImageTokenizer, text_tokenizer: PreTrainedTokenizerBase,
                  layout: VocabLayout, clip: Any = None):  # fmt: skip
-        if lm.config.vocab_size < layout.vocab_size:
-            raise ValueError(f"LM vocabulary {lm.config.vocab_size} is smaller than the layout's {layout.vocab_size}")
+        check_lm_vocab(lm, layout.vocab_size, "LM")
         if image_tokenizer.codebook_size != layout.codebook_size:
             raise ValueError("image tokenizer codebook does not match the vocabulary layout")
         self.lm, self.image_tokenizer, self.text_tokenizer, self.layout = lm, image_tokenizer, text_tokenizer, layout
@@ -141,45 +77,21 @@ class Pipeline:
         """The longest prompt, in text tokens, this model reads."""
         return self.layout.max_text_tokens
 
-    def to(self, device: str | torch.device) -> Pipeline:
-        self.lm.to(device)
-        self.image_tokenizer.to(device)
-        if isinstance(self.clip, torch.nn.Module):
-            self.clip.to(device)
-        return self
-
     # ------------------------------------------------------------------ persistence
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                        **kwargs: Any) -> Any:  # fmt: skip
-        """Load a pipeline folder (``None``: the default model) as the class its ``model_index.json`` declares.
-
-        Like diffusers' ``DiffusionPipeline``: a folder of another registered class (e.g. the peer diffusion
-        pipeline) comes back as that class, with ``device`` and ``kwargs`` handed to its ``from_pretrained``.
-        A :class:`Pipeline` folder takes ``dtype`` (default float32).
-        """
-        index = ModelIndex.read(path)
-        target = pipeline_class(index.class_name)
-        if not issubclass(target, Pipeline):
-            return target.from_pretrained(index.folder, device=device, **kwargs)
-        if not issubclass(target, cls):
-            raise ValueError(f"{index.file} holds a {index.class_name}, not a {cls.__name__}")
-        return target._from_index(index, device, **kwargs)
-
-    @classmethod
-    def _from_index(cls, index: ModelIndex, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> Pipeline:  # fmt: skip
-        """Build from the components ``index`` declares (the optional ``clip`` only when declared)."""
+    def _from_index(cls, index: ModelIndex, dtype: torch.dtype = torch.float32) -> Pipeline:
+        """Build from the components ``index`` declares, each checked against the vocabulary layout before the
+        next (and the LM's config before its weights) is loaded."""
         if "layout" not in index.data:
             raise ConfigError(f"{index.file}: missing field 'layout' (the vocabulary layout)")
         layout = config_from_dict(VocabLayout, index.data["layout"], str(index.file), prefix="layout.")
         text_dir = index.component("text_tokenizer")
-        text_tok = load_text_tokenizer(text_dir, required=LAYOUT_TOKENS)
+        text_tok = cls.load_component(index, "text_tokenizer", required=LAYOUT_TOKENS)
         if VocabLayout.from_tokenizers(text_tok, layout.codebook_size, layout.image_tokens,
                                        layout.max_text_tokens) != layout:  # fmt: skip
             raise ValueError(f"{text_dir} does not match the vocabulary in {index.file}")
-        image_tok = ImageTokenizer.from_pretrained(index.component("image_tokenizer"))
+        image_tok = cls.load_component(index, "image_tokenizer")
         grid = image_tok.config.grid
         if (layout.codebook_size, layout.image_tokens) != (image_tok.codebook_size, grid * grid):
             raise ConfigError(f"{index.file}: layout.codebook_size = {layout.codebook_size} and layout.image_tokens = "
@@ -192,31 +104,11 @@ class Pipeline:
             raise ConfigError(f"{lm_dir / 'config.json'}: vocab_size {lm_config.vocab_size} and max_position_embeddings "
                               f"{lm_config.max_position_embeddings} do not fit {index.file}'s layout (vocab_size "
                               f"{layout.vocab_size}, sequences of {need} tokens)")  # fmt: skip
-        lm = load_lm(lm_dir, dtype)
-        clip = None
-        if (clip_dir := index.optional("clip")) is not None:
-            from lvg.models.clip import ShapesClip
+        lm = cls.load_component(index, "lm", dtype=dtype)
+        return cls(lm, image_tok, text_tok, layout, clip=cls.load_component(index, "clip"))
 
-            clip = ShapesClip.from_pretrained(clip_dir)
-        return cls(lm, image_tok, text_tok, layout, clip=clip).to(device)
-
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        """Write the whole folder: text tokenizer, image tokenizer, LM (safetensors) and ``model_index.json``.
-
-        ``dtype`` (e.g. ``torch.float16``) stores the weights in that precision to ship small; the
-        models in memory are left untouched, and loading always computes in float32 unless asked.
-        """
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        save_text_tokenizer(self.text_tokenizer, path / "text_tokenizer")
-        self.image_tokenizer.save_pretrained(path / "image_tokenizer", dtype=dtype)
-        save_lm(self.lm, path / "lm", dtype)
-        components = {"text_tokenizer": "text_tokenizer", "image_tokenizer": "image_tokenizer", "lm": "lm"}
-        if self.clip is not None and hasattr(self.clip, "save_pretrained"):
-            self.clip.save_pretrained(path / "clip", dtype=dtype)
-            components["clip"] = "clip"
-        write_model_index(path, "Pipeline", components, layout=self.layout.to_dict())
-        return path
+    def _index_fields(self) -> dict[str, Any]:
+        return {"layout": self.layout.to_dict()}
 
     # ------------------------------------------------------------------ generation
 
@@ -296,8 +188,7 @@ class Pipeline:
         out: list[str] = []
         allowed = self.layout.caption_allowed().to(self.device)
         for s in range(0, len(images), batch_size):
-            side = self.image_tokenizer.config.image_size
-            pix = torch.stack([_to_image_tensor(x, side) for x in images[s : s + batch_size]])
+            pix = images_to_tensor(images[s : s + batch_size], size=self.image_tokenizer.config.image_size)
             codes = self.image_tokenizer.encode(pix)
             ids = i2t_prefix(codes, self.layout, lang).to(self.device)
             seqs = generate_text(self.lm, ids, torch.ones_like(ids), max_new_tokens=max_new_tokens,

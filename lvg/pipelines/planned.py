@@ -12,7 +12,6 @@ planner's vocabulary) and the component folders ``planner/`` (``lm/``, ``text_to
 
 from __future__ import annotations
 
-import os
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,18 +24,13 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.data.layout import Layout, LayoutError
 from lvg.models.painter import Painter
-from lvg.models.planner import PlanVocab, load_lm_folder, plan_prefix, save_lm_folder
+from lvg.models.planner import PlanVocab, load_lm_folder, plan_prefix, write_plan_vocab
 from lvg.models.unified import tokenize_texts
-from lvg.pipelines.index import ModelIndex, write_model_index
-from lvg.pipelines.pipeline import (
-    PipelineOutput,
-    best_by_clip,
-    candidate_seed,
-    decode_images,
-    prompt_list,
-    resolve_seeds,
-)
+from lvg.pipelines.base import BasePipeline, check_lm_vocab
+from lvg.pipelines.index import ModelIndex
+from lvg.pipelines.pipeline import PipelineOutput
 from lvg.pipelines.reading import ImageReader
+from lvg.pipelines.utils import best_by_clip, candidate_seed, decode_images, prompt_list, resolve_seeds
 from lvg.sampling.config import SAMPLING_FIELDS, GenerationConfig
 from lvg.sampling.layout import generate_layout_tokens
 from lvg.tokenizers.image import ImageTokenizer
@@ -64,19 +58,21 @@ class PlannedPipelineOutput(PipelineOutput):
     verified: list[bool | None] = field(default_factory=list)  # with verify: own caption agrees (None: unchecked)
 
 
-class LayoutPlanner:
-    """The planner LM with its text tokenizer and vocabulary: prompts -> layouts."""
+class LayoutPlanner(BasePipeline):
+    """The planner LM with its text tokenizer and vocabulary: prompts -> layouts.
+
+    Its folder (``planner/`` of a planned model) holds ``text_tokenizer/``, ``lm/`` and ``plan_vocab.json``.
+    """
+
+    component_classes = {"text_tokenizer": "TextTokenizer", "lm": "CausalLM"}
+    has_index = False
+    what = "planner"  # the folder's role, in errors
 
     def __init__(self, lm: LlamaForCausalLM, text_tokenizer: PreTrainedTokenizerBase, vocab: PlanVocab):
-        if lm.config.vocab_size < vocab.vocab_size:
-            raise ValueError(f"planner LM vocabulary {lm.config.vocab_size} is smaller than {vocab.vocab_size}")
+        check_lm_vocab(lm, vocab.vocab_size, f"{self.what} LM")
         self.lm, self.text_tokenizer, self.vocab = lm, text_tokenizer, vocab
         self.layout_tokenizer = vocab.layout_tokenizer
         self.grammar = LayoutGrammar(self.layout_tokenizer)
-
-    @property
-    def device(self) -> torch.device:
-        return self.lm.device
 
     def tokenize(self, prompts: list[str]) -> list[list[int]]:
         """Token ids of each normalised prompt; empty or too-long prompts raise a ``ValueError`` naming the prompt."""
@@ -111,22 +107,28 @@ class LayoutPlanner:
             layouts += [self.layout_tokenizer.decode(r) for r in rows]
         return layouts
 
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        return save_lm_folder(path, self.lm, self.text_tokenizer, self.vocab, dtype)
+    def _save_extra(self, path: Path) -> None:
+        write_plan_vocab(path, self.vocab)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike) -> LayoutPlanner:
-        return cls(*load_lm_folder(path, "planner"))
+    def _from_index(cls, index: ModelIndex) -> LayoutPlanner:
+        return cls(*load_lm_folder(index.folder, cls.what))
 
 
-class PlannedPipeline:
+class PlannedPipeline(BasePipeline):
     """Text-to-image by planning: the planner LM writes a layout, the painter paints it.
+
+    The painter is whatever class ``model_index.json`` declares for it (the registry of
+    :mod:`lvg.pipelines.components`); folders that declare no classes use :attr:`component_classes`.
 
     ``entails(caption, prompt)`` is the world's check that a caption satisfies a prompt (True / False / None when
     the prompt is outside its grammar), which ``verify`` needs; a pipeline knows no world, so whoever loads it sets
     it (``lvg.load_pipeline`` and the CLI attach the world's, see :func:`lvg.worlds.attach_world`).
     """
 
+    component_classes = {"planner": "LayoutPlanner", "painter": "Painter", "image_tokenizer": "ImageTokenizer",
+                         "clip": "ShapesClip", "reader": "ImageReader"}  # fmt: skip
+    optional_components = frozenset({"clip", "reader"})
     entails: Callable[[str | None, str], bool | None] | None = None
 
     def __init__(self, planner: LayoutPlanner, painter: Painter, image_tokenizer: ImageTokenizer, clip: Any = None,
@@ -147,10 +149,6 @@ class PlannedPipeline:
         return self.reader is not None
 
     @property
-    def device(self) -> torch.device:
-        return self.planner.device
-
-    @property
     def text_tokenizer(self) -> PreTrainedTokenizerBase:
         """The planner's text tokenizer (prompts are read with it)."""
         return self.planner.text_tokenizer
@@ -160,63 +158,27 @@ class PlannedPipeline:
         """The longest prompt, in text tokens, the planner reads."""
         return self.planner.vocab.max_text_tokens
 
-    def to(self, device: str | torch.device) -> PlannedPipeline:
-        self.planner.lm.to(device)
-        self.painter.to(device)
-        self.image_tokenizer.to(device)
-        if isinstance(self.clip, torch.nn.Module):
-            self.clip.to(device)
-        if self.reader is not None:
-            self.reader.to(device)
-        return self
-
     # ------------------------------------------------------------------ persistence
 
     @classmethod
-    def from_pretrained(
-        cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
-    ) -> PlannedPipeline:
-        """Load a folder whose ``model_index.json`` declares a ``PlannedPipeline`` (``None``: the default model)."""
-        index = ModelIndex.read(path).expect(cls.__name__)
-        planner = LayoutPlanner.from_pretrained(index.component("planner"))
-        painter = Painter.from_pretrained(index.component("painter"))
-        image_tok = ImageTokenizer.from_pretrained(index.component("image_tokenizer"))
-        clip = None
-        clip_dir = index.optional("clip")
-        if clip_dir is not None:
-            from lvg.models.clip import ShapesClip
-
-            clip = ShapesClip.from_pretrained(clip_dir)
-        reader_dir = index.optional("reader")
-        reader = ImageReader.from_pretrained(reader_dir) if reader_dir is not None else None
+    def _from_index(cls, index: ModelIndex) -> PlannedPipeline:
+        """Build from the components ``index`` declares, with its ``generation_config`` (sampling defaults)."""
+        parts = cls.load_components(index)
         gen = index.data.get("generation_config", {})
         try:
             gen = GenerationConfig.from_kwargs(DEFAULT_GENERATION, **gen)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{index.file}: generation_config: {e}") from None
+        painter, image_tok = parts["painter"], parts["image_tokenizer"]
         if (painter.config.codebook_size, painter.config.grid) != (image_tok.codebook_size, image_tok.config.grid):
             raise ValueError(f"{index.component('painter') / 'config.json'} (grid {painter.config.grid}, "
                              f"{painter.config.codebook_size} codes) does not match {index.component('image_tokenizer')} "
                              f"(grid {image_tok.config.grid}, {image_tok.codebook_size} codes)")  # fmt: skip
-        return cls(planner, painter, image_tok, clip, generation_config=gen, reader=reader).to(device)
+        return cls(**parts, generation_config=gen)
 
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        """Write every component folder and ``model_index.json`` (weights in ``dtype`` when given, e.g. fp16)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.planner.save_pretrained(path / "planner", dtype=dtype)
-        self.painter.save_pretrained(path / "painter", dtype=dtype)
-        self.image_tokenizer.save_pretrained(path / "image_tokenizer", dtype=dtype)
-        comp = {"planner": "planner", "painter": "painter", "image_tokenizer": "image_tokenizer"}
-        if self.clip is not None and hasattr(self.clip, "save_pretrained"):
-            self.clip.save_pretrained(path / "clip", dtype=dtype)
-            comp["clip"] = "clip"
-        if self.reader is not None:
-            self.reader.save_pretrained(path / "reader", dtype=dtype)
-            comp["reader"] = "reader"
+    def _index_fields(self) -> dict[str, Any]:
         gen = {k: v for k, v in self.generation_config.to_dict().items() if k in SAMPLING_FIELDS}
-        write_model_index(path, type(self).__name__, comp, generation_config=gen)
-        return path
+        return {"generation_config": gen}
 
     # ------------------------------------------------------------------ generation
 

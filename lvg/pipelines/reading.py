@@ -7,7 +7,6 @@ answer a question. A folder holds ``detector/``, ``lm/``, ``text_tokenizer/`` an
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,14 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.data.layout import Layout, reading_order
 from lvg.data.text import CANNOT, detect_language, final_answer
+from lvg.images import images_to_tensor
 from lvg.models.padding import left_pad
-from lvg.models.planner import PlanVocab, load_lm_folder, save_lm_folder
+from lvg.models.planner import PlanVocab, load_lm_folder, write_plan_vocab
 from lvg.models.reader import Reader
 from lvg.models.reading_lm import ReadingTokens, reading_prompt
 from lvg.models.unified import tokenize_texts
-from lvg.pipelines.pipeline import _to_image_tensor
+from lvg.pipelines.base import BasePipeline, check_lm_vocab
+from lvg.pipelines.index import ModelIndex
 from lvg.sampling.generate import generate_text
 
 MAX_QUESTION_CHARS = 2000
@@ -31,14 +32,20 @@ class ReadingError(ValueError):
     """An image the reader finds nothing in, or a question it cannot take (the message names which)."""
 
 
-class ImageReader:
-    """The reader and the reading LM with its text tokenizer and vocabulary."""
+class ImageReader(BasePipeline):
+    """The reader and the reading LM with its text tokenizer and vocabulary.
+
+    Its folder (``reader/`` of a planned model) holds ``text_tokenizer/``, ``lm/``, ``plan_vocab.json`` and
+    ``detector/``.
+    """
+
+    component_classes = {"text_tokenizer": "TextTokenizer", "lm": "CausalLM", "detector": "Reader"}
+    has_index = False
 
     def __init__(self, detector: Reader | None, lm: LlamaForCausalLM, text_tokenizer: PreTrainedTokenizerBase,
                  vocab: PlanVocab):  # fmt: skip
         """``detector=None``: the reading LM alone, which reads layouts it is given (:meth:`read` then raises)."""
-        if lm.config.vocab_size < vocab.vocab_size:
-            raise ValueError(f"reading LM vocabulary {lm.config.vocab_size} is smaller than {vocab.vocab_size}")
+        check_lm_vocab(lm, vocab.vocab_size, "reading LM")
         if detector is not None and detector.config.canvas != vocab.layout.canvas:
             raise ValueError("the reader's canvas differs from the reading LM's layout canvas")
         self.detector, self.lm, self.text_tokenizer, self.vocab = detector, lm, text_tokenizer, vocab
@@ -51,16 +58,6 @@ class ImageReader:
         allowed[vocab.eos_id] = True
         self.allowed = allowed  # text tokens and <eos>: what an answer is written with
 
-    @property
-    def device(self) -> torch.device:
-        return self.lm.device
-
-    def to(self, device: str | torch.device) -> ImageReader:
-        if self.detector is not None:
-            self.detector.to(device)
-        self.lm.to(device)
-        return self
-
     # ------------------------------------------------------------------ reading
 
     @torch.inference_mode()
@@ -70,7 +67,7 @@ class ImageReader:
             raise ValueError("this reader has no detector: it reads layouts, not images")
         out: list[Layout] = []
         for s in range(0, len(images), batch_size):
-            pix = torch.stack([_to_image_tensor(x, self.detector.config.canvas) for x in images[s : s + batch_size]])
+            pix = images_to_tensor(images[s : s + batch_size], size=self.detector.config.canvas)
             out += [reading_order(lay) for lay in self.detector.detect(pix)]
         return out
 
@@ -137,14 +134,10 @@ class ImageReader:
 
     # ------------------------------------------------------------------ persistence
 
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        if self.detector is None:
-            raise ValueError("a reader folder needs a detector")
-        path = save_lm_folder(path, self.lm, self.text_tokenizer, self.vocab, dtype)
-        self.detector.save_pretrained(path / "detector", dtype=dtype)
-        return path
+    def _save_extra(self, path: Path) -> None:
+        write_plan_vocab(path, self.vocab)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike) -> ImageReader:
-        lm, text_tok, vocab = load_lm_folder(path, "reader")
-        return cls(Reader.from_pretrained(Path(path) / "detector"), lm, text_tok, vocab)
+    def _from_index(cls, index: ModelIndex) -> ImageReader:
+        lm, text_tok, vocab = load_lm_folder(index.folder, "reader")
+        return cls(cls.load_component(index, "detector"), lm, text_tok, vocab)

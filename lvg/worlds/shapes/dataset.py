@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from lvg.images import images_to_tensor
+
 from .captions import CaptionConfig, caption, describe_fully, spec_to_text
 from .render import render
 from .world import Scene, sample_scene
@@ -92,7 +94,7 @@ class ShapesWorldDataset(IterableDataset):
         while end is None or index < end:
             s = make_sample(index, self.cfg)
             yield {
-                "image": torch.from_numpy(s.image).permute(2, 0, 1).contiguous(),
+                "image": images_to_tensor([s.image])[0],
                 "text": s.text,
                 "lang": s.lang,
                 "text_en": s.en,
@@ -130,9 +132,7 @@ class ShapesWorldBatches(IterableDataset):
         b = self.start_batch + pos
         while True:
             items = [make_sample(b * self.batch_size + j, self.cfg) for j in range(self.batch_size)]
-            batch: dict = {
-                "image": torch.from_numpy(np.stack([s.image for s in items])).permute(0, 3, 1, 2).contiguous()
-            }
+            batch: dict = {"image": images_to_tensor([s.image for s in items])}
             if self.captions:
                 batch.update(
                     text=[s.text for s in items],

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
 
+from lvg.images import images_to_tensor
 from lvg.worlds.shapes.dataset import ShapesWorldConfig, ShapesWorldSample, make_sample
 
 HELD_OUT_SEED = 1_000_003  # training streams use small seeds (0, 1, ...)
@@ -24,9 +24,7 @@ def held_out_samples(num: int, seed: int = HELD_OUT_SEED) -> list[ShapesWorldSam
     return [make_sample(i, cfg) for i in range(num)]
 
 
-def images_tensor(arrays: list[np.ndarray]) -> torch.Tensor:
-    """HWC uint8 arrays -> uint8 tensor [N, 3, H, W]."""
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+images_tensor = images_to_tensor  # HWC uint8 arrays -> uint8 tensor [N, 3, H, W] (the old name, kept)
 
 
 def held_out_images(num: int = 1000, seed: int = HELD_OUT_SEED) -> torch.Tensor:
