@@ -179,7 +179,7 @@ def ensure_assets(home: str | os.PathLike | None = None, packages: tuple[Package
             continue
         with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
             _install(root, pkg, _npm_pack(pkg, Path(tmp), root))
-    _write_atomic(root / "ATTRIBUTION.md", ATTRIBUTION)
+    write_atomic(root / "ATTRIBUTION.md", ATTRIBUTION)
     return assets_from(root, packages)
 
 
@@ -297,7 +297,8 @@ def _check_png(data: bytes, where: str) -> None:
         raise EmojiAssetError(f"{where} does not decode as a PNG ({e}); refused") from None
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, renamed into place."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)

@@ -3,7 +3,8 @@
 Geometry (docs/emoji-world.md): a square canvas of ``canvas`` px (64 by default, 96 supported), a 3 x 3 grid whose
 cell (row, col) is centred at the whole pixel ``(round((col + 0.5) C/3), round((row + 0.5) C/3))``, moved by an
 integer jitter of at most ``JITTER[canvas]`` on each axis. An emoji of size ``s`` (``SIZES[canvas]``) fills the
-square box ``[cx - s/2, cy - s/2, cx + s/2, cy + s/2]`` (whole pixels). Jitter is drawn again (up to 20 times) when a box would leave the canvas or overlap another; if that fails, every
+square box ``[cx - s/2, cy - s/2, cx + s/2, cy + s/2]`` (whole pixels). Boxes keep ``MARGIN`` (1) px from the canvas
+edge. Jitter is drawn again (up to 20 times) when a box would break that or overlap another; if that fails, every
 emoji of the scene sits at its cell centre (with zero jitter no two boxes overlap).
 
 Rendering: each vendor's 64 x 64 RGBA sprite is resized to ``s`` with Lanczos on premultiplied alpha (float32, each
@@ -30,6 +31,7 @@ CANVASES = (64, 96)
 DEFAULT_CANVAS = 64
 SIZES: dict[int, dict[str, int]] = {64: {"small": 14, "large": 20}, 96: {"small": 20, "large": 30}}
 JITTER: dict[int, int] = {64: 2, 96: 3}
+MARGIN = 1  # boxes keep this many pixels from the canvas edge
 BACKGROUNDS: dict[str, tuple[int, int, int]] = {"white": (255, 255, 255), "black": (0, 0, 0)}
 BG_PROBS = {"white": 0.75, "black": 0.25}
 COUNT_PROBS = {1: 0.35, 2: 0.35, 3: 0.15, 4: 0.15}
@@ -108,8 +110,10 @@ class EmojiScene:
             if o.cell not in CELLS or max(abs(o.jitter[0]), abs(o.jitter[1])) > JITTER[self.canvas]:
                 raise EmojiSceneError(f"emoji {i} ({o.emoji}): bad cell {o.cell} or jitter {o.jitter}")
             x0, y0, x1, y1 = o.box(self.canvas)
-            if x0 < 0 or y0 < 0 or x1 > self.canvas or y1 > self.canvas:
-                raise EmojiSceneError(f"emoji {i} ({o.emoji}): box {[x0, y0, x1, y1]} leaves the canvas")
+            if min(x0, y0) < MARGIN or max(x1, y1) > self.canvas - MARGIN:
+                raise EmojiSceneError(
+                    f"emoji {i} ({o.emoji}): box {[x0, y0, x1, y1]} is not inside the canvas with a {MARGIN} px margin"
+                )
         # overlaps are checked by the Layout (boxes may touch, not overlap)
         self.layout()
 
@@ -188,7 +192,7 @@ def _place(rng: random.Random, size: str, cell: Cell, canvas: int, boxes: list[t
     for _ in range(20):
         jit = (rng.randint(-j, j), rng.randint(-j, j))
         x0, y0, x1, y1 = EmojiObj("", STYLES[0], size, cell, jit).box(canvas)
-        if x0 >= 0 and y0 >= 0 and x1 <= canvas and y1 <= canvas:
+        if x0 >= MARGIN and y0 >= MARGIN and x1 <= canvas - MARGIN and y1 <= canvas - MARGIN:
             if not any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in boxes):
                 return jit
     return None
