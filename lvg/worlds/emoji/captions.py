@@ -181,6 +181,19 @@ def describe(scene: EmojiScene, rng: random.Random, table: ConceptTable, cfg: Ca
     return normalize_spec(spec, table)
 
 
+@dataclass(frozen=True)
+class Caption:
+    spec: Spec
+    en: str
+    zh: str
+
+
+def caption(scene: EmojiScene, rng: random.Random, table: ConceptTable, cfg: CaptionConfig | None = None) -> Caption:
+    """A random canonical caption of ``scene`` in both languages, with the spec it states."""
+    spec = describe(scene, rng, table, cfg)
+    return Caption(spec, spec_to_text(spec, table, "en"), spec_to_text(spec, table, "zh"))
+
+
 def describe_fully(scene: EmojiScene, table: ConceptTable) -> Spec:
     """Everything about ``scene``: each emoji with style, size and cell in reading order, plus the background."""
     groups = [{"emoji": o.emoji, "style": o.style, "size": o.size, "count": 1, "cell": list(o.cell)}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lvg.data.layout import Layout, LayoutObject
+from lvg.data.layout import Layout, LayoutError, LayoutObject
 
 from .assets import SPRITE_SIDE, EmojiAssetError, EmojiAssets
 from .concepts import STYLE_VENDOR, STYLES, Concept, ConceptTable
@@ -138,6 +138,52 @@ class EmojiScene:
             return cls(objs, d.get("bg", "white"), d.get("canvas", DEFAULT_CANVAS))
         except (KeyError, TypeError) as e:
             raise EmojiSceneError(f"a scene dict needs objects with emoji, style, size, cell: {e}") from None
+
+
+def layout_to_scene(
+    layout: Layout, table: ConceptTable, styles: list[str] | None = None, tolerance: float = 1e-3
+) -> EmojiScene:
+    """The scene a layout describes; :class:`~lvg.data.layout.LayoutError` names the object and field that do not fit.
+
+    Labels are EN names, optionally with the style (``"cat (twemoji)"``, as :meth:`EmojiScene.layout` writes them
+    with ``with_style``); ``styles`` gives the styles otherwise (default twemoji). Boxes must be a size's square on a
+    cell centre plus an integer jitter, within ``tolerance`` px (a planner writing whole pixels is within 1 px).
+    """
+    canvas = layout.canvas
+    if canvas not in CANVASES:
+        raise LayoutError(f"an Emoji World layout has canvas {list(CANVASES)}, got {canvas}")
+    if layout.background not in BACKGROUNDS:
+        raise LayoutError(f"background must be one of {list(BACKGROUNDS)}, got {layout.background!r}")
+    if not 1 <= len(layout.objects) <= 4:
+        raise LayoutError(f"an Emoji World scene holds 1 to 4 emoji, got {len(layout.objects)}")
+    sides = {v: k for k, v in SIZES[canvas].items()}
+    objs = []
+    for i, o in enumerate(layout.objects):
+        label, style = o.label, (styles[i] if styles else STYLES[0])
+        for st in STYLES:
+            if label.endswith(f" ({st})"):
+                label, style = label[: -len(st) - 3], st
+        try:
+            name = table.get(label).en
+        except KeyError:
+            raise LayoutError(f"object {i}: field 'label': unknown emoji {label!r}") from None
+        x0, y0, x1, y1 = o.box
+        w, h = x1 - x0, y1 - y0
+        side = min(sides, key=lambda v: abs(v - w))
+        if abs(w - side) > tolerance or abs(h - side) > tolerance:
+            raise LayoutError(f"object {i} ({o.label}): field 'box' must be a square of side {sorted(sides)}, "
+                              f"got {w}x{h}")  # fmt: skip
+        cx, cy = x0 + side // 2, y0 + side // 2
+        cell = min(CELLS, key=lambda c: (cell_center(c, canvas)[0] - cx) ** 2 + (cell_center(c, canvas)[1] - cy) ** 2)
+        jx, jy = round(cx - cell_center(cell, canvas)[0]), round(cy - cell_center(cell, canvas)[1])
+        if max(abs(jx), abs(jy)) > JITTER[canvas] or abs(x0 - round(x0)) > tolerance or abs(y0 - round(y0)) > tolerance:
+            raise LayoutError(f"object {i} ({o.label}): field 'box' is not on a grid cell centre plus a whole-pixel "
+                              f"jitter of at most {JITTER[canvas]}")  # fmt: skip
+        objs.append(EmojiObj(name, style, sides[side], cell, (jx, jy)))
+    try:
+        return EmojiScene(tuple(objs), layout.background, canvas)
+    except EmojiSceneError as e:
+        raise LayoutError(str(e)) from None
 
 
 # ----------------------------------------------------------------------------- sampling
