@@ -270,31 +270,60 @@ def detect_language(text: str) -> str:
     return "zh" if re.search(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]", text) else "en"
 
 
+def _norm(text: str, lang: str) -> str:
+    """Lower case; EN: runs of spaces as one; ZH: no spaces."""
+    return re.sub(r"\s+", " ", text.lower()) if lang == "en" else re.sub(r"\s+", "", text.lower())
+
+
+class _NameIndex(dict):
+    """Normalised name forms -> EN name, grouped by first character, longest first."""
+
+
+_INDEX_CACHE: dict[tuple[int, str], tuple[ConceptTable, _NameIndex]] = {}
+
+
+def _name_index(table: ConceptTable, lang: str, plural: bool = False) -> _NameIndex:
+    """The names of ``table`` in ``lang``; EN holds singular and plural forms, and where one emoji's plural is
+    another's name ("busts in silhouette"), the plural wins in the ``plural`` index, the name otherwise."""
+    hit = _INDEX_CACHE.get((id(table), lang + "+" * plural))
+    if hit is not None and hit[0] is table:
+        return hit[1]
+    forms: dict[str, str] = {}
+    if lang == "en":
+        sing = {_norm(c.en, lang): c.en for c in table}
+        plur = {_norm(c.en_plural, lang): c.en for c in table}
+        forms = {**sing, **plur} if plural else {**plur, **sing}
+    else:
+        forms = {_norm(c.zh, lang): c.en for c in table}
+    index = _NameIndex()
+    for key, name in sorted(forms.items(), key=lambda kv: -len(kv[0])):
+        index.setdefault(key[:1], []).append((key, name))
+    if len(_INDEX_CACHE) > 16:
+        _INDEX_CACHE.clear()
+    _INDEX_CACHE[(id(table), lang + "+" * plural)] = (table, index)
+    return index
+
+
 class _Scanner:
     """Longest-match scanning over a normalised caption (EN: lower case, single spaces, words end at a boundary)."""
 
     def __init__(self, text: str, table: ConceptTable, lang: str):
         self.raw = text
         self.lang = lang
-        t = text.strip().rstrip(".。")
-        self.s = re.sub(r"\s+", " ", t.lower()) if lang == "en" else re.sub(r"\s+", "", t.lower())
+        self.s = _norm(text.strip().rstrip(".。"), lang)
         self.i = 0
         self.table = table
-        if lang == "en":
-            forms: dict[str, str] = {}
-            for c in table:  # singular names win over another emoji's identical plural
-                forms.setdefault(c.en_plural.lower(), c.en)
-            forms.update({c.en.lower(): c.en for c in table})
-        else:
-            forms = {c.zh.lower(): c.en for c in table}
-        self.names = sorted(forms.items(), key=lambda kv: -len(kv[0]))
+        self.names = _name_index(table, lang)
 
     def done(self) -> bool:
         return self.i >= len(self.s)
 
     def accept(self, options) -> Any:
         """Consume the longest option (a key of ``options``) at the cursor; return its value, or None."""
-        items = options if isinstance(options, list) else sorted(options.items(), key=lambda kv: -len(kv[0]))
+        if isinstance(options, _NameIndex):
+            items = options.get(self.s[self.i : self.i + 1], [])
+        else:
+            items = sorted(options.items(), key=lambda kv: -len(kv[0]))
         for key, value in items:
             if self.s.startswith(key, self.i):
                 end = self.i + len(key)
@@ -369,37 +398,75 @@ def parse_caption(text: str, table: ConceptTable, lang: str | None = None) -> Sp
     return normalize_spec(spec, table)
 
 
-def _name(sc: _Scanner) -> str:
-    name = sc.accept(sc.names)
+def _name(sc: _Scanner, names: _NameIndex | None = None) -> str:
+    name = sc.accept(names or sc.names)
     if name is None:
         raise sc.unknown_name()
     return name
 
 
-def _item_en(sc: _Scanner) -> dict:
+_MODIFIER_ORDERS = ((), ("size",), ("style",), ("size", "style"), ("style", "size"))
+
+
+def _modified_name(sc: _Scanner, sizes: dict, styles: dict, names: _NameIndex) -> tuple[str | None, str | None, str]:
+    """(size, style, name) read at the cursor: of the readings with and without modifiers, the one that reads the
+    most text wins, and a bare name wins ties ("large blue diamond" is a name; "small airplane departure" is small
+    plus a name). Raises the unknown-name error after the modifiers when no reading finds a name."""
+    at = sc.i
+    best: tuple[int, dict, str] | None = None
+    for order in _MODIFIER_ORDERS:
+        sc.i = at
+        got = {}
+        for kind in order:
+            value = sc.accept(sizes if kind == "size" else styles)
+            if value is None:
+                break
+            got[kind] = value
+        else:
+            name = sc.accept(names)
+            if name is not None and (best is None or sc.i > best[0]):
+                best = (sc.i, got, name)
+    if best is None:
+        sc.i = at
+        sc.accept(sizes)
+        sc.accept(styles)
+        sc.accept(sizes)
+        raise sc.unknown_name()
+    sc.i = best[0]
+    return best[1].get("size"), best[1].get("style"), best[2]
+
+
+def _item(sc: _Scanner, counts: dict, measure: bool, sizes: dict, styles: dict) -> dict:
+    """Count (and measure word), modifiers and name; a name that starts like a count ("一杯奶") is read whole."""
     start = sc.i
-    count = sc.accept(_EN_COUNTS)
-    size = sc.accept({s: s for s in SIZE_NAMES})
-    style = sc.accept(STYLE_ALIASES_EN)
-    if size is None and style is not None:
-        size = sc.accept({s: s for s in SIZE_NAMES})
+    count = sc.accept(counts)
+    if count is not None and measure and sc.accept({m: m for m in MEASURE_WORDS}) is None:
+        count, sc.i = None, start
+    plural = _name_index(sc.table, sc.lang, plural=True) if count and count > 1 else sc.names
     try:
-        name = _name(sc)
+        size, style, name = _modified_name(sc, sizes, styles, plural)
     except EmojiCaptionError as first:
-        if count is None or size or style:
+        if count is None:
             raise
-        sc.i = start  # a name that starts with a count word ("one-piece swimsuit")
+        sc.i = start
         try:
-            name = _name(sc)
+            size, style, name = _modified_name(sc, sizes, styles, sc.names)
         except EmojiCaptionError:
             raise first from None
         count = None
-    style = sc.accept(_EN_STYLE_SUFFIX) or style
     g: dict = {"emoji": name, "count": count or 1}
     if style:
         g["style"] = style
     if size:
         g["size"] = size
+    return g
+
+
+def _item_en(sc: _Scanner) -> dict:
+    g = _item(sc, _EN_COUNTS, False, {s: s for s in SIZE_NAMES}, STYLE_ALIASES_EN)
+    style = sc.accept(_EN_STYLE_SUFFIX)  # "a cat in Twitter style"
+    if style:
+        g["style"] = style  # normalize_spec puts the keys in order
     cell = sc.accept(_EN_CELLS)
     if cell:
         g["cell"] = list(cell)
@@ -407,31 +474,7 @@ def _item_en(sc: _Scanner) -> dict:
 
 
 def _item_zh(sc: _Scanner, in_relation: bool = False) -> dict:
-    start = sc.i
-    count = None
-    num = sc.accept(_ZH_COUNTS)
-    if num is not None and sc.accept({m: m for m in MEASURE_WORDS}) is not None:
-        count = num
-    else:
-        sc.i = start  # a bare name, possibly starting with 一 ("一杯奶")
-    size = sc.accept({v: k for k, v in SIZE_ZH.items()})
-    style = sc.accept(STYLE_ALIASES_ZH)
-    try:
-        name = _name(sc)
-    except EmojiCaptionError as first:
-        if count is None or size or style:
-            raise
-        sc.i = start  # a bare name that starts with a count and a measure word ("一杯奶")
-        try:
-            name = _name(sc)
-        except EmojiCaptionError:
-            raise first from None
-        count = None
-    g: dict = {"emoji": name, "count": count or 1}
-    if style:
-        g["style"] = style
-    if size:
-        g["size"] = size
+    g = _item(sc, _ZH_COUNTS, True, {v: k for k, v in SIZE_ZH.items()}, STYLE_ALIASES_ZH)
     if not in_relation:
         save = sc.i
         if sc.accept({"在": 1}) is not None:
