@@ -49,7 +49,7 @@ def recognisability(bank: SpriteBank, sizes: list[int], canvas: int = 96) -> lis
     rows = []
     rng = np.random.default_rng(0)
     for bg in BACKGROUNDS:
-        refs = np.stack([_to_ref(_on_bg(bank.sprite(e, s), bg)) for e, s in pairs])
+        refs = np.stack([_to_ref(_on_bg(bank.resized(e, s, 64), bg)) for e, s in pairs])
         for side in sizes:
             for mode in ("clean", "soft"):
                 hit_e = hit_es = 0

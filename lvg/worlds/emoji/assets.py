@@ -240,9 +240,13 @@ def _install(root: Path, pkg: Package, tarball: Path) -> None:
         count = _extract(tarball, tmp, pkg)
         manifest = {"package": pkg.name, "version": pkg.version, "integrity": pkg.integrity, "files": count}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-        if final.exists():  # an older, incomplete folder (no manifest): replaced
+        if final.exists() and not (final / "manifest.json").is_file():  # an older, incomplete folder: replaced
             shutil.rmtree(final)
-        os.rename(tmp, final)
+        try:
+            os.rename(tmp, final)
+        except OSError as e:
+            if not (final / "manifest.json").is_file():  # not another process that finished first
+                raise EmojiAssetError(f"cannot move the extracted {pkg.spec} into {final}: {e}") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -281,12 +281,11 @@ def sample_scene(rng: random.Random, table: ConceptTable, cfg: SceneConfig | Non
 
 
 class SpriteBank:
-    """The sprites of a concept table: 64 x 64 RGBA arrays read once, resized (premultiplied Lanczos) on demand."""
+    """The sprites of a concept table, read from the cache and resized (premultiplied Lanczos) once per size."""
 
     def __init__(self, assets: EmojiAssets, table: ConceptTable):
         self.assets = assets
         self.table = table
-        self._sprites: dict[tuple[str, str], np.ndarray] = {}
         self._resized: dict[tuple[str, str, int], np.ndarray] = {}
 
     def concept(self, emoji: str) -> Concept:
@@ -296,14 +295,12 @@ class SpriteBank:
             raise EmojiSceneError(f"unknown emoji {emoji!r}: not in the concept table") from None
 
     def sprite(self, emoji: str, style: str) -> np.ndarray:
-        """The premultiplied float32 RGBA sprite [64, 64, 4] in [0, 1] (read once)."""
-        key = (emoji, style)
-        if key not in self._sprites:
-            if style not in STYLE_VENDOR:
-                raise EmojiSceneError(f"unknown style {style!r}; expected one of {list(STYLES)}")
-            path = self.assets.sprite_path(STYLE_VENDOR[style], self.concept(emoji).image)
-            self._sprites[key] = premultiplied(_read_sprite(path))
-        return self._sprites[key]
+        """The premultiplied float32 RGBA sprite [64, 64, 4] in [0, 1], read from the cache (not kept: only the
+        resized sprites are, ~3-6 KB each instead of 64 KB)."""
+        if style not in STYLE_VENDOR:
+            raise EmojiSceneError(f"unknown style {style!r}; expected one of {list(STYLES)}")
+        path = self.assets.sprite_path(STYLE_VENDOR[style], self.concept(emoji).image)
+        return premultiplied(_read_sprite(path))
 
     def resized(self, emoji: str, style: str, side: int) -> np.ndarray:
         """The premultiplied float32 RGBA sprite resized to ``side`` x ``side`` (computed once)."""
