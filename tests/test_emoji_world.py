@@ -305,6 +305,8 @@ def test_unknown_words_are_named(world):
         parse_caption("一只猫在一只蜻蜓的左边", world.table)
     with pytest.raises(EmojiCaptionError, match="unexpected text at 'in purple style'"):
         parse_caption("a cat in purple style", world.table)
+    with pytest.raises(EmojiCaptionError, match="at most 4 emoji; counts are one to four .* at 'five dogs'"):
+        parse_caption("a cat and five dogs", world.table)
     with pytest.raises(EmojiCaptionError, match="group 0: unknown emoji 'unicorn'"):
         normalize_spec({"groups": [{"emoji": "unicorn"}]}, world.table)
 

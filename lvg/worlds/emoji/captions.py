@@ -398,13 +398,6 @@ def parse_caption(text: str, table: ConceptTable, lang: str | None = None) -> Sp
     return normalize_spec(spec, table)
 
 
-def _name(sc: _Scanner, names: _NameIndex | None = None) -> str:
-    name = sc.accept(names or sc.names)
-    if name is None:
-        raise sc.unknown_name()
-    return name
-
-
 _MODIFIER_ORDERS = ((), ("size",), ("style",), ("size", "style"), ("style", "size"))
 
 
@@ -436,9 +429,17 @@ def _modified_name(sc: _Scanner, sizes: dict, styles: dict, names: _NameIndex) -
     return best[1].get("size"), best[1].get("style"), best[2]
 
 
+_TOO_MANY = ("five", "six", "seven", "eight", "nine", "ten", "many", "several", "五", "六", "七", "八", "九", "十", "5",
+             "6", "7", "8", "9")  # fmt: skip
+
+
 def _item(sc: _Scanner, counts: dict, measure: bool, sizes: dict, styles: dict) -> dict:
     """Count (and measure word), modifiers and name; a name that starts like a count ("一杯奶") is read whole."""
     start = sc.i
+    if sc.accept(sc.names) is None and sc.accept({w: w for w in _TOO_MANY}) is not None:  # not a name "五..."
+        sc.i = start
+        raise sc.error(f"a scene holds at most {MAX_OBJECTS} emoji; counts are one to four (一 to 四)")
+    sc.i = start
     count = sc.accept(counts)
     if count is not None and measure and sc.accept({m: m for m in MEASURE_WORDS}) is None:
         count, sc.i = None, start
