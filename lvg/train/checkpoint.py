@@ -106,6 +106,14 @@ def _recover(out_dir: Path) -> None:
         old.rename(final)
 
 
+def _load(path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint file's tensors; a damaged file is a ValueError naming it."""
+    try:
+        return load_file(str(path))
+    except (OSError, SafetensorError) as e:
+        raise ValueError(f"{path.name}: {e}") from None
+
+
 def _check_finite(t: torch.Tensor, what: str) -> None:
     if t.is_floating_point() and not torch.isfinite(t).all():
         raise ValueError(f"{what} holds NaN or inf")
@@ -139,20 +147,20 @@ def load_checkpoint(
     try:
         state = json.loads((ckpt / "state.json").read_text())
         _check_state(state)
-        rng = load_file(str(ckpt / "rng.safetensors"))
+        rng = _load(ckpt / "rng.safetensors")
         if not isinstance(rng.get("torch"), torch.Tensor) or rng["torch"].dtype != torch.uint8:
             raise ValueError("rng.safetensors: 'torch' must be a uint8 tensor")
         for name, m in modules.items():
-            sd = load_file(str(ckpt / f"{name}.safetensors"))
+            sd = _load(ckpt / f"{name}.safetensors")
             for k, v in sd.items():
                 _check_finite(v, f"{name}.safetensors: {k!r}")
             m.load_state_dict(sd, strict=True)
         for name, opt in optimizers.items():
-            _optim_from_flat(opt, load_file(str(ckpt / f"{name}.optim.safetensors")), state["optimizers"][name])
+            _optim_from_flat(opt, _load(ckpt / f"{name}.optim.safetensors"), state["optimizers"][name])
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state(rng["cuda"])
-    except (OSError, SafetensorError, json.JSONDecodeError, KeyError, RuntimeError, ValueError, TypeError,
+    except (OSError, SafetensorError, json.JSONDecodeError, KeyError, RuntimeError, ValueError, TypeError, AttributeError,
             RecursionError) as e:  # fmt: skip
         raise CheckpointError(f"cannot resume from {ckpt}: {e}") from None
     return state
