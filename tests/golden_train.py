@@ -8,6 +8,7 @@ cases ran on the code before the shared loop (commit 5ee1416) to measure the gol
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -125,6 +126,9 @@ if __name__ == "__main__":  # python tests/golden_train.py OUT_DIR [CASE ...]: p
     import torch
 
     torch.set_num_threads(1)
+    if os.environ.get("GOLDEN_STEPS"):  # a longer comparison (the schedule grows to fit it)
+        STEPS = int(os.environ["GOLDEN_STEPS"])
+        COMMON[0] = f"train.steps={max(50, STEPS)}"
     names = sys.argv[2:] or list(CASES)
     res = {}
     for name in names:

@@ -453,9 +453,7 @@ def _run(tc: TrainConfig, make_task: Callable[[torch.device], Task], resume: boo
         r.close()
     if tc.best_metric and (out / "best" / CHECKPOINT_DIR).is_dir():  # the artefact holds the best validated weights
         load_checkpoint(out / "best", modules, {})
-    path = task.save(out) if dist.main else out
-    dist.barrier()
-    return path
+    return dist.broadcast(task.save(out) if dist.main else None)  # the others wait for rank 0's artefact
 
 
 def _optimize(u: Update, opt: torch.optim.Optimizer, params: list, clipped: list, micro: list, tc: TrainConfig,
