@@ -413,10 +413,10 @@ def _run(tc: TrainConfig, make_task: Callable[[torch.device], Task], resume: boo
     shards = [Shard(m * dist.world + dist.rank, parts) for m in range(tc.grad_accum)]
     r = _Run(tc, task, out, dist, step, end)
     if tc.best_metric and "early_stopping" in saved:
-        r.best, r.stale = saved["early_stopping"]["best"], saved["early_stopping"]["stale"]
+        r.best, r.stale = saved["early_stopping"].get("best"), int(saved["early_stopping"].get("stale", 0))
     try:
         batches = _batches(task, tc, step, shards, device) if step < end else iter(())
-        stopped = False
+        stopped = dist.broadcast(task.should_stop(r.step))  # e.g. a time budget spent before this call
         while r.step < end and not stopped:
             micro = next(batches)
             lr = lr_at(r.step, tc)
@@ -484,9 +484,14 @@ def _optimize(u: Update, opt: torch.optim.Optimizer, params: list, clipped: list
                 sums[k] = sums.get(k, 0) + torch.as_tensor(v, device=device).detach().double() * w
         keys = list(sums)
         vec = torch.stack([total, *(sums[k] for k in keys)])
-        grads = [p.grad for p in params if p.grad is not None]
         if dist.on:
             torch.distributed.all_reduce(vec)
+            has = torch.tensor([p.grad is not None for p in params], dtype=torch.uint8, device=device)
+            torch.distributed.all_reduce(has, op=torch.distributed.ReduceOp.MAX)  # a gradient on any rank: on all
+            for p, h in zip(params, has.tolist(), strict=True):
+                if h and p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            grads = [p.grad for p in params if p.grad is not None]
             if grads:
                 flat = torch.cat([g.reshape(-1) for g in grads])
                 torch.distributed.all_reduce(flat)
@@ -494,8 +499,9 @@ def _optimize(u: Update, opt: torch.optim.Optimizer, params: list, clipped: list
                 for g in grads:
                     g.copy_(flat[i : i + g.numel()].view_as(g))
                     i += g.numel()
-        for g in grads:
-            g.div_(float(vec[0]))
+        for p in params:
+            if p.grad is not None:
+                p.grad.div_(float(vec[0]))
         values = {k: float(vec[i + 1] / vec[0]) for i, k in enumerate(keys)}
         if not math.isfinite(values[keys[0]]):
             raise NonFiniteError(f"the {keys[0]} is {values[keys[0]]} at step {step + 1}: stopped before the "
