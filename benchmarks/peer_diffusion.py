@@ -30,6 +30,7 @@ import random
 import re
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -113,46 +114,19 @@ def device_name(device: Any) -> str:
     return f"CPU, {n} torch thread{'s' if n > 1 else ''}"
 
 
-def ema_decay_at(decay: float, step: int) -> float:
-    """EMA decay after optimisation step ``step`` (0-based): diffusers' EMAModel warmup ``(1 + step) / (10 + step)``."""
-    return min(decay, (1 + step) / (10 + step))
-
-
-def ema_avg_fn(decay: float) -> Any:
-    """``avg_fn`` for :class:`torch.optim.swa_utils.AveragedModel`: an exponential moving average whose decay warms
-    up as diffusers' EMAModel's (the model's ``n_averaged`` starts at 1, so update ``n`` follows step ``n - 1``)."""
-
-    def avg(averaged: Any, current: Any, num_averaged: Any) -> Any:
-        return averaged.lerp(current, 1 - ema_decay_at(decay, int(num_averaged) - 1))
-
-    return avg
-
-
 def train_peer(args: argparse.Namespace, budget_s: float) -> tuple[Any, dict[str, Any]]:
-    """Train (or resume) the peer for ``budget_s`` wall seconds; returns (EMA pipeline, training facts)."""
-    from dataclasses import asdict
-
+    """Train (or resume) the peer for ``budget_s`` wall seconds with lvg's training loop; returns (EMA pipeline,
+    training facts)."""
+    import numpy as np
     import torch
-    from torch.optim.swa_utils import AveragedModel
-    from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
 
     from lvg.models.diffusion import PeerDiffusionConfig
     from lvg.pipelines.diffusion import PeerDiffusionPipeline
     from lvg.tokenizers.text import load_text_tokenizer
-    from lvg.train.checkpoint import CHECKPOINT_DIR, load_checkpoint
-    from lvg.train.common import (
-        TrainConfig,
-        TrainingRun,
-        autocast,
-        lr_at,
-        prepare_run_dir,
-        resolve_device,
-        seed_everything,
-        set_lr,
-        write_json,
-    )  # fmt: skip
-    from lvg.worlds.shapes.dataset import ShapesWorldBatches, ShapesWorldConfig, make_sample
+    from lvg.train.checkpoint import CHECKPOINT_DIR
+    from lvg.train.common import TrainConfig, autocast, write_json
+    from lvg.train.loop import Shard, Task, run
+    from lvg.worlds.shapes.dataset import ShapesWorldConfig, make_sample
     from lvg.worlds.shapes.heldout import HELD_OUT_SEED
 
     # constant rate after warmup (min_lr_ratio 1): the stopping step is not known in advance; EMA does the averaging
@@ -160,97 +134,109 @@ def train_peer(args: argparse.Namespace, budget_s: float) -> tuple[Any, dict[str
                      warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, beta2=0.999, grad_clip=1.0,
                      log_every=args.log_every, eval_every=args.eval_every, ckpt_every=args.ckpt_every, seed=args.seed,
                      out_dir=str(args.out), device=args.device, precision=args.precision,
-                     num_workers=args.num_workers, progress=False)  # fmt: skip
-    out = prepare_run_dir(tc, args.resume)
-    device = resolve_device(tc.device)
-    seed_everything(tc.seed)
-    tok = load_text_tokenizer(args.text_tokenizer)
-    if args.resume:  # the architecture is the checkpoint's, whatever the command line says now
-        saved = json.loads((out / CHECKPOINT_DIR / "state.json").read_text())["extra"]
-        cfg = PeerDiffusionConfig(**{**saved["peer"], "sampling_steps": args.sampling_steps})
-    else:
-        cfg = PeerDiffusionConfig.preset(args.preset, sampling_steps=args.sampling_steps, vocab_size=len(tok))
-    pipe = PeerDiffusionPipeline.build(cfg, tok)
-    model = pipe.model.to(device).train()
-    # EMA by torch's AveragedModel with diffusers EMAModel's warmup; the initial copy counts as the first average
-    ema = AveragedModel(model, avg_fn=ema_avg_fn(args.ema_decay)).requires_grad_(False).eval()
-    ema.n_averaged.fill_(1)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
-    extra: dict[str, Any] = {"peer": asdict(cfg), "args": {k: str(v) for k, v in vars(args).items()}, "elapsed_s": 0.0}
-    step = 0
-    if args.resume:
-        state = load_checkpoint(out, {"model": model, "ema": ema}, {"opt": opt})
-        step, extra["elapsed_s"] = state["step"], float(state["extra"]["elapsed_s"])
-    write_json(out / "config.json", extra)
-    elapsed0 = extra["elapsed_s"]
-    counts = model.num_parameters()
-    print(f"peer: {counts['unet']:,} UNet + {counts['text_encoder']:,} text encoder = {counts['total']:,} parameters"
-          f"; {device_name(device)}; budget {budget_s:.0f} s, {elapsed0:.0f} s spent, step {step}",
-          flush=True)  # fmt: skip
+                     num_workers=args.num_workers, progress=False, ema_decay=args.ema_decay)  # fmt: skip
+    out = Path(args.out)
 
-    data_cfg = ShapesWorldConfig(seed=args.data_seed, langs=("en", "zh"), paraphrase_prob=args.paraphrase_prob)
-    loader = DataLoader(ShapesWorldBatches(tc.batch_size, data_cfg, start_batch=step), batch_size=None,
-                        num_workers=tc.num_workers, persistent_workers=tc.num_workers > 0)  # fmt: skip
-    held = [make_sample(i, ShapesWorldConfig(seed=HELD_OUT_SEED)) for i in range(args.val_size)]
-    val_x0 = torch.stack([torch.from_numpy(s.image) for s in held]).permute(0, 3, 1, 2).float() / 127.5 - 1
-    val_ids, val_mask = pipe.tokenize([s.text for s in held])
-    g = torch.Generator().manual_seed(0)
-    val_noise = torch.randn(val_x0.shape, generator=g)  # [V, 3, 64, 64] fixed, so validations compare
-    val_t = torch.randint(0, cfg.num_train_timesteps, (len(held),), generator=g)
+    class PeerTask(Task):
+        """DDPM on 64x64 renders with EMA weights, for a wall-time budget (the time already spent counts)."""
 
-    @torch.no_grad()
-    def validate() -> dict[str, float]:
-        loss = ema.module.training_loss(val_x0.to(device), val_ids.to(device), val_mask.to(device), None, args.snr_gamma,
-                                 val_noise.to(device), val_t.to(device))  # fmt: skip
-        return {"val/ema_loss": float(loss)}
+        name = "peer"
+        batch_in_workers = True
 
-    def elapsed() -> float:
-        return elapsed0 + time.perf_counter() - t0
+        def __init__(self, device: torch.device) -> None:
+            from tqdm.auto import tqdm
 
-    bar = tqdm(total=math.ceil(budget_s), initial=min(math.floor(elapsed0), math.ceil(budget_s)), unit="s",
-               desc="peer diffusion", disable=args.no_progress)  # fmt: skip
-    modules, optims = {"model": model, "ema": ema}, {"opt": opt}
-    with TrainingRun(out, tc, step, tc.steps, "peer", modules, optims, extra) as run:
-        t0 = time.perf_counter()
-        batches = iter(loader) if step < tc.steps and elapsed0 < budget_s else None
-        while batches is not None and step < tc.steps and elapsed() < budget_s:
-            b = next(batches)
-            rng = random.Random(f"lvg-peer-rows:{args.data_seed}:{b['batch_index']}")  # resumable dropout choices
-            drop = torch.tensor([rng.random() < args.cond_dropout for _ in b["text"]])  # [B]
-            ids, mask = pipe.tokenize(b["text"])  # [B, T] each
-            x0 = b["image"].to(device).float() / 127.5 - 1  # [B, 3, 64, 64] in [-1, 1]
-            lr = lr_at(step, tc)
-            set_lr(opt, lr)
-            with autocast(device, tc.precision):
-                loss = model.training_loss(x0, ids.to(device), mask.to(device), drop.to(device), args.snr_gamma)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            opt.step()
-            decay = ema_decay_at(args.ema_decay, step)
-            ema.update_parameters(model)
-            step = run.advance()
-            extra["elapsed_s"] = elapsed()
-            bar.update(min(math.floor(extra["elapsed_s"]), bar.total) - bar.n)
-            if step % tc.log_every == 0:
-                run.log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item(),
-                                     "train/ema_decay": decay, "train/elapsed_s": extra["elapsed_s"]})  # fmt: skip
-                bar.set_postfix(step=step, loss=f"{loss.item():.4f}")
-            run.end_of_step(step, validate)
-        if batches is not None:
-            extra["elapsed_s"] = elapsed()
-            run.log.log(step, **validate(), **{"train/elapsed_s": extra["elapsed_s"]})
-            run.checkpoint()  # where the budget ran out
-    bar.close()
-    peer = PeerDiffusionPipeline(ema.module, tok)
-    peer.save_pretrained(out / "pipeline")
-    mixed = not isinstance(autocast(device, tc.precision), contextlib.nullcontext)
-    info = {"steps": step, "batch_size": tc.batch_size, "train_wall_s": extra["elapsed_s"], "budget_s": budget_s,
-            "params": counts, "device": device_name(device), "num_workers": tc.num_workers, "config": asdict(cfg),
+            self.device, self.tok = device, load_text_tokenizer(args.text_tokenizer)
+            if args.resume:  # the architecture is the checkpoint's, whatever the command line says now
+                saved = json.loads((out / CHECKPOINT_DIR / "state.json").read_text())["extra"]
+                self.cfg = PeerDiffusionConfig(**{**saved["peer"], "sampling_steps": args.sampling_steps})
+            else:
+                self.cfg = PeerDiffusionConfig.preset(args.preset, sampling_steps=args.sampling_steps,
+                                                      vocab_size=len(self.tok))  # fmt: skip
+            self.pipe = PeerDiffusionPipeline.build(self.cfg, self.tok)
+            self.model = self.pipe.model.to(device).train()
+            self.modules = {"model": self.model}
+            self.config = {"peer": asdict(self.cfg), "args": {k: str(v) for k, v in vars(args).items()},
+                           "elapsed_s": 0.0}  # fmt: skip
+            self.elapsed0, self.t0, self.step = 0.0, time.perf_counter(), 0
+            self.data = ShapesWorldConfig(seed=args.data_seed, langs=("en", "zh"), paraphrase_prob=args.paraphrase_prob)
+            held = [make_sample(i, ShapesWorldConfig(seed=HELD_OUT_SEED)) for i in range(args.val_size)]
+            self.val_x0 = torch.stack([torch.from_numpy(s.image) for s in held]).permute(0, 3, 1, 2).float() / 127.5 - 1
+            self.val_ids, self.val_mask = self.pipe.tokenize([s.text for s in held])
+            g = torch.Generator().manual_seed(0)
+            self.val_noise = torch.randn(self.val_x0.shape, generator=g)  # [V, 3, 64, 64] fixed, so validations compare
+            self.val_t = torch.randint(0, self.cfg.num_train_timesteps, (len(held),), generator=g)
+            self.bar = tqdm(total=math.ceil(budget_s), unit="s", desc="peer diffusion", disable=args.no_progress)
+
+        def elapsed(self) -> float:
+            return self.elapsed0 + time.perf_counter() - self.t0
+
+        def load_state(self, extra: dict) -> None:
+            self.elapsed0, self.t0 = float(extra["elapsed_s"]), time.perf_counter()
+
+        def state(self) -> dict:
+            return {"peer": asdict(self.cfg), "args": self.config["args"], "elapsed_s": self.elapsed()}
+
+        def batch(self, step: int, shard: Shard) -> dict:
+            B = args.batch_size
+            rng = random.Random(f"lvg-peer-rows:{args.data_seed}:{step}")  # resumable dropout choices
+            drop = shard.take([rng.random() < args.cond_dropout for _ in range(B)])
+            items = [make_sample(step * B + j, self.data) for j in shard.rows(B)]
+            ids, mask = self.pipe.tokenize([s.text for s in items])  # [B, T] each
+            image = torch.from_numpy(np.stack([s.image for s in items])).permute(0, 3, 1, 2).contiguous()
+            return {"image": image, "ids": ids, "mask": mask, "drop": torch.tensor(drop)}
+
+        def loss(self, b: dict) -> dict[str, torch.Tensor]:
+            x0 = b["image"].to(self.device).float() / 127.5 - 1  # [B, 3, 64, 64] in [-1, 1]
+            d = self.device
+            return {"loss": self.model.training_loss(x0, b["ids"].to(d), b["mask"].to(d), b["drop"].to(d),
+                                                     args.snr_gamma)}  # fmt: skip
+
+        def should_stop(self, step: int) -> bool:
+            self.step = step
+            self.bar.update(min(math.floor(self.elapsed()), self.bar.total) - self.bar.n)
+            return self.elapsed() >= budget_s
+
+        def scalars(self, step: int) -> dict[str, float]:
+            return {"train/elapsed_s": self.elapsed()}
+
+        @torch.no_grad()
+        def validate(self) -> dict[str, float]:
+            d = self.device
+            loss = self.ema.module.training_loss(self.val_x0.to(d), self.val_ids.to(d), self.val_mask.to(d), None,
+                                                 args.snr_gamma, self.val_noise.to(d), self.val_t.to(d))  # fmt: skip
+            return {"val/ema_loss": float(loss), "train/elapsed_s": self.elapsed()}
+
+        def save(self, out: Path) -> Path:
+            return PeerDiffusionPipeline(self.ema.module, self.tok).save_pretrained(out / "pipeline")
+
+    made: list[PeerTask] = []
+
+    def make(device: torch.device) -> PeerTask:
+        made.append(PeerTask(device))
+        counts = made[0].model.num_parameters()
+        print(f"peer: {counts['unet']:,} UNet + {counts['text_encoder']:,} text encoder = {counts['total']:,} "
+              f"parameters; {device_name(device)}; budget {budget_s:.0f} s", flush=True)  # fmt: skip
+        return made[0]
+
+    run(tc, make, resume=args.resume)
+    task = made[0]
+    task.bar.close()
+    peer = PeerDiffusionPipeline(task.ema.module, task.tok)
+    mixed = not isinstance(autocast(task.device, tc.precision), contextlib.nullcontext)
+    elapsed = task.elapsed0 if task.step == 0 else task.elapsed()
+    info = {"steps": max(task.step, _checkpoint_step(out)), "batch_size": tc.batch_size, "train_wall_s": elapsed,
+            "budget_s": budget_s, "params": task.model.num_parameters(), "device": device_name(task.device),
+            "num_workers": tc.num_workers, "config": asdict(task.cfg),
             "precision": "bf16 autocast" if mixed else "fp32"}  # fmt: skip
     write_json(out / "train_info.json", info)
-    print(f"peer: trained {step} steps x {tc.batch_size} in {extra['elapsed_s']:.0f} s -> {out / 'pipeline'}")
+    print(f"peer: trained {info['steps']} steps x {tc.batch_size} in {elapsed:.0f} s -> {out / 'pipeline'}")
     return peer, info
+
+
+def _checkpoint_step(out: Path) -> int:
+    state = out / "checkpoint" / "state.json"
+    return json.loads(state.read_text())["step"] if state.is_file() else 0
 
 
 # ---------------------------------------------------------------------- evaluation

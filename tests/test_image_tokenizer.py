@@ -178,18 +178,3 @@ def test_config_loading(tmp_path):
         from pathlib import Path
 
         load_config(TokenizerTrainingConfig, Path(__file__).resolve().parents[1] / shipped)
-
-
-def test_ctrl_c_checkpoints_the_finished_steps_and_reraises(tmp_path):
-    from lvg.train.checkpoint import load_checkpoint
-    from lvg.train.common import TrainingRun
-
-    model = torch.nn.Linear(2, 2)
-    opt = torch.optim.AdamW(model.parameters())
-    tc = TrainConfig(steps=10, out_dir=str(tmp_path), progress=False)
-    with pytest.raises(KeyboardInterrupt):
-        with TrainingRun(tmp_path, tc, 0, 10, "t", {"m": model}, {"o": opt}, {}) as run:
-            run.advance()
-            run.advance()
-            raise KeyboardInterrupt
-    assert load_checkpoint(tmp_path, {"m": model}, {"o": opt})["step"] == 2

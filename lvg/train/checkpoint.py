@@ -40,9 +40,16 @@ def _optim_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor],
 
 
 def _optim_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    params = [p for g in opt.param_groups for p in g["params"]]
     state: dict[int, dict[str, Any]] = {}
     for key, v in tensors.items():
         pid, name = key.split(".", 1)
+        if not pid.isdigit() or int(pid) >= len(params):
+            raise ValueError(f"optimizer tensor {key!r} names no parameter (the optimizer has {len(params)})")
+        shape = params[int(pid)].shape
+        if v.ndim > 0 and v.shape != shape:  # AdamW's moments have their parameter's shape; "step" is a scalar
+            raise ValueError(f"optimizer tensor {key!r} has shape {tuple(v.shape)}, its parameter {tuple(shape)}")
+        _check_finite(v, f"optimizer tensor {key!r}")
         state.setdefault(int(pid), {})[name] = v
     for key, v in meta["scalars"].items():
         pid, name = key.split(".", 1)
@@ -99,6 +106,31 @@ def _recover(out_dir: Path) -> None:
         old.rename(final)
 
 
+def _load(path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint file's tensors; a damaged file is a ValueError naming it."""
+    try:
+        return load_file(str(path))
+    except (OSError, SafetensorError) as e:
+        raise ValueError(f"{path.name}: {e}") from None
+
+
+def _check_finite(t: torch.Tensor, what: str) -> None:
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        raise ValueError(f"{what} holds NaN or inf")
+
+
+def _check_state(state: Any) -> None:
+    """``state.json``'s fields, before anything is restored: a step that is a non-negative integer, and so on."""
+    if not isinstance(state, dict):
+        raise ValueError("state.json must hold an object")
+    step = state.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"state.json: 'step' must be a non-negative integer, got {step!r}")
+    for key in ("optimizers", "extra"):
+        if not isinstance(state.get(key), dict):
+            raise ValueError(f"state.json: {key!r} must be an object, got {state.get(key)!r}")
+
+
 def has_checkpoint(out_dir: str | os.PathLike) -> bool:
     if Path(out_dir).is_dir():
         _recover(Path(out_dir))
@@ -114,14 +146,21 @@ def load_checkpoint(
         raise CheckpointError(f"no checkpoint to resume from in {out_dir}")
     try:
         state = json.loads((ckpt / "state.json").read_text())
+        _check_state(state)
+        rng = _load(ckpt / "rng.safetensors")
+        if not isinstance(rng.get("torch"), torch.Tensor) or rng["torch"].dtype != torch.uint8:
+            raise ValueError("rng.safetensors: 'torch' must be a uint8 tensor")
         for name, m in modules.items():
-            m.load_state_dict(load_file(str(ckpt / f"{name}.safetensors")), strict=True)
+            sd = _load(ckpt / f"{name}.safetensors")
+            for k, v in sd.items():
+                _check_finite(v, f"{name}.safetensors: {k!r}")
+            m.load_state_dict(sd, strict=True)
         for name, opt in optimizers.items():
-            _optim_from_flat(opt, load_file(str(ckpt / f"{name}.optim.safetensors")), state["optimizers"][name])
-        rng = load_file(str(ckpt / "rng.safetensors"))
-    except (OSError, SafetensorError, json.JSONDecodeError, KeyError, RuntimeError, ValueError) as e:
+            _optim_from_flat(opt, _load(ckpt / f"{name}.optim.safetensors"), state["optimizers"][name])
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state(rng["cuda"])
+    except (OSError, SafetensorError, json.JSONDecodeError, KeyError, RuntimeError, ValueError, TypeError, AttributeError,
+            RecursionError) as e:  # fmt: skip
         raise CheckpointError(f"cannot resume from {ckpt}: {e}") from None
-    torch.set_rng_state(rng["torch"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state(rng["cuda"])
     return state

@@ -13,24 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from lvg.models.clip import ClipConfig, ShapesClip
 from lvg.resources import default_component_dir
 from lvg.tokenizers.text import PAD, load_text_tokenizer
-from lvg.worlds.shapes.dataset import ShapesWorldBatches, ShapesWorldConfig
+from lvg.worlds.shapes.dataset import ShapesWorldConfig, make_sample
 
-from .checkpoint import load_checkpoint
-from .common import (
-    TrainConfig,
-    TrainingRun,
-    autocast,
-    lr_at,
-    set_lr,
-    start_run,
-)
+from .common import TrainConfig
 from .config import config_to_dict
+from .loop import Shard, Task, Update, run
 
 
 @dataclass
@@ -58,47 +51,52 @@ def validate(model: ShapesClip, cfg: ClipEvalConfig) -> dict[str, float]:
     return {"val/zero_shot_top1": zs, "val/retrieval_top1": retrieval_top1(model, cfg.num_images)["top1"]}
 
 
+class ClipTask(Task):
+    """Symmetric InfoNCE over the batch. The loss needs every row of the batch, so CLIP trains on one process
+    without gradient accumulation."""
+
+    name = "clip"
+    batch_in_workers = True
+    shardable = False
+
+    def __init__(self, cfg: ClipTrainingConfig, text_tok, device: torch.device):
+        self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
+        self.model = ShapesClip(cfg.model, text_tok).to(device).train()
+        self.modules = {"model": self.model}
+        self.data = ShapesWorldConfig(seed=cfg.data_seed, paraphrase_prob=cfg.paraphrase_prob)
+
+    def updates(self) -> list[Update]:
+        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2 and n != "text_tower.pos"]
+        no_decay = [p for n, p in self.model.named_parameters() if not (p.ndim >= 2 and n != "text_tower.pos")]
+        return [Update("opt", [{"params": decay, "weight_decay": self.cfg.train.weight_decay},
+                               {"params": no_decay, "weight_decay": 0.0}], self.loss,
+                       clip_params=self.model.parameters())]  # fmt: skip
+
+    def batch(self, step: int, shard: Shard) -> dict:
+        B = self.cfg.train.batch_size
+        items = [make_sample(step * B + j, self.data) for j in shard.rows(B)]
+        images = torch.from_numpy(np.stack([s.image for s in items])).permute(0, 3, 1, 2).contiguous()
+        return {"image": images, "text": [s.text for s in items]}  # uint8 [B, 3, 64, 64], captions
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        return {"loss": self.model(batch["image"].to(self.device, non_blocking=True), batch["text"])}
+
+    def scalars(self, step: int) -> dict[str, float]:
+        return {"train/logit_scale": self.model.logit_scale.exp().item()}
+
+    def validate(self) -> dict[str, float]:
+        return validate(self.model, self.cfg.eval)
+
+    def save(self, out: Path) -> Path:
+        return self.model.save_pretrained(out / "clip")
+
+
 def train_clip(cfg: ClipTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) training; returns the folder of the saved CLIP.
 
     ``stop_after`` ends this run after that many steps (checkpointed), to be continued with
     ``resume=True``; the schedule is always that of ``cfg.train.steps``.
     """
-    tc = cfg.train
     tok_dir = cfg.text_tokenizer if cfg.text_tokenizer is not None else default_component_dir("text_tokenizer")
     text_tok = load_text_tokenizer(tok_dir, required=[PAD])
-    out, device = start_run(cfg, resume)
-    model = ShapesClip(cfg.model, text_tok).to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and n != "text_tower.pos"]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and n != "text_tower.pos")]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=tc.lr, betas=(tc.beta1, tc.beta2))  # fmt: skip
-    modules, optims = {"model": model}, {"opt": opt}
-    step = load_checkpoint(out, modules, optims)["step"] if resume else 0
-
-    data_cfg = ShapesWorldConfig(seed=cfg.data_seed, paraphrase_prob=cfg.paraphrase_prob)
-    data = ShapesWorldBatches(tc.batch_size, data_cfg, start_batch=step)
-    loader = DataLoader(data, batch_size=None, num_workers=tc.num_workers, pin_memory=device.type == "cuda",
-                        persistent_workers=tc.num_workers > 0)  # fmt: skip
-    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
-    model.train()
-    batches = iter(loader)
-    with TrainingRun(out, tc, step, end, "clip", modules, optims, {"config": config_to_dict(cfg)}) as run:
-        while step < end:
-            batch = next(batches)
-            images = batch["image"].to(device, non_blocking=True)  # uint8 [B, 3, 64, 64]
-            lr = lr_at(step, tc)
-            set_lr(opt, lr)
-            with autocast(device, tc.precision):
-                loss = model(images, batch["text"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            opt.step()
-            step = run.advance()
-            if step % tc.log_every == 0 or step == end:
-                run.log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item(),
-                                 "train/logit_scale": model.logit_scale.exp().item()})  # fmt: skip
-                run.bar.set_postfix(loss=f"{loss.item():.4f}")
-            run.end_of_step(step, lambda: validate(model, cfg.eval))
-    return model.save_pretrained(out / "clip")
+    return run(cfg.train, lambda device: ClipTask(cfg, text_tok, device), resume, stop_after)

@@ -22,8 +22,7 @@ import torch
 
 from lvg.ranges import bounded, check_ranges
 
-from .checkpoint import has_checkpoint, save_checkpoint
-from .config import config_to_dict
+from .checkpoint import has_checkpoint
 
 
 @dataclass
@@ -49,9 +48,24 @@ class TrainConfig:
     num_workers: int = bounded(0, None, default=0)  # DataLoader worker processes rendering data
     progress: bool = True
     keep_snapshots: bool = False  # also keep every checkpoint as OUT/snapshots/step-N (+ CPU seconds in cpu.txt)
+    grad_accum: int = bounded(
+        1, None, default=1
+    )  # micro-batches per optimizer step (batch_size is the global batch, split among them)
+    ema_decay: float = bounded(
+        0.0, 1.0, hi_open=True, default=0.0
+    )  # > 0 keeps an EMA copy of the model's weights ("ema" in the checkpoint)
+    best_metric: str | None = None  # validation metric whose best checkpoint is kept in OUT/best (and saved)
+    best_mode: str = "max"  # max | min: which direction of best_metric is better
+    patience: int = bounded(
+        0, None, default=0
+    )  # stop after this many validations without a better best_metric (0: never)
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        if self.best_mode not in ("max", "min"):
+            raise ValueError(f"best_mode must be max or min, got {self.best_mode!r}")
+        if self.patience and not self.best_metric:
+            raise ValueError("patience needs best_metric (the validation metric to watch)")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
 
@@ -104,17 +118,6 @@ def prepare_run_dir(cfg: TrainConfig, resume: bool) -> Path:
     return out
 
 
-def start_run(cfg: Any, resume: bool) -> tuple[Path, torch.device]:
-    """What every trainer does first: check the run folder (:func:`prepare_run_dir`), write the full config to
-    ``OUT/config.json``, pick the device and seed everything; ``cfg.train`` is the :class:`TrainConfig`.
-    Returns (the run folder, the device)."""
-    out = prepare_run_dir(cfg.train, resume)
-    write_json(out / "config.json", config_to_dict(cfg))
-    device = resolve_device(cfg.train.device)
-    seed_everything(cfg.train.seed)
-    return out, device
-
-
 class RunLogger:
     """Scalars to TensorBoard (``OUT/tb``) and to ``OUT/metrics.jsonl``."""
 
@@ -150,88 +153,3 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-class TrainingRun:
-    """The bookkeeping every trainer does around its optimisation step.
-
-    Owns the progress bar and the :class:`RunLogger`; validates every ``eval_every`` steps (and at the
-    last step), checkpoints every ``ckpt_every`` steps (and where this run ends), checkpoints on Ctrl-C
-    before re-raising, and closes everything::
-
-        with TrainingRun(out, tc, step, end, "tokenizer", modules, optims, extra) as run:
-            while step < end:
-                ...                                 # one optimisation step
-                step = run.advance()
-                if step % tc.log_every == 0 or step == end:
-                    run.log.log(step, **scalars)
-                run.end_of_step(step, lambda: validate(model))
-    """
-
-    def __init__(self, out: Path, tc: TrainConfig, step: int, end: int, desc: str, modules: dict,
-                 optimizers: dict, extra: dict) -> None:  # fmt: skip
-        from tqdm.auto import tqdm
-
-        self.out, self.tc, self.step, self.end = out, tc, step, end
-        self.modules, self.optimizers, self.extra = modules, optimizers, extra
-        self.log = RunLogger(out)
-        self.bar = tqdm(total=tc.steps, initial=step, desc=desc, unit="step", disable=not tc.progress)
-
-    def __enter__(self) -> TrainingRun:
-        return self
-
-    def advance(self) -> int:
-        """Count one finished optimisation step; returns the new step number."""
-        self.step += 1
-        self.bar.update(1)
-        return self.step
-
-    def optimize(self, opt: torch.optim.Optimizer, params: Any, loss: torch.Tensor) -> float:
-        """One optimiser step on ``loss``, gradients clipped to ``grad_clip``; returns the gradient norm."""
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(params, self.tc.grad_clip)
-        opt.step()
-        return gnorm.item()
-
-    def log_train(self, step: int, lr: float, grad_norm: float, **losses: float) -> None:
-        """Log ``train/<name>`` for each loss (``loss`` first: it goes on the progress line), the lr and the
-        gradient norm, every ``log_every`` steps and at the last."""
-        if step % self.tc.log_every == 0 or step == self.end:
-            self.log.log(step, **{f"train/{k}": v for k, v in losses.items()}, **{"train/lr": lr,
-                                                                                  "train/grad_norm": grad_norm})  # fmt: skip
-            self.bar.set_postfix(loss=f"{losses['loss']:.3f}")
-
-    def checkpoint(self) -> None:
-        save_checkpoint(self.out, self.step, self.modules, self.optimizers, self.extra)
-        if self.tc.keep_snapshots:  # for accuracy-against-training-time curves (benchmarks/ablation.py)
-            import shutil
-
-            snaps = self.out / "snapshots"
-            snaps.mkdir(exist_ok=True)
-            shutil.copytree(self.out / "checkpoint", snaps / f"step-{self.step}", dirs_exist_ok=True)
-            with open(snaps / "cpu.txt", "a", encoding="utf-8") as f:  # this process's CPU seconds so far
-                f.write(f"{self.step} {time.process_time():.2f} {int(time.time())}\n")
-
-    def end_of_step(self, step: int, validate, summary=None) -> None:
-        """Validate (``validate() -> {name: value}``) and checkpoint when due.
-
-        ``summary(metrics) -> str`` picks what the progress line shows (default: every metric).
-        """
-        if step % self.tc.eval_every == 0 or step == self.tc.steps:
-            metrics = validate()
-            self.log.log(step, **metrics)
-            text = summary(metrics) if summary else ", ".join(f"{k.split('/')[-1]} {v:.4g}" for k, v in metrics.items())
-            self.bar.write(f"step {step}: {text}")
-        if step % self.tc.ckpt_every == 0 or step == self.end:
-            self.checkpoint()
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        try:
-            if exc_type is KeyboardInterrupt:
-                self.checkpoint()
-                self.bar.write(f"interrupted: checkpoint saved at step {self.step}; continue with --resume")
-        finally:
-            self.bar.close()
-            self.log.close()
-        return False  # never swallow the exception

@@ -15,27 +15,20 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from lvg.models.unified import VocabLayout, build_lm, grow_from_pretrained, training_batch, weighted_lm_loss
+from lvg.models.unified import IGNORE, VocabLayout, build_lm, grow_from_pretrained, training_batch, weighted_lm_loss
 from lvg.pipelines.pipeline import Pipeline
 from lvg.resources import benchmark_prompts_file, default_component_dir
 from lvg.sampling.config import GenerationConfig
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.tokenizers.text import load_text_tokenizer
-from lvg.worlds.shapes.dataset import ShapesWorldBatches, ShapesWorldConfig
+from lvg.worlds.shapes.dataset import ShapesWorldConfig, make_sample
 
-from .checkpoint import load_checkpoint
-from .common import (
-    TrainConfig,
-    TrainingRun,
-    autocast,
-    lr_at,
-    set_lr,
-    start_run,
-)
+from .common import TrainConfig
 from .config import config_to_dict
+from .loop import WEIGHT, Shard, Task, full_precision, run
 
 
 @dataclass
@@ -117,67 +110,75 @@ def headline(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k[4:]} {metrics[k]:.3f}" for k in HEADLINE if k in metrics)
 
 
+class LLMTask(Task):
+    """Text -> image tokens and image -> text in one causal LM (rows drawn per step, images tokenized on the
+    device by the frozen image tokenizer)."""
+
+    name = "llm"
+    batch_in_workers = True
+
+    def __init__(self, cfg: LLMTrainingConfig, device: torch.device):
+        from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
+
+        self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
+        image_tok = ImageTokenizer.from_pretrained(_component(cfg.image_tokenizer, "image_tokenizer"), device=device)
+        image_tok.requires_grad_(False)
+        grid = image_tok.config.grid
+        if cfg.model.init_from:
+            lm, text_tok, layout = grow_from_pretrained(cfg.model.init_from, image_tok.codebook_size, grid * grid,
+                                                        cfg.model.max_text_tokens)  # fmt: skip
+        else:
+            text_tok = load_text_tokenizer(_component(cfg.text_tokenizer, "text_tokenizer"))
+            layout = VocabLayout.from_tokenizers(text_tok, image_tok.codebook_size, grid * grid,
+                                                 cfg.model.max_text_tokens)  # fmt: skip
+            lm = build_lm(layout, cfg.model.preset)
+        self.lm, self.image_tok, self.text_tok, self.layout = lm.to(device).train(), image_tok, text_tok, layout
+        self.modules = {"lm": self.lm}
+        self.pipe = Pipeline(lm, image_tok, text_tok, layout)
+        all_prompts = load_prompts(cfg.eval.prompts or benchmark_prompts_file())
+        k = cfg.eval.prompts_per_category
+        self.prompts = [r for c in CATEGORIES for r in [p for p in all_prompts if p["category"] == c][:k]]
+        self.data = ShapesWorldConfig(seed=cfg.data.seed, langs=tuple(cfg.data.langs),
+                                      paraphrase_prob=cfg.data.paraphrase_prob)  # fmt: skip
+
+    def batch(self, step: int, shard: Shard) -> dict:
+        """This shard's rows of batch ``step``: renders, texts, and the row choices (drawn for the whole batch)."""
+        B, d = self.cfg.train.batch_size, self.cfg.data
+        rng = random.Random(f"lvg-llm-rows:{d.seed}:{step}")  # row choices, resumable
+        t2i = shard.take([rng.random() < d.t2i_prob for _ in range(B)])
+        drop = shard.take([rng.random() < d.cond_dropout for _ in range(B)])
+        items = [make_sample(step * B + j, self.data) for j in shard.rows(B)]
+        texts = [s.text if t else s.full_text for s, t in zip(items, t2i, strict=True)]
+        L = self.layout.max_text_tokens
+        return {"image": torch.from_numpy(np.stack([s.image for s in items])).permute(0, 3, 1, 2).contiguous(),
+                "text_ids": [ids[:L] for ids in self.text_tok(texts, add_special_tokens=False)["input_ids"]],
+                "lang": [s.lang for s in items], "t2i": t2i, "drop": drop}  # fmt: skip
+
+    def loss(self, b: dict) -> dict[str, torch.Tensor]:
+        with full_precision(self.device):
+            codes = self.image_tok.encode(b["image"].to(self.device))  # [B, h, w]
+        batch = training_batch(codes, b["text_ids"], b["lang"], b["t2i"], b["drop"], self.layout)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        logits = self.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                         position_ids=batch["position_ids"]).logits  # [B, T, V]  # fmt: skip
+        loss, parts = weighted_lm_loss(logits, batch["labels"], batch["is_image"], self.cfg.loss.image_weight,
+                                       self.cfg.loss.text_weight)  # fmt: skip
+        labels, is_image = batch["labels"][:, 1:], batch["is_image"][:, 1:]
+        valid = labels != IGNORE
+        weight = ((valid & is_image).sum() * self.cfg.loss.image_weight + (valid & ~is_image).sum()
+                  * self.cfg.loss.text_weight)  # fmt: skip
+        return {"loss": loss, **{k: torch.tensor(v) for k, v in parts.items()}, WEIGHT: weight}
+
+    def validate(self) -> dict[str, float]:
+        return validate(self.pipe, self.cfg.eval, self.prompts)
+
+    def summary(self, metrics: dict[str, float]) -> str:
+        return headline(metrics)
+
+    def save(self, out: Path) -> Path:
+        return self.pipe.save_pretrained(out / "pipeline")
+
+
 def train_llm(cfg: LLMTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) training; returns the saved pipeline folder."""
-    from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
-
-    tc = cfg.train
-    out, device = start_run(cfg, resume)
-    image_tok = ImageTokenizer.from_pretrained(_component(cfg.image_tokenizer, "image_tokenizer"), device=device)
-    image_tok.requires_grad_(False)
-    grid = image_tok.config.grid
-    if cfg.model.init_from:
-        lm, text_tok, layout = grow_from_pretrained(cfg.model.init_from, image_tok.codebook_size, grid * grid,
-                                                    cfg.model.max_text_tokens)  # fmt: skip
-    else:
-        text_tok = load_text_tokenizer(_component(cfg.text_tokenizer, "text_tokenizer"))
-        layout = VocabLayout.from_tokenizers(text_tok, image_tok.codebook_size, grid * grid, cfg.model.max_text_tokens)
-        lm = build_lm(layout, cfg.model.preset)
-    lm.to(device).train()
-    opt = torch.optim.AdamW(lm.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
-    step = load_checkpoint(out, {"lm": lm}, {"opt": opt})["step"] if resume else 0
-    pipe = Pipeline(lm, image_tok, text_tok, layout)
-
-    all_prompts = load_prompts(cfg.eval.prompts or benchmark_prompts_file())
-    k = cfg.eval.prompts_per_category
-    prompts = [r for c in CATEGORIES for r in [p for p in all_prompts if p["category"] == c][:k]]
-    data_cfg = ShapesWorldConfig(
-        seed=cfg.data.seed, langs=tuple(cfg.data.langs), paraphrase_prob=cfg.data.paraphrase_prob
-    )
-    loader = DataLoader(ShapesWorldBatches(tc.batch_size, data_cfg, start_batch=step), batch_size=None,
-                        num_workers=tc.num_workers, persistent_workers=tc.num_workers > 0)  # fmt: skip
-    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
-    batches = iter(loader)
-    L = layout.max_text_tokens
-    with TrainingRun(out, tc, step, end, "llm", {"lm": lm}, {"opt": opt}, {"config": config_to_dict(cfg)}) as run:
-        while step < end:
-            b = next(batches)
-            rng = random.Random(f"lvg-llm-rows:{cfg.data.seed}:{b['batch_index']}")  # row choices, resumable
-            B = len(b["text"])
-            t2i = [rng.random() < cfg.data.t2i_prob for _ in range(B)]
-            drop = [rng.random() < cfg.data.cond_dropout for _ in range(B)]
-            texts = [t if d else f for t, f, d in zip(b["text"], b["full_text"], t2i, strict=True)]
-            text_ids = [ids[:L] for ids in text_tok(texts, add_special_tokens=False)["input_ids"]]
-            codes = image_tok.encode(b["image"].to(device))  # [B, h, w]
-            batch = {k: v.to(device) for k, v in training_batch(codes, text_ids, b["lang"], t2i, drop, layout).items()}
-            lr = lr_at(step, tc)
-            set_lr(opt, lr)
-            with autocast(device, tc.precision):
-                logits = lm(
-                    input_ids=batch["input_ids"],
-                    attention_mask=batch["attention_mask"],
-                    position_ids=batch["position_ids"],
-                ).logits  # [B, T, V]
-            loss, parts = weighted_lm_loss(logits, batch["labels"], batch["is_image"], cfg.loss.image_weight,
-                                           cfg.loss.text_weight)  # fmt: skip
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(lm.parameters(), tc.grad_clip)
-            opt.step()
-            step = run.advance()
-            if step % tc.log_every == 0 or step == end:
-                run.log.log(step, **{"train/loss": loss.item(), "train/lr": lr, "train/grad_norm": gnorm.item(),
-                                 **{f"train/{k}": v for k, v in parts.items()}})  # fmt: skip
-                run.bar.set_postfix(loss=f"{loss.item():.3f}", img=f"{parts['image_loss']:.3f}")
-            run.end_of_step(step, lambda: validate(pipe, cfg.eval, prompts), headline)
-    return pipe.save_pretrained(out / "pipeline")
+    return run(cfg.train, lambda device: LLMTask(cfg, device), resume, stop_after)

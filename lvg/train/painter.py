@@ -26,16 +26,9 @@ from lvg.worlds.shapes.render import render
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
 from lvg.worlds.shapes.world import sample_scene
 
-from .checkpoint import load_checkpoint
-from .common import (
-    TrainConfig,
-    TrainingRun,
-    autocast,
-    lr_at,
-    set_lr,
-    start_run,
-)
+from .common import TrainConfig
 from .config import config_to_dict
+from .loop import Shard, Task, full_precision, run
 
 HELD_OUT = "lvg-painter-val"  # validation scenes come from their own seed, never from the training stream
 
@@ -140,52 +133,61 @@ def headline(m: dict[str, float]) -> str:
     return f"scene pass {m['val/scene_pass']:.3f}, token acc {m['val/token_acc']:.3f}"
 
 
+class PainterTask(Task):
+    """Layout -> the frozen image tokenizer's codes of its render (or of a user folder's images)."""
+
+    name = "painter"
+
+    def __init__(self, cfg: PainterTrainingConfig, device: torch.device):
+        self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
+        image_tok = ImageTokenizer.from_pretrained(cfg.image_tokenizer, device=device)
+        image_tok.requires_grad_(False)
+        self.image_tok = image_tok
+        grid, levels = image_tok.config.grid, image_tok.config.fsq_levels
+        self.rows = None
+        if cfg.imagefolder:  # a user folder: layouts and images from metadata.jsonl, codes encoded once
+            from lvg.data.imagefolder import read_layout_rows
+
+            self.rows = read_layout_rows(cfg.imagefolder)
+            painter = Painter(folder_painter_config(self.rows, grid, levels, cfg.model))
+            self.folder_codes = encode_images(folder_images(self.rows, image_tok.config.image_size), image_tok)
+            self.folder_layouts = [r["layout"] for r in self.rows]
+        else:
+            painter = Painter(shapes_world_painter_config(grid, levels, cfg.model))
+            self.val_scenes = scenes_for(f"{HELD_OUT}:{cfg.data_seed}", 0, cfg.eval.scenes)
+            self.val_codes = targets(self.val_scenes, image_tok)
+        self.painter = painter.to(device).train()
+        self.modules = {"painter": self.painter}
+
+    def batch(self, step: int, shard: Shard) -> dict:
+        B = self.cfg.train.batch_size
+        if self.rows is None:
+            scenes = [scenes_for(f"lvg-painter:{self.cfg.data_seed}", step * B + j, 1)[0] for j in shard.rows(B)]
+            return {"scenes": scenes, "layouts": [layout_from_scene(s) for s in scenes]}
+        idx = [(step * B + j) % len(self.rows) for j in shard.rows(B)]
+        return {"codes": self.folder_codes[idx], "layouts": [self.folder_layouts[j] for j in idx]}
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        with full_precision(self.device):
+            codes = batch["codes"] if "codes" in batch else targets(batch["scenes"], self.image_tok)  # [B, g, g]
+        t = self.painter.encode_layouts(batch["layouts"])
+        logits = self.painter(t["boxes"], t["words"], t["valid"], t["bg"])  # [B, sum(levels), g, g]
+        return {"loss": self.painter.loss(logits.float(), codes.to(self.device))}
+
+    def validate(self) -> dict[str, float]:
+        if self.rows is None:
+            return validate(self.painter, self.image_tok, self.val_scenes, self.val_codes)
+        # a user folder has no judge: token accuracy on its first rows
+        return {"val/token_acc_train_rows": token_accuracy(self.painter, self.folder_layouts[:256],
+                                                           self.folder_codes[:256])}  # fmt: skip
+
+    def summary(self, metrics: dict[str, float]) -> str:
+        return headline(metrics) if self.rows is None else super().summary(metrics)
+
+    def save(self, out: Path) -> Path:
+        return self.painter.save_pretrained(out / "painter")
+
+
 def train_painter(cfg: PainterTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) painter training; returns the saved painter folder ``OUT/painter``."""
-    tc = cfg.train
-    out, device = start_run(cfg, resume)
-    image_tok = ImageTokenizer.from_pretrained(cfg.image_tokenizer, device=device)
-    image_tok.requires_grad_(False)
-    grid, levels = image_tok.config.grid, image_tok.config.fsq_levels
-    if cfg.imagefolder:  # a user folder: layouts and images from metadata.jsonl, codes encoded once
-        from lvg.data.imagefolder import read_layout_rows
-
-        rows = read_layout_rows(cfg.imagefolder)
-        painter = Painter(folder_painter_config(rows, grid, levels, cfg.model))
-        folder_codes = encode_images(folder_images(rows, image_tok.config.image_size), image_tok)
-        folder_layouts = [r["layout"] for r in rows]
-    else:
-        rows = None
-        painter = Painter(shapes_world_painter_config(grid, levels, cfg.model))
-    painter.to(device).train()
-    opt = torch.optim.AdamW(painter.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
-    step = load_checkpoint(out, {"painter": painter}, {"opt": opt})["step"] if resume else 0
-    if rows is None:
-        val_scenes = scenes_for(f"{HELD_OUT}:{cfg.data_seed}", 0, cfg.eval.scenes)
-        val_codes = targets(val_scenes, image_tok)
-        val = lambda: validate(painter, image_tok, val_scenes, val_codes)  # noqa: E731
-    else:  # a user folder has no judge: token accuracy on its first rows
-        val = lambda: {"val/token_acc_train_rows": token_accuracy(painter, folder_layouts[:256],  # noqa: E731
-                                                                  folder_codes[:256])}  # fmt: skip
-    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
-    extra = {"config": config_to_dict(cfg)}
-    with TrainingRun(out, tc, step, end, "painter", {"painter": painter}, {"opt": opt}, extra) as run:
-        while step < end:
-            if rows is None:
-                scenes = scenes_for(f"lvg-painter:{cfg.data_seed}", step * tc.batch_size, tc.batch_size)
-                codes = targets(scenes, image_tok).to(device)  # [B, g, g]
-                layouts = [layout_from_scene(s) for s in scenes]
-            else:
-                idx = [j % len(rows) for j in range(step * tc.batch_size, (step + 1) * tc.batch_size)]
-                codes, layouts = folder_codes[idx].to(device), [folder_layouts[j] for j in idx]
-            t = painter.encode_layouts(layouts)
-            lr = lr_at(step, tc)
-            set_lr(opt, lr)
-            with autocast(device, tc.precision):
-                logits = painter(t["boxes"], t["words"], t["valid"], t["bg"])  # [B, sum(levels), g, g]
-            loss = painter.loss(logits.float(), codes)
-            gnorm = run.optimize(opt, painter.parameters(), loss)
-            step = run.advance()
-            run.log_train(step, lr, gnorm, loss=loss.item())
-            run.end_of_step(step, val, headline if rows is None else None)
-    return painter.save_pretrained(out / "painter")
+    return run(cfg.train, lambda device: PainterTask(cfg, device), resume, stop_after)

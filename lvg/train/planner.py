@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from lvg.models.planner import (
+    IGNORE,
     PlannerSize,
     PlanVocab,
     build_planner_lm,
@@ -31,16 +32,9 @@ from lvg.tokenizers.text import load_text_tokenizer
 from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
 
-from .checkpoint import load_checkpoint
-from .common import (
-    TrainConfig,
-    TrainingRun,
-    autocast,
-    lr_at,
-    set_lr,
-    start_run,
-)
+from .common import TrainConfig
 from .config import config_to_dict
+from .loop import WEIGHT, Shard, Task, run
 
 
 @dataclass
@@ -142,58 +136,73 @@ def headline(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k[4:]} {metrics[k]:.3f}" for k in ("val/plan_en", "val/plan_zh") if k in metrics)
 
 
+class PlannerTask(Task):
+    """Prompt -> layout tokens (loss on the layout tokens, weighted by their number across shards)."""
+
+    name = "planner"
+
+    def __init__(self, cfg: PlannerTrainingConfig, device: torch.device):
+        from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
+
+        self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
+        self.rows = None
+        if cfg.imagefolder:
+            from lvg.data.imagefolder import read_layout_rows
+
+            self.rows = read_layout_rows(cfg.imagefolder)
+            lay_cfg = folder_layout_config(self.rows, cfg.model.bins_per_px)
+        else:
+            lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px)
+        if cfg.model.init_from:
+            lm, text_tok, vocab = grow_planner_from_pretrained(cfg.model.init_from, lay_cfg, cfg.model.max_text_tokens)
+        else:
+            text_tok = load_text_tokenizer(cfg.text_tokenizer)
+            vocab = PlanVocab.from_tokenizer(text_tok, lay_cfg, cfg.model.max_text_tokens)
+            lm = build_planner_lm(vocab, cfg.model.size)
+        self.lm, self.text_tok, self.vocab = lm.to(device).train(), text_tok, vocab
+        self.layout_tok = LayoutTokenizer(lay_cfg)
+        self.modules = {"lm": self.lm}
+        self.planner = LayoutPlanner(lm, text_tok, vocab)
+        k = cfg.eval.prompts_per_category
+        self.prompts = []
+        if k and self.rows is None:  # the Shapes World benchmark says nothing about a user folder's labels
+            all_prompts = load_prompts(cfg.prompts)
+            self.prompts = [r for c in CATEGORIES for r in [p for p in all_prompts if p["category"] == c][:k]]
+
+    def batch(self, step: int, shard: Shard) -> dict[str, torch.Tensor]:
+        cfg, B, L = self.cfg, self.cfg.train.batch_size, self.cfg.model.max_text_tokens
+        if self.rows is None:
+            samples = plan_batch(step, B, cfg.data)
+        else:
+            samples = folder_batch(self.rows, step, B, cfg.data.seed)
+        rng = random.Random(f"lvg-plan-drop:{cfg.data.seed}:{step}")
+        samples, drop = shard.take(samples), shard.take([rng.random() < cfg.cond_dropout for _ in samples])
+        text_ids = [ids[:L] for ids in self.text_tok([s.text for s in samples], add_special_tokens=False)["input_ids"]]
+        lay_ids = [self.layout_tok.encode(s.layout) for s in samples]
+        return planner_batch(text_ids, lay_ids, self.vocab, drop)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return lm_loss(self.lm, batch, self.device)
+
+    def validate(self) -> dict[str, float]:
+        return validate(self.planner, self.cfg.eval, self.prompts) if self.prompts else {}
+
+    def summary(self, metrics: dict[str, float]) -> str:
+        return headline(metrics)
+
+    def save(self, out: Path) -> Path:
+        return self.planner.save_pretrained(out / "planner")
+
+
+def lm_loss(lm, batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Next-token loss of an LM on a padded batch (``input_ids``, ``attention_mask``, ``position_ids``, ``labels``),
+    weighted by its number of target tokens when shards are summed."""
+    batch = {k: v.to(device) for k, v in batch.items()}
+    logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                position_ids=batch["position_ids"]).logits  # [B, T, V]  # fmt: skip
+    return {"loss": planner_loss(logits, batch["labels"]), WEIGHT: (batch["labels"][:, 1:] != IGNORE).sum()}
+
+
 def train_planner(cfg: PlannerTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) planner training; returns the saved planner folder ``OUT/planner``."""
-    from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
-
-    tc = cfg.train
-    out, device = start_run(cfg, resume)
-    rows = None
-    if cfg.imagefolder:
-        from lvg.data.imagefolder import read_layout_rows
-
-        rows = read_layout_rows(cfg.imagefolder)
-        lay_cfg = folder_layout_config(rows, cfg.model.bins_per_px)
-    else:
-        lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px)
-    if cfg.model.init_from:
-        lm, text_tok, vocab = grow_planner_from_pretrained(cfg.model.init_from, lay_cfg, cfg.model.max_text_tokens)
-    else:
-        text_tok = load_text_tokenizer(cfg.text_tokenizer)
-        vocab = PlanVocab.from_tokenizer(text_tok, lay_cfg, cfg.model.max_text_tokens)
-        lm = build_planner_lm(vocab, cfg.model.size)
-    lm.to(device).train()
-    layout_tok = LayoutTokenizer(lay_cfg)
-    opt = torch.optim.AdamW(lm.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
-    step = load_checkpoint(out, {"lm": lm}, {"opt": opt})["step"] if resume else 0
-    planner = LayoutPlanner(lm, text_tok, vocab)
-
-    k = cfg.eval.prompts_per_category
-    prompts = []
-    if k and rows is None:  # the Shapes World benchmark says nothing about a user folder's labels
-        all_prompts = load_prompts(cfg.prompts)
-        prompts = [r for c in CATEGORIES for r in [p for p in all_prompts if p["category"] == c][:k]]
-    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
-    L = cfg.model.max_text_tokens
-    with TrainingRun(out, tc, step, end, "planner", {"lm": lm}, {"opt": opt}, {"config": config_to_dict(cfg)}) as run:
-        while step < end:
-            if rows is None:
-                samples = plan_batch(step, tc.batch_size, cfg.data)
-            else:
-                samples = folder_batch(rows, step, tc.batch_size, cfg.data.seed)
-            rng = random.Random(f"lvg-plan-drop:{cfg.data.seed}:{step}")
-            drop = [rng.random() < cfg.cond_dropout for _ in samples]
-            text_ids = [ids[:L] for ids in text_tok([s.text for s in samples], add_special_tokens=False)["input_ids"]]
-            lay_ids = [layout_tok.encode(s.layout) for s in samples]
-            batch = {k: v.to(device) for k, v in planner_batch(text_ids, lay_ids, vocab, drop).items()}
-            lr = lr_at(step, tc)
-            set_lr(opt, lr)
-            with autocast(device, tc.precision):
-                logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                            position_ids=batch["position_ids"]).logits  # [B, T, V]  # fmt: skip
-            loss = planner_loss(logits, batch["labels"])
-            gnorm = run.optimize(opt, lm.parameters(), loss)
-            step = run.advance()
-            run.log_train(step, lr, gnorm, loss=loss.item())
-            run.end_of_step(step, lambda: validate(planner, cfg.eval, prompts) if prompts else {}, headline)
-    return planner.save_pretrained(out / "planner")
+    return run(cfg.train, lambda device: PlannerTask(cfg, device), resume, stop_after)

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from lvg.data.layout import reading_order
-from lvg.models.planner import IGNORE, PlannerSize, PlanVocab, build_planner_lm, planner_loss, save_lm_folder
+from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, save_lm_folder
 from lvg.models.reader import Reader, ReaderConfig
 from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
 from lvg.tokenizers.text import load_text_tokenizer
@@ -34,18 +34,11 @@ from lvg.worlds.shapes.reading import ReadingDataConfig, make_reading_sample
 from lvg.worlds.shapes.render import render
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
 
-from .checkpoint import load_checkpoint
-from .common import (
-    TrainConfig,
-    TrainingRun,
-    autocast,
-    lr_at,
-    set_lr,
-    start_run,
-)
+from .common import TrainConfig
 from .config import config_to_dict
+from .loop import WEIGHT, Shard, Task, full_precision, run
 from .painter import scenes_for
-from .planner import shapes_world_layout_config
+from .planner import lm_loss, shapes_world_layout_config
 
 HELD_OUT = "lvg-reader-val"
 
@@ -96,42 +89,53 @@ def validate_reader(reader: Reader, images: torch.Tensor, scenes: list) -> dict[
     return {"val/exact": sum(layout_is_scene(lay, s) for lay, s in zip(layouts, scenes)) / len(scenes)}
 
 
+class ReaderTask(Task):
+    """Image -> layout (a detector), on renders some of which went through the image tokenizer and back."""
+
+    name = "reader"
+
+    def __init__(self, cfg: ReaderTrainingConfig, device: torch.device):
+        from lvg.tokenizers.image import ImageTokenizer
+
+        self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
+        self.image_tok = None
+        if cfg.image_tokenizer and cfg.roundtrip_prob > 0:
+            self.image_tok = ImageTokenizer.from_pretrained(cfg.image_tokenizer, device=device)
+        m = cfg.model
+        self.reader = Reader(ReaderConfig(labels=list(SHAPES_WORLD_LABELS), backgrounds=list(SHAPES_WORLD_BACKGROUNDS),
+                                          canvas=64, stride=m.stride, width=m.width, blocks=m.blocks,
+                                          max_objects=4)).to(device).train()  # fmt: skip
+        self.modules = {"reader": self.reader}
+        val_samples = held_out_samples(cfg.eval_scenes)
+        self.val_images = images_tensor([s.image for s in val_samples])
+        self.val_scenes = [s.scene for s in val_samples]
+
+    def batch(self, step: int, shard: Shard) -> dict:
+        B = self.cfg.train.batch_size
+        scenes = [scenes_for(f"lvg-reader:{self.cfg.data_seed}", step * B + j, 1)[0] for j in shard.rows(B)]
+        seed = f"lvg-reader-aug:{self.cfg.data_seed}:{step}"  # each shard draws its own augmentation
+        return {"scenes": scenes, "seed": seed if shard.count == 1 else f"{seed}:{shard.index}"}
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        with full_precision(self.device):
+            images = reader_images(batch["scenes"], batch["seed"], self.cfg, self.image_tok)
+        t = self.reader.targets([layout_from_scene(s) for s in batch["scenes"]])
+        o = self.reader(images)
+        return self.reader.loss({k: v.float() for k, v in o.items()}, t)
+
+    def validate(self) -> dict[str, float]:
+        return validate_reader(self.reader, self.val_images, self.val_scenes)
+
+    def summary(self, metrics: dict[str, float]) -> str:
+        return f"exact {metrics['val/exact']:.3f}"
+
+    def save(self, out: Path) -> Path:
+        return self.reader.save_pretrained(out / "detector")
+
+
 def train_reader(cfg: ReaderTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) reader training; returns the saved reader folder ``OUT/detector``."""
-    from lvg.tokenizers.image import ImageTokenizer
-
-    tc = cfg.train
-    out, device = start_run(cfg, resume)
-    image_tok = None
-    if cfg.image_tokenizer and cfg.roundtrip_prob > 0:
-        image_tok = ImageTokenizer.from_pretrained(cfg.image_tokenizer, device=device)
-    m = cfg.model
-    reader = Reader(ReaderConfig(labels=list(SHAPES_WORLD_LABELS), backgrounds=list(SHAPES_WORLD_BACKGROUNDS),
-                                 canvas=64, stride=m.stride, width=m.width, blocks=m.blocks, max_objects=4))  # fmt: skip
-    reader.to(device).train()
-    opt = torch.optim.AdamW(reader.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
-    step = load_checkpoint(out, {"reader": reader}, {"opt": opt})["step"] if resume else 0
-    val_samples = held_out_samples(cfg.eval_scenes)
-    val_images = images_tensor([s.image for s in val_samples])
-    val_scenes = [s.scene for s in val_samples]
-    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
-    with TrainingRun(out, tc, step, end, "reader", {"reader": reader}, {"opt": opt},
-                     {"config": config_to_dict(cfg)}) as run:  # fmt: skip
-        while step < end:
-            scenes = scenes_for(f"lvg-reader:{cfg.data_seed}", step * tc.batch_size, tc.batch_size)
-            images = reader_images(scenes, f"lvg-reader-aug:{cfg.data_seed}:{step}", cfg, image_tok)
-            t = reader.targets([layout_from_scene(s) for s in scenes])
-            lr = lr_at(step, tc)
-            set_lr(opt, lr)
-            with autocast(device, tc.precision):
-                o = reader(images)
-            losses = reader.loss({k: v.float() for k, v in o.items()}, t)
-            gnorm = run.optimize(opt, reader.parameters(), losses["loss"])
-            step = run.advance()
-            run.log_train(step, lr, gnorm, **{k: v.item() for k, v in losses.items()})
-            run.end_of_step(step, lambda: validate_reader(reader, val_images, val_scenes),
-                            lambda mm: f"exact {mm['val/exact']:.3f}")  # fmt: skip
-    return reader.save_pretrained(out / "detector")
+    return run(cfg.train, lambda device: ReaderTask(cfg, device), resume, stop_after)
 
 
 # ----------------------------------------------------------------------------- the reading LM
@@ -173,49 +177,50 @@ def validate_reading_lm(lm, text_tok, vocab: PlanVocab, cfg: ReadingLMTrainingCo
     return out
 
 
+class ReadingLMTask(Task):
+    """Layout -> caption, question + layout -> answer (loss on the answer tokens, weighted by their number)."""
+
+    name = "reading LM"
+
+    def __init__(self, cfg: ReadingLMTrainingConfig, device: torch.device):
+        self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
+        self.text_tok = load_text_tokenizer(cfg.text_tokenizer)
+        self.vocab = PlanVocab.from_tokenizer(self.text_tok, shapes_world_layout_config(cfg.bins_per_px),
+                                              cfg.max_text_tokens)  # fmt: skip
+        self.tasks = ReadingTokens.from_tokenizer(self.text_tok)
+        self.lm = build_planner_lm(self.vocab, cfg.size).to(device).train()
+        self.modules = {"lm": self.lm}
+
+    def batch(self, step: int, shard: Shard) -> list[dict[str, torch.Tensor]]:
+        """Captions are longer than questions: each kind is padded on its own (the same loss, less padding)."""
+        B, L, vocab, tok = self.cfg.train.batch_size, self.cfg.max_text_tokens, self.vocab, self.text_tok
+        samples = [make_reading_sample(step * B + j, self.cfg.data) for j in shard.rows(B)]
+        q_ids = tok([s.question or "" for s in samples], add_special_tokens=False)["input_ids"]
+        a_ids = tok([s.answer for s in samples], add_special_tokens=False)["input_ids"]
+        enc = vocab.layout_tokenizer.encode
+        prompts = [reading_prompt(vocab, self.tasks, enc(s.layout), lang=s.lang) if s.question is None
+                   else reading_prompt(vocab, self.tasks, enc(s.layout), question_ids=q[:L])
+                   for s, q in zip(samples, q_ids)]  # fmt: skip
+        groups = ([i for i, s in enumerate(samples) if (s.question is None) == cap] for cap in (True, False))
+        return [reading_batch([prompts[i] for i in g], [a_ids[i] for i in g], vocab) for g in groups if g]
+
+    def loss(self, batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        loss_sum, tokens = torch.zeros((), device=self.device), 0
+        for part in batch:
+            lm = lm_loss(self.lm, part, self.device)
+            loss_sum, tokens = loss_sum + lm["loss"] * int(lm[WEIGHT]), tokens + int(lm[WEIGHT])
+        return {"loss": loss_sum / tokens, WEIGHT: tokens}  # the mean over every answer token of the batch
+
+    def validate(self) -> dict[str, float]:
+        return validate_reading_lm(self.lm, self.text_tok, self.vocab, self.cfg)
+
+    def summary(self, metrics: dict[str, float]) -> str:
+        return ", ".join(f"{k[4:]} {v:.3f}" for k, v in metrics.items() if k[4:].startswith(("caption", "vqa")))
+
+    def save(self, out: Path) -> Path:
+        return save_lm_folder(out / "reading_lm", self.lm, self.text_tok, self.vocab)
+
+
 def train_reading_lm(cfg: ReadingLMTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) reading-LM training; returns the saved folder ``OUT/reading_lm``."""
-    tc = cfg.train
-    out, device = start_run(cfg, resume)
-    text_tok = load_text_tokenizer(cfg.text_tokenizer)
-    vocab = PlanVocab.from_tokenizer(text_tok, shapes_world_layout_config(cfg.bins_per_px), cfg.max_text_tokens)
-    tasks = ReadingTokens.from_tokenizer(text_tok)
-    layout_tok = vocab.layout_tokenizer
-    lm = build_planner_lm(vocab, cfg.size).to(device).train()
-    opt = torch.optim.AdamW(lm.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
-    step = load_checkpoint(out, {"lm": lm}, {"opt": opt})["step"] if resume else 0
-    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
-    L = cfg.max_text_tokens
-    headline = lambda m: ", ".join(f"{k[4:]} {v:.3f}" for k, v in m.items() if k[4:].startswith(("caption", "vqa")))  # noqa: E731
-    with TrainingRun(out, tc, step, end, "reading LM", {"lm": lm}, {"opt": opt},
-                     {"config": config_to_dict(cfg)}) as run:  # fmt: skip
-        while step < end:
-            samples = [
-                make_reading_sample(i, cfg.data) for i in range(step * tc.batch_size, (step + 1) * tc.batch_size)
-            ]
-            q_ids = text_tok([s.question or "" for s in samples], add_special_tokens=False)["input_ids"]
-            a_ids = text_tok([s.answer for s in samples], add_special_tokens=False)["input_ids"]
-            prompts = [reading_prompt(vocab, tasks, layout_tok.encode(s.layout), lang=s.lang) if s.question is None
-                       else reading_prompt(vocab, tasks, layout_tok.encode(s.layout), question_ids=q[:L])
-                       for s, q in zip(samples, q_ids)]  # fmt: skip
-            lr = lr_at(step, tc)
-            set_lr(opt, lr)
-            # captions are longer than questions: pad each kind on its own (the same loss, less padding)
-            loss_sum, tokens = torch.zeros((), device=device), 0
-            for group in ([i for i, s in enumerate(samples) if (s.question is None) == cap] for cap in (True, False)):
-                if not group:
-                    continue
-                batch = reading_batch([prompts[i] for i in group], [a_ids[i] for i in group], vocab)
-                batch = {k: v.to(device) for k, v in batch.items()}
-                with autocast(device, tc.precision):
-                    logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                position_ids=batch["position_ids"]).logits  # [b, T, V]  # fmt: skip
-                n = int((batch["labels"][:, 1:] != IGNORE).sum())
-                loss_sum = loss_sum + planner_loss(logits, batch["labels"]) * n
-                tokens += n
-            loss = loss_sum / tokens  # mean over every answer token of the batch
-            gnorm = run.optimize(opt, lm.parameters(), loss)
-            step = run.advance()
-            run.log_train(step, lr, gnorm, loss=loss.item())
-            run.end_of_step(step, lambda: validate_reading_lm(lm, text_tok, vocab, cfg), headline)
-    return save_lm_folder(out / "reading_lm", lm, text_tok, vocab)
+    return run(cfg.train, lambda device: ReadingLMTask(cfg, device), resume, stop_after)

@@ -13,25 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from lvg.resources import benchmark_prompts_file
 from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig, reconstruction_loss
-from lvg.worlds.shapes.dataset import ShapesWorldBatches, ShapesWorldConfig
+from lvg.worlds.shapes.dataset import ShapesWorldConfig, make_sample
 from lvg.worlds.shapes.heldout import held_out_images
 
-from .checkpoint import load_checkpoint
-from .common import (
-    TrainConfig,
-    TrainingRun,
-    autocast,
-    lr_at,
-    set_lr,
-    start_run,
-)
+from .common import TrainConfig
 from .config import config_to_dict
 from .discriminator import DiscriminatorConfig, PatchDiscriminator, hinge_d_loss, hinge_g_loss
+from .loop import Shard, Task, Update, run
 
 
 @dataclass
@@ -78,65 +71,72 @@ def validate(model: ImageTokenizer, images: torch.Tensor, prompts: list[dict]) -
     return out
 
 
+def shapes_world_images(step: int, shard: Shard, batch_size: int, cfg: ShapesWorldConfig) -> torch.Tensor:
+    """This shard's renders of the Shapes World batch ``step`` (items ``step * batch_size + row``), uint8 [b, 3, H, W]."""
+    images = [make_sample(step * batch_size + j, cfg).image for j in shard.rows(batch_size)]
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+
+
+class TokenizerTask(Task):
+    """Images -> codes -> images: foreground-weighted reconstruction, plus an optional PatchGAN adversary with its
+    own optimizer (a second :class:`Update`, from ``loss.gan_start`` on)."""
+
+    name = "tokenizer"
+    batch_in_workers = True
+
+    def __init__(self, cfg: TokenizerTrainingConfig, device: torch.device):
+        from lvg.worlds.shapes.benchmark import load_prompts
+
+        self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
+        self.model = ImageTokenizer(cfg.model).to(device).train()
+        self.modules = {"model": self.model}
+        self.disc = None
+        if cfg.loss.gan_weight > 0:
+            self.disc = PatchDiscriminator(cfg.loss.discriminator).to(device)
+            self.modules["disc"] = self.disc
+        self.val_images = held_out_images(cfg.eval.num_images)
+        n = cfg.eval.round_trip_prompts  # 0 skips the round trip; a missing prompts file is an error
+        self.prompts = load_prompts(cfg.eval.prompts or benchmark_prompts_file())[:n] if n else []
+        self.data = ShapesWorldConfig(seed=cfg.data_seed)
+
+    def gan_on(self, step: int) -> bool:
+        return self.disc is not None and step >= self.cfg.loss.gan_start
+
+    def updates(self) -> list[Update]:
+        out = [Update("opt", self.model.parameters(), self.loss)]
+        if self.disc is not None:  # AdamW's default weight decay, constant rate, no clipping
+            out.append(Update("d_opt", self.disc.parameters(), self.d_loss, lr=self.cfg.loss.disc_lr, betas=(0.5, 0.9),
+                              weight_decay=0.01, clip=False, active=self.gan_on))  # fmt: skip
+        return out
+
+    def batch(self, step: int, shard: Shard) -> dict:
+        return {"image": shapes_world_images(step, shard, self.cfg.train.batch_size, self.data), "step": step}
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        images = batch["image"].to(self.device, non_blocking=True).float() / 255  # [B, 3, 64, 64]
+        recon, codes, aux = self.model(images)
+        rec = reconstruction_loss(recon, images, self.cfg.loss.fg_weight)
+        out = {"loss": rec + aux, "rec": rec}
+        if self.gan_on(batch["step"]):
+            out["g_loss"] = hinge_g_loss(self.disc(recon))
+            out["loss"] = out["loss"] + self.cfg.loss.gan_weight * out["g_loss"]
+            batch["real"], batch["recon"] = images, recon.detach()  # for the discriminator's update
+        return out
+
+    def d_loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        return {"d_loss": hinge_d_loss(self.disc(batch["real"] * 2 - 1), self.disc(batch["recon"]))}
+
+    def validate(self) -> dict[str, float]:
+        return validate(self.model, self.val_images, self.prompts)
+
+    def save(self, out: Path) -> Path:
+        return self.model.save_pretrained(out / "image_tokenizer")
+
+
 def train_tokenizer(cfg: TokenizerTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Run (or resume) training; returns the folder of the saved tokenizer.
 
     ``stop_after`` ends this run after that many steps (checkpointed), to be continued with
     ``resume=True``; the schedule is always that of ``cfg.train.steps``.
     """
-    from lvg.worlds.shapes.benchmark import load_prompts
-
-    tc = cfg.train
-    out, device = start_run(cfg, resume)
-    model = ImageTokenizer(cfg.model).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay)
-    modules, optims = {"model": model}, {"opt": opt}
-    disc = d_opt = None
-    if cfg.loss.gan_weight > 0:
-        disc = PatchDiscriminator(cfg.loss.discriminator).to(device)
-        d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.loss.disc_lr, betas=(0.5, 0.9))
-        modules["disc"], optims["d_opt"] = disc, d_opt
-    step = load_checkpoint(out, modules, optims)["step"] if resume else 0
-
-    val_images = held_out_images(cfg.eval.num_images)
-    n = cfg.eval.round_trip_prompts  # 0 skips the round trip; a missing prompts file is an error
-    prompts = load_prompts(cfg.eval.prompts or benchmark_prompts_file())[:n] if n else []
-    data = ShapesWorldBatches(tc.batch_size, ShapesWorldConfig(seed=cfg.data_seed), start_batch=step, captions=False)
-    loader = DataLoader(data, batch_size=None, num_workers=tc.num_workers, pin_memory=device.type == "cuda",
-                        persistent_workers=tc.num_workers > 0)  # fmt: skip
-    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
-    model.train()
-    batches = iter(loader)
-    with TrainingRun(out, tc, step, end, "tokenizer", modules, optims, {"config": config_to_dict(cfg)}) as run:
-        while step < end:
-            images = next(batches)["image"].to(device, non_blocking=True).float() / 255  # [B, 3, 64, 64]
-            lr = lr_at(step, tc)
-            set_lr(opt, lr)
-            gan_on = disc is not None and step >= cfg.loss.gan_start
-            with autocast(device, tc.precision):
-                recon, codes, aux = model(images)
-                rec = reconstruction_loss(recon, images, cfg.loss.fg_weight)
-                loss = rec + aux
-                if gan_on:
-                    g_loss = hinge_g_loss(disc(recon))
-                    loss = loss + cfg.loss.gan_weight * g_loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            opt.step()
-            if gan_on:
-                with autocast(device, tc.precision):
-                    d_loss = hinge_d_loss(disc(images * 2 - 1), disc(recon.detach()))
-                d_opt.zero_grad(set_to_none=True)
-                d_loss.backward()
-                d_opt.step()
-            step = run.advance()
-            if step % tc.log_every == 0 or step == end:
-                scalars = {"train/loss": loss.item(), "train/rec": rec.item(), "train/lr": lr,
-                           "train/grad_norm": gnorm.item()}  # fmt: skip
-                if gan_on:
-                    scalars.update({"train/g_loss": g_loss.item(), "train/d_loss": d_loss.item()})
-                run.log.log(step, **scalars)
-                run.bar.set_postfix(loss=f"{loss.item():.4f}")
-            run.end_of_step(step, lambda: validate(model, val_images, prompts))
-    return model.save_pretrained(out / "image_tokenizer")
+    return run(cfg.train, lambda device: TokenizerTask(cfg, device), resume, stop_after)
