@@ -233,8 +233,11 @@ def _train_text_tokenizer(args: argparse.Namespace) -> int:
 
 def _run_training(args: argparse.Namespace, config_cls: type, train_fn, what: str) -> int:
     """Shared by the ``train`` commands: config from YAML + overrides, then (resumable) training."""
+    from lvg.files import read_yaml
     from lvg.train.config import load_config
 
+    if args.config is not None and args.config.exists():
+        read_yaml(args.config)  # a special file, non-UTF-8 text or YAML nested too deeply: one line naming the file
     cfg = load_config(config_cls, args.config, args.overrides)
     path = train_fn(cfg, resume=args.resume, stop_after=args.stop_after)
     print(f"saved {what} to {path}")
@@ -425,10 +428,9 @@ def _save(img, path: Path, scale: int) -> None:
 
 
 def _read_prompt_lines(path: Path) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not UTF-8 text: {e}") from None
+    from lvg.files import read_text
+
+    lines = read_text(path).splitlines()  # a regular UTF-8 file (a FIFO or a device is refused, not waited on)
     for n, line in enumerate(lines, 1):
         if not line.strip():
             raise ValueError(f"{path}:{n}: empty prompt line")
@@ -438,7 +440,7 @@ def _read_prompt_lines(path: Path) -> list[str]:
 
 
 def _paint_layout(args: argparse.Namespace) -> int:
-    from lvg.data.layout import Layout
+    from lvg.data.layout import Layout, LayoutError
 
     if args.prompt is not None or args.prompts is not None or args.output is None:
         raise ValueError("--layout FILE paints that layout: give -o OUT.png and no prompt")
@@ -447,7 +449,10 @@ def _paint_layout(args: argparse.Namespace) -> int:
     pipe = _load_pipeline(args.model)
     if not hasattr(pipe, "paint"):
         raise ValueError(f"the model at {args.model or 'the default location'} has no painter (a one-stage model)")
-    out = pipe(layout=layout)
+    try:
+        out = pipe(layout=layout)
+    except LayoutError as e:  # e.g. "layout canvas 128 differs from this model's 64": say which file
+        raise LayoutError(f"{args.layout}: {e}") from None
     _save(out.images[0], args.output, args.scale)
     print(f"wrote {args.output} (painted {args.layout})")
     return 0
@@ -889,7 +894,9 @@ def main(argv: list[str] | None = None) -> int:
         print("lvg: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError) as e:
-        print(f"lvg: error: {e}", file=sys.stderr)
+        from lvg.files import shorten
+
+        print(f"lvg: error: {shorten(str(e))}", file=sys.stderr)  # one line, never megabytes
         return 2
 
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.component import config_from_dict, read_json_object
+from lvg.files import check_regular_file
 from lvg.models.unified import CausalLM, load_lm, save_lm
 from lvg.tokenizers.layout import LAYOUT, LayoutTokenizer, LayoutTokenizerConfig
 
@@ -153,6 +154,7 @@ def load_lm_folder(path: str | os.PathLike, what: str = "planner"
 
     path = Path(path)
     vocab_file = path / PLAN_VOCAB
+    check_regular_file(vocab_file)
     if not vocab_file.is_file():
         raise FileNotFoundError(f"{path} is not a {what} folder (no {PLAN_VOCAB})")
     try:

@@ -17,6 +17,7 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 from lvg.data.layout import Layout
 from lvg.data.parse import detect_language
 from lvg.data.reading import CANNOT, final_answer, reading_order
+from lvg.files import check_text
 from lvg.models.planner import PlanVocab, load_lm_folder, save_lm_folder
 from lvg.models.reader import Reader
 from lvg.models.reading_lm import ReadingTokens, left_pad, reading_prompt
@@ -121,8 +122,7 @@ class ImageReader:
             raise ValueError(f"{len(questions)} questions for {len(layouts)} images")
         texts = []
         for q in questions:
-            if not isinstance(q, str):
-                raise ReadingError(f"a question must be a string, got {type(q).__name__}")
+            check_text(q, "question", ReadingError)  # a string of valid Unicode (no lone surrogate)
             text = " ".join(q.split())
             if not text:
                 raise ReadingError("the question is empty")

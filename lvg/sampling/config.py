@@ -25,6 +25,7 @@ MAX_IMAGES_PER_PROMPT = 64
 MAX_RERANK = 16  # most candidates generated per returned image
 MAX_SEED = 2**63 - 1
 DEFAULT_VERIFY_TRIES = 3  # what verify=True means
+MIN_TEMPERATURE = 1e-6  # below it (but above 0) logits / temperature overflows float32 and sampling draws garbage
 
 
 class GenerationConfigError(ValueError):
@@ -63,7 +64,11 @@ def _rule(kind: Callable[[str, Any], Any], ok: Callable[[Any], bool], what: str)
 RULES: dict[str, Callable[[str, Any], Any]] = {
     "num_images": _rule(_integer, lambda v: 1 <= v <= MAX_IMAGES_PER_PROMPT, f"between 1 and {MAX_IMAGES_PER_PROMPT}"),
     "guidance_scale": _rule(_number, lambda v: v >= 0, ">= 0 (1 means no guidance)"),
-    "temperature": _rule(_number, lambda v: v >= 0, ">= 0 (0 means greedy)"),
+    "temperature": _rule(
+        _number,
+        lambda v: v == 0 or v >= MIN_TEMPERATURE,
+        f"0 (greedy) or at least {MIN_TEMPERATURE:g} (smaller ones overflow float32)",
+    ),
     "top_k": _rule(_integer, lambda v: v >= 0, "an integer >= 0 (0 means off)"),
     "top_p": _rule(_number, lambda v: 0 < v <= 1, "in (0, 1] (1 means off)"),
     "seed": _rule(_integer, lambda v: 0 <= v <= MAX_SEED, f"in [0, {MAX_SEED}] or None"),

@@ -68,6 +68,8 @@ class ServeSettings:
     max_wait_ms: float = 20  # how long a request may wait for others to share its call
     queue_size: int = 64  # images waiting; beyond it, 429
     request_timeout_s: float = 60.0
+    header_timeout_s: float = 10.0  # a request's headers must arrive within this; then 408 and the connection closes
+    body_timeout_s: float = 30.0  # and its body within this of the headers; then 408
     max_images_per_request: int = 8
     max_body_bytes: int = 1_000_000
     max_upload_bytes: int = 2_000_000
@@ -84,6 +86,8 @@ class ServeSettings:
             ("max_wait_ms", self.max_wait_ms >= 0, "must be >= 0"),
             ("queue_size", self.queue_size >= 1, "must be at least 1"),
             ("request_timeout_s", self.request_timeout_s > 0, "must be > 0"),
+            ("header_timeout_s", self.header_timeout_s > 0, "must be > 0"),
+            ("body_timeout_s", self.body_timeout_s > 0, "must be > 0"),
             ("max_images_per_request", 1 <= self.max_images_per_request <= MAX_IMAGES_PER_PROMPT,
              f"must be in 1..{MAX_IMAGES_PER_PROMPT}"),
             ("max_body_bytes", self.max_body_bytes >= 1, "must be at least 1"),

@@ -18,6 +18,7 @@ from transformers import PreTrainedTokenizerFast
 
 from lvg.data.captions import caption, spec_to_text
 from lvg.data.world import sample_scene
+from lvg.files import check_regular_file
 
 PAD, BOS, EOS, BOI, EOI = "<pad>", "<bos>", "<eos>", "<boi>", "<eoi>"
 LANG_TOKENS = {"en": "<en>", "zh": "<zh>"}  # which language a caption is asked in
@@ -97,6 +98,7 @@ def load_text_tokenizer(path: str | os.PathLike, required: list[str] | None = No
     """
     path = Path(path)
     file = path / "tokenizer.json" if path.is_dir() else path
+    check_regular_file(file)  # a FIFO would hang the reader
     if not file.is_file():
         raise FileNotFoundError(f"no tokenizer.json at {path}")
     try:
