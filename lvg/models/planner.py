@@ -160,7 +160,7 @@ def load_lm_folder(path: str | os.PathLike, what: str = "planner"
     try:
         vocab = config_from_dict(PlanVocab, read_json_object(vocab_file), str(vocab_file))
     except ValueError as e:
-        raise ValueError(f"{vocab_file} is malformed: {e}") from None
+        raise ValueError(str(e) if str(vocab_file) in str(e) else f"{vocab_file} is malformed: {e}") from None
     text_tok = load_text_tokenizer(path / "text_tokenizer", required=["<pad>", "<bos>", "<eos>"])
     if PlanVocab.from_tokenizer(text_tok, vocab.layout, vocab.max_text_tokens) != vocab:
         raise ValueError(f"{path / 'text_tokenizer'} does not match {vocab_file}")
