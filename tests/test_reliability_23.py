@@ -202,6 +202,10 @@ def test_fifos_and_devices_are_refused_without_reading(tmp_path, capsys):
     assert rc == 2 and f"{pipe_file} is a FIFO (named pipe), not a regular file" in err, err
     with pytest.raises(InputFileError, match="is a folder, not a regular file"):
         read_json(tmp_path)
+    from lvg.eval.benchmark import load_prompts  # `lvg eval shapes --prompts FILE`
+
+    with pytest.raises(InputFileError, match=r"is a FIFO \(named pipe\)"):
+        load_prompts(pipe_file)
 
 
 @needs_fifo
