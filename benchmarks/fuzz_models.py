@@ -2,7 +2,9 @@
 
 Mutations: truncation, empty file, huge header length, garbage header, wrong shape, wrong dtype, NaN/inf
 weights, missing/extra tensors, non-JSON, wrong JSON types, missing keys, extra keys, missing files and folders,
-symlink loops, a pickle beside the weights. Each mutant is a fresh copy of the folder; a forked child (the parent
+symlink loops, a pickle beside the weights; and (issue 23) JSON nested 100,000 deep, integers of 5,000 digits and of
+10**400, a UTF-8 BOM, a non-UTF-8 byte, a file replaced by a FIFO or a link to ``/dev/zero`` or ``/dev/urandom``, and
+a component folder that is a link to a folder outside the model folder. Each mutant is a fresh copy of the folder; a forked child (the parent
 imported lvg once) runs ``lvg generate "two stars" -o OUT --model MUTANT`` with a timeout. A mutant passes when it
 exits 0 with the image written (a harmless mutation; never for NaN/inf weights), or exits 2 with exactly one line
 ``lvg: error: ...`` naming the mutated file (or its folder). A traceback, a hang or a signal fails.
@@ -17,6 +19,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import struct
@@ -170,7 +173,19 @@ def _json_mutants(rel: str, text: str, rng: random.Random, per_key: int) -> list
     def put(s: str) -> Callable[[Path], None]:
         return lambda d: _rewrite(d / rel, s.encode("utf-8"))
 
+    raw = text.encode("utf-8")
+    number = re.search(r"(?<=: )\d+", text)  # the first number that is a value
     out = [
+        Mutant("deep-nesting", rel, "100000 deep", put("[" * 100000 + "]" * 100000)),
+        Mutant("bom", rel, "utf-8 bom", put("\ufeff" + text)),
+        Mutant(
+            "non-utf8", rel, "0xff", lambda d: _rewrite(d / rel, raw[: len(raw) // 2] + b"\xff" + raw[len(raw) // 2 :])
+        ),
+    ]
+    if number is not None:
+        for label, digits in (("5000 digits", "9" * 5000), ("10**400", "1" + "0" * 400)):
+            out.append(Mutant("huge-int", rel, label, put(text[: number.start()] + digits + text[number.end() :])))
+    out += [
         Mutant("non-json", rel, "truncated", put(text[: len(text) // 2])),
         Mutant("non-json", rel, "garbage", put("{not json")),
         Mutant("non-json", rel, "binary", lambda d: _rewrite(d / rel, bytes(range(256)))),
@@ -218,6 +233,19 @@ def _pickle_beside(d: Path, rel: str) -> None:
         (d / rel / name).write_bytes(pickle.dumps(Boom()))
 
 
+def _special(d: Path, rel: str, target: str | None) -> None:
+    """``rel`` replaced by a FIFO (``target`` None) or by a link to the device ``target``."""
+    _remove(d, rel)
+    os.mkfifo(d / rel) if target is None else (d / rel).symlink_to(target)
+
+
+def _outside(d: Path, rel: str) -> None:
+    """The folder ``rel`` moved beside the model folder, with a link to it in its place."""
+    away = d.parent / f"outside-{rel.replace('/', '-')}"
+    shutil.move(d / rel, away)
+    (d / rel).symlink_to(away)
+
+
 def _file_mutants(rel: str, is_dir: bool) -> list[Mutant]:
     out = [
         Mutant("missing", rel, "removed", lambda d: _remove(d, rel)),
@@ -225,8 +253,15 @@ def _file_mutants(rel: str, is_dir: bool) -> list[Mutant]:
     ]
     if not is_dir:
         out.append(Mutant("is-a-folder", rel, "dir", lambda d: (_remove(d, rel), (d / rel).mkdir())))
+        if hasattr(os, "mkfifo"):
+            out.append(Mutant("fifo", rel, "named pipe", lambda d: _special(d, rel, None)))
+        for dev in ("/dev/zero", "/dev/urandom"):
+            if Path(dev).exists():
+                out.append(Mutant("device", rel, dev, lambda d, dev=dev: _special(d, rel, dev)))
     else:
         out.append(Mutant("pickle-beside", rel, "4 pickles", lambda d: _pickle_beside(d, rel)))
+        if "/" not in rel:  # a component folder: a link out of the model folder is refused (exit 0 fails)
+            out.append(Mutant("symlink-outside", rel, "link", lambda d: _outside(d, rel), harmful=True))
     return out
 
 
@@ -256,10 +291,14 @@ QUICK_LM = (
 )  # were tracebacks before check_lm_config
 
 
+QUICK_FILES = ("model_index.json", "painter/config.json", "planner/lm/config.json", "planner/plan_vocab.json")
+# (where issue 23 found JSON nested 100,000 deep to give a RecursionError traceback)
+
+
 def quick_mutants(model: Path, seed: int = 0) -> list[Mutant]:
     """A small subset (the test suite's): the first mutant of every kind on a file lvg reads (and non-JSON and wrong
-    types in a ``tokenizer.json``), NaN weights in every weights file, and the LM-config mutants that once gave
-    tracebacks."""
+    types in a ``tokenizer.json``), NaN weights in every weights file, the LM-config mutants that once gave
+    tracebacks, deep nesting in each of :data:`QUICK_FILES`, and both huge integers and both devices."""
     seen: set[tuple[str, str]] = set()
     out = []
     for m in all_mutants(model, seed, per_key=len(WRONG_VALUES)):
@@ -267,6 +306,11 @@ def quick_mutants(model: Path, seed: int = 0) -> list[Mutant]:
             continue
         tok = m.target.endswith("tokenizer.json") and m.kind in ("non-json", "json-type")
         key = (m.kind, m.target if m.kind == "nonfinite" else "tokenizer.json" if tok else "")
+        if m.kind in ("deep-nesting", "huge-int", "device"):
+            key = (
+                m.kind,
+                f"{m.target}:{m.detail}" if m.target in QUICK_FILES and m.kind == "deep-nesting" else m.detail,
+            )
         if key not in seen or (m.target == "planner/lm/config.json" and m.detail in QUICK_LM):
             seen.add(key)
             out.append(m)

@@ -423,10 +423,9 @@ def _save(img, path: Path, scale: int) -> None:
 
 
 def _read_prompt_lines(path: Path) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not UTF-8 text: {e}") from None
+    from lvg.files import read_text
+
+    lines = read_text(path).splitlines()  # a regular UTF-8 file (a FIFO or a device is refused, not waited on)
     for n, line in enumerate(lines, 1):
         if not line.strip():
             raise ValueError(f"{path}:{n}: empty prompt line")
@@ -436,7 +435,7 @@ def _read_prompt_lines(path: Path) -> list[str]:
 
 
 def _paint_layout(args: argparse.Namespace) -> int:
-    from lvg.data.layout import Layout
+    from lvg.data.layout import Layout, LayoutError
 
     if args.prompt is not None or args.prompts is not None or args.output is None:
         raise ValueError("--layout FILE paints that layout: give -o OUT.png and no prompt")
@@ -445,7 +444,10 @@ def _paint_layout(args: argparse.Namespace) -> int:
     pipe = _load_pipeline(args.model)
     if not hasattr(pipe, "paint"):
         raise ValueError(f"the model at {args.model or 'the default location'} has no painter (a one-stage model)")
-    out = pipe(layout=layout)
+    try:
+        out = pipe(layout=layout)
+    except LayoutError as e:  # e.g. "layout canvas 128 differs from this model's 64": say which file
+        raise LayoutError(f"{args.layout}: {e}") from None
     _save(out.images[0], args.output, args.scale)
     print(f"wrote {args.output} (painted {args.layout})")
     return 0
@@ -890,7 +892,9 @@ def main(argv: list[str] | None = None) -> int:
         print("lvg: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError) as e:
-        print(f"lvg: error: {e}", file=sys.stderr)
+        from lvg.files import shorten
+
+        print(f"lvg: error: {shorten(str(e))}", file=sys.stderr)  # one line, never megabytes
         return 2
 
 

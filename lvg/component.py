@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Self, TypeVar
 
 import torch
 
+from lvg.files import InputFileError, check_regular_file, read_json
 from lvg.ranges import check_ranges  # noqa: F401  (re-exported: configs bound their fields with it)
 from lvg.weights import check_header, load_weights, missing_weights_error, save_weights, symlink_note
 
@@ -107,7 +108,10 @@ def convert(value: Any, tp: Any, source: str, key: str, strings: bool = False) -
         if strings and isinstance(value, float) and value.is_integer():
             return int(value)
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer such as 10**400
+            raise fail("a number in float range") from None
     if tp is str and (isinstance(value, str) or strings and isinstance(value, int | float)):
         return str(value)  # (YAML reads `name: 123` as a number)
     if tp not in (bool, int, float, str):
@@ -156,12 +160,13 @@ def config_from_dict(cls: type[T], data: dict, source: str | None = None, string
 
 
 def read_json_object(file: str | os.PathLike) -> dict:
-    """The JSON object in ``file``; unreadable text, bad JSON or another JSON type is a :class:`ConfigError`
-    naming the file (a missing file is the caller's ``FileNotFoundError``)."""
+    """The JSON object in ``file`` (read by :func:`lvg.files.read_json`); a special file, unreadable text, bad JSON or
+    another JSON type is a :class:`ConfigError` naming the file (a missing file is the caller's
+    ``FileNotFoundError``)."""
     try:
-        data = json.loads(Path(file).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{file} is not valid JSON: {e}") from None
+        data = read_json(file)
+    except InputFileError as e:  # not a regular file, too large, not UTF-8, bad or too deeply nested JSON
+        raise ConfigError(str(e)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{file} must hold a JSON object (a mapping), got {type(data).__name__}")
     return data
@@ -200,6 +205,7 @@ class Component:
     def load_config(cls, path: str | os.PathLike) -> Any:
         """Read and validate ``path/config.json`` into ``cls.config_class``."""
         file = Path(path) / CONFIG_NAME
+        check_regular_file(file)  # a FIFO or a device is named as such, not as a missing file
         if not file.is_file():
             raise FileNotFoundError(f"{cls.__name__} file missing: {file}{symlink_note(file)}")
         return config_from_dict(cls.config_class, read_json_object(file), str(file))

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from lvg.files import InputFileError, check_regular_file
+
 MAX_IMAGE_PIXELS = 4_000_000  # 2000x2000: a 64x64 image upscaled 31x fits; decompression bombs do not
 
 
@@ -23,6 +25,10 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> I
     (the size is read from the header, so a decompression bomb is refused before it is decoded)."""
     if os.path.isdir(path):
         raise ImageFileError(f"{path} is a folder, not an image file")
+    try:
+        check_regular_file(path)  # a FIFO or a device would hang the decoder or fill memory
+    except InputFileError as e:
+        raise ImageFileError(str(e)) from None
     try:
         with Image.open(path) as im:
             w, h = im.size

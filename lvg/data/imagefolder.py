@@ -5,11 +5,12 @@ A world writes its own folders (Shapes World: :func:`lvg.worlds.shapes.export.wr
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from PIL import Image
+
+from lvg.files import check_regular_file, inside, read_jsonl
 
 
 def image_grid(images: list[Image.Image], cols: int | None = None, pad: int = 2) -> Image.Image:
@@ -31,22 +32,19 @@ def read_layout_rows(folder: str | os.PathLike) -> list[dict]:
     validated :class:`~lvg.data.layout.Layout` (``background`` and ``objects: [{"label", "box"}]`` in the row).
 
     A missing file, bad JSON or a bad layout is a ``ValueError`` naming the line and the field; rows without
-    ``objects`` are an error too (a folder either has layouts or is not for layout training).
+    ``objects`` are an error too (a folder either has layouts or is not for layout training), and so are rows of
+    another canvas than the first and a ``file_name`` outside the folder (``..`` or absolute). The file is read by
+    :func:`lvg.files.read_jsonl` (a regular UTF-8 file; a BOM is fine).
     """
     from .layout import Layout, LayoutError
 
     folder = Path(folder)
     meta = folder / "metadata.jsonl"
+    check_regular_file(meta)
     if not meta.is_file():
         raise FileNotFoundError(f"{meta} not found: an imagefolder needs a metadata.jsonl")
     rows = []
-    for n, line in enumerate(meta.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{meta} line {n}: not valid JSON: {e}") from None
+    for n, row in read_jsonl(meta):  # a regular file, UTF-8 (BOM or not); errors name the line
         if not isinstance(row, dict):
             raise ValueError(f"{meta} line {n}: a row must be a JSON object")
         for key in ("file_name", "text", "objects"):
@@ -59,7 +57,15 @@ def read_layout_rows(folder: str | os.PathLike) -> list[dict]:
                                     **({"canvas": row["canvas"]} if "canvas" in row else {})})  # fmt: skip
         except LayoutError as e:
             raise ValueError(f"{meta} line {n}: {e}") from None
-        rows.append({"file_name": folder / str(row["file_name"]), "text": row["text"], "layout": lay})
+        if rows and lay.canvas != rows[0]["layout"].canvas:  # one model paints one canvas size
+            raise ValueError(f"{meta} line {n}: layout canvas {lay.canvas} differs from the first row's "
+                             f"{rows[0]['layout'].canvas}; every row of a folder has the same canvas")  # fmt: skip
+        if not isinstance(row["file_name"], str):
+            raise ValueError(f"{meta} line {n}: field 'file_name' must be a string")
+        file = inside(folder, row["file_name"], f"{meta} line {n}: field 'file_name'")  # never outside the folder
+        rows.append({"file_name": file, "text": row["text"], "layout": lay})
     if not rows:
         raise ValueError(f"{meta} holds no rows")
+    if not any(r["layout"].objects for r in rows):  # there would be no label words to learn
+        raise ValueError(f"{meta}: no row has any objects; layout training needs labelled boxes")
     return rows

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lvg.files import InputFileError, parse_json, read_json, shorten
+
 DEFAULT_CANVAS = 64  # pixels, when a layout does not say
 MAX_LAYOUT_OBJECTS = 64  # a hard cap for any layout; a model's own limit is usually lower
 BOX_DECIMALS = 4  # boxes are kept rounded to 1e-4 px, so layouts compare equal across float paths and JSON
@@ -34,6 +36,14 @@ class LayoutObject:
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "box": [_num(v) for v in self.box]}
+
+
+def _finite(v: float) -> bool:
+    """Whether ``v`` is a finite number that fits a float (an integer such as 10**400 does not)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def _num(v: float) -> float | int:
@@ -66,15 +76,18 @@ class Layout:
             box = o.box
             if not isinstance(box, (tuple, list)) or len(box) != 4:
                 raise LayoutError(f"object {i} ({o.label}): field 'box' must be [x0, y0, x1, y1], got {box!r}")
-            if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in box):
-                raise LayoutError(f"object {i} ({o.label}): field 'box' must hold 4 finite numbers, got {box!r}")
-            x0, y0, x1, y1 = box
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v) for v in box):
+                raise LayoutError(f"object {i} ({o.label}): field 'box' must hold 4 finite numbers, got "
+                                  f"{shorten(repr(box), 200)}")  # fmt: skip
+            rounded = tuple(round(float(v), BOX_DECIMALS) + 0.0 for v in box)  # checked as kept (and as written)
+            x0, y0, x1, y1 = rounded
             if not (0 <= x0 < x1 <= self.canvas and 0 <= y0 < y1 <= self.canvas):
                 raise LayoutError(
                     f"object {i} ({o.label}): field 'box' {list(box)} must satisfy 0 <= x0 < x1 <= {self.canvas} "
-                    f"and 0 <= y0 < y1 <= {self.canvas} (inside the canvas)"
+                    f"and 0 <= y0 < y1 <= {self.canvas} (inside the canvas; boxes are kept to {BOX_DECIMALS} "
+                    f"decimals)"
                 )
-            object.__setattr__(o, "box", tuple(round(float(v), BOX_DECIMALS) + 0.0 for v in box))
+            object.__setattr__(o, "box", rounded)
         for i, a in enumerate(self.objects):
             for j in range(i):
                 if boxes_overlap(a.box, self.objects[j].box):
@@ -124,21 +137,24 @@ class Layout:
     @classmethod
     def from_json(cls, text: str) -> Layout:
         try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise LayoutError(f"layout is not valid JSON: {e}") from None
+            d = parse_json(text, "layout")
+        except InputFileError as e:
+            raise LayoutError(str(e)) from None
         return cls.from_dict(d)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> Layout:
-        """Read a layout JSON file; a missing or unreadable file is a :class:`LayoutError` naming it."""
+        """Read a layout JSON file (a regular file only: see :func:`lvg.files.read_json`); a missing or unreadable
+        file is a :class:`LayoutError` naming it."""
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise LayoutError(f"cannot read layout file {p}: {e}") from None
+            d = read_json(p)
+        except InputFileError as e:
+            raise LayoutError(str(e) if str(p) in str(e) else f"{p}: {e}") from None
+        except OSError as e:
+            raise LayoutError(f"cannot read layout file {p}: {e.strerror or e}") from None
         try:
-            return cls.from_json(text)
+            return cls.from_dict(d)
         except LayoutError as e:
             raise LayoutError(f"{p}: {e}") from None
 

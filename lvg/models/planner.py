@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.component import config_from_dict, read_json_object
+from lvg.files import check_regular_file
 from lvg.models.padding import IGNORE, left_pad, right_padded_batch
 from lvg.models.unified import CausalLM, load_lm, save_lm
 from lvg.ranges import bounded, check_ranges
@@ -156,12 +157,13 @@ def load_lm_folder(path: str | os.PathLike, what: str = "planner"
 
     path = Path(path)
     vocab_file = path / PLAN_VOCAB
+    check_regular_file(vocab_file)
     if not vocab_file.is_file():
         raise FileNotFoundError(f"{path} is not a {what} folder (no {PLAN_VOCAB})")
     try:
         vocab = config_from_dict(PlanVocab, read_json_object(vocab_file), str(vocab_file))
     except ValueError as e:
-        raise ValueError(f"{vocab_file} is malformed: {e}") from None
+        raise ValueError(str(e) if str(vocab_file) in str(e) else f"{vocab_file} is malformed: {e}") from None
     text_tok = load_text_tokenizer(path / "text_tokenizer", required=["<pad>", "<bos>", "<eos>"])
     if PlanVocab.from_tokenizer(text_tok, vocab.layout, vocab.max_text_tokens) != vocab:
         raise ValueError(f"{path / 'text_tokenizer'} does not match {vocab_file}")

@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover
     StrictDataclassError = ValueError  # type: ignore[misc,assignment]
 
 from lvg.component import Component, ConfigError, read_json_object
+from lvg.files import check_regular_file
 from lvg.models.padding import IGNORE, left_pad
 from lvg.ranges import bounded, check_ranges
 
@@ -239,6 +240,7 @@ class CausalLM(Component, LlamaForCausalLM):
     @classmethod
     def load_config(cls, path: str | os.PathLike) -> LlamaConfig:
         file = Path(path) / "config.json"
+        check_regular_file(file)
         if not file.is_file():
             raise FileNotFoundError(f"language model file missing: {file}")
         data = read_json_object(file)

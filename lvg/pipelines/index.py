@@ -18,6 +18,7 @@ from typing import Any
 
 from lvg import __version__
 from lvg.component import read_json_object
+from lvg.files import check_regular_file
 from lvg.resources import default_model_source, model_dir
 from lvg.weights import symlink_note
 
@@ -46,6 +47,7 @@ class ModelIndex:
         if not folder.is_dir():
             raise FileNotFoundError(f"model directory not found: {folder}{where}")
         file = folder / MODEL_INDEX
+        check_regular_file(file)
         if not file.is_file():
             hint = where and f"{where}; the default model is not trained yet (see its README.md)"
             raise FileNotFoundError(f"{folder} is not an lvg model folder (no {MODEL_INDEX}){hint}")
@@ -71,6 +73,9 @@ class ModelIndex:
         if not path.is_dir():
             raise FileNotFoundError(f"{self.file} declares the {name!r} component at {path}, which does not exist"
                                     f"{symlink_note(path)}")  # fmt: skip
+        if not path.resolve().is_relative_to(self.folder.resolve()):  # a symlink may not lead out of the folder
+            raise ValueError(f"{self.file}: component {name!r} at {path} is a link to {path.resolve()}, outside the "
+                             f"model folder; copy it into the folder instead")  # fmt: skip
         return path
 
     def optional(self, name: str) -> Path | None:

@@ -23,6 +23,7 @@ from PIL import Image
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.data.layout import Layout, LayoutError
+from lvg.files import check_text
 from lvg.models.painter import Painter
 from lvg.models.planner import PlanVocab, load_lm_folder, plan_prefix, write_plan_vocab
 from lvg.models.unified import tokenize_texts
@@ -46,8 +47,7 @@ class PromptError(ValueError):
 
 def normalize_prompt(text: str) -> str:
     """What the planner reads: control characters dropped, runs of white space folded to one space."""
-    if not isinstance(text, str):
-        raise PromptError(f"a prompt must be a string, got {type(text).__name__}")
+    check_text(text, "prompt", PromptError)  # a string of valid Unicode (no lone surrogate)
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch in "\t\n")
     return " ".join(text.split())
 
@@ -224,6 +224,9 @@ class PlannedPipeline(BasePipeline):
         if layout is not None:
             if prompt is not None:
                 raise ValueError("give either prompt or layout, not both")
+            if cfg.verify or cfg.rerank > 1:  # never silently ignored
+                raise ValueError(f"verify={cfg.verify} and rerank={cfg.rerank} check images against their prompt; a "
+                                 f"painted layout has none (paint with verify=0 and rerank=1)")  # fmt: skip
             layouts = [layout] if isinstance(layout, Layout) else list(layout)
             if not layouts:
                 raise LayoutError("no layout given")

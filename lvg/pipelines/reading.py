@@ -15,6 +15,7 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.data.layout import Layout, reading_order
 from lvg.data.text import CANNOT, detect_language, final_answer
+from lvg.files import check_text
 from lvg.images import images_to_tensor
 from lvg.models.padding import left_pad
 from lvg.models.planner import PlanVocab, load_lm_folder, write_plan_vocab
@@ -118,8 +119,7 @@ class ImageReader(BasePipeline):
             raise ValueError(f"{len(questions)} questions for {len(layouts)} images")
         texts = []
         for q in questions:
-            if not isinstance(q, str):
-                raise ReadingError(f"a question must be a string, got {type(q).__name__}")
+            check_text(q, "question", ReadingError)  # a string of valid Unicode (no lone surrogate)
             text = " ".join(q.split())
             if not text:
                 raise ReadingError("the question is empty")

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from lvg.files import TextError, check_text
 from lvg.images import images_to_tensor, tensor_to_images
 from lvg.sampling.config import check_seed_span, check_seeds
 
@@ -31,9 +32,13 @@ def candidate_seed(seed: int, c: int) -> int:
 
 def prompt_list(prompt: str | list[str], batch_size: int = 32) -> list[str]:
     """``prompt`` as a non-empty list of non-blank strings (and ``batch_size`` checked), else a ValueError."""
+    if not isinstance(prompt, str | list | tuple):  # pipe(5)
+        raise TextError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
         raise ValueError("prompt must be a non-empty string or a list of them")
+    for p in prompts:
+        check_text(p, "prompt")  # a lone surrogate (a non-UTF-8 byte on the command line) never reaches a tokenizer
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     return prompts

@@ -25,6 +25,7 @@ MAX_IMAGES_PER_PROMPT = 64
 MAX_RERANK = 16  # most candidates generated per returned image
 MAX_SEED = 2**63 - 1
 DEFAULT_VERIFY_TRIES = 3  # what verify=True means
+MIN_TEMPERATURE = 1e-6  # below it (but above 0) logits / temperature overflows float32 and sampling draws garbage
 
 
 class GenerationConfigError(ValueError):
@@ -36,7 +37,11 @@ def check_value(name: str, value: Any, error: type[ValueError] = GenerationConfi
     ``name``; raises ``error`` (a ``ValueError`` subclass) whose message names ``name``."""
     if name == "verify" and isinstance(value, bool):  # True/False: the default number of tries, or off
         return DEFAULT_VERIFY_TRIES if value else 0
-    return RANGES[name].check(name, value, error)
+    value = RANGES[name].check(name, value, error)
+    if name == "temperature" and 0 < value < MIN_TEMPERATURE:
+        raise error(f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE:g} (smaller ones overflow float32), "
+                    f"got {value!r}")  # fmt: skip
+    return value
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,9 @@ class ServeSettings:
     max_wait_ms: float = bounded(0.0, None, default=20)  # how long a request may wait for others to share its call
     queue_size: int = bounded(1, None, default=64)  # images waiting; beyond it, 429
     request_timeout_s: float = bounded(0.0, None, lo_open=True, default=60.0)
+    # a request's headers must arrive within this; then 408 and the connection closes
+    header_timeout_s: float = bounded(0.0, None, lo_open=True, default=10.0)
+    body_timeout_s: float = bounded(0.0, None, lo_open=True, default=30.0)  # and its body within this; then 408
     max_images_per_request: int = bounded(1, MAX_IMAGES_PER_PROMPT, default=8)
     max_body_bytes: int = bounded(1, None, default=1_000_000)
     max_upload_bytes: int = bounded(1, None, default=2_000_000)

@@ -10,6 +10,14 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from lvg.files import InputFileError, read_text
+
+
+def header_safe(key: str) -> bool:
+    """Whether ``key`` is printable ASCII: the middleware reads headers as Latin-1 and keys are hashed as UTF-8, so a
+    key with other characters could never match what a client sends."""
+    return all(" " <= ch <= "~" for ch in key)
+
 
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
@@ -19,6 +27,9 @@ class ApiKeys:
     """A set of API keys, held as SHA-256 digests and compared in constant time."""
 
     def __init__(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        if not all(map(header_safe, keys)):
+            raise ValueError("API keys must be printable ASCII: an HTTP header carries no other characters that match")
         self._digests = [_digest(k) for k in keys]
         if not self._digests:
             raise ValueError("no API keys given")
@@ -28,10 +39,17 @@ class ApiKeys:
         """One key per line; blank lines and ``#`` comments are ignored. A file without keys is an error."""
         path = Path(path)
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as e:
-            raise ValueError(f"API keys file {path} is not UTF-8 text: {e}") from None
-        keys = [s for s in (line.strip() for line in lines) if s and not s.startswith("#")]
+            lines = read_text(path).splitlines()  # a regular UTF-8 file
+        except InputFileError as e:
+            raise ValueError(f"API keys file: {e}") from None
+        keys = []
+        for n, line in enumerate(lines, 1):
+            key = line.strip()
+            if key and not key.startswith("#"):
+                if not header_safe(key):  # (the key itself is never printed)
+                    raise ValueError(f"API keys file {path} line {n}: a key must be printable ASCII; clients send "
+                                     f"it in an HTTP header, where other characters never match")  # fmt: skip
+                keys.append(key)
         if not keys:
             raise ValueError(f"API keys file {path} holds no keys")
         return cls(keys)

@@ -10,6 +10,8 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from lvg.files import shorten
+
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -41,7 +43,8 @@ class ErrorResponse(BaseModel):
 
 def error_response(status: int, message: str, type_: str | None = None, headers: dict[str, str] | None = None,
                    param: str | None = None, detail: Any = None) -> JSONResponse:  # fmt: skip
-    """A JSON error response in the common shape."""
+    """A JSON error response in the common shape; the message is one line of at most 2,000 characters."""
+    message = shorten(message)
     err: dict[str, Any] = {"type": type_ or ERROR_TYPES.get(status, "error"), "message": message}
     if param is not None:
         err["param"] = param

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,18 @@ UNDRAINED = frozenset({"/healthz", "/readyz", "/metrics"})  # still answered whi
 UPLOAD_OVERHEAD = 64 * 1024  # multipart framing and form fields around an upload
 
 
-class BodyTooLarge(HTTPException):
+BODY_POLL_S = 0.25  # how often a request waiting for its body checks whether the server is draining
+
+
+class BodyError(HTTPException):
+    """The streamed body cannot be taken: too large, too slow, or the server is shutting down (the connection is
+    closed after the answer)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, message, headers={"Connection": "close", **(headers or {})})
+
+
+class BodyTooLarge(BodyError):
     """The streamed body passed its limit."""
 
     def __init__(self, limit: int) -> None:
@@ -64,10 +76,12 @@ class ServeMiddleware:
                 await rejection(scope, receive, send_wrapper)
             else:
                 await self.app(scope, self._limited(scope, receive), send_wrapper)
-        except BodyTooLarge as e:  # raised by the body reader outside a route's exception handling
+        except BodyError as e:  # raised by the body reader outside a route's exception handling
             if status[1]:
                 raise
-            await error_response(413, str(e.detail))(scope, receive, send_wrapper)
+            await error_response(e.status_code, str(e.detail), headers=dict(e.headers or {}))(
+                scope, receive, send_wrapper
+            )
         finally:
             seconds = time.perf_counter() - start
             self.state.metrics.observe_request(route_label(scope["path"]), status[0], seconds)
@@ -110,17 +124,36 @@ class ServeMiddleware:
         return s.max_upload_bytes + UPLOAD_OVERHEAD if path == "/v1/captions" else s.max_body_bytes
 
     def _limited(self, scope: Scope, receive: Receive) -> Receive:
-        """``receive`` that raises ``BodyTooLarge`` once the streamed body passes the path's limit."""
+        """``receive`` that raises :class:`BodyError` once the streamed body passes the path's limit, when it has
+        not arrived within ``body_timeout_s`` (408), or when the server starts draining while it waits (503). Once
+        the body is complete, it is plain ``receive`` (waiting for a disconnect has no deadline)."""
         limit = self._body_limit(scope["path"])
-        seen = 0
+        timeout = self.state.settings.body_timeout_s
+        deadline = time.monotonic() + timeout
+        seen, done = 0, False
 
         async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, done
+            if done:
+                return await receive()
+            while True:  # wait in short slices: a stalled body must not hold up a shutdown
+                if self.state.draining:
+                    raise BodyError(503, "the server is shutting down", {"Retry-After": "5"})
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise BodyError(408, f"the request body did not arrive within {timeout:g} s")
+                try:
+                    message = await asyncio.wait_for(receive(), min(left, BODY_POLL_S))
+                    break
+                except TimeoutError:
+                    continue
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise BodyTooLarge(limit)
+                done = not message.get("more_body", False)
+            else:
+                done = True
             return message
 
         return limited

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lvg.files import read_text
+
 BLOCKLIST_DIR = Path(__file__).resolve().parent / "blocklists"
 DEFAULT_BLOCKLISTS = (BLOCKLIST_DIR / "en.txt", BLOCKLIST_DIR / "zh.txt")
 _CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF),
@@ -110,11 +112,7 @@ class PromptFilter:
         terms: list[Term] = []
         for p in DEFAULT_BLOCKLISTS if paths is None else paths:
             p = Path(p)
-            try:
-                text = p.read_text(encoding="utf-8")
-            except UnicodeDecodeError as e:
-                raise ValueError(f"blocklist {p} is not UTF-8 text: {e}") from None
-            terms += parse_blocklist(text, p.stem)
+            terms += parse_blocklist(read_text(p), p.stem)  # a regular UTF-8 file (errors name it)
         return cls(terms)
 
     def check(self, prompt: str) -> Blocked | None:

@@ -16,6 +16,8 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
+from lvg.files import check_regular_file
+
 PAD, BOS, EOS, BOI, EOI = "<pad>", "<bos>", "<eos>", "<boi>", "<eoi>"
 LANG_TOKENS = {"en": "<en>", "zh": "<zh>"}  # which language a caption is asked in
 # Task tokens reserved for the unified model, plus spares so later tasks need no re-training.
@@ -85,6 +87,7 @@ def load_text_tokenizer(path: str | os.PathLike, required: list[str] | None = No
     """
     path = Path(path)
     file = path / "tokenizer.json" if path.is_dir() else path
+    check_regular_file(file)  # a FIFO would hang the reader
     if not file.is_file():
         raise FileNotFoundError(f"no tokenizer.json at {path}")
     try:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 
 from lvg.component import ConfigError, config_from_dict
+from lvg.files import InputFileError, read_yaml
 
 T = TypeVar("T")
 __all__ = ["ConfigError", "config_to_dict", "load_config"]
@@ -30,12 +31,12 @@ def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: 
     data: dict = {}
     if path is not None:
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path} is not valid YAML: {e}") from None
+            data = read_yaml(path) or {}  # a regular file, size-capped, UTF-8 (BOM too), nesting bounded
+        except InputFileError as e:
+            raise ConfigError(str(e)) from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping at the top level")
     for item in overrides or []:
