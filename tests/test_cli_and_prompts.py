@@ -1,6 +1,7 @@
 """The lvg command line, the public API and the committed benchmark prompts."""
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -30,6 +31,8 @@ PROMPTS = ROOT / "benchmarks" / "shapes_prompts.jsonl"
         ["judge"],
         ["train"],
         ["train", "text-tokenizer"],
+        ["train", "unified-lm"],
+        ["data", "emoji"],
     ],
 )
 def test_help_everywhere(argv, capsys):
@@ -37,6 +40,27 @@ def test_help_everywhere(argv, capsys):
         main([*argv, "--help"])
     assert e.value.code == 0
     assert "usage: lvg" in capsys.readouterr().out
+
+
+def test_train_commands_come_from_one_table(capsys):
+    """`lvg train --help` lists every trainer; each row names a config class whose example config loads."""
+    import dataclasses
+
+    from lvg.cli.train import TRAINERS, _resolve
+    from lvg.train.config import load_config
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    listed = re.findall(r"^ {4}([a-z-]+)(?: |$)", capsys.readouterr().out, re.M)
+    assert listed == ["text-tokenizer", "tokenizer", "planner", "painter", "reader", "reading-lm", "unified-lm", "llm",
+                      "clip"]  # fmt: skip
+    assert [t.name for t in TRAINERS] == listed[1:]
+    for t in TRAINERS:
+        cls = _resolve(t.config)
+        assert dataclasses.is_dataclass(cls) and callable(_resolve(t.train)), t.name
+        assert isinstance(load_config(cls, ROOT / t.example_config, []), cls), t.name
+    assert main(["train", "unified-lm", "no_such_field=1"]) == 2
+    assert capsys.readouterr().err.startswith("lvg: error:")
 
 
 def test_parse_and_judge_commands(tmp_path, capsys):

@@ -1,7 +1,7 @@
 """The package's layers: no module imports from a layer above its own (lazy imports inside functions included).
 
-data, worlds < tokenizers < models < sampling < pipelines < eval, train < serve < cli. Top-level helper modules
-(``lvg/weights.py``, ``lvg/component.py``, ``lvg/resources.py``, ...) are the lowest layer; ``lvg/__init__.py`` is
+data, worlds < tokenizers < models < sampling < pipelines < eval, train < serve < cli (the ``lvg/cli/`` package).
+Top-level helper modules (``lvg/weights.py``, ``lvg/component.py``, ``lvg/resources.py``, ...) are the lowest layer; ``lvg/__init__.py`` is
 the top API (it may reach every layer, lazily). Worlds (``lvg/worlds/``) sit at the data level, and the generic
 layers (:data:`GENERIC`: data, tokenizers, models, sampling, pipelines, serve) import no world at all; eval, train
 and cli may. Imports under ``if TYPE_CHECKING:`` never run and are not counted.
@@ -110,6 +110,12 @@ def test_the_checker_sees_a_generic_layer_import_a_world(tmp_path, monkeypatch, 
     (pkg / "mod.py").write_text(source)
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path / "lvg")
     assert [b.split(" imports ")[1].removesuffix(" (a world)") for b in world_imports()] == expected
+
+
+def test_the_cli_package_is_the_top_layer():
+    files = sorted((PACKAGE / "cli").glob("*.py"))
+    assert not (PACKAGE / "cli.py").exists() and {"__init__", "__main__", "train"} <= {f.stem for f in files}
+    assert {layer_of(module_name(f)) for f in files} == {max(LAYERS.values())}
 
 
 def test_worlds_sit_at_the_data_level():

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-WORLDS: dict[str, str] = {"shapes": "lvg.worlds.shapes.plugin:WORLD"}
+WORLDS: dict[str, str] = {"shapes": "lvg.worlds.shapes.plugin:WORLD", "emoji": "lvg.worlds.emoji.plugin:WORLD"}
 DEFAULT_WORLD = "shapes"
 
 

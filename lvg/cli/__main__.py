@@ -1,0 +1,7 @@
+"""``python -m lvg.cli``: the ``lvg`` command."""
+
+import sys
+
+from lvg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,85 @@
+"""What several ``lvg`` commands share: the sampling flags, output checks, pipeline loading and printing."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+Subparsers = Any  # argparse's private _SubParsersAction
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def group(sub: Subparsers, name: str, help: str, description: str, dest: str, metavar: str) -> Subparsers:
+    """A command with subcommands (``lvg data ...``, ``lvg train ...``, ``lvg eval ...``)."""
+    p = sub.add_parser(name, help=help, description=description)
+    return p.add_subparsers(dest=dest, metavar=metavar, required=True)
+
+
+def sampling_args(d: argparse.ArgumentParser) -> None:
+    """``--guidance-scale``, ``--temperature``, ``--top-k``, ``--top-p``: one flag per sampling setting of
+    :class:`~lvg.sampling.GenerationConfig` (its help text and type declared there), default the model's own."""
+    from lvg.ranges import field_help
+    from lvg.sampling.config import RANGES, SAMPLING_FIELDS, GenerationConfig
+
+    for name in SAMPLING_FIELDS:
+        d.add_argument(f"--{name.replace('_', '-')}", type=int if RANGES[name].integer else float, default=None,
+                       help=f"{field_help(GenerationConfig, name)} (default: the model's own)")  # fmt: skip
+    d.add_argument("--batch-size", type=int, default=32, help="images generated per forward batch (default 32)")
+
+
+def generation_config(args: argparse.Namespace, num_images: int = 1, base=None):  # -> GenerationConfig
+    """The :class:`~lvg.sampling.GenerationConfig` of the flags given, over ``base`` (a loaded pipeline's own
+    ``generation_config``; None: the library defaults). Called once before the model loads, so bad flags fail
+    first, and again with the pipeline's defaults."""
+    from lvg.sampling.config import FIELDS, SAMPLING_FIELDS, GenerationConfig, GenerationConfigError
+
+    given = {k: getattr(args, k) for k in SAMPLING_FIELDS if getattr(args, k) is not None}
+    try:
+        return GenerationConfig.from_kwargs(base, num_images=num_images, seed=args.seed, rerank=args.rerank,
+                                            verify=getattr(args, "verify", 0), **given)  # fmt: skip
+    except GenerationConfigError as e:  # "seed must be in [0, ...]" -> "--seed must be in [0, ...]": the flag's name
+        name = str(e).split(" ", 1)[0]
+        raise GenerationConfigError(
+            f"--{name.replace('_', '-')}{str(e)[len(name) :]}" if name in FIELDS else str(e)
+        ) from None
+
+
+def model_config(args: argparse.Namespace, pipe, num_images: int = 1):  # -> GenerationConfig
+    """:func:`generation_config` over the loaded pipeline's own defaults."""
+    return generation_config(args, num_images, getattr(pipe, "generation_config", None))
+
+
+def check_output(path: Path) -> None:
+    """Fail before generating when ``path`` cannot take an image: a folder, an unknown suffix, a file for a parent."""
+    if path.is_dir():
+        raise ValueError(f"-o {path} is a directory; give a file name such as {path / 'out.png'}")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"-o {path}: unknown image type {path.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"-o {path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK):
+                raise ValueError(f"-o {path}: cannot write in {parent}")
+            break
+
+
+def load_pipeline(model: Path | None, clip: Path | None = None):
+    """The pipeline its folder declares (default: the default model), with ``--clip DIR`` replacing any bundled CLIP."""
+    from lvg.pipelines import load_pipeline as load
+    from lvg.worlds import attach_world
+
+    pipe = attach_world(load(model))
+    if clip is not None:
+        from lvg.models.clip import ShapesClip
+
+        pipe.clip = ShapesClip.from_pretrained(clip).to(pipe.device)
+    return pipe
+
+
+def print_metrics(metrics: dict[str, Any]) -> None:
+    for k, v in metrics.items():
+        print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")

@@ -1,0 +1,101 @@
+"""``lvg export`` and ``lvg assemble``: write model folders (weights stored as fp16/bf16/fp32)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import Subparsers, load_pipeline
+
+
+def _dtype_arg(d: argparse.ArgumentParser) -> None:
+    d.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
+                   help="storage precision of the weights (default float16)")  # fmt: skip
+
+
+def _save_and_reload(pipe, out: Path, dtype: str) -> None:
+    """Write ``pipe`` to ``out`` with its weights stored as ``dtype``, then reload the folder strictly (it is complete
+    and consistent)."""
+    import torch
+
+    from lvg.pipelines import load_pipeline as load
+
+    pipe.save_pretrained(out, dtype={"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": None}[dtype])
+    load(out)
+
+
+def _add_export(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "export",
+        help="copy a model folder, storing weights in fp16/bf16 (to ship)",
+        description="Load a pipeline folder strictly and write it to OUT (its components and model_index.json) "
+        "with weights stored as --dtype; other files in OUT (e.g. a model card) are kept.",
+    )
+    d.add_argument("model", type=Path, help="source pipeline folder (e.g. runs/llm-shapes/pipeline)")
+    d.add_argument("out", type=Path, help="destination folder (e.g. models/shapes-default)")
+    _dtype_arg(d)
+    d.add_argument("--clip", type=Path, default=None, help="bundle this CLIP folder as the clip/ component")
+    d.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    _save_and_reload(load_pipeline(args.model, args.clip), args.out, args.dtype)
+    print(f"exported {args.model} to {args.out} ({args.dtype} weights)")
+    return 0
+
+
+def _add_assemble(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "assemble",
+        help="assemble a planned model folder from its trained components",
+        description="Load a trained planner, painter, image tokenizer and (optionally) CLIP strictly and write them "
+        "to OUT as one PlannedPipeline folder (model_index.json + component folders), weights stored as --dtype; "
+        "other files in OUT (e.g. a model card) are kept. The folder is reloaded strictly at the end.",
+    )
+    d.add_argument("out", type=Path, help="destination folder (e.g. models/shapes-default)")
+    d.add_argument("--planner", type=Path, required=True, help="planner folder (lvg train planner: OUT/planner)")
+    d.add_argument("--painter", type=Path, required=True, help="painter folder (lvg train painter: OUT/painter)")
+    d.add_argument("--painter-class", default="Painter",
+                   help="the painter's class, a name in the component registry (default Painter)")  # fmt: skip
+    d.add_argument("--image-tokenizer", type=Path, required=True, help="image tokenizer the painter was trained on")
+    d.add_argument("--clip", type=Path, default=None, help="CLIP folder to bundle (reranking, CLIP score)")
+    d.add_argument("--reader", type=Path, default=None,
+                   help="reader folder to bundle (lvg train reader: OUT/detector); needs --reading-lm")  # fmt: skip
+    d.add_argument("--reading-lm", type=Path, default=None,
+                   help="reading LM folder to bundle (lvg train reading-lm: OUT/reading_lm); needs --reader")  # fmt: skip
+    d.add_argument("--guidance-scale", type=float, default=1.0, help="the folder's default guidance (default 1.0)")
+    d.add_argument("--temperature", type=float, default=1.0, help="the folder's default temperature (default 1.0)")
+    _dtype_arg(d)
+    d.set_defaults(func=_assemble)
+
+
+def _assemble(args: argparse.Namespace) -> int:
+    from lvg.models.clip import ShapesClip
+    from lvg.pipelines.components import component_class
+    from lvg.pipelines.planned import DEFAULT_GENERATION, LayoutPlanner, PlannedPipeline
+    from lvg.tokenizers.image import ImageTokenizer
+
+    if (args.reader is None) != (args.reading_lm is None):
+        raise ValueError("give both --reader and --reading-lm (or neither)")
+    reader = None
+    if args.reader is not None:
+        from lvg.models.planner import load_lm_folder
+        from lvg.models.reader import Reader
+        from lvg.pipelines.reading import ImageReader
+
+        reader = ImageReader(Reader.from_pretrained(args.reader), *load_lm_folder(args.reading_lm, "reading LM"))
+    clip = ShapesClip.from_pretrained(args.clip) if args.clip is not None else None
+    painter = component_class(args.painter_class, "--painter-class").from_pretrained(args.painter)
+    pipe = PlannedPipeline(LayoutPlanner.from_pretrained(args.planner), painter,
+                           ImageTokenizer.from_pretrained(args.image_tokenizer), clip,
+                           DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale,
+                                                      temperature=args.temperature), reader)  # fmt: skip
+    _save_and_reload(pipe, args.out, args.dtype)
+    print(f"assembled a PlannedPipeline in {args.out} ({args.dtype} weights)")
+    return 0
+
+
+def add_model_commands(sub: Subparsers) -> None:
+    """``lvg export``, ``lvg assemble``."""
+    _add_export(sub)
+    _add_assemble(sub)

@@ -1,0 +1,59 @@
+"""``lvg serve``: the model over HTTP (FastAPI + uvicorn) with a web page."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import Subparsers
+
+
+def _add_serve(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "serve",
+        help="serve text -> image and captioning over HTTP (with a web page)",
+        description="Serve the model over HTTP with FastAPI + uvicorn: POST /v1/images/generations (OpenAI Images API "
+        "compatible, b64_json), POST /v1/captions, GET /healthz, /readyz, /metrics (Prometheus), /openapi.json and a "
+        "web page at /. Concurrent requests with equal sampling settings share one batched pipeline call; a full "
+        "queue answers 429, a passed deadline 504. With --api-keys-file every route but /healthz, /readyz and the "
+        "page needs 'Authorization: Bearer KEY'. SIGTERM drains: requests in flight finish, then it exits 0. "
+        "Binds to 127.0.0.1 unless --host says otherwise.",
+    )
+    d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    d.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    d.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    d.add_argument("--api-keys-file", type=Path, default=None, metavar="FILE",
+                   help="require API keys: FILE holds one key per line ('#' comments and blank lines ignored)")  # fmt: skip
+    d.add_argument("--max-batch-size", type=int, default=16, help="most images per batched pipeline call (default 16)")
+    d.add_argument("--max-wait-ms", type=float, default=20,
+                   help="how long a request waits for others to share its batch, in ms (default 20)")  # fmt: skip
+    d.add_argument("--queue-size", type=int, default=64, help="most images waiting; beyond it 429 (default 64)")
+    d.add_argument("--timeout", type=float, default=60.0, help="per-request deadline in seconds; then 504 (default 60)")
+    d.add_argument("--rate-limit", type=int, default=120,
+                   help="requests per minute per API key; 0 = off (default 120)")  # fmt: skip
+    d.add_argument("--blocklist", type=Path, nargs="+", default=None, metavar="FILE",
+                   help="prompt blocklists replacing the shipped English + Chinese ones "
+                   "(one term per line, [category] sections)")  # fmt: skip
+    d.add_argument("--log-prompts", action="store_true", help="include prompt text in the request log (off by default)")
+    d.add_argument("--no-batching", action="store_true", help="run every request on its own pipeline call")
+    d.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from lvg.pipelines.index import ModelIndex
+    from lvg.serve.app import ServeSettings
+    from lvg.serve.server import serve
+
+    model = ModelIndex.read(args.model).folder  # a missing or malformed folder fails now, not after startup
+    settings = ServeSettings(model_dir=model, host=args.host, port=args.port, api_keys_file=args.api_keys_file,
+                             max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                             queue_size=args.queue_size, request_timeout_s=args.timeout,
+                             rate_limit_per_minute=args.rate_limit, blocklist_files=args.blocklist,
+                             log_prompts=args.log_prompts, batching=not args.no_batching)  # fmt: skip
+    serve(settings)
+    return 0
+
+
+def add_serve_command(sub: Subparsers) -> None:
+    """``lvg serve``."""
+    _add_serve(sub)
