@@ -60,3 +60,67 @@ def test_chunked_generation_keeps_each_prompts_seed(tiny_pipeline_dir, few_promp
     assert [r["image"].tobytes() for r in one.rows] == [r["image"].tobytes() for r in chunked.rows]
     shifted = evaluate_generation(pipe, prompts, "en", seed=4, batch_size=2, keep_images=True)
     assert [r["image"].tobytes() for r in one.rows] != [r["image"].tobytes() for r in shifted.rows]
+
+
+# ---------------------------------------------------------------------- seeds on the web page
+
+STATIC = ROOT / "lvg" / "serve" / "static"
+
+
+def test_server_hands_each_image_its_exact_seed_as_a_string():
+    from test_serve import serve
+
+    with serve() as c:
+        for body in ({"prompt": "a red circle", "n": 3, "seed": 2**62}, {"prompt": "a red circle", "n": 3}):
+            r = c.post("/v1/images/generations", json=body)
+            assert r.status_code == 200, r.text
+            data = json.loads(r.text, parse_int=str)  # read the digits as sent, the way the page must
+            first = int(data["data"][0]["seed_string"])
+            assert [d["seed_string"] for d in data["data"]] == [str(first + j) for j in range(3)]
+            assert [d["seed"] for d in data["data"]] == [d["seed_string"] for d in data["data"]]
+            if "seed" in body:
+                assert first == 2**62
+
+
+def test_page_keeps_seeds_exact_above_2_53():
+    import shutil
+    import subprocess
+
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("node not found (the page's seed helpers are plain functions it can run)")
+    script = """
+    const s = require(process.argv[1]);
+    const out = {
+      big: s.parseSeed(" 9007199254740993 "), max: s.parseSeed("9223372036854775807"),
+      over: s.parseSeed("9223372036854775808"), frac: s.parseSeed("1.5"), neg: s.parseSeed("-5"), empty: s.parseSeed(""),
+      body: s.requestJson({prompt: 'say "seed":null', n: 2}, "9007199254740993"),
+      random: s.requestJson({prompt: "x"}, null),
+      seeds: s.imageSeeds([{seed: 9007199254740993, seed_string: "9007199254740993"},
+                           {seed: 9007199254740994, seed_string: "9007199254740994"}, {seed: 7}]),
+    };
+    process.stdout.write(JSON.stringify(out));
+    """
+    res = subprocess.run([node, "-e", script, str(STATIC / "app.js")], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["big"] == {"seed": "9007199254740993"} and out["max"] == {"seed": str(2**63 - 1)}
+    assert all("error" in out[k] for k in ("over", "frac", "neg")) and out["empty"] == {"seed": None}
+    assert json.loads(out["body"]) == {"seed": 2**53 + 1, "prompt": 'say "seed":null', "n": 2}  # exact digits
+    assert json.loads(out["random"]) == {"seed": None, "prompt": "x"}
+    assert out["seeds"] == ["9007199254740993", "9007199254740994", "7"]  # each card its own seed
+
+
+def test_page_css_hides_the_empty_preview_fits_download_and_falls_back_to_cjk_fonts():
+    css = (STATIC / "style.css").read_text(encoding="utf-8")
+    html = (STATIC / "index.html").read_text(encoding="utf-8")
+    compact = "".join(css.split())
+    assert "[hidden]{display:none!important;}" in compact  # beats .caption-preview-box img { display: block }
+    assert 'id="caption-preview"' in html and "hidden>" in html.split('id="caption-preview"', 1)[1].split("\n")[0]
+    figcaption = compact.split(".tilefigcaption{", 1)[1].split("}", 1)[0]
+    assert "flex-wrap:wrap" in figcaption
+    assert "white-space:nowrap" in compact.split(".tilefigcaptiona{", 1)[1].split("}", 1)[0]
+    for font in ("Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", "Source Han Sans SC"):
+        assert f'"{font}"' in css
+    assert 'lang="zh-CN"' in html and ":lang(zh)" in css
+    assert 'type="number"' not in html.split('id="seed"', 1)[1].split(">", 1)[0]  # typed seeds stay exact text

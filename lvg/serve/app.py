@@ -181,6 +181,9 @@ def generation_request_model(max_images: int) -> type[ImageGenerationRequest]:
 class ImageData(BaseModel):
     b64_json: str = Field(description="PNG, base64")
     seed: int = Field(description="the seed that reproduces this image")
+    seed_string: str = Field(
+        description="the same seed as decimal digits: exact in JavaScript, whose numbers round seeds above 2**53"
+    )
 
 
 class ImagesResponse(BaseModel):
@@ -417,7 +420,7 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
             )
         encoded = await asyncio.to_thread(lambda: [_png_b64(im, side) for im in images])
         return ImagesResponse(created=int(time.time()),
-                              data=[ImageData(b64_json=b, seed=seed + j) for j, b in enumerate(encoded)])  # fmt: skip
+                              data=[ImageData(b64_json=b, seed=seed + j, seed_string=str(seed + j)) for j, b in enumerate(encoded)])  # fmt: skip
 
     @app.post("/v1/captions", response_model=CaptionResponse, tags=["captions"],
               responses=_errors(401, 413, 415, 422, 429, 503, 504), summary="Caption an image")  # fmt: skip
