@@ -124,3 +124,52 @@ def test_page_css_hides_the_empty_preview_fits_download_and_falls_back_to_cjk_fo
         assert f'"{font}"' in css
     assert 'lang="zh-CN"' in html and ":lang(zh)" in css
     assert 'type="number"' not in html.split('id="seed"', 1)[1].split(">", 1)[0]  # typed seeds stay exact text
+
+
+# ---------------------------------------------------------------------- --threads
+
+
+def test_generate_threads_flag_sets_torch_threads(tiny_pipeline_dir, tmp_path, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        argv = ["generate", "a red circle", "-o", str(tmp_path / "a.png"), "--model", str(tiny_pipeline_dir)]
+        assert main([*argv, "--threads", "2"]) == 0 and torch.get_num_threads() == 2
+        assert main(argv) == 0 and torch.get_num_threads() == 1  # the documented default
+        assert main([*argv, "--threads", "0"]) == 2
+        assert "--threads must be an integer in [1, 1024], got 0" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    assert "0.19-0.23 s with 1 thread" in " ".join(capsys.readouterr().out.split())
+
+
+def test_serve_threads_flag_reaches_the_server(tiny_pipeline_dir, monkeypatch, capsys):
+    import torch
+
+    import lvg.serve.server as server
+    from lvg.serve.app import ServeSettings
+
+    seen = []
+
+    class FakeServer:
+        def __init__(self, settings):
+            self.lvg_state = type("S", (), {"keys": None})()
+            seen.append((settings.threads, self))
+
+        def run(self):
+            seen.append(torch.get_num_threads())
+
+    monkeypatch.setattr(server, "build_server", FakeServer)
+    before = torch.get_num_threads()
+    try:
+        assert main(["serve", "--model", str(tiny_pipeline_dir), "--threads", "3"]) == 0
+        assert seen[0][0] == 3 and seen[1] == 3  # set before the server runs
+        assert main(["serve", "--model", str(tiny_pipeline_dir)]) == 0 and seen[2][0] == 1 and seen[3] == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main(["serve", "--model", str(tiny_pipeline_dir), "--threads", "0"]) == 2
+    assert "threads" in capsys.readouterr().err
+    assert ServeSettings().threads == 1

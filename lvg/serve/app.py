@@ -94,6 +94,10 @@ class ServeSettings:
     blocklist_files: Sequence[str | os.PathLike] | None = None  # None: the shipped EN + ZH lists
     log_prompts: bool = False
     batching: bool = True
+    # torch threads for the whole process (lvg.serve.server.serve sets them). 1 by default: measured on a shared
+    # 2-core CPU under load, n=2 calls took 0.19-0.23 s with 1 thread and 1.5-8.5 s with 2 (a multi-threaded op
+    # waits for its slowest thread, and a busy core stalls it); concurrency comes from batching requests instead.
+    threads: int = bounded(1, 1024, default=1)
 
     def __post_init__(self) -> None:
         check_ranges(self)
