@@ -173,3 +173,70 @@ def test_serve_threads_flag_reaches_the_server(tiny_pipeline_dir, monkeypatch, c
     assert main(["serve", "--model", str(tiny_pipeline_dir), "--threads", "0"]) == 2
     assert "threads" in capsys.readouterr().err
     assert ServeSettings().threads == 1
+
+
+# ---------------------------------------------------------------------- what a prompt may ask for
+
+
+def _readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"### {title}" in text
+    return text.split(f"### {title}", 1)[1].split("\n#", 1)[0]
+
+
+def test_readme_lists_every_word_the_world_has():
+    from lvg.worlds.shapes.captions import NUM_EN, NUM_ZH, REL_EN, REL_ZH
+    from lvg.worlds.shapes.world import (
+        BACKGROUNDS,
+        BG_ZH,
+        CELL_EN,
+        CELL_ZH,
+        COLOR_ZH,
+        COLORS,
+        SHAPE_ZH,
+        SHAPES,
+        SIZE_ZH,
+        SIZES,
+    )
+
+    section = _readme_section("What you can ask for")
+    words = [*COLORS, *COLOR_ZH.values(), *SHAPES, *SHAPE_ZH.values(), *SIZES, *SIZE_ZH.values(), *BACKGROUNDS,
+             *BG_ZH.values(), *CELL_EN.values(), *CELL_ZH.values(), *REL_EN.values(), *REL_ZH.values(),
+             *NUM_EN.values(), *NUM_ZH.values()]  # fmt: skip
+    missing = [w for w in words if w not in section]
+    assert not missing, f"README 'What you can ask for' lacks {missing}"
+    assert f"colours ({len(COLORS)})" in section and f"shapes ({len(SHAPES)})" in section
+    assert f"sizes ({len(SIZES)})" in section
+
+
+def test_readme_examples_parse():
+    import re
+
+    from lvg.worlds.shapes.parse import parse_caption
+
+    section = _readme_section("What you can ask for")
+    examples = re.findall(r'"([^"]+)"', section.split("For example", 1)[1].split("Layout files", 1)[0])
+    assert len(examples) >= 4
+    for text in examples:
+        parse_caption(text)  # raises if the README suggests a prompt outside the grammar
+
+
+# ---------------------------------------------------------------------- unknown layout labels
+
+
+def test_unknown_layout_label_lists_the_valid_words_and_names_the_file(tmp_path, capsys):
+    from conftest import make_tiny_planned
+
+    from lvg.tokenizers.layout import describe_labels
+    from lvg.worlds.shapes.world import COLORS, SHAPES
+
+    model = make_tiny_planned(tmp_path / "m", reader=False)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"background": "black", "objects": [{"label": "white cross", "box": [8, 8, 24, 24]}]}')
+    assert main(["generate", "--layout", str(bad), "-o", str(tmp_path / "x.png"), "--model", str(model)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"lvg: error: {bad}: object 0: field 'label' 'white cross' is not a label this model knows")
+    assert all(c in err for c in COLORS) and all(s in err for s in SHAPES) and len(err.splitlines()) == 1
+    assert describe_labels(["a", "b"]) == "it knows 'a', 'b'"
+    many = [f"thing {i}" for i in range(20)]  # not every pair of words: the first ones and the count
+    assert describe_labels(many[:-1] + ["odd"]).startswith("it knows 20 labels: 'thing 0', 'thing 1'")
