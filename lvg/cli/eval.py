@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from .common import Subparsers, generation_config, group, load_pipeline, model_config, print_metrics, sampling_args
@@ -61,7 +62,11 @@ def _add_eval_shapes(sub: Subparsers) -> None:
         help="Shapes World benchmark: per-category accuracy and captioning exact match",
         description="Generate every prompt of the benchmark file with a fixed seed (prompt i uses SEED + i), judge "
         "each image with the pixel judge, and caption held-out renders. Prints a table; writes results.json "
-        "and results.md to --out.",
+        "and results.md to --out after each section (meta.status says 'partial', 'interrupted' or 'complete'; "
+        "Ctrl-C keeps what has finished). The default run (both languages, shipped model) takes roughly 3-5 "
+        "minutes on a 2-core CPU (approximate: extrapolated from a measured 36-prompt run at ~17 prompts/s "
+        "generated and judged, ~75 captions/s, ~100 questions/s; slower when other jobs share the cores); "
+        "--report adds more.",
     )
     d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     d.add_argument("--lang", choices=["en", "zh", "both"], default="both", help="prompt language (default both)")
@@ -82,6 +87,9 @@ def _add_eval_shapes(sub: Subparsers) -> None:
                    help="also compute the standard Inception-v3 FID and Inception Score with YOUR Inception-v3 weights "
                    "(a safetensors file; nothing is downloaded; see docs/evaluation.md); written to results.json "
                    "and the --report")  # fmt: skip
+    d.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bars on stderr for generation + judging, captioning, reading, questions and the "
+                   "closed loop (default on; --no-progress for quiet logs)")  # fmt: skip
     d.add_argument("--inception-variant", choices=["fid", "torchvision"], default="fid",
                    help="which network the weights are for: fid = pytorch-fid's FID Inception (TF graph), "
                    "torchvision = torchvision's ImageNet Inception-v3 (default fid)")  # fmt: skip
@@ -105,32 +113,58 @@ def _eval_shapes(args: argparse.Namespace) -> int:
     cfg = model_config(args, pipe)
     langs = ["en", "zh"] if args.lang == "both" else [args.lang]
     keep = args.report is not None or args.inception_weights is not None
-    gen = [evaluate_generation(pipe, prompts, lang, cfg, batch_size=args.batch_size, keep_images=keep)
-           for lang in langs]  # fmt: skip
-    can_read = pipe.can_caption
-    if args.captions and not can_read:
-        print(f"note: {type(pipe).__name__} has no reader; captioning is not evaluated")
-    cap = [evaluate_captioning(pipe, args.captions, lang) for lang in langs] if args.captions and can_read else []
-    inception = None
-    if args.inception_weights is not None:
-        from lvg.eval.suite import inception_section
+    show = args.progress
+    gen: list = []
+    cap: list = []
+    extra: dict = {}
+    meta = {"model": str(args.model or "default"), **cfg.to_dict(), "prompts": str(prompts_file), "status": "running"}
 
-        inception = inception_section(prompts, gen, args.inception_weights, args.inception_variant, seed=args.seed,
-                                      device=pipe.device)  # fmt: skip
-    extra: dict = {"inception": inception} if inception is not None else {}
-    if can_read and hasattr(pipe, "answer"):
-        from lvg.eval.reading import reading_markdown, reading_section
+    def save(status: str) -> None:
+        """results.json and results.md of every section finished so far; ``status`` says how far the run got."""
+        from lvg.eval.reading import reading_markdown
 
-        extra["reading"] = reading_section(pipe, prompts, langs, cfg, args.questions, args.captions,
-                                           args.batch_size)  # fmt: skip
-    meta = {"model": str(args.model or "default"), **cfg.to_dict(), "prompts": str(prompts_file)}
-    write_results(args.out, gen, cap, meta, extra or None)
+        meta["status"] = status
+        write_results(args.out, gen, cap, meta, {k: v for k, v in extra.items() if v} or None)
+        if extra.get("reading"):
+            with open(args.out / "results.md", "a", encoding="utf-8") as f:
+                f.write("\n" + reading_markdown(extra["reading"]))
+
+    try:
+        for lang in langs:
+            gen.append(evaluate_generation(pipe, prompts, lang, cfg, batch_size=args.batch_size, keep_images=keep,
+                                           progress=show))  # fmt: skip
+            save("partial")
+        can_read = pipe.can_caption
+        if args.captions and not can_read:
+            print(f"note: {type(pipe).__name__} has no reader; captioning is not evaluated")
+        for lang in langs if args.captions and can_read else []:
+            cap.append(evaluate_captioning(pipe, args.captions, lang, progress=show))
+            save("partial")
+        inception = None
+        if args.inception_weights is not None:
+            from lvg.eval.suite import inception_section
+
+            inception = inception_section(prompts, gen, args.inception_weights, args.inception_variant,
+                                          seed=args.seed, device=pipe.device)  # fmt: skip
+            extra["inception"] = inception
+            save("partial")
+        if can_read and hasattr(pipe, "answer"):
+            from lvg.eval.reading import reading_section
+
+            extra["reading"] = {}  # filled part by part, so an interruption keeps the finished parts
+            reading_section(pipe, prompts, langs, cfg, args.questions, args.captions, args.batch_size, progress=show,
+                            out=extra["reading"])  # fmt: skip
+        save("complete")
+    except KeyboardInterrupt:
+        save("interrupted")
+        print(f"lvg: interrupted; wrote the finished sections to {args.out / 'results.json'} and "
+              f"{args.out / 'results.md'}", file=sys.stderr)  # fmt: skip
+        return 130
     print(markdown_report(gen, cap))
-    if "reading" in extra:
-        text = reading_markdown(extra["reading"])
-        with open(args.out / "results.md", "a", encoding="utf-8") as f:
-            f.write("\n" + text)
-        print(text)
+    if extra.get("reading"):
+        from lvg.eval.reading import reading_markdown
+
+        print(reading_markdown(extra["reading"]))
     if inception is not None and args.report is None:
         from lvg.eval.suite import inception_rows
 

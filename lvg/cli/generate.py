@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import Subparsers, check_output, generation_config, load_pipeline, model_config, sampling_args
+from .common import (
+    Subparsers,
+    check_output,
+    generation_config,
+    load_pipeline,
+    model_config,
+    sampling_args,
+    set_threads,
+    threads_arg,
+)
 
 
 def _add_generate(sub: Subparsers) -> None:
@@ -37,6 +46,7 @@ def _add_generate(sub: Subparsers) -> None:
     d.add_argument("--layout", type=Path, default=None, metavar="FILE",
                    help="paint this layout (JSON: {\"background\", \"objects\": [{\"label\", \"box\": [x0, y0, x1, y1]}]}) "
                    "instead of planning one from a prompt (planned models only; see `lvg plan`)")  # fmt: skip
+    threads_arg(d, 1, "one image call at a time gains little from more on a small CPU")
     sampling_args(d)
     d.set_defaults(func=_generate)
 
@@ -87,6 +97,7 @@ MAX_SCALE = 32  # a 64x64 canvas -> 2048x2048
 def _generate(args: argparse.Namespace) -> int:
     if not 1 <= args.scale <= MAX_SCALE:
         raise ValueError(f"--scale must be an integer in [1, {MAX_SCALE}] (the canvas upscaled), got {args.scale}")
+    set_threads(args.threads)
     if args.layout is not None:
         return _paint_layout(args)
     if args.prompts is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import Subparsers
+from .common import Subparsers, threads_arg
 
 
 def _add_serve(sub: Subparsers) -> None:
@@ -36,6 +36,7 @@ def _add_serve(sub: Subparsers) -> None:
                    "(one term per line, [category] sections)")  # fmt: skip
     d.add_argument("--log-prompts", action="store_true", help="include prompt text in the request log (off by default)")
     d.add_argument("--no-batching", action="store_true", help="run every request on its own pipeline call")
+    threads_arg(d, 1, "concurrent requests share batched calls instead")
     d.set_defaults(func=_serve)
 
 
@@ -49,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
                              max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                              queue_size=args.queue_size, request_timeout_s=args.timeout,
                              rate_limit_per_minute=args.rate_limit, blocklist_files=args.blocklist,
-                             log_prompts=args.log_prompts, batching=not args.no_batching)  # fmt: skip
+                             log_prompts=args.log_prompts, batching=not args.no_batching, threads=args.threads)  # fmt: skip
     serve(settings)
     return 0
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lvg.eval.progress import in_chunks
 from lvg.eval.results import CycleResult
 from lvg.eval.shapes import captions_of
 from lvg.images import images_to_tensor  # noqa: F401  (re-exported: its old home)
@@ -187,7 +188,7 @@ def distinct_fraction(codes: torch.Tensor | Sequence[Sequence[int]], group_ids: 
 
 
 def cycle_consistency(pipe: UnifiedPipeline, prompts: list[dict], lang: str = "en",
-                      config: GenerationConfig | None = None, *, batch_size: int = 64,
+                      config: GenerationConfig | None = None, *, batch_size: int = 64, progress: bool = False,
                       **settings: Any) -> CycleResult:  # fmt: skip
     """Text -> image -> caption -> spec round trip through ``pipe``.
 
@@ -202,8 +203,14 @@ def cycle_consistency(pipe: UnifiedPipeline, prompts: list[dict], lang: str = "e
     if not prompts:
         raise ValueError("cycle_consistency needs at least one prompt row")
     cfg = GenerationConfig.from_kwargs(config if config is not None else GenerationConfig(seed=0), **settings)
-    out = pipe([r[lang] for r in prompts], config=cfg.replace(num_images=1), batch_size=batch_size)
-    captions = captions_of(pipe, list(out.images), lang)
+    cfg = cfg.replace(num_images=1)
+
+    def run(start: int, stop: int) -> list[str]:
+        seed = None if cfg.seed is None else cfg.seed + start  # prompt i keeps seed + i whatever the chunking
+        out = pipe([r[lang] for r in prompts[start:stop]], config=cfg.replace(seed=seed), batch_size=batch_size)
+        return captions_of(pipe, list(out.images), lang, batch_size=batch_size)
+
+    captions = in_chunks(run, len(prompts), batch_size, f"closed loop ({lang})", progress, "prompt")
     rows, parsed, complete = [], 0, 0
     for row, cap in zip(prompts, captions, strict=True):
         reason: str | None

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from lvg.data.layout import Layout, LayoutError
+from lvg.eval.progress import in_chunks
 from lvg.eval.results import ReaderResult, VQAResult
 from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
 from lvg.worlds.shapes.reading import QUESTION_TYPES, question_about
@@ -40,10 +41,12 @@ def layout_is_scene(layout: Layout, scene: Scene, tolerance: float = 1.5) -> boo
 
 
 def evaluate_reader(read: Callable[[list[np.ndarray]], list[Layout]], num: int = 1000,
-                    seed: int = HELD_OUT_SEED) -> ReaderResult:  # fmt: skip
-    """Fraction of ``num`` held-out renders whose read layout is exactly their scene."""
+                    seed: int = HELD_OUT_SEED, *, progress: bool = False, batch_size: int = 64) -> ReaderResult:  # fmt: skip
+    """Fraction of ``num`` held-out renders whose read layout is exactly their scene (read ``batch_size`` at a time,
+    a progress bar on stderr when ``progress``)."""
     samples = held_out_samples(num, seed)
-    layouts = read([s.image for s in samples])
+    layouts = in_chunks(lambda a, b: read([s.image for s in samples[a:b]]), num, batch_size, "read layouts",
+                        progress, "image")  # fmt: skip
     ok = [layout_is_scene(lay, s.scene) for lay, s in zip(layouts, samples, strict=True)]
     fails = [{"index": s.index, "read": lay.to_dict(), "truth": s.full_text}
              for lay, s, k in zip(layouts, samples, ok) if not k][:20]  # fmt: skip
@@ -60,12 +63,18 @@ def vqa_items(num_per_type: int, lang: str, seed: int = HELD_OUT_SEED) -> list[t
 
 
 def evaluate_vqa(ask: Callable[[list[np.ndarray], list[str]], list[str]], num_per_type: int = 200,
-                 lang: str = "en", seed: int = HELD_OUT_SEED, images: bool = True) -> VQAResult:  # fmt: skip
+                 lang: str = "en", seed: int = HELD_OUT_SEED, images: bool = True, *, progress: bool = False,
+                 batch_size: int = 64) -> VQAResult:  # fmt: skip
     """Accuracy per question type: ``ask(renders, questions) -> answers`` (``images=False`` passes the scenes
-    instead of their renders, to score a reading LM on true layouts)."""
+    instead of their renders, to score a reading LM on true layouts), ``batch_size`` questions at a time (a
+    progress bar on stderr when ``progress``)."""
     items = vqa_items(num_per_type, lang, seed)
-    inputs = [render(s) if images else s for s, _ in items]
-    answers = ask(inputs, [q.text for _, q in items])
+
+    def run(start: int, stop: int) -> list[str]:
+        part = items[start:stop]
+        return ask([render(s) if images else s for s, _ in part], [q.text for _, q in part])
+
+    answers = in_chunks(run, len(items), batch_size, f"questions ({lang})", progress, "question")
     right: Counter = Counter()
     fails = []
     for (_, q), a in zip(items, answers, strict=True):
@@ -78,21 +87,28 @@ def evaluate_vqa(ask: Callable[[list[np.ndarray], list[str]], list[str]], num_pe
 
 
 def reading_section(pipe: Any, prompts: list[dict], langs: list[str], config: Any, questions: int = 200,
-                    renders: int = 1000, batch_size: int = 64) -> dict[str, Any]:  # fmt: skip
+                    renders: int = 1000, batch_size: int = 64, *, progress: bool = False,
+                    out: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """What ``lvg eval shapes`` reports for a model that reads: the reader's exact layouts on held-out renders,
     question accuracy per type, and the closed loop (every benchmark prompt, the model's own settings), as plain
-    dicts ready for ``results.json``."""
+    dicts ready for ``results.json``. Each part is added to ``out`` (a new dict unless given) as soon as it is
+    done, so a caller that is interrupted keeps the finished parts; progress bars on stderr when ``progress``."""
     from lvg.eval.metrics import cycle_consistency
 
-    out: dict[str, Any] = {}
+    out = {} if out is None else out
     if renders:
-        out["reader"] = evaluate_reader(pipe.read, renders).to_dict()
+        out["reader"] = evaluate_reader(pipe.read, renders, progress=progress, batch_size=batch_size).to_dict()
     for lang in langs:
         if questions:
             out[f"vqa_{lang}"] = evaluate_vqa(
-                lambda ims, qs: pipe.answer(ims, qs, batch_size), questions, lang
+                lambda ims, qs: pipe.answer(ims, qs, batch_size),
+                questions,
+                lang,
+                progress=progress,
+                batch_size=batch_size,
             ).to_dict()
-        cyc = cycle_consistency(pipe, prompts, lang, config.replace(num_images=1, verify=0), batch_size=batch_size)
+        cyc = cycle_consistency(pipe, prompts, lang, config.replace(num_images=1, verify=0), batch_size=batch_size,
+                                progress=progress)  # fmt: skip
         out[f"cycle_{lang}"] = {"rate": cyc.rate, "parse_rate": cyc.parse_rate, "num": cyc.num_prompts,
                                 "categories": cyc.categories()}  # fmt: skip
     return out

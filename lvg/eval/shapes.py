@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from lvg.eval.progress import in_chunks
 from lvg.eval.results import CaptionResult, GenerationResult
 from lvg.pipelines.protocols import CaptioningPipeline, TextToImagePipeline
 from lvg.sampling.config import GenerationConfig
@@ -42,47 +43,62 @@ def category_accuracy(rows: list[dict]) -> dict[str, float]:
 
 def evaluate_generation(pipe: TextToImagePipeline, prompts: list[dict], lang: str = "en",
                         config: GenerationConfig | None = None, *, batch_size: int = 64, keep_images: bool = False,
-                        **settings: Any) -> GenerationResult:  # fmt: skip
+                        progress: bool = False, **settings: Any) -> GenerationResult:  # fmt: skip
     """Per-category and overall accuracy of ``pipe`` on ``prompts`` in ``lang`` ("en" or "zh").
 
     One image per prompt, generated with ``config`` (default :data:`EVAL_CONFIG`) and ``settings`` (its fields as
-    keyword arguments, e.g. ``seed=0, guidance_scale=3.0``); prompt ``i`` uses seed ``seed + i``.
+    keyword arguments, e.g. ``seed=0, guidance_scale=3.0``); prompt ``i`` uses seed ``seed + i``. Prompts are
+    generated and judged ``batch_size`` at a time, with a progress bar on stderr when ``progress``.
     """
     if lang not in ("en", "zh"):
         raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
     cfg = eval_config(config, **settings)
     if cfg.num_images != 1:
         raise ValueError(f"evaluate_generation judges one image per prompt; got num_images={cfg.num_images}")
-    out = pipe([r[lang] for r in prompts], config=cfg, batch_size=batch_size)
-    rows = []
-    for row, img in zip(prompts, out.images, strict=True):
-        v = judge(img, row["spec"])
-        rows.append({"id": row["id"], "category": row["category"], "prompt": row[lang], "passed": v.passed,
-                     "reason": v.reason, **({"image": img} if keep_images else {})})  # fmt: skip
+
+    def run(start: int, stop: int) -> list[dict]:
+        chunk = prompts[start:stop]
+        seed = None if cfg.seed is None else cfg.seed + start  # prompt i keeps seed + i whatever the chunking
+        out = pipe([r[lang] for r in chunk], config=cfg.replace(seed=seed), batch_size=batch_size)
+        rows = []
+        for row, img in zip(chunk, out.images, strict=True):
+            v = judge(img, row["spec"])
+            rows.append({"id": row["id"], "category": row["category"], "prompt": row[lang], "passed": v.passed,
+                         "reason": v.reason, **({"image": img} if keep_images else {})})  # fmt: skip
+        return rows
+
+    rows = in_chunks(run, len(prompts), batch_size, f"generate + judge ({lang})", progress, "prompt")
     overall = sum(r["passed"] for r in rows) / len(rows)
     return GenerationResult(lang, overall, category_accuracy(rows), len(rows), rows)
 
 
-def captions_of(pipe: CaptioningPipeline, images: list, lang: str = "en", num_beams: int = 1) -> list[str]:
-    """``pipe``'s caption of each image; an image it refuses (a ``ValueError``, e.g. a reader that sees no object)
-    gets an empty caption, which scores as wrong, instead of failing the whole evaluation."""
-    try:
-        return list(pipe.caption(images, lang=lang, num_beams=num_beams))
-    except ValueError:
-        out = []
-        for im in images:
-            try:
-                out.append(pipe.caption([im], lang=lang, num_beams=num_beams)[0])
-            except ValueError:
-                out.append("")
-        return out
+def captions_of(pipe: CaptioningPipeline, images: list, lang: str = "en", num_beams: int = 1, *,
+                progress: bool = False, batch_size: int = 64) -> list[str]:  # fmt: skip
+    """``pipe``'s caption of each image, ``batch_size`` at a time (a progress bar on stderr when ``progress``); an
+    image it refuses (a ``ValueError``, e.g. a reader that sees no object) gets an empty caption, which scores as
+    wrong, instead of failing the whole evaluation."""
+
+    def run(start: int, stop: int) -> list[str]:
+        try:
+            return list(pipe.caption(images[start:stop], lang=lang, num_beams=num_beams))
+        except ValueError:
+            out = []
+            for im in images[start:stop]:
+                try:
+                    out.append(pipe.caption([im], lang=lang, num_beams=num_beams)[0])
+                except ValueError:
+                    out.append("")
+            return out
+
+    return in_chunks(run, len(images), batch_size, f"caption ({lang})", progress, "image")
 
 
 def evaluate_captioning(pipe: CaptioningPipeline, num: int = 1000, lang: str = "en", seed: int = HELD_OUT_SEED,
-                        num_beams: int = 1) -> CaptionResult:  # fmt: skip
+                        num_beams: int = 1, *, progress: bool = False) -> CaptionResult:  # fmt: skip
     """Exact structured match of parsed captions with the true scenes of ``num`` held-out renders."""
     samples = held_out_samples(num, seed)
-    return score_captions(captions_of(pipe, [s.image for s in samples], lang, num_beams), samples, lang)
+    captions = captions_of(pipe, [s.image for s in samples], lang, num_beams, progress=progress)
+    return score_captions(captions, samples, lang)
 
 
 def score_captions(captions: list[str], samples: list, lang: str) -> CaptionResult:

@@ -94,6 +94,10 @@ class ServeSettings:
     blocklist_files: Sequence[str | os.PathLike] | None = None  # None: the shipped EN + ZH lists
     log_prompts: bool = False
     batching: bool = True
+    # torch threads for the whole process (lvg.serve.server.serve sets them). 1 by default: measured on a shared
+    # 2-core CPU under load, n=2 calls took 0.19-0.23 s with 1 thread and 1.5-8.5 s with 2 (a multi-threaded op
+    # waits for its slowest thread, and a busy core stalls it); concurrency comes from batching requests instead.
+    threads: int = bounded(1, 1024, default=1)
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -181,6 +185,9 @@ def generation_request_model(max_images: int) -> type[ImageGenerationRequest]:
 class ImageData(BaseModel):
     b64_json: str = Field(description="PNG, base64")
     seed: int = Field(description="the seed that reproduces this image")
+    seed_string: str = Field(
+        description="the same seed as decimal digits: exact in JavaScript, whose numbers round seeds above 2**53"
+    )
 
 
 class ImagesResponse(BaseModel):
@@ -417,7 +424,7 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
             )
         encoded = await asyncio.to_thread(lambda: [_png_b64(im, side) for im in images])
         return ImagesResponse(created=int(time.time()),
-                              data=[ImageData(b64_json=b, seed=seed + j) for j, b in enumerate(encoded)])  # fmt: skip
+                              data=[ImageData(b64_json=b, seed=seed + j, seed_string=str(seed + j)) for j, b in enumerate(encoded)])  # fmt: skip
 
     @app.post("/v1/captions", response_model=CaptionResponse, tags=["captions"],
               responses=_errors(401, 413, 415, 422, 429, 503, 504), summary="Caption an image")  # fmt: skip

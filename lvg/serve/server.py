@@ -94,6 +94,10 @@ def serve(settings: ServeSettings) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logger.setLevel(logging.INFO)
+    import torch
+
+    torch.set_num_threads(settings.threads)  # the process's intra-op threads (ServeSettings.threads says why 1)
+    logger.info("torch threads: %d", settings.threads)
     server = build_server(settings)
     if server.lvg_state.keys is None and not _is_loopback(settings.host):
         logger.warning("serving on %s without API keys: anyone who can reach it can use it", settings.host)

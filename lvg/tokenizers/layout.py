@@ -21,6 +21,7 @@ the canvas, and no box overlapping an earlier one. Every sequence it allows deco
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -30,6 +31,23 @@ from lvg.ranges import bounded, check_ranges
 
 LAYOUT, END = 0, 1  # local ids of <layout> and </layout>
 FIELDS = ("label", "x0", "y0", "x1", "y1")  # the tokens of one object, in order
+
+
+def describe_labels(labels: Sequence[str], limit: int = 16) -> str:
+    """What a model's ``labels`` are, for an error message: all of them when there are at most ``limit``; when they
+    are every pair of a first word and a last word (Shapes World's "COLOUR SHAPE"), the words of each kind; else
+    the first ``limit`` and how many there are."""
+    labels = list(labels)
+    if len(labels) <= limit:
+        return "it knows " + ", ".join(repr(x) for x in labels)
+    parts = [x.rsplit(" ", 1) for x in labels]
+    if all(len(p) == 2 for p in parts):
+        firsts = list(dict.fromkeys(p[0] for p in parts))
+        lasts = list(dict.fromkeys(p[1] for p in parts))
+        if len(firsts) * len(lasts) == len(set(labels)):
+            return (f"it knows {len(labels)} labels 'A B', A one of {', '.join(firsts)} and B one of "
+                    f"{', '.join(lasts)} (e.g. {labels[0]!r})")  # fmt: skip
+    return f"it knows {len(labels)} labels: " + ", ".join(repr(x) for x in labels[:limit]) + ", ..."
 
 
 @dataclass(frozen=True)
@@ -116,8 +134,8 @@ class LayoutTokenizer:
                               f"got {len(layout.objects)}")  # fmt: skip
         for i, o in enumerate(layout.objects):
             if o.label not in self._label_ids:
-                raise LayoutError(f"object {i}: field 'label' {o.label!r} is not a label this model knows "
-                                  f"(e.g. {c.labels[0]!r})")  # fmt: skip
+                raise LayoutError(f"object {i}: field 'label' {o.label!r} is not a label this model knows; "
+                                  f"{describe_labels(c.labels)}")  # fmt: skip
 
     def encode(self, layout: Layout) -> list[int]:
         """``<layout> BG (LABEL x0 y0 x1 y1)* </layout>`` as local ids (boxes quantised, see :meth:`box_bins`)."""

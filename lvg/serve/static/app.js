@@ -1,7 +1,41 @@
 // lvg web page: vanilla JS, same-origin API calls only (see docs/serve-api.md).
 "use strict";
 
-(function () {
+// Seeds go up to 2^63 - 1, beyond JavaScript's exact integers (2^53): they stay decimal strings here, checked with
+// BigInt, written into the request JSON as digits and read back from the response's seed_string.
+const lvgSeeds = (function () {
+  const MAX_SEED = BigInt("9223372036854775807"); // lvg.sampling.config.MAX_SEED
+
+  // A typed seed: {seed: "digits"}, {seed: null} when empty (random), or {error}.
+  function parseSeed(raw) {
+    const text = String(raw === undefined || raw === null ? "" : raw).trim();
+    if (text === "") return { seed: null };
+    if (!/^[0-9]+$/.test(text)) return { error: "Seed must be a whole number ≥ 0 (or empty for random)." };
+    const value = BigInt(text);
+    if (value > MAX_SEED) return { error: "Seed must be at most " + MAX_SEED.toString() + " (2^63 − 1)." };
+    return { seed: value.toString() };
+  }
+
+  // The request body as JSON text with "seed" written as exact digits (JSON.stringify cannot write a BigInt).
+  function requestJson(body, seed) {
+    const rest = JSON.stringify(body);
+    return '{"seed":' + (seed === null ? "null" : seed) + (rest === "{}" ? "}" : "," + rest.slice(1));
+  }
+
+  // Each image's own seed as a string: seed_string when the server sends it, else the (possibly rounded) number.
+  function imageSeeds(items) {
+    return items.map((item) => {
+      if (item && typeof item.seed_string === "string") return item.seed_string;
+      return item && item.seed !== undefined && item.seed !== null ? String(item.seed) : "";
+    });
+  }
+
+  return { parseSeed, requestJson, imageSeeds };
+})();
+
+if (typeof module !== "undefined" && module.exports) module.exports = lvgSeeds; // for tests run by node
+
+if (typeof document !== "undefined") (function () {
   const KEY_STORAGE = "lvg.apiKey";
   const CLIENT_TIMEOUT_MS = 180000; // above the server's request deadline, which answers 504 first
 
@@ -191,19 +225,15 @@
     if (!prompt) return { error: "Enter a prompt (English or Chinese)." };
     const n = numberOr(els.numImages, 1, Number);
     if (!Number.isInteger(n) || n < 1 || n > 8) return { error: "Number of images must be a whole number from 1 to 8." };
-    const seedRaw = (els.seed.value || "").trim();
-    let seed = null;
-    if (seedRaw !== "") {
-      seed = Number(seedRaw);
-      if (!Number.isInteger(seed) || seed < 0) return { error: "Seed must be a whole number ≥ 0 (or empty for random)." };
-    }
+    const seed = lvgSeeds.parseSeed(els.seed.value);
+    if (seed.error) return { error: seed.error };
     return {
+      seed: seed.seed, // exact digits or null; written into the JSON by lvgSeeds.requestJson
       body: {
         prompt,
         n,
         response_format: "b64_json",
         size: els.size.value,
-        seed,
         // empty fields send null: the server then uses the served model's own settings
         guidance_scale: numberOr(els.guidance, null, Number),
         temperature: numberOr(els.temperature, null, Number),
@@ -216,9 +246,10 @@
   function renderResults(data, prompt) {
     els.results.textContent = "";
     const items = (data && Array.isArray(data.data) && data.data) || [];
+    const seeds = lvgSeeds.imageSeeds(items);
     items.forEach((item, i) => {
       const src = "data:image/png;base64," + item.b64_json;
-      const seed = item.seed !== undefined && item.seed !== null ? item.seed : "x" + i;
+      const seed = seeds[i] || "x" + i;
       const fig = document.createElement("figure");
       fig.className = "tile";
       const img = document.createElement("img");
@@ -259,7 +290,7 @@
       const resp = await request("/v1/images/generations", {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json", ...authHeaders() },
-        body: JSON.stringify(params.body),
+        body: lvgSeeds.requestJson(params.body, params.seed),
       });
       if (!resp.ok) {
         const err = await apiError(resp);
