@@ -10,12 +10,15 @@ model is written with ``save_pretrained`` to ``OUT/clip``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lvg.data.imagefolder import batch_indices
+from lvg.data.imagefolder import chunks as batch_chunks
 from lvg.models.clip import ClipConfig, ShapesClip
 from lvg.resources import default_component_dir
 from lvg.tokenizers.text import PAD, load_text_tokenizer
@@ -23,6 +26,7 @@ from lvg.worlds.shapes.dataset import ShapesWorldConfig, make_sample
 
 from .common import TrainConfig
 from .config import config_to_dict
+from .folder import Folder, captions, held_out_loss, images_tensor
 from .loop import Shard, Task, Update, run
 
 
@@ -42,6 +46,8 @@ class ClipTrainingConfig:
     text_tokenizer: str | None = None  # folder; None: the default model's text_tokenizer/ (see lvg.resources)
     paraphrase_prob: float = 0.0  # chance that a training caption is a paraphrase of the canonical one
     data_seed: int = 0
+    imagefolder: str | None = None  # train on a user imagefolder's (image, text / text_zh) pairs instead
+    val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation
 
 
 def validate(model: ShapesClip, cfg: ClipEvalConfig) -> dict[str, float]:
@@ -60,6 +66,11 @@ class ClipTask(Task):
     shardable = False
 
     def __init__(self, cfg: ClipTrainingConfig, text_tok, device: torch.device):
+        self.folder = None
+        if cfg.imagefolder:  # a user folder: its images (their size is the model's image_size) and captions
+            self.folder = Folder(cfg.imagefolder, cfg.val_fraction)
+            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, image_size=self.folder.canvas))
+            self.train_captions, self.val_captions = captions(self.folder.train), captions(self.folder.val)
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
         self.model = ShapesClip(cfg.model, text_tok).to(device).train()
         self.modules = {"model": self.model}
@@ -74,9 +85,36 @@ class ClipTask(Task):
 
     def batch(self, step: int, shard: Shard) -> dict:
         B = self.cfg.train.batch_size
+        if self.folder is not None:
+            idx = batch_indices(
+                len(self.train_captions), step, B, f"lvg-clip-folder:{self.cfg.data_seed}", shard.rows(B)
+            )
+            return self.folder_batch(self.folder.train_images, [self.train_captions[i] for i in idx])
         items = [make_sample(step * B + j, self.data) for j in shard.rows(B)]
         images = torch.from_numpy(np.stack([s.image for s in items])).permute(0, 3, 1, 2).contiguous()
         return {"image": images, "text": [s.text for s in items]}  # uint8 [B, 3, 64, 64], captions
+
+    @staticmethod
+    def folder_batch(images, items: list[tuple[int, str, str]]) -> dict:
+        """Images and captions of a user folder's ``(row, lang, caption)`` items."""
+        return {"image": images_tensor(images, [i for i, _, _ in items]), "text": [c for _, _, c in items]}
+
+    def validate_folder(self) -> dict[str, float]:
+        """The contrastive loss on held-out batches, and text -> image retrieval among all held-out images."""
+        items, images = self.val_captions, self.folder.val_images
+        if len(self.folder.val) < 2:  # one image: nothing to tell apart
+            return {}
+        B = self.cfg.train.batch_size
+        loss = held_out_loss(self, ((self.folder_batch(images, items[c.start : c.stop]), len(c))
+                                    for c in batch_chunks(len(items), B)))  # fmt: skip
+        was = self.model.training
+        self.model.eval()
+        img = torch.cat([self.model.encode_image(images_tensor(images, c)) for c in batch_chunks(len(images), B)])
+        txt = torch.cat([self.model.encode_text([t for _, _, t in items[c.start : c.stop]])
+                         for c in batch_chunks(len(items), B)])  # fmt: skip
+        self.model.train(was)
+        hits = ((txt @ img.T).argmax(1).cpu() == torch.tensor([i for i, _, _ in items])).float().mean().item()
+        return {"val/loss": loss, "val/retrieval_top1": hits}
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         return {"loss": self.model(batch["image"].to(self.device, non_blocking=True), batch["text"])}
@@ -85,7 +123,7 @@ class ClipTask(Task):
         return {"train/logit_scale": self.model.logit_scale.exp().item()}
 
     def validate(self) -> dict[str, float]:
-        return validate(self.model, self.cfg.eval)
+        return validate(self.model, self.cfg.eval) if self.folder is None else self.validate_folder()
 
     def save(self, out: Path) -> Path:
         return self.model.save_pretrained(out / "clip")

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lvg.data.imagefolder import batch_indices
+from lvg.data.imagefolder import chunks as batch_chunks
 from lvg.models.unified import IGNORE, VocabLayout, build_lm, grow_from_pretrained, training_batch, weighted_lm_loss
 from lvg.pipelines.pipeline import Pipeline
 from lvg.resources import benchmark_prompts_file, default_component_dir
@@ -28,6 +30,7 @@ from lvg.worlds.shapes.dataset import ShapesWorldConfig, make_sample
 
 from .common import TrainConfig
 from .config import config_to_dict
+from .folder import Folder, captions, held_out_loss, images_tensor
 from .loop import WEIGHT, Shard, Task, full_precision, run
 
 
@@ -77,6 +80,8 @@ class LLMTrainingConfig:
     data: LLMDataConfig = field(default_factory=LLMDataConfig)
     loss: LLMLossConfig = field(default_factory=LLMLossConfig)
     eval: LLMEvalConfig = field(default_factory=LLMEvalConfig)
+    imagefolder: str | None = None  # train on a user imagefolder's (image, text / text_zh) pairs instead
+    val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/llm"))
 
 
@@ -124,6 +129,11 @@ class LLMTask(Task):
         image_tok = ImageTokenizer.from_pretrained(_component(cfg.image_tokenizer, "image_tokenizer"), device=device)
         image_tok.requires_grad_(False)
         grid = image_tok.config.grid
+        self.folder = None
+        if cfg.imagefolder:  # a user folder's images (of the image tokenizer's size) and captions
+            self.folder = Folder(cfg.imagefolder, cfg.val_fraction)
+            self.folder.check_canvas(image_tok.config.image_size, "the image tokenizer")
+            self.train_captions, self.val_captions = captions(self.folder.train), captions(self.folder.val)
         if cfg.model.init_from:
             lm, text_tok, layout = grow_from_pretrained(cfg.model.init_from, image_tok.codebook_size, grid * grid,
                                                         cfg.model.max_text_tokens)  # fmt: skip
@@ -135,9 +145,11 @@ class LLMTask(Task):
         self.lm, self.image_tok, self.text_tok, self.layout = lm.to(device).train(), image_tok, text_tok, layout
         self.modules = {"lm": self.lm}
         self.pipe = Pipeline(lm, image_tok, text_tok, layout)
-        all_prompts = load_prompts(cfg.eval.prompts or benchmark_prompts_file())
-        k = cfg.eval.prompts_per_category
-        self.prompts = [r for c in CATEGORIES for r in [p for p in all_prompts if p["category"] == c][:k]]
+        self.prompts = []
+        if self.folder is None:  # the Shapes World benchmark says nothing about a user folder
+            all_prompts = load_prompts(cfg.eval.prompts or benchmark_prompts_file())
+            k = cfg.eval.prompts_per_category
+            self.prompts = [r for c in CATEGORIES for r in [p for p in all_prompts if p["category"] == c][:k]]
         self.data = ShapesWorldConfig(seed=cfg.data.seed, langs=tuple(cfg.data.langs),
                                       paraphrase_prob=cfg.data.paraphrase_prob)  # fmt: skip
 
@@ -147,12 +159,36 @@ class LLMTask(Task):
         rng = random.Random(f"lvg-llm-rows:{d.seed}:{step}")  # row choices, resumable
         t2i = shard.take([rng.random() < d.t2i_prob for _ in range(B)])
         drop = shard.take([rng.random() < d.cond_dropout for _ in range(B)])
+        if self.folder is not None:
+            idx = batch_indices(len(self.train_captions), step, B, f"lvg-llm-folder:{d.seed}", shard.rows(B))
+            return self.folder_batch(self.folder.train_images, [self.train_captions[i] for i in idx], t2i, drop)
         items = [make_sample(step * B + j, self.data) for j in shard.rows(B)]
         texts = [s.text if t else s.full_text for s, t in zip(items, t2i, strict=True)]
         L = self.layout.max_text_tokens
         return {"image": torch.from_numpy(np.stack([s.image for s in items])).permute(0, 3, 1, 2).contiguous(),
                 "text_ids": [ids[:L] for ids in self.text_tok(texts, add_special_tokens=False)["input_ids"]],
                 "lang": [s.lang for s in items], "t2i": t2i, "drop": drop}  # fmt: skip
+
+    def folder_batch(self, images, items: list[tuple[int, str, str]], t2i: list[bool], drop: list[bool]) -> dict:
+        """The rows of a user folder's ``(row, lang, caption)`` items: its caption is both the prompt of a
+        text -> image row and the target of a captioning row."""
+        L = self.layout.max_text_tokens
+        return {"image": images_tensor(images, [i for i, _, _ in items]),
+                "text_ids": [ids[:L] for ids in self.text_tok([c for _, _, c in items],
+                                                              add_special_tokens=False)["input_ids"]],
+                "lang": [la for _, la, _ in items], "t2i": list(t2i), "drop": list(drop)}  # fmt: skip
+
+    def validate_folder(self) -> dict[str, float]:
+        """The loss on the held-out rows: as text -> image rows (``val/loss``) and as captioning rows."""
+        items, B = self.val_captions, self.cfg.train.batch_size
+        if not items:
+            return {}
+        out = {}
+        for key, t2i in (("val/loss", True), ("val/caption_loss", False)):
+            out[key] = held_out_loss(self, ((self.folder_batch(self.folder.val_images, items[c.start : c.stop],
+                                                               [t2i] * len(c), [False] * len(c)), len(c))
+                                            for c in batch_chunks(len(items), B)))  # fmt: skip
+        return out
 
     def loss(self, b: dict) -> dict[str, torch.Tensor]:
         with full_precision(self.device):
@@ -170,10 +206,10 @@ class LLMTask(Task):
         return {"loss": loss, **{k: torch.tensor(v) for k, v in parts.items()}, WEIGHT: weight}
 
     def validate(self) -> dict[str, float]:
-        return validate(self.pipe, self.cfg.eval, self.prompts)
+        return validate(self.pipe, self.cfg.eval, self.prompts) if self.folder is None else self.validate_folder()
 
     def summary(self, metrics: dict[str, float]) -> str:
-        return headline(metrics)
+        return headline(metrics) if self.folder is None else super().summary(metrics)
 
     def save(self, out: Path) -> Path:
         return self.pipe.save_pretrained(out / "pipeline")

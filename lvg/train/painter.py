@@ -24,10 +24,11 @@ from lvg.tokenizers.image import ImageTokenizer
 from lvg.worlds.shapes.captions import describe_fully
 from lvg.worlds.shapes.render import render
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
-from lvg.worlds.shapes.world import sample_scene
+from lvg.worlds.shapes.world import CANVAS, sample_scene
 
 from .common import TrainConfig
 from .config import config_to_dict
+from .folder import Folder, held_out_loss
 from .loop import Shard, Task, full_precision, run
 
 HELD_OUT = "lvg-painter-val"  # validation scenes come from their own seed, never from the training stream
@@ -52,6 +53,7 @@ class PainterTrainingConfig:
     model: PainterModelConfig = field(default_factory=PainterModelConfig)
     image_tokenizer: str = "models/shapes-default/image_tokenizer"
     imagefolder: str | None = None  # train on a user imagefolder whose metadata.jsonl rows carry layouts instead
+    val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation
     data_seed: int = 0
     eval: PainterEvalConfig = field(default_factory=PainterEvalConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/painter"))
@@ -64,7 +66,7 @@ def scenes_for(seed: str, start: int, num: int) -> list:
 
 def shapes_world_painter_config(grid: int, fsq_levels: list[int], m: PainterModelConfig) -> PainterConfig:
     words = sorted({w for lab in SHAPES_WORLD_LABELS for w in lab.split()})
-    return PainterConfig(label_words=words, backgrounds=list(SHAPES_WORLD_BACKGROUNDS), canvas=64, grid=grid,
+    return PainterConfig(label_words=words, backgrounds=list(SHAPES_WORLD_BACKGROUNDS), canvas=CANVAS, grid=grid,
                          fsq_levels=list(fsq_levels), max_objects=4, embed_dim=m.embed_dim, width=m.width,
                          blocks=m.blocks, margin=m.margin, upsample=m.upsample)  # fmt: skip
 
@@ -89,21 +91,6 @@ def folder_painter_config(rows: list[dict], grid: int, fsq_levels: list[int], m:
                          canvas=lays[0].canvas, grid=grid, fsq_levels=list(fsq_levels),
                          max_objects=max(1, max(len(lay.objects) for lay in lays)), embed_dim=m.embed_dim,
                          width=m.width, blocks=m.blocks, margin=m.margin, upsample=m.upsample)  # fmt: skip
-
-
-def folder_images(rows: list[dict], size: int) -> np.ndarray:
-    """The folder rows' images as uint8 [N, size, size, 3]; an unreadable or wrongly sized image is an error."""
-    from lvg.images import open_image
-
-    out = []
-    for r in rows:
-        arr = np.asarray(open_image(r["file_name"]))
-        if arr.shape[:2] != (size, size):
-            raise ValueError(
-                f"{r['file_name']} is {arr.shape[1]}x{arr.shape[0]}; the image tokenizer takes {size}x{size}"
-            )
-        out.append(arr)
-    return np.stack(out)
 
 
 @torch.inference_mode()
@@ -146,12 +133,14 @@ class PainterTask(Task):
         grid, levels = image_tok.config.grid, image_tok.config.fsq_levels
         self.rows = None
         if cfg.imagefolder:  # a user folder: layouts and images from metadata.jsonl, codes encoded once
-            from lvg.data.imagefolder import read_layout_rows
-
-            self.rows = read_layout_rows(cfg.imagefolder)
-            painter = Painter(folder_painter_config(self.rows, grid, levels, cfg.model))
-            self.folder_codes = encode_images(folder_images(self.rows, image_tok.config.image_size), image_tok)
-            self.folder_layouts = [r["layout"] for r in self.rows]
+            folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True)
+            folder.check_canvas(image_tok.config.image_size, f"the image tokenizer {cfg.image_tokenizer}")
+            self.folder, self.rows = folder, folder.train
+            painter = Painter(folder_painter_config(folder.train + folder.val, grid, levels, cfg.model))
+            self.folder_codes = encode_images(folder.train_images, image_tok)
+            self.folder_layouts = [r["layout"] for r in folder.train]
+            self.val_codes = encode_images(folder.val_images, image_tok) if folder.val else None
+            self.val_layouts = [r["layout"] for r in folder.val]
         else:
             painter = Painter(shapes_world_painter_config(grid, levels, cfg.model))
             self.val_scenes = scenes_for(f"{HELD_OUT}:{cfg.data_seed}", 0, cfg.eval.scenes)
@@ -164,7 +153,7 @@ class PainterTask(Task):
         if self.rows is None:
             scenes = [scenes_for(f"lvg-painter:{self.cfg.data_seed}", step * B + j, 1)[0] for j in shard.rows(B)]
             return {"scenes": scenes, "layouts": [layout_from_scene(s) for s in scenes]}
-        idx = [(step * B + j) % len(self.rows) for j in shard.rows(B)]
+        idx = self.folder.indices(step, shard, B, f"lvg-painter-folder:{self.cfg.data_seed}")
         return {"codes": self.folder_codes[idx], "layouts": [self.folder_layouts[j] for j in idx]}
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -177,9 +166,18 @@ class PainterTask(Task):
     def validate(self) -> dict[str, float]:
         if self.rows is None:
             return validate(self.painter, self.image_tok, self.val_scenes, self.val_codes)
-        # a user folder has no judge: token accuracy on its first rows
-        return {"val/token_acc_train_rows": token_accuracy(self.painter, self.folder_layouts[:256],
-                                                           self.folder_codes[:256])}  # fmt: skip
+        if self.val_codes is None:
+            return {}
+        # a user folder has no judge: the loss and token accuracy on its held-out rows
+        chunks = self.folder.val_chunks(self.cfg.train.batch_size)
+        loss = held_out_loss(
+            self,
+            (
+                ({"codes": self.val_codes[c.start : c.stop], "layouts": self.val_layouts[c.start : c.stop]}, len(c))
+                for c in chunks
+            ),
+        )
+        return {"val/loss": loss, "val/token_acc": token_accuracy(self.painter, self.val_layouts, self.val_codes)}
 
     def summary(self, metrics: dict[str, float]) -> str:
         return headline(metrics) if self.rows is None else super().summary(metrics)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from lvg.data.imagefolder import batch_indices
 from lvg.models.planner import (
     IGNORE,
     PlannerSize,
@@ -31,9 +32,11 @@ from lvg.tokenizers.layout import LayoutTokenizer, LayoutTokenizerConfig
 from lvg.tokenizers.text import load_text_tokenizer
 from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
+from lvg.worlds.shapes.world import CANVAS
 
 from .common import TrainConfig
 from .config import config_to_dict
+from .folder import Folder, held_out_loss
 from .loop import WEIGHT, Shard, Task, run
 
 
@@ -58,6 +61,7 @@ class PlannerTrainingConfig:
     text_tokenizer: str = "models/shapes-default/text_tokenizer"
     prompts: str = "benchmarks/shapes_prompts.jsonl"
     imagefolder: str | None = None  # train on a user imagefolder whose metadata.jsonl rows carry layouts instead
+    val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation (val/loss)
     data: PlanDataConfig = field(default_factory=PlanDataConfig)
     cond_dropout: float = 0.1
     eval: PlannerEvalConfig = field(default_factory=PlannerEvalConfig)
@@ -87,7 +91,7 @@ _ROUND: dict = {}  # the last round plan_batch drew (a pure function of its key,
 
 
 def shapes_world_layout_config(bins_per_px: int = 3) -> LayoutTokenizerConfig:
-    return LayoutTokenizerConfig(SHAPES_WORLD_LABELS, SHAPES_WORLD_BACKGROUNDS, 64, bins_per_px, 4)
+    return LayoutTokenizerConfig(SHAPES_WORLD_LABELS, SHAPES_WORLD_BACKGROUNDS, CANVAS, bins_per_px, 4)
 
 
 def folder_layout_config(rows: list[dict], bins_per_px: int = 3) -> LayoutTokenizerConfig:
@@ -109,13 +113,8 @@ class _FolderSample:
 
 def folder_batch(rows: list[dict], step: int, batch_size: int, seed: int) -> list[_FolderSample]:
     """Batch ``step`` of a user folder: epochs of seeded permutations, a pure function of ``step``."""
-    out = []
-    for j in range(step * batch_size, (step + 1) * batch_size):
-        epoch, i = divmod(j, len(rows))
-        order = list(range(len(rows)))
-        random.Random(f"lvg-plan-folder:{seed}:{epoch}").shuffle(order)
-        out.append(_FolderSample(rows[order[i]]["text"], rows[order[i]]["layout"]))
-    return out
+    idx = batch_indices(len(rows), step, batch_size, f"lvg-plan-folder:{seed}")
+    return [_FolderSample(rows[i]["text"], rows[i]["layout"]) for i in idx]
 
 
 def validate(planner: LayoutPlanner, cfg: PlannerEvalConfig, prompts: list[dict]) -> dict[str, float]:
@@ -145,12 +144,11 @@ class PlannerTask(Task):
         from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
 
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
-        self.rows = None
-        if cfg.imagefolder:
-            from lvg.data.imagefolder import read_layout_rows
-
-            self.rows = read_layout_rows(cfg.imagefolder)
-            lay_cfg = folder_layout_config(self.rows, cfg.model.bins_per_px)
+        self.rows = self.folder = None
+        if cfg.imagefolder:  # layouts and prompts from metadata.jsonl (no images needed); val_fraction held out
+            self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
+            self.rows = self.folder.train
+            lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px)
         else:
             lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px)
         if cfg.model.init_from:
@@ -170,13 +168,17 @@ class PlannerTask(Task):
             self.prompts = [r for c in CATEGORIES for r in [p for p in all_prompts if p["category"] == c][:k]]
 
     def batch(self, step: int, shard: Shard) -> dict[str, torch.Tensor]:
-        cfg, B, L = self.cfg, self.cfg.train.batch_size, self.cfg.model.max_text_tokens
+        cfg, B = self.cfg, self.cfg.train.batch_size
         if self.rows is None:
             samples = plan_batch(step, B, cfg.data)
         else:
             samples = folder_batch(self.rows, step, B, cfg.data.seed)
         rng = random.Random(f"lvg-plan-drop:{cfg.data.seed}:{step}")
-        samples, drop = shard.take(samples), shard.take([rng.random() < cfg.cond_dropout for _ in samples])
+        return self.encode(shard.take(samples), shard.take([rng.random() < cfg.cond_dropout for _ in samples]))
+
+    def encode(self, samples: list, drop: list[bool]) -> dict[str, torch.Tensor]:
+        """The LM batch of (prompt, layout) samples, the prompts of rows ``drop`` left out."""
+        L = self.cfg.model.max_text_tokens
         text_ids = [ids[:L] for ids in self.text_tok([s.text for s in samples], add_special_tokens=False)["input_ids"]]
         lay_ids = [self.layout_tok.encode(s.layout) for s in samples]
         return planner_batch(text_ids, lay_ids, self.vocab, drop)
@@ -185,10 +187,15 @@ class PlannerTask(Task):
         return lm_loss(self.lm, batch, self.device)
 
     def validate(self) -> dict[str, float]:
+        if self.folder is not None:  # a user folder: the loss on its held-out rows (prompts never dropped)
+            val = [_FolderSample(r["text"], r["layout"]) for r in self.folder.val]
+            chunks = self.folder.val_chunks(self.cfg.train.batch_size)
+            return {"val/loss": held_out_loss(self, ((self.encode([val[i] for i in c], [False] * len(c)), len(c))
+                                                     for c in chunks))} if val else {}  # fmt: skip
         return validate(self.planner, self.cfg.eval, self.prompts) if self.prompts else {}
 
     def summary(self, metrics: dict[str, float]) -> str:
-        return headline(metrics)
+        return headline(metrics) if self.prompts else super().summary(metrics)
 
     def save(self, out: Path) -> Path:
         return self.planner.save_pretrained(out / "planner")

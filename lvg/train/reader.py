@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from lvg.data.imagefolder import batch_indices
+from lvg.data.imagefolder import chunks as batch_chunks
 from lvg.data.layout import reading_order
 from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, save_lm_folder
 from lvg.models.reader import Reader, ReaderConfig
@@ -33,12 +35,15 @@ from lvg.worlds.shapes.heldout import held_out_samples, images_tensor
 from lvg.worlds.shapes.reading import ReadingDataConfig, make_reading_sample
 from lvg.worlds.shapes.render import render
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
+from lvg.worlds.shapes.world import CANVAS
 
 from .common import TrainConfig
 from .config import config_to_dict
+from .folder import Folder, captions, held_out_loss
+from .folder import images_tensor as folder_images
 from .loop import WEIGHT, Shard, Task, full_precision, run
 from .painter import scenes_for
-from .planner import lm_loss, shapes_world_layout_config
+from .planner import folder_layout_config, lm_loss, shapes_world_layout_config
 
 HELD_OUT = "lvg-reader-val"
 
@@ -61,20 +66,28 @@ class ReaderTrainingConfig:
     noise: float = 6.0  # pixel noise: each image gets Gaussian noise of std uniform in [0, noise]
     data_seed: int = 0
     eval_scenes: int = 500
+    imagefolder: str | None = None  # train on a user imagefolder whose metadata.jsonl rows carry layouts instead
+    val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/reader"))
 
 
 def reader_images(scenes: list, step_seed: str, cfg: ReaderTrainingConfig, image_tok) -> torch.Tensor:
-    """Renders of ``scenes`` as uint8 [B, 3, 64, 64]: some round-tripped through the image tokenizer, all noised."""
-    x = images_tensor([render(s) for s in scenes])  # [B, 3, 64, 64] uint8
+    """Renders of ``scenes`` as uint8 [B, 3, S, S]: some round-tripped through the image tokenizer, all noised."""
+    return augment(images_tensor([render(s) for s in scenes]), step_seed, cfg, image_tok)
+
+
+def augment(x: torch.Tensor, step_seed: str, cfg: ReaderTrainingConfig, image_tok) -> torch.Tensor:
+    """uint8 images [B, 3, S, S], some round-tripped through the image tokenizer, all noised (seeded by
+    ``step_seed``)."""
+    x = x.clone()
     gen = torch.Generator().manual_seed(random.Random(step_seed).getrandbits(62))
     if image_tok is not None and cfg.roundtrip_prob > 0:
-        pick = (torch.rand(len(scenes), generator=gen) < cfg.roundtrip_prob).nonzero().flatten()
+        pick = (torch.rand(len(x), generator=gen) < cfg.roundtrip_prob).nonzero().flatten()
         if len(pick):
             with torch.inference_mode():
                 back = image_tok.decode(image_tok.encode(x[pick].to(image_tok.device))).cpu()  # [n, 3, H, W] in [0, 1]
                 x[pick] = (back * 255).round().to(torch.uint8)
-    std = torch.rand(len(scenes), 1, 1, 1, generator=gen) * cfg.noise
+    std = torch.rand(len(x), 1, 1, 1, generator=gen) * cfg.noise
     return (x.float() + torch.randn(x.shape, generator=gen) * std).round().clamp(0, 255).to(torch.uint8)
 
 
@@ -87,6 +100,17 @@ def validate_reader(reader: Reader, images: torch.Tensor, scenes: list) -> dict[
     layouts = [lay for i in range(0, len(images), 128) for lay in reader.detect(images[i : i + 128])]
     reader.train(was)
     return {"val/exact": sum(layout_is_scene(lay, s) for lay, s in zip(layouts, scenes)) / len(scenes)}
+
+
+@torch.inference_mode()
+def labels_exact(reader: Reader, images: torch.Tensor, layouts: list) -> float:
+    """The share of images whose read layout has the true background and the true labels (as a multiset)."""
+    was = reader.training
+    reader.eval()
+    read = [lay for i in range(0, len(images), 128) for lay in reader.detect(images[i : i + 128])]
+    reader.train(was)
+    key = lambda lay: (lay.background, sorted(o.label for o in lay.objects))  # noqa: E731
+    return sum(key(a) == key(b) for a, b in zip(read, layouts)) / len(layouts)
 
 
 class ReaderTask(Task):
@@ -102,32 +126,70 @@ class ReaderTask(Task):
         if cfg.image_tokenizer and cfg.roundtrip_prob > 0:
             self.image_tok = ImageTokenizer.from_pretrained(cfg.image_tokenizer, device=device)
         m = cfg.model
-        self.reader = Reader(ReaderConfig(labels=list(SHAPES_WORLD_LABELS), backgrounds=list(SHAPES_WORLD_BACKGROUNDS),
-                                          canvas=64, stride=m.stride, width=m.width, blocks=m.blocks,
-                                          max_objects=4)).to(device).train()  # fmt: skip
+        self.folder = None
+        if cfg.imagefolder:  # a user folder: its images, layouts (labels, backgrounds) and canvas
+            self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True)
+            if self.image_tok is not None:
+                self.folder.check_canvas(self.image_tok.config.image_size, f"the image tokenizer {cfg.image_tokenizer}")
+            lays = [r["layout"] for r in self.folder.train + self.folder.val]
+            labels, backgrounds = (
+                sorted({o.label for lay in lays for o in lay.objects}),
+                sorted({la.background for la in lays}),
+            )
+            canvas, max_objects = self.folder.canvas, max(1, max(len(lay.objects) for lay in lays))
+        else:
+            labels, backgrounds, canvas, max_objects = (
+                list(SHAPES_WORLD_LABELS),
+                list(SHAPES_WORLD_BACKGROUNDS),
+                CANVAS,
+                4,
+            )
+        self.reader = Reader(ReaderConfig(labels=labels, backgrounds=backgrounds, canvas=canvas, stride=m.stride,
+                                          width=m.width, blocks=m.blocks, max_objects=max_objects)).to(device).train()  # fmt: skip
         self.modules = {"reader": self.reader}
-        val_samples = held_out_samples(cfg.eval_scenes)
-        self.val_images = images_tensor([s.image for s in val_samples])
-        self.val_scenes = [s.scene for s in val_samples]
+        if self.folder is None:
+            val_samples = held_out_samples(cfg.eval_scenes)
+            self.val_images = images_tensor([s.image for s in val_samples])
+            self.val_scenes = [s.scene for s in val_samples]
 
     def batch(self, step: int, shard: Shard) -> dict:
         B = self.cfg.train.batch_size
+        if self.folder is not None:
+            idx = self.folder.indices(step, shard, B, f"lvg-reader-folder:{self.cfg.data_seed}")
+            seed = f"lvg-reader-aug:{self.cfg.data_seed}:{step}" + ("" if shard.count == 1 else f":{shard.index}")
+            return {"images": folder_images(self.folder.train_images, idx), "seed": seed,
+                    "layouts": [self.folder.train[i]["layout"] for i in idx]}  # fmt: skip
         scenes = [scenes_for(f"lvg-reader:{self.cfg.data_seed}", step * B + j, 1)[0] for j in shard.rows(B)]
         seed = f"lvg-reader-aug:{self.cfg.data_seed}:{step}"  # each shard draws its own augmentation
         return {"scenes": scenes, "seed": seed if shard.count == 1 else f"{seed}:{shard.index}"}
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
-        with full_precision(self.device):
-            images = reader_images(batch["scenes"], batch["seed"], self.cfg, self.image_tok)
-        t = self.reader.targets([layout_from_scene(s) for s in batch["scenes"]])
+        if "scenes" in batch:
+            with full_precision(self.device):
+                images = reader_images(batch["scenes"], batch["seed"], self.cfg, self.image_tok)
+            t = self.reader.targets([layout_from_scene(s) for s in batch["scenes"]])
+        else:  # a user folder's images (augmented unless held out: seed None) and layouts
+            with full_precision(self.device):
+                images = batch["images"] if batch["seed"] is None else augment(batch["images"], batch["seed"], self.cfg,
+                                                                               self.image_tok)  # fmt: skip
+            t = self.reader.targets(batch["layouts"])
         o = self.reader(images)
         return self.reader.loss({k: v.float() for k, v in o.items()}, t)
 
     def validate(self) -> dict[str, float]:
-        return validate_reader(self.reader, self.val_images, self.val_scenes)
+        if self.folder is None:
+            return validate_reader(self.reader, self.val_images, self.val_scenes)
+        if not self.folder.val:  # a user folder: the loss on its held-out rows and how many were read right
+            return {}
+        val, images = self.folder.val, self.folder.val_images
+        chunks = self.folder.val_chunks(self.cfg.train.batch_size)
+        loss = held_out_loss(self, (({"images": folder_images(images, c), "seed": None,
+                                      "layouts": [val[i]["layout"] for i in c]}, len(c)) for c in chunks))  # fmt: skip
+        return {"val/loss": loss, "val/labels_exact": labels_exact(self.reader, folder_images(images, range(len(val))),
+                                                                   [r["layout"] for r in val])}  # fmt: skip
 
     def summary(self, metrics: dict[str, float]) -> str:
-        return f"exact {metrics['val/exact']:.3f}"
+        return f"exact {metrics['val/exact']:.3f}" if self.folder is None else super().summary(metrics)
 
     def save(self, out: Path) -> Path:
         return self.reader.save_pretrained(out / "detector")
@@ -150,6 +212,10 @@ class ReadingLMTrainingConfig:
     data: ReadingDataConfig = field(default_factory=ReadingDataConfig)
     eval_captions: int = 100  # held-out layouts captioned per language at each validation
     eval_questions: int = 20  # held-out questions per type and language
+    # a user imagefolder whose rows carry layouts: the LM learns layout -> the row's caption (text: EN, text_zh: ZH);
+    # captions only (a folder's questions cannot be derived without a world's grammar)
+    imagefolder: str | None = None
+    val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/reading-lm"))
 
 
@@ -185,8 +251,14 @@ class ReadingLMTask(Task):
     def __init__(self, cfg: ReadingLMTrainingConfig, device: torch.device):
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
         self.text_tok = load_text_tokenizer(cfg.text_tokenizer)
-        self.vocab = PlanVocab.from_tokenizer(self.text_tok, shapes_world_layout_config(cfg.bins_per_px),
-                                              cfg.max_text_tokens)  # fmt: skip
+        self.folder = None
+        if cfg.imagefolder:  # captions of a user folder's layouts (no images needed)
+            self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
+            lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.bins_per_px)
+            self.train_captions, self.val_captions = captions(self.folder.train), captions(self.folder.val)
+        else:
+            lay_cfg = shapes_world_layout_config(cfg.bins_per_px)
+        self.vocab = PlanVocab.from_tokenizer(self.text_tok, lay_cfg, cfg.max_text_tokens)
         self.tasks = ReadingTokens.from_tokenizer(self.text_tok)
         self.lm = build_planner_lm(self.vocab, cfg.size).to(device).train()
         self.modules = {"lm": self.lm}
@@ -194,6 +266,11 @@ class ReadingLMTask(Task):
     def batch(self, step: int, shard: Shard) -> list[dict[str, torch.Tensor]]:
         """Captions are longer than questions: each kind is padded on its own (the same loss, less padding)."""
         B, L, vocab, tok = self.cfg.train.batch_size, self.cfg.max_text_tokens, self.vocab, self.text_tok
+        if self.folder is not None:
+            idx = batch_indices(
+                len(self.train_captions), step, B, f"lvg-read-folder:{self.cfg.data.seed}", shard.rows(B)
+            )
+            return [self.caption_batch(self.folder.train, [self.train_captions[i] for i in idx])]
         samples = [make_reading_sample(step * B + j, self.cfg.data) for j in shard.rows(B)]
         q_ids = tok([s.question or "" for s in samples], add_special_tokens=False)["input_ids"]
         a_ids = tok([s.answer for s in samples], add_special_tokens=False)["input_ids"]
@@ -204,6 +281,35 @@ class ReadingLMTask(Task):
         groups = ([i for i, s in enumerate(samples) if (s.question is None) == cap] for cap in (True, False))
         return [reading_batch([prompts[i] for i in g], [a_ids[i] for i in g], vocab) for g in groups if g]
 
+    def caption_batch(self, rows: list[dict], items: list[tuple[int, str, str]]) -> dict[str, torch.Tensor]:
+        """Layout -> caption rows of a user folder's ``(row, lang, caption)`` items (layouts in reading order)."""
+        enc = self.vocab.layout_tokenizer.encode
+        prompts = [reading_prompt(self.vocab, self.tasks, enc(reading_order(rows[i]["layout"])), lang=lang)
+                   for i, lang, _ in items]  # fmt: skip
+        answers = self.text_tok([c for _, _, c in items], add_special_tokens=False)["input_ids"]
+        return reading_batch(prompts, answers, self.vocab)
+
+    def validate_folder(self) -> dict[str, float]:
+        """The loss on the held-out rows' captions and, per language, the share written exactly."""
+        from lvg.pipelines.reading import ImageReader
+
+        rows, items = self.folder.val, self.val_captions
+        if not items:
+            return {}
+        chunks = batch_chunks(len(items), self.cfg.train.batch_size)
+        out = {"val/loss": held_out_loss(self, (([self.caption_batch(rows, items[c.start : c.stop])], len(c))
+                                                for c in chunks))}  # fmt: skip
+        was = self.lm.training
+        self.lm.eval()
+        reader = ImageReader(None, self.lm, self.text_tok, self.vocab)  # the LM alone: it reads true layouts
+        for lang in ("en", "zh"):
+            mine = [(i, c) for i, la, c in items if la == lang and rows[i]["layout"].objects]
+            if mine:
+                said = reader.caption([reading_order(rows[i]["layout"]) for i, _ in mine], lang)
+                out[f"val/caption_{lang}"] = sum(a.strip() == c.strip() for a, (_, c) in zip(said, mine)) / len(mine)
+        self.lm.train(was)
+        return out
+
     def loss(self, batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         loss_sum, tokens = torch.zeros((), device=self.device), 0
         for part in batch:
@@ -212,6 +318,8 @@ class ReadingLMTask(Task):
         return {"loss": loss_sum / tokens, WEIGHT: tokens}  # the mean over every answer token of the batch
 
     def validate(self) -> dict[str, float]:
+        if self.folder is not None:
+            return self.validate_folder()
         return validate_reading_lm(self.lm, self.text_tok, self.vocab, self.cfg)
 
     def summary(self, metrics: dict[str, float]) -> str:

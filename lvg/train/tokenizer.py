@@ -10,6 +10,7 @@ pixel-judge round trip), atomic checkpoints, TensorBoard. The trained model is w
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from lvg.worlds.shapes.heldout import held_out_images
 from .common import TrainConfig
 from .config import config_to_dict
 from .discriminator import DiscriminatorConfig, PatchDiscriminator, hinge_d_loss, hinge_g_loss
+from .folder import Folder, held_out_loss, images_tensor
 from .loop import Shard, Task, Update, run
 
 
@@ -52,6 +54,8 @@ class TokenizerTrainingConfig:
     loss: TokenizerLossConfig = field(default_factory=TokenizerLossConfig)
     eval: TokenizerEvalConfig = field(default_factory=TokenizerEvalConfig)
     data_seed: int = 0
+    imagefolder: str | None = None  # train on a user imagefolder's images instead (their size sets model.image_size)
+    val_fraction: float = 0.1  # share of the imagefolder's images held out for validation
 
 
 @torch.no_grad()
@@ -87,6 +91,10 @@ class TokenizerTask(Task):
     def __init__(self, cfg: TokenizerTrainingConfig, device: torch.device):
         from lvg.worlds.shapes.benchmark import load_prompts
 
+        self.folder = None
+        if cfg.imagefolder:  # a user folder's images (no text needed); their size is the model's image_size
+            self.folder = Folder(cfg.imagefolder, cfg.val_fraction)
+            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, image_size=self.folder.canvas))
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
         self.model = ImageTokenizer(cfg.model).to(device).train()
         self.modules = {"model": self.model}
@@ -94,9 +102,12 @@ class TokenizerTask(Task):
         if cfg.loss.gan_weight > 0:
             self.disc = PatchDiscriminator(cfg.loss.discriminator).to(device)
             self.modules["disc"] = self.disc
-        self.val_images = held_out_images(cfg.eval.num_images)
-        n = cfg.eval.round_trip_prompts  # 0 skips the round trip; a missing prompts file is an error
-        self.prompts = load_prompts(cfg.eval.prompts or benchmark_prompts_file())[:n] if n else []
+        if self.folder is not None:  # held-out folder images; the judge round trip is Shapes World's
+            self.val_images, self.prompts = images_tensor(self.folder.val_images, range(len(self.folder.val))), []
+        else:
+            self.val_images = held_out_images(cfg.eval.num_images)
+            n = cfg.eval.round_trip_prompts  # 0 skips the round trip; a missing prompts file is an error
+            self.prompts = load_prompts(cfg.eval.prompts or benchmark_prompts_file())[:n] if n else []
         self.data = ShapesWorldConfig(seed=cfg.data_seed)
 
     def gan_on(self, step: int) -> bool:
@@ -110,7 +121,11 @@ class TokenizerTask(Task):
         return out
 
     def batch(self, step: int, shard: Shard) -> dict:
-        return {"image": shapes_world_images(step, shard, self.cfg.train.batch_size, self.data), "step": step}
+        B = self.cfg.train.batch_size
+        if self.folder is not None:
+            idx = self.folder.indices(step, shard, B, f"lvg-tokenizer-folder:{self.cfg.data_seed}")
+            return {"image": images_tensor(self.folder.train_images, idx), "step": step}
+        return {"image": shapes_world_images(step, shard, B, self.data), "step": step}
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         images = batch["image"].to(self.device, non_blocking=True).float() / 255  # [B, 3, 64, 64]
@@ -127,7 +142,13 @@ class TokenizerTask(Task):
         return {"d_loss": hinge_d_loss(self.disc(batch["real"] * 2 - 1), self.disc(batch["recon"]))}
 
     def validate(self) -> dict[str, float]:
-        return validate(self.model, self.val_images, self.prompts)
+        if self.folder is None:
+            return validate(self.model, self.val_images, self.prompts)
+        if not len(self.val_images):
+            return {}
+        chunks = self.folder.val_chunks(self.cfg.train.batch_size)  # the loss without the adversary's term
+        loss = held_out_loss(self, (({"image": self.val_images[c.start : c.stop], "step": -1}, len(c)) for c in chunks))
+        return {"val/loss": loss, **validate(self.model, self.val_images, self.prompts)}
 
     def save(self, out: Path) -> Path:
         return self.model.save_pretrained(out / "image_tokenizer")

@@ -46,6 +46,8 @@ class UnifiedLMTrainingConfig:
     eval: PlannerEvalConfig = field(default_factory=PlannerEvalConfig)
     eval_captions: int = bounded(0, None, default=100)  # held-out layouts captioned per language at each validation
     eval_questions: int = bounded(0, None, default=20)  # held-out questions per type and language
+    imagefolder: str | None = None  # plan and caption a user imagefolder's layouts instead (see the two trainers)
+    val_fraction: float = bounded(0.0, 1.0, hi_open=True, default=0.1)  # share of its rows held out for validation
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/unified-lm"))
 
     def __post_init__(self) -> None:
@@ -56,6 +58,7 @@ class UnifiedLMTrainingConfig:
         model = PlannerModelConfig(size=self.size, max_text_tokens=self.max_text_tokens, bins_per_px=self.bins_per_px)
         return PlannerTrainingConfig(model=model, text_tokenizer=self.text_tokenizer, prompts=self.prompts,
                                      data=self.plan_data, cond_dropout=self.cond_dropout, eval=self.eval,
+                                     imagefolder=self.imagefolder, val_fraction=self.val_fraction,
                                      train=dataclasses.replace(self.train, batch_size=self.plan_batch_size))  # fmt: skip
 
     def reading_config(self) -> ReadingLMTrainingConfig:
@@ -63,6 +66,7 @@ class UnifiedLMTrainingConfig:
         return ReadingLMTrainingConfig(size=self.size, text_tokenizer=self.text_tokenizer, bins_per_px=self.bins_per_px,
                                        max_text_tokens=self.max_text_tokens, data=self.reading_data,
                                        eval_captions=self.eval_captions, eval_questions=self.eval_questions,
+                                       imagefolder=self.imagefolder, val_fraction=self.val_fraction,
                                        train=self.train)  # fmt: skip
 
 
@@ -81,7 +85,14 @@ class UnifiedLMTask(MultiTask):
         super().__init__({"plan": plan, "read": read}, {"plan": cfg.plan_weight}, name="unified LM")
         self.cfg, self.config = cfg, config_to_dict(cfg)
 
+    def validate(self) -> dict[str, float]:
+        """The two tasks' validations; their held-out losses (a user folder) as ``val/plan_loss``, ``val/read_loss``."""
+        return {(f"val/{k}_loss" if m == "val/loss" else m): v for k, t in self.tasks.items()
+                for m, v in t.validate().items()}  # fmt: skip
+
     def summary(self, metrics: dict[str, float]) -> str:
+        if not any(k in metrics for k in self.HEADLINE):
+            return super().summary(metrics)
         return ", ".join(f"{k[4:]} {metrics[k]:.3f}" for k in self.HEADLINE if k in metrics)
 
     def save(self, out: Path) -> Path:
