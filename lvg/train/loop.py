@@ -336,8 +336,9 @@ class _Run:
         metrics: dict[str, float] = {}
         if self.dist.main:
             metrics = self.task.validate()
-            self.log.log(self.step, **metrics)
-            self.bar.write(f"step {self.step}: {self.task.summary(metrics)}")
+            if metrics:  # nothing to validate (e.g. a folder with no held-out rows): no empty "step N:" lines
+                self.log.log(self.step, **metrics)
+                self.bar.write(f"step {self.step}: {self.task.summary(metrics)}")
             key = self.tc.best_metric
             if key:
                 if key not in metrics:
