@@ -87,7 +87,7 @@ def _background(rng, names, pairs) -> Spec:
 
 
 def _style(rng, names, pairs) -> Spec:
-    n = rng.choice((1, 1, 2))
+    n = min(rng.choice((1, 1, 2)), len(pairs))
     return {"groups": [{"emoji": e, "style": s} for e, s in rng.sample(pairs, n)]}
 
 

@@ -138,7 +138,9 @@ def to_array(image: Any, canvas: int) -> np.ndarray:
             arr = arr.transpose(1, 2, 0)
         if arr.dtype.kind not in "fiub":
             raise RefereeInputError(f"expected an image of numbers, got dtype {arr.dtype}")
-        scale = 255.0 if arr.dtype.kind == "f" and arr.size and float(np.nanmax(arr)) <= 1.0 else 1.0
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise RefereeInputError("the image holds NaN or infinite values")
+        scale = 255.0 if arr.dtype.kind == "f" and arr.size and float(arr.max()) <= 1.0 else 1.0
         arr = arr.astype(np.float32) * scale
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise RefereeInputError(f"expected an RGB image of shape [H, W, 3], got {tuple(arr.shape)}")
