@@ -5,7 +5,8 @@
 For every benchmark prompt (``--repeat`` renders each) and ``--random`` held-out scene captions, a scene satisfying
 it is rendered with the real sprites, at three levels: clean, soft (blur 0.8 px, noise 6/255) and harsh (blur 0.8,
 noise 10/255, as Shapes World's judge was checked). Prints the pass rate on the own prompt, the fail rate on a
-mismatched prompt (with false accepts against the symbolic truth), and per-object naming / style / size accuracy by
+mismatched prompt (with false accepts against the symbolic truth), the agreement with the truth on near misses (one
+thing changed), and per-object naming / style / size accuracy by
 size. Needs the emoji cache (npm, once).
 """
 
@@ -54,6 +55,9 @@ def main() -> None:
             print(f"{level:5s} {name:9s} n={r['num']}: own prompt passes {r['correct_pass_rate']:.4f}, mismatched "
                   f"fails {r['mismatched_fail_rate']:.4f} (truth {1 - r['mismatched_truth_rate']:.4f}, false accepts "
                   f"{r['mismatched_false_accepts']}), {1e3 * r['seconds'] / r['num'] / 2:.1f} ms/judgement")  # fmt: skip
+            print(f"      near miss: agreement {r['near_miss_agreement']:.4f} (truth passes "
+                  f"{r['near_miss_truth_rate']:.4f}), false accepts {r['near_miss_false_accepts']}, false rejects "
+                  f"{r['near_miss_false_rejects']}")  # fmt: skip
             for z, m in r["objects"].items():
                 print(f"      {z:5s} objects {m['objects']}: found {m['found']:.4f} emoji {m['emoji']:.4f} "
                       f"emoji+style {m['style']:.4f} size {m['size']:.4f}")  # fmt: skip

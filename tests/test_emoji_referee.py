@@ -84,6 +84,7 @@ def test_referee_validation_on_renders_of_random_prompts(world, referee):
     assert clean["mismatched_false_accepts"] == 0
     assert clean["mismatched_fail_rate"] >= 0.9
     assert all(m["emoji"] >= 0.97 for m in clean["objects"].values()), clean["objects"]
+    assert clean["near_miss_agreement"] >= 0.95 and clean["near_miss_false_accepts"] <= 1, clean
     soft = validate_referee(referee, specs, seed=1, noise=6.0, blur=0.8)
     assert soft["correct_pass_rate"] >= 0.9, soft["failures"]
     assert soft["mismatched_false_accepts"] == 0
