@@ -5,9 +5,9 @@
 For every benchmark prompt (``--repeat`` renders each) and ``--random`` held-out scene captions, a scene satisfying
 it is rendered with the real sprites, at three levels: clean, soft (blur 0.8 px, noise 6/255) and harsh (blur 0.8,
 noise 10/255, as Shapes World's judge was checked). Prints the pass rate on the own prompt, the fail rate on a
-mismatched prompt (with false accepts against the symbolic truth), the agreement with the truth on near misses (one
-thing changed), and per-object naming / style / size accuracy by
-size. Needs the emoji cache (npm, once).
+mismatched prompt (false accepts against the symbolic truth), the agreement with the truth on near misses (one thing
+changed), per-object naming / style / size accuracy by size, and the stress test (``--stress`` single emoji at
+sides between the sizes, blurred, noisy, half JPEG-compressed). Needs the emoji cache (npm, once).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from lvg.worlds.emoji.benchmark import load_prompts
-from lvg.worlds.emoji.referee import Referee
-from lvg.worlds.emoji.referee_check import validate_referee
+from lvg.worlds.emoji.referee import SHIPPED_CLASSIFIER, Referee
+from lvg.worlds.emoji.referee_check import stress_objects, validate_referee
 from lvg.worlds.emoji.world import EmojiWorld
 
 LEVELS = {"clean": (0.0, 0.0), "soft": (6.0, 0.8), "harsh": (10.0, 0.8)}
@@ -31,10 +31,15 @@ def main() -> None:
     ap.add_argument("--random", type=int, default=1000, help="held-out random scene captions (default 1000)")
     ap.add_argument("--repeat", type=int, default=1, help="renders per benchmark prompt (default 1)")
     ap.add_argument("--levels", nargs="+", default=list(LEVELS), choices=list(LEVELS))
+    ap.add_argument("--stress", type=int, default=1500, help="single emoji for the stress test (default 1500)")
+    ap.add_argument("--classifier", type=Path, default=SHIPPED_CLASSIFIER, help="classifier folder (default: shipped)")
+    ap.add_argument("--matcher", action="store_true", help="name emoji with the nearest-sprite matcher only")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     world = EmojiWorld.load()
-    referee = Referee.for_world(world)
+    use_net = not args.matcher and (args.classifier / "config.json").is_file()
+    referee = Referee.for_world(world, args.classifier if use_net else None)
+    print(f"naming with {'the classifier in ' + str(args.classifier) if use_net else 'the nearest-sprite matcher'}")
     t = time.perf_counter()
     for bg in ("white", "black"):
         referee.references(bg)
@@ -68,6 +73,14 @@ def main() -> None:
                 )
             for f in r["failures"][:3]:
                 print(f"      failure: {f['reason']}  spec={json.dumps(f['spec'], ensure_ascii=False)}")
+    if args.stress:
+        r = stress_objects(referee, args.stress)
+        out["stress"] = r
+        print(
+            f"stress n={args.stress}: found alone {r['alone']:.4f}, emoji {r['emoji']:.4f}, emoji+style {r['style']:.4f}"
+        )
+        for side, m in r["by_side"].items():
+            print(f"      {side} px: emoji {m['emoji']:.4f} emoji+style {m['style']:.4f}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, ensure_ascii=False))
 

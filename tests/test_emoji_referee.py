@@ -12,6 +12,13 @@ from test_emoji_world import _tarballs
 from lvg.worlds.emoji import assets as A
 from lvg.worlds.emoji.benchmark import CATEGORIES, load_prompts, make_prompts, scene_from_spec
 from lvg.worlds.emoji.captions import parse_caption
+from lvg.worlds.emoji.classifier import (
+    ClassifierConfig,
+    ClassifierError,
+    load_classifier,
+    save_classifier,
+    train_classifier,
+)
 from lvg.worlds.emoji.referee import Referee, RefereeInputError, scene_satisfies
 from lvg.worlds.emoji.referee_check import validate_referee
 from lvg.worlds.emoji.scenes import EmojiObj, EmojiScene, pool_choices
@@ -127,3 +134,21 @@ def test_committed_benchmark_file_is_the_generators_output():
     assert load_prompts(
         Path(__file__).resolve().parents[1] / "benchmarks" / "emoji_prompts.jsonl", table
     ) == make_prompts(table, 50, seed=0)
+
+
+def test_referee_with_a_classifier_trained_on_the_sprites(world, referee, tmp_path):
+    cfg = ClassifierConfig(width=12, samples=2000, steps=250, batch=64)
+    folder = save_classifier(train_classifier(world.bank, referee.pairs, cfg), referee.pairs, cfg, tmp_path / "clf")
+    assert (folder / "classifier.safetensors").stat().st_size < 100_000
+    with_net = Referee.for_world(world, folder)
+    r = validate_referee(with_net, [s.spec for s in world.held_out_samples(40)], seed=2, noise=6.0, blur=0.8)
+    assert r["correct_pass_rate"] >= 0.95 and r["mismatched_false_accepts"] == 0, r["failures"]
+    net, pairs = load_classifier(folder)
+    with pytest.raises(RefereeInputError, match="do not match the concept table"):
+        Referee(world.bank, 64, (net, pairs[:-1]))
+    (folder / "classifier.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match="classifier.safetensors"):
+        load_classifier(folder)
+    (folder / "config.json").unlink()
+    with pytest.raises(ClassifierError, match="config.json"):
+        load_classifier(folder)

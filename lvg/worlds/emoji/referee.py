@@ -10,10 +10,13 @@
    parts, a white sheep's face or a fork beside a plate, stays one object). Objects under ``MIN_INK`` pixels are
    specks. Measured against connected components of dilated ink split at the cell borders (the first version),
    this took the pass rate on random 1-4 emoji scenes from 86% to 99.9% (clean renders).
-3. **Naming.** A nearest-sprite matcher built only from the real sprites: every (emoji, style) sprite is rendered
-   alone at the world's small size, the large size and one between, on each background, sharp and blurred, and its
-   ink box (found by the same detector) is resized to ``REF`` x ``REF``; an object's ink box is named by the nearest
-   of these references (L2) on its background. The match gives the emoji and its style.
+3. **Naming.** A small conv net (:mod:`lvg.worlds.emoji.classifier`, trained only on the real sprites under
+   augmentation) names the (emoji, style) pair from the object's ink box resized to ``REF`` x ``REF``; without one,
+   a nearest-sprite matcher does: every (emoji, style) sprite is rendered alone at the world's small size, the large
+   size and one between, on each background, sharp and blurred, its ink box (found by the same detector) resized to
+   ``REF`` x ``REF``, and an object is named by the nearest of these references (L2) on its background. The
+   references also serve the next step, and an object farther than ``MAX_DISTANCE`` from every reference of the
+   pair it is named is unknown.
 4. **Size and cell.** The ink extent is compared with that emoji's (and style's) own ink extent at the small and at
    the large size (an emoji that fills only part of its box is not taken for a small one); the box centre (the ink
    centre corrected by the sprite's own offset) gives the grid cell.
@@ -25,8 +28,10 @@ and the pixel check cannot drift apart. Validation: :mod:`lvg.worlds.emoji.refer
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -253,19 +258,33 @@ class _Refs:
 class Referee:
     """The pixel referee of one concept table and canvas (its references are built once, from the real sprites)."""
 
-    def __init__(self, bank: SpriteBank, canvas: int = 64):
+    def __init__(self, bank: SpriteBank, canvas: int = 64, classifier: tuple[Any, list[tuple[str, str]]] | None = None):
         if canvas not in CANVASES:
             raise RefereeInputError(f"canvas must be one of {list(CANVASES)}, got {canvas}")
         self.bank, self.table, self.canvas = bank, bank.table, canvas
         self.pairs = [(c.en, s) for c in self.table for s in STYLES]
+        self.net = None
+        if classifier is not None:  # (net, its classes): class k names self.pairs[self._class_pair[k]]
+            self.net, classes = classifier
+            index = {p: i for i, p in enumerate(self.pairs)}
+            missing = [p for p in classes if p not in index]
+            if missing or len(classes) != len(self.pairs):
+                raise RefereeInputError(f"the classifier's classes do not match the concept table (unknown: "
+                                        f"{missing[:3]}, {len(classes)} classes for {len(self.pairs)} pairs)")  # fmt: skip
+            self._class_pair = np.array([index[p] for p in classes])
         small, large = SIZES[canvas]["small"], SIZES[canvas]["large"]
         self.sides = (small, (small + large) // 2, large)
         self._refs: dict[str, _Refs] = {}
 
     @classmethod
-    def for_world(cls, world: Any) -> Referee:
-        """The referee of an :class:`~lvg.worlds.emoji.world.EmojiWorld` (its concept table, sprites and canvas)."""
-        return cls(world.bank, world.cfg.canvas)
+    def for_world(cls, world: Any, classifier: str | os.PathLike | None = None) -> Referee:
+        """The referee of an :class:`~lvg.worlds.emoji.world.EmojiWorld` (its concept table, sprites and canvas),
+        naming emoji with the classifier folder ``classifier`` when given, else with the nearest-sprite matcher."""
+        if classifier is None:
+            return cls(world.bank, world.cfg.canvas)
+        from .classifier import load_classifier
+
+        return cls(world.bank, world.cfg.canvas, load_classifier(classifier))
 
     def references(self, bg: str) -> _Refs:
         """The reference crops on background ``bg`` (built on first use: ~3.5k crops per background)."""
@@ -296,11 +315,12 @@ class Referee:
             self._refs[bg] = _Refs(*(np.asarray(rows[k], np.float32) for k in rows))
         return self._refs[bg]
 
-    def name(self, feat: np.ndarray, extent: int, bg: str) -> tuple[int, int, str, float]:
-        """(pair index, reference index, size name, distance) of one object's crop feature on ``bg``."""
+    def name(self, feat: np.ndarray, extent: int, bg: str, pair: int | None = None) -> tuple[int, int, str, float]:
+        """(pair index, reference index, size name, distance) of one object's crop feature on ``bg``: the nearest
+        reference, or the nearest of pair ``pair`` (the classifier's answer) when given."""
         R = self.references(bg)
         d = ((R.feats - feat) ** 2).mean(1)
-        j = int(d.argmin())
+        j = int(d.argmin()) if pair is None else int(np.where(R.pair == pair, d, np.inf).argmin())
         same = (R.pair == R.pair[j]) & (R.blur == R.blur[j])
         small, large = SIZES[self.canvas]["small"], SIZES[self.canvas]["large"]
         ext = {s: float(R.extent[same & (R.side == s)].mean()) for s in (small, large)}
@@ -312,9 +332,19 @@ class Referee:
         arr = to_array(image, self.canvas)
         bg, bg_rgb = background(arr)
         objects = []
-        for box in find_objects(ink_mask(arr, bg_rgb), self.canvas):
+        boxes = find_objects(ink_mask(arr, bg_rgb), self.canvas)
+        feats = [crop_feature(arr, box) for box in boxes]
+        classes: list[int | None] = [None] * len(boxes)
+        if self.net is not None and boxes:
+            import torch
+
+            from .classifier import features_to_tensor
+
+            with torch.no_grad():
+                classes = [int(self._class_pair[k]) for k in self.net(features_to_tensor(np.stack(feats))).argmax(1)]
+        for box, feat, cls in zip(boxes, feats, classes):
             extent = max(box[2] - box[0], box[3] - box[1])
-            k, j, size, dist = self.name(crop_feature(arr, box), extent, bg or "white")
+            k, j, size, dist = self.name(feat, extent, bg or "white", cls)
             R = self.references(bg or "white")
             cx = (box[0] + box[2]) / 2 - R.offset[j, 0] * extent / max(R.extent[j], 1.0)
             cy = (box[1] + box[3]) / 2 - R.offset[j, 1] * extent / max(R.extent[j], 1.0)
@@ -340,14 +370,17 @@ class Referee:
 
 
 _DEFAULT: list[Referee] = []
+SHIPPED_CLASSIFIER = Path(__file__).with_name("referee_model")  # trained by ``python -m lvg.worlds.emoji.classifier``
 
 
 def default_referee() -> Referee:
-    """The referee of the default Emoji World (real sprites from the cache; fetched with npm once if missing)."""
+    """The referee of the default Emoji World (real sprites from the cache; fetched with npm once if missing), with
+    the shipped classifier when it is there, else the nearest-sprite matcher."""
     if not _DEFAULT:
         from .world import EmojiWorld
 
-        _DEFAULT.append(Referee.for_world(EmojiWorld.load()))
+        shipped = SHIPPED_CLASSIFIER if (SHIPPED_CLASSIFIER / "config.json").is_file() else None
+        _DEFAULT.append(Referee.for_world(EmojiWorld.load(), shipped))
     return _DEFAULT[0]
 
 
