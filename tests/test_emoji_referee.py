@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from test_emoji_world import _tarballs
 
 from lvg.worlds.emoji import assets as A
@@ -152,3 +153,12 @@ def test_referee_with_a_classifier_trained_on_the_sprites(world, referee, tmp_pa
     (folder / "config.json").unlink()
     with pytest.raises(ClassifierError, match="config.json"):
         load_classifier(folder)
+
+
+def test_shipped_classifier_loads_strictly():
+    from lvg.worlds.emoji.referee import SHIPPED_CLASSIFIER
+
+    net, pairs = load_classifier(SHIPPED_CLASSIFIER)
+    assert len(pairs) == len(set(pairs)) == 580 and {s for _, s in pairs} == {"twemoji", "noto"}
+    assert (SHIPPED_CLASSIFIER / "classifier.safetensors").stat().st_size < 2_000_000
+    assert net(torch.zeros(1, 3, 16, 16)).shape == (1, 580)
