@@ -162,3 +162,10 @@ def test_shipped_classifier_loads_strictly():
     assert len(pairs) == len(set(pairs)) == 580 and {s for _, s in pairs} == {"twemoji", "noto"}
     assert (SHIPPED_CLASSIFIER / "classifier.safetensors").stat().st_size < 2_000_000
     assert net(torch.zeros(1, 3, 16, 16)).shape == (1, 580)
+
+
+def test_referee_for_a_world_falls_back_to_the_matcher_when_the_shipped_classifier_does_not_fit(world):
+    from lvg.worlds.emoji.referee import referee_for
+
+    ref = referee_for(world)  # the fake table is not the shipped classifier's
+    assert ref.net is None and ref.judge(world.render(_scene()), "两只猫和一块披萨").passed

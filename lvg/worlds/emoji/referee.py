@@ -379,9 +379,20 @@ def default_referee() -> Referee:
     if not _DEFAULT:
         from .world import EmojiWorld
 
-        shipped = SHIPPED_CLASSIFIER if (SHIPPED_CLASSIFIER / "config.json").is_file() else None
-        _DEFAULT.append(Referee.for_world(EmojiWorld.load(), shipped))
+        _DEFAULT.append(referee_for(EmojiWorld.load()))
     return _DEFAULT[0]
+
+
+def referee_for(world: Any) -> Referee:
+    """The referee of ``world`` with the shipped classifier where it fits (canvas 64, the same concept set: the
+    default categories), else with the nearest-sprite matcher (other category sets, canvas 96, a wheel without it)."""
+    if world.cfg.canvas == 64 and (SHIPPED_CLASSIFIER / "config.json").is_file():
+        from .classifier import load_classifier
+
+        net, classes = load_classifier(SHIPPED_CLASSIFIER)
+        if classes == [(c.en, s) for c in world.table for s in STYLES]:
+            return Referee(world.bank, world.cfg.canvas, (net, classes))
+    return Referee.for_world(world)
 
 
 def judge(image: Any, prompt: Spec | str) -> Verdict:
