@@ -52,6 +52,11 @@ def default_component_dir(name: str) -> Path:
     return default_model_dir() / name
 
 
+def emoji_prompts_file() -> Path:
+    """The Emoji World benchmark prompts (450 rows, see :mod:`lvg.worlds.emoji.benchmark`), shipped with the package."""
+    return _package_path("lvg.eval", "emoji_prompts.jsonl")
+
+
 def benchmark_prompts_file() -> Path:
     """The Shapes World benchmark prompts (450 rows, see :mod:`lvg.worlds.shapes.benchmark`), shipped with the package."""
     return _package_path("lvg.eval", "shapes_prompts.jsonl")

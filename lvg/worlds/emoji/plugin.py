@@ -5,9 +5,10 @@ loads the asset cache ``$LVG_HOME/emoji`` (fetching it once with npm when it is 
 error is one line saying what to run) and builds the default concept table. Other settings (categories, canvas) are
 :func:`load_emoji_world` and :func:`emoji_world`.
 
-Emoji World v1 is the data side only: it has no referee yet (no pixel judge, no caption-entails-prompt check) and no
-benchmark prompts. Those fields of its :class:`~lvg.worlds.World` raise :class:`EmojiWorldMissingError` naming what is
-missing, never answer silently.
+Its referee (:mod:`lvg.worlds.emoji.referee`: pixels -> objects, emoji, style, size, cell -> verdict) and benchmark
+prompts (``benchmarks/emoji_prompts.jsonl``) are the World's ``judge`` and ``benchmark_prompts``. The check that a
+caption satisfies a prompt (``entails``, which ``verify`` needs) is not written yet: that field raises
+:class:`EmojiWorldMissingError` naming it, never answers silently.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from lvg.resources import emoji_prompts_file
 from lvg.worlds import World
 
 from .assets import emoji_home
+from .benchmark import load_prompts
 from .concepts import DEFAULT_CATEGORIES
 from .imagefolder import write_imagefolder
+from .referee import referee_for
 from .scenes import BACKGROUNDS, DEFAULT_CANVAS, EmojiScene, sample_scene
 from .world import EmojiWorld, EmojiWorldConfig
 
@@ -53,6 +57,8 @@ def emoji_world(world: EmojiWorld) -> World:
     def write(out: str | os.PathLike, num: int, seed: int = 0, overwrite: bool = False) -> Path:
         return write_imagefolder(out, num, seed, world=world, overwrite=overwrite)
 
+    referee = functools.cache(lambda: referee_for(world))  # built (classifier loaded) on the first judgement
+
     return World(
         name="emoji",
         canvas=world.cfg.canvas,
@@ -63,7 +69,7 @@ def emoji_world(world: EmojiWorld) -> World:
         render=world.render,
         caption=world.caption,
         parse=world.parse,
-        judge=_missing("referee (pixel judge)"),
+        judge=lambda image, prompt: referee().judge(image, prompt),
         entails=_missing("referee (caption-entails-prompt check)"),
         layout_from_scene=EmojiScene.layout,
         layout_to_scene=world.layout_to_scene,
@@ -71,7 +77,7 @@ def emoji_world(world: EmojiWorld) -> World:
         held_out_samples=world.held_out_samples,
         write_imagefolder=write,
         caption_corpus=world.caption_corpus,
-        benchmark_prompts=_missing("benchmark prompts"),
+        benchmark_prompts=lambda: load_prompts(emoji_prompts_file(), world.table),
     )
 
 
