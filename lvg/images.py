@@ -104,3 +104,32 @@ def tensor_to_images(pixels: torch.Tensor) -> list[Image.Image]:
     """Pixels [N, 3, H, W] (or [N, 1, H, W]; uint8, or float in [0, 1]) -> N PIL images (RGB, or L for one channel)."""
     arrays = tensor_to_arrays(pixels)
     return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arrays]
+
+
+def rgb_array(image: Any, canvas: int, error: type[ValueError] = ValueError) -> np.ndarray:
+    """A PIL image, numpy array (HWC) or torch tensor (CHW or HWC) as float32 [canvas, canvas, 3] in 0..255 (what a
+    world's referee reads). Integer upscales are block-averaged back; float input is taken as 0..1 when its maximum is
+    at most 1, else as 0..255; anything else is an ``error`` naming the problem."""
+    if hasattr(image, "convert") and hasattr(image, "size"):  # PIL
+        arr = np.asarray(image.convert("RGB"), dtype=np.float32)
+    else:
+        if hasattr(image, "detach"):  # torch
+            image = image.detach().cpu().numpy()
+        arr = np.asarray(image)
+        if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[-1] != 3:
+            arr = arr.transpose(1, 2, 0)
+        if arr.dtype.kind not in "fiub":
+            raise error(f"expected an image of numbers, got dtype {arr.dtype}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise error("the image holds NaN or infinite values")
+        scale = 255.0 if arr.dtype.kind == "f" and arr.size and float(arr.max()) <= 1.0 else 1.0
+        arr = arr.astype(np.float32) * scale
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise error(f"expected an RGB image of shape [H, W, 3], got {tuple(arr.shape)}")
+    h, w = arr.shape[:2]
+    if h != w or h % canvas:
+        raise error(f"expected a {canvas}x{canvas} image or an integer upscale of one, got {w}x{h}")
+    k = h // canvas
+    if k > 1:
+        arr = arr.reshape(canvas, k, canvas, k, 3).mean(axis=(1, 3))
+    return arr

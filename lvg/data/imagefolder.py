@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import random
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -148,3 +150,29 @@ def batch_indices(n: int, step: int, batch_size: int, key: str, rows: Iterable[i
 def chunks(n: int, size: int) -> list[range]:
     """``range(n)`` cut into consecutive ranges of at most ``size`` (held-out rows, validated a batch at a time)."""
     return [range(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+def prepare_output_folder(out: str | os.PathLike, num: int, overwrite: bool = False) -> Path:
+    """The folder an imagefolder of ``num`` items is written to: made if missing; a file, or a non-empty folder
+    without ``overwrite``, is an error naming it."""
+    if num < 1:
+        raise ValueError(f"--num must be at least 1, got {num}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a directory")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} is not empty; pass --overwrite to replace its metadata and images")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_metadata(out: str | os.PathLike, rows: Iterable[dict]) -> Path:
+    """Write ``out/metadata.jsonl`` (one JSON row per line) atomically: written last, a folder whose writing was
+    interrupted never looks complete."""
+    path = Path(out) / "metadata.jsonl"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".metadata.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path

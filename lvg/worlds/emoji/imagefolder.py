@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from PIL import Image
+
+from lvg.data.imagefolder import prepare_output_folder, write_metadata
 
 from .assets import ATTRIBUTION, write_atomic
 from .world import EmojiWorld
@@ -23,15 +24,8 @@ def write_imagefolder(
     ``concepts.jsonl`` (the concept table with splits) and ``ATTRIBUTION.md`` (sources and licences). Item ``i`` is a
     pure function of ``(seed, i)`` and the world's config; ``metadata.jsonl`` is written last and atomically.
     """
-    if num < 1:
-        raise ValueError(f"--num must be at least 1, got {num}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} is not empty; pass --overwrite to replace its metadata and images")
+    out = prepare_output_folder(out, num, overwrite)
     world = world or EmojiWorld.load()
-    out.mkdir(parents=True, exist_ok=True)
     width = max(5, len(str(num - 1)))
     rows = []
     for i in range(num):
@@ -42,5 +36,5 @@ def write_imagefolder(
                      "canvas": s.scene.canvas, "objects": s.objects()})  # fmt: skip
     write_atomic(out / "ATTRIBUTION.md", ATTRIBUTION)
     write_atomic(out / "concepts.jsonl", world.table.to_jsonl())
-    write_atomic(out / "metadata.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_metadata(out, rows)
     return out

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from lvg.images import rgb_array
+
 from .captions import Spec, _fits, normalize_spec, parse_caption
 from .concepts import STYLES
 from .scenes import BACKGROUNDS, CANVASES, GRID, SIZES, EmojiScene, SpriteBank, composite, relation_holds
@@ -130,34 +132,9 @@ def scene_satisfies(scene: EmojiScene, spec: Spec) -> bool:
 
 
 def to_array(image: Any, canvas: int) -> np.ndarray:
-    """A PIL image, numpy array (HWC) or torch tensor (CHW or HWC) as float32 [canvas, canvas, 3] in 0..255.
-
-    Integer upscales are block-averaged back; float input is taken as 0..1 when its maximum is at most 1."""
-    if hasattr(image, "convert") and hasattr(image, "size"):  # PIL
-        arr = np.asarray(image.convert("RGB"), dtype=np.float32)
-    else:
-        if hasattr(image, "detach"):  # torch
-            image = image.detach().cpu().numpy()
-        arr = np.asarray(image)
-        if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[-1] != 3:
-            arr = arr.transpose(1, 2, 0)
-        if arr.dtype.kind not in "fiub":
-            raise RefereeInputError(f"expected an image of numbers, got dtype {arr.dtype}")
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            raise RefereeInputError("the image holds NaN or infinite values")
-        scale = 255.0 if arr.dtype.kind == "f" and arr.size and float(arr.max()) <= 1.0 else 1.0
-        arr = arr.astype(np.float32) * scale
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise RefereeInputError(f"expected an RGB image of shape [H, W, 3], got {tuple(arr.shape)}")
-    h, w = arr.shape[:2]
-    if h != w or h % canvas:
-        raise RefereeInputError(f"expected a {canvas}x{canvas} image or an integer upscale of one, got {w}x{h}")
-    if not np.isfinite(arr).all():
-        raise RefereeInputError("the image holds NaN or infinite values")
-    k = h // canvas
-    if k > 1:
-        arr = arr.reshape(canvas, k, canvas, k, 3).mean(axis=(1, 3))
-    return arr
+    """A PIL image, numpy array (HWC) or torch tensor (CHW or HWC) as float32 [canvas, canvas, 3] in 0..255
+    (:func:`lvg.images.rgb_array`: integer upscales are block-averaged back, float input in 0..1 is scaled)."""
+    return rgb_array(image, canvas, RefereeInputError)
 
 
 def background(arr: np.ndarray) -> tuple[str | None, np.ndarray]:

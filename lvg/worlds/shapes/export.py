@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
+
+from lvg.data.imagefolder import prepare_output_folder, write_metadata
 
 from .dataset import ShapesWorldConfig, make_sample
 from .plans import caption_order
@@ -26,14 +26,7 @@ def write_imagefolder(
     ``metadata.jsonl`` is written last and atomically, so an interrupted run never leaves a folder
     that looks complete.
     """
-    if num < 1:
-        raise ValueError(f"--num must be at least 1, got {num}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} is not empty; pass --overwrite to replace its metadata and images")
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_folder(out, num, overwrite)
     cfg = ShapesWorldConfig(seed=seed)
     width = max(5, len(str(num - 1)))
     rows = []
@@ -44,11 +37,7 @@ def write_imagefolder(
         lay = layout_from_scene(s.scene, caption_order(s.scene, s.spec)).to_dict()
         rows.append({"file_name": name, "text": s.en, "text_zh": s.zh, "spec": s.spec,
                      "background": lay["background"], "objects": lay["objects"]})  # fmt: skip
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".metadata.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, out / "metadata.jsonl")
+    write_metadata(out, rows)
     return out
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from lvg.images import rgb_array
 from lvg.worlds.shapes.render import object_alpha
 from lvg.worlds.shapes.spec import Seen, Spec, explain, normalize_spec
 from lvg.worlds.shapes.world import BACKGROUNDS, CANVAS, CELLS, COLORS, JITTER, SHAPES, SIZES, Obj
@@ -71,36 +72,9 @@ class Verdict:
 
 
 def to_array(image: Any) -> np.ndarray:
-    """Convert a PIL image, numpy array (HWC) or torch tensor (CHW or HWC) to float32 [64, 64, 3].
-
-    Integer upscales (128x128, 256x256, ...) are block-averaged back to 64x64. Float input is
-    taken as 0..1 when its maximum is at most 1, else as 0..255.
-    """
-    if hasattr(image, "convert") and hasattr(image, "size"):  # PIL
-        arr = np.asarray(image.convert("RGB"), dtype=np.float32)
-    else:
-        if hasattr(image, "detach"):  # torch
-            image = image.detach().cpu().numpy()
-        arr = np.asarray(image)
-        if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[-1] != 3:
-            arr = arr.transpose(1, 2, 0)
-        if arr.dtype.kind == "f":
-            if not np.isfinite(arr).all():
-                raise JudgeInputError("the image holds NaN or infinite values")
-            arr = arr.astype(np.float32) * (255.0 if arr.size and float(arr.max()) <= 1.0 else 1.0)
-        else:
-            arr = arr.astype(np.float32)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise JudgeInputError(f"expected an RGB image of shape [H, W, 3], got {tuple(arr.shape)}")
-    h, w = arr.shape[:2]
-    if h != w or h % CANVAS:
-        raise JudgeInputError(f"expected a 64x64 image or an integer upscale of one, got {w}x{h}")
-    if not np.isfinite(arr).all():
-        raise JudgeInputError("the image holds NaN or infinite values")
-    k = h // CANVAS
-    if k > 1:
-        arr = arr.reshape(CANVAS, k, CANVAS, k, 3).mean(axis=(1, 3))
-    return arr
+    """A PIL image, numpy array (HWC) or torch tensor (CHW or HWC) as float32 [64, 64, 3] in 0..255
+    (:func:`lvg.images.rgb_array`: integer upscales are block-averaged back, float input in 0..1 is scaled)."""
+    return rgb_array(image, CANVAS, JudgeInputError)
 
 
 @cache
