@@ -16,6 +16,7 @@ adding a world is one entry::
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,3 +75,22 @@ def attach_world(pipe: Any, name: str = DEFAULT_WORLD) -> Any:
     if hasattr(pipe, "entails") and pipe.entails is None:
         pipe.entails = get_world(name).entails
     return pipe
+
+
+def read_benchmark_rows(path: str | os.PathLike, normalize: Callable[[Any], Any], categories: Any) -> list[dict]:
+    """A world's benchmark JSONL file: every row a JSON object whose ``spec`` ``normalize`` accepts (and returns
+    normalised) and whose ``category`` is one of ``categories``; a bad row is a ValueError naming the file and line."""
+    from lvg.files import read_jsonl
+
+    rows = []
+    for n, row in read_jsonl(path):
+        try:
+            if not isinstance(row, dict):
+                raise ValueError("a row must be a JSON object")
+            row["spec"] = normalize(row["spec"])
+            if row.get("category") not in categories:
+                raise ValueError(f"unknown category {row.get('category')!r}")
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}:{n}: bad benchmark row: {e}") from None
+        rows.append(row)
+    return rows

@@ -12,7 +12,7 @@ import os
 import random
 from collections.abc import Callable
 
-from lvg.files import read_jsonl
+from lvg.worlds import read_benchmark_rows
 
 from .captions import Spec, normalize_spec, spec_to_text
 from .concepts import STYLES, ConceptTable
@@ -121,18 +121,7 @@ def make_prompts(table: ConceptTable, per_category: int = 50, seed: int = 0) -> 
 
 def load_prompts(path: str | os.PathLike, table: ConceptTable) -> list[dict]:
     """Read a benchmark JSONL file, validating every row against ``table`` (the error names the line)."""
-    rows = []
-    for n, row in read_jsonl(path):
-        try:
-            if not isinstance(row, dict):
-                raise ValueError("a row must be a JSON object")
-            row["spec"] = normalize_spec(row["spec"], table)
-            if row.get("category") not in CATEGORIES:
-                raise ValueError(f"unknown category {row.get('category')!r}")
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}:{n}: bad benchmark row: {e}") from None
-        rows.append(row)
-    return rows
+    return read_benchmark_rows(path, lambda spec: normalize_spec(spec, table), CATEGORIES)
 
 
 def scene_from_spec(spec: Spec, rng: random.Random, canvas: int = DEFAULT_CANVAS, bg: str | None = None) -> EmojiScene:

@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from lvg.files import read_jsonl
+from lvg.worlds import read_benchmark_rows
 from lvg.worlds.shapes.captions import spec_to_text
 from lvg.worlds.shapes.spec import Spec, normalize_spec
 from lvg.worlds.shapes.world import BACKGROUNDS, CELLS, COLORS, RELATIONS, SHAPES, SIZES
@@ -133,18 +133,7 @@ def make_prompts(per_category: int = 50, seed: int = 0) -> list[dict]:
 def load_prompts(path: str | os.PathLike) -> list[dict]:
     """Read a benchmark JSONL file (through :func:`lvg.files.read_jsonl`: a regular UTF-8 file), validating every
     row (clear error naming the line)."""
-    rows = []
-    for n, row in read_jsonl(path):
-        try:
-            if not isinstance(row, dict):
-                raise ValueError("a row must be a JSON object")
-            row["spec"] = normalize_spec(row["spec"])
-            if row.get("category") not in CATEGORIES:
-                raise ValueError(f"unknown category {row.get('category')!r}")
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}:{n}: bad benchmark row: {e}") from None
-        rows.append(row)
-    return rows
+    return read_benchmark_rows(path, normalize_spec, CATEGORIES)
 
 
 def write_prompts(path: str | os.PathLike, rows: list[dict]) -> Path:
