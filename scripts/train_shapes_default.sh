@@ -3,11 +3,12 @@
 #
 #   bash scripts/train_shapes_default.sh [STAGE ...]     STAGE: tokenizer plan export eval (default: all four)
 #
-#   tokenizer  the 16x16 image tokenizer on one core; the planner trains beside it on the other core
-#   plan       the painter on one core; the reader, then the reading LM, on the other (one torch thread
-#              each); the planner too if the tokenizer stage did not already train it
+#   tokenizer  the 16x16 image tokenizer on one core; the LMs (the planner, then the reading LM: neither needs
+#              images) start on the other core and go on through the next stage
+#   plan       the reader, then the painter, on the tokenizer's core (both need the new image tokenizer); then
+#              waits for the LMs (started here if the tokenizer stage did not start them)
 #   export     assemble the model folder (fp16 safetensors) with the shipped text tokenizer and CLIP
-#   eval       lvg eval shapes on the public benchmark, EN and ZH
+#   eval       lvg eval shapes on the public benchmark, EN and ZH (two threads: it runs alone)
 #   llm        (not in the default) the one-stage LM of configs/llm-shapes.yaml, for models without a painter
 #
 # Every stage resumes from its checkpoint when one exists, so a killed run continues where it stopped: run the
@@ -48,18 +49,27 @@ planner() {
     done_flag "$RUNS/planner-shapes/planner/plan_vocab.json" \
         || train planner planner-shapes.yaml planner-shapes "text_tokenizer=$SHIPPED/text_tokenizer"
 }
-reading() {
-    done_flag "$RUNS/reader-shapes/detector/model.safetensors" \
-        || train reader reader-shapes.yaml reader-shapes "image_tokenizer=$OUT/image_tokenizer"
+reading_lm() {
     done_flag "$RUNS/reading-lm-shapes/reading_lm/plan_vocab.json" \
         || train reading-lm reading-lm-shapes.yaml reading-lm-shapes "text_tokenizer=$SHIPPED/text_tokenizer"
 }
+lms_pid=""
+start_lms() {  # the planner, then the reading LM, on the second core (once per run of this script)
+    [ -n "$lms_pid" ] && return
+    { planner && reading_lm; } > "$RUNS/lms.log" 2>&1 &
+    lms_pid=$!
+}
+wait_lms() {
+    [ -z "$lms_pid" ] && return
+    wait "$lms_pid" || { echo "the planner or the reading LM failed: see $RUNS/lms.log" >&2; exit 1; }
+    lms_pid=""
+}
 
 for stage in $STAGES; do
+    stage_t0=$SECONDS
     case $stage in
     tokenizer)
-        planner > "$RUNS/planner.log" 2>&1 &  # the planner needs no image tokenizer: use the other core now
-        pid=$!
+        start_lms  # the LMs need no image tokenizer: use the other core now
         done_flag "$RUNS/tokenizer-shapes-16x16/image_tokenizer/model.safetensors" \
             || train tokenizer tokenizer-shapes-16x16.yaml tokenizer-shapes-16x16
         $PY -m lvg.cli eval tokenizer --model "$RUNS/tokenizer-shapes-16x16/image_tokenizer" --num "${EVAL_NUM:-1000}" \
@@ -74,18 +84,17 @@ from lvg.tokenizers.image import ImageTokenizer
 
 ImageTokenizer.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2], dtype=torch.float16)
 PYEOF
-        wait $pid || { echo "the planner failed: see $RUNS/planner.log" >&2; exit 1; }
         ;;
     plan)
-        planner &  # already done when the tokenizer stage ran: it trains there, beside the tokenizer
-        pid=$!
-        reading &  # the reader, then the reading LM, on one core
-        rid=$!
+        start_lms  # still running from the tokenizer stage, or started now
+        done_flag "$RUNS/reader-shapes/detector/model.safetensors" \
+            || train reader reader-shapes.yaml reader-shapes "image_tokenizer=$OUT/image_tokenizer"
         done_flag "$RUNS/painter-shapes/painter/model.safetensors" \
             || train painter painter-shapes.yaml painter-shapes "image_tokenizer=$OUT/image_tokenizer"
-        wait $pid $rid
+        wait_lms
         ;;
     export)
+        wait_lms
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-shapes/planner" \
             --painter "$RUNS/painter-shapes/painter" --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
             --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-shapes/reading_lm" \
@@ -93,7 +102,8 @@ PYEOF
         du -sh "$OUT"
         ;;
     eval)
-        $PY -m lvg.cli eval shapes --model "$OUT" --lang both --out "$RUNS/eval-shapes"
+        wait_lms
+        OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $PY -m lvg.cli eval shapes --model "$OUT" --lang both --out "$RUNS/eval-shapes"
         ;;
     llm)
         train llm llm-shapes.yaml llm-shapes
@@ -103,4 +113,6 @@ PYEOF
         exit 2
         ;;
     esac
+    printf 'stage %s\t%d\n' "$stage" $((SECONDS - stage_t0)) >> "$RUNS/wall_times.tsv"
 done
+wait_lms  # a run of the tokenizer stage alone still finishes the LMs it started

@@ -81,6 +81,9 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
         "painter",
         "reader",
         "reading-lm",
+        "stage tokenizer",
+        "stage plan",
+        "stage export",
     }
     assert json.loads((repo / "runs" / "tokenizer-shapes-16x16" / "eval.json").read_text(encoding="utf-8"))
     index = json.loads((tmp_path / "model" / "model_index.json").read_text(encoding="utf-8"))
@@ -92,4 +95,5 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
     again = subprocess.run(["bash", "scripts/train_shapes_default.sh", "plan"], cwd=repo, env=env,
                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert again.returncode == 0, again.stderr[-2000:]
-    assert (repo / "runs" / "wall_times.tsv").read_text().split("\n") == walls
+    trained_again = (repo / "runs" / "wall_times.tsv").read_text().split("\n")[len(walls) - 1 :]
+    assert [line for line in trained_again if line and not line.startswith("stage ")] == []

@@ -201,7 +201,8 @@ def planner_batch(text_ids: list[list[int]], layout_ids: list[list[int]], vocab:
     return right_padded_batch(rows, starts, vocab.pad_id)
 
 
-def planner_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Next-token cross-entropy: logits [B, T, V] predict labels [B, T] shifted by one."""
+def planner_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy: logits [B, T, V] predict labels [B, T] shifted by one (``reduction`` as in
+    :func:`torch.nn.functional.cross_entropy`)."""
     return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                           ignore_index=IGNORE)  # fmt: skip
+                           ignore_index=IGNORE, reduction=reduction)  # fmt: skip

@@ -201,13 +201,25 @@ class PlannerTask(Task):
         return self.planner.save_pretrained(out / "planner")
 
 
-def lm_loss(lm, batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    """Next-token loss of an LM on a padded batch (``input_ids``, ``attention_mask``, ``position_ids``, ``labels``),
-    weighted by its number of target tokens when shards are summed."""
-    batch = {k: v.to(device) for k, v in batch.items()}
-    logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                position_ids=batch["position_ids"]).logits  # [B, T, V]  # fmt: skip
-    return {"loss": planner_loss(logits, batch["labels"]), WEIGHT: (batch["labels"][:, 1:] != IGNORE).sum()}
+def lm_loss(
+    lm, batch: dict[str, torch.Tensor], device: torch.device, rows_per_chunk: int = 8
+) -> dict[str, torch.Tensor]:
+    """Next-token loss of an LM on a right-padded batch (``input_ids``, ``attention_mask``, ``position_ids``,
+    ``labels``): the mean over its target tokens, weighted by their number when shards are summed.
+
+    The rows run through the LM in chunks of ``rows_per_chunk``, sorted by length and each cut to its longest row, so
+    padding costs little (right padding: causal attention never lets a real token see the pads after it, so the
+    loss is the one of the whole padded batch, up to float rounding)."""
+    lengths = batch["attention_mask"].sum(-1)  # [B]
+    order = torch.argsort(lengths, stable=True)
+    total, count = torch.zeros((), device=device), (batch["labels"][:, 1:] != IGNORE).sum()
+    for chunk in order.split(rows_per_chunk):
+        T = int(lengths[chunk].max())
+        part = {k: v[chunk, :T].to(device) for k, v in batch.items()}
+        logits = lm(input_ids=part["input_ids"], attention_mask=part["attention_mask"],
+                    position_ids=part["position_ids"]).logits  # [b, T, V]  # fmt: skip
+        total = total + planner_loss(logits, part["labels"], reduction="sum")
+    return {"loss": total / count.clamp(min=1).to(device), WEIGHT: count}
 
 
 def train_planner(cfg: PlannerTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
