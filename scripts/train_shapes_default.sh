@@ -34,10 +34,11 @@ mkdir -p "$RUNS" "$OUT"
 
 resume_flag() { [ -f "$1/checkpoint/state.json" ] && echo --resume || true; }
 done_flag() { [ -f "$1" ]; }
-timed() {  # timed NAME CMD...: run CMD, append its wall time to $RUNS/wall_times.tsv
-    local t0=$SECONDS
-    "${@:2}"
-    printf '%s\t%d\n' "$1" $((SECONDS - t0)) >> "$RUNS/wall_times.tsv"
+timed() {  # timed NAME CMD...: run CMD, append its wall time to $RUNS/wall_times.tsv; CMD's exit status
+    local t0=$SECONDS rc=0
+    "${@:2}" || rc=$?  # kept explicitly: set -e is off inside `a && b` lists, which would hide a failure
+    [ $rc -eq 0 ] && printf '%s\t%d\n' "$1" $((SECONDS - t0)) >> "$RUNS/wall_times.tsv"
+    return $rc
 }
 train() {  # train NAME CONFIG RUN [OVERRIDES...]: lvg train NAME, resumed when RUN holds a checkpoint
     local name=$1 config=$2 run=$3
