@@ -62,6 +62,10 @@ def _add_data_emoji(sub: Subparsers) -> None:
                    metavar="CATEGORY", help="emoji categories to draw from (Unicode group names, e.g. 'Food & Drink'; "
                    f"default: {' '.join(repr(c) for c in EMOJI_DEFAULT_CATEGORIES)}; "
                    f"any of: {', '.join(EMOJI_CATEGORIES)})")  # fmt: skip
+    d.add_argument("--pool", choices=("train", "all", "unseen", "style-held-out"), default="train",
+                   help="which emoji and styles scenes may show (docs/emoji-world.md, 'Held out'): train (default; "
+                   "never the held-out emoji, style-held-out emoji only in their seen style), all, unseen (only the "
+                   "emoji no training run sees) or style-held-out (only those emoji, in the style never seen)")  # fmt: skip
     d.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
     d.set_defaults(func=_data_emoji)
 
@@ -72,9 +76,9 @@ def _data_emoji(args: argparse.Namespace) -> int:
 
     if args.num < 1:  # before the cache is fetched
         raise ValueError(f"--num must be at least 1, got {args.num}")
-    world = load_emoji_world(categories=tuple(dict.fromkeys(args.categories)), canvas=args.canvas)
+    world = load_emoji_world(categories=tuple(dict.fromkeys(args.categories)), canvas=args.canvas, pool=args.pool)
     out = write_imagefolder(args.out, args.num, seed=args.seed, world=world, overwrite=args.overwrite)
-    print(f"wrote {args.num} images of {len(world.table)} emoji, metadata.jsonl, concepts.jsonl and ATTRIBUTION.md "
+    print(f"wrote {args.num} images of {len(world.table)} emoji ({args.pool} pool), metadata.jsonl, concepts.jsonl and ATTRIBUTION.md "
           f"to {out} (keep ATTRIBUTION.md with the images)")  # fmt: skip
     return 0
 

@@ -15,18 +15,33 @@ def _add_eval_tokenizer(sub: Subparsers) -> None:
         "tokenizer",
         help="reconstruction quality of an image tokenizer",
         description="PSNR and SSIM on held-out Shapes World renders, codebook use (fraction, perplexity) "
-        "and the pixel judge's acceptance of benchmark scenes after a round trip. Prints JSON.",
+        "and the pixel judge's acceptance of benchmark scenes after a round trip; with --imagefolder, PSNR, SSIM "
+        "and codebook use on the first --num images of that folder instead. Prints JSON.",
     )
     d.add_argument("--model", type=Path, required=True, help="image tokenizer folder (config.json + model.safetensors)")
-    d.add_argument("--num", type=int, default=1000, help="held-out renders (default 1000)")
+    d.add_argument("--num", type=int, default=1000, help="held-out renders, or folder images (default 1000)")
+    d.add_argument("--imagefolder", type=Path, default=None,
+                   help="measure on this imagefolder's images (metadata.jsonl order; e.g. `lvg data emoji --pool "
+                   "unseen`) instead of Shapes World renders")  # fmt: skip
     d.set_defaults(func=_eval_tokenizer)
 
 
 def _eval_tokenizer(args: argparse.Namespace) -> int:
-    from lvg.eval.recon import evaluate_tokenizer
+    from lvg.eval.recon import evaluate_tokenizer, reconstruction_metrics
     from lvg.tokenizers.image import ImageTokenizer
 
-    metrics = evaluate_tokenizer(ImageTokenizer.from_pretrained(args.model), num=args.num)
+    if args.num < 1:
+        raise ValueError(f"--num must be at least 1, got {args.num}")
+    tokenizer = ImageTokenizer.from_pretrained(args.model)
+    if args.imagefolder is not None:
+        import torch
+
+        from lvg.data.imagefolder import read_images, read_rows
+
+        images = torch.from_numpy(read_images(read_rows(args.imagefolder)[: args.num])).permute(0, 3, 1, 2)
+        metrics = {"imagefolder": str(args.imagefolder), **reconstruction_metrics(tokenizer, images.contiguous())}
+    else:
+        metrics = evaluate_tokenizer(tokenizer, num=args.num)
     print(json.dumps(metrics, indent=2, ensure_ascii=False))
     return 0
 

@@ -13,11 +13,12 @@ import random
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from lvg.files import check_regular_file, inside, read_jsonl
+from lvg.files import check_regular_file, inside, read_jsonl, shorten
 
 
 def image_grid(images: list[Image.Image], cols: int | None = None, pad: int = 2) -> Image.Image:
@@ -39,10 +40,30 @@ def read_layout_rows(folder: str | os.PathLike) -> list[dict]:
     return read_rows(folder, layouts=True)
 
 
+def styled(objects: Any) -> Any:
+    """Metadata objects with their optional ``style`` folded into the label (``"cat (noto)"``); anything that is not
+    a list of objects is returned as it is, for the layout's own check to name."""
+    if not isinstance(objects, list):
+        return objects
+    out = []
+    for i, o in enumerate(objects):
+        if isinstance(o, dict) and "style" in o:
+            style, label = o["style"], o.get("label")
+            if not isinstance(style, str) or not style.strip():
+                raise ValueError(f"object {i}: field 'style' must be a non-empty string, got {shorten(repr(style))}")
+            o = {k: v for k, v in o.items() if k != "style"}
+            if isinstance(label, str):
+                o["label"] = f"{label} ({style})"
+        out.append(o)
+    return out
+
+
 def read_rows(folder: str | os.PathLike, layouts: bool = False) -> list[dict]:
     """Rows of ``folder/metadata.jsonl``: ``{"file_name" (the path), "name" (as written), "text", "text_zh" (or
     None), "layout"}``, ``layout`` a validated :class:`~lvg.data.layout.Layout` (``background`` and
-    ``objects: [{"label", "box"}]`` in the row) or None where the row has no ``objects``.
+    ``objects: [{"label", "box"}]`` in the row) or None where the row has no ``objects``. An object's optional
+    ``style`` (e.g. an art style) is part of what a model must plan and paint, so it joins the label:
+    ``{"label": "cat", "style": "noto"}`` is the layout label ``"cat (noto)"``.
 
     With ``layouts=True`` every row needs ``objects`` (a folder either has layouts or is not for layout training)
     and some row must have at least one object. A missing file, bad JSON or a bad layout is a ``ValueError``
@@ -50,7 +71,7 @@ def read_rows(folder: str | os.PathLike, layouts: bool = False) -> list[dict]:
     the folder (``..`` or absolute). The file is read by :func:`lvg.files.read_jsonl` (a regular UTF-8 file; a
     BOM is fine). Images are not opened here (:func:`read_images` does).
     """
-    from .layout import Layout, LayoutError
+    from .layout import Layout
 
     folder = Path(folder)
     meta = folder / "metadata.jsonl"
@@ -70,9 +91,9 @@ def read_rows(folder: str | os.PathLike, layouts: bool = False) -> list[dict]:
         lay = None
         if "objects" in row:
             try:
-                lay = Layout.from_dict({"background": row.get("background", "white"), "objects": row["objects"],
+                lay = Layout.from_dict({"background": row.get("background", "white"), "objects": styled(row["objects"]),
                                         **({"canvas": row["canvas"]} if "canvas" in row else {})})  # fmt: skip
-            except LayoutError as e:
+            except ValueError as e:  # a LayoutError, or a bad style
                 raise ValueError(f"{meta} line {n}: {e}") from None
             first = next((r["layout"] for r in rows if r["layout"] is not None), None)
             if first is not None and lay.canvas != first.canvas:  # one model paints one canvas size

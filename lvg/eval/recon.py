@@ -152,13 +152,18 @@ def evaluate_tokenizer(
     """PSNR, SSIM and codebook usage on ``num`` held-out images, plus the judge round trip on the
     benchmark prompts (``prompts`` rows if given, else those read from ``prompts_path``, default the shipped
     benchmark prompts)."""
-    images = held_out_images(num)  # [N, 3, 64, 64]
+    rows = prompts if prompts is not None else load_prompts(prompts_path or benchmark_prompts_file())
+    metrics = reconstruction_metrics(tokenizer, held_out_images(num), batch_size)  # [N, 3, 64, 64] renders
+    return {**metrics, "round_trip": judge_round_trip(tokenizer, rows, batch_size=batch_size)}
+
+
+def reconstruction_metrics(tokenizer: Any, images: torch.Tensor, batch_size: int = 256) -> dict[str, Any]:
+    """PSNR, SSIM and codebook usage of a round trip of uint8 ``images`` [N, 3, H, W] (any world, any folder)."""
     recon, codes = reconstruct(tokenizer, images, batch_size)
     psnr, ssim = psnr_ssim(recon, images, batch_size)
     usage = codebook_usage(codes, tokenizer.codebook_size)
-    rows = prompts if prompts is not None else load_prompts(prompts_path or benchmark_prompts_file())
     return {
-        "num_images": num,
+        "num_images": int(images.shape[0]),
         "psnr": psnr,
         "ssim": ssim,
         "codebook_size": tokenizer.codebook_size,
@@ -166,5 +171,4 @@ def evaluate_tokenizer(
         "codes_used": usage["used"],
         "fraction_used": usage["fraction_used"],
         "perplexity": usage["perplexity"],
-        "round_trip": judge_round_trip(tokenizer, rows, batch_size=batch_size),
     }

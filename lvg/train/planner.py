@@ -39,6 +39,8 @@ from .config import config_to_dict
 from .folder import Folder, held_out_loss
 from .loop import WEIGHT, Shard, Task, run
 
+LM_ROWS_PER_CHUNK = 8  # 2.2x faster planner steps than one padded batch of 64 on a CPU core (BENCHMARKS.md)
+
 
 @dataclass
 class PlannerModelConfig:
@@ -139,6 +141,7 @@ class PlannerTask(Task):
     """Prompt -> layout tokens (loss on the layout tokens, weighted by their number across shards)."""
 
     name = "planner"
+    rows_per_chunk = LM_ROWS_PER_CHUNK  # rows per forward pass (see lm_loss); benchmarks/train_speed.py varies it
 
     def __init__(self, cfg: PlannerTrainingConfig, device: torch.device):
         from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
@@ -184,7 +187,7 @@ class PlannerTask(Task):
         return planner_batch(text_ids, lay_ids, self.vocab, drop)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return lm_loss(self.lm, batch, self.device)
+        return lm_loss(self.lm, batch, self.device, self.rows_per_chunk)
 
     def validate(self) -> dict[str, float]:
         if self.folder is not None:  # a user folder: the loss on its held-out rows (prompts never dropped)
@@ -202,7 +205,7 @@ class PlannerTask(Task):
 
 
 def lm_loss(
-    lm, batch: dict[str, torch.Tensor], device: torch.device, rows_per_chunk: int = 8
+    lm, batch: dict[str, torch.Tensor], device: torch.device, rows_per_chunk: int = LM_ROWS_PER_CHUNK
 ) -> dict[str, torch.Tensor]:
     """Next-token loss of an LM on a right-padded batch (``input_ids``, ``attention_mask``, ``position_ids``,
     ``labels``): the mean over its target tokens, weighted by their number when shards are summed.

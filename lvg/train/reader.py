@@ -43,7 +43,7 @@ from .folder import Folder, captions, held_out_loss
 from .folder import images_tensor as folder_images
 from .loop import WEIGHT, Shard, Task, full_precision, run
 from .painter import scenes_for
-from .planner import folder_layout_config, lm_loss, shapes_world_layout_config
+from .planner import LM_ROWS_PER_CHUNK, folder_layout_config, lm_loss, shapes_world_layout_config
 
 HELD_OUT = "lvg-reader-val"
 
@@ -247,6 +247,7 @@ class ReadingLMTask(Task):
     """Layout -> caption, question + layout -> answer (loss on the answer tokens, weighted by their number)."""
 
     name = "reading LM"
+    rows_per_chunk = LM_ROWS_PER_CHUNK  # rows per forward pass (see lm_loss); benchmarks/train_speed.py varies it
 
     def __init__(self, cfg: ReadingLMTrainingConfig, device: torch.device):
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
@@ -313,7 +314,7 @@ class ReadingLMTask(Task):
     def loss(self, batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         loss_sum, tokens = torch.zeros((), device=self.device), 0
         for part in batch:
-            lm = lm_loss(self.lm, part, self.device)
+            lm = lm_loss(self.lm, part, self.device, self.rows_per_chunk)
             loss_sum, tokens = loss_sum + lm["loss"] * int(lm[WEIGHT]), tokens + int(lm[WEIGHT])
         return {"loss": loss_sum / tokens, WEIGHT: tokens}  # the mean over every answer token of the batch
 

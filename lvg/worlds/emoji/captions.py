@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from lvg.worlds.grammar import check_count_and_cell, check_groups, place_and_count, stated_mask
+
 from .concepts import MEASURE_WORDS, STYLES, ConceptTable
 from .scenes import BACKGROUNDS, CELLS, RELATIONS, EmojiScene, relation_holds
 
@@ -54,21 +56,8 @@ class EmojiCaptionError(ValueError):
 
 def normalize_spec(spec: Spec, table: ConceptTable) -> Spec:
     """Validate ``spec`` against the grammar and ``table``; return it with keys in canonical order and counts."""
-    if not isinstance(spec, dict):
-        raise EmojiCaptionError(f"a spec is a JSON object, got {type(spec).__name__}")
-    unknown = set(spec) - {"groups", "relation", "bg"}
-    if unknown:
-        raise EmojiCaptionError(f"unknown spec keys {sorted(unknown)}; expected groups, relation, bg")
-    groups = spec.get("groups")
-    if not isinstance(groups, list) or not groups:
-        raise EmojiCaptionError("a spec needs a non-empty 'groups' list")
     out = []
-    for i, g in enumerate(groups):
-        if not isinstance(g, dict):
-            raise EmojiCaptionError(f"group {i} is not an object")
-        bad = set(g) - set(GROUP_KEYS)
-        if bad:
-            raise EmojiCaptionError(f"group {i} has unknown keys {sorted(bad)}; expected {list(GROUP_KEYS)}")
+    for i, g in enumerate(check_groups(spec, GROUP_KEYS, EmojiCaptionError)):
         if "emoji" not in g:
             raise EmojiCaptionError(f"group {i}: field 'emoji' is missing")
         try:
@@ -84,17 +73,10 @@ def normalize_spec(spec: Spec, table: ConceptTable) -> Spec:
             if g["size"] not in SIZE_NAMES:
                 raise EmojiCaptionError(f"group {i}: field 'size' must be small or large, got {g['size']!r}")
             h["size"] = g["size"]
-        count = g.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_OBJECTS:
-            raise EmojiCaptionError(f"group {i}: field 'count' must be an integer 1-{MAX_OBJECTS}, got {count!r}")
+        count, cell = check_count_and_cell(i, g, MAX_OBJECTS, CELLS, EmojiCaptionError)
         h["count"] = count
-        if "cell" in g:
-            cell = g["cell"]
-            if not isinstance(cell, (list, tuple)) or tuple(cell) not in CELLS:
-                raise EmojiCaptionError(f"group {i}: field 'cell' must be [row, col] in 0..2, got {cell!r}")
-            if count != 1:
-                raise EmojiCaptionError(f"group {i}: a group with a 'cell' has count 1")
-            h["cell"] = list(cell)
+        if cell is not None:
+            h["cell"] = cell
         out.append(h)
     if sum(g["count"] for g in out) > MAX_OBJECTS:
         raise EmojiCaptionError(f"a scene holds at most {MAX_OBJECTS} emoji, the spec asks for more")
@@ -132,47 +114,17 @@ class CaptionConfig:
     background: float = 0.5
 
 
-def _mask(rng: random.Random, n: int, p_all: float, p_none: float) -> list[bool]:
-    u = rng.random()
-    if u < p_all:
-        return [True] * n
-    if u < p_all + p_none:
-        return [False] * n
-    return [rng.random() < 0.5 for _ in range(n)]
-
-
 def describe(scene: EmojiScene, rng: random.Random, table: ConceptTable, cfg: CaptionConfig | None = None) -> Spec:
     """Choose what a caption of ``scene`` states, as a canonical spec the scene satisfies."""
     cfg = cfg or CaptionConfig()
     objs = list(scene.objects)
     rng.shuffle(objs)
     n = len(objs)
-    styles = _mask(rng, n, cfg.style_all, cfg.style_none)
-    sizes = _mask(rng, n, cfg.size_all, cfg.size_none)
-    relation = None
-    cells = False
-    if n == 1:
-        cells = rng.random() < cfg.position_single
-    elif n == 2 and rng.random() < cfg.relation_pair:
-        relation = rng.choice([r for r in RELATIONS if relation_holds(r, objs[0].cell, objs[1].cell)])
-    else:
-        cells = rng.random() < cfg.position_multi
-    groups: list[dict] = []
-    for o, st, z in zip(objs, styles, sizes):
-        g: dict = {"emoji": o.emoji}
-        if st:
-            g["style"] = o.style
-        if z:
-            g["size"] = o.size
-        g["count"] = 1
-        if cells:
-            g["cell"] = list(o.cell)
-        else:
-            twin = next((h for h in groups if relation is None and _same(h, g)), None)
-            if twin is not None:
-                twin["count"] += 1
-                continue
-        groups.append(g)
+    styles = stated_mask(rng, n, cfg.style_all, cfg.style_none)
+    sizes = stated_mask(rng, n, cfg.size_all, cfg.size_none)
+    described = [{"emoji": o.emoji} | ({"style": o.style} if st else {}) | ({"size": o.size} if z else {})
+                 for o, st, z in zip(objs, styles, sizes)]  # fmt: skip
+    groups, relation = place_and_count(rng, described, [o.cell for o in objs], cfg, relation_holds)
     spec: Spec = {"groups": groups}
     if relation:
         spec["relation"] = relation
@@ -199,10 +151,6 @@ def describe_fully(scene: EmojiScene, table: ConceptTable) -> Spec:
     groups = [{"emoji": o.emoji, "style": o.style, "size": o.size, "count": 1, "cell": list(o.cell)}
               for o in sorted(scene.objects, key=lambda o: o.cell)]  # fmt: skip
     return normalize_spec({"groups": groups, "bg": scene.bg}, table)
-
-
-def _same(h: dict, g: dict) -> bool:
-    return {k: v for k, v in h.items() if k != "count"} == {k: v for k, v in g.items() if k != "count"}
 
 
 def caption_order(scene: EmojiScene, spec: Spec) -> list[int]:

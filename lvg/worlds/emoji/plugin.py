@@ -36,11 +36,14 @@ class EmojiWorldMissingError(ValueError):
 
 
 def load_emoji_world(
-    categories: Sequence[str] = DEFAULT_CATEGORIES, canvas: int = DEFAULT_CANVAS, home: str | os.PathLike | None = None
+    categories: Sequence[str] = DEFAULT_CATEGORIES,
+    canvas: int = DEFAULT_CANVAS,
+    home: str | os.PathLike | None = None,
+    pool: str = "train",
 ) -> EmojiWorld:
-    """The :class:`EmojiWorld` of ``categories`` on a ``canvas`` px canvas, its cache at ``home`` (default
-    ``$LVG_HOME/emoji``), fetched first if missing."""
-    return EmojiWorld.load(EmojiWorldConfig(categories=tuple(categories), canvas=canvas), home)
+    """The :class:`EmojiWorld` of ``categories`` on a ``canvas`` px canvas whose scenes draw from ``pool`` (train,
+    all, unseen, style-held-out), its cache at ``home`` (default ``$LVG_HOME/emoji``), fetched first if missing."""
+    return EmojiWorld.load(EmojiWorldConfig(categories=tuple(categories), canvas=canvas, pool=pool), home)
 
 
 def _missing(what: str) -> Callable[..., NoReturn]:

@@ -11,13 +11,14 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from lvg.worlds.grammar import place_and_count, stated_mask
+
 from .spec import Spec, normalize_spec
 from .world import (
     BG_ZH,
     CELL_EN,
     CELL_ZH,
     COLOR_ZH,
-    RELATIONS,
     SHAPE_PLURAL,
     SHAPE_ZH,
     SIZE_ZH,
@@ -75,59 +76,23 @@ class CaptionConfig:
     background: float = 0.5
 
 
-def _mask(rng: random.Random, n: int, p_all: float, p_none: float) -> list[bool]:
-    u = rng.random()
-    if u < p_all:
-        return [True] * n
-    if u < p_all + p_none:
-        return [False] * n
-    return [rng.random() < 0.5 for _ in range(n)]
-
-
 def describe(scene: Scene, rng: random.Random, cfg: CaptionConfig | None = None) -> Spec:
     """Choose what a caption of ``scene`` states, as a canonical spec the scene satisfies."""
     cfg = cfg or CaptionConfig()
     objs = list(scene.objects)
     rng.shuffle(objs)
     n = len(objs)
-    colors = _mask(rng, n, cfg.color_all, cfg.color_none)
-    sizes = _mask(rng, n, cfg.size_all, cfg.size_none)
-    relation = None
-    cells = False
-    if n == 1:
-        cells = rng.random() < cfg.position_single
-    elif n == 2 and rng.random() < cfg.relation_pair:
-        a, b = objs[0].cell, objs[1].cell
-        relation = rng.choice([r for r in RELATIONS if relation_holds(r, a, b)])
-    else:
-        cells = rng.random() < cfg.position_multi
-    groups: list[dict] = []
-    for o, c, z in zip(objs, colors, sizes):
-        g: dict = {"shape": o.shape}
-        if c:
-            g["color"] = o.color
-        if z:
-            g["size"] = o.size
-        g["count"] = 1
-        if cells:
-            g["cell"] = list(o.cell)
-        else:
-            # Merge identical descriptions into one counted group (never across a relation).
-            twin = next((h for h in groups if relation is None and _same(h, g)), None)
-            if twin is not None:
-                twin["count"] += 1
-                continue
-        groups.append(g)
+    colors = stated_mask(rng, n, cfg.color_all, cfg.color_none)
+    sizes = stated_mask(rng, n, cfg.size_all, cfg.size_none)
+    described = [{"shape": o.shape} | ({"color": o.color} if c else {}) | ({"size": o.size} if z else {})
+                 for o, c, z in zip(objs, colors, sizes)]  # fmt: skip
+    groups, relation = place_and_count(rng, described, [o.cell for o in objs], cfg, relation_holds)
     spec: Spec = {"groups": groups}
     if relation:
         spec["relation"] = relation
     if rng.random() < cfg.background:
         spec["bg"] = scene.bg
     return normalize_spec(spec)
-
-
-def _same(h: dict, g: dict) -> bool:
-    return {k: v for k, v in h.items() if k != "count"} == {k: v for k, v in g.items() if k != "count"}
 
 
 def _pick(options: list[str], rng: random.Random | None) -> str:

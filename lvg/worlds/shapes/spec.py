@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lvg.worlds.grammar import check_count_and_cell, check_groups
+
 from .world import (
     BACKGROUNDS,
     CELLS,
@@ -43,21 +45,8 @@ def normalize_spec(spec: Spec) -> Spec:
 
     Raises :class:`SpecError` naming the problem.
     """
-    if not isinstance(spec, dict):
-        raise SpecError(f"a spec is a JSON object, got {type(spec).__name__}")
-    unknown = set(spec) - {"groups", "relation", "bg"}
-    if unknown:
-        raise SpecError(f"unknown spec keys {sorted(unknown)}; expected groups, relation, bg")
-    groups = spec.get("groups")
-    if not isinstance(groups, list) or not groups:
-        raise SpecError("a spec needs a non-empty 'groups' list")
     out_groups = []
-    for i, g in enumerate(groups):
-        if not isinstance(g, dict):
-            raise SpecError(f"group {i} is not an object")
-        bad = set(g) - set(GROUP_KEYS)
-        if bad:
-            raise SpecError(f"group {i} has unknown keys {sorted(bad)}")
+    for i, g in enumerate(check_groups(spec, GROUP_KEYS, SpecError)):
         if g.get("shape") not in SHAPES:
             raise SpecError(f"group {i}: shape must be one of {SHAPES}, got {g.get('shape')!r}")
         ng: dict[str, Any] = {"shape": g["shape"]}
@@ -69,17 +58,10 @@ def normalize_spec(spec: Spec) -> Spec:
             if g["size"] not in SIZES:
                 raise SpecError(f"group {i}: size must be small or large, got {g['size']!r}")
             ng["size"] = g["size"]
-        count = g.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_OBJECTS:
-            raise SpecError(f"group {i}: count must be an integer from 1 to {MAX_OBJECTS}, got {count!r}")
+        count, cell = check_count_and_cell(i, g, MAX_OBJECTS, CELLS, SpecError)
         ng["count"] = count
-        if "cell" in g:
-            cell = g["cell"]
-            if not (isinstance(cell, (list, tuple)) and len(cell) == 2 and tuple(cell) in CELLS):
-                raise SpecError(f"group {i}: cell must be [row, col] with indices 0..2, got {cell!r}")
-            if count != 1:
-                raise SpecError(f"group {i}: only a single object (count 1) can have a cell")
-            ng["cell"] = [int(cell[0]), int(cell[1])]
+        if cell is not None:
+            ng["cell"] = cell
         out_groups.append(ng)
     total = sum(g["count"] for g in out_groups)
     if total > MAX_OBJECTS:
