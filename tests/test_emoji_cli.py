@@ -111,3 +111,25 @@ def test_emoji_world_loads_only_when_asked_for(tmp_path, monkeypatch):
     with pytest.raises(A.EmojiAssetError, match="npm not found"):
         get_world("emoji")
     assert len(EMOJI) == 14  # the fake cache's emoji (the imported helpers are the ones the fixture uses)
+
+
+def test_data_emoji_pool_unseen_shows_only_unseen_emoji_and_the_folder_reads_with_styled_labels(
+    lvg_home, tmp_path, monkeypatch, capsys
+):
+    from lvg.data.imagefolder import read_rows
+
+    monkeypatch.setenv("LVG_HOME", str(lvg_home))
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
+    out = tmp_path / "u"
+    assert main(["data", "emoji", "--out", str(out), "--num", "12", "--pool", "unseen"]) == 0
+    assert "(unseen pool)" in capsys.readouterr().out
+    concepts = [json.loads(line) for line in (out / "concepts.jsonl").read_text(encoding="utf-8").splitlines()]
+    unseen = {c["en"] for c in concepts if c["split"] == "unseen"}
+    meta = [json.loads(line) for line in (out / "metadata.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert unseen and {o["label"] for r in meta for o in r["objects"]} <= unseen
+    # training reads the folder's layouts with each object's style in its label ("cat (noto)")
+    rows = read_rows(out, layouts=True)
+    for row, r in zip(rows, meta, strict=True):
+        assert [o.label for o in row["layout"].objects] == [f"{o['label']} ({o['style']})" for o in r["objects"]]
+    with pytest.raises(SystemExit):
+        main(["data", "emoji", "--out", str(tmp_path / "x"), "--pool", "everything"])

@@ -187,3 +187,30 @@ def test_the_split_is_by_file_name_and_batches_are_a_pure_function_of_the_step(s
     assert sorted(first[:8]) == list(range(8)) and sorted(first[8:16]) == list(range(8)) and first[:8] != first[8:16]
     assert batch_indices(8, 3, 4, "k", [1, 3]) == [batch_indices(8, 3, 4, "k")[j] for j in (1, 3)]
     assert batch_indices(8, 3, 4, "k") != batch_indices(8, 3, 4, "other")
+
+
+def test_an_object_style_joins_its_label_and_a_bad_style_names_the_line(tmp_path):
+    Image.new("RGB", (64, 64), "white").save(tmp_path / "a.png")
+    row = {"file_name": "a.png", "text": "a cat", "objects": [{"label": "cat", "box": [0, 0, 20, 20], "style": "noto"},
+                                                              {"label": "dog", "box": [30, 30, 50, 50]}]}  # fmt: skip
+    (tmp_path / "metadata.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    [r] = read_rows(tmp_path, layouts=True)
+    assert [o.label for o in r["layout"].objects] == ["cat (noto)", "dog"]
+    row["objects"][0]["style"] = 5
+    (tmp_path / "metadata.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"metadata.jsonl line 1: object 0: field 'style' must be a non-empty string"):
+        read_rows(tmp_path)
+
+
+def test_lvg_eval_tokenizer_measures_a_folder(tmp_path, capsys):
+    from lvg.cli import main
+    from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig
+
+    folder = write_imagefolder(tmp_path / "f", 6, seed=3)
+    ImageTokenizer(ImageTokenizerConfig(channels=[8, 16, 16], fsq_levels=[4, 4])).save_pretrained(tmp_path / "tok")
+    assert (
+        main(["eval", "tokenizer", "--model", str(tmp_path / "tok"), "--imagefolder", str(folder), "--num", "4"]) == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["num_images"] == 4 and out["imagefolder"] == str(folder) and "round_trip" not in out
+    assert 0 < out["psnr"] < 60 and 0 < out["codes_used"] <= out["codebook_size"]
