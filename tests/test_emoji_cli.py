@@ -133,3 +133,17 @@ def test_data_emoji_pool_unseen_shows_only_unseen_emoji_and_the_folder_reads_wit
         assert [o.label for o in row["layout"].objects] == [f"{o['label']} ({o['style']})" for o in r["objects"]]
     with pytest.raises(SystemExit):
         main(["data", "emoji", "--out", str(tmp_path / "x"), "--pool", "everything"])
+
+
+def test_text_tokenizer_trains_on_emoji_captions(lvg_home, tmp_path, monkeypatch):
+    from lvg.tokenizers.text import load_text_tokenizer
+
+    monkeypatch.setenv("LVG_HOME", str(lvg_home))
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
+    out = tmp_path / "tt"
+    assert main(["train", "text-tokenizer", "--world", "emoji", "--out", str(out), "--num-scenes", "300",
+                 "--vocab-size", "400"]) == 0  # fmt: skip
+    tok = load_text_tokenizer(out)
+    text = get_world("emoji").caption_corpus(1, 5)
+    first = next(iter(text))
+    assert tok.decode(tok(first, add_special_tokens=False)["input_ids"]) == first

@@ -214,3 +214,12 @@ def test_lvg_eval_tokenizer_measures_a_folder(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["num_images"] == 4 and out["imagefolder"] == str(folder) and "round_trip" not in out
     assert 0 < out["psnr"] < 60 and 0 < out["codes_used"] <= out["codebook_size"]
+
+
+def test_the_planner_learns_a_folders_english_and_chinese_captions(shapes_folder):
+    from lvg.train.planner import folder_samples
+
+    rows = read_rows(shapes_folder, layouts=True)
+    samples = folder_samples(rows)
+    assert [s.text for s in samples] == [r["text"] for r in rows] + [r["text_zh"] for r in rows]
+    assert [s.layout for s in samples] == [r["layout"] for r in rows] * 2

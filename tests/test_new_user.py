@@ -240,3 +240,22 @@ def test_unknown_layout_label_lists_the_valid_words_and_names_the_file(tmp_path,
     assert describe_labels(["a", "b"]) == "it knows 'a', 'b'"
     many = [f"thing {i}" for i in range(20)]  # not every pair of words: the first ones and the count
     assert describe_labels(many[:-1] + ["odd"]).startswith("it knows 20 labels: 'thing 0', 'thing 1'")
+
+
+def test_another_worlds_referee_judges_the_generated_images(tiny_pipeline_dir, few_prompts):
+    from types import SimpleNamespace
+
+    from lvg.eval.shapes import evaluate_generation
+    from lvg.pipelines import load_pipeline
+
+    pipe = load_pipeline(tiny_pipeline_dir)
+    prompts = load_prompts(few_prompts)
+    seen = []
+
+    def referee(image, spec):  # stands for a world's judge: it gets every image and its prompt's spec
+        seen.append(spec)
+        return SimpleNamespace(passed=len(seen) % 2 == 1, reason="odd")
+
+    r = evaluate_generation(pipe, prompts, "en", seed=0, referee=referee)
+    assert seen == [p["spec"] for p in prompts]
+    assert [row["passed"] for row in r.rows] == [i % 2 == 0 for i in range(len(prompts))]

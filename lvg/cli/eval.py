@@ -194,8 +194,56 @@ def _eval_shapes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_eval_emoji(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "emoji",
+        help="Emoji World benchmark: per-category accuracy judged by the referee",
+        description="Generate every prompt of the Emoji World benchmark (benchmarks/emoji_prompts.jsonl: 450 "
+        "prompts, EN and ZH) with a fixed seed (prompt i uses SEED + i) and judge each image with the Emoji World "
+        "referee (pixels only: the emoji, its style, size, cell, count, relations and background). Prints a table; "
+        "writes results.json to --out. Needs the Emoji World cache (`lvg data emoji` fetches it once).",
+    )
+    d.add_argument("--model", type=Path, required=True, help="a planned model folder trained on Emoji World")
+    d.add_argument("--lang", choices=["en", "zh", "both"], default="both", help="prompt language (default both)")
+    d.add_argument("--num", type=int, default=None, help="only the first N prompts (default: all 450)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the first prompt (default 0)")
+    d.add_argument("--out", type=Path, default=Path("eval-emoji"), help="output folder (default eval-emoji)")
+    d.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="a progress bar on stderr (default on)")  # fmt: skip
+    sampling_args(d)
+    d.set_defaults(func=_eval_emoji)
+
+
+def _eval_emoji(args: argparse.Namespace) -> int:
+    from lvg.eval.shapes import evaluate_generation
+    from lvg.worlds import get_world
+
+    generation_config(args)
+    if args.num is not None and args.num < 1:
+        raise ValueError(f"--num must be at least 1, got {args.num}")
+    world = get_world("emoji")
+    prompts = world.benchmark_prompts()[: args.num]
+    pipe = load_pipeline(args.model)
+    cfg = model_config(args, pipe)
+    results = [evaluate_generation(pipe, prompts, lang, cfg, progress=args.progress, referee=world.judge)
+               for lang in (["en", "zh"] if args.lang == "both" else [args.lang])]  # fmt: skip
+    cats = list(results[0].categories)
+    print("| category | " + " | ".join(r.lang for r in results) + " |")
+    print("|---|" + "---|" * len(results))
+    for c in cats:
+        print(f"| {c} | " + " | ".join(f"{100 * r.categories[c]:.1f}%" for r in results) + " |")
+    print("| **overall** | " + " | ".join(f"**{100 * r.overall:.1f}%**" for r in results) + " |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = {"meta": {"model": str(args.model), **cfg.to_dict(), "num_prompts": len(prompts)},
+            "generation": [r.without_rows() | {"failures": [x for x in r.rows if not x["passed"]][:50]}
+                           for r in results]}  # fmt: skip
+    (args.out / "results.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.out / 'results.json'}")
+    return 0
+
+
 def add_eval_commands(sub: Subparsers) -> None:
-    """``lvg eval tokenizer|clip|shapes``."""
+    """``lvg eval tokenizer|clip|shapes|emoji``."""
     ev = group(sub, "eval", "evaluate lvg components", "Evaluate lvg components.", "eval_command", "COMPONENT")
-    for add in (_add_eval_tokenizer, _add_eval_clip, _add_eval_shapes):
+    for add in (_add_eval_tokenizer, _add_eval_clip, _add_eval_shapes, _add_eval_emoji):
         add(ev)

@@ -126,10 +126,12 @@ def _add_train_text_tokenizer(sub: Subparsers) -> None:
     d = sub.add_parser(
         "text-tokenizer",
         help="train the byte-level BPE caption tokenizer",
-        description="Train a byte-level BPE (Hugging Face tokenizers) on Shapes World captions in "
-        "English and Chinese, with lvg's special tokens; save tokenizer.json + config to OUT.",
+        description="Train a byte-level BPE (Hugging Face tokenizers) on a world's captions in English and "
+        "Chinese (Shapes World by default), with lvg's special tokens; save tokenizer.json + config to OUT.",
     )
     d.add_argument("--out", type=Path, required=True, help="output directory")
+    d.add_argument("--world", choices=("shapes", "emoji"), default="shapes",
+                   help="whose captions (default shapes; emoji reads the Emoji World cache, fetching it once)")  # fmt: skip
     d.add_argument("--num-scenes", type=int, default=50_000, help="scenes to caption for training (default 50000)")
     d.add_argument("--vocab-size", type=int, default=1024, help="maximum vocabulary size (default 1024)")
     d.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
@@ -138,9 +140,12 @@ def _add_train_text_tokenizer(sub: Subparsers) -> None:
 
 def _train_text_tokenizer(args: argparse.Namespace) -> int:
     from lvg.tokenizers.text import save_text_tokenizer, train_text_tokenizer
-    from lvg.worlds.shapes.captions import caption_corpus
+    from lvg.worlds import get_world
 
-    tok = train_text_tokenizer(caption_corpus(args.num_scenes, args.seed), args.vocab_size)
+    if args.num_scenes < 1:
+        raise ValueError(f"--num-scenes must be at least 1, got {args.num_scenes}")
+    corpus = get_world(args.world).caption_corpus(args.num_scenes, args.seed)
+    tok = train_text_tokenizer(corpus, args.vocab_size)
     save_text_tokenizer(tok, args.out)
     print(f"trained a byte-level BPE with {len(tok)} tokens; saved to {args.out}")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,17 @@ def category_accuracy(rows: list[dict]) -> dict[str, float]:
 
 def evaluate_generation(pipe: TextToImagePipeline, prompts: list[dict], lang: str = "en",
                         config: GenerationConfig | None = None, *, batch_size: int = 64, keep_images: bool = False,
-                        progress: bool = False, **settings: Any) -> GenerationResult:  # fmt: skip
+                        progress: bool = False, referee: Callable[[Any, Any], Any] | None = None,
+                        **settings: Any) -> GenerationResult:  # fmt: skip
     """Per-category and overall accuracy of ``pipe`` on ``prompts`` in ``lang`` ("en" or "zh").
 
     One image per prompt, generated with ``config`` (default :data:`EVAL_CONFIG`) and ``settings`` (its fields as
     keyword arguments, e.g. ``seed=0, guidance_scale=3.0``); prompt ``i`` uses seed ``seed + i``. Prompts are
-    generated and judged ``batch_size`` at a time, with a progress bar on stderr when ``progress``.
+    generated and judged ``batch_size`` at a time, with a progress bar on stderr when ``progress``. ``referee``
+    (image, spec) -> verdict judges each image (default: the Shapes World pixel judge; another world's ``judge``
+    for its benchmark prompts).
     """
+    referee = referee or judge
     if lang not in ("en", "zh"):
         raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
     cfg = eval_config(config, **settings)
@@ -62,7 +67,7 @@ def evaluate_generation(pipe: TextToImagePipeline, prompts: list[dict], lang: st
         out = pipe([r[lang] for r in chunk], config=cfg.replace(seed=seed), batch_size=batch_size)
         rows = []
         for row, img in zip(chunk, out.images, strict=True):
-            v = judge(img, row["spec"])
+            v = referee(img, row["spec"])
             rows.append({"id": row["id"], "category": row["category"], "prompt": row[lang], "passed": v.passed,
                          "reason": v.reason, **({"image": img} if keep_images else {})})  # fmt: skip
         return rows

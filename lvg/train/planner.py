@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from lvg.data.imagefolder import batch_indices
+from lvg.data.imagefolder import chunks as chunks_of
 from lvg.models.planner import (
     IGNORE,
     PlannerSize,
@@ -36,7 +37,7 @@ from lvg.worlds.shapes.world import CANVAS
 
 from .common import TrainConfig
 from .config import config_to_dict
-from .folder import Folder, held_out_loss
+from .folder import Folder, captions, held_out_loss
 from .loop import WEIGHT, Shard, Task, run
 
 LM_ROWS_PER_CHUNK = 8  # 2.2x faster planner steps than one padded batch of 64 on a CPU core (BENCHMARKS.md)
@@ -113,10 +114,14 @@ class _FolderSample:
     layout: object
 
 
-def folder_batch(rows: list[dict], step: int, batch_size: int, seed: int) -> list[_FolderSample]:
-    """Batch ``step`` of a user folder: epochs of seeded permutations, a pure function of ``step``."""
-    idx = batch_indices(len(rows), step, batch_size, f"lvg-plan-folder:{seed}")
-    return [_FolderSample(rows[i]["text"], rows[i]["layout"]) for i in idx]
+def folder_samples(rows: list[dict]) -> list[_FolderSample]:
+    """Every (prompt, layout) pair of a user folder's rows: ``text`` and, where a row has one, ``text_zh``."""
+    return [_FolderSample(text, rows[i]["layout"]) for i, _, text in captions(rows)]
+
+
+def folder_batch(samples: list[_FolderSample], step: int, batch_size: int, seed: int) -> list[_FolderSample]:
+    """Batch ``step`` of a user folder's pairs: epochs of seeded permutations, a pure function of ``step``."""
+    return [samples[i] for i in batch_indices(len(samples), step, batch_size, f"lvg-plan-folder:{seed}")]
 
 
 def validate(planner: LayoutPlanner, cfg: PlannerEvalConfig, prompts: list[dict]) -> dict[str, float]:
@@ -150,7 +155,7 @@ class PlannerTask(Task):
         self.rows = self.folder = None
         if cfg.imagefolder:  # layouts and prompts from metadata.jsonl (no images needed); val_fraction held out
             self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
-            self.rows = self.folder.train
+            self.rows = folder_samples(self.folder.train)  # both languages where the folder has them
             lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px)
         else:
             lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px)
@@ -191,8 +196,8 @@ class PlannerTask(Task):
 
     def validate(self) -> dict[str, float]:
         if self.folder is not None:  # a user folder: the loss on its held-out rows (prompts never dropped)
-            val = [_FolderSample(r["text"], r["layout"]) for r in self.folder.val]
-            chunks = self.folder.val_chunks(self.cfg.train.batch_size)
+            val = folder_samples(self.folder.val)
+            chunks = chunks_of(len(val), self.cfg.train.batch_size)
             return {"val/loss": held_out_loss(self, ((self.encode([val[i] for i in c], [False] * len(c)), len(c))
                                                      for c in chunks))} if val else {}  # fmt: skip
         return validate(self.planner, self.cfg.eval, self.prompts) if self.prompts else {}
