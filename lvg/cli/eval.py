@@ -208,6 +208,7 @@ def _add_eval_emoji(sub: Subparsers) -> None:
     d.add_argument("--num", type=int, default=None, help="only the first N prompts (default: all 450)")
     d.add_argument("--seed", type=int, default=0, help="seed of the first prompt (default 0)")
     d.add_argument("--out", type=Path, default=Path("eval-emoji"), help="output folder (default eval-emoji)")
+    d.add_argument("--rerank", type=int, default=1, help="CLIP reranking: best of K candidates per image (default 1)")
     d.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="a progress bar on stderr (default on)")  # fmt: skip
     sampling_args(d)
