@@ -40,7 +40,7 @@ from .config import config_to_dict
 from .folder import Folder, captions, held_out_loss
 from .loop import WEIGHT, Shard, Task, run
 
-LM_ROWS_PER_CHUNK = 8  # 2.2x faster planner steps than one padded batch of 64 on a CPU core (BENCHMARKS.md)
+LM_ROWS_PER_CHUNK = 8  # 1.8x faster planner steps than one padded batch of 64 on a CPU core (BENCHMARKS.md)
 
 
 @dataclass
