@@ -22,32 +22,26 @@ from _report import write_section
 from lvg.train.common import autocast
 from lvg.train.config import load_config
 from lvg.train.loop import Shard
-from lvg.train.planner import LM_ROWS_PER_CHUNK
+from lvg.train.painter import PainterTask, PainterTrainingConfig
+from lvg.train.planner import LM_ROWS_PER_CHUNK, PlannerTask, PlannerTrainingConfig
+from lvg.train.reader import ReaderTask, ReaderTrainingConfig, ReadingLMTask, ReadingLMTrainingConfig
+from lvg.train.tokenizer import TokenizerTask, TokenizerTrainingConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONV = {  # stage: (config class, task class, config file)
-    "tokenizer": ("lvg.train.tokenizer:TokenizerTrainingConfig", "lvg.train.tokenizer:TokenizerTask",
-                  "tokenizer-shapes-16x16.yaml"),
-    "painter": ("lvg.train.painter:PainterTrainingConfig", "lvg.train.painter:PainterTask", "painter-shapes.yaml"),
-    "reader": ("lvg.train.reader:ReaderTrainingConfig", "lvg.train.reader:ReaderTask", "reader-shapes.yaml"),
-}  # fmt: skip
+    "tokenizer": (TokenizerTrainingConfig, TokenizerTask, "tokenizer-shapes-16x16.yaml"),
+    "painter": (PainterTrainingConfig, PainterTask, "painter-shapes.yaml"),
+    "reader": (ReaderTrainingConfig, ReaderTask, "reader-shapes.yaml"),
+}
 LMS = {
-    "planner": ("lvg.train.planner:PlannerTrainingConfig", "lvg.train.planner:PlannerTask", "planner-shapes.yaml"),
-    "reading LM": ("lvg.train.reader:ReadingLMTrainingConfig", "lvg.train.reader:ReadingLMTask",
-                   "reading-lm-shapes.yaml"),
-}  # fmt: skip
+    "planner": (PlannerTrainingConfig, PlannerTask, "planner-shapes.yaml"),
+    "reading LM": (ReadingLMTrainingConfig, ReadingLMTask, "reading-lm-shapes.yaml"),
+}
 
 
-def _resolve(target: str):
-    import importlib
-
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def make_task(cfg_cls: str, task_cls: str, config: str):
-    cfg = load_config(_resolve(cfg_cls), ROOT / "configs" / config, ["train.num_workers=0"])
-    return _resolve(task_cls)(cfg, torch.device("cpu"))
+def make_task(cfg_cls: type, task_cls: type, config: str):
+    cfg = load_config(cfg_cls, ROOT / "configs" / config, ["train.num_workers=0"])
+    return task_cls(cfg, torch.device("cpu"))
 
 
 def seconds_per_step(task, precision: str, steps: int, start: int) -> float:

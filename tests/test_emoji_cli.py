@@ -16,10 +16,11 @@ from PIL import Image
 from test_emoji_world import DEFAULT_SET, EMOJI, _tarballs
 
 from lvg.cli import main
-from lvg.cli.data import EMOJI_CATEGORIES, EMOJI_DEFAULT_CATEGORIES
+from lvg.cli.data import EMOJI_CATEGORIES, EMOJI_DEFAULT_CATEGORIES, EMOJI_POOLS
 from lvg.worlds import World, get_world
 from lvg.worlds.emoji import assets as A
 from lvg.worlds.emoji.concepts import ALL_CATEGORIES, DEFAULT_CATEGORIES
+from lvg.worlds.emoji.scenes import POOLS
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,7 @@ def test_data_emoji_help_names_the_cache_and_licences(capsys):
 
 def test_the_cli_names_the_emoji_categories():
     assert EMOJI_CATEGORIES == ALL_CATEGORIES and EMOJI_DEFAULT_CATEGORIES == DEFAULT_CATEGORIES
+    assert EMOJI_POOLS == POOLS
 
 
 def test_emoji_world_is_a_registered_plug_in(lvg_home, monkeypatch):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 import golden_train
@@ -98,17 +97,16 @@ def losses(out: Path) -> list[float]:
             if "train/loss" in r]  # fmt: skip
 
 
-def _worker(rank: int, world: int, port: int, out: str, steps: int, stop_after: int | None) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))  # fmt: skip
+def _worker(rank: int, world: int, rendezvous: str, out: str, steps: int, stop_after: int | None) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    run(toy_config(out, steps), Toy, stop_after=stop_after)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    # a file rendezvous, not a TCP port: a port picked free can be taken by a test running in parallel before gloo
+    # binds it; the loop joins a process group that is already set up as it joins torchrun's
+    torch.distributed.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
+    try:
+        run(toy_config(out, steps), Toy, stop_after=stop_after)
+    finally:
+        torch.distributed.destroy_process_group()
 
 
 def test_two_processes_follow_the_one_process_loss_curve_and_resume_in_one(tmp_path):
@@ -119,7 +117,7 @@ def test_two_processes_follow_the_one_process_loss_curve_and_resume_in_one(tmp_p
     one = tmp_path / "one"
     run(toy_config(one), Toy)
     two = tmp_path / "two"
-    mp.spawn(_worker, args=(2, _free_port(), str(two), 20, 10), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, str(tmp_path / "rendezvous"), str(two), 20, 10), nprocs=2, join=True)
     assert load_checkpoint(two, {"model": Toy().model}, {})["step"] == 10
     run(toy_config(two), Toy, resume=True)  # the rest on one process
     a, b = losses(one), losses(two)

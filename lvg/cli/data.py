@@ -13,6 +13,7 @@ from .common import Subparsers, group
 EMOJI_CATEGORIES = ("Smileys & Emotion", "People & Body", "Animals & Nature", "Food & Drink", "Travel & Places",
                     "Activities", "Objects", "Symbols", "Flags")  # fmt: skip
 EMOJI_DEFAULT_CATEGORIES = ("Animals & Nature", "Food & Drink")
+EMOJI_POOLS = ("train", "all", "unseen", "style-held-out")  # lvg.worlds.emoji.scenes.POOLS, written out likewise
 
 
 def _add_data_shapes(sub: Subparsers) -> None:
@@ -62,7 +63,7 @@ def _add_data_emoji(sub: Subparsers) -> None:
                    metavar="CATEGORY", help="emoji categories to draw from (Unicode group names, e.g. 'Food & Drink'; "
                    f"default: {' '.join(repr(c) for c in EMOJI_DEFAULT_CATEGORIES)}; "
                    f"any of: {', '.join(EMOJI_CATEGORIES)})")  # fmt: skip
-    d.add_argument("--pool", choices=("train", "all", "unseen", "style-held-out"), default="train",
+    d.add_argument("--pool", choices=EMOJI_POOLS, default="train",
                    help="which emoji and styles scenes may show (docs/emoji-world.md, 'Held out'): train (default; "
                    "never the held-out emoji, style-held-out emoji only in their seen style), all, unseen (only the "
                    "emoji no training run sees) or style-held-out (only those emoji, in the style never seen)")  # fmt: skip

@@ -34,12 +34,11 @@ def _eval_tokenizer(args: argparse.Namespace) -> int:
         raise ValueError(f"--num must be at least 1, got {args.num}")
     tokenizer = ImageTokenizer.from_pretrained(args.model)
     if args.imagefolder is not None:
-        import torch
-
         from lvg.data.imagefolder import read_images, read_rows
+        from lvg.images import images_to_tensor
 
-        images = torch.from_numpy(read_images(read_rows(args.imagefolder)[: args.num])).permute(0, 3, 1, 2)
-        metrics = {"imagefolder": str(args.imagefolder), **reconstruction_metrics(tokenizer, images.contiguous())}
+        images = images_to_tensor(read_images(read_rows(args.imagefolder)[: args.num]))  # uint8 [N, 3, S, S]
+        metrics = {"imagefolder": str(args.imagefolder), **reconstruction_metrics(tokenizer, images)}
     else:
         metrics = evaluate_tokenizer(tokenizer, num=args.num)
     print(json.dumps(metrics, indent=2, ensure_ascii=False))
@@ -201,7 +200,7 @@ def _add_eval_emoji(sub: Subparsers) -> None:
         description="Generate every prompt of the Emoji World benchmark (benchmarks/emoji_prompts.jsonl: 450 "
         "prompts, EN and ZH) with a fixed seed (prompt i uses SEED + i) and judge each image with the Emoji World "
         "referee (pixels only: the emoji, its style, size, cell, count, relations and background). Prints a table; "
-        "writes results.json to --out. Needs the Emoji World cache (`lvg data emoji` fetches it once).",
+        "writes results.json and results.md to --out. Needs the Emoji World cache (`lvg data emoji` fetches it once).",
     )
     d.add_argument("--model", type=Path, required=True, help="a planned model folder trained on Emoji World")
     d.add_argument("--lang", choices=["en", "zh", "both"], default="both", help="prompt language (default both)")
@@ -216,7 +215,7 @@ def _add_eval_emoji(sub: Subparsers) -> None:
 
 
 def _eval_emoji(args: argparse.Namespace) -> int:
-    from lvg.eval.shapes import evaluate_generation
+    from lvg.eval.shapes import evaluate_generation, markdown_report, write_results
     from lvg.worlds import get_world
 
     generation_config(args)
@@ -228,18 +227,11 @@ def _eval_emoji(args: argparse.Namespace) -> int:
     cfg = model_config(args, pipe)
     results = [evaluate_generation(pipe, prompts, lang, cfg, progress=args.progress, referee=world.judge)
                for lang in (["en", "zh"] if args.lang == "both" else [args.lang])]  # fmt: skip
-    cats = list(results[0].categories)
-    print("| category | " + " | ".join(r.lang for r in results) + " |")
-    print("|---|" + "---|" * len(results))
-    for c in cats:
-        print(f"| {c} | " + " | ".join(f"{100 * r.categories[c]:.1f}%" for r in results) + " |")
-    print("| **overall** | " + " | ".join(f"**{100 * r.overall:.1f}%**" for r in results) + " |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    data = {"meta": {"model": str(args.model), **cfg.to_dict(), "num_prompts": len(prompts)},
-            "generation": [r.without_rows() | {"failures": [x for x in r.rows if not x["passed"]][:50]}
-                           for r in results]}  # fmt: skip
-    (args.out / "results.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {args.out / 'results.json'}")
+    report = {"title": "Emoji World benchmark", "categories": list(results[0].categories)}  # the benchmark's own
+    meta = {"model": str(args.model), **cfg.to_dict(), "num_prompts": len(prompts), "status": "complete"}
+    write_results(args.out, results, [], meta, **report)
+    print(markdown_report(results, [], **report))
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +125,16 @@ def score_captions(captions: list[str], samples: list, lang: str) -> CaptionResu
 
 
 def markdown_report(
-    gen: list[GenerationResult], cap: list[CaptionResult], title: str = "Shapes World benchmark"
+    gen: list[GenerationResult],
+    cap: list[CaptionResult],
+    title: str = "Shapes World benchmark",
+    categories: Sequence[str] = CATEGORIES,
 ) -> str:
-    """Markdown table of per-category accuracy per language, plus captioning exact match."""
+    """Markdown table of per-category accuracy per language (rows: ``categories``, by default the Shapes World
+    benchmark's), plus captioning exact match."""
     langs = [g.lang for g in gen]
     lines = [f"## {title}", "", "| category | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
-    for c in CATEGORIES:
+    for c in categories:
         lines.append(f"| {c} | " + " | ".join(f"{g.categories.get(c, float('nan')):.1%}" for g in gen) + " |")
     lines.append("| **overall** | " + " | ".join(f"**{g.overall:.1%}**" for g in gen) + " |")
     for c in cap:
@@ -140,9 +144,10 @@ def markdown_report(
 
 
 def write_results(out_dir: str | os.PathLike, gen: list[GenerationResult], cap: list[CaptionResult], meta: dict,
-                  extra: dict[str, Any] | None = None) -> Path:  # fmt: skip
+                  extra: dict[str, Any] | None = None, title: str = "Shapes World benchmark",
+                  categories: Sequence[str] = CATEGORIES) -> Path:  # fmt: skip
     """Write ``results.json`` (``meta``, ``generation``, ``captioning`` and the ``extra`` sections, e.g.
-    ``inception``) and ``results.md`` to ``out_dir``."""
+    ``inception``) and ``results.md`` (:func:`markdown_report` with ``title`` and ``categories``) to ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     strip = [
@@ -152,5 +157,5 @@ def write_results(out_dir: str | os.PathLike, gen: list[GenerationResult], cap: 
     ]  # fmt: skip  (copies: the caller's rows keep their images)
     data = {"meta": meta, "generation": strip, "captioning": [c.to_dict() for c in cap], **(extra or {})}
     (out / "results.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (out / "results.md").write_text(markdown_report(gen, cap), encoding="utf-8")
+    (out / "results.md").write_text(markdown_report(gen, cap, title, categories), encoding="utf-8")
     return out

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from lvg.data.layout import Layout, LayoutError, LayoutObject
+from lvg.worlds.grammar import RELATIONS
 
 from .assets import SPRITE_SIDE, EmojiAssetError, EmojiAssets
 from .concepts import STYLE_VENDOR, STYLES, Concept, ConceptTable
@@ -35,7 +36,6 @@ MARGIN = 1  # boxes keep this many pixels from the canvas edge
 BACKGROUNDS: dict[str, tuple[int, int, int]] = {"white": (255, 255, 255), "black": (0, 0, 0)}
 BG_PROBS = {"white": 0.75, "black": 0.25}
 COUNT_PROBS = {1: 0.35, 2: 0.35, 3: 0.15, 4: 0.15}
-RELATIONS: tuple[str, ...] = ("left", "right", "above", "below")
 Cell = tuple[int, int]
 CELLS: tuple[Cell, ...] = tuple((r, c) for r in range(GRID) for c in range(GRID))
 POOLS = ("train", "all", "unseen", "style-held-out")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from lvg.worlds.grammar import RELATIONS
+
 CANVAS = 64
 GRID = 3
 
@@ -71,7 +73,6 @@ CELL_ZH: dict[Cell, str] = {
     (2, 1): "下方",
     (2, 2): "右下角",
 }
-RELATIONS: tuple[str, ...] = ("left", "right", "above", "below")
 JITTER = 2  # uniform integer offset in [-JITTER, JITTER] on each axis
 
 # Training distribution (contract): background and object-count probabilities.
