@@ -123,8 +123,10 @@ def test_generation_returns_png_images_with_their_seeds():
             im = decode(d)
             assert im.format == "PNG" and im.size == (128, 128)
             assert im.convert("RGB").getpixel((100, 3)) == FakePipeline.colour("a red circle", d["seed"])
-        r = c.post(GEN, json={"prompt": "a red circle", "model": "ignored", "user": "x"})  # OpenAI extras pass
+        r = c.post(GEN, json={"prompt": "a red circle", "model": "shapes-default", "user": "x"})  # OpenAI's fields
         assert r.status_code == 200 and decode(r.json()["data"][0]).size == (64, 64)
+        r = c.post(GEN, json={"prompt": "a red circle", "model": "dall-e-3"})  # a model not served: 404
+        assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
 
 
 def test_seeds_reproduce_and_a_request_gets_what_it_would_alone():

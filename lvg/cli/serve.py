@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from .common import Subparsers, threads_arg
@@ -17,9 +18,13 @@ def _add_serve(sub: Subparsers) -> None:
         "web page at /. Concurrent requests with equal sampling settings share one batched pipeline call; a full "
         "queue answers 429, a passed deadline 504. With --api-keys-file every route but /healthz, /readyz and the "
         "page needs 'Authorization: Bearer KEY'. SIGTERM drains: requests in flight finish, then it exits 0. "
-        "Binds to 127.0.0.1 unless --host says otherwise.",
+        "Binds to 127.0.0.1 unless --host says otherwise. Several --model NAME=DIR serve several models side by side "
+        "(GET /v1/models lists them; a request picks one with its 'model' field, the first by default).",
     )
-    d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    d.add_argument("--model", type=model_spec, action=ModelSpecs, default=None, metavar="[NAME=]DIR",
+                   help="a model folder to serve, as NAME=DIR or DIR (then named after the folder); repeat it to serve "
+                   "several side by side, the first being the default (default: the shipped model, as "
+                   "shapes-default)")  # fmt: skip
     d.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     d.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     d.add_argument("--api-keys-file", type=Path, default=None, metavar="FILE",
@@ -40,13 +45,50 @@ def _add_serve(sub: Subparsers) -> None:
     d.set_defaults(func=_serve)
 
 
+def model_spec(text: str) -> tuple[str, Path]:
+    """``--model NAME=DIR`` or ``--model DIR`` (named after its folder) as ``(name, folder)``. A ``=`` after a path
+    separator belongs to the path (``runs/lr=0.1``)."""
+    from lvg.serve.app import check_model_name, model_name_of
+
+    name, eq, folder = text.partition("=")
+    if eq and not any(sep and sep in name for sep in (os.sep, os.altsep)):
+        if not name:
+            raise argparse.ArgumentTypeError(f"{text!r}: the model name before '=' is empty (NAME=DIR)")
+        if not folder:
+            raise argparse.ArgumentTypeError(f"{text!r}: no model folder after '=' (NAME=DIR)")
+        try:
+            return check_model_name(name), Path(folder)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    if not text:
+        raise argparse.ArgumentTypeError("the model folder is empty")
+    return model_name_of(text), Path(text)
+
+
+class ModelSpecs(argparse.Action):
+    """Collects the ``--model`` ``(name, folder)`` pairs in order, refusing a name given twice."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:  # fmt: skip
+        specs = list(getattr(namespace, self.dest) or [])
+        name, folder = values  # type: ignore[misc]
+        clash = next((f for n, f in specs if n == name), None)
+        if clash is not None:
+            raise argparse.ArgumentError(self, f"two models named {name!r} ({clash} and {folder}): name each one, "
+                                               f"--model NAME=DIR")  # fmt: skip
+        setattr(namespace, self.dest, [*specs, (name, folder)])
+
+
 def _serve(args: argparse.Namespace) -> int:
     from lvg.pipelines.index import ModelIndex
+    from lvg.resources import DEFAULT_MODEL_NAME
     from lvg.serve.app import ServeSettings
     from lvg.serve.server import serve
 
-    model = ModelIndex.read(args.model).folder  # a missing or malformed folder fails now, not after startup
-    settings = ServeSettings(model_dir=model, host=args.host, port=args.port, api_keys_file=args.api_keys_file,
+    specs = args.model or [(DEFAULT_MODEL_NAME, None)]
+    # a missing or malformed folder fails now, not after startup
+    models = {name: ModelIndex.read(folder).folder for name, folder in specs}
+    settings = ServeSettings(models=models, host=args.host, port=args.port, api_keys_file=args.api_keys_file,
                              max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                              queue_size=args.queue_size, request_timeout_s=args.timeout,
                              rate_limit_per_minute=args.rate_limit, blocklist_files=args.blocklist,

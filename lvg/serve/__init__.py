@@ -1,6 +1,7 @@
-"""``lvg serve``: the HTTP API (OpenAI Images compatible) and web page over one pipeline.
+"""``lvg serve``: the HTTP API (OpenAI Images and Models compatible) and web page over one or more pipelines.
 
-``create_app(ServeSettings(...), pipeline=None)`` builds the FastAPI app; ``lvg serve`` runs it with uvicorn.
+``create_app(ServeSettings(...), pipeline=None, pipelines=None)`` builds the FastAPI app; ``lvg serve`` runs it
+with uvicorn.
 The contract is in ``docs/serve-api.md``.
 """
 

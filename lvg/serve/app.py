@@ -11,10 +11,11 @@ import dataclasses
 import io
 import logging
 import os
+import re
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from lvg import __version__
 from lvg.pipelines import load_pipeline as _load_any_pipeline
 from lvg.ranges import bounded, check_ranges
+from lvg.resources import DEFAULT_MODEL_NAME
 from lvg.sampling.config import (
     FIELDS,
     MAX_IMAGES_PER_PROMPT,
@@ -52,6 +54,7 @@ from lvg.serve.batching import (
     DeadlineExceeded,
     GenerationJob,
     JobDropped,
+    ModelKey,
     PipelineRunner,
     QueueFullError,
 )
@@ -69,13 +72,37 @@ MAX_PROMPT_CHARS = 4000  # a cheap bound before tokenizing; the real limit is in
 # need components a served model may lack, and are not part of the API)
 SERVED_FIELDS = tuple(f for f in FIELDS if f in ("num_images", "seed", *SAMPLING_FIELDS))
 FAILED_LOAD = "not ready: the model failed to load (the server log says why)"
+# a served model's name: the API's "model" and a path segment of /v1/models/{model}
+MODEL_NAME = re.compile(r"\w[\w.:@+-]{0,127}")
+
+
+def check_model_name(name: Any) -> str:
+    """``name`` when it can name a served model, else a ValueError saying what a name may hold."""
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+        raise ValueError(f"model name {name!r} must be 1 to 128 letters, digits or . _ - : + @, starting with a "
+                         f"letter, digit or _")  # fmt: skip
+    return name
+
+
+def model_name_of(folder: str | os.PathLike | None) -> str:
+    """The name a model folder is served under when none is given: the folder's own name (characters a name cannot
+    hold become ``-``), or ``shapes-default`` for the shipped default model (None)."""
+    if folder is None:
+        return DEFAULT_MODEL_NAME
+    name = re.sub(r"[^\w.:@+-]+", "-", Path(os.path.abspath(folder)).name).strip(".:@+-")[:128]
+    return name or "model"
 
 
 @dataclass
 class ServeSettings:
-    """Settings of one server (``lvg serve`` flags map onto these)."""
+    """Settings of one server (``lvg serve`` flags map onto these).
+
+    The served models are ``models`` (name -> folder, None: the shipped default; the first is the default model of a
+    request that names none), or ``model_dir`` alone: one model, named after its folder (:func:`model_name_of`).
+    After construction ``models`` always holds them all and ``model_dir`` is the default model's folder."""
 
     model_dir: str | os.PathLike | None = None  # None: the shipped default model
+    models: Mapping[str, str | os.PathLike | None] | None = None  # name -> folder; None: {name of model_dir: model_dir}
     host: str = "127.0.0.1"
     port: int = bounded(0, 65535, default=8000)
     api_keys_file: str | os.PathLike | None = None  # None: no auth
@@ -101,6 +128,19 @@ class ServeSettings:
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        if self.models is None:
+            self.models = {model_name_of(self.model_dir): self.model_dir}
+            return
+        if not isinstance(self.models, Mapping) or not self.models:
+            raise ValueError("models must map at least one model name to its folder")
+        models = {check_model_name(name): folder for name, folder in self.models.items()}
+        for name, folder in models.items():
+            if folder is not None and not isinstance(folder, str | os.PathLike):
+                raise ValueError(f"models[{name!r}] must be a model folder or None (the shipped model), got {folder!r}")
+        first = next(iter(models.values()))
+        if self.model_dir is not None and (first is None or Path(self.model_dir) != Path(first)):
+            raise ValueError("give model_dir (one model) or models (several), not both")
+        self.models, self.model_dir = models, first
 
 
 # ---------------------------------------------------------------------- API models
@@ -118,7 +158,9 @@ class ImageGenerationRequest(BaseModel):
     size: Literal[SIZES] | None = Field(
         None, description="the model's canvas (null: as generated, 64x64 for Shapes World) or an integer upscale of it"
     )
-    model: str | None = Field(None, description="ignored (OpenAI compatibility): the server serves one model")
+    model: str | None = Field(
+        None, description="the model to use: an id from GET /v1/models (null: the default model, the first listed)"
+    )
     user: str | None = Field(None, description="ignored (OpenAI compatibility)")
     # not a field of this API (image j uses seed + j); refused rather than silently ignored
     seeds: SkipJsonSchema[Any] = Field(None, exclude=True)
@@ -200,13 +242,34 @@ class CaptionResponse(BaseModel):
     lang: str
 
 
+class ModelInfo(BaseModel):
+    """One served model, as OpenAI's Models API describes a model."""
+
+    id: str = Field(description="the name requests give as model")
+    object: Literal["model"] = "model"
+    created: int = Field(description="Unix time, seconds (when this server started)")
+    owned_by: str = "lvg"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelInfo] = Field(description="every served model; the first is the default")
+
+
 class ApiError(Exception):
     """An error response raised from a handler."""
 
     def __init__(self, status: int, message: str, type_: str | None = None, param: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
+                 headers: dict[str, str] | None = None, code: str | None = None) -> None:  # fmt: skip
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.headers = status, message, type_, param, headers
+        self.code = code
+
+
+def unknown_model(name: str) -> ApiError:
+    """The 404 for a model this server does not serve (OpenAI's shape and code)."""
+    return ApiError(404, f"the model {name!r} does not exist; GET /v1/models lists the served models",
+                    "invalid_request_error", param="model", code="model_not_found")  # fmt: skip
 
 
 def _field_error(field: str, message: str) -> RequestValidationError:
@@ -228,10 +291,33 @@ def load_pipeline(model_dir: str | os.PathLike | None) -> Any:
 # ---------------------------------------------------------------------- state
 
 
-class ServeState:
-    """Everything one app shares between requests."""
+@dataclass(eq=False)
+class ServedModel:
+    """One served model: its pipeline once loaded (with its runner, and a copy of its tokenizer for the event loop:
+    the worker thread uses the original), or why it failed to load."""
 
-    def __init__(self, settings: ServeSettings, pipeline: Any = None) -> None:
+    name: str
+    folder: str | os.PathLike | None
+    pipeline: Any = None
+    runner: PipelineRunner | None = None
+    tokenizer: Any = None
+    load_error: str | None = None
+
+    def prompt_tokens(self, prompt: str) -> int:
+        return len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+
+class ServeState:
+    """Everything one app shares between requests: the served models, one batch queue and worker for all of them."""
+
+    def __init__(
+        self, settings: ServeSettings, pipeline: Any = None, pipelines: Mapping[str, Any] | None = None
+    ) -> None:
+        if pipelines is not None:
+            if pipeline is not None or not pipelines:
+                raise ValueError("give pipeline (the default model's) or pipelines (at least one), not both")
+            settings = dataclasses.replace(settings, model_dir=None,
+                                           models={n: settings.models.get(n) for n in pipelines})  # fmt: skip
         self.settings = settings
         self.metrics = ServeMetrics()
         self.keys = ApiKeys.from_file(settings.api_keys_file) if settings.api_keys_file is not None else None
@@ -241,36 +327,61 @@ class ServeState:
                                max_wait_s=settings.max_wait_ms / 1000, queue_size=settings.queue_size,
                                batching=settings.batching, on_depth=self.metrics.queue_depth.set,
                                on_batch=self._on_batch)  # fmt: skip
-        self.pipeline: Any = None
-        self.runner: PipelineRunner | None = None
-        self.tokenizer: Any = None  # a copy of the pipeline's, for the event loop (the worker uses the original)
-        self.load_error: str | None = None
+        self.models = {name: ServedModel(name, folder) for name, folder in settings.models.items()}
+        self.default_model = next(iter(self.models))
+        self.created = int(time.time())
         self._loader: threading.Thread | None = None
         self.draining = False
-        if pipeline is not None:
-            self.set_pipeline(pipeline)
+        for name in self.models:
+            self.metrics.model_ready.labels(model=name).set(0)
+        ready = pipelines if pipelines is not None else {} if pipeline is None else {self.default_model: pipeline}
+        for name, pipe in ready.items():
+            self.set_pipeline(pipe, name)
 
-    def set_pipeline(self, pipeline: Any) -> None:
-        self.runner = PipelineRunner(pipeline, batch_size=self.settings.max_batch_size)
-        self.tokenizer = copy.deepcopy(pipeline.text_tokenizer)
-        self.pipeline = pipeline
+    @property
+    def pipeline(self) -> Any:
+        """The default model's pipeline (None until it is loaded)."""
+        return self.models[self.default_model].pipeline
+
+    @property
+    def load_error(self) -> str | None:
+        """Why the first model that failed to load failed, or None."""
+        return next((m.load_error for m in self.models.values() if m.load_error), None)
+
+    def set_pipeline(self, pipeline: Any, model: str | None = None) -> None:
+        """Serve ``pipeline`` as ``model`` (default: the default model)."""
+        served = self.models[self.default_model if model is None else model]
+        served.runner = PipelineRunner(pipeline, batch_size=self.settings.max_batch_size)
+        served.tokenizer = copy.deepcopy(pipeline.text_tokenizer)
+        served.load_error = None
+        served.pipeline = pipeline
+        self.metrics.model_ready.labels(model=served.name).set(1)
 
     def start_loading(self) -> None:
-        """Load the model on a daemon thread (once); readiness turns 200 when it is done."""
-        if self.pipeline is not None or (self._loader is not None and self._loader.is_alive()):
+        """Load the models not yet loaded (once), in order on a daemon thread, a folder served under several names
+        once; readiness turns 200 when all are loaded. A model that fails to load leaves the others serving."""
+        todo = [m for m in self.models.values() if m.pipeline is None]
+        if not todo or (self._loader is not None and self._loader.is_alive()):
             return
 
         def load() -> None:
-            try:
-                pipe = load_pipeline(self.settings.model_dir)
-                self.set_pipeline(pipe)
-            except Exception as e:  # reported by /readyz and the log; the server stays up, not ready
-                self.load_error = f"{type(e).__name__}: {e}"
-                logger.error("cannot load the model: %s", self.load_error)
-                return
-            logger.info("model loaded; ready")
+            loaded: dict[str | None, Any] = {}  # real path (None: the shipped model) -> its pipeline
+            for served in todo:
+                where = None if served.folder is None else os.path.realpath(served.folder)
+                try:
+                    if where not in loaded:
+                        loaded[where] = load_pipeline(served.folder)
+                    self.set_pipeline(loaded[where], served.name)
+                except Exception as e:  # reported by /readyz and the log; the server stays up, this model not ready
+                    served.load_error = f"{type(e).__name__}: {e}"
+                    logger.error("cannot load the model %s: %s", served.name, served.load_error)
+                    continue
+                logger.info("model %s loaded", served.name)
+            if all(m.pipeline is not None for m in self.models.values()):
+                logger.info("all models loaded; ready")
 
-        self.load_error = None
+        for served in todo:
+            served.load_error = None
         self._loader = threading.Thread(target=load, name="lvg-load", daemon=True)
         self._loader.start()
 
@@ -279,24 +390,32 @@ class ServeState:
         self.draining = True
 
     def _run_batch(self, key: Any, payloads: list[Any]) -> list[Any]:  # on the worker thread
-        if self.runner is None:
+        served = self.models.get(key.model) if isinstance(key, ModelKey) else None
+        if served is None or served.runner is None:
             raise RuntimeError("the model is not loaded")
-        return self.runner(key, payloads)
+        return served.runner(key.key, payloads)
 
     def _on_batch(self, key: Any, images: int) -> None:
         self.metrics.batch_size.observe(images)
-        if isinstance(key, GenerationConfig):
+        if isinstance(key, ModelKey) and isinstance(key.key, GenerationConfig):
             self.metrics.images.inc(images)
+            self.metrics.model_images.labels(model=key.model).inc(images)
 
-    def ready_or_raise(self) -> None:
+    def ready_or_raise(self, model: str | None = None) -> ServedModel:
+        """The served model ``model`` (None: the default) when it can take a request; else 503 (draining, loading or
+        failed to load) or 404 (no such model)."""
         if self.draining:
             raise ApiError(503, "the server is shutting down", headers={"Retry-After": "5"})
-        if self.pipeline is None:
-            why = "the model failed to load" if self.load_error else "the model is still loading"
+        served = self.models.get(self.default_model if model is None else model)
+        if served is None:
+            raise unknown_model(model or "")
+        if served.pipeline is None:
+            why = "the model failed to load" if served.load_error else "the model is still loading"
             raise ApiError(503, why, headers={"Retry-After": "5"})
+        return served
 
-    def prompt_tokens(self, prompt: str) -> int:
-        return len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    def model_info(self, served: ServedModel) -> ModelInfo:
+        return ModelInfo(id=served.name, created=self.created)
 
     async def run(self, request: Request, key: Any, cost: int, payload: Any) -> Any:
         """Queue one job and wait for it, mapping queue outcomes to HTTP errors."""
@@ -332,10 +451,13 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorResponse} for c in codes}
 
 
-def create_app(settings: ServeSettings | None = None, pipeline: Any = None) -> FastAPI:
-    """The app. With ``pipeline=None`` the model loads in the background at startup (``/readyz`` 503 until then)."""
+def create_app(settings: ServeSettings | None = None, pipeline: Any = None,
+               pipelines: Mapping[str, Any] | None = None) -> FastAPI:  # fmt: skip
+    """The app. ``pipeline``: the default model's, already built; ``pipelines``: name -> pipeline, already built, the
+    served models then (the first is the default; the folders in ``settings.models`` are not read). Models not given
+    load in the background at startup (``/readyz`` 503 until all are loaded)."""
     settings = settings if settings is not None else ServeSettings()
-    state = ServeState(settings, pipeline)
+    state = ServeState(settings, pipeline, pipelines)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -367,7 +489,7 @@ def create_app(settings: ServeSettings | None = None, pipeline: Any = None) -> F
 
 def _add_exception_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, exc.type, exc.headers, exc.param)
+        return error_response(exc.status, exc.message, exc.type, exc.headers, exc.param, code=exc.code)
 
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         # no "input" in the details: it may hold the prompt
@@ -392,29 +514,31 @@ def _add_exception_handlers(app: FastAPI) -> None:
 
 
 def _add_routes(app: FastAPI, state: ServeState) -> None:
-    settings = state.settings
+    settings = state.settings  # (create_app's own, or the one naming the models given as pipelines)
     GenerationRequest = generation_request_model(settings.max_images_per_request)  # noqa: N806
 
     @app.post("/v1/images/generations", response_model=ImagesResponse, tags=["images"],
-              responses=_errors(400, 401, 413, 422, 429, 503, 504), summary="Create images from a prompt")  # fmt: skip
+              responses=_errors(400, 401, 404, 413, 422, 429, 503, 504), summary="Create images from a prompt")  # fmt: skip
     async def create_images(body: GenerationRequest, request: Request) -> ImagesResponse:  # type: ignore[valid-type]
-        """Generate ``n`` images; image ``j`` uses seed ``seed + j`` and reproduces byte for byte."""
-        state.ready_or_raise()
+        """Generate ``n`` images with ``model`` (null: the default); image ``j`` uses seed ``seed + j`` and reproduces
+        byte for byte."""
+        served = state.ready_or_raise(body.model)
         info = request.scope.setdefault(LOG_KEY, {})
-        info["n"] = body.n
+        info["model"], info["n"] = served.name, body.n
         if settings.log_prompts:
             info["prompt"] = body.prompt
-        limit = state.pipeline.max_prompt_tokens
-        tokens = state.prompt_tokens(body.prompt)
+        limit = served.pipeline.max_prompt_tokens
+        tokens = served.prompt_tokens(body.prompt)
         if tokens > limit:
             raise _field_error("prompt", f"the prompt is {tokens} tokens long; the model accepts at most {limit}")
         blocked = state.prompt_filter.check(body.prompt)
         if blocked is not None:
             raise ApiError(400, blocked.reason, "content_policy", param="prompt")
-        config = body.generation_config(state.pipeline.generation_config)
+        config = body.generation_config(served.pipeline.generation_config)
         # a drawn seed leaves room for its n images (image j uses seed + j <= MAX_SEED)
         seed = config.seed if config.seed is not None else secrets.randbelow(MAX_SEED - config.num_images + 2)
-        key = config.replace(num_images=1, seed=None)  # the batching key: requests with equal settings share a call
+        # the batching key: requests for the same model with equal settings share a call
+        key = ModelKey(served.name, config.replace(num_images=1, seed=None))
         images = await state.run(request, key, config.num_images, GenerationJob(body.prompt, config.num_images, seed))
         canvas = images[0].width  # from the model's config
         side = canvas if body.size is None else int(body.size.split("x")[0])
@@ -427,15 +551,17 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
                               data=[ImageData(b64_json=b, seed=seed + j, seed_string=str(seed + j)) for j, b in enumerate(encoded)])  # fmt: skip
 
     @app.post("/v1/captions", response_model=CaptionResponse, tags=["captions"],
-              responses=_errors(401, 413, 415, 422, 429, 503, 504), summary="Caption an image")  # fmt: skip
+              responses=_errors(401, 404, 413, 415, 422, 429, 503, 504), summary="Caption an image")  # fmt: skip
     async def create_caption(
         request: Request,
         file: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF image")],
         lang: Annotated[Literal["en", "zh"], Form(description="caption language")] = "en",
+        model: Annotated[str | None, Form(description="an id from GET /v1/models (absent: the default model)")] = None,
     ) -> CaptionResponse:
-        """Caption one image in the canonical grammar of ``lang``."""
-        state.ready_or_raise()
-        if not state.pipeline.can_caption:
+        """Caption one image in the canonical grammar of ``lang`` with ``model`` (absent: the default)."""
+        served = state.ready_or_raise(model)
+        request.scope.setdefault(LOG_KEY, {})["model"] = served.name
+        if not served.pipeline.can_caption:
             raise ApiError(501, "the served model cannot caption images (it has no reader)", "not_implemented")
         ctype = (file.content_type or "").split(";")[0].strip().lower()
         if ctype not in ALLOWED_TYPES:
@@ -448,8 +574,24 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
             image = await asyncio.to_thread(decode_image, data, ctype, settings.max_upload_pixels)
         except ImageRejected as e:
             raise ApiError(422, str(e), param="file") from None
-        caption = await state.run(request, CaptionKey(lang), 1, image)
+        caption = await state.run(request, ModelKey(served.name, CaptionKey(lang)), 1, image)
         return CaptionResponse(caption=caption, lang=lang)
+
+    @app.get("/v1/models", response_model=ModelList, tags=["models"], responses=_errors(401, 429, 503),
+             summary="List the served models")  # fmt: skip
+    async def list_models() -> ModelList:
+        """Every model this server serves, loaded or not (a request for one still loading is 503); the first is the
+        default of a request that names none."""
+        return ModelList(data=[state.model_info(m) for m in state.models.values()])
+
+    @app.get("/v1/models/{model}", response_model=ModelInfo, tags=["models"], responses=_errors(401, 404, 429, 503),
+             summary="Describe a served model")  # fmt: skip
+    async def retrieve_model(model: str) -> ModelInfo:
+        """The served model ``model``; 404 (``model_not_found``) when this server does not serve it."""
+        served = state.models.get(model)
+        if served is None:
+            raise unknown_model(model)
+        return state.model_info(served)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> dict[str, str]:
@@ -459,7 +601,7 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
     async def readyz() -> JSONResponse:
         if state.draining:
             return JSONResponse({"status": "draining"}, 503)
-        if state.pipeline is None:
+        if any(m.pipeline is None for m in state.models.values()):  # ready once every model is loaded
             # never the load error itself (it holds paths and exception text): that is in the server log
             body = {"status": "failed", "error": FAILED_LOAD} if state.load_error else {"status": "loading"}
             return JSONResponse(body, 503)

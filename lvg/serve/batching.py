@@ -2,10 +2,11 @@
 
 Requests become ``Job``s in a bounded FIFO queue (its size counted in images). One dispatcher task on the
 event loop takes the oldest job, waits up to ``max_wait_s`` after its arrival for more jobs with the *same
-key* (an equal :class:`~lvg.sampling.GenerationConfig`, or the same caption language) until ``max_batch_size`` images are queued,
-and runs them as one pipeline call on a single worker thread, so torch never runs on the event loop and
-never on two threads at once. A job whose client has gone, or whose deadline has passed, is dropped from
-the queue before it runs; a job already running finishes and its result is discarded.
+key* (an equal :class:`~lvg.sampling.GenerationConfig`, or the same caption language, of the same served model:
+see :class:`ModelKey`) until ``max_batch_size`` images are queued, and runs them as one pipeline call on a single
+worker thread, so torch never runs on the event loop and never on two threads at once. A job whose client has
+gone, or whose deadline has passed, is dropped from the queue before it runs; a job already running finishes and
+its result is discarded.
 """
 
 from __future__ import annotations
@@ -282,6 +283,16 @@ class GenerationJob:
 @dataclass(frozen=True)
 class CaptionKey:
     lang: str
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """The batching key of a served model's job: jobs share a pipeline call only when both the ``model`` and its
+    ``key`` (a :class:`~lvg.sampling.GenerationConfig` or a :class:`CaptionKey`) are equal, so one call never mixes
+    models."""
+
+    model: str
+    key: Hashable
 
 
 class PipelineRunner:

@@ -1,4 +1,4 @@
-"""One JSON shape for every error: ``{"error": {"type", "message"[, "param"]}, "detail": message}``.
+"""One JSON shape for every error: ``{"error": {"type", "message"[, "param"][, "code"]}, "detail": message}``.
 
 ``error`` follows the OpenAI API; ``detail`` keeps FastAPI's field for clients that read it.
 """
@@ -32,6 +32,7 @@ class ErrorBody(BaseModel):
     type: str
     message: str
     param: str | None = None
+    code: str | None = None  # a machine-readable reason where OpenAI gives one (e.g. "model_not_found")
 
 
 class ErrorResponse(BaseModel):
@@ -42,10 +43,12 @@ class ErrorResponse(BaseModel):
 
 
 def error_response(status: int, message: str, type_: str | None = None, headers: dict[str, str] | None = None,
-                   param: str | None = None, detail: Any = None) -> JSONResponse:  # fmt: skip
+                   param: str | None = None, detail: Any = None, code: str | None = None) -> JSONResponse:  # fmt: skip
     """A JSON error response in the common shape; the message is one line of at most 2,000 characters."""
     message = shorten(message)
     err: dict[str, Any] = {"type": type_ or ERROR_TYPES.get(status, "error"), "message": message}
     if param is not None:
         err["param"] = param
+    if code is not None:
+        err["code"] = code
     return JSONResponse({"error": err, "detail": message if detail is None else detail}, status, headers=headers)

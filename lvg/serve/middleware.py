@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from lvg.serve.app import ServeState
 
 logger = logging.getLogger("lvg.serve")
-LOG_KEY = "lvg.log"  # scope key: a dict the handlers fill with what the request log may show (n, prompt)
-ROUTES = frozenset({"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/images/generations", "/v1/captions"})
+LOG_KEY = "lvg.log"  # scope key: a dict the handlers fill with what the request log may show (model, n, prompt)
+ROUTES = frozenset({"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/images/generations", "/v1/captions",
+                    "/v1/models"})  # fmt: skip
 PUBLIC = frozenset({"/", "/healthz", "/readyz"})  # no key needed (plus /static/*)
 UNDRAINED = frozenset({"/healthz", "/readyz", "/metrics"})  # still answered while draining
 UPLOAD_OVERHEAD = 64 * 1024  # multipart framing and form fields around an upload
@@ -47,6 +48,8 @@ def route_label(path: str) -> str:
     """A bounded metrics label for a path."""
     if path in ROUTES:
         return path
+    if path.startswith("/v1/models/"):
+        return "/v1/models/{model}"
     return "/static" if path.startswith("/static/") else "other"
 
 
@@ -159,7 +162,8 @@ class ServeMiddleware:
         return limited
 
     def _log(self, scope: Scope, status: int, seconds: float, info: dict[str, Any]) -> None:
-        extra = f" n={info['n']}" if "n" in info else ""
+        extra = f" model={info['model']}" if "model" in info else ""
+        extra += f" n={info['n']}" if "n" in info else ""
         if self.state.settings.log_prompts and "prompt" in info:
             extra += f" prompt={info['prompt']!r}"
         logger.info("%s %s %d %.1fms%s", scope["method"], scope["path"], status, seconds * 1000, extra)

@@ -45,6 +45,8 @@ if (typeof document !== "undefined") (function () {
     apiKey: $("api-key"),
     apiKeyClear: $("api-key-clear"),
     apiKeyStatus: $("api-key-status"),
+    modelPicker: $("model-picker"),
+    model: $("model"),
     genForm: $("generate-form"),
     prompt: $("prompt"),
     numImages: $("num-images"),
@@ -199,6 +201,37 @@ if (typeof document !== "undefined") (function () {
     button.setAttribute("aria-busy", busy ? "true" : "false");
   }
 
+  // ---------- models (GET /v1/models): a picker when the server serves more than one ----------
+  // Until the list arrives (or when it cannot be read, e.g. before an API key is set) requests name no model and
+  // the server uses its default one.
+  async function loadModels() {
+    let ids;
+    try {
+      const resp = await request("/v1/models", { headers: { Accept: "application/json", ...authHeaders() } });
+      if (!resp.ok) return;
+      const data = await resp.json();
+      ids = (data && Array.isArray(data.data) ? data.data : []).map((m) => m && m.id).filter((id) => typeof id === "string");
+    } catch (_) {
+      return; /* unreachable or not JSON: keep what the picker has */
+    }
+    const previous = els.model.value;
+    els.model.textContent = "";
+    ids.forEach((id, i) => {
+      const option = document.createElement("option");
+      option.value = id;
+      option.textContent = i === 0 ? id + " (default)" : id;
+      els.model.appendChild(option);
+    });
+    if (ids.includes(previous)) els.model.value = previous;
+    els.modelPicker.hidden = ids.length < 2;
+  }
+  function selectedModel() {
+    return els.model.options.length ? els.model.value : null;
+  }
+  els.apiKey.addEventListener("change", loadModels);
+  els.apiKeyClear.addEventListener("click", loadModels);
+  loadModels();
+
   // ---------- generation ----------
   document.querySelectorAll(".chip[data-prompt]").forEach((chip) => {
     chip.addEventListener("click", () => {
@@ -231,6 +264,7 @@ if (typeof document !== "undefined") (function () {
       seed: seed.seed, // exact digits or null; written into the JSON by lvgSeeds.requestJson
       body: {
         prompt,
+        model: selectedModel(), // null: the server's default model
         n,
         response_format: "b64_json",
         size: els.size.value,
@@ -300,7 +334,8 @@ if (typeof document !== "undefined") (function () {
       const data = await resp.json();
       const count = renderResults(data, params.body.prompt);
       const secs = ((performance.now() - started) / 1000).toFixed(1);
-      els.genMeta.textContent = count + (count === 1 ? " image" : " images") + " in " + secs + " s";
+      const by = params.body.model && !els.modelPicker.hidden ? " (" + params.body.model + ")" : "";
+      els.genMeta.textContent = count + (count === 1 ? " image" : " images") + " in " + secs + " s" + by;
     } catch (err) {
       networkError(err);
     } finally {
@@ -340,6 +375,8 @@ if (typeof document !== "undefined") (function () {
     const form = new FormData();
     form.append("file", file, file.name || "image.png");
     form.append("lang", els.capLang.value);
+    const model = selectedModel();
+    if (model) form.append("model", model);
     setBusy(els.capButton, els.capBusy, true);
     els.capOutput.textContent = "";
     try {
