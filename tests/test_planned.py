@@ -350,3 +350,26 @@ def test_keep_snapshots_keeps_every_checkpoint_with_cpu_seconds(tmp_path):
     assert sorted(p.name for p in snaps.glob("step-*")) == ["step-2", "step-4"]
     rows = [line.split() for line in (snaps / "cpu.txt").read_text().splitlines()]
     assert [r[0] for r in rows] == ["2", "4"] and float(rows[1][1]) >= float(rows[0][1]) > 0
+
+
+def test_layout_embeddings_start_at_their_words_and_on_a_smooth_curve():
+    """init_layout_embeddings: a label's rows are its words' mean (rescaled), in both the input and the output
+    matrix; near locations start nearer than far ones; text rows are untouched."""
+    from lvg.models.planner import init_layout_embeddings
+
+    torch.manual_seed(0)
+    text_tok = load_text_tokenizer(MODEL / "text_tokenizer")
+    vocab = PlanVocab.from_tokenizer(text_tok, shapes_world_layout_config(1))
+    lm = build_planner_lm(vocab, PlannerSize(32, 1, 2, 64))
+    before = lm.get_input_embeddings().weight[: vocab.text_vocab_size].clone()
+    init_layout_embeddings(lm, vocab, text_tok)
+    lay = vocab.layout_tokenizer
+    words = text_tok("red circle", add_special_tokens=False)["input_ids"]
+    label = vocab.layout_offset + lay.label_offset + list(vocab.layout.labels).index("red circle")
+    for matrix in (lm.get_input_embeddings().weight, lm.get_output_embeddings().weight):
+        torch.testing.assert_close(matrix[label], matrix[words].mean(0) * len(words) ** 0.5)
+    emb = lm.get_input_embeddings().weight
+    assert torch.equal(emb[: vocab.text_vocab_size], before)
+    locs = emb[vocab.layout_offset + lay.loc_offset :][: lay.num_locs]
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(locs[30], locs[31], 0) > cos(locs[30], locs[40], 0) > cos(locs[30], locs[60], 0)

@@ -67,17 +67,31 @@ def check_output(path: Path) -> None:
             break
 
 
-def load_pipeline(model: Path | None, clip: Path | None = None):
-    """The pipeline its folder declares (default: the default model), with ``--clip DIR`` replacing any bundled CLIP."""
+def load_pipeline(model: Path | None, clip: Path | None = None, adapter: Path | None = None):
+    """The pipeline its folder declares (default: the default model), with ``--clip DIR`` replacing any bundled CLIP
+    and ``--adapter DIR`` (a planner adapter) folded into its planner."""
     from lvg.pipelines import load_pipeline as load
     from lvg.worlds import attach_world
 
-    pipe = attach_world(load(model))
+    pipe = load(model)
+    if adapter is not None:
+        if not hasattr(pipe, "load_adapter"):
+            raise ValueError(f"--adapter needs a planned model (a planner to adapt); {model or 'the default model'} "
+                             "is a one-stage model")  # fmt: skip
+        pipe.load_adapter(adapter)
+    pipe = attach_world(pipe)
     if clip is not None:
         from lvg.models.clip import ShapesClip
 
         pipe.clip = ShapesClip.from_pretrained(clip).to(pipe.device)
     return pipe
+
+
+def adapter_arg(d: argparse.ArgumentParser) -> None:
+    """``--adapter DIR``: a planner adapter folded into the model's planner (:meth:`PlannedPipeline.load_adapter`)."""
+    d.add_argument("--adapter", type=Path, default=None, metavar="DIR",
+                   help="a planner adapter (lvg train planner with finetune.method=lora writes OUT/adapter) to fold "
+                   "into the model's planner; it must have been trained on this model's planner")  # fmt: skip
 
 
 def print_metrics(metrics: dict[str, Any]) -> None:

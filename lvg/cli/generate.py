@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .common import (
     Subparsers,
+    adapter_arg,
     check_output,
     generation_config,
     load_pipeline,
@@ -39,6 +40,7 @@ def _add_generate(sub: Subparsers) -> None:
                    help="generate K candidates per image and keep the best by CLIP score (default 1 = off; "
                    "needs a clip/ component in the model or --clip)")  # fmt: skip
     d.add_argument("--clip", type=Path, default=None, metavar="DIR", help="CLIP folder to rerank with (lvg train clip)")
+    adapter_arg(d)
     d.add_argument("--verify", type=int, default=0, metavar="K",
                    help="self-check: read each image back, caption it, and regenerate (up to K more tries) the images "
                    "whose caption contradicts the prompt (default 0 = off; planned models with a reader; prompts "
@@ -79,7 +81,7 @@ def _paint_layout(args: argparse.Namespace) -> int:
         raise ValueError("--layout FILE paints that layout: give -o OUT.png and no prompt")
     check_output(args.output)
     layout = Layout.from_file(args.layout)
-    pipe = load_pipeline(args.model)
+    pipe = load_pipeline(args.model, adapter=args.adapter)
     if not hasattr(pipe, "paint"):
         raise ValueError(f"the model at {args.model or 'the default location'} has no painter (a one-stage model)")
     try:
@@ -107,7 +109,7 @@ def _generate(args: argparse.Namespace) -> int:
             raise ValueError(f"--out-dir {args.out_dir} is a file, not a folder")
         generation_config(args)
         lines = _read_prompt_lines(args.prompts)
-        pipe = load_pipeline(args.model, args.clip)
+        pipe = load_pipeline(args.model, args.clip, args.adapter)
         out = pipe(lines, model_config(args, pipe), batch_size=args.batch_size)
         for i, img in enumerate(out.images):
             _save(img, args.out_dir / f"{i:05d}.png", args.scale)
@@ -117,7 +119,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.prompt is None or args.output is None:
         raise ValueError("give a PROMPT and -o OUT.png (or --prompts FILE --out-dir DIR)")
     check_output(args.output)
-    pipe = load_pipeline(args.model, args.clip)
+    pipe = load_pipeline(args.model, args.clip, args.adapter)
     cfg = model_config(args, pipe, args.num_images)
     out = pipe(args.prompt, cfg, batch_size=args.batch_size)
     if cfg.num_images == 1:
@@ -147,13 +149,14 @@ def _add_plan(sub: Subparsers) -> None:
     d.add_argument("--seed", type=int, default=0, help="seed of the first layout (default 0)")
     d.add_argument("--rerank", type=int, default=1, help=argparse.SUPPRESS)
     d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    adapter_arg(d)
     sampling_args(d)
     d.set_defaults(func=_plan)
 
 
 def _plan(args: argparse.Namespace) -> int:
     generation_config(args, args.num_images)
-    pipe = load_pipeline(args.model)
+    pipe = load_pipeline(args.model, adapter=args.adapter)
     if not hasattr(pipe, "plan"):
         raise ValueError(f"the model at {args.model or 'the default location'} has no planner (a one-stage model)")
     for lay in pipe.plan(args.prompt, model_config(args, pipe, args.num_images), batch_size=args.batch_size):

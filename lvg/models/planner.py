@@ -104,6 +104,34 @@ def build_planner_lm(vocab: PlanVocab, size: PlannerSize | None = None) -> Llama
     return CausalLM(cfg)
 
 
+LOCATION_FREQUENCIES = 16  # cosine frequencies a location token's starting embedding is drawn from
+
+
+@torch.no_grad()
+def init_layout_embeddings(lm: LlamaForCausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBase) -> None:
+    """Start each layout token's rows (input embedding and output head, untied or tied) where its meaning lies:
+
+    - a label or background at its words' text-token rows (their mean, rescaled to one row's variance), so a
+      label starts next to the words that name it ("red circle" near "red" and "circle", "cat (noto)" near "cat");
+    - location ``i`` of ``n`` on a smooth curve, ``sum_k cos(pi k (i + 1/2) / n) w_k`` over
+      ``LOCATION_FREQUENCIES`` random directions ``w_k``, so near locations start near and far ones apart.
+
+    Only the starting point changes (the same weights train as before); uses the global torch RNG."""
+    lay = vocab.layout_tokenizer
+    for matrix in {id(m): m for m in (lm.get_input_embeddings().weight, lm.get_output_embeddings().weight)}.values():
+        std = float(matrix[: vocab.text_vocab_size].std())
+        for names, offset in ((vocab.layout.backgrounds, lay.bg_offset), (vocab.layout.labels, lay.label_offset)):
+            for i, name in enumerate(names):
+                words = text_tok(name, add_special_tokens=False)["input_ids"]
+                if words:
+                    matrix[vocab.layout_offset + offset + i] = matrix[words].mean(0) * len(words) ** 0.5
+        n, k = lay.num_locs, LOCATION_FREQUENCIES
+        basis = torch.cos(torch.pi * torch.arange(k)[None, :] * (torch.arange(n)[:, None] + 0.5) / n)  # [n, k]
+        directions = torch.randn(k, matrix.shape[1]) * std / (k / 2) ** 0.5  # [k, d]
+        start = vocab.layout_offset + lay.loc_offset
+        matrix[start : start + n] = (basis @ directions).to(matrix.dtype)
+
+
 def grow_planner_from_pretrained(path: str | os.PathLike, layout: LayoutTokenizerConfig, max_text_tokens: int = 96
                                  ) -> tuple[LlamaForCausalLM, PreTrainedTokenizerBase, PlanVocab]:  # fmt: skip
     """Load a local Hugging Face causal LM (safetensors only), add lvg's specials and the layout tokens."""

@@ -12,7 +12,9 @@ planner's vocabulary) and the component folders ``planner/`` (``lm/``, ``text_to
 
 from __future__ import annotations
 
+import os
 import unicodedata
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +144,21 @@ class PlannedPipeline(BasePipeline):
         self.planner, self.painter, self.image_tokenizer, self.clip = planner, painter, image_tokenizer, clip
         self.generation_config = generation_config  # the defaults of __call__ and plan
         self.reader = reader  # image -> layout -> text (captions, answers, verify); None: this folder cannot read
+
+    def load_adapter(self, path: str | os.PathLike) -> PlannedPipeline:
+        """Fold a planner adapter (``lvg train planner`` with ``finetune.method=lora``: ``OUT/adapter``) into this
+        pipeline's planner, in place; returns the pipeline. The adapter must have been trained on this planner (else a
+        ValueError). Labels whose words the painter lacks can be planned but not painted (a warning names them)."""
+        from lvg.models.adapters import load_adapter
+
+        lm, vocab = load_adapter(self.planner.lm, self.planner.vocab, self.planner.text_tokenizer, path, "planner")
+        unknown = sorted({w for label in vocab.layout.labels for w in label.split()}
+                         - set(self.painter.config.label_words))  # fmt: skip
+        if unknown:  # planning works; painting such a label is a LayoutError naming the word
+            warnings.warn(f"{path} plans labels with words this model's painter cannot paint ({', '.join(unknown)}): "
+                          "adapt the painter to them too to generate images of them", stacklevel=2)  # fmt: skip
+        self.planner = LayoutPlanner(lm.to(self.device), self.planner.text_tokenizer, vocab)
+        return self
 
     @property
     def can_caption(self) -> bool:

@@ -19,12 +19,15 @@ import torch
 
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as chunks_of
+from lvg.models.adapters import FinetuneConfig, lm_folder_of, merged, prepare, save_adapter, transplant, weights_sha256
 from lvg.models.planner import (
     IGNORE,
     PlannerSize,
     PlanVocab,
     build_planner_lm,
     grow_planner_from_pretrained,
+    init_layout_embeddings,
+    load_lm_folder,
     planner_batch,
     planner_loss,
 )
@@ -49,6 +52,9 @@ class PlannerModelConfig:
     init_from: str | None = None  # grow from a local Hugging Face causal LM folder instead
     max_text_tokens: int = 96
     bins_per_px: int = 3
+    # start the layout tokens' embeddings at their words and on a smooth curve (locations):
+    # lvg.models.planner.init_layout_embeddings; False: the Llama's random init (or the grown LM's own)
+    init_layout_from_words: bool = False
 
 
 @dataclass
@@ -67,6 +73,8 @@ class PlannerTrainingConfig:
     val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation (val/loss)
     data: PlanDataConfig = field(default_factory=PlanDataConfig)
     cond_dropout: float = 0.1
+    # start from a trained planner (a model folder or its planner/) and adapt it: full, freeze or lora
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     eval: PlannerEvalConfig = field(default_factory=PlannerEvalConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/planner"))
 
@@ -159,16 +167,28 @@ class PlannerTask(Task):
             lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px)
         else:
             lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px)
-        if cfg.model.init_from:
+        self.base_sha256 = None
+        if cfg.finetune.base:  # the base's layers and text tokenizer; its rows for the tokens both vocabularies name
+            if cfg.model.init_from:
+                raise ValueError("give model.init_from (grow a Hugging Face LM) or finetune.base, not both")
+            base, text_tok, base_vocab = load_lm_folder(lm_folder_of(cfg.finetune.base, "planner"))
+            self.base_sha256 = weights_sha256(base)
+            vocab = PlanVocab.from_tokenizer(text_tok, lay_cfg, base_vocab.max_text_tokens)
+            lm, new_ids = transplant(base, base_vocab, vocab, text_tok)
+        elif cfg.model.init_from:
             lm, text_tok, vocab = grow_planner_from_pretrained(cfg.model.init_from, lay_cfg, cfg.model.max_text_tokens)
         else:
             text_tok = load_text_tokenizer(cfg.text_tokenizer)
             vocab = PlanVocab.from_tokenizer(text_tok, lay_cfg, cfg.model.max_text_tokens)
             lm = build_planner_lm(vocab, cfg.model.size)
+            if cfg.model.init_layout_from_words:
+                init_layout_embeddings(lm, vocab, text_tok)
+        if cfg.finetune.base:
+            lm = prepare(lm, cfg.finetune, new_ids)
         self.lm, self.text_tok, self.vocab = lm.to(device).train(), text_tok, vocab
         self.layout_tok = LayoutTokenizer(lay_cfg)
         self.modules = {"lm": self.lm}
-        self.planner = LayoutPlanner(lm, text_tok, vocab)
+        self.planner = LayoutPlanner(self.lm, text_tok, vocab)
         k = cfg.eval.prompts_per_category
         self.prompts = []
         if k and self.rows is None:  # the Shapes World benchmark says nothing about a user folder's labels
@@ -186,7 +206,7 @@ class PlannerTask(Task):
 
     def encode(self, samples: list, drop: list[bool]) -> dict[str, torch.Tensor]:
         """The LM batch of (prompt, layout) samples, the prompts of rows ``drop`` left out."""
-        L = self.cfg.model.max_text_tokens
+        L = self.vocab.max_text_tokens
         text_ids = [ids[:L] for ids in self.text_tok([s.text for s in samples], add_special_tokens=False)["input_ids"]]
         lay_ids = [self.layout_tok.encode(s.layout) for s in samples]
         return planner_batch(text_ids, lay_ids, self.vocab, drop)
@@ -206,7 +226,10 @@ class PlannerTask(Task):
         return headline(metrics) if self.prompts else super().summary(metrics)
 
     def save(self, out: Path) -> Path:
-        return self.planner.save_pretrained(out / "planner")
+        """``OUT/planner`` (the adapter merged in) and, for LoRA, the adapter alone in ``OUT/adapter``."""
+        if self.cfg.finetune.method == "lora":
+            save_adapter(self.lm, out / "adapter", self.base_sha256, self.vocab, "planner")
+        return LayoutPlanner(merged(self.lm), self.text_tok, self.vocab).save_pretrained(out / "planner")
 
 
 def lm_loss(

@@ -27,7 +27,7 @@ import torch
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as batch_chunks
 from lvg.data.layout import reading_order
-from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, save_lm_folder
+from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, init_layout_embeddings, save_lm_folder
 from lvg.models.reader import Reader, ReaderConfig
 from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
 from lvg.tokenizers.text import load_text_tokenizer
@@ -209,6 +209,9 @@ class ReadingLMTrainingConfig:
     text_tokenizer: str = "models/shapes-default/text_tokenizer"
     bins_per_px: int = 1  # must match the planner's (the reader's layouts are written in the same tokens)
     max_text_tokens: int = 96
+    # start the layout tokens' embeddings at their words (labels, backgrounds) and on a smooth curve (locations):
+    # lvg.models.planner.init_layout_embeddings; False: the Llama's random init
+    init_layout_from_words: bool = False
     data: ReadingDataConfig = field(default_factory=ReadingDataConfig)
     eval_captions: int = 100  # held-out layouts captioned per language at each validation
     eval_questions: int = 20  # held-out questions per type and language
@@ -262,6 +265,8 @@ class ReadingLMTask(Task):
         self.vocab = PlanVocab.from_tokenizer(self.text_tok, lay_cfg, cfg.max_text_tokens)
         self.tasks = ReadingTokens.from_tokenizer(self.text_tok)
         self.lm = build_planner_lm(self.vocab, cfg.size).to(device).train()
+        if cfg.init_layout_from_words:
+            init_layout_embeddings(self.lm, self.vocab, self.text_tok)
         self.modules = {"lm": self.lm}
 
     def batch(self, step: int, shard: Shard) -> list[dict[str, torch.Tensor]]:

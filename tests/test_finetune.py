@@ -1,0 +1,160 @@
+"""Fine-tuning a planner from a base with peft (lvg.models.adapters): new labels, LoRA, freezing, adapters as files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import golden_train
+import pytest
+import torch
+from conftest import make_tiny_planned
+from PIL import Image
+
+from lvg.data.layout import Layout
+from lvg.models.adapters import load_adapter, transplant, weights_sha256
+from lvg.models.planner import PlanVocab, load_lm_folder
+from lvg.pipelines.planned import LayoutPlanner
+from lvg.train.config import load_config
+from lvg.train.planner import PlannerTrainingConfig, folder_layout_config, train_planner
+
+MODEL = golden_train.MODEL
+NEW = {"a purple moon": ("purple moon", [8, 8, 40, 40]), "a golden sun": ("golden sun", [24, 20, 60, 56])}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    """A tiny untrained planned model (its planner: d=32, 1 layer) to adapt."""
+    return make_tiny_planned(tmp_path_factory.mktemp("base") / "model", reader=False)
+
+
+@pytest.fixture(scope="module")
+def moons(tmp_path_factory) -> Path:
+    """A user folder whose two labels the base never saw."""
+    path = tmp_path_factory.mktemp("data") / "moons"
+    path.mkdir()
+    rows = []
+    for i in range(8):
+        text, (label, box) = list(NEW.items())[i % 2]
+        Image.new("RGB", (64, 64), "white").save(path / f"{i}.png")
+        rows.append({"file_name": f"{i}.png", "text": text, "background": "white", "canvas": 64,
+                     "objects": [{"label": label, "box": box}]})  # fmt: skip
+    (path / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def finetune(base: Path, data: Path, out: Path, method: str, steps: int = 60, *extra: str) -> Path:
+    return train_planner(load_config(PlannerTrainingConfig, None, [
+        f"imagefolder={data}", f"train.out_dir={out}", f"finetune.base={base}", f"finetune.method={method}",
+        f"train.steps={steps}", "train.batch_size=8", "train.lr=1e-2", "train.warmup_steps=0", "train.eval_every=1000",
+        "train.ckpt_every=1000", "train.log_every=1000", "train.progress=false", "val_fraction=0.25",
+        "cond_dropout=0", "model.bins_per_px=1", *extra]))  # fmt: skip
+
+
+def greedy_layouts(planner_dir: Path, prompts: list[str]) -> list[Layout]:
+    lm, tok, vocab = load_lm_folder(planner_dir)
+    planner = LayoutPlanner(lm.eval(), tok, vocab)
+    return planner.plan_tokens(planner.tokenize(prompts), [0] * len(prompts), 1.0, 1e-4, 0, 1.0, 8)
+
+
+def test_transplant_keeps_the_rows_both_vocabularies_name_and_starts_new_labels_at_their_words(base, moons):
+    from lvg.data.imagefolder import read_rows
+
+    lm, tok, old = load_lm_folder(base / "planner")
+    new = PlanVocab.from_tokenizer(tok, folder_layout_config(read_rows(moons, layouts=True), 1), old.max_text_tokens)
+    out, new_ids = transplant(lm, old, new, tok)
+    emb, base_emb = out.get_input_embeddings().weight, lm.get_input_embeddings().weight
+    assert torch.equal(emb[: old.text_vocab_size], base_emb[: old.text_vocab_size])
+    lay_old, lay_new = old.layout_tokenizer, new.layout_tokenizer
+    for i in range(lay_new.num_locs):  # the same canvas: every location keeps its row
+        assert torch.equal(emb[new.layout_offset + lay_new.loc_offset + i],
+                           base_emb[old.layout_offset + lay_old.loc_offset + i])  # fmt: skip
+    moon = new.layout_offset + lay_new.label_offset + list(new.layout.labels).index("purple moon")
+    assert moon in new_ids and len(new_ids) == 2  # the two new labels; "white" was a base background
+    words = tok("purple moon", add_special_tokens=False)["input_ids"]
+    torch.testing.assert_close(emb[moon], base_emb[words].mean(0) * len(words) ** 0.5)
+
+
+@pytest.mark.parametrize("method", ["lora", "freeze", "full"])
+def test_a_finetuned_planner_learns_new_labels(base, moons, tmp_path, method):
+    planner_dir = finetune(base / "planner", moons, tmp_path / method, method)
+    got = greedy_layouts(planner_dir, list(NEW))
+    assert [[o.label for o in lay.objects] for lay in got] == [[label] for label, _ in NEW.values()]
+    assert (tmp_path / method / "adapter").is_dir() == (method == "lora")
+
+
+def test_freeze_trains_only_the_chosen_layers_and_the_new_rows(tmp_path, moons):
+    base = make_tiny_planned(tmp_path / "base2", reader=False)
+    # two layers, so one stays frozen (make_tiny_planned's planner has one): grow a second
+    lm, tok, vocab = load_lm_folder(base / "planner")
+    from lvg.models.planner import PlannerSize, build_planner_lm
+
+    torch.manual_seed(1)
+    two = build_planner_lm(vocab, PlannerSize(32, 2, 2, 64))
+    LayoutPlanner(two, tok, vocab).save_pretrained(tmp_path / "two")
+    out = finetune(tmp_path / "two", moons, tmp_path / "frozen", "freeze", 5, "finetune.train_layers=[-1]")
+    after, _, new = load_lm_folder(out)
+    before = two.state_dict()
+    for k, v in after.state_dict().items():
+        if k.startswith("model.layers.0.") or k == "model.norm.weight":
+            torch.testing.assert_close(v, before[k], msg=k)
+    assert not torch.allclose(after.model.layers[1].mlp.down_proj.weight, two.model.layers[1].mlp.down_proj.weight)
+    text = vocab.text_vocab_size
+    torch.testing.assert_close(after.get_input_embeddings().weight[:text], two.get_input_embeddings().weight[:text])
+
+
+def test_a_lora_adapter_loads_on_its_base_merges_to_the_same_planner_and_refuses_another_base(base, moons, tmp_path):
+    planner_dir = finetune(base / "planner", moons, tmp_path / "lora", "lora", 20)
+    adapter = tmp_path / "lora" / "adapter"
+    assert {p.name for p in adapter.iterdir()} >= {"adapter_config.json", "adapter_model.safetensors",
+                                                  "lvg_adapter.json"}  # fmt: skip
+    lm, tok, vocab = load_lm_folder(base / "planner")
+    merged_lm, new_vocab = load_adapter(lm, vocab, tok, adapter)
+    saved, _, saved_vocab = load_lm_folder(planner_dir)
+    assert new_vocab == saved_vocab
+    ids = torch.tensor([[new_vocab.bos_id, *tok("a purple moon", add_special_tokens=False)["input_ids"]]])
+    with torch.no_grad():
+        torch.testing.assert_close(merged_lm(input_ids=ids).logits, saved(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+    other = make_tiny_planned(tmp_path / "other", reader=False)
+    torch.manual_seed(7)
+    lm2, tok2, vocab2 = load_lm_folder(other / "planner")
+    with torch.no_grad():
+        lm2.model.layers[0].mlp.up_proj.weight.add_(0.01)
+    assert weights_sha256(lm2) != weights_sha256(lm)
+    with pytest.raises(ValueError, match="another base"):
+        load_adapter(lm2, vocab2, tok2, adapter)
+    (adapter / "adapter_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ValueError, match="never unpickles"):
+        load_adapter(lm, vocab, tok, adapter)
+
+
+def test_finetune_settings_are_checked_once_with_clear_errors(base, moons, tmp_path):
+    with pytest.raises(ValueError, match="finetune.method must be one of"):
+        finetune(base, moons, tmp_path / "x", "dora")
+    with pytest.raises(ValueError, match="needs finetune.base"):
+        load_config(PlannerTrainingConfig, None, ["finetune.method=lora"])
+    with pytest.raises(ValueError, match="target_modules"):
+        finetune(base, moons, tmp_path / "y", "lora", 1, "finetune.lora.target_modules=[qkv]")
+    with pytest.raises(FileNotFoundError, match="neither a planner folder nor a model folder"):
+        finetune(tmp_path, moons, tmp_path / "z", "lora")
+    with pytest.raises(ValueError, match="train_layers"):
+        finetune(base, moons, tmp_path / "w", "freeze", 1, "finetune.train_layers=[5]")
+
+
+def test_lvg_plan_with_an_adapter_plans_the_new_labels_and_a_wrong_base_is_refused(base, moons, tmp_path, capsys):
+    from lvg.cli import main
+
+    finetune(base / "planner", moons, tmp_path / "lora", "lora")
+    adapter = tmp_path / "lora" / "adapter"
+    capsys.readouterr()  # the trainer's own lines
+    with pytest.warns(UserWarning, match="cannot paint .*golden"):
+        assert main(["plan", "a purple moon", "--model", str(base), "--adapter", str(adapter),
+                     "--temperature", "0.0001"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["objects"][0]["label"] == "purple moon"
+    other = make_tiny_planned(tmp_path / "other", reader=False)
+    with torch.no_grad():  # the same seed built the same untrained planner: change one weight
+        lm, tok, vocab = load_lm_folder(other / "planner")
+        lm.model.layers[0].mlp.up_proj.weight.add_(0.01)
+        LayoutPlanner(lm, tok, vocab).save_pretrained(other / "planner")
+    assert main(["plan", "a purple moon", "--model", str(other), "--adapter", str(adapter)]) == 2
+    assert "trained on another base planner" in capsys.readouterr().err
