@@ -158,3 +158,24 @@ def test_lvg_plan_with_an_adapter_plans_the_new_labels_and_a_wrong_base_is_refus
         LayoutPlanner(lm, tok, vocab).save_pretrained(other / "planner")
     assert main(["plan", "a purple moon", "--model", str(other), "--adapter", str(adapter)]) == 2
     assert "trained on another base planner" in capsys.readouterr().err
+
+
+def test_the_reading_lm_trains_a_lora_adapter_on_new_labels_that_loads_on_its_base(tmp_path, moons):
+    """The reading LM of a model folder (reader/) adapts to captions of new labels; its adapter loads on that base."""
+    from lvg.train.reader import ReadingLMTrainingConfig, train_reading_lm
+
+    base = make_tiny_planned(tmp_path / "base", reader=True)
+    out = train_reading_lm(load_config(ReadingLMTrainingConfig, None, [
+        f"imagefolder={moons}", f"train.out_dir={tmp_path / 'rlm'}", f"finetune.base={base}", "finetune.method=lora",
+        "train.steps=60", "train.batch_size=8", "train.lr=1e-2", "train.warmup_steps=0", "train.eval_every=1000",
+        "train.ckpt_every=1000", "train.log_every=1000", "train.progress=false", "val_fraction=0.25",
+        "bins_per_px=1"]))  # fmt: skip
+    lm, tok, vocab = load_lm_folder(base / "reader", "reading LM")
+    merged_lm, new_vocab = load_adapter(lm, vocab, tok, tmp_path / "rlm" / "adapter", "reading LM")
+    assert "purple moon" in new_vocab.layout.labels
+    saved, _, _ = load_lm_folder(out, "reading LM")
+    ids = torch.tensor([[new_vocab.bos_id, new_vocab.layout_offset + 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(merged_lm(input_ids=ids).logits, saved(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="adapter for the 'reading LM', not the planner"):
+        load_adapter(lm, vocab, tok, tmp_path / "rlm" / "adapter", "planner")

@@ -27,7 +27,15 @@ import torch
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as batch_chunks
 from lvg.data.layout import reading_order
-from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, init_layout_embeddings, save_lm_folder
+from lvg.models.adapters import FinetuneConfig, lm_folder_of, merged, prepare, save_adapter, transplant, weights_sha256
+from lvg.models.planner import (
+    PlannerSize,
+    PlanVocab,
+    build_planner_lm,
+    init_layout_embeddings,
+    load_lm_folder,
+    save_lm_folder,
+)
 from lvg.models.reader import Reader, ReaderConfig
 from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
 from lvg.tokenizers.text import load_text_tokenizer
@@ -212,6 +220,8 @@ class ReadingLMTrainingConfig:
     # start the layout tokens' embeddings at their words (labels, backgrounds) and on a smooth curve (locations):
     # lvg.models.planner.init_layout_embeddings; False: the Llama's random init
     init_layout_from_words: bool = False
+    # start from a trained reading LM (a model folder or its reader/) and adapt it: full, freeze or lora
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     data: ReadingDataConfig = field(default_factory=ReadingDataConfig)
     eval_captions: int = 100  # held-out layouts captioned per language at each validation
     eval_questions: int = 20  # held-out questions per type and language
@@ -254,7 +264,12 @@ class ReadingLMTask(Task):
 
     def __init__(self, cfg: ReadingLMTrainingConfig, device: torch.device):
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
-        self.text_tok = load_text_tokenizer(cfg.text_tokenizer)
+        self.base_sha256, base = None, None
+        if cfg.finetune.base:  # the base's layers and text tokenizer (cfg.size and text_tokenizer are not used)
+            base, self.text_tok, base_vocab = load_lm_folder(lm_folder_of(cfg.finetune.base, "reading LM"))
+            self.base_sha256 = weights_sha256(base)
+        else:
+            self.text_tok = load_text_tokenizer(cfg.text_tokenizer)
         self.folder = None
         if cfg.imagefolder:  # captions of a user folder's layouts (no images needed)
             self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
@@ -262,16 +277,22 @@ class ReadingLMTask(Task):
             self.train_captions, self.val_captions = captions(self.folder.train), captions(self.folder.val)
         else:
             lay_cfg = shapes_world_layout_config(cfg.bins_per_px)
-        self.vocab = PlanVocab.from_tokenizer(self.text_tok, lay_cfg, cfg.max_text_tokens)
+        max_text = base_vocab.max_text_tokens if base is not None else cfg.max_text_tokens
+        self.vocab = PlanVocab.from_tokenizer(self.text_tok, lay_cfg, max_text)
         self.tasks = ReadingTokens.from_tokenizer(self.text_tok)
-        self.lm = build_planner_lm(self.vocab, cfg.size).to(device).train()
-        if cfg.init_layout_from_words:
-            init_layout_embeddings(self.lm, self.vocab, self.text_tok)
+        if base is not None:
+            lm, new_ids = transplant(base, base_vocab, self.vocab, self.text_tok)
+            lm = prepare(lm, cfg.finetune, new_ids)
+        else:
+            lm = build_planner_lm(self.vocab, cfg.size)
+            if cfg.init_layout_from_words:
+                init_layout_embeddings(lm, self.vocab, self.text_tok)
+        self.lm = lm.to(device).train()
         self.modules = {"lm": self.lm}
 
     def batch(self, step: int, shard: Shard) -> list[dict[str, torch.Tensor]]:
         """Captions are longer than questions: each kind is padded on its own (the same loss, less padding)."""
-        B, L, vocab, tok = self.cfg.train.batch_size, self.cfg.max_text_tokens, self.vocab, self.text_tok
+        B, L, vocab, tok = self.cfg.train.batch_size, self.vocab.max_text_tokens, self.vocab, self.text_tok
         if self.folder is not None:
             idx = batch_indices(
                 len(self.train_captions), step, B, f"lvg-read-folder:{self.cfg.data.seed}", shard.rows(B)
@@ -332,7 +353,10 @@ class ReadingLMTask(Task):
         return ", ".join(f"{k[4:]} {v:.3f}" for k, v in metrics.items() if k[4:].startswith(("caption", "vqa")))
 
     def save(self, out: Path) -> Path:
-        return save_lm_folder(out / "reading_lm", self.lm, self.text_tok, self.vocab)
+        """``OUT/reading_lm`` (the adapter merged in) and, for LoRA, the adapter alone in ``OUT/adapter``."""
+        if self.cfg.finetune.method == "lora":
+            save_adapter(self.lm, out / "adapter", self.base_sha256, self.vocab, "reading LM")
+        return save_lm_folder(out / "reading_lm", merged(self.lm), self.text_tok, self.vocab)
 
 
 def train_reading_lm(cfg: ReadingLMTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
