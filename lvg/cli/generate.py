@@ -211,7 +211,43 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_augment(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "augment",
+        help="write a labelled imagefolder of new scenes the model invents (data augmentation)",
+        description="The planner writes NUM distinct new scenes (its prompt-free mode: what it learned a scene of its "
+        "world looks like), the reading LM describes each in English and Chinese, and the painter draws it. Writes "
+        "OUT/00000.png, ... and OUT/metadata.jsonl (file_name, text, text_zh, background, canvas, objects, seed): an "
+        "imagefolder every `lvg train` command reads. Layout draws use seeds SEED, SEED + 1, ... (repeats skipped), "
+        "so the same command writes the same folder. Needs a planned model with a reader.",
+    )
+    d.add_argument("--num", type=int, required=True, help="examples to write")
+    d.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the first layout draw (default 0)")
+    d.add_argument("--temperature", type=float, default=1.0,
+                   help="the planner's sampling temperature (default 1: the scenes as varied as it learned them)")  # fmt: skip
+    d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    d.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
+    threads_arg(d, 1, "batched calls")
+    d.set_defaults(func=_augment)
+
+
+def _augment(args: argparse.Namespace) -> int:
+    from lvg.data.imagefolder import prepare_output_folder
+    from lvg.pipelines.augment import augment, write_augmented
+    from lvg.sampling import GenerationConfig
+
+    GenerationConfig(seed=args.seed, temperature=args.temperature)  # their ranges, checked where they are declared
+    set_threads(args.threads)
+    prepare_output_folder(args.out, args.num, args.overwrite)  # refuse a bad --out before the model loads
+    pipe = load_pipeline(args.model)
+    samples = augment(pipe, args.num, args.seed, args.temperature, progress=True)
+    out = write_augmented(samples, args.out, args.num, overwrite=True)
+    print(f"wrote {len(samples)} examples to {out}")
+    return 0
+
+
 def add_generate_commands(sub: Subparsers) -> None:
-    """``lvg generate``, ``lvg plan``, ``lvg caption``, ``lvg ask``."""
-    for add in (_add_generate, _add_plan, _add_caption, _add_ask):
+    """``lvg generate``, ``lvg plan``, ``lvg caption``, ``lvg ask``, ``lvg augment``."""
+    for add in (_add_generate, _add_plan, _add_caption, _add_ask, _add_augment):
         add(sub)
