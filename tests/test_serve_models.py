@@ -1,5 +1,6 @@
 """``lvg serve`` with several models side by side: routing by ``model``, ``/v1/models``, the official ``openai``
-client, batches that never mix models, ``--model NAME=DIR`` and one model failing to load (fake pipelines: fast)."""
+client, batches that never mix models, ``--model NAME=DIR``, one model failing to load (fake pipelines: fast), and
+``--adapter NAME=DIR``: planner adapters served beside their base (a tiny real pipeline and adapter)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import dataclasses
 import io
 import json
+import shutil
 import socket
 import threading
 import time
@@ -16,8 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import make_tiny_planned
 from fastapi.testclient import TestClient
 from PIL import Image
+from test_finetune import finetune
 from test_serve import GEN, FakePipeline, png_bytes, wait_until
 
 import lvg.serve.app as serve_app
@@ -108,7 +112,7 @@ def test_v1_models_lists_and_retrieves_in_openais_format():
         schema = c.get("/openapi.json").json()
     assert listed["object"] == "list" and [m["id"] for m in listed["data"]] == ["a", "b"]
     for m in listed["data"]:
-        assert set(m) == {"id", "object", "created", "owned_by"}
+        assert set(m) == {"id", "object", "created", "owned_by", "parent"} and m["parent"] is None
         assert m["object"] == "model" and m["owned_by"] == "lvg" and isinstance(m["created"], int)
         assert abs(m["created"] - time.time()) < 600
     assert one == listed["data"][1]
@@ -128,6 +132,11 @@ def test_a_single_model_keeps_its_folder_name_and_old_construction():
     for bad in ({}, {"": "d"}, {"a b": "d"}, {".hidden": "d"}, {"a/b": "d"}, {"a": 5}):
         with pytest.raises(ValueError, match="model"):
             ServeSettings(models=bad)
+    assert ServeSettings(models={"x": "d1"}, adapters={"y": "a1"}).adapters == {"y": "a1"}
+    assert ServeSettings().adapters == {}
+    for bad in ({"a b": "a1"}, {"y": None}, {"x": "a1"}, ["a1"]):
+        with pytest.raises(ValueError, match="model name|adapter"):
+            ServeSettings(models={"x": "d1"}, adapters=bad)
     with pytest.raises(ValueError, match="not both"):
         ServeSettings(model_dir="d0", models={"x": "d1"})
     with pytest.raises(ValueError, match="not both"):
@@ -249,6 +258,42 @@ def test_cli_model_errors_are_argparse_errors(argv, message, capsys, served):
     assert "Traceback" not in err and not served
 
 
+def test_cli_adapter_name_equals_dir(tmp_path, served):
+    shapes = model_folder(tmp_path / "shapes")
+    argv = ["serve", "--adapter", f"moons={tmp_path / 'lora' / 'adapter'}", "--model", f"s={shapes}",
+            "--adapter", f"suns={tmp_path / 'lr=0.1'}"]  # fmt: skip
+    assert main(argv) == 0
+    assert served[-1].models == {"s": shapes}
+    assert served[-1].adapters == {"moons": tmp_path / "lora" / "adapter", "suns": tmp_path / "lr=0.1"}
+    assert main(["serve", "--model", f"s={shapes}"]) == 0 and served[-1].adapters == {}
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "message"),
+    [
+        (["--adapter", "runs/adapter"], "--adapter", "name the adapter, NAME=DIR"),
+        (["--adapter", "=x"], "--adapter", "the model name before '=' is empty"),
+        (["--adapter", "a="], "--adapter", "no model folder after '='"),
+        (["--adapter", "a b=x"], "--adapter", "model name 'a b' must be"),
+        (["--adapter", "a=x", "--adapter", "a=y"], "--adapter", "two models named 'a' (x and y)"),
+        (["--model", "a=x", "--adapter", "a=y"], "--adapter", "two models named 'a' (x and y)"),
+        (["--adapter", "a=y", "--model", "a=x"], "--model", "two models named 'a' (y and x)"),
+    ],
+)
+def test_cli_adapter_errors_are_argparse_errors(argv, option, message, capsys, served):
+    with pytest.raises(SystemExit) as e:
+        main(["serve", *argv])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"lvg serve: error: argument {option}: " in err and message in err, err
+    assert "Traceback" not in err and not served
+
+
+def test_cli_adapter_named_like_the_default_model_is_refused(tmp_path, monkeypatch, capsys, served):
+    monkeypatch.setenv("LVG_DEFAULT_MODEL", str(model_folder(tmp_path / "default")))
+    assert main(["serve", "--adapter", f"shapes-default={tmp_path}"]) == 2
+    assert "has the name of a served model" in capsys.readouterr().err and not served
+
+
 def test_cli_missing_folder_fails_before_serving(tmp_path, served):
     assert main(["serve", "--model", f"a={model_folder(tmp_path / 'a')}", "--model", f"b={tmp_path / 'nope'}"]) == 2
     assert not served
@@ -335,3 +380,69 @@ def test_web_page_picks_the_model(tmp_path):
         finally:
             browser.close()
     assert caption == "b caption (en)" and len(b.calls) == 1 and not a.calls
+
+
+# ---------------------------------------------------------------------- adapters (a tiny real pipeline)
+
+# new labels made of words the tiny painter knows, so the adapted model can both plan and paint them
+ADAPTED = {"a red blue circle": ("red blue circle", [8, 8, 40, 40]),
+           "a pink green square": ("pink green square", [24, 20, 60, 56])}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def adapter_setup(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A tiny planned model, a LoRA adapter of its planner trained on :data:`ADAPTED`, and a copy of that adapter
+    that names another base (one no server here serves)."""
+    root = tmp_path_factory.mktemp("adapters")
+    base = make_tiny_planned(root / "base", reader=False)
+    data = root / "data"
+    data.mkdir()
+    rows = []
+    for i in range(8):
+        text, (label, box) = list(ADAPTED.items())[i % 2]
+        Image.new("RGB", (64, 64), "white").save(data / f"{i}.png")
+        rows.append({"file_name": f"{i}.png", "text": text, "background": "white", "canvas": 64,
+                     "objects": [{"label": label, "box": box}]})  # fmt: skip
+    (data / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    finetune(base / "planner", data, root / "lora", "lora")
+    orphan = root / "orphan"
+    shutil.copytree(root / "lora" / "adapter", orphan)
+    meta = json.loads((orphan / "lvg_adapter.json").read_text(encoding="utf-8"))
+    (orphan / "lvg_adapter.json").write_text(json.dumps({**meta, "base_sha256": "0" * 64}), encoding="utf-8")
+    return base, root / "lora" / "adapter", orphan
+
+
+def test_an_adapter_is_served_beside_its_base_which_stays_unchanged(adapter_setup, caplog):
+    from lvg.pipelines import load_pipeline
+
+    base_dir, adapter, orphan = adapter_setup
+    pipe = load_pipeline(base_dir)
+    planner, body = pipe.planner, {"prompt": "a red circle", "seed": 5, "n": 2}
+    with TestClient(create_app(ServeSettings(), pipelines={"shapes": pipe})) as c:
+        before = c.post(GEN, json=body).json()["data"]
+    settings = ServeSettings(adapters={"moons": adapter, "orphan": orphan})
+    with TestClient(create_app(settings, pipelines={"shapes": pipe})) as c:
+        wait_until(lambda: c.get("/readyz").json()["status"] == "failed", timeout=60, what="the adapters loading")
+        state = app_state(c)
+        moons = state.models["moons"].pipeline
+        listed = c.get("/v1/models").json()["data"]
+        assert [(m["id"], m["parent"]) for m in listed] == [("shapes", None), ("moons", "shapes"), ("orphan", None)]
+        assert c.get("/v1/models/moons").json()["parent"] == "shapes"
+        # the adapter plans its new labels, and paints them (the painter knows their words)
+        got = moons.plan(list(ADAPTED), temperature=1e-4, seed=0)
+        assert [[o.label for o in lay.objects] for lay in got] == [[label] for label, _ in ADAPTED.values()]
+        r = c.post(GEN, json={"prompt": "a red blue circle", "model": "moons", "temperature": 0.0001, "seed": 1})
+        assert r.status_code == 200, r.text
+        # the base model: unchanged, byte for byte; only the planner is the adapter's own
+        assert c.post(GEN, json=body).json()["data"] == before
+        assert c.post(GEN, json={**body, "model": "shapes"}).json()["data"] == before
+        assert pipe.planner is planner and state.models["shapes"].pipeline is pipe and moons is not pipe
+        assert moons.planner is not planner
+        assert moons.painter is pipe.painter and moons.image_tokenizer is pipe.image_tokenizer
+        assert moons.reader is pipe.reader and moons.clip is pipe.clip
+        # an adapter whose base is not served fails to load; the others keep serving
+        r = c.post(GEN, json={"prompt": "a red circle", "model": "orphan"})
+        assert r.status_code == 503 and r.json()["error"]["message"] == "the model failed to load"
+        assert c.get("/readyz").json() == {"status": "failed", "error": serve_app.FAILED_LOAD}
+        assert c.post(GEN, json={"prompt": "a red blue circle", "model": "moons"}).status_code == 200
+    assert "no served model has the planner the adapter orphan" in caplog.text

@@ -19,12 +19,17 @@ def _add_serve(sub: Subparsers) -> None:
         "queue answers 429, a passed deadline 504. With --api-keys-file every route but /healthz, /readyz and the "
         "page needs 'Authorization: Bearer KEY'. SIGTERM drains: requests in flight finish, then it exits 0. "
         "Binds to 127.0.0.1 unless --host says otherwise. Several --model NAME=DIR serve several models side by side "
-        "(GET /v1/models lists them; a request picks one with its 'model' field, the first by default).",
+        "(GET /v1/models lists them; a request picks one with its 'model' field, the first by default). --adapter "
+        "NAME=DIR serves a planner adapter as one more model, on the served model whose planner it was trained on.",
     )
     d.add_argument("--model", type=model_spec, action=ModelSpecs, default=None, metavar="[NAME=]DIR",
                    help="a model folder to serve, as NAME=DIR or DIR (then named after the folder); repeat it to serve "
                    "several side by side, the first being the default (default: the shipped model, as "
                    "shapes-default)")  # fmt: skip
+    d.add_argument("--adapter", type=adapter_spec, action=ModelSpecs, default=None, metavar="NAME=DIR",
+                   help="a planner adapter (lvg train planner with finetune.method=lora writes OUT/adapter) served as "
+                   "the model NAME on the served model whose planner it was trained on (it adds one merged planner; "
+                   "the rest is shared); repeatable")  # fmt: skip
     d.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     d.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     d.add_argument("--api-keys-file", type=Path, default=None, metavar="FILE",
@@ -65,17 +70,27 @@ def model_spec(text: str) -> tuple[str, Path]:
     return model_name_of(text), Path(text)
 
 
+def adapter_spec(text: str) -> tuple[str, Path]:
+    """``--adapter NAME=DIR`` as ``(name, folder)``: the name is required (an adapter folder is mostly ``adapter``)."""
+    name, eq, _ = text.partition("=")
+    if not eq or any(sep and sep in name for sep in (os.sep, os.altsep)):
+        raise argparse.ArgumentTypeError(f"{text!r}: name the adapter, NAME=DIR")
+    return model_spec(text)
+
+
 class ModelSpecs(argparse.Action):
-    """Collects the ``--model`` ``(name, folder)`` pairs in order, refusing a name given twice."""
+    """Collects the ``--model`` (or ``--adapter``) ``(name, folder)`` pairs in order, refusing a name given twice,
+    by either option."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
                  option_string: str | None = None) -> None:  # fmt: skip
         specs = list(getattr(namespace, self.dest) or [])
         name, folder = values  # type: ignore[misc]
-        clash = next((f for n, f in specs if n == name), None)
+        other = getattr(namespace, "adapter" if self.dest == "model" else "model", None) or []  # one name space
+        clash = next((f for n, f in [*specs, *other] if n == name), None)
         if clash is not None:
             raise argparse.ArgumentError(self, f"two models named {name!r} ({clash} and {folder}): name each one, "
-                                               f"--model NAME=DIR")  # fmt: skip
+                                               f"{self.option_strings[0]} NAME=DIR")  # fmt: skip
         setattr(namespace, self.dest, [*specs, (name, folder)])
 
 
@@ -88,9 +103,10 @@ def _serve(args: argparse.Namespace) -> int:
     specs = args.model or [(DEFAULT_MODEL_NAME, None)]
     # a missing or malformed folder fails now, not after startup
     models = {name: ModelIndex.read(folder).folder for name, folder in specs}
-    settings = ServeSettings(models=models, host=args.host, port=args.port, api_keys_file=args.api_keys_file,
-                             max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-                             queue_size=args.queue_size, request_timeout_s=args.timeout,
+    adapters = dict(args.adapter or [])  # (an adapter folder is checked when it loads, beside its base)
+    settings = ServeSettings(models=models, adapters=adapters, host=args.host, port=args.port,
+                             api_keys_file=args.api_keys_file, max_batch_size=args.max_batch_size,
+                             max_wait_ms=args.max_wait_ms, queue_size=args.queue_size, request_timeout_s=args.timeout,
                              rate_limit_per_minute=args.rate_limit, blocklist_files=args.blocklist,
                              log_prompts=args.log_prompts, batching=not args.no_batching, threads=args.threads)  # fmt: skip
     serve(settings)

@@ -92,7 +92,7 @@ def weights_sha256(lm: nn.Module) -> str:
     h = hashlib.sha256()
     for name, t in sorted(lm.state_dict().items()):
         h.update(name.encode())
-        h.update(t.detach().to(torch.float32).contiguous().numpy().tobytes())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()
 
 

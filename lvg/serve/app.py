@@ -99,10 +99,13 @@ class ServeSettings:
 
     The served models are ``models`` (name -> folder, None: the shipped default; the first is the default model of a
     request that names none), or ``model_dir`` alone: one model, named after its folder (:func:`model_name_of`).
-    After construction ``models`` always holds them all and ``model_dir`` is the default model's folder."""
+    After construction ``models`` always holds them all and ``model_dir`` is the default model's folder.
+    ``adapters`` (name -> planner adapter folder) are served as models too, each on the served model whose planner
+    it was trained on."""
 
     model_dir: str | os.PathLike | None = None  # None: the shipped default model
     models: Mapping[str, str | os.PathLike | None] | None = None  # name -> folder; None: {name of model_dir: model_dir}
+    adapters: Mapping[str, str | os.PathLike] | None = None  # name -> planner adapter folder; None: none
     host: str = "127.0.0.1"
     port: int = bounded(0, 65535, default=8000)
     api_keys_file: str | os.PathLike | None = None  # None: no auth
@@ -128,9 +131,21 @@ class ServeSettings:
 
     def __post_init__(self) -> None:
         check_ranges(self)
-        if self.models is None:
+        if self.models is not None:
+            self._check_models()
+        else:
             self.models = {model_name_of(self.model_dir): self.model_dir}
-            return
+        if not isinstance(self.adapters, Mapping | None):
+            raise ValueError("adapters must map adapter names to their folders")
+        adapters = {check_model_name(name): folder for name, folder in (self.adapters or {}).items()}
+        for name, folder in adapters.items():
+            if not isinstance(folder, str | os.PathLike):
+                raise ValueError(f"adapters[{name!r}] must be an adapter folder, got {folder!r}")
+            if name in self.models:
+                raise ValueError(f"the adapter {name!r} has the name of a served model: name it differently")
+        self.adapters = adapters
+
+    def _check_models(self) -> None:
         if not isinstance(self.models, Mapping) or not self.models:
             raise ValueError("models must map at least one model name to its folder")
         models = {check_model_name(name): folder for name, folder in self.models.items()}
@@ -249,6 +264,9 @@ class ModelInfo(BaseModel):
     object: Literal["model"] = "model"
     created: int = Field(description="Unix time, seconds (when this server started)")
     owned_by: str = "lvg"
+    parent: str | None = Field(
+        None, description="an adapter's base: the served model it adapts (null: a base model, or an adapter not loaded)"
+    )
 
 
 class ModelList(BaseModel):
@@ -294,7 +312,8 @@ def load_pipeline(model_dir: str | os.PathLike | None) -> Any:
 @dataclass(eq=False)
 class ServedModel:
     """One served model: its pipeline once loaded (with its runner, and a copy of its tokenizer for the event loop:
-    the worker thread uses the original), or why it failed to load."""
+    the worker thread uses the original), or why it failed to load. An adapter (``folder``: its adapter folder) is
+    served on ``parent``, the served model whose planner it was trained on, once found."""
 
     name: str
     folder: str | os.PathLike | None
@@ -302,6 +321,8 @@ class ServedModel:
     runner: PipelineRunner | None = None
     tokenizer: Any = None
     load_error: str | None = None
+    adapter: bool = False
+    parent: str | None = None
 
     def prompt_tokens(self, prompt: str) -> int:
         return len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
@@ -328,6 +349,9 @@ class ServeState:
                                batching=settings.batching, on_depth=self.metrics.queue_depth.set,
                                on_batch=self._on_batch)  # fmt: skip
         self.models = {name: ServedModel(name, folder) for name, folder in settings.models.items()}
+        self.models.update(
+            {name: ServedModel(name, folder, adapter=True) for name, folder in settings.adapters.items()}
+        )
         self.default_model = next(iter(self.models))
         self.created = int(time.time())
         self._loader: threading.Thread | None = None
@@ -366,12 +390,16 @@ class ServeState:
 
         def load() -> None:
             loaded: dict[str | None, Any] = {}  # real path (None: the shipped model) -> its pipeline
-            for served in todo:
+            hashes: dict[str, str] = {}  # served model -> its planner's weights' SHA-256 (for adapters, once)
+            for served in todo:  # the models first, then the adapters (self.models' order)
                 where = None if served.folder is None else os.path.realpath(served.folder)
                 try:
-                    if where not in loaded:
-                        loaded[where] = load_pipeline(served.folder)
-                    self.set_pipeline(loaded[where], served.name)
+                    if served.adapter:
+                        self.set_pipeline(self._adapted(served, hashes), served.name)
+                    else:
+                        if where not in loaded:
+                            loaded[where] = load_pipeline(served.folder)
+                        self.set_pipeline(loaded[where], served.name)
                 except Exception as e:  # reported by /readyz and the log; the server stays up, this model not ready
                     served.load_error = f"{type(e).__name__}: {e}"
                     logger.error("cannot load the model %s: %s", served.name, served.load_error)
@@ -384,6 +412,34 @@ class ServeState:
             served.load_error = None
         self._loader = threading.Thread(target=load, name="lvg-load", daemon=True)
         self._loader.start()
+
+    def _adapted(self, served: ServedModel, hashes: dict[str, str]) -> Any:
+        """The pipeline of the adapter ``served``: a shallow copy of the loaded model whose planner it was trained on
+        (found by its weights' SHA-256), with the adapter merged into the copy's planner only; the painter, image
+        tokenizer, reader and CLIP stay shared with that model, which is unchanged. Sets ``served.parent``."""
+        from lvg.component import read_json_object
+        from lvg.files import check_regular_file
+        from lvg.models.adapters import ADAPTER_META, weights_sha256
+
+        meta_file = Path(served.folder) / ADAPTER_META
+        check_regular_file(meta_file)
+        if not meta_file.is_file():
+            raise FileNotFoundError(f"{served.folder} is not an lvg adapter folder (no {ADAPTER_META})")
+        want = read_json_object(meta_file).get("base_sha256")
+        for base in self.models.values():
+            if base.adapter or base.pipeline is None or not hasattr(base.pipeline, "load_adapter"):
+                continue
+            if base.name not in hashes:
+                hashes[base.name] = weights_sha256(base.pipeline.planner.lm)
+            if hashes[base.name] == want:
+                break
+        else:
+            raise ValueError(f"no served model has the planner the adapter {served.name} ({served.folder}) was trained "
+                             "on: serve that model too (--model NAME=DIR)")  # fmt: skip
+        # a shallow copy: load_adapter replaces only the copy's planner (a warning names labels it cannot paint)
+        pipeline = copy.copy(base.pipeline).load_adapter(served.folder)
+        served.parent = base.name
+        return pipeline
 
     def begin_drain(self) -> None:
         """Refuse new requests (503); those in flight finish."""
@@ -415,7 +471,7 @@ class ServeState:
         return served
 
     def model_info(self, served: ServedModel) -> ModelInfo:
-        return ModelInfo(id=served.name, created=self.created)
+        return ModelInfo(id=served.name, created=self.created, parent=served.parent)
 
     async def run(self, request: Request, key: Any, cost: int, payload: Any) -> Any:
         """Queue one job and wait for it, mapping queue outcomes to HTTP errors."""
