@@ -3,13 +3,12 @@
     python benchmarks/augment_lift.py [--model models/shapes-default] [--real 50 200 1000] [--generated 1000]
                                       [--seeds 3] [--steps 600] [--threads 1]
 
-The downstream model is a small CNN that names the words of every object label in a Shapes World image (multi-label
-over the label words: 8 colours and 6 shapes; "which colours and which shapes are in it"). For each K real images
-(Shapes World renders from a training stream, seed 100 + run) it trains twice with the same seed and steps: on the
-K real images alone, and on them plus N images `lvg augment` wrote (their labels from the planner's layouts, as
-the folder stores them). Scored on 1,000 held-out renders (the held-out stream, never trained on): the share whose
-predicted word set is exactly right. Mean and standard deviation over the seeds. Writes BENCHMARKS.md's
-"augment-lift" section.
+The downstream model is a small CNN that names the colour (8) and the shape (6) of the object in a one-object
+Shapes World image. For each K real images (one-object renders of a training stream, seed 100 + run) it trains
+twice with the same seed and steps: on the K real images alone, and on them plus N one-object images `lvg augment`
+wrote (their labels from the planner's layouts, as the folder stores them). Scored on 1,000 held-out one-object
+renders (the held-out stream, never trained on): the share with both colour and shape right. Mean and standard
+deviation over the seeds. Writes BENCHMARKS.md's "augment-lift" section.
 """
 
 from __future__ import annotations
@@ -28,31 +27,39 @@ from lvg.pipelines.augment import augment
 from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_LABELS, layout_from_scene
 
-WORDS = sorted({w for label in SHAPES_WORLD_LABELS for w in label.split()})
+COLOURS = sorted({label.split()[0] for label in SHAPES_WORLD_LABELS})
+SHAPES = sorted({label.split()[1] for label in SHAPES_WORLD_LABELS})
 
 
-def targets(labels: list[list[str]]) -> torch.Tensor:
-    """Multi-hot [N, len(WORDS)] of the words of each image's object labels."""
-    t = torch.zeros(len(labels), len(WORDS))
-    for i, labs in enumerate(labels):
-        for lab in labs:
-            for w in lab.split():
-                t[i, WORDS.index(w)] = 1
-    return t
+def targets(labels: list[str]) -> torch.Tensor:
+    """[N, 2]: the colour index and the shape index of each one-object image's label."""
+    return torch.tensor([[COLOURS.index(lab.split()[0]), SHAPES.index(lab.split()[1])] for lab in labels])
 
 
 def real_set(num: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    samples = held_out_samples(num, seed)
-    labels = [[o.label for o in layout_from_scene(s.scene).objects] for s in samples]
-    return images_to_tensor([s.image for s in samples]), targets(labels)
+    """The first ``num`` one-object renders of the Shapes World stream ``seed``."""
+    images, labels, n = [], [], 0
+    while len(images) < num:
+        n = max(2 * n, 4 * num)
+        images, labels = [], []
+        for s in held_out_samples(n, seed):
+            objects = layout_from_scene(s.scene).objects
+            if len(objects) == 1 and len(images) < num:
+                images.append(s.image)
+                labels.append(objects[0].label)
+    return images_to_tensor(images), targets(labels)
 
 
 def classifier() -> nn.Module:
-    def block(i: int, o: int) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(i, o, 3, 2, 1), nn.GroupNorm(8, o), nn.SiLU())
+    """Four 3x3 conv layers with max pooling and a global max pool (an average pool loses the small objects:
+    measured 38% with strided convs and an average pool against 99.8% with this, on 1,000 real images)."""
 
-    return nn.Sequential(block(3, 32), block(32, 64), block(64, 96), block(96, 128), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(128, len(WORDS)))  # fmt: skip
+    def block(i: int, o: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(i, o, 3, 1, 1), nn.BatchNorm2d(o), nn.ReLU())
+
+    return nn.Sequential(block(3, 16), nn.MaxPool2d(2), block(16, 32), nn.MaxPool2d(2), block(32, 64), nn.MaxPool2d(2),
+                         block(64, 96), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+                         nn.Linear(96, len(COLOURS) + len(SHAPES)))  # fmt: skip
 
 
 def train_and_score(x: torch.Tensor, y: torch.Tensor, test: tuple[torch.Tensor, torch.Tensor], seed: int,
@@ -67,7 +74,10 @@ def train_and_score(x: torch.Tensor, y: torch.Tensor, test: tuple[torch.Tensor, 
         xb = x[idx].float() / 127.5 - 1
         flip = torch.rand(batch, generator=g) < 0.5  # no label changes under a horizontal flip
         xb[flip] = xb[flip].flip(-1)
-        loss = nn.functional.binary_cross_entropy_with_logits(net(xb), y[idx])
+        out, yb = net(xb), y[idx]
+        loss = nn.functional.cross_entropy(out[:, : len(COLOURS)], yb[:, 0]) + nn.functional.cross_entropy(
+            out[:, len(COLOURS) :], yb[:, 1]
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -75,8 +85,9 @@ def train_and_score(x: torch.Tensor, y: torch.Tensor, test: tuple[torch.Tensor, 
     net.eval()
     with torch.no_grad():
         tx, ty = test
-        pred = torch.cat([net(tx[i : i + 256].float() / 127.5 - 1) for i in range(0, len(tx), 256)]) > 0
-    return float((pred == ty.bool()).all(1).float().mean())
+        out = torch.cat([net(tx[i : i + 256].float() / 127.5 - 1) for i in range(0, len(tx), 256)])
+        pred = torch.stack([out[:, : len(COLOURS)].argmax(1), out[:, len(COLOURS) :].argmax(1)], 1)
+    return float((pred == ty).all(1).float().mean())
 
 
 def main() -> None:
@@ -92,9 +103,13 @@ def main() -> None:
     t0 = time.perf_counter()
     test = real_set(1000, HELD_OUT_SEED)  # the held-out stream
     pipe = load_pipeline(args.model)
-    gen = augment(pipe, args.generated, seed=0, progress=True)
+    gen, seed = [], 0
+    while len(gen) < args.generated:  # one-object scenes of the planner's own mix (about 40% of them)
+        batch = augment(pipe, 4 * (args.generated - len(gen)), seed=seed, progress=True)
+        seed = batch[-1].seed + 1
+        gen += [s for s in batch if len(s.layout.objects) == 1][: args.generated - len(gen)]
     gx = images_to_tensor([s.image for s in gen])
-    gy = targets([[o.label for o in s.layout.objects] for s in gen])
+    gy = targets([s.layout.objects[0].label for s in gen])
     rows = []
     for k in args.real:
         scores: dict[str, list[float]] = {"real": [], "real + generated": []}
@@ -116,9 +131,9 @@ def main() -> None:
     lines = [
         f"`python benchmarks/augment_lift.py --real {' '.join(map(str, args.real))} --generated {args.generated} "
         f"--seeds {args.seeds} --steps {args.steps}` (model: {args.model or 'the shipped model'}): a small CNN names "
-        f"the label words (colours and shapes) of every object in an image; exact-set accuracy on 1,000 held-out "
+        f"the colour and the shape of a one-object image; accuracy (both right) on 1,000 held-out one-object "
         f"Shapes World renders, mean ± std over {args.seeds} seeds; {args.steps} steps of batch 64 in every run. "
-        f"Generated: {args.generated} images from `lvg augment` (labels from the planner's layouts). "
+        f"Generated: {args.generated} one-object images from `lvg augment` (labels from the planner's layouts). "
         f"{time.perf_counter() - t0:.0f} s on {args.threads} thread(s).",
         "",
         "| real images K | real only | real + generated | lift |",

@@ -28,6 +28,7 @@ from lvg.files import check_regular_file
 from lvg.models.planner import PLAN_VOCAB, PlanVocab, init_layout_embeddings
 from lvg.models.unified import CausalLM
 from lvg.ranges import bounded, check_ranges
+from lvg.tokenizers.layout import LayoutTokenizerConfig
 
 METHODS = ("full", "freeze", "lora")
 ADAPTER_META = "lvg_adapter.json"
@@ -144,6 +145,19 @@ def transplant(lm: CausalLM, old: PlanVocab, new: PlanVocab, text_tok: PreTraine
     for dst, base in mats:
         dst[ids] = base[torch.tensor([src[int(i)] for i in ids])]
     return out.train(lm.training), [i for i in range(new.vocab_size) if i not in src]
+
+
+def joint_layout(base: LayoutTokenizerConfig, new: LayoutTokenizerConfig) -> LayoutTokenizerConfig:
+    """The layout vocabulary an adapted LM uses: the base's labels and backgrounds, then the new data's that the base
+    lacks (so the adapted LM can still plan the base's world, and forgetting can be measured), on the new data's
+    canvas and resolution. Different canvases cannot share location tokens: then the new vocabulary alone."""
+    if (base.canvas, base.bins_per_px) != (new.canvas, new.bins_per_px):
+        return new
+    labels = (*base.labels, *(x for x in new.labels if x not in base.labels))
+    backgrounds = (*base.backgrounds, *(x for x in new.backgrounds if x not in base.backgrounds))
+    return LayoutTokenizerConfig(
+        labels, backgrounds, new.canvas, new.bins_per_px, max(base.max_objects, new.max_objects)
+    )
 
 
 def _layer_indices(train_layers: tuple[int, ...], n: int) -> list[int]:

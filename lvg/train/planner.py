@@ -19,7 +19,16 @@ import torch
 
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as chunks_of
-from lvg.models.adapters import FinetuneConfig, lm_folder_of, merged, prepare, save_adapter, transplant, weights_sha256
+from lvg.models.adapters import (
+    FinetuneConfig,
+    joint_layout,
+    lm_folder_of,
+    merged,
+    prepare,
+    save_adapter,
+    transplant,
+    weights_sha256,
+)
 from lvg.models.planner import (
     IGNORE,
     PlannerSize,
@@ -173,6 +182,7 @@ class PlannerTask(Task):
                 raise ValueError("give model.init_from (grow a Hugging Face LM) or finetune.base, not both")
             base, text_tok, base_vocab = load_lm_folder(lm_folder_of(cfg.finetune.base, "planner"))
             self.base_sha256 = weights_sha256(base)
+            lay_cfg = joint_layout(base_vocab.layout, lay_cfg)  # the base's labels stay plannable
             vocab = PlanVocab.from_tokenizer(text_tok, lay_cfg, base_vocab.max_text_tokens)
             lm, new_ids = transplant(base, base_vocab, vocab, text_tok)
         elif cfg.model.init_from:

@@ -27,7 +27,16 @@ import torch
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as batch_chunks
 from lvg.data.layout import reading_order
-from lvg.models.adapters import FinetuneConfig, lm_folder_of, merged, prepare, save_adapter, transplant, weights_sha256
+from lvg.models.adapters import (
+    FinetuneConfig,
+    joint_layout,
+    lm_folder_of,
+    merged,
+    prepare,
+    save_adapter,
+    transplant,
+    weights_sha256,
+)
 from lvg.models.planner import (
     PlannerSize,
     PlanVocab,
@@ -277,6 +286,8 @@ class ReadingLMTask(Task):
             self.train_captions, self.val_captions = captions(self.folder.train), captions(self.folder.val)
         else:
             lay_cfg = shapes_world_layout_config(cfg.bins_per_px)
+        if base is not None:
+            lay_cfg = joint_layout(base_vocab.layout, lay_cfg)  # the base's labels stay readable
         max_text = base_vocab.max_text_tokens if base is not None else cfg.max_text_tokens
         self.vocab = PlanVocab.from_tokenizer(self.text_tok, lay_cfg, max_text)
         self.tasks = ReadingTokens.from_tokenizer(self.text_tok)
