@@ -68,6 +68,24 @@ def make_tiny_planned(path: Path, reader: bool = True) -> Path:
     return PlannedPipeline(planner, painter, img_tok, reader=tiny_reader).save_pretrained(path)
 
 
+def write_layout_folder(path: Path, prompts: dict[str, tuple[str, list[int]]], rows: int = 8) -> Path:
+    """A user imagefolder at ``path`` of ``rows`` white 64x64 images, cycling through ``prompts`` (text -> (label,
+    box)): one object each, on a white background (what the fine-tuning tests adapt a planner to)."""
+    import json
+
+    from PIL import Image
+
+    path.mkdir(parents=True)
+    lines = []
+    for i in range(rows):
+        text, (label, box) = list(prompts.items())[i % len(prompts)]
+        Image.new("RGB", (64, 64), "white").save(path / f"{i}.png")
+        lines.append(json.dumps({"file_name": f"{i}.png", "text": text, "background": "white", "canvas": 64,
+                                 "objects": [{"label": label, "box": box}]}) + "\n")  # fmt: skip
+    (path / "metadata.jsonl").write_text("".join(lines), encoding="utf-8")
+    return path
+
+
 def make_tiny_reader(vocab, text_tok):
     """A tiny untrained reader whose detector always sees objects (a high objectness bias), so every caption and
     answer path runs; the words it writes are noise."""

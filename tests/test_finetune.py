@@ -8,8 +8,7 @@ from pathlib import Path
 import golden_train
 import pytest
 import torch
-from conftest import make_tiny_planned
-from PIL import Image
+from conftest import make_tiny_planned, write_layout_folder
 
 from lvg.data.layout import Layout
 from lvg.models.adapters import load_adapter, transplant, weights_sha256
@@ -31,16 +30,7 @@ def base(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def moons(tmp_path_factory) -> Path:
     """A user folder whose two labels the base never saw."""
-    path = tmp_path_factory.mktemp("data") / "moons"
-    path.mkdir()
-    rows = []
-    for i in range(8):
-        text, (label, box) = list(NEW.items())[i % 2]
-        Image.new("RGB", (64, 64), "white").save(path / f"{i}.png")
-        rows.append({"file_name": f"{i}.png", "text": text, "background": "white", "canvas": 64,
-                     "objects": [{"label": label, "box": box}]})  # fmt: skip
-    (path / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
+    return write_layout_folder(tmp_path_factory.mktemp("data") / "moons", NEW)
 
 
 def finetune(base: Path, data: Path, out: Path, method: str, steps: int = 60, *extra: str) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import make_tiny_planned
+from conftest import make_tiny_planned, write_layout_folder
 from fastapi.testclient import TestClient
 from PIL import Image
 from test_finetune import finetune
@@ -395,15 +395,7 @@ def adapter_setup(tmp_path_factory) -> tuple[Path, Path, Path]:
     that names another base (one no server here serves)."""
     root = tmp_path_factory.mktemp("adapters")
     base = make_tiny_planned(root / "base", reader=False)
-    data = root / "data"
-    data.mkdir()
-    rows = []
-    for i in range(8):
-        text, (label, box) = list(ADAPTED.items())[i % 2]
-        Image.new("RGB", (64, 64), "white").save(data / f"{i}.png")
-        rows.append({"file_name": f"{i}.png", "text": text, "background": "white", "canvas": 64,
-                     "objects": [{"label": label, "box": box}]})  # fmt: skip
-    (data / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    data = write_layout_folder(root / "data", ADAPTED)
     finetune(base / "planner", data, root / "lora", "lora")
     orphan = root / "orphan"
     shutil.copytree(root / "lora" / "adapter", orphan)

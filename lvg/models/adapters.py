@@ -25,7 +25,7 @@ from transformers import PreTrainedTokenizerBase
 
 from lvg.component import config_from_dict, read_json_object
 from lvg.files import check_regular_file
-from lvg.models.planner import PLAN_VOCAB, PlanVocab, init_layout_embeddings
+from lvg.models.planner import PLAN_VOCAB, PlanVocab, init_layout_embeddings, load_lm_folder
 from lvg.models.unified import CausalLM
 from lvg.ranges import bounded, check_ranges
 from lvg.tokenizers.layout import LayoutTokenizerConfig
@@ -158,6 +158,32 @@ def joint_layout(base: LayoutTokenizerConfig, new: LayoutTokenizerConfig) -> Lay
     return LayoutTokenizerConfig(
         labels, backgrounds, new.canvas, new.bins_per_px, max(base.max_objects, new.max_objects)
     )
+
+
+@dataclass
+class Adapted:
+    """What a fine-tuning run starts from (:func:`start_from_base`)."""
+
+    lm: nn.Module  # readied for the method (a peft model for freeze with new tokens and for lora)
+    text_tokenizer: PreTrainedTokenizerBase
+    vocab: PlanVocab
+    base_sha256: str
+    method: str
+
+    def save(self, model: nn.Module, out: Path, role: str) -> CausalLM:
+        """For LoRA, write the adapter alone to ``out/adapter``; return the LM with any adapter merged in."""
+        if self.method == "lora":
+            save_adapter(model, out / "adapter", self.base_sha256, self.vocab, role)
+        return merged(model)
+
+
+def start_from_base(ft: FinetuneConfig, role: str, layout: LayoutTokenizerConfig) -> Adapted:
+    """The LM a fine-tuning run trains: ``ft.base``'s LM of ``role`` moved onto its own labels plus ``layout``'s
+    (:func:`joint_layout`) by :func:`transplant`, readied for ``ft.method`` by :func:`prepare`."""
+    base, tok, base_vocab = load_lm_folder(lm_folder_of(ft.base, role), role)
+    vocab = PlanVocab.from_tokenizer(tok, joint_layout(base_vocab.layout, layout), base_vocab.max_text_tokens)
+    lm, new_ids = transplant(base, base_vocab, vocab, tok)
+    return Adapted(prepare(lm, ft, new_ids), tok, vocab, weights_sha256(base), ft.method)
 
 
 def _layer_indices(train_layers: tuple[int, ...], n: int) -> list[int]:

@@ -19,16 +19,7 @@ import torch
 
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as chunks_of
-from lvg.models.adapters import (
-    FinetuneConfig,
-    joint_layout,
-    lm_folder_of,
-    merged,
-    prepare,
-    save_adapter,
-    transplant,
-    weights_sha256,
-)
+from lvg.models.adapters import FinetuneConfig, start_from_base
 from lvg.models.planner import (
     IGNORE,
     PlannerSize,
@@ -36,7 +27,6 @@ from lvg.models.planner import (
     build_planner_lm,
     grow_planner_from_pretrained,
     init_layout_embeddings,
-    load_lm_folder,
     planner_batch,
     planner_loss,
 )
@@ -176,15 +166,12 @@ class PlannerTask(Task):
             lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px)
         else:
             lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px)
-        self.base_sha256 = None
+        self.adapted = None
         if cfg.finetune.base:  # the base's layers and text tokenizer; its rows for the tokens both vocabularies name
             if cfg.model.init_from:
                 raise ValueError("give model.init_from (grow a Hugging Face LM) or finetune.base, not both")
-            base, text_tok, base_vocab = load_lm_folder(lm_folder_of(cfg.finetune.base, "planner"))
-            self.base_sha256 = weights_sha256(base)
-            lay_cfg = joint_layout(base_vocab.layout, lay_cfg)  # the base's labels stay plannable
-            vocab = PlanVocab.from_tokenizer(text_tok, lay_cfg, base_vocab.max_text_tokens)
-            lm, new_ids = transplant(base, base_vocab, vocab, text_tok)
+            self.adapted = start_from_base(cfg.finetune, "planner", lay_cfg)  # the base's labels stay plannable
+            lm, text_tok, vocab = self.adapted.lm, self.adapted.text_tokenizer, self.adapted.vocab
         elif cfg.model.init_from:
             lm, text_tok, vocab = grow_planner_from_pretrained(cfg.model.init_from, lay_cfg, cfg.model.max_text_tokens)
         else:
@@ -193,10 +180,8 @@ class PlannerTask(Task):
             lm = build_planner_lm(vocab, cfg.model.size)
             if cfg.model.init_layout_from_words:
                 init_layout_embeddings(lm, vocab, text_tok)
-        if cfg.finetune.base:
-            lm = prepare(lm, cfg.finetune, new_ids)
         self.lm, self.text_tok, self.vocab = lm.to(device).train(), text_tok, vocab
-        self.layout_tok = LayoutTokenizer(lay_cfg)
+        self.layout_tok = LayoutTokenizer(vocab.layout)
         self.modules = {"lm": self.lm}
         self.planner = LayoutPlanner(self.lm, text_tok, vocab)
         k = cfg.eval.prompts_per_category
@@ -237,9 +222,8 @@ class PlannerTask(Task):
 
     def save(self, out: Path) -> Path:
         """``OUT/planner`` (the adapter merged in) and, for LoRA, the adapter alone in ``OUT/adapter``."""
-        if self.cfg.finetune.method == "lora":
-            save_adapter(self.lm, out / "adapter", self.base_sha256, self.vocab, "planner")
-        return LayoutPlanner(merged(self.lm), self.text_tok, self.vocab).save_pretrained(out / "planner")
+        lm = self.adapted.save(self.lm, out, "planner") if self.adapted else self.lm
+        return LayoutPlanner(lm, self.text_tok, self.vocab).save_pretrained(out / "planner")
 
 
 def lm_loss(

@@ -27,22 +27,12 @@ import torch
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as batch_chunks
 from lvg.data.layout import reading_order
-from lvg.models.adapters import (
-    FinetuneConfig,
-    joint_layout,
-    lm_folder_of,
-    merged,
-    prepare,
-    save_adapter,
-    transplant,
-    weights_sha256,
-)
+from lvg.models.adapters import FinetuneConfig, start_from_base
 from lvg.models.planner import (
     PlannerSize,
     PlanVocab,
     build_planner_lm,
     init_layout_embeddings,
-    load_lm_folder,
     save_lm_folder,
 )
 from lvg.models.reader import Reader, ReaderConfig
@@ -273,12 +263,7 @@ class ReadingLMTask(Task):
 
     def __init__(self, cfg: ReadingLMTrainingConfig, device: torch.device):
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
-        self.base_sha256, base = None, None
-        if cfg.finetune.base:  # the base's layers and text tokenizer (cfg.size and text_tokenizer are not used)
-            base, self.text_tok, base_vocab = load_lm_folder(lm_folder_of(cfg.finetune.base, "reading LM"))
-            self.base_sha256 = weights_sha256(base)
-        else:
-            self.text_tok = load_text_tokenizer(cfg.text_tokenizer)
+        self.adapted = None
         self.folder = None
         if cfg.imagefolder:  # captions of a user folder's layouts (no images needed)
             self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
@@ -286,18 +271,16 @@ class ReadingLMTask(Task):
             self.train_captions, self.val_captions = captions(self.folder.train), captions(self.folder.val)
         else:
             lay_cfg = shapes_world_layout_config(cfg.bins_per_px)
-        if base is not None:
-            lay_cfg = joint_layout(base_vocab.layout, lay_cfg)  # the base's labels stay readable
-        max_text = base_vocab.max_text_tokens if base is not None else cfg.max_text_tokens
-        self.vocab = PlanVocab.from_tokenizer(self.text_tok, lay_cfg, max_text)
-        self.tasks = ReadingTokens.from_tokenizer(self.text_tok)
-        if base is not None:
-            lm, new_ids = transplant(base, base_vocab, self.vocab, self.text_tok)
-            lm = prepare(lm, cfg.finetune, new_ids)
+        if cfg.finetune.base:  # the base's layers and text tokenizer (cfg.size and text_tokenizer are not used)
+            self.adapted = start_from_base(cfg.finetune, "reading LM", lay_cfg)  # the base's labels stay readable
+            lm, self.text_tok, self.vocab = self.adapted.lm, self.adapted.text_tokenizer, self.adapted.vocab
         else:
+            self.text_tok = load_text_tokenizer(cfg.text_tokenizer)
+            self.vocab = PlanVocab.from_tokenizer(self.text_tok, lay_cfg, cfg.max_text_tokens)
             lm = build_planner_lm(self.vocab, cfg.size)
             if cfg.init_layout_from_words:
                 init_layout_embeddings(lm, self.vocab, self.text_tok)
+        self.tasks = ReadingTokens.from_tokenizer(self.text_tok)
         self.lm = lm.to(device).train()
         self.modules = {"lm": self.lm}
 
@@ -365,9 +348,8 @@ class ReadingLMTask(Task):
 
     def save(self, out: Path) -> Path:
         """``OUT/reading_lm`` (the adapter merged in) and, for LoRA, the adapter alone in ``OUT/adapter``."""
-        if self.cfg.finetune.method == "lora":
-            save_adapter(self.lm, out / "adapter", self.base_sha256, self.vocab, "reading LM")
-        return save_lm_folder(out / "reading_lm", merged(self.lm), self.text_tok, self.vocab)
+        lm = self.adapted.save(self.lm, out, "reading LM") if self.adapted else self.lm
+        return save_lm_folder(out / "reading_lm", lm, self.text_tok, self.vocab)
 
 
 def train_reading_lm(cfg: ReadingLMTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
