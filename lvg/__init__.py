@@ -45,6 +45,7 @@ _EXPORTS = {
     "layout_to_scene": "lvg.worlds.shapes.scene_layout",
     # model
     "PlannedPipeline": "lvg.pipelines.planned",
+    "UnsupportedPromptError": "lvg.pipelines.planned",
     "Pipeline": "lvg.pipelines.pipeline",
     "PipelineOutput": "lvg.pipelines.pipeline",
     "GenerationConfig": "lvg.sampling.config",

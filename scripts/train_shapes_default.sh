@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Train and assemble the shipped default model, models/shapes-default, from scratch on a CPU.
 #
-#   bash scripts/train_shapes_default.sh [STAGE ...]     STAGE: tokenizer plan export eval (default: all four)
+#   bash scripts/train_shapes_default.sh [STAGE ...]     STAGE: tokenizer plan export refine eval (default: all five)
 #
 #   tokenizer  the 16x16 image tokenizer on one core; the LMs (the planner, then the reading LM: neither needs
 #              images) start on the other core and go on through the next stage
 #   plan       the reader, then the painter, on the tokenizer's core (both need the new image tokenizer); then
 #              waits for the LMs (started here if the tokenizer stage did not start them)
 #   export     assemble the model folder (fp16 safetensors) with the shipped text tokenizer and CLIP
+#   refine     fine-tune the folder's two LMs side by side, one per core: the planner learns prompt analysis
+#              (everyday words; refusing what it cannot draw), the reading LM off-grid layouts and "how many
+#              objects"; then assemble the folder again with them
 #   eval       lvg eval shapes on the public benchmark, EN and ZH (two threads: it runs alone)
 #   llm        (not in the default) the one-stage LM of configs/llm-shapes.yaml, for models without a painter
 #
@@ -28,7 +31,7 @@ CONFIGS=${CONFIGS:-configs}
 RUNS=${RUNS:-runs}
 OUT=${OUT:-models/shapes-default}
 SHIPPED=${SHIPPED:-models/shapes-default}
-STAGES=${*:-tokenizer plan export eval}
+STAGES=${*:-tokenizer plan export refine eval}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # one thread per job: two jobs share the two cores without stalls
 mkdir -p "$RUNS" "$OUT"
 
@@ -102,6 +105,20 @@ PYEOF
             --temperature 0.3 --dtype float16
         du -sh "$OUT"
         ;;
+    refine)
+        wait_lms
+        { done_flag "$RUNS/planner-analysis/planner/plan_vocab.json" \
+            || train planner planner-shapes-analysis.yaml planner-analysis "finetune.base=$OUT"; } \
+            > "$RUNS/refine-planner.log" 2>&1 &
+        refine_pid=$!
+        done_flag "$RUNS/reading-lm-offgrid/reading_lm/plan_vocab.json" \
+            || train reading-lm reading-lm-shapes-offgrid.yaml reading-lm-offgrid "finetune.base=$OUT"
+        wait "$refine_pid" || { echo "the planner's refinement failed: see $RUNS/refine-planner.log" >&2; exit 1; }
+        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-analysis/planner" \
+            --painter "$RUNS/painter-shapes/painter" --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
+            --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-offgrid/reading_lm" \
+            --temperature 0.3 --dtype float16
+        ;;
     eval)
         wait_lms
         OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $PY -m lvg.cli eval shapes --model "$OUT" --lang both --out "$RUNS/eval-shapes"
@@ -110,7 +127,7 @@ PYEOF
         train llm llm-shapes.yaml llm-shapes
         ;;
     *)
-        echo "unknown stage $stage (expected tokenizer, plan, export, eval or llm)" >&2
+        echo "unknown stage $stage (expected tokenizer, plan, export, refine, eval or llm)" >&2
         exit 2
         ;;
     esac

@@ -47,9 +47,9 @@ def make_tiny_pipeline(path: Path) -> Path:
     return Pipeline(build_lm(layout, "tiny"), img_tok, text_tok, layout).save_pretrained(path)
 
 
-def make_tiny_planned(path: Path, reader: bool = True) -> Path:
+def make_tiny_planned(path: Path, reader: bool = True, refusals: tuple[str, ...] = ()) -> Path:
     """Save a tiny untrained planned pipeline (planner LM, painter, 16-code image tokenizer, and a reader unless
-    ``reader=False``) to ``path``."""
+    ``reader=False``; the planner's vocabulary with ``refusals``) to ``path``."""
     from lvg.models.painter import Painter
     from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm
     from lvg.pipelines.planned import LayoutPlanner, PlannedPipeline
@@ -60,7 +60,7 @@ def make_tiny_planned(path: Path, reader: bool = True) -> Path:
 
     torch.manual_seed(0)
     text_tok = load_text_tokenizer(TEXT_TOKENIZER)
-    vocab = PlanVocab.from_tokenizer(text_tok, shapes_world_layout_config(1))
+    vocab = PlanVocab.from_tokenizer(text_tok, shapes_world_layout_config(1, refusals))
     planner = LayoutPlanner(build_planner_lm(vocab, PlannerSize(32, 1, 2, 64)).eval(), text_tok, vocab)
     img_tok = ImageTokenizer(ImageTokenizerConfig(channels=[8, 16, 16], fsq_levels=[4, 4])).eval()
     painter = Painter(shapes_world_painter_config(8, [4, 4], PainterModelConfig(8, 16, 1))).eval()

@@ -184,3 +184,40 @@ def test_the_adapted_vocabulary_keeps_the_base_labels_and_adds_the_new_ones():
     assert joint.backgrounds == ("white", "black", "gray") and joint.max_objects == 4
     other_canvas = LayoutTokenizerConfig(("purple moon",), ("gray",), 32, 1, 2)
     assert joint_layout(base, other_canvas) == other_canvas  # no shared locations: the new vocabulary alone
+
+
+@pytest.mark.parametrize("damage", ["nan", "truncated", "deep-json", "bad-config", "bom-meta"])
+def test_a_damaged_adapter_folder_is_one_line_naming_the_file(base, moons, tmp_path, capsys, damage):
+    """Issue 23, new surfaces: an adapter folder with NaN weights, a truncated weights file, JSON nested 100,000 deep,
+    a config peft cannot use, or (harmless) a BOM: a one-line error naming the file, never a traceback."""
+    import shutil
+
+    from lvg.cli import main
+    from safetensors.torch import load_file, save_file
+
+    finetune(base / "planner", moons, tmp_path / "lora", "lora", 5)
+    adapter = tmp_path / "adapter"
+    shutil.copytree(tmp_path / "lora" / "adapter", adapter)
+    weights, config = adapter / "adapter_model.safetensors", adapter / "adapter_config.json"
+    if damage == "nan":
+        state = load_file(str(weights))
+        k = next(iter(state))
+        state[k][..., 0] = float("nan")
+        save_file(state, str(weights))
+    elif damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif damage == "deep-json":
+        config.write_text("[" * 100000 + "]" * 100000)
+    elif damage == "bad-config":
+        config.write_text(json.dumps({**json.loads(config.read_text()), "r": "eight"}))
+    else:
+        meta = adapter / "lvg_adapter.json"
+        meta.write_bytes(b"\xef\xbb\xbf" + meta.read_bytes())
+    rc = main(["plan", "a purple moon", "--model", str(base), "--adapter", str(adapter)])
+    captured = capsys.readouterr()
+    if damage == "bom-meta":
+        assert rc == 0, captured.err
+        return
+    err = captured.err.strip()
+    assert rc == 2 and "\n" not in err and "Traceback" not in err, err
+    assert str(adapter) in err

@@ -15,7 +15,7 @@ from lvg.sampling import GenerationConfig, GenerationConfigError
 def test_defaults_hash_and_equality():
     cfg = GenerationConfig()
     assert cfg.to_dict() == {"num_images": 1, "guidance_scale": 3.0, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
-                             "seed": None, "rerank": 1, "verify": 0}  # fmt: skip
+                             "seed": None, "rerank": 1, "verify": 0, "allow_unsupported": False}  # fmt: skip
     assert GenerationConfig(verify=True).verify == 3 and GenerationConfig(verify=False).verify == 0
     a, b = GenerationConfig(guidance_scale=2, seed=np.int64(5)), GenerationConfig(guidance_scale=2.0, seed=5)
     assert a == b and hash(a) == hash(b) and len({a, b, cfg}) == 2
@@ -81,7 +81,8 @@ def test_server_schema_fields_are_generation_config_fields():
     props = generation_request_model(8).model_json_schema()["properties"]
     assert set(props) - OPENAI_FIELDS == {api_name(f) for f in FIELDS if f not in NOT_SERVED}
     assert api_name("num_images") == "n" and props["n"]["maximum"] == 8
-    for name in set(FIELDS) - NOT_SERVED - {"num_images"}:  # bounds from the one declaration
+    assert props["allow_unsupported"]["type"] == "boolean" and props["allow_unsupported"]["default"] is False
+    for name in set(FIELDS) - NOT_SERVED - {"num_images", "allow_unsupported"}:  # bounds from the one declaration
         number = next(t for t in props[name]["anyOf"] if t.get("type") in ("integer", "number"))
         bounds = {k: number[k] for k in ("minimum", "exclusiveMinimum", "maximum") if k in number}
         want = {

@@ -141,7 +141,7 @@ def test_the_training_stream_balances_relations_and_never_asks_a_held_out_questi
 def test_counts_and_relations_are_learned_with_their_working():
     items = _questions(_scenes())
     assert all(final_answer(q.target) == q.answer for _, q in items)
-    assert all(bool(q.work) == (q.kind in ("count", "relation")) for _, q in items)
+    assert all(bool(q.work) == (q.kind in ("count", "relation", "total")) for _, q in items)
     s = next(sc for sc in _scenes() if len(sc.objects) >= 2)
     q = make_question(s, "count", "en", random.Random(0))
     assert q.work == "none" if q.answer == "0" else q.work.count(";") == int(q.answer) - 1

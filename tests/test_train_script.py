@@ -33,6 +33,8 @@ SHRINK = {  # config file -> changes (nested dicts merge into the real config's 
     "painter-shapes.yaml": {"model": {"width": 8, "blocks": 1, "embed_dim": 8}, "eval": {"scenes": 4}},
     "reader-shapes.yaml": {"model": {"width": 8, "blocks": 1}, "eval_scenes": 4},
     "reading-lm-shapes.yaml": {"size": TINY_LM, "eval_captions": 0, "eval_questions": 0},
+    "planner-shapes-analysis.yaml": {"eval": {"prompts_per_category": 0}},  # (fine-tunes: the base's size)
+    "reading-lm-shapes-offgrid.yaml": {"eval_captions": 0, "eval_questions": 0},
 }
 
 
@@ -71,8 +73,8 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "CONFIGS": str(tiny), "OUT": str(tmp_path / "model"),
            "EVAL_NUM": "4", "PYTHONPATH": str(repo)}  # fmt: skip
     env.pop("RUNS", None)
-    r = subprocess.run(["bash", "scripts/train_shapes_default.sh", "tokenizer", "plan", "export"], cwd=repo, env=env,
-                       capture_output=True, text=True, timeout=600)  # fmt: skip
+    r = subprocess.run(["bash", "scripts/train_shapes_default.sh", "tokenizer", "plan", "export", "refine"], cwd=repo,
+                       env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     walls = (repo / "runs" / "wall_times.tsv").read_text().split("\n")
     assert {line.split("\t")[0] for line in walls if line} == {
@@ -84,13 +86,15 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
         "stage tokenizer",
         "stage plan",
         "stage export",
+        "stage refine",
     }
     assert json.loads((repo / "runs" / "tokenizer-shapes-16x16" / "eval.json").read_text(encoding="utf-8"))
     index = json.loads((tmp_path / "model" / "model_index.json").read_text(encoding="utf-8"))
     assert index["_class_name"] == "PlannedPipeline"
     # the assembled folder loads strictly and generates (with the tiny models, any picture will do)
     pipe = lvg.load_pipeline(tmp_path / "model")
-    assert pipe("two red circles", seed=0).images[0].size == (64, 64)
+    assert pipe("two red circles", seed=0, allow_unsupported=True).images[0].size == (64, 64)
+    assert pipe.planner.vocab.layout.refusals  # the refined planner can refuse
     # a second run resumes nothing and retrains nothing: every stage's result is there
     again = subprocess.run(["bash", "scripts/train_shapes_default.sh", "plan"], cwd=repo, env=env,
                            capture_output=True, text=True, timeout=300)  # fmt: skip

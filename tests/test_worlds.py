@@ -75,7 +75,9 @@ def _layouts() -> str:
 
 
 def _plans() -> str:
-    return _sha([dataclasses.asdict(make_plan_sample(i)) for i in range(N)])
+    samples = [dataclasses.asdict(make_plan_sample(i)) for i in range(N)]
+    assert all(s.pop("refusal") is None for s in samples)  # (a field added later; the default stream never refuses)
+    return _sha(samples)
 
 
 def _reading() -> str:

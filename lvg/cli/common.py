@@ -18,6 +18,26 @@ def group(sub: Subparsers, name: str, help: str, description: str, dest: str, me
     return p.add_subparsers(dest=dest, metavar=metavar, required=True)
 
 
+def unsupported_arg(d: argparse.ArgumentParser) -> None:
+    """``--allow-unsupported``: draw a prompt the planner refuses (with a warning) instead of exiting with the reason."""
+    d.add_argument("--allow-unsupported", action="store_true",
+                   help="a prompt the model cannot draw (words outside its world, more objects than fit, a "
+                   "contradiction, zero objects) exits with the reason; this flag draws a best effort instead, "
+                   "with a warning")  # fmt: skip
+
+
+def warn_unsupported(prompts: list[str], reasons: list[str | None]) -> None:
+    """With ``--allow-unsupported``: one warning line on stderr per distinct prompt the planner refused."""
+    import sys
+
+    from lvg.pipelines.planned import UnsupportedPromptError
+
+    for prompt, reason in dict.fromkeys(zip(prompts, reasons)):
+        if reason is not None:
+            print(f"lvg: warning: {UnsupportedPromptError(prompt, reason)}; drawn anyway (--allow-unsupported)",
+                  file=sys.stderr)  # fmt: skip
+
+
 def sampling_args(d: argparse.ArgumentParser) -> None:
     """``--guidance-scale``, ``--temperature``, ``--top-k``, ``--top-p``: one flag per sampling setting of
     :class:`~lvg.sampling.GenerationConfig` (its help text and type declared there), default the model's own."""
@@ -39,7 +59,9 @@ def generation_config(args: argparse.Namespace, num_images: int = 1, base=None):
     given = {k: getattr(args, k) for k in SAMPLING_FIELDS if getattr(args, k) is not None}
     try:
         return GenerationConfig.from_kwargs(base, num_images=num_images, seed=args.seed, rerank=args.rerank,
-                                            verify=getattr(args, "verify", 0), **given)  # fmt: skip
+                                            verify=getattr(args, "verify", 0),
+                                            allow_unsupported=getattr(args, "allow_unsupported", False),
+                                            **given)  # fmt: skip
     except GenerationConfigError as e:  # "seed must be in [0, ...]" -> "--seed must be in [0, ...]": the flag's name
         name = str(e).split(" ", 1)[0]
         raise GenerationConfigError(

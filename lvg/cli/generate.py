@@ -15,6 +15,8 @@ from .common import (
     sampling_args,
     set_threads,
     threads_arg,
+    unsupported_arg,
+    warn_unsupported,
 )
 
 
@@ -49,6 +51,7 @@ def _add_generate(sub: Subparsers) -> None:
                    help="paint this layout (JSON: {\"background\", \"objects\": [{\"label\", \"box\": [x0, y0, x1, y1]}]}) "
                    "instead of planning one from a prompt (planned models only; see `lvg plan`)")  # fmt: skip
     threads_arg(d, 1, "one image call at a time gains little from more on a small CPU")
+    unsupported_arg(d)
     sampling_args(d)
     d.set_defaults(func=_generate)
 
@@ -111,6 +114,7 @@ def _generate(args: argparse.Namespace) -> int:
         lines = _read_prompt_lines(args.prompts)
         pipe = load_pipeline(args.model, args.clip, args.adapter)
         out = pipe(lines, model_config(args, pipe), batch_size=args.batch_size)
+        warn_unsupported(out.prompts, out.unsupported)
         for i, img in enumerate(out.images):
             _save(img, args.out_dir / f"{i:05d}.png", args.scale)
         print(f"wrote {len(out.images)} images to {args.out_dir}")
@@ -122,6 +126,7 @@ def _generate(args: argparse.Namespace) -> int:
     pipe = load_pipeline(args.model, args.clip, args.adapter)
     cfg = model_config(args, pipe, args.num_images)
     out = pipe(args.prompt, cfg, batch_size=args.batch_size)
+    warn_unsupported(out.prompts, out.unsupported)
     if cfg.num_images == 1:
         _save(out.images[0], args.output, args.scale)
         print(f"wrote {args.output} (seed {out.seeds[0]})")
@@ -150,6 +155,7 @@ def _add_plan(sub: Subparsers) -> None:
     d.add_argument("--rerank", type=int, default=1, help=argparse.SUPPRESS)
     d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     adapter_arg(d)
+    unsupported_arg(d)
     sampling_args(d)
     d.set_defaults(func=_plan)
 
@@ -161,6 +167,49 @@ def _plan(args: argparse.Namespace) -> int:
         raise ValueError(f"the model at {args.model or 'the default location'} has no planner (a one-stage model)")
     for lay in pipe.plan(args.prompt, model_config(args, pipe, args.num_images), batch_size=args.batch_size):
         print(lay.to_json())
+    if args.allow_unsupported:
+        warn_unsupported([args.prompt], [e and e.reason for e in pipe.analyse(args.prompt)])
+    return 0
+
+
+def _add_restore(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "restore",
+        help="restore a noisy, blurred, JPEG-damaged or holed image (read it, paint it again)",
+        description="Restore damaged images with a planned model that reads: the reader reads what each image shows "
+        "as a layout and the painter paints it again. --prompt guides it (the planner's candidates for the prompt "
+        "compete with what was read; the closest to the damaged image wins); --mask keeps the pixels outside the "
+        "hole (inpainting). One image: -o OUT.png; several: --out-dir DIR.",
+    )
+    d.add_argument("images", nargs="+", type=Path, help="damaged image files (the model's canvas or an upscale)")
+    d.add_argument("-o", "--output", type=Path, help="output PNG for one image")
+    d.add_argument("--out-dir", type=Path, help="output folder for several images (same file names)")
+    d.add_argument("--prompt", default=None, help="what the image shows (optional; EN or ZH)")
+    d.add_argument("--mask", type=Path, default=None, help="hole mask image: white = missing pixels (optional)")
+    d.add_argument("--candidates", type=int, default=8, help="layouts planned for --prompt (default 8)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the first planned candidate (default 0)")
+    d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    d.set_defaults(func=_restore)
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from lvg.images import open_image
+
+    if (args.output is None) == (args.out_dir is None) or (args.output is not None and len(args.images) > 1):
+        raise ValueError("give -o OUT.png for one image, or --out-dir DIR for several")
+    if args.output is not None:
+        check_output(args.output)
+    images = [open_image(p) for p in args.images]  # every file read (and checked) before the model loads
+    mask = open_image(args.mask) if args.mask is not None else None
+    pipe = load_pipeline(args.model)
+    if not hasattr(pipe, "restore"):
+        raise ValueError(f"the model at {args.model or 'the default location'} cannot restore (it needs a planner, "
+                         "a painter and a reader)")  # fmt: skip
+    out = pipe.restore(images, args.prompt, mask, args.candidates, args.seed)
+    paths = [args.output] if args.output is not None else [args.out_dir / f"{p.stem}.png" for p in args.images]
+    for img, path, src in zip(out.images, paths, out.sources):
+        _save(img, path, 1)
+        print(f"wrote {path} (painted from the {'layout read' if src == 'read' else 'prompt'})")
     return 0
 
 
@@ -249,5 +298,5 @@ def _augment(args: argparse.Namespace) -> int:
 
 def add_generate_commands(sub: Subparsers) -> None:
     """``lvg generate``, ``lvg plan``, ``lvg caption``, ``lvg ask``, ``lvg augment``."""
-    for add in (_add_generate, _add_plan, _add_caption, _add_ask, _add_augment):
+    for add in (_add_generate, _add_plan, _add_caption, _add_ask, _add_augment, _add_restore):
         add(sub)

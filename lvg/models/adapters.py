@@ -116,6 +116,9 @@ def _row_sources(old: PlanVocab, new: PlanVocab) -> dict[int, int]:
     if a.num_locs == b.num_locs:
         src.update({new.layout_offset + b.loc_offset + i: old.layout_offset + a.loc_offset + i
                     for i in range(b.num_locs)})  # fmt: skip
+    where = {r: i for i, r in enumerate(old.layout.refusals)}
+    src.update({new.layout_offset + b.refusal_offset + i: old.layout_offset + a.refusal_offset + where[r]
+                for i, r in enumerate(new.layout.refusals) if r in where})  # fmt: skip
     return src
 
 
@@ -155,8 +158,9 @@ def joint_layout(base: LayoutTokenizerConfig, new: LayoutTokenizerConfig) -> Lay
         return new
     labels = (*base.labels, *(x for x in new.labels if x not in base.labels))
     backgrounds = (*base.backgrounds, *(x for x in new.backgrounds if x not in base.backgrounds))
+    refusals = (*base.refusals, *(x for x in new.refusals if x not in base.refusals))
     return LayoutTokenizerConfig(
-        labels, backgrounds, new.canvas, new.bins_per_px, max(base.max_objects, new.max_objects)
+        labels, backgrounds, new.canvas, new.bins_per_px, max(base.max_objects, new.max_objects), refusals
     )
 
 
@@ -266,6 +270,25 @@ def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBa
         raise ValueError(f"{path} was trained on another base {role} (its weights' SHA-256 differs): load it on the "
                          "model it was trained from")  # fmt: skip
     new_vocab = config_from_dict(PlanVocab, meta.get("plan_vocab") or {}, str(path / ADAPTER_META))
+    read_json_object(path / PEFT_CONFIG)  # valid JSON (size, depth, encoding) before peft reads it
+    _check_adapter_weights(path / PEFT_WEIGHTS)
     base, _ = transplant(lm, vocab, new_vocab, text_tok)
-    model = PeftModel.from_pretrained(base, str(path), is_trainable=False, use_safetensors=True)
+    try:
+        model = PeftModel.from_pretrained(base, str(path), is_trainable=False, use_safetensors=True)
+    except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as e:  # a config or weights peft rejects
+        raise ValueError(f"{path} is not a usable adapter: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+                         ) from None  # fmt: skip
     return model.merge_and_unload().eval(), new_vocab
+
+
+def _check_adapter_weights(file: Path) -> None:
+    """The adapter's safetensors file reads, and every float tensor in it is finite; else a ValueError naming it."""
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(file))
+    except Exception as e:  # safetensors' own error types (a truncated or garbled file)
+        raise ValueError(f"{file} is not a readable safetensors file: {' '.join(str(e).split())[:200]}") from None
+    for k, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{file}: tensor {k!r} holds NaN or infinite values (corrupt weights)")

@@ -44,6 +44,9 @@ class PipelineOutput:
     prompts: list[str] = field(default_factory=list)  # the prompt of each image
     seeds: list[int] = field(default_factory=list)  # the seed that reproduces each image (with rerank=1)
     clip_scores: list[float] = field(default_factory=list)  # CLIP cosine of each kept image (only when reranking)
+    # why the planner refused each image's prompt, drawn anyway with allow_unsupported (None: drawn as asked; empty:
+    # a pipeline that does not analyse prompts)
+    unsupported: list[str | None] = field(default_factory=list)
 
 
 class Pipeline(BasePipeline):

@@ -35,9 +35,10 @@ from lvg.pipelines.pipeline import PipelineOutput
 from lvg.pipelines.reading import ImageReader
 from lvg.pipelines.utils import best_by_clip, candidate_seed, decode_images, prompt_list, resolve_seeds
 from lvg.sampling.config import SAMPLING_FIELDS, GenerationConfig
+from lvg.sampling.decode import prefill
 from lvg.sampling.layout import generate_layout_tokens
 from lvg.tokenizers.image import ImageTokenizer
-from lvg.tokenizers.layout import LayoutGrammar
+from lvg.tokenizers.layout import LayoutGrammar, describe_labels
 
 # What the planner samples with unless told otherwise (a folder's model_index.json may say otherwise).
 DEFAULT_GENERATION = GenerationConfig(guidance_scale=1.0, temperature=1.0)
@@ -45,6 +46,26 @@ DEFAULT_GENERATION = GenerationConfig(guidance_scale=1.0, temperature=1.0)
 
 class PromptError(ValueError):
     """A prompt the planner cannot read (empty, too long)."""
+
+
+# What each refusal of a planner trained to analyse prompts means (lvg.worlds.shapes.analysis.REFUSAL_REASONS).
+REFUSAL_MESSAGES = {
+    "unknown": "it names something outside what this model draws",
+    "count": "it asks for more objects than fit in one picture",
+    "contradiction": "it contradicts itself (one object with two colours or two sizes, or placed relative to itself)",
+    "zero": "it asks for zero or a negative number of objects",
+}
+
+
+class UnsupportedPromptError(PromptError):
+    """A prompt the planner refused to draw: ``reason`` is its refusal (``unknown``, ``count``, ``contradiction``,
+    ``zero``); the message says why and what the model draws. ``allow_unsupported=True`` draws a best effort."""
+
+    def __init__(self, prompt: str, reason: str, knows: str = "") -> None:
+        self.prompt, self.reason = prompt, reason
+        shown = prompt if len(prompt) <= 80 else prompt[:77] + "..."
+        why = REFUSAL_MESSAGES.get(reason, "the planner refused it")
+        super().__init__(f"cannot draw {shown!r}: {why} (reason: {reason})" + (f"; {knows}" if knows else ""))
 
 
 def normalize_prompt(text: str) -> str:
@@ -108,6 +129,27 @@ class LayoutPlanner(BasePipeline):
             )  # fmt: skip
             layouts += [self.layout_tokenizer.decode(r) for r in rows]
         return layouts
+
+    @torch.inference_mode()
+    def refusals(self, text_ids: list[list[int]], batch_size: int = 64) -> list[str | None]:
+        """Whether the planner refuses each prompt, and why: the probability of the refusal tokens at the layout's
+        first token, against the backgrounds (the only other tokens allowed there), above one half -> the likeliest
+        refusal; None -> it draws the prompt. One forward pass, no sampling: the same for every seed. A planner
+        whose vocabulary has no refusals (trained before prompt analysis) draws everything."""
+        tok = self.layout_tokenizer
+        reasons = tok.config.refusals
+        if not reasons:
+            return [None] * len(text_ids)
+        first = [*range(tok.bg_offset, tok.label_offset), *tok.refusal_ids()]
+        first_ids = torch.tensor(first, device=self.device) + self.vocab.layout_offset
+        n_bg = tok.label_offset - tok.bg_offset
+        out: list[str | None] = []
+        for s in range(0, len(text_ids), batch_size):
+            ids, mask = plan_prefix(text_ids[s : s + batch_size], self.vocab)
+            logits = prefill(self.lm, ids.to(self.device), mask.to(self.device))[0]  # [b, V]
+            refuse = logits[:, first_ids].float().softmax(-1)[:, n_bg:]  # [b, R]
+            out += [reasons[int(p.argmax())] if float(p.sum()) > 0.5 else None for p in refuse]
+        return out
 
     def _save_extra(self, path: Path) -> None:
         write_plan_vocab(path, self.vocab)
@@ -199,6 +241,29 @@ class PlannedPipeline(BasePipeline):
 
     # ------------------------------------------------------------------ generation
 
+    def analyse(self, prompt: str | list[str], batch_size: int = 64) -> list[UnsupportedPromptError | None]:
+        """What the planner makes of each prompt before drawing: None where it draws it, else the
+        :class:`UnsupportedPromptError` it refuses it with (``.reason``: ``unknown`` words, ``count``,
+        ``contradiction``, ``zero``). Deterministic: one forward pass per prompt."""
+        prompts = prompt_list(prompt, batch_size)
+        reasons = self.planner.refusals(self.planner.tokenize(prompts), batch_size)
+        return [None if r is None else self._refused(p, r) for p, r in zip(prompts, reasons, strict=True)]
+
+    def _refused(self, prompt: str, reason: str) -> UnsupportedPromptError:
+        lay = self.planner.vocab.layout
+        knows = f"this model {describe_labels(lay.labels).removeprefix('it ')}, at most {lay.max_objects} per image"
+        return UnsupportedPromptError(prompt, reason, knows)
+
+    def _supported(self, prompts: list[str], text_ids: list[list[int]], cfg: GenerationConfig,
+                   batch_size: int) -> list[str | None]:  # fmt: skip
+        """Each prompt's refusal (None: drawn); without ``cfg.allow_unsupported`` the first refusal is raised."""
+        reasons = self.planner.refusals(text_ids, batch_size)
+        if not cfg.allow_unsupported:
+            for p, r in zip(prompts, reasons, strict=True):
+                if r is not None:
+                    raise self._refused(p, r)
+        return reasons
+
     def plan(self, prompt: str | list[str], config: GenerationConfig | None = None, *, batch_size: int = 64,
              seeds: list[int] | None = None, generator: torch.Generator | None = None,
              **settings: Any) -> list[Layout]:  # fmt: skip
@@ -209,6 +274,7 @@ class PlannedPipeline(BasePipeline):
         cfg = GenerationConfig.from_kwargs(config or self.generation_config, **settings)
         prompts = prompt_list(prompt, batch_size)
         text_ids = self.planner.tokenize(prompts)
+        self._supported(prompts, text_ids, cfg, batch_size)
         jobs = [t for t in text_ids for _ in range(cfg.num_images)]
         seeds = resolve_seeds(len(jobs), cfg.seed, seeds, generator)
         return self.planner.plan_tokens(jobs, seeds, cfg.guidance_scale, cfg.temperature, cfg.top_k, cfg.top_p,
@@ -235,7 +301,9 @@ class PlannedPipeline(BasePipeline):
         given as keyword arguments: ``pipe(prompt, num_images=2, guidance_scale=1.0, seed=0)``. The seed picks the
         layout (the planner samples what the prompt leaves open: cells, unstated colours and sizes, jitter);
         painting is deterministic, so a seed reproduces its image byte for byte. ``rerank=K`` plans K candidate
-        layouts per image and keeps the one CLIP scores highest against the prompt.
+        layouts per image and keeps the one CLIP scores highest against the prompt. A prompt the planner refuses
+        (:meth:`analyse`) raises :class:`UnsupportedPromptError` with the reason, unless ``allow_unsupported=True``:
+        then it is drawn as well as the planner can and ``output.unsupported`` names the reason.
         """
         cfg = GenerationConfig.from_kwargs(config or self.generation_config, **settings)
         if layout is not None:
@@ -248,7 +316,7 @@ class PlannedPipeline(BasePipeline):
             if not layouts:
                 raise LayoutError("no layout given")
             images, codes = self.paint(layouts, batch_size)
-            return PlannedPipelineOutput(images, codes, ["" for _ in layouts], [], [], layouts)
+            return PlannedPipelineOutput(images, codes, ["" for _ in layouts], [], [], layouts=layouts)
         if prompt is None:
             raise PromptError("give a prompt (or a layout to paint)")
         prompts = prompt_list(prompt, batch_size)
@@ -259,6 +327,7 @@ class PlannedPipeline(BasePipeline):
         if cfg.verify and self.entails is None:
             raise ValueError("verify needs the world's caption check: set pipe.entails (lvg.load_pipeline does)")
         text_ids = self.planner.tokenize(prompts)
+        reasons = self._supported(prompts, text_ids, cfg, batch_size)
         k = cfg.rerank
         jobs = [i for i in range(len(prompts)) for _ in range(cfg.num_images)]
         seeds = resolve_seeds(len(jobs), cfg.seed, seeds, generator)
@@ -269,11 +338,12 @@ class PlannedPipeline(BasePipeline):
         images, codes = self.paint(layouts, batch_size)
         cand_prompts = [prompts[i] for i in cand_jobs]
         if k == 1:
-            out = PlannedPipelineOutput(images, codes, cand_prompts, cand, [], layouts)
+            out = PlannedPipelineOutput(images, codes, cand_prompts, cand, [], layouts=layouts)
         else:
             keep, scores = best_by_clip(self.clip, images, cand_prompts, k)
             out = PlannedPipelineOutput([images[i] for i in keep], codes[keep], [cand_prompts[i] for i in keep],
-                                        [cand[i] for i in keep], scores, [layouts[i] for i in keep])  # fmt: skip
+                                        [cand[i] for i in keep], scores, layouts=[layouts[i] for i in keep])  # fmt: skip
+        out.unsupported = [reasons[i] for i in jobs]
         if cfg.verify:
             self._verify(out, [text_ids[i] for i in jobs], seeds, cfg, batch_size)
         return out
@@ -310,6 +380,15 @@ class PlannedPipeline(BasePipeline):
             raise ValueError("agrees needs the world's caption check: set pipe.entails (lvg.load_pipeline does)")
         caps = reader.caption_each(reader.read(images, batch_size), "en", batch_size=batch_size)
         return [self.entails(c, p) for c, p in zip(caps, prompts, strict=True)]
+
+    def restore(self, image: Any, prompt: str | list[str] | None = None, mask: Any = None, candidates: int = 8,
+                seed: int = 0, batch_size: int = 64) -> Any:  # fmt: skip
+        """Restore noisy, blurred, JPEG-damaged or holed image(s): the reader reads what each shows and the painter
+        paints it again; a ``prompt`` guides it, a ``mask`` (nonzero = missing) keeps the pixels outside it. Returns a
+        :class:`~lvg.pipelines.restore.RestoreOutput` (``images``, ``layouts``, ``sources``)."""
+        from lvg.pipelines.restore import restore
+
+        return restore(self, image, prompt, mask, candidates, seed, batch_size)
 
     # ------------------------------------------------------------------ reading
 

@@ -37,6 +37,10 @@ def check_value(name: str, value: Any, error: type[ValueError] = GenerationConfi
     ``name``; raises ``error`` (a ``ValueError`` subclass) whose message names ``name``."""
     if name == "verify" and isinstance(value, bool):  # True/False: the default number of tries, or off
         return DEFAULT_VERIFY_TRIES if value else 0
+    if name == "allow_unsupported":
+        if not isinstance(value, bool):
+            raise error(f"allow_unsupported must be true or false, got {value!r}")
+        return value
     value = RANGES[name].check(name, value, error)
     if name == "temperature" and 0 < value < MIN_TEMPERATURE:
         raise error(f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE:g} (smaller ones overflow float32), "
@@ -51,7 +55,8 @@ class GenerationConfig:
     ``num_images`` per prompt; classifier-free ``guidance_scale`` (1 = off); ``temperature`` (0 = greedy),
     ``top_k`` (0 = off) and ``top_p`` (1 = off) for the image tokens; ``seed`` of the first image (image ``j``
     uses ``seed + j``; None draws one); ``rerank`` CLIP candidates per image (1 = off); ``verify``: how many more
-    tries an image gets whose own caption contradicts its prompt (``True`` = 3, 0/False = off; needs a reader).
+    tries an image gets whose own caption contradicts its prompt (``True`` = 3, 0/False = off; needs a reader);
+    ``allow_unsupported``: draw (and flag) a prompt the planner refuses instead of raising.
     """
 
     # Each field declares its range (``bounded``) and help text once; ``sampling=True`` marks the token-sampling
@@ -70,6 +75,11 @@ class GenerationConfig:
     rerank: int = bounded(1, MAX_RERANK, default=1, help="CLIP candidates per image, 1 = off")
     verify: int = bounded(0, MAX_RERANK, default=0, note="or True/False",
                           help="more tries for an image whose caption contradicts its prompt, 0 = off")  # fmt: skip
+    # a prompt the planner refuses (outside its world, too many objects, a contradiction, zero objects): False
+    # raises UnsupportedPromptError naming the reason; True draws a best effort and flags it (output.unsupported)
+    allow_unsupported: bool = dataclasses.field(
+        default=False, metadata={"help": "draw a best effort for a prompt the model refuses, and flag it"}
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lvg import __version__
 from lvg.pipelines import load_pipeline as _load_any_pipeline
+from lvg.pipelines.planned import UnsupportedPromptError
 from lvg.ranges import bounded, check_ranges
 from lvg.resources import DEFAULT_MODEL_NAME
 from lvg.sampling.config import (
@@ -177,6 +178,11 @@ class ImageGenerationRequest(BaseModel):
         None, description="the model to use: an id from GET /v1/models (null: the default model, the first listed)"
     )
     user: str | None = Field(None, description="ignored (OpenAI compatibility)")
+    allow_unsupported: bool = Field(
+        False,
+        description="a prompt the model refuses (outside its world, too many objects, a contradiction, zero objects) "
+        "is a 422 naming the reason (code unsupported_prompt); true draws a best effort instead",
+    )
     # not a field of this API (image j uses seed + j); refused rather than silently ignored
     seeds: SkipJsonSchema[Any] = Field(None, exclude=True)
 
@@ -212,7 +218,7 @@ class ImageGenerationRequest(BaseModel):
         """The request's sampling settings (``n`` images, its ``seed``) as a :class:`~lvg.sampling.GenerationConfig`,
         over ``base`` (the served model's own defaults) for the fields the request leaves null."""
         given = {k: getattr(self, api_name(k)) for k in SERVED_FIELDS if getattr(self, api_name(k)) is not None}
-        return GenerationConfig.from_kwargs(base, **given)
+        return GenerationConfig.from_kwargs(base, allow_unsupported=self.allow_unsupported, **given)
 
 
 def _generation_fields(max_images: int) -> dict[str, Any]:
@@ -488,6 +494,8 @@ class ServeState:
             raise ApiError(499, "the client disconnected") from None
         except JobDropped:
             raise ApiError(503, "the server is shutting down", headers={"Retry-After": "5"}) from None
+        except UnsupportedPromptError as e:  # the planner refused the prompt: OpenAI's error shape, with the reason
+            raise ApiError(422, str(e), "invalid_request_error", param="prompt", code="unsupported_prompt") from None
         except ValueError as e:  # the pipeline refused the input
             raise ApiError(422, str(e)) from None
 

@@ -322,6 +322,20 @@ class PipelineRunner:
                 return [self._caption_one(p, key.lang) for p in payloads]
         if not isinstance(key, GenerationConfig):
             raise TypeError(f"unknown job key {key!r}")
+        try:
+            return self._generate(key, payloads)
+        except ValueError:  # one refused prompt must not fail the requests it was batched with: each on its own
+            if len(payloads) == 1:
+                raise
+            return [self._generate_one(key, p) for p in payloads]
+
+    def _generate_one(self, key: GenerationConfig, payload: GenerationJob) -> list[Any] | ValueError:
+        try:
+            return self._generate(key, [payload])[0]
+        except ValueError as e:
+            return e
+
+    def _generate(self, key: GenerationConfig, payloads: list[GenerationJob]) -> list[list[Any]]:
         prompts = [p.prompt for p in payloads for _ in range(p.n)]
         seeds = [p.seed + j for p in payloads for j in range(p.n)]
         images = list(self.pipeline(prompts, config=key, seeds=seeds, batch_size=self.batch_size).images)

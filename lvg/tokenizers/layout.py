@@ -59,10 +59,17 @@ class LayoutTokenizerConfig:
     canvas: int = bounded(1, 4096, default=64)
     bins_per_px: int = bounded(1, 16, default=3)
     max_objects: int = bounded(1, 64, default=4)
+    # reasons the planner may give instead of a layout (``<layout> REASON </layout>``), one token each, after the
+    # locations; empty: a planner that always draws (every folder before prompt analysis)
+    refusals: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "backgrounds", tuple(self.backgrounds))
+        object.__setattr__(self, "refusals", tuple(self.refusals))
+        if len(set(self.refusals)) != len(self.refusals) or any(not isinstance(r, str) or not r.strip()
+                                                                  for r in self.refusals):  # fmt: skip
+            raise ValueError("layout tokenizer: refusals must be distinct non-empty strings")
         for name in ("labels", "backgrounds"):
             vals = getattr(self, name)
             if not vals or any(not isinstance(v, str) or not v.strip() for v in vals):
@@ -74,6 +81,10 @@ class LayoutTokenizerConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["labels"], d["backgrounds"] = list(self.labels), list(self.backgrounds)
+        if self.refusals:
+            d["refusals"] = list(self.refusals)
+        else:  # folders written before refusals existed stay byte-identical when saved again
+            del d["refusals"]
         return d
 
 
@@ -91,7 +102,8 @@ class LayoutTokenizer:
         self.label_offset = self.bg_offset + len(c.backgrounds)
         self.loc_offset = self.label_offset + len(c.labels)
         self.num_locs = c.canvas * c.bins_per_px + 1
-        self.vocab_size = self.loc_offset + self.num_locs
+        self.refusal_offset = self.loc_offset + self.num_locs
+        self.vocab_size = self.refusal_offset + len(c.refusals)
         self._bg_ids = {b: self.bg_offset + i for i, b in enumerate(c.backgrounds)}
         self._label_ids = {lab: self.label_offset + i for i, lab in enumerate(c.labels)}
 
@@ -101,7 +113,7 @@ class LayoutTokenizer:
         return 3 + len(FIELDS) * self.config.max_objects
 
     def kind(self, tok: int) -> str:
-        """``layout``, ``end``, ``bg``, ``label`` or ``loc`` for a local id."""
+        """``layout``, ``end``, ``bg``, ``label``, ``loc`` or ``refusal`` for a local id."""
         if tok == LAYOUT:
             return "layout"
         if tok == END:
@@ -110,8 +122,10 @@ class LayoutTokenizer:
             return "bg"
         if self.label_offset <= tok < self.loc_offset:
             return "label"
-        if self.loc_offset <= tok < self.vocab_size:
+        if self.loc_offset <= tok < self.refusal_offset:
             return "loc"
+        if self.refusal_offset <= tok < self.vocab_size:
+            return "refusal"
         raise LayoutError(f"token {tok} is not a layout token (vocabulary of {self.vocab_size})")
 
     def box_bins(self, box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
@@ -146,6 +160,16 @@ class LayoutTokenizer:
             ids += [self.loc_offset + k for k in self.box_bins(o.box)]
         return [*ids, END]
 
+    def encode_refusal(self, reason: str) -> list[int]:
+        """``<layout> REASON </layout>`` as local ids (``reason`` one of the config's ``refusals``)."""
+        if reason not in self.config.refusals:
+            raise ValueError(f"{reason!r} is not a refusal this vocabulary has ({list(self.config.refusals)})")
+        return [LAYOUT, self.refusal_offset + self.config.refusals.index(reason), END]
+
+    def refusal_ids(self) -> range:
+        """The local ids of the refusal tokens (empty when the vocabulary has none)."""
+        return range(self.refusal_offset, self.vocab_size)
+
     def decode(self, ids: list[int]) -> Layout:
         """Local ids (with or without the leading ``<layout>``, up to ``</layout>``) -> :class:`Layout`."""
         ids = list(ids)
@@ -153,6 +177,9 @@ class LayoutTokenizer:
             ids = ids[1:]
         if END in ids:
             ids = ids[: ids.index(END)]
+        if ids and self.kind(ids[0]) == "refusal":
+            raise LayoutError(f"the planner refused to draw ({self.config.refusals[ids[0] - self.refusal_offset]}): "
+                              "there is no layout")  # fmt: skip
         if not ids or self.kind(ids[0]) != "bg":
             raise LayoutError("a layout token sequence starts with a background token")
         body = ids[1:]
@@ -174,7 +201,8 @@ class LayoutGrammar:
 
     ``allowed(prefix)`` takes the local ids generated after ``<layout>`` and returns a BoolTensor over
     the local vocabulary. A finished prefix (ending in ``</layout>``) allows only ``</layout>`` again,
-    so finished rows of a batch can keep stepping harmlessly.
+    so finished rows of a batch can keep stepping harmlessly. Refusal tokens are never allowed: whether to refuse
+    is decided before sampling (:meth:`lvg.pipelines.planned.LayoutPlanner.analyse`), so a sampled row is a layout.
     """
 
     def __init__(self, tokenizer: LayoutTokenizer):
@@ -189,7 +217,7 @@ class LayoutGrammar:
 
     def _loc_mask(self, ok: torch.Tensor) -> torch.Tensor:
         m = torch.zeros(self.tok.vocab_size, dtype=torch.bool)
-        m[self.tok.loc_offset :] = ok
+        m[self.tok.loc_offset : self.tok.refusal_offset] = ok
         return m
 
     def _free_columns(self, boxes: list[list[int]]) -> torch.Tensor:

@@ -33,6 +33,7 @@ from lvg.models.planner import (
 from lvg.pipelines.planned import LayoutPlanner
 from lvg.tokenizers.layout import LayoutTokenizer, LayoutTokenizerConfig
 from lvg.tokenizers.text import load_text_tokenizer
+from lvg.worlds.shapes.analysis import REFUSAL_REASONS
 from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
 from lvg.worlds.shapes.world import CANVAS
@@ -100,8 +101,8 @@ def plan_batch(step: int, batch_size: int, cfg: PlanDataConfig) -> list:
 _ROUND: dict = {}  # the last round plan_batch drew (a pure function of its key, so caching changes nothing)
 
 
-def shapes_world_layout_config(bins_per_px: int = 3) -> LayoutTokenizerConfig:
-    return LayoutTokenizerConfig(SHAPES_WORLD_LABELS, SHAPES_WORLD_BACKGROUNDS, CANVAS, bins_per_px, 4)
+def shapes_world_layout_config(bins_per_px: int = 3, refusals: tuple[str, ...] = ()) -> LayoutTokenizerConfig:
+    return LayoutTokenizerConfig(SHAPES_WORLD_LABELS, SHAPES_WORLD_BACKGROUNDS, CANVAS, bins_per_px, 4, refusals)
 
 
 def folder_layout_config(rows: list[dict], bins_per_px: int = 3) -> LayoutTokenizerConfig:
@@ -119,6 +120,7 @@ def folder_layout_config(rows: list[dict], bins_per_px: int = 3) -> LayoutTokeni
 class _FolderSample:
     text: str
     layout: object
+    refusal: str | None = None  # a user folder's rows are always drawable
 
 
 def folder_samples(rows: list[dict]) -> list[_FolderSample]:
@@ -164,8 +166,9 @@ class PlannerTask(Task):
             self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
             self.rows = folder_samples(self.folder.train)  # both languages where the folder has them
             lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px)
-        else:
-            lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px)
+        else:  # with refusals in the stream, the vocabulary gets their tokens (prompt analysis)
+            lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px,
+                                                 REFUSAL_REASONS if cfg.data.refusal_prob > 0 else ())  # fmt: skip
         self.adapted = None
         if cfg.finetune.base:  # the base's layers and text tokenizer; its rows for the tokens both vocabularies name
             if cfg.model.init_from:
@@ -203,7 +206,9 @@ class PlannerTask(Task):
         """The LM batch of (prompt, layout) samples, the prompts of rows ``drop`` left out."""
         L = self.vocab.max_text_tokens
         text_ids = [ids[:L] for ids in self.text_tok([s.text for s in samples], add_special_tokens=False)["input_ids"]]
-        lay_ids = [self.layout_tok.encode(s.layout) for s in samples]
+        lay_ids = [self.layout_tok.encode_refusal(s.refusal) if s.refusal else self.layout_tok.encode(s.layout)
+                   for s in samples]  # fmt: skip
+        drop = [d and not s.refusal for d, s in zip(drop, samples)]  # a refusal needs its prompt
         return planner_batch(text_ids, lay_ids, self.vocab, drop)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

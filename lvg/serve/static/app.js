@@ -56,6 +56,7 @@ if (typeof document !== "undefined") (function () {
     temperature: $("temperature"),
     topK: $("top-k"),
     topP: $("top-p"),
+    allowUnsupported: $("allow-unsupported"),
     generate: $("generate"),
     busy: $("busy"),
     genMeta: $("gen-meta"),
@@ -169,6 +170,9 @@ if (typeof document !== "undefined") (function () {
     if (data && data.error && data.error.type === "content_policy") {
       title = "Blocked by the content policy (HTTP " + resp.status + ")";
     }
+    if (data && data.error && data.error.code === "unsupported_prompt") {
+      title = "This model cannot draw that prompt (HTTP " + resp.status + ")";
+    }
     let message = messageFrom(data, text) || resp.statusText || "";
     const retry = resp.headers.get("Retry-After");
     if (retry && (resp.status === 429 || resp.status === 503)) {
@@ -273,6 +277,7 @@ if (typeof document !== "undefined") (function () {
         temperature: numberOr(els.temperature, null, Number),
         top_k: numberOr(els.topK, null, Number),
         top_p: numberOr(els.topP, null, Number),
+        allow_unsupported: els.allowUnsupported.checked, // false: a prompt the model cannot draw is refused (422)
       },
     };
   }

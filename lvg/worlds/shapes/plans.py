@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from lvg.data.layout import Layout
 from lvg.worlds.shapes.scene_layout import layout_from_scene
 
+from .analysis import everyday_variant, refusal_variant
 from .captions import CaptionConfig, describe, spec_to_text
 from .spec import Spec, assignment, scene_objects
 from .typed import typed_variant
@@ -28,6 +29,9 @@ class PlanDataConfig:
     langs: tuple[str, ...] = ("en", "zh")
     paraphrase_prob: float = 0.3  # wording paraphrased ("left of", "under", "in the middle", ...)
     typed_prob: float = 0.3  # surface re-typed (capitals, digits, full stops, spaces)
+    # prompt analysis (lvg.worlds.shapes.analysis); 0 draws nothing, so the first stream stays exactly
+    everyday_prob: float = 0.0  # reworded in everyday words ("ball", "box", "圆", "方块", "draw ...")
+    refusal_prob: float = 0.0  # made into a prompt the planner must refuse (target: <layout> REASON </layout>)
     captions: CaptionConfig = field(
         default_factory=lambda: CaptionConfig(relation_pair=0.5, position_multi=0.25, position_single=0.6)
     )
@@ -40,7 +44,8 @@ class PlanSample:
     spec: Spec
     lang: str
     text: str
-    layout: Layout  # the scene's objects in caption order
+    layout: Layout  # the scene's objects in caption order (of the scene drawn first, for a refusal)
+    refusal: str | None = None  # why the prompt cannot be drawn (lvg.worlds.shapes.analysis.REFUSAL_REASONS)
 
 
 def caption_order(scene: Scene, spec: Spec) -> list[int]:
@@ -62,6 +67,14 @@ def make_plan_sample(index: int, cfg: PlanDataConfig | None = None) -> PlanSampl
     spec = describe(scene, rng, cfg.captions)
     lang = rng.choice(cfg.langs)
     text = spec_to_text(spec, lang, rng if rng.random() < cfg.paraphrase_prob else None)
+    refusal = None
+    if cfg.everyday_prob > 0 or cfg.refusal_prob > 0:
+        u = rng.random()
+        if u < cfg.refusal_prob:
+            text, refusal = refusal_variant(text, lang, rng)
+        elif u < cfg.refusal_prob + cfg.everyday_prob:
+            text = everyday_variant(text, lang, rng)
     if rng.random() < cfg.typed_prob:
         text = typed_variant(text, lang, rng)
-    return PlanSample(index, scene, spec, lang, text, layout_from_scene(scene, caption_order(scene, spec)))
+    layout = layout_from_scene(scene, caption_order(scene, spec))
+    return PlanSample(index, scene, spec, lang, text, layout, refusal)

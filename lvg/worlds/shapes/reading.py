@@ -14,11 +14,12 @@ Item ``i`` of a stream is a pure function of ``(seed, i)``.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from functools import cache
 
-from lvg.data.layout import Layout, reading_key, reading_order
+from lvg.data.layout import Layout, LayoutObject, reading_key, reading_order
 from lvg.data.text import CANNOT, WORK_SEP
 from lvg.ranges import bounded, check_ranges
 from lvg.worlds.shapes.scene_layout import layout_from_scene, layout_to_scene, object_box
@@ -28,10 +29,12 @@ from .parse import CaptionParseError, parse_caption
 from .spec import Seen, Spec, SpecError, normalize_spec, satisfies
 from .world import (
     BG_ZH,
+    CANVAS,
     CELL_EN,
     CELL_ZH,
     COLOR_ZH,
     COLORS,
+    GRID,
     RELATIONS,
     SHAPE_PLURAL,
     SHAPE_ZH,
@@ -44,7 +47,30 @@ from .world import (
     sample_scene,
 )
 
-QUESTION_TYPES = ("count", "color", "shape", "size", "where", "relation", "background", "exists", "unanswerable")
+QUESTION_TYPES = (
+    "count", "color", "shape", "size", "where", "relation", "background", "exists", "unanswerable", "total",
+)  # fmt: skip
+# Types added after the first shipped reading LM: their training weight is 0 unless a config asks for them, so the
+# default stream stays the one that model learned ("total": how many objects in all).
+_DEFAULT_WEIGHT = {"total": 0.0}
+TOTAL_ASK = {  # "how many objects are there?" and its wordings; the held-out ones only evaluate
+    "en": ("how many objects are there?", "how many shapes are there?", "how many things are in the picture?",
+           "how many objects are in the image?", "how many shapes do you see?", "how many objects in total?",
+           "how many objects do you see?", "how many shapes are in the picture?", "how many things are there?",
+           "count the objects", "how many figures are there?", "what is the total number of shapes?",
+           "how many objects can you count?", "number of objects?", "how many shapes in all?",
+           "how many things do you see?", "how many objects are shown?", "how many are there in total?"),
+    "zh": ("有几个物体？", "图里有几个图形？", "一共有几个形状？", "画面里有多少个物体？", "有多少个图形？", "总共有几个东西？",
+           "图中有几个东西？", "一共有多少个物体？", "数一下有几个图形", "有几个形状？", "画面中共有几个图形？",
+           "图片里有多少个东西？", "总共几个物体？", "一共几个？", "这里有几个图形？"),
+}  # fmt: skip
+TOTAL_HELD_OUT = {
+    "en": ("how many items can you see?", "what is the number of objects?", "count the shapes"),
+    "zh": ("图中共有多少个东西？", "数一数有几个图形？", "这里一共几个物体？"),
+}
+# Off-grid layouts (what the reading LM must also read): each box anywhere in its object's cell (its centre at least
+# 1 px inside), with sides drawn from its size's band; 13 px, halfway between 10 and 16, is never drawn.
+OFF_GRID_SIDES = {"small": (6, 12), "large": (14, 21)}
 YES = {"en": "yes", "zh": "是"}
 NO = {"en": "no", "zh": "否"}
 SIZE_ANSWER_ZH = {"small": "小", "large": "大"}
@@ -112,9 +138,45 @@ OFF_TOPIC_HELD_OUT = {
 def caption_text(layout: Layout, lang: str) -> str:
     """The complete canonical caption of a Shapes World layout, objects in the layout's order."""
     scene = layout_to_scene(layout, tolerance=1.0)
+    return scene_caption(scene.objects, scene.bg, lang)
+
+
+def scene_caption(objects: tuple[Obj, ...] | list[Obj], bg: str, lang: str) -> str:
+    """The complete canonical caption of ``objects`` (in that order) on ``bg``."""
     groups = [{"shape": o.shape, "color": o.color, "size": o.size, "count": 1, "cell": list(o.cell)}
-              for o in scene.objects]  # fmt: skip
-    return spec_to_text(normalize_spec({"groups": groups, "bg": scene.bg}), lang)
+              for o in objects]  # fmt: skip
+    return spec_to_text(normalize_spec({"groups": groups, "bg": bg}), lang)
+
+
+Box = tuple[float, float, float, float]
+
+
+def off_grid_boxes(scene: Scene, rng: random.Random) -> dict[Obj, Box]:
+    """A box for each object of ``scene`` off the grid (see :data:`OFF_GRID_SIDES`): whole pixels, inside the
+    canvas, its centre in the object's cell, no two overlapping (after 20 tries, the objects' grid boxes)."""
+    step = CANVAS / GRID
+    for _ in range(20):
+        boxes: dict[Obj, Box] = {}
+        for o in scene.objects:
+            lo, hi = OFF_GRID_SIDES[o.size]
+            w, h = rng.randint(lo, hi), rng.randint(lo, hi)
+            r, c = o.cell
+            x0 = rng.randint(max(0, math.ceil(c * step + 1 - w / 2)), min(CANVAS - w, int((c + 1) * step - 1 - w / 2)))
+            y0 = rng.randint(max(0, math.ceil(r * step + 1 - h / 2)), min(CANVAS - h, int((r + 1) * step - 1 - h / 2)))
+            box = (x0, y0, x0 + w, y0 + h)
+            if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes.values()):
+                break
+            boxes[o] = box
+        if len(boxes) == len(scene.objects):
+            return boxes
+    return {o: object_box(o) for o in scene.objects}
+
+
+def off_grid_layout(scene: Scene, boxes: dict[Obj, Box]) -> tuple[Layout, tuple[Obj, ...]]:
+    """The layout of ``scene`` with ``boxes``, in reading order, and its objects in that order."""
+    objs = tuple(sorted(scene.objects, key=lambda o: reading_key(boxes[o])))
+    lay = Layout(scene.bg, tuple(LayoutObject(f"{o.color} {o.shape}", boxes[o]) for o in objs), CANVAS)
+    return lay, objs
 
 
 def caption_objects(spec: Spec) -> tuple[list[Seen], str] | None:
@@ -248,14 +310,16 @@ _ASK = {  # attribute questions: (EN, ZH) templates
 
 
 def make_question(scene: Scene, kind: str, lang: str, rng: random.Random, held_out: bool = False,
-                  training: bool = False) -> Question | None:  # fmt: skip
+                  training: bool = False, boxes: dict[Obj, Box] | None = None) -> Question | None:  # fmt: skip
     """A question of ``kind`` about ``scene`` in ``lang`` with its true answer, or None where the scene
     cannot carry that kind (``held_out`` draws the off-topic questions kept out of training).
 
     ``training`` draws what the training stream needs, not the natural distribution: yes and no equally
     often for relations (naturally about one in three is yes), and off-topic questions from the whole
-    composed pool (:func:`off_topic_pool`) rather than the fixed list."""
+    composed pool (:func:`off_topic_pool`) rather than the fixed list. ``boxes``: the objects' boxes when they are
+    off the grid (they set the reading order a count's working lists)."""
     objs = scene.objects
+    box = boxes.__getitem__ if boxes else object_box
     L = 0 if lang == "en" else 1
     if kind in _ASK:
         o = rng.choice(objs)
@@ -267,7 +331,7 @@ def make_question(scene: Scene, kind: str, lang: str, rng: random.Random, held_o
         return Question(kind, lang, _ASK[kind][L].format(ref=_ref(d, lang)), ans)
     if kind == "count":
         d = _random_desc(rng) if rng.random() < 0.5 else _descriptions(rng.choice(objs))[0]
-        seen = sorted((p for p in objs if _fits(p, d)), key=lambda p: reading_key(object_box(p)))  # reading order
+        seen = sorted((p for p in objs if _fits(p, d)), key=lambda p: reading_key(box(p)))  # reading order
         text = f"how many {_plural(d)} are there?" if lang == "en" else f"有几个{_ref(d, lang)}？"
         work = " ; ".join(f"{i} {_cell(p, lang)}" for i, p in enumerate(seen, 1)) or ("none" if lang == "en" else "无")
         return Question(kind, lang, text, str(len(seen)), work)
@@ -305,6 +369,11 @@ def make_question(scene: Scene, kind: str, lang: str, rng: random.Random, held_o
         pool = OFF_TOPIC_HELD_OUT[lang] if held_out else off_topic_pool(lang) if training else OFF_TOPIC[lang]
         text = rng.choice(pool).format(ref=_ref(_descriptions(rng.choice(objs))[0], lang))
         return Question(kind, lang, text, CANNOT[lang])
+    if kind == "total":
+        pool = TOTAL_ASK[lang] + (TOTAL_HELD_OUT[lang] if held_out else ())
+        seen = sorted(objs, key=lambda p: reading_key(box(p)))
+        work = " ; ".join(f"{i} {_cell(p, lang)}" for i, p in enumerate(seen, 1))
+        return Question(kind, lang, rng.choice(pool), str(len(seen)), work)
     raise ValueError(f"unknown question type {kind!r}; expected one of {QUESTION_TYPES}")
 
 
@@ -316,6 +385,17 @@ def question_about(kind: str, lang: str, rng: random.Random, held_out: bool = Fa
         q = make_question(scene, kind, lang, rng, held_out, training)
         if q is not None:
             return scene, q
+
+
+def off_grid_question(kind: str, lang: str, rng: random.Random, held_out: bool = False, training: bool = False
+                      ) -> tuple[Layout, Question]:  # fmt: skip
+    """:func:`question_about` on an off-grid layout (:func:`off_grid_boxes`), returned in reading order."""
+    while True:
+        scene = sample_scene(rng)
+        boxes = off_grid_boxes(scene, rng)
+        q = make_question(scene, kind, lang, rng, held_out, training, boxes)
+        if q is not None:
+            return off_grid_layout(scene, boxes)[0], q
 
 
 def typed_question(text: str, rng: random.Random) -> str:
@@ -341,8 +421,10 @@ class ReadingDataConfig:
     seed: int = 0
     caption_prob: float = bounded(0.0, 1.0, default=0.4)  # the rest are questions
     typed_prob: float = bounded(0.0, 1.0, default=0.3)
-    # relative frequency of each question type (missing types: 1); the hard ones deserve more of the stream
+    # relative frequency of each question type (missing types: 1, but 0 for "total"); the hard ones deserve more
     question_weights: dict[str, float] = field(default_factory=dict)
+    # share of samples whose layout is off the grid (:func:`off_grid_boxes`); 0 keeps the first stream exactly
+    off_grid_prob: float = bounded(0.0, 1.0, default=0.0)
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -354,7 +436,7 @@ class ReadingDataConfig:
 
     def weights(self) -> list[float]:
         """The weight of each of :data:`QUESTION_TYPES`, in that order."""
-        return [float(self.question_weights.get(k, 1.0)) for k in QUESTION_TYPES]
+        return [float(self.question_weights.get(k, _DEFAULT_WEIGHT.get(k, 1.0))) for k in QUESTION_TYPES]
 
 
 @dataclass(frozen=True)
@@ -372,10 +454,19 @@ def make_reading_sample(index: int, cfg: ReadingDataConfig | None = None) -> Rea
     cfg = cfg or ReadingDataConfig()
     rng = random.Random(f"lvg-read:{cfg.seed}:{index}")
     lang = rng.choice(("en", "zh"))
+    off_grid = cfg.off_grid_prob > 0 and rng.random() < cfg.off_grid_prob  # no draw at 0: the first stream stays
     if rng.random() < cfg.caption_prob:
-        layout = reading_order(layout_from_scene(sample_scene(rng)))
+        scene = sample_scene(rng)
+        if off_grid:
+            layout, objs = off_grid_layout(scene, off_grid_boxes(scene, rng))
+            return ReadingSample(index, layout, lang, None, scene_caption(objs, scene.bg, lang), "caption")
+        layout = reading_order(layout_from_scene(scene))
         return ReadingSample(index, layout, lang, None, caption_text(layout, lang), "caption")
-    scene, q = question_about(rng.choices(QUESTION_TYPES, cfg.weights())[0], lang, rng, training=True)
-    layout = reading_order(layout_from_scene(scene))
+    kind = rng.choices(QUESTION_TYPES, cfg.weights())[0]
+    if off_grid:
+        layout, q = off_grid_question(kind, lang, rng, training=True)
+    else:
+        scene, q = question_about(kind, lang, rng, training=True)
+        layout = reading_order(layout_from_scene(scene))
     text = typed_question(q.text, rng) if rng.random() < cfg.typed_prob else q.text
     return ReadingSample(index, layout, lang, text, q.target, q.kind)

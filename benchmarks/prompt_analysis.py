@@ -1,0 +1,149 @@
+"""Prompt analysis: does the planner draw what it can, understand everyday words, and refuse what it cannot draw?
+
+    python benchmarks/prompt_analysis.py [--model models/shapes-default] [--threads 2] [--no-write]
+
+Four sets, per language (the planner's own decision, :meth:`lvg.PlannedPipeline.analyse`: one forward pass, no
+sampling):
+
+- **in-world accepted**: the public benchmark (450 prompts), the typed prompts and the 3-4-object prompts of
+  ``lvg.worlds.shapes.prompt_sets``, and 500 paraphrased captions from a seed no training stream uses. Share the
+  planner accepts (target >= 99.5%).
+- **everyday** (``benchmarks/prompt_analysis.jsonl``, set ``everyday``, written by hand for this benchmark): each
+  prompt with what it means in the canonical grammar (``means``). Right = accepted and the planned layout (seed 0,
+  the model's own sampling settings) satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise
+  (targets: >= 90% right, 0 wrong).
+- **outside the world** (set ``outside``, written by hand): words the training stream never uses, counts beyond four,
+  contradictions, zero and negative counts. Share refused (target >= 95%), and the share refused for the written
+  reason.
+- **generated refusals** from held-out words (``lvg.worlds.shapes.analysis.HELD_OUT_UNKNOWN``, a seed no training
+  stream uses): share refused.
+
+Writes the "prompt-analysis" section of BENCHMARKS.md (unless ``--no-write``) and prints every failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import torch
+from _report import write_section
+
+from lvg import load_pipeline
+from lvg.data.layout import LayoutError
+from lvg.resources import benchmark_prompts_file
+from lvg.worlds.shapes.analysis import refusal_variant
+from lvg.worlds.shapes.benchmark import load_prompts
+from lvg.worlds.shapes.captions import describe, spec_to_text
+from lvg.worlds.shapes.parse import parse_caption
+from lvg.worlds.shapes.prompt_sets import multi_object_prompts, typed_prompts
+from lvg.worlds.shapes.scene_layout import layout_to_scene
+from lvg.worlds.shapes.spec import scene_satisfies
+from lvg.worlds.shapes.world import sample_scene
+
+ROWS = Path(__file__).with_name("prompt_analysis.jsonl")
+HELD_OUT_SEED = 7_000_001  # no training stream draws from it
+
+
+def paraphrases(num: int, lang: str) -> list[str]:
+    rng = random.Random(f"lvg-analysis-eval:{HELD_OUT_SEED}:{lang}")
+    return [spec_to_text(describe(sample_scene(rng), rng), lang, rng) for _ in range(num)]
+
+
+def generated_refusals(num: int, lang: str) -> list[str]:
+    rng = random.Random(f"lvg-analysis-refuse:{HELD_OUT_SEED}:{lang}")
+    out = []
+    while len(out) < num:
+        text, reason = refusal_variant(spec_to_text(describe(sample_scene(rng), rng), lang), lang, rng, held_out=True)
+        if reason == "unknown":  # the other reasons use no words, so nothing of them is held out
+            out.append(text)
+    return out
+
+
+def accepted(pipe, prompts: list[str]) -> tuple[float, list[str]]:
+    errs = pipe.analyse(prompts)
+    return sum(e is None for e in errs) / len(prompts), [f"{p!r} -> {e.reason}" for p, e in zip(prompts, errs) if e]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=None, help="planned model folder (default: the shipped model)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md as it is")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    pipe = load_pipeline(args.model)
+    rows = [json.loads(line) for line in ROWS.read_text(encoding="utf-8").splitlines()]
+    bench = load_prompts(benchmark_prompts_file())
+    typed, multi = typed_prompts(), multi_object_prompts()
+    table, fails = [], []
+    results: dict = {}
+    for lang in ("en", "zh"):
+        r: dict = {}
+        inworld = {"public benchmark": [p[lang] for p in bench], "typed prompts": [p[lang] for p in typed],
+                   "3-4 objects": [p[lang] for p in multi], "paraphrases (held-out seed)": paraphrases(500, lang)}  # fmt: skip
+        n_in = ok_in = 0
+        for name, prompts in inworld.items():
+            share, bad = accepted(pipe, prompts)
+            r[f"accepted: {name}"] = (share, len(prompts))
+            n_in, ok_in = n_in + len(prompts), ok_in + round(share * len(prompts))
+            fails += [f"[{lang}] in-world refused ({name}): {b}" for b in bad]
+        r["accepted: all in-world"] = (ok_in / n_in, n_in)
+        every = [x for x in rows if x["set"] == "everyday" and x["lang"] == lang]
+        errs = pipe.analyse([x["prompt"] for x in every])
+        kept = [x for x, e in zip(every, errs) if e is None]
+        layouts = pipe.plan([x["prompt"] for x in kept], seed=0) if kept else []
+        verdict = Counter()
+        for x, e in zip(every, errs):
+            if e is not None:
+                verdict["refused"] += 1
+                fails.append(f"[{lang}] everyday refused: {x['prompt']!r} -> {e.reason}")
+        for x, lay in zip(kept, layouts):
+            try:
+                ok = scene_satisfies(layout_to_scene(lay, 1.0), parse_caption(x["means"]))
+            except LayoutError:
+                ok = False
+            verdict["right" if ok else "wrong"] += 1
+            if not ok:
+                fails.append(f"[{lang}] everyday WRONG: {x['prompt']!r} -> {lay.to_json()}")
+        for k in ("right", "refused", "wrong"):
+            r[f"everyday: {k}"] = (verdict[k] / len(every), len(every))
+        out = [x for x in rows if x["set"] == "outside" and x["lang"] == lang]
+        errs = pipe.analyse([x["prompt"] for x in out])
+        r["outside: refused"] = (sum(e is not None for e in errs) / len(out), len(out))
+        r["outside: refused for the written reason"] = (
+            sum(e is not None and e.reason == x["reason"] for x, e in zip(out, errs)) / len(out), len(out))  # fmt: skip
+        for reason in ("unknown", "count", "contradiction", "zero"):
+            mine = [(x, e) for x, e in zip(out, errs) if x["reason"] == reason]
+            r[f"outside ({reason}): refused"] = (sum(e is not None for _, e in mine) / len(mine), len(mine))
+        fails += [f"[{lang}] outside accepted: {x['prompt']!r} ({x['reason']})" for x, e in zip(out, errs) if e is None]
+        gen = generated_refusals(200, lang)
+        share, _ = accepted(pipe, gen)
+        r["generated, held-out words: refused"] = (1 - share, len(gen))
+        results[lang] = r
+    for k in results["en"]:
+        en, zh = results["en"][k], results["zh"][k]
+        table.append(f"| {k} | {100 * en[0]:.1f}% ({en[1]}) | {100 * zh[0]:.1f}% ({zh[1]}) |")
+    body = "\n".join(["| set | EN (prompts) | ZH (prompts) |", "|---|---|---|", *table])
+    print(body)
+    print("\n".join(fails))
+    if not args.no_write:
+        write_section("prompt-analysis", f"""## Prompt analysis: draw, understand, or refuse (`python benchmarks/prompt_analysis.py`)
+
+Model: `{args.model or "models/shapes-default"}`. The planner's decision before drawing (`PlannedPipeline.analyse`,
+one forward pass); "everyday" prompts also planned once (seed 0) and checked against what they mean. Sets:
+`benchmarks/prompt_analysis.jsonl` (hand-written), the public benchmark, `lvg.worlds.shapes.prompt_sets`, and
+generated prompts from a seed no training stream uses.
+
+{body}
+
+Failures ({len(fails)}):
+
+""" + "\n".join(f"- {f}" for f in fails[:80]) + ("\n- ..." if len(fails) > 80 else ""))
+
+
+if __name__ == "__main__":
+    main()

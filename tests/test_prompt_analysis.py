@@ -1,0 +1,190 @@
+"""Prompt analysis (issue 23): refusal tokens, the training stream's everyday wordings and refusals, and a tiny planner
+taught to refuse, through the API, the CLI and the server."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+from conftest import lm_batch_loss, make_tiny_planned, overfit
+
+from lvg.cli import main
+from lvg.data.layout import Layout, LayoutError, LayoutObject
+from lvg.tokenizers.layout import LayoutGrammar, LayoutTokenizer, LayoutTokenizerConfig
+from lvg.worlds.shapes.analysis import (
+    EVERYDAY_EN,
+    HELD_OUT_UNKNOWN,
+    REFUSAL_REASONS,
+    UNKNOWN_EN,
+    UNKNOWN_ZH,
+    everyday_variant,
+    refusal_variant,
+)
+from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
+
+REASONS = ("unknown", "count", "contradiction", "zero")
+
+
+def _config(refusals=()):
+    return LayoutTokenizerConfig(("red circle", "blue square"), ("white", "black"), 64, 1, 4, refusals)
+
+
+def test_refusal_tokens_come_after_the_locations_and_leave_an_old_vocabulary_unchanged():
+    old, new = LayoutTokenizer(_config()), LayoutTokenizer(_config(REASONS))
+    assert new.vocab_size == old.vocab_size + 4 and new.refusal_offset == old.vocab_size
+    assert "refusals" not in _config().to_dict()  # a folder without refusals is written as before
+    assert LayoutTokenizerConfig(**_config(REASONS).to_dict()) == _config(REASONS)
+    ids = new.encode_refusal("count")
+    assert ids[1] == new.refusal_offset + 1 and new.kind(ids[1]) == "refusal"
+    with pytest.raises(LayoutError, match=r"refused to draw \(count\)"):
+        new.decode(ids)
+    with pytest.raises(ValueError, match="not a refusal"):
+        new.encode_refusal("dragon")
+    with pytest.raises(ValueError, match="distinct"):
+        _config(("count", "count"))
+    lay = Layout("white", (LayoutObject("red circle", (1, 1, 9, 9)),), 64)
+    assert new.encode(lay)[:-1] == old.encode(lay)[:-1]  # the same ids for layouts
+
+
+def test_the_grammar_never_samples_a_refusal():
+    tok = LayoutTokenizer(_config(REASONS))
+    g = LayoutGrammar(tok)
+    lay = tok.encode(Layout("white", (LayoutObject("red circle", (1, 1, 9, 9)),), 64))[1:]
+    for k in range(len(lay)):
+        assert not g.allowed(lay[:k])[tok.refusal_offset :].any()
+
+
+def test_the_default_plan_stream_never_refuses_and_the_analysis_stream_is_reproducible():
+    assert all(make_plan_sample(i).refusal is None for i in range(300))
+    cfg = PlanDataConfig(seed=3, everyday_prob=0.3, refusal_prob=0.2)
+    samples = [make_plan_sample(i, cfg) for i in range(600)]
+    assert [s.text for s in samples] == [make_plan_sample(i, cfg).text for i in range(600)]
+    reasons = {s.refusal for s in samples}
+    assert reasons == {None, *REFUSAL_REASONS}
+    assert 0.1 < sum(s.refusal is not None for s in samples) / 600 < 0.3
+
+
+def test_held_out_unknown_words_never_train():
+    trained = set(UNKNOWN_EN) | set(UNKNOWN_ZH)
+    assert not trained & (set(HELD_OUT_UNKNOWN["en"]) | set(HELD_OUT_UNKNOWN["zh"]))
+    cfg = PlanDataConfig(everyday_prob=0.3, refusal_prob=0.5)
+    texts = " ".join(make_plan_sample(i, cfg).text for i in range(2000))
+    assert not [w for w in HELD_OUT_UNKNOWN["en"] + HELD_OUT_UNKNOWN["zh"] if w in texts]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_refusal_variants_name_their_reason(lang):
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(400):
+        text, reason = refusal_variant("a small red circle" if lang == "en" else "一个小的红色圆形", lang, rng)
+        assert reason in REFUSAL_REASONS and text.strip()
+        seen.add(reason)
+    assert seen == set(REFUSAL_REASONS)
+
+
+def test_everyday_wording_uses_only_words_that_keep_the_meaning():
+    rng = random.Random(1)
+    allowed = {w for ws in EVERYDAY_EN.values() for v in ws for w in v.split()}
+    base = "a small red circle to the left of a large blue square"
+    for _ in range(200):
+        out = everyday_variant(base, "en", rng)
+        extra = set(out.split()) - set(base.split()) - allowed - {"an", "draw", "please", "can", "you", "show", "me",
+                                                                   "i", "want", "make", "paint", "generate", "give"}  # fmt: skip
+        assert not extra, out
+
+
+# ----------------------------------------------------------------------------- a tiny planner taught to refuse
+
+ROWS = {
+    "a red circle": None,
+    "a golden dragon": "unknown",
+    "9 red circles": "count",
+    "a red blue circle": "contradiction",
+}
+
+
+@pytest.fixture(scope="module")
+def refusing_model(tmp_path_factory):
+    from lvg.models.planner import planner_batch
+    from lvg.pipelines.planned import PlannedPipeline
+
+    folder = make_tiny_planned(tmp_path_factory.mktemp("refusing"), reader=False, refusals=REASONS)
+    pipe = PlannedPipeline.from_pretrained(folder)
+    planner = pipe.planner
+    lay = planner.layout_tokenizer
+    good = lay.encode(Layout("white", (LayoutObject("red circle", (27, 27, 37, 37)),), 64))
+    text = planner.tokenize(list(ROWS))
+    targets = [lay.encode_refusal(r) if r else good for r in ROWS.values()]
+    batch = planner_batch(text, targets, planner.vocab)
+    torch.manual_seed(0)
+    planner.lm.train()
+    assert overfit(planner.lm, lambda: lm_batch_loss(planner.lm, batch), 150, lr=1e-2) < 0.05
+    planner.lm.eval()
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def test_the_planner_refuses_with_a_reason_and_draws_with_allow_unsupported(refusing_model):
+    from lvg.pipelines.planned import PlannedPipeline, UnsupportedPromptError
+
+    pipe = PlannedPipeline.from_pretrained(refusing_model)
+    assert [e and e.reason for e in pipe.analyse(list(ROWS))] == list(ROWS.values())
+    assert pipe("a red circle", seed=0).unsupported == [None]
+    with pytest.raises(UnsupportedPromptError, match="outside what this model draws") as info:
+        pipe("a golden dragon", seed=0)
+    assert info.value.reason == "unknown" and "at most 4 per image" in str(info.value)
+    with pytest.raises(UnsupportedPromptError, match="reason: count"):
+        pipe.plan(["a red circle", "9 red circles"])
+    out = pipe(["a red circle", "a red blue circle"], seed=0, num_images=2, allow_unsupported=True)
+    assert out.unsupported == [None, None, "contradiction", "contradiction"] and len(out.images) == 4
+
+
+def test_the_cli_exits_with_the_reason_in_one_line(refusing_model, tmp_path, capsys):
+    rc = main(["generate", "a golden dragon", "-o", str(tmp_path / "x.png"), "--model", str(refusing_model)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "cannot draw 'a golden dragon'" in err and "reason: unknown" in err
+    assert not (tmp_path / "x.png").exists()
+    rc = main(["generate", "a golden dragon", "-o", str(tmp_path / "x.png"), "--model", str(refusing_model),
+               "--allow-unsupported"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0 and (tmp_path / "x.png").exists() and "warning" in err and "drawn anyway" in err
+    rc = main(["plan", "9 red circles", "--model", str(refusing_model)])
+    assert rc == 2 and "reason: count" in capsys.readouterr().err
+
+
+def test_the_server_answers_422_with_the_reason_and_keeps_batched_neighbours(refusing_model):
+    from fastapi.testclient import TestClient
+
+    from lvg.pipelines.planned import PlannedPipeline
+    from lvg.serve.app import ServeSettings, create_app
+
+    pipe = PlannedPipeline.from_pretrained(refusing_model)
+    with TestClient(create_app(ServeSettings(), pipeline=pipe)) as client:
+        r = client.post("/v1/images/generations", json={"prompt": "a golden dragon", "seed": 0})
+        assert r.status_code == 422
+        err = r.json()["error"]
+        assert err["code"] == "unsupported_prompt" and err["param"] == "prompt" and "reason: unknown" in err["message"]
+        r = client.post("/v1/images/generations", json={"prompt": "a golden dragon", "seed": 0,
+                                                        "allow_unsupported": True})  # fmt: skip
+        assert r.status_code == 200 and len(r.json()["data"]) == 1
+        assert client.post("/v1/images/generations", json={"prompt": "a red circle"}).status_code == 200
+        assert client.post("/v1/images/generations", json={"prompt": "a red circle",
+                                                           "allow_unsupported": 1}).status_code == 422  # fmt: skip
+    # a refused prompt batched with a drawable one fails alone
+    from lvg.sampling import GenerationConfig
+    from lvg.serve.batching import GenerationJob, PipelineRunner
+
+    runner = PipelineRunner(pipe)
+    out = runner(GenerationConfig(), [GenerationJob("a red circle", 1, 0), GenerationJob("9 red circles", 1, 0)])
+    assert len(out[0]) == 1 and isinstance(out[1], ValueError) and "reason: count" in str(out[1])
+
+
+def test_a_planner_without_refusals_draws_everything(tmp_path):
+    from lvg.pipelines.planned import PlannedPipeline
+
+    pipe = PlannedPipeline.from_pretrained(make_tiny_planned(tmp_path / "m", reader=False))
+    assert pipe.analyse(["a golden dragon", "a red circle"]) == [None, None]
+    assert json.loads((tmp_path / "m" / "planner" / "plan_vocab.json").read_text())["layout"].get("refusals") is None

@@ -1,0 +1,78 @@
+"""Restoration (issue 22): read the damaged image, paint it again; a mask keeps the known pixels; clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_tiny_planned
+from PIL import Image
+
+from lvg.cli import main
+from lvg.pipelines.planned import PlannedPipeline
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    return PlannedPipeline.from_pretrained(make_tiny_planned(tmp_path_factory.mktemp("restore") / "m"))
+
+
+def _noisy(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.full((64, 64, 3), 255, np.uint8)
+    img[20:36, 20:36] = (220, 30, 40)
+    return np.clip(img + rng.normal(0, 30, img.shape), 0, 255).astype(np.uint8)
+
+
+def test_restore_paints_what_it_reads_and_is_deterministic(pipe):
+    out = pipe.restore([_noisy(0), _noisy(1)])
+    assert len(out.images) == len(out.layouts) == 2 and out.sources == ["read", "read"]
+    assert all(im.size == (64, 64) for im in out.images)
+    again = pipe.restore([_noisy(0), _noisy(1)])
+    assert [np.asarray(a).tobytes() for a in out.images] == [np.asarray(b).tobytes() for b in again.images]
+    # the painting is the painter's picture of the layout it read
+    painted, _ = pipe.paint(out.layouts)
+    assert np.array_equal(np.asarray(painted[0]), np.asarray(out.images[0]))
+
+
+def test_a_mask_keeps_every_known_pixel_and_repaints_only_the_hole(pipe):
+    img = _noisy(2)
+    mask = np.zeros((64, 64), bool)
+    mask[10:30, 30:50] = True
+    out = np.asarray(pipe.restore(img, mask=mask).images[0])
+    assert np.array_equal(out[~mask], img[~mask])
+    assert not np.array_equal(out[mask], img[mask])
+    as_image = Image.fromarray((mask * 255).astype(np.uint8))  # a mask image: white = missing
+    assert np.array_equal(np.asarray(pipe.restore(img, mask=as_image).images[0]), out)
+
+
+def test_a_prompt_adds_candidates_and_the_closest_wins(pipe):
+    out = pipe.restore(_noisy(3), prompt="a large red square", candidates=3)
+    assert out.sources[0] in ("read", "prompt") and len(out.images) == 1
+
+
+def test_bad_inputs_are_clear_errors(pipe, tmp_path):
+    with pytest.raises(ValueError, match="a mask must be 64x64"):
+        pipe.restore(_noisy(), mask=np.zeros((10, 10), bool))
+    with pytest.raises(ValueError, match="one prompt and one mask each"):
+        pipe.restore([_noisy(), _noisy()], prompt=["a", "b", "c"])
+    with pytest.raises(ValueError, match="no images"):
+        pipe.restore([])
+    with pytest.raises(ValueError, match="candidates"):
+        pipe.restore(_noisy(), prompt="a red circle", candidates=0)
+    no_reader = PlannedPipeline.from_pretrained(make_tiny_planned(tmp_path / "nr", reader=False))
+    with pytest.raises(ValueError, match="needs a planned model with a reader"):
+        no_reader.restore(_noisy())
+
+
+def test_lvg_restore_writes_the_image_and_names_bad_files(pipe, tmp_path, capsys):
+    model = tmp_path / "m"
+    pipe.save_pretrained(model)
+    src = tmp_path / "noisy.png"
+    Image.fromarray(_noisy()).save(src)
+    assert main(["restore", str(src), "-o", str(tmp_path / "out.png"), "--model", str(model)]) == 0
+    assert Image.open(tmp_path / "out.png").size == (64, 64)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    assert main(["restore", str(tmp_path / "bad.png"), "-o", str(tmp_path / "o2.png"), "--model", str(model)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.png" in err[0]
+    assert main(["restore", str(src), str(src), "-o", str(tmp_path / "o3.png"), "--model", str(model)]) == 2
