@@ -63,6 +63,9 @@ def _add_assemble(sub: Subparsers) -> None:
                    help="reader folder to bundle (lvg train reader: OUT/detector); needs --reading-lm")  # fmt: skip
     d.add_argument("--reading-lm", type=Path, default=None,
                    help="reading LM folder to bundle (lvg train reading-lm: OUT/reading_lm); needs --reader")  # fmt: skip
+    d.add_argument("--editor", type=Path, default=None,
+                   help="editor folder to bundle (lvg train planner --config configs/editor-shapes.yaml: OUT/planner); "
+                   "pipe.edit and lvg edit need one")  # fmt: skip
     d.add_argument("--guidance-scale", type=float, default=1.0, help="the folder's default guidance (default 1.0)")
     d.add_argument("--temperature", type=float, default=1.0, help="the folder's default temperature (default 1.0)")
     _dtype_arg(d)
@@ -89,7 +92,8 @@ def _assemble(args: argparse.Namespace) -> int:
     pipe = PlannedPipeline(LayoutPlanner.from_pretrained(args.planner), painter,
                            ImageTokenizer.from_pretrained(args.image_tokenizer), clip,
                            DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale,
-                                                      temperature=args.temperature), reader)  # fmt: skip
+                                                      temperature=args.temperature), reader,
+                           LayoutPlanner.from_pretrained(args.editor) if args.editor is not None else None)  # fmt: skip
     _save_and_reload(pipe, args.out, args.dtype)
     print(f"assembled a PlannedPipeline in {args.out} ({args.dtype} weights)")
     return 0

@@ -213,6 +213,14 @@ def plan_prefix(text_ids: list[list[int] | None], vocab: PlanVocab) -> tuple[tor
     return left_pad([[vocab.bos_id, *(t or []), vocab.layout_offset + LAYOUT] for t in text_ids], vocab.pad_id)
 
 
+def edit_prompt(text_ids: list[int], layout_ids: list[int], vocab: PlanVocab) -> list[int]:
+    """The prompt ids of an edit: the instruction's text ids (cut so the whole row fits the LM's positions) and the
+    layout to edit as global ids ``<layout> ... </layout>``; planned after it as any prompt is
+    (``<bos> instruction <layout> OLD </layout> <layout> NEW </layout>``)."""
+    room = vocab.max_text_tokens - vocab.layout_tokenizer.max_length
+    return [*text_ids[: max(room, 1)], *(vocab.layout_offset + k for k in layout_ids)]
+
+
 def planner_batch(text_ids: list[list[int]], layout_ids: list[list[int]], vocab: PlanVocab,
                   drop_text: list[bool] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Right-padded training rows ``<bos> text <layout> ... </layout>``.

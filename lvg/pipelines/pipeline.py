@@ -62,6 +62,7 @@ class Pipeline(BasePipeline):
     _loads_any_class = True
     generation_config = GenerationConfig()  # the defaults of __call__ (guidance 3, temperature 1)
     can_caption = True  # this pipeline reads images (``caption``)
+    can_edit = False  # it does not edit them (a planned model with an editor/ does)
 
     def __init__(self, lm: LlamaForCausalLM, image_tokenizer: ImageTokenizer, text_tokenizer: PreTrainedTokenizerBase,
                  layout: VocabLayout, clip: Any = None):  # fmt: skip

@@ -54,6 +54,7 @@ REFUSAL_MESSAGES = {
     "count": "it asks for more objects than fit in one picture",
     "contradiction": "it contradicts itself (one object with two colours or two sizes, or placed relative to itself)",
     "zero": "it asks for zero or a negative number of objects",
+    "missing": "it names an object the image does not hold (or one that several objects fit)",
 }
 
 
@@ -61,11 +62,11 @@ class UnsupportedPromptError(PromptError):
     """A prompt the planner refused to draw: ``reason`` is its refusal (``unknown``, ``count``, ``contradiction``,
     ``zero``); the message says why and what the model draws. ``allow_unsupported=True`` draws a best effort."""
 
-    def __init__(self, prompt: str, reason: str, knows: str = "") -> None:
+    def __init__(self, prompt: str, reason: str, knows: str = "", action: str = "draw") -> None:
         self.prompt, self.reason = prompt, reason
         shown = prompt if len(prompt) <= 80 else prompt[:77] + "..."
         why = REFUSAL_MESSAGES.get(reason, "the planner refused it")
-        super().__init__(f"cannot draw {shown!r}: {why} (reason: {reason})" + (f"; {knows}" if knows else ""))
+        super().__init__(f"cannot {action} {shown!r}: {why} (reason: {reason})" + (f"; {knows}" if knows else ""))
 
 
 def normalize_prompt(text: str) -> str:
@@ -171,13 +172,13 @@ class PlannedPipeline(BasePipeline):
     """
 
     component_classes = {"planner": "LayoutPlanner", "painter": "Painter", "image_tokenizer": "ImageTokenizer",
-                         "clip": "ShapesClip", "reader": "ImageReader"}  # fmt: skip
-    optional_components = frozenset({"clip", "reader"})
+                         "clip": "ShapesClip", "reader": "ImageReader", "editor": "LayoutPlanner"}  # fmt: skip
+    optional_components = frozenset({"clip", "reader", "editor"})
     entails: Callable[[str | None, str], bool | None] | None = None
 
     def __init__(self, planner: LayoutPlanner, painter: Painter, image_tokenizer: ImageTokenizer, clip: Any = None,
                  generation_config: GenerationConfig = DEFAULT_GENERATION,
-                 reader: ImageReader | None = None):  # fmt: skip
+                 reader: ImageReader | None = None, editor: LayoutPlanner | None = None):  # fmt: skip
         if (
             painter.config.codebook_size != image_tokenizer.codebook_size
             or painter.config.grid != image_tokenizer.config.grid
@@ -186,6 +187,7 @@ class PlannedPipeline(BasePipeline):
         self.planner, self.painter, self.image_tokenizer, self.clip = planner, painter, image_tokenizer, clip
         self.generation_config = generation_config  # the defaults of __call__ and plan
         self.reader = reader  # image -> layout -> text (captions, answers, verify); None: this folder cannot read
+        self.editor = editor  # instruction + layout -> edited layout (pipe.edit); None: this folder cannot edit
 
     def load_adapter(self, path: str | os.PathLike) -> PlannedPipeline:
         """Fold a planner adapter (``lvg train planner`` with ``finetune.method=lora``: ``OUT/adapter``) into this
@@ -201,6 +203,11 @@ class PlannedPipeline(BasePipeline):
                           "adapt the painter to them too to generate images of them", stacklevel=2)  # fmt: skip
         self.planner = LayoutPlanner(lm.to(self.device), self.planner.text_tokenizer, vocab)
         return self
+
+    @property
+    def can_edit(self) -> bool:
+        """Whether this pipeline edits images by instruction (it has an editor; the server answers 501 otherwise)."""
+        return self.editor is not None and self.reader is not None
 
     @property
     def can_caption(self) -> bool:
@@ -380,6 +387,28 @@ class PlannedPipeline(BasePipeline):
             raise ValueError("agrees needs the world's caption check: set pipe.entails (lvg.load_pipeline does)")
         caps = reader.caption_each(reader.read(images, batch_size), "en", batch_size=batch_size)
         return [self.entails(c, p) for c, p in zip(caps, prompts, strict=True)]
+
+    def edit(
+        self,
+        image: Any,
+        instruction: str | list[str],
+        *,
+        layout: Layout | None = None,
+        seed: int = 0,
+        temperature: float | None = None,
+        allow_unsupported: bool = False,
+        batch_size: int = 64,
+    ) -> Any:
+        """Edit an image by instruction (EN or ZH): "make the circle blue", "把正方形移到左上角". The reader reads its
+        layout (or give ``layout``), the editor LM writes the edited layout, and the painter repaints only what
+        changed: every object the edit leaves alone keeps its pixels. An instruction it cannot carry out (an object
+        the image does not hold, words outside its world, a fifth object) raises :class:`UnsupportedPromptError`
+        naming the reason, unless ``allow_unsupported``. A list of instructions is applied in turn (chained edits).
+        Returns an :class:`~lvg.pipelines.edit.EditOutput`."""
+        from lvg.pipelines.edit import edit
+
+        return edit(self, image, instruction, layout=layout, seed=seed, temperature=temperature,
+                    allow_unsupported=allow_unsupported, batch_size=batch_size)  # fmt: skip
 
     def restore(self, image: Any, prompt: str | list[str] | None = None, mask: Any = None, candidates: int = 8,
                 seed: int = 0, batch_size: int = 64) -> Any:  # fmt: skip

@@ -53,6 +53,8 @@ from lvg.serve.batching import (
     CaptionKey,
     ClientDisconnected,
     DeadlineExceeded,
+    EditJob,
+    EditKey,
     GenerationJob,
     JobDropped,
     ModelKey,
@@ -613,6 +615,52 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
         encoded = await asyncio.to_thread(lambda: [_png_b64(im, side) for im in images])
         return ImagesResponse(created=int(time.time()),
                               data=[ImageData(b64_json=b, seed=seed + j, seed_string=str(seed + j)) for j, b in enumerate(encoded)])  # fmt: skip
+
+    @app.post("/v1/images/edits", response_model=ImagesResponse, tags=["images"],
+              responses=_errors(401, 404, 413, 415, 422, 429, 501, 503, 504), summary="Edit an image by instruction")  # fmt: skip
+    async def create_edit(
+        request: Request,
+        image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF image to edit")],
+        prompt: Annotated[
+            str,
+            Form(
+                min_length=1,
+                max_length=MAX_PROMPT_CHARS,
+                description="the instruction, e.g. 'make the circle blue' or '把正方形移到左上角'",
+            ),
+        ],
+        model: Annotated[str | None, Form(description="an id from GET /v1/models (absent: the default model)")] = None,
+        seed: Annotated[int, Form(ge=0, le=MAX_SEED, description="the editor's seed")] = 0,
+        allow_unsupported: Annotated[bool, Form(description="draw an instruction the model refuses anyway")] = False,
+    ) -> ImagesResponse:
+        """Edit one image with ``model``'s editor (OpenAI's image-edit route, with an instruction as the prompt): the
+        reader reads its layout, the editor rewrites it, the painter repaints what changed. An instruction the model
+        cannot carry out is a 422 naming the reason (code ``unsupported_prompt``)."""
+        served = state.ready_or_raise(model)
+        request.scope.setdefault(LOG_KEY, {})["model"] = served.name
+        if not getattr(served.pipeline, "can_edit", False):  # (a pipeline that does not say it edits does not)
+            raise ApiError(501, "the served model cannot edit images (it has no editor)", "not_implemented")
+        if not prompt.strip():
+            raise _field_error("prompt", "prompt must not be blank")
+        blocked = state.prompt_filter.check(prompt)
+        if blocked is not None:
+            raise ApiError(400, blocked.reason, "content_policy", param="prompt")
+        ctype = (image.content_type or "").split(";")[0].strip().lower()
+        if ctype not in ALLOWED_TYPES:
+            raise ApiError(415, f"unsupported image type {ctype or 'none'!r}; send one of {', '.join(ALLOWED_TYPES)}",
+                           param="image")  # fmt: skip
+        data = await image.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise ApiError(413, f"the image is larger than {settings.max_upload_bytes} bytes", param="image")
+        try:
+            picture = await asyncio.to_thread(decode_image, data, ctype, settings.max_upload_pixels)
+        except ImageRejected as e:
+            raise ApiError(422, str(e), param="image") from None
+        key = ModelKey(served.name, EditKey(seed, allow_unsupported))
+        edited = await state.run(request, key, 1, EditJob(picture, prompt))
+        encoded = await asyncio.to_thread(lambda: [_png_b64(im, im.width) for im in edited])
+        return ImagesResponse(created=int(time.time()),
+                              data=[ImageData(b64_json=b, seed=seed, seed_string=str(seed)) for b in encoded])  # fmt: skip
 
     @app.post("/v1/captions", response_model=CaptionResponse, tags=["captions"],
               responses=_errors(401, 404, 413, 415, 422, 429, 503, 504), summary="Caption an image")  # fmt: skip

@@ -286,6 +286,20 @@ class CaptionKey:
 
 
 @dataclass(frozen=True)
+class EditKey:
+    """An edit job's settings: the editor's seed and whether a refused instruction is drawn anyway."""
+
+    seed: int
+    allow_unsupported: bool
+
+
+@dataclass(frozen=True)
+class EditJob:
+    image: Any
+    instruction: str
+
+
+@dataclass(frozen=True)
 class ModelKey:
     """The batching key of a served model's job: jobs share a pipeline call only when both the ``model`` and its
     ``key`` (a :class:`~lvg.sampling.GenerationConfig` or a :class:`CaptionKey`) are equal, so one call never mixes
@@ -320,6 +334,8 @@ class PipelineRunner:
                 if len(payloads) == 1:
                     raise
                 return [self._caption_one(p, key.lang) for p in payloads]
+        if isinstance(key, EditKey):  # each image read and edited on its own; errors per request
+            return [self._edit_one(key, p) for p in payloads]
         if not isinstance(key, GenerationConfig):
             raise TypeError(f"unknown job key {key!r}")
         try:
@@ -328,6 +344,13 @@ class PipelineRunner:
             if len(payloads) == 1:
                 raise
             return [self._generate_one(key, p) for p in payloads]
+
+    def _edit_one(self, key: EditKey, job: EditJob) -> list[Any] | ValueError:
+        try:
+            out = self.pipeline.edit(job.image, job.instruction, seed=key.seed, allow_unsupported=key.allow_unsupported)
+            return [out.image]
+        except ValueError as e:
+            return e
 
     def _generate_one(self, key: GenerationConfig, payload: GenerationJob) -> list[Any] | ValueError:
         try:

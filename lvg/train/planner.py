@@ -25,6 +25,7 @@ from lvg.models.planner import (
     PlannerSize,
     PlanVocab,
     build_planner_lm,
+    edit_prompt,
     grow_planner_from_pretrained,
     init_layout_embeddings,
     planner_batch,
@@ -34,6 +35,7 @@ from lvg.pipelines.planned import LayoutPlanner
 from lvg.tokenizers.layout import LayoutTokenizer, LayoutTokenizerConfig
 from lvg.tokenizers.text import load_text_tokenizer
 from lvg.worlds.shapes.analysis import REFUSAL_REASONS
+from lvg.worlds.shapes.edits import EDIT_REFUSALS
 from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
 from lvg.worlds.shapes.world import CANVAS
@@ -121,6 +123,7 @@ class _FolderSample:
     text: str
     layout: object
     refusal: str | None = None  # a user folder's rows are always drawable
+    context: None = None  # and never edits
 
 
 def folder_samples(rows: list[dict]) -> list[_FolderSample]:
@@ -166,9 +169,10 @@ class PlannerTask(Task):
             self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
             self.rows = folder_samples(self.folder.train)  # both languages where the folder has them
             lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px)
-        else:  # with refusals in the stream, the vocabulary gets their tokens (prompt analysis)
-            lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px,
-                                                 REFUSAL_REASONS if cfg.data.refusal_prob > 0 else ())  # fmt: skip
+        else:  # with refusals in the stream, the vocabulary gets their tokens (prompt analysis, editing)
+            refusals = (EDIT_REFUSALS if cfg.data.edit_prob > 0 else REFUSAL_REASONS if cfg.data.refusal_prob > 0
+                        else ())  # fmt: skip
+            lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px, refusals)
         self.adapted = None
         if cfg.finetune.base:  # the base's layers and text tokenizer; its rows for the tokens both vocabularies name
             if cfg.model.init_from:
@@ -204,8 +208,10 @@ class PlannerTask(Task):
 
     def encode(self, samples: list, drop: list[bool]) -> dict[str, torch.Tensor]:
         """The LM batch of (prompt, layout) samples, the prompts of rows ``drop`` left out."""
-        L = self.vocab.max_text_tokens
+        L, tok = self.vocab.max_text_tokens, self.layout_tok
         text_ids = [ids[:L] for ids in self.text_tok([s.text for s in samples], add_special_tokens=False)["input_ids"]]
+        text_ids = [t if s.context is None else edit_prompt(t, tok.encode(s.context), self.vocab)
+                    for t, s in zip(text_ids, samples)]  # fmt: skip
         lay_ids = [self.layout_tok.encode_refusal(s.refusal) if s.refusal else self.layout_tok.encode(s.layout)
                    for s in samples]  # fmt: skip
         drop = [d and not s.refusal for d, s in zip(drop, samples)]  # a refusal needs its prompt

@@ -70,6 +70,13 @@ if (typeof document !== "undefined") (function () {
     capOutput: $("caption-output"),
     capPreview: $("caption-preview"),
     capPreviewEmpty: $("caption-preview-empty"),
+    editForm: $("edit-form"),
+    editFile: $("edit-file"),
+    editPrompt: $("edit-prompt"),
+    editButton: $("edit-button"),
+    editBusy: $("edit-busy"),
+    editResult: $("edit-result"),
+    editEmpty: $("edit-empty"),
   };
 
   // ---------- API key (sessionStorage: survives reloads, not new tabs) ----------
@@ -171,7 +178,7 @@ if (typeof document !== "undefined") (function () {
       title = "Blocked by the content policy (HTTP " + resp.status + ")";
     }
     if (data && data.error && data.error.code === "unsupported_prompt") {
-      title = "This model cannot draw that prompt (HTTP " + resp.status + ")";
+      title = "This model cannot do that (HTTP " + resp.status + ")";
     }
     let message = messageFrom(data, text) || resp.statusText || "";
     const retry = resp.headers.get("Retry-After");
@@ -402,6 +409,48 @@ if (typeof document !== "undefined") (function () {
       networkError(err);
     } finally {
       setBusy(els.capButton, els.capBusy, false);
+    }
+  });
+
+  // ---------- editing ----------
+  els.editForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (els.editButton.disabled) return;
+    clearError();
+    const file = els.editFile.files && els.editFile.files[0];
+    const prompt = els.editPrompt.value.trim();
+    if (!file || !prompt) {
+      showError("Invalid input:", " choose an image and write an instruction.");
+      return;
+    }
+    const form = new FormData();
+    form.append("image", file, file.name || "image.png");
+    form.append("prompt", prompt);
+    const model = selectedModel();
+    if (model) form.append("model", model);
+    setBusy(els.editButton, els.editBusy, true);
+    try {
+      const resp = await request("/v1/images/edits", {
+        method: "POST",
+        headers: { Accept: "application/json", ...authHeaders() },
+        body: form,
+      });
+      if (!resp.ok) {
+        const err = await apiError(resp);
+        showError(err.title, err.message);
+        return;
+      }
+      const data = await resp.json();
+      const item = data && Array.isArray(data.data) && data.data[0];
+      if (item) {
+        els.editResult.src = "data:image/png;base64," + item.b64_json;
+        els.editResult.hidden = false;
+        els.editEmpty.hidden = true;
+      }
+    } catch (err) {
+      networkError(err);
+    } finally {
+      setBusy(els.editButton, els.editBusy, false);
     }
   });
 })();

@@ -16,6 +16,7 @@ from lvg.worlds.shapes.scene_layout import layout_from_scene
 
 from .analysis import everyday_variant, refusal_variant
 from .captions import CaptionConfig, describe, spec_to_text
+from .edits import EditDataConfig, make_edit_sample
 from .spec import Spec, assignment, scene_objects
 from .typed import typed_variant
 from .world import Scene, sample_scene
@@ -32,6 +33,11 @@ class PlanDataConfig:
     # prompt analysis (lvg.worlds.shapes.analysis); 0 draws nothing, so the first stream stays exactly
     everyday_prob: float = 0.0  # reworded in everyday words ("ball", "box", "圆", "方块", "draw ...")
     refusal_prob: float = 0.0  # made into a prompt the planner must refuse (target: <layout> REASON </layout>)
+    # editing (lvg.worlds.shapes.edits): the share of rows that are edits instead, ``instruction <layout> OLD
+    # </layout>`` -> the edited layout (or a refusal); 0 draws nothing
+    edit_prob: float = 0.0
+    edit_combo_prob: float = 0.25
+    edit_refusal_prob: float = 0.12
     captions: CaptionConfig = field(
         default_factory=lambda: CaptionConfig(relation_pair=0.5, position_multi=0.25, position_single=0.6)
     )
@@ -46,6 +52,7 @@ class PlanSample:
     text: str
     layout: Layout  # the scene's objects in caption order (of the scene drawn first, for a refusal)
     refusal: str | None = None  # why the prompt cannot be drawn (lvg.worlds.shapes.analysis.REFUSAL_REASONS)
+    context: Layout | None = None  # an edit's layout before the edit (the prompt is then its instruction)
 
 
 def caption_order(scene: Scene, spec: Spec) -> list[int]:
@@ -63,6 +70,12 @@ def make_plan_sample(index: int, cfg: PlanDataConfig | None = None) -> PlanSampl
     """Deterministically build item ``index`` of the planner stream configured by ``cfg``."""
     cfg = cfg or PlanDataConfig()
     rng = random.Random(f"lvg-plan:{cfg.seed}:{index}")
+    if cfg.edit_prob > 0 and rng.random() < cfg.edit_prob:  # (no draw at 0: the first stream stays)
+        e = make_edit_sample(index, EditDataConfig(cfg.seed, cfg.edit_combo_prob, cfg.edit_refusal_prob))
+        text = typed_variant(e.instruction, e.lang, rng) if rng.random() < cfg.typed_prob else e.instruction
+        after = e.after_layout
+        return PlanSample(index, e.after or e.before, {"groups": []}, e.lang, text,
+                          after if after is not None else e.before_layout, e.refusal, e.before_layout)  # fmt: skip
     scene = sample_scene(rng)
     spec = describe(scene, rng, cfg.captions)
     lang = rng.choice(cfg.langs)

@@ -1,0 +1,155 @@
+"""Editing by instruction (issue 22): the edit stream, the masked repaint, and a tiny editor through API, CLI, server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import random
+
+import numpy as np
+import pytest
+import torch
+from conftest import lm_batch_loss, make_tiny_planned, overfit
+from PIL import Image
+
+from lvg.cli import main
+from lvg.data.layout import Layout, LayoutObject
+from lvg.pipelines.edit import changed_mask
+from lvg.worlds.shapes.edits import EDIT_REFUSALS, EDIT_TYPES, make_edit_sample, one_edit
+from lvg.worlds.shapes.world import sample_scene
+
+BEFORE = Layout(
+    "white", (LayoutObject("red circle", (5, 5, 21, 21)), LayoutObject("blue square", (43, 43, 53, 53))), 64
+)
+AFTER = Layout(
+    "white", (LayoutObject("green circle", (5, 5, 21, 21)), LayoutObject("blue square", (43, 43, 53, 53))), 64
+)
+ROWS = {"make the circle green": AFTER, "remove the yellow star": "missing", "turn the circle into a dragon": "unknown"}
+
+
+@pytest.mark.parametrize("kind", EDIT_TYPES)
+def test_every_edit_type_changes_what_it_says_and_nothing_else(kind):
+    for i in range(30):
+        e = make_edit_sample(i, kind=kind)
+        assert e.refusal is None and e.kinds == (kind,)
+        before, after = e.before.objects, e.after.objects
+        if kind == "background":
+            assert before == after and e.before.bg != e.after.bg
+        elif kind == "add":
+            assert after[:-1] == before and len(after) == len(before) + 1
+        elif kind == "remove":
+            assert len(after) == len(before) - 1 and set(after) < set(before)
+        elif kind == "swap":
+            assert sum(a != b for a, b in zip(before, after)) == 2
+        else:
+            assert sum(a != b for a, b in zip(before, after)) == 1
+
+
+def test_the_edit_stream_is_reproducible_and_refuses_for_every_reason():
+    a = [make_edit_sample(i) for i in range(800)]
+    assert [s.instruction for s in a] == [make_edit_sample(i).instruction for i in range(800)]
+    assert {s.refusal for s in a} == {None, "missing", "unknown", "count", "zero"} <= {None, *EDIT_REFUSALS}
+    assert {s.lang for s in a} == {"en", "zh"} and any(len(s.kinds) == 2 for s in a)
+
+
+def test_one_edit_leaves_an_object_an_earlier_edit_touched_alone():
+    rng = random.Random(0)
+    for _ in range(100):
+        scene = sample_scene(rng)
+        got = one_edit(scene, "recolor", "en", rng, busy=set(range(len(scene.objects))) - {0})
+        if got is not None:
+            assert all(a == b for a, b in zip(scene.objects[1:], got[1].objects[1:]))
+
+
+def test_the_repaint_mask_covers_changed_objects_old_and_new_places_only():
+    m = changed_mask(BEFORE, AFTER, 64)
+    assert m[10, 10] and not m[48, 48] and not m[30, 30]
+    moved = Layout("white", (LayoutObject("red circle", (27, 27, 43, 43)), BEFORE.objects[1]), 64)
+    m = changed_mask(BEFORE, moved, 64)
+    assert m[10, 10] and m[35, 35] and not m[48, 48]
+    assert changed_mask(BEFORE, Layout("black", BEFORE.objects, 64), 64).all()
+    assert not changed_mask(BEFORE, BEFORE, 64).any()
+
+
+@pytest.fixture(scope="module")
+def editing_model(tmp_path_factory):
+    from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm, edit_prompt, planner_batch
+    from lvg.pipelines.planned import LayoutPlanner, PlannedPipeline
+    from lvg.train.planner import shapes_world_layout_config
+
+    folder = make_tiny_planned(tmp_path_factory.mktemp("edit") / "m")
+    pipe = PlannedPipeline.from_pretrained(folder)
+    torch.manual_seed(0)
+    tok = pipe.planner.text_tokenizer
+    vocab = PlanVocab.from_tokenizer(tok, shapes_world_layout_config(1, EDIT_REFUSALS))
+    editor = LayoutPlanner(build_planner_lm(vocab, PlannerSize(32, 1, 2, 64)), tok, vocab)
+    lay = editor.layout_tokenizer
+    text = [edit_prompt(t, lay.encode(BEFORE), vocab) for t in editor.tokenize(list(ROWS))]
+    targets = [lay.encode_refusal(v) if isinstance(v, str) else lay.encode(v) for v in ROWS.values()]
+    batch = planner_batch(text, targets, vocab)
+    assert overfit(editor.lm, lambda: lm_batch_loss(editor.lm, batch), 200, lr=1e-2) < 0.02
+    editor.lm.eval()
+    pipe.editor = editor
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def test_an_edit_repaints_only_what_changed(editing_model):
+    from lvg.pipelines.planned import PlannedPipeline
+
+    pipe = PlannedPipeline.from_pretrained(editing_model)
+    assert pipe.can_edit
+    start = np.asarray(pipe(layout=BEFORE).images[0])
+    out = pipe.edit(start, "make the circle green", layout=BEFORE, temperature=0)
+    assert out.layouts == [BEFORE, AFTER] and out.unsupported == [None]
+    edited = np.asarray(out.image)
+    mask = changed_mask(BEFORE, AFTER, 64)
+    assert np.array_equal(edited[~mask], start[~mask])  # the square's pixels (and all others) untouched
+    chained = pipe.edit(start, ["make the circle green", "make the circle green"], layout=BEFORE, temperature=0)
+    assert len(chained.images) == 2 and len(chained.layouts) == 3
+
+
+def test_an_edit_it_cannot_carry_out_names_the_reason(editing_model):
+    from lvg.pipelines.planned import PlannedPipeline, UnsupportedPromptError
+
+    pipe = PlannedPipeline.from_pretrained(editing_model)
+    start = pipe(layout=BEFORE).images[0]
+    with pytest.raises(UnsupportedPromptError, match="cannot carry out 'remove the yellow star'.*reason: missing"):
+        pipe.edit(start, "remove the yellow star", layout=BEFORE)
+    with pytest.raises(UnsupportedPromptError, match="reason: unknown"):
+        pipe.edit(start, "turn the circle into a dragon", layout=BEFORE)
+    out = pipe.edit(start, "remove the yellow star", layout=BEFORE, allow_unsupported=True)
+    assert out.unsupported == ["missing"]
+    no_editor = PlannedPipeline.from_pretrained(make_tiny_planned(editing_model.parent / "plain"))
+    with pytest.raises(ValueError, match="no editor"):
+        no_editor.edit(start, "make the circle green")
+
+
+def test_lvg_edit_and_the_server_route(editing_model, tmp_path, capsys):
+    from fastapi.testclient import TestClient
+
+    from lvg.pipelines.planned import PlannedPipeline
+    from lvg.serve.app import ServeSettings, create_app
+
+    pipe = PlannedPipeline.from_pretrained(editing_model)
+    src = tmp_path / "in.png"
+    pipe(layout=BEFORE).images[0].save(src)
+    rc = main(["edit", str(src), "make the circle green", "-o", str(tmp_path / "out.png"), "--model",
+               str(editing_model), "--allow-unsupported"])  # fmt: skip
+    assert rc == 0 and Image.open(tmp_path / "out.png").size == (64, 64), capsys.readouterr().err
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    assert main(["edit", str(tmp_path / "bad.png"), "x", "-o", str(tmp_path / "o.png"), "--model",
+                 str(editing_model)]) == 2  # fmt: skip
+    assert "bad.png" in capsys.readouterr().err
+    png = src.read_bytes()
+    with TestClient(create_app(ServeSettings(), pipeline=pipe)) as client:
+        r = client.post("/v1/images/edits", files={"image": ("a.png", png, "image/png")},
+                        data={"prompt": "make the circle green", "allow_unsupported": "true"})  # fmt: skip
+        assert r.status_code == 200
+        assert Image.open(io.BytesIO(base64.b64decode(r.json()["data"][0]["b64_json"]))).size == (64, 64)
+        r = client.post("/v1/images/edits", files={"image": ("a.txt", b"hello", "text/plain")}, data={"prompt": "x"})
+        assert r.status_code == 415
+    plain = PlannedPipeline.from_pretrained(make_tiny_planned(tmp_path / "plain"))
+    with TestClient(create_app(ServeSettings(), pipeline=plain)) as client:
+        r = client.post("/v1/images/edits", files={"image": ("a.png", png, "image/png")}, data={"prompt": "x"})
+        assert r.status_code == 501
