@@ -8,9 +8,9 @@
 #   plan       the reader, then the painter, on the tokenizer's core (both need the new image tokenizer); then
 #              waits for the LMs (started here if the tokenizer stage did not start them)
 #   export     assemble the model folder (fp16 safetensors) with the shipped text tokenizer and CLIP
-#   refine     fine-tune the folder's two LMs side by side, one per core: the planner learns prompt analysis
-#              (everyday words; refusing what it cannot draw), the reading LM off-grid layouts and "how many
-#              objects"; then assemble the folder again with them
+#   refine     fine-tune the folder's LMs, one core each: the planner learns prompt analysis (everyday words;
+#              refusing what it cannot draw), then a copy of it learns to edit layouts by instruction (editor/);
+#              the reading LM learns off-grid layouts and "how many objects"; then assemble the folder again
 #   eval       lvg eval shapes on the public benchmark, EN and ZH (two threads: it runs alone)
 #   llm        (not in the default) the one-stage LM of configs/llm-shapes.yaml, for models without a painter
 #
@@ -107,17 +107,20 @@ PYEOF
         ;;
     refine)
         wait_lms
-        { done_flag "$RUNS/planner-analysis/planner/plan_vocab.json" \
+        { { done_flag "$RUNS/planner-analysis/planner/plan_vocab.json" \
             || train planner planner-shapes-analysis.yaml planner-analysis "finetune.base=$OUT"; } \
+            && { done_flag "$RUNS/editor-shapes/planner/plan_vocab.json" \
+            || train planner editor-shapes.yaml editor-shapes "finetune.base=$OUT"; }; } \
             > "$RUNS/refine-planner.log" 2>&1 &
         refine_pid=$!
         done_flag "$RUNS/reading-lm-offgrid/reading_lm/plan_vocab.json" \
             || train reading-lm reading-lm-shapes-offgrid.yaml reading-lm-offgrid "finetune.base=$OUT"
-        wait "$refine_pid" || { echo "the planner's refinement failed: see $RUNS/refine-planner.log" >&2; exit 1; }
+        wait "$refine_pid" || { echo "the planner's refinement or the editor failed: see $RUNS/refine-planner.log" >&2
+                                exit 1; }
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-analysis/planner" \
             --painter "$RUNS/painter-shapes/painter" --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
             --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-offgrid/reading_lm" \
-            --temperature 0.3 --dtype float16
+            --editor "$RUNS/editor-shapes/planner" --temperature 0.3 --dtype float16
         ;;
     eval)
         wait_lms

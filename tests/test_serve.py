@@ -50,6 +50,7 @@ class FakePipeline:
 
     generation_config = GenerationConfig()
     can_caption = True
+    can_edit = True
 
     def __init__(self, delay: float = 0.0, max_text_tokens: int = 16) -> None:
         self.delay = delay
@@ -80,6 +81,11 @@ class FakePipeline:
 
     def caption(self, images, lang="en"):
         return [f"{lang} caption of a {im.size[0]}x{im.size[1]} image" for im in images]
+
+    def edit(self, image, instruction, seed=0, allow_unsupported=False):
+        from lvg.pipelines.edit import EditOutput
+
+        return EditOutput([Image.new("RGB", (64, 64), self.colour(instruction, seed))], [])
 
 
 @contextmanager

@@ -35,6 +35,7 @@ SHRINK = {  # config file -> changes (nested dicts merge into the real config's 
     "reading-lm-shapes.yaml": {"size": TINY_LM, "eval_captions": 0, "eval_questions": 0},
     "planner-shapes-analysis.yaml": {"eval": {"prompts_per_category": 0}},  # (fine-tunes: the base's size)
     "reading-lm-shapes-offgrid.yaml": {"eval_captions": 0, "eval_questions": 0},
+    "editor-shapes.yaml": {},
 }
 
 
@@ -94,7 +95,7 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
     # the assembled folder loads strictly and generates (with the tiny models, any picture will do)
     pipe = lvg.load_pipeline(tmp_path / "model")
     assert pipe("two red circles", seed=0, allow_unsupported=True).images[0].size == (64, 64)
-    assert pipe.planner.vocab.layout.refusals  # the refined planner can refuse
+    assert pipe.planner.vocab.layout.refusals and pipe.can_edit  # the refined planner refuses; an editor is there
     # a second run resumes nothing and retrains nothing: every stage's result is there
     again = subprocess.run(["bash", "scripts/train_shapes_default.sh", "plan"], cwd=repo, env=env,
                            capture_output=True, text=True, timeout=300)  # fmt: skip
