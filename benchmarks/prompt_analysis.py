@@ -9,11 +9,14 @@ sampling):
   ``lvg.worlds.shapes.prompt_sets``, and 500 paraphrased captions from a seed no training stream uses. Share the
   planner accepts (target >= 99.5%).
 - **everyday** (``benchmarks/prompt_analysis.jsonl``, set ``everyday``, written by hand for this benchmark): each
-  prompt with what it means in the canonical grammar (``means``). Right = accepted and the planned layout (seed 0,
+  prompt with what it means in the canonical grammar (``means``). Two sets (``written``): set 1 was written before
+  the first analysis planner was trained, and the everyday words and number words of some of its failures were then
+  added to the training lexicon, so it is no longer independent; set 2 was written after the last change to the
+  training data and never used to change it. Right = accepted and the planned layout (seed 0,
   the model's own sampling settings) satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise
   (targets: >= 90% right, 0 wrong).
-- **outside the world** (set ``outside``, written by hand): words the training stream never uses, counts beyond four,
-  contradictions, zero and negative counts. Share refused (target >= 95%), and the share refused for the written
+- **outside the world** (set ``outside``, written by hand, sets 1 and 2 as above): words outside the world (mostly
+  ones the training stream never uses), counts beyond four, contradictions, zero and negative counts. Share refused (target >= 95%), and the share refused for the written
   reason.
 - **generated refusals** from held-out words (``lvg.worlds.shapes.analysis.HELD_OUT_UNKNOWN``, a seed no training
   stream uses): share refused.
@@ -92,34 +95,37 @@ def main() -> None:
             n_in, ok_in = n_in + len(prompts), ok_in + round(share * len(prompts))
             fails += [f"[{lang}] in-world refused ({name}): {b}" for b in bad]
         r["accepted: all in-world"] = (ok_in / n_in, n_in)
-        every = [x for x in rows if x["set"] == "everyday" and x["lang"] == lang]
-        errs = pipe.analyse([x["prompt"] for x in every])
-        kept = [x for x, e in zip(every, errs) if e is None]
-        layouts = pipe.plan([x["prompt"] for x in kept], seed=0) if kept else []
-        verdict = Counter()
-        for x, e in zip(every, errs):
-            if e is not None:
-                verdict["refused"] += 1
-                fails.append(f"[{lang}] everyday refused: {x['prompt']!r} -> {e.reason}")
-        for x, lay in zip(kept, layouts):
-            try:
-                ok = scene_satisfies(layout_to_scene(lay, 1.0), parse_caption(x["means"]))
-            except LayoutError:
-                ok = False
-            verdict["right" if ok else "wrong"] += 1
-            if not ok:
-                fails.append(f"[{lang}] everyday WRONG: {x['prompt']!r} -> {lay.to_json()}")
-        for k in ("right", "refused", "wrong"):
-            r[f"everyday: {k}"] = (verdict[k] / len(every), len(every))
-        out = [x for x in rows if x["set"] == "outside" and x["lang"] == lang]
-        errs = pipe.analyse([x["prompt"] for x in out])
-        r["outside: refused"] = (sum(e is not None for e in errs) / len(out), len(out))
-        r["outside: refused for the written reason"] = (
-            sum(e is not None and e.reason == x["reason"] for x, e in zip(out, errs)) / len(out), len(out))  # fmt: skip
-        for reason in ("unknown", "count", "contradiction", "zero"):
-            mine = [(x, e) for x, e in zip(out, errs) if x["reason"] == reason]
-            r[f"outside ({reason}): refused"] = (sum(e is not None for _, e in mine) / len(mine), len(mine))
-        fails += [f"[{lang}] outside accepted: {x['prompt']!r} ({x['reason']})" for x, e in zip(out, errs) if e is None]
+        for written in (1, 2):
+            tag = f"set {written}"
+            every = [x for x in rows if x["set"] == "everyday" and x["lang"] == lang and x["written"] == written]
+            errs = pipe.analyse([x["prompt"] for x in every])
+            kept = [x for x, e in zip(every, errs) if e is None]
+            layouts = pipe.plan([x["prompt"] for x in kept], seed=0) if kept else []
+            verdict: Counter = Counter()
+            for x, e in zip(every, errs):
+                if e is not None:
+                    verdict["refused"] += 1
+                    fails.append(f"[{lang}, {tag}] everyday refused: {x['prompt']!r} -> {e.reason}")
+            for x, lay in zip(kept, layouts):
+                try:
+                    ok = scene_satisfies(layout_to_scene(lay, 1.0), parse_caption(x["means"]))
+                except LayoutError:
+                    ok = False
+                verdict["right" if ok else "wrong"] += 1
+                if not ok:
+                    fails.append(f"[{lang}, {tag}] everyday WRONG: {x['prompt']!r} -> {lay.to_json()}")
+            for k in ("right", "refused", "wrong"):
+                r[f"everyday ({tag}): {k}"] = (verdict[k] / len(every), len(every))
+            out = [x for x in rows if x["set"] == "outside" and x["lang"] == lang and x["written"] == written]
+            errs = pipe.analyse([x["prompt"] for x in out])
+            r[f"outside ({tag}): refused"] = (sum(e is not None for e in errs) / len(out), len(out))
+            r[f"outside ({tag}): refused for the written reason"] = (
+                sum(e is not None and e.reason == x["reason"] for x, e in zip(out, errs)) / len(out), len(out))  # fmt: skip
+            for reason in ("unknown", "count", "contradiction", "zero"):
+                mine = [(x, e) for x, e in zip(out, errs) if x["reason"] == reason]
+                r[f"outside ({tag}, {reason}): refused"] = (sum(e is not None for _, e in mine) / len(mine), len(mine))
+            fails += [f"[{lang}, {tag}] outside accepted: {x['prompt']!r} ({x['reason']})"
+                      for x, e in zip(out, errs) if e is None]  # fmt: skip
         gen = generated_refusals(200, lang)
         share, _ = accepted(pipe, gen)
         r["generated, held-out words: refused"] = (1 - share, len(gen))
@@ -131,18 +137,26 @@ def main() -> None:
     print(body)
     print("\n".join(fails))
     if not args.no_write:
-        write_section("prompt-analysis", f"""## Prompt analysis: draw, understand, or refuse (`python benchmarks/prompt_analysis.py`)
+        write_section(
+            "prompt-analysis",
+            f"""## Prompt analysis: draw, understand, or refuse (`python benchmarks/prompt_analysis.py`)
 
 Model: `{args.model or "models/shapes-default"}`. The planner's decision before drawing (`PlannedPipeline.analyse`,
 one forward pass); "everyday" prompts also planned once (seed 0) and checked against what they mean. Sets:
-`benchmarks/prompt_analysis.jsonl` (hand-written), the public benchmark, `lvg.worlds.shapes.prompt_sets`, and
-generated prompts from a seed no training stream uses.
+`benchmarks/prompt_analysis.jsonl` (hand-written; set 1 before the first training, then words of some of its
+failures were added to the training lexicon, so it is no longer independent; set 2 after the last training-data
+change, never used to change anything), the public benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
+prompts from a seed no training stream uses. Targets: in-world accepted >= 99.5%; everyday >= 90% right and 0
+wrong; outside refused >= 95%.
 
 {body}
 
 Failures ({len(fails)}):
 
-""" + "\n".join(f"- {f}" for f in fails[:80]) + ("\n- ..." if len(fails) > 80 else ""))
+"""
+            + "\n".join(f"- {f}" for f in fails[:80])
+            + ("\n- ..." if len(fails) > 80 else ""),
+        )
 
 
 if __name__ == "__main__":

@@ -47,9 +47,9 @@ def make_tiny_pipeline(path: Path) -> Path:
     return Pipeline(build_lm(layout, "tiny"), img_tok, text_tok, layout).save_pretrained(path)
 
 
-def make_tiny_planned(path: Path, reader: bool = True, refusals: tuple[str, ...] = ()) -> Path:
+def make_tiny_planned(path: Path, reader: bool = True, refusals: tuple[str, ...] = (), editor: bool = False) -> Path:
     """Save a tiny untrained planned pipeline (planner LM, painter, 16-code image tokenizer, and a reader unless
-    ``reader=False``; the planner's vocabulary with ``refusals``) to ``path``."""
+    ``reader=False``; the planner's vocabulary with ``refusals``; an untrained editor when ``editor``) to ``path``."""
     from lvg.models.painter import Painter
     from lvg.models.planner import PlannerSize, PlanVocab, build_planner_lm
     from lvg.pipelines.planned import LayoutPlanner, PlannedPipeline
@@ -65,7 +65,13 @@ def make_tiny_planned(path: Path, reader: bool = True, refusals: tuple[str, ...]
     img_tok = ImageTokenizer(ImageTokenizerConfig(channels=[8, 16, 16], fsq_levels=[4, 4])).eval()
     painter = Painter(shapes_world_painter_config(8, [4, 4], PainterModelConfig(8, 16, 1))).eval()
     tiny_reader = make_tiny_reader(vocab, text_tok) if reader else None
-    return PlannedPipeline(planner, painter, img_tok, reader=tiny_reader).save_pretrained(path)
+    tiny_editor = None
+    if editor:
+        from lvg.worlds.shapes.edits import EDIT_REFUSALS
+
+        edit_vocab = PlanVocab.from_tokenizer(text_tok, shapes_world_layout_config(1, EDIT_REFUSALS))
+        tiny_editor = LayoutPlanner(build_planner_lm(edit_vocab, PlannerSize(32, 1, 2, 64)).eval(), text_tok, edit_vocab)
+    return PlannedPipeline(planner, painter, img_tok, reader=tiny_reader, editor=tiny_editor).save_pretrained(path)
 
 
 def write_layout_folder(path: Path, prompts: dict[str, tuple[str, list[int]]], rows: int = 8) -> Path:

@@ -11,7 +11,7 @@ README = ROOT / "README.md"
 
 
 def test_readme_python_examples_run(tmp_path, monkeypatch):
-    make_tiny_planned(tmp_path / "model")
+    make_tiny_planned(tmp_path / "model", editor=True)
     make_tiny_pipeline(tmp_path / "one-stage-model")
     monkeypatch.setenv("LVG_DEFAULT_MODEL", str(tmp_path / "model"))
     monkeypatch.chdir(tmp_path)

@@ -52,7 +52,9 @@ def evaluate_generation(pipe: TextToImagePipeline, prompts: list[dict], lang: st
     keyword arguments, e.g. ``seed=0, guidance_scale=3.0``); prompt ``i`` uses seed ``seed + i``. Prompts are
     generated and judged ``batch_size`` at a time, with a progress bar on stderr when ``progress``. ``referee``
     (image, spec) -> verdict judges each image (default: the Shapes World pixel judge; another world's ``judge``
-    for its benchmark prompts).
+    for its benchmark prompts). A prompt the model refuses to draw (prompt analysis) fails, with the reason
+    ``refused (REASON)``: every prompt here is one it should draw (the images are made with ``allow_unsupported``
+    so one refusal does not stop the rest).
     """
     referee = referee or judge
     if lang not in ("en", "zh"):
@@ -64,12 +66,15 @@ def evaluate_generation(pipe: TextToImagePipeline, prompts: list[dict], lang: st
     def run(start: int, stop: int) -> list[dict]:
         chunk = prompts[start:stop]
         seed = None if cfg.seed is None else cfg.seed + start  # prompt i keeps seed + i whatever the chunking
-        out = pipe([r[lang] for r in chunk], config=cfg.replace(seed=seed), batch_size=batch_size)
+        out = pipe([r[lang] for r in chunk], config=cfg.replace(seed=seed, allow_unsupported=True),
+                   batch_size=batch_size)  # fmt: skip
+        refused = out.unsupported or [None] * len(out.images)
         rows = []
-        for row, img in zip(chunk, out.images, strict=True):
+        for row, img, why in zip(chunk, out.images, refused, strict=True):
             v = referee(img, row["spec"])
-            rows.append({"id": row["id"], "category": row["category"], "prompt": row[lang], "passed": v.passed,
-                         "reason": v.reason, **({"image": img} if keep_images else {})})  # fmt: skip
+            passed, reason = (v.passed, v.reason) if why is None else (False, f"refused ({why})")
+            rows.append({"id": row["id"], "category": row["category"], "prompt": row[lang], "passed": passed,
+                         "reason": reason, **({"image": img} if keep_images else {})})  # fmt: skip
         return rows
 
     rows = in_chunks(run, len(prompts), batch_size, f"generate + judge ({lang})", progress, "prompt")

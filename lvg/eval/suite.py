@@ -139,7 +139,9 @@ def extended_report(pipe: UnifiedPipeline, prompts: list[dict], gens: list[Gener
 
     subset = _per_category(prompts, subset_per_category)
     gallery_rows = _per_category(prompts, 1)
-    out = pipe([r["en"] for r in gallery_rows], config=cfg.replace(num_images=samples_per_prompt))
+    out = pipe(
+        [r["en"] for r in gallery_rows], config=cfg.replace(num_images=samples_per_prompt, allow_unsupported=True)
+    )
     groups = [i for i in range(len(gallery_rows)) for _ in range(samples_per_prompt)]
     metrics["diversity (mean pairwise feature distance)"] = diversity(feats_of(images_to_tensor(out.images)), groups)
     metrics["distinct code sequences per prompt"] = distinct_fraction(out.codes, groups)
