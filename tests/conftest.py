@@ -70,7 +70,9 @@ def make_tiny_planned(path: Path, reader: bool = True, refusals: tuple[str, ...]
         from lvg.worlds.shapes.edits import EDIT_REFUSALS
 
         edit_vocab = PlanVocab.from_tokenizer(text_tok, shapes_world_layout_config(1, EDIT_REFUSALS))
-        tiny_editor = LayoutPlanner(build_planner_lm(edit_vocab, PlannerSize(32, 1, 2, 64)).eval(), text_tok, edit_vocab)
+        tiny_editor = LayoutPlanner(
+            build_planner_lm(edit_vocab, PlannerSize(32, 1, 2, 64)).eval(), text_tok, edit_vocab
+        )
     return PlannedPipeline(planner, painter, img_tok, reader=tiny_reader, editor=tiny_editor).save_pretrained(path)
 
 

@@ -192,8 +192,9 @@ def test_a_damaged_adapter_folder_is_one_line_naming_the_file(base, moons, tmp_p
     a config peft cannot use, or (harmless) a BOM: a one-line error naming the file, never a traceback."""
     import shutil
 
-    from lvg.cli import main
     from safetensors.torch import load_file, save_file
+
+    from lvg.cli import main
 
     finetune(base / "planner", moons, tmp_path / "lora", "lora", 5)
     adapter = tmp_path / "adapter"

@@ -76,7 +76,8 @@ def _layouts() -> str:
 
 def _plans() -> str:
     samples = [dataclasses.asdict(make_plan_sample(i)) for i in range(N)]
-    assert all(s.pop("refusal") is None for s in samples)  # (a field added later; the default stream never refuses)
+    # (fields added later: the default stream never refuses and never edits)
+    assert all(s.pop("refusal") is None and s.pop("context") is None for s in samples)
     return _sha(samples)
 
 

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 TOKENIZER_DIR = "text_tokenizer"
 # what a DDIM pixel sampler can honour; temperature / top-k / top-p are token-sampling settings of lvg's LM
-SUPPORTED_SETTINGS = frozenset({"num_images", "guidance_scale", "seed"})
+SUPPORTED_SETTINGS = frozenset(
+    {"num_images", "guidance_scale", "seed", "allow_unsupported"}
+)  # (no analysis: it draws all)
 
 
 @dataclass
@@ -37,6 +39,7 @@ class PeerDiffusionOutput:
     images: list[Image.Image]
     prompts: list[str] = field(default_factory=list)  # the prompt of each image
     seeds: list[int] = field(default_factory=list)  # the seed of each image's starting noise
+    unsupported: list[str | None] = field(default_factory=list)  # (no prompt analysis: always empty)
 
 
 class PeerDiffusionPipeline(BasePipeline):

@@ -73,8 +73,9 @@ def edit(pipe, image: Any, instruction: str | list[str], *, layout: Layout | Non
         layout = pipe.read([Image.fromarray(current)], batch_size)[0]
         if not layout.objects:
             raise ValueError("the reader saw no object in the image to edit")
-    layout = reading_order(layout)
-    editor.layout_tokenizer.check(layout)
+    # the layout as the editor's tokens say it (boxes on its location bins), so an object the edit leaves alone is
+    # written back exactly as it came in, and is not repainted
+    layout = reading_order(editor.layout_tokenizer.decode(editor.layout_tokenizer.encode(layout)))
     temp = pipe.generation_config.temperature if temperature is None else temperature
     images, layouts, flags = [], [layout], []
     for step in steps:

@@ -22,6 +22,7 @@ class GenerationOutput(Protocol):
     images: list[Image.Image]
     prompts: list[str]
     seeds: list[int]
+    unsupported: list[str | None]  # why a prompt drawn with allow_unsupported was refused (empty: no analysis)
 
 
 @runtime_checkable
