@@ -246,7 +246,7 @@ def _outside(d: Path, rel: str) -> None:
     (d / rel).symlink_to(away)
 
 
-def _file_mutants(rel: str, is_dir: bool) -> list[Mutant]:
+def _file_mutants(rel: str, is_dir: bool, components: frozenset[str] = frozenset()) -> list[Mutant]:
     out = [
         Mutant("missing", rel, "removed", lambda d: _remove(d, rel)),
         Mutant("symlink-loop", rel, "self", lambda d: _loop(d, rel)),
@@ -260,18 +260,26 @@ def _file_mutants(rel: str, is_dir: bool) -> list[Mutant]:
                 out.append(Mutant("device", rel, dev, lambda d, dev=dev: _special(d, rel, dev)))
     else:
         out.append(Mutant("pickle-beside", rel, "4 pickles", lambda d: _pickle_beside(d, rel)))
-        if "/" not in rel:  # a component folder: a link out of the model folder is refused (exit 0 fails)
+        if rel in components:  # a component folder: a link out of the model folder is refused (exit 0 fails); a
+            # folder the index does not name (the retrain script's copy of the text tokenizer) is never read
             out.append(Mutant("symlink-outside", rel, "link", lambda d: _outside(d, rel), harmful=True))
     return out
+
+
+def component_folders(model: Path) -> frozenset[str]:
+    """The component folders ``model_index.json`` names (short ``"name": "folder"`` or ``{"folder": ...}`` form)."""
+    comps = json.loads((model / "model_index.json").read_text(encoding="utf-8")).get("components", {})
+    return frozenset(v["folder"] if isinstance(v, dict) else v for v in comps.values())
 
 
 def all_mutants(model: Path, seed: int = 0, per_key: int = 4) -> list[Mutant]:
     """Every mutant of the folder ``model``, in a fixed order (deterministic for ``seed``)."""
     rng = random.Random(seed)
     out: list[Mutant] = []
+    components = component_folders(model)
     for path in sorted(model.rglob("*")):
         rel = path.relative_to(model).as_posix()
-        out += _file_mutants(rel, path.is_dir())
+        out += _file_mutants(rel, path.is_dir(), components)
         if path.is_dir():
             continue
         if path.suffix == ".safetensors":
@@ -323,7 +331,7 @@ def quick_mutants(model: Path, seed: int = 0) -> list[Mutant]:
 @dataclass
 class Outcome:
     mutant: str
-    verdict: str  # ok-exit0 | ok-error | traceback | hang | signal | bad-exit | unclear
+    verdict: str  # ok-exit0 | ok-error | ok-refused | traceback | hang | signal | bad-exit | unclear
     rc: int | None
     seconds: float
     stderr: str
@@ -375,6 +383,8 @@ def classify(m: Mutant, rc: int | None, sig: int | None, stderr: str, wrote: boo
         return "ok-exit0" if wrote and not m.harmful else ("silent-garbage" if m.harmful else "bad-exit")
     if rc != 2 or len(lines) != 1 or not lines[0].startswith("lvg: error: "):
         return "unclear"
+    if lines[0].startswith("lvg: error: cannot draw ") and "(reason: " in lines[0]:
+        return "ok-refused"  # the mutant loaded and its planner refused the prompt (a valid change of meaning)
     target = Path(m.target)
     names = {m.target, target.parent.as_posix()} if target.parent.as_posix() != "." else {m.target}
     if not any(n in lines[0] for n in names):
