@@ -581,6 +581,22 @@ def _add_exception_handlers(app: FastAPI) -> None:
 
 def _add_routes(app: FastAPI, state: ServeState) -> None:
     settings = state.settings  # (create_app's own, or the one naming the models given as pipelines)
+
+    async def read_upload(upload: UploadFile, param: str) -> Any:
+        """An uploaded image, decoded within the server's limits: 415 for a type it does not take, 413 above the byte
+        limit, 422 for bytes that do not decode or exceed the pixel limit (``param``: the form field, in errors)."""
+        ctype = (upload.content_type or "").split(";")[0].strip().lower()
+        if ctype not in ALLOWED_TYPES:
+            raise ApiError(415, f"unsupported image type {ctype or 'none'!r}; send one of {', '.join(ALLOWED_TYPES)}",
+                           param=param)  # fmt: skip
+        data = await upload.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise ApiError(413, f"the image is larger than {settings.max_upload_bytes} bytes", param=param)
+        try:
+            return await asyncio.to_thread(decode_image, data, ctype, settings.max_upload_pixels)
+        except ImageRejected as e:
+            raise ApiError(422, str(e), param=param) from None
+
     GenerationRequest = generation_request_model(settings.max_images_per_request)  # noqa: N806
 
     @app.post("/v1/images/generations", response_model=ImagesResponse, tags=["images"],
@@ -645,17 +661,7 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
         blocked = state.prompt_filter.check(prompt)
         if blocked is not None:
             raise ApiError(400, blocked.reason, "content_policy", param="prompt")
-        ctype = (image.content_type or "").split(";")[0].strip().lower()
-        if ctype not in ALLOWED_TYPES:
-            raise ApiError(415, f"unsupported image type {ctype or 'none'!r}; send one of {', '.join(ALLOWED_TYPES)}",
-                           param="image")  # fmt: skip
-        data = await image.read(settings.max_upload_bytes + 1)
-        if len(data) > settings.max_upload_bytes:
-            raise ApiError(413, f"the image is larger than {settings.max_upload_bytes} bytes", param="image")
-        try:
-            picture = await asyncio.to_thread(decode_image, data, ctype, settings.max_upload_pixels)
-        except ImageRejected as e:
-            raise ApiError(422, str(e), param="image") from None
+        picture = await read_upload(image, "image")
         key = ModelKey(served.name, EditKey(seed, allow_unsupported))
         edited = await state.run(request, key, 1, EditJob(picture, prompt))
         encoded = await asyncio.to_thread(lambda: [_png_b64(im, im.width) for im in edited])
@@ -675,17 +681,7 @@ def _add_routes(app: FastAPI, state: ServeState) -> None:
         request.scope.setdefault(LOG_KEY, {})["model"] = served.name
         if not served.pipeline.can_caption:
             raise ApiError(501, "the served model cannot caption images (it has no reader)", "not_implemented")
-        ctype = (file.content_type or "").split(";")[0].strip().lower()
-        if ctype not in ALLOWED_TYPES:
-            raise ApiError(415, f"unsupported image type {ctype or 'none'!r}; send one of {', '.join(ALLOWED_TYPES)}",
-                           param="file")  # fmt: skip
-        data = await file.read(settings.max_upload_bytes + 1)
-        if len(data) > settings.max_upload_bytes:
-            raise ApiError(413, f"the image is larger than {settings.max_upload_bytes} bytes", param="file")
-        try:
-            image = await asyncio.to_thread(decode_image, data, ctype, settings.max_upload_pixels)
-        except ImageRejected as e:
-            raise ApiError(422, str(e), param="file") from None
+        image = await read_upload(file, "file")
         caption = await state.run(request, ModelKey(served.name, CaptionKey(lang)), 1, image)
         return CaptionResponse(caption=caption, lang=lang)
 

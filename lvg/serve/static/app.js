@@ -356,6 +356,32 @@ if (typeof document !== "undefined") (function () {
     }
   });
 
+  // POST a multipart form (with the selected model) while `button` shows `busy`; the JSON answer, or null after
+  // showing the error.
+  async function postForm(url, form, button, busy) {
+    const model = selectedModel();
+    if (model) form.append("model", model);
+    setBusy(button, busy, true);
+    try {
+      const resp = await request(url, {
+        method: "POST",
+        headers: { Accept: "application/json", ...authHeaders() },
+        body: form,
+      });
+      if (!resp.ok) {
+        const err = await apiError(resp);
+        showError(err.title, err.message);
+        return null;
+      }
+      return await resp.json();
+    } catch (err) {
+      networkError(err);
+      return null;
+    } finally {
+      setBusy(button, busy, false);
+    }
+  }
+
   // ---------- captioning ----------
   let previewUrl = null;
   els.capFile.addEventListener("change", () => {
@@ -387,28 +413,11 @@ if (typeof document !== "undefined") (function () {
     const form = new FormData();
     form.append("file", file, file.name || "image.png");
     form.append("lang", els.capLang.value);
-    const model = selectedModel();
-    if (model) form.append("model", model);
-    setBusy(els.capButton, els.capBusy, true);
     els.capOutput.textContent = "";
-    try {
-      const resp = await request("/v1/captions", {
-        method: "POST",
-        headers: { Accept: "application/json", ...authHeaders() },
-        body: form,
-      });
-      if (!resp.ok) {
-        const err = await apiError(resp);
-        showError(err.title, err.message);
-        return;
-      }
-      const data = await resp.json();
+    const data = await postForm("/v1/captions", form, els.capButton, els.capBusy);
+    if (data) {
       els.capOutput.lang = data.lang === "zh" ? "zh-CN" : "en";
       els.capOutput.textContent = data.caption || "(empty caption)";
-    } catch (err) {
-      networkError(err);
-    } finally {
-      setBusy(els.capButton, els.capBusy, false);
     }
   });
 
@@ -426,31 +435,12 @@ if (typeof document !== "undefined") (function () {
     const form = new FormData();
     form.append("image", file, file.name || "image.png");
     form.append("prompt", prompt);
-    const model = selectedModel();
-    if (model) form.append("model", model);
-    setBusy(els.editButton, els.editBusy, true);
-    try {
-      const resp = await request("/v1/images/edits", {
-        method: "POST",
-        headers: { Accept: "application/json", ...authHeaders() },
-        body: form,
-      });
-      if (!resp.ok) {
-        const err = await apiError(resp);
-        showError(err.title, err.message);
-        return;
-      }
-      const data = await resp.json();
-      const item = data && Array.isArray(data.data) && data.data[0];
-      if (item) {
-        els.editResult.src = "data:image/png;base64," + item.b64_json;
-        els.editResult.hidden = false;
-        els.editEmpty.hidden = true;
-      }
-    } catch (err) {
-      networkError(err);
-    } finally {
-      setBusy(els.editButton, els.editBusy, false);
+    const data = await postForm("/v1/images/edits", form, els.editButton, els.editBusy);
+    const item = data && Array.isArray(data.data) && data.data[0];
+    if (item) {
+      els.editResult.src = "data:image/png;base64," + item.b64_json;
+      els.editResult.hidden = false;
+      els.editEmpty.hidden = true;
     }
   });
 })();
