@@ -47,6 +47,8 @@ class PeerDiffusionPipeline(BasePipeline):
 
     component_classes = {"model": "PeerDiffusion", "text_tokenizer": "TextTokenizer"}
     component_folders = {"model": ".", "text_tokenizer": TOKENIZER_DIR}
+    can_caption = False  # it only draws (the server answers 501 to a caption or edit request)
+    can_edit = False
 
     def __init__(self, model: PeerDiffusion, text_tokenizer: PreTrainedTokenizerBase):
         if text_tokenizer.pad_token_id is None:
