@@ -10,7 +10,7 @@ their pixels exactly; a new background repaints everything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from lvg.images import images_to_tensor
 from lvg.models.planner import edit_prompt
 
 MARGIN = 1  # pixels around a changed box that are repainted too (the painter's anti-aliased edges)
+
+if TYPE_CHECKING:
+    from lvg.pipelines.planned import PlannedPipeline
 
 
 @dataclass
@@ -54,12 +57,12 @@ def changed_mask(before: Layout, after: Layout, canvas: int, margin: int = MARGI
 
 
 @torch.inference_mode()
-def edit(pipe, image: Any, instruction: str | list[str], *, layout: Layout | None = None, seed: int = 0,
+def edit(pipe: PlannedPipeline, image: Any, instruction: str | list[str], *, layout: Layout | None = None, seed: int = 0,
          temperature: float | None = None, allow_unsupported: bool = False, batch_size: int = 64) -> EditOutput:  # fmt: skip
     """See :meth:`lvg.PlannedPipeline.edit`."""
     from lvg.pipelines.planned import UnsupportedPromptError
 
-    editor = getattr(pipe, "editor", None)
+    editor = pipe.editor
     if editor is None:
         raise ValueError("this model cannot edit: its folder has no editor/ (train one: configs/editor-shapes.yaml)")
     steps = [instruction] if isinstance(instruction, str) else list(instruction)
@@ -68,7 +71,7 @@ def edit(pipe, image: Any, instruction: str | list[str], *, layout: Layout | Non
     canvas = editor.vocab.layout.canvas
     current = np.asarray(images_to_tensor([image], size=canvas)[0].permute(1, 2, 0))  # uint8 [H, W, 3]
     if layout is None:
-        if getattr(pipe, "reader", None) is None:
+        if pipe.reader is None:
             raise ValueError("editing an image needs a reader (image -> layout), or give its layout")
         layout = pipe.read([Image.fromarray(current)], batch_size)[0]
         if not layout.objects:

@@ -14,7 +14,7 @@ filters where the damage destroyed objects, and it cannot be better than what th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from PIL import Image
 
 from lvg.data.layout import Layout
 from lvg.images import images_to_tensor, open_image
+
+if TYPE_CHECKING:
+    from lvg.pipelines.planned import PlannedPipeline
 
 
 @dataclass
@@ -58,7 +61,7 @@ def _distance(painted: torch.Tensor, damaged: torch.Tensor, known: torch.Tensor)
 
 
 @torch.inference_mode()
-def restore(pipe, image: Any, prompt: str | list[str] | None = None, mask: Any = None, candidates: int = 8,
+def restore(pipe: PlannedPipeline, image: Any, prompt: str | list[str] | None = None, mask: Any = None, candidates: int = 8,
             seed: int = 0, batch_size: int = 64) -> RestoreOutput:  # fmt: skip
     """Restore one image or a list (PIL, paths or HWC uint8 arrays) with a planned model that reads.
 
@@ -67,7 +70,7 @@ def restore(pipe, image: Any, prompt: str | list[str] | None = None, mask: Any =
     images = list(image) if isinstance(image, (list, tuple)) else [image]
     if not images:
         raise ValueError("no images to restore")
-    if getattr(pipe, "reader", None) is None:
+    if pipe.reader is None:
         raise ValueError("restore needs a planned model with a reader (it reads the damaged image's layout)")
     n = len(images)
     prompts = [prompt] * n if prompt is None or isinstance(prompt, str) else list(prompt)
