@@ -5,8 +5,9 @@
 #
 #   tokenizer  the 16x16 image tokenizer on one core; the LMs (the planner, then the reading LM: neither needs
 #              images) start on the other core and go on through the next stage
-#   plan       the reader, then the painter, on the tokenizer's core (both need the new image tokenizer); then
-#              waits for the LMs (started here if the tokenizer stage did not start them)
+#   plan       the reader, then the painter (both need the new image tokenizer), then the GAN painter (pixels: no
+#              tokenizer; bundled as gan_painter/, --painter gan), on the tokenizer's core; then waits for the LMs
+#              (started here if the tokenizer stage did not start them)
 #   export     assemble the model folder (fp16 safetensors) with the shipped text tokenizer and CLIP
 #   refine     fine-tune the folder's LMs, one core each: the planner learns prompt analysis (everyday words;
 #              refusing what it cannot draw), then a copy of it learns to edit layouts by instruction (editor/);
@@ -95,12 +96,15 @@ PYEOF
             || train reader reader-shapes.yaml reader-shapes "image_tokenizer=$OUT/image_tokenizer"
         done_flag "$RUNS/painter-shapes/painter/model.safetensors" \
             || train painter painter-shapes.yaml painter-shapes "image_tokenizer=$OUT/image_tokenizer"
+        done_flag "$RUNS/gan-painter-shapes/painter/model.safetensors" \
+            || train gan-painter gan-painter-shapes.yaml gan-painter-shapes
         wait_lms
         ;;
     export)
         wait_lms
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-shapes/planner" \
-            --painter "$RUNS/painter-shapes/painter" --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
+            --painter "$RUNS/painter-shapes/painter" --gan-painter "$RUNS/gan-painter-shapes/painter" \
+            --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
             --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-shapes/reading_lm" \
             --temperature 0.3 --dtype float16
         du -sh "$OUT"
@@ -118,7 +122,8 @@ PYEOF
         wait "$refine_pid" || { echo "the planner's refinement or the editor failed: see $RUNS/refine-planner.log" >&2
                                 exit 1; }
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-analysis/planner" \
-            --painter "$RUNS/painter-shapes/painter" --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
+            --painter "$RUNS/painter-shapes/painter" --gan-painter "$RUNS/gan-painter-shapes/painter" \
+            --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
             --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-offgrid/reading_lm" \
             --editor "$RUNS/editor-shapes/planner" --temperature 0.3 --dtype float16
         ;;

@@ -41,7 +41,9 @@ GOLDEN_D_LOSS = [1.0202082395553589, 0.9896759986877441, 0.9749541282653809]  # 
 @pytest.mark.parametrize("case", list(GOLDEN))
 def test_golden_losses(tmp_path, case):
     rows = golden_train.CASES[case](tmp_path / case)
-    assert [r["train/loss"] for r in rows] == pytest.approx(GOLDEN[case], rel=1e-6, abs=0)
+    # rel 1e-5: float rounding inside dependencies moves these by up to ~2e-6 between releases (the clip case's step 4
+    # under a fresh install on 2026-12-04); a change of behaviour moves them by far more
+    assert [r["train/loss"] for r in rows] == pytest.approx(GOLDEN[case], rel=1e-5, abs=0)
     if case == "tokenizer_gan":  # the discriminator's own optimizer starts at loss.gan_start=2
         d_loss = [r.get("train/d_loss") for r in rows]
         assert d_loss[:2] == [None, None] and d_loss[2:] == pytest.approx(GOLDEN_D_LOSS, rel=1e-6, abs=0)

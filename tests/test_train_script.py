@@ -31,6 +31,13 @@ SHRINK = {  # config file -> changes (nested dicts merge into the real config's 
     },
     "planner-shapes.yaml": {"model": {"size": TINY_LM}, "eval": {"prompts_per_category": 0}},
     "painter-shapes.yaml": {"model": {"width": 8, "blocks": 1, "embed_dim": 8}, "eval": {"scenes": 4}},
+    "gan-painter-shapes.yaml": {
+        "model": {"width": 16, "embed_dim": 8, "noise_dim": 4, "sprite": 8},
+        "disc": {"width": 8, "crop": 8},
+        "loss": {"gan_start": 1},
+        "eval": {"scenes": 4},
+        "train": {"keep_snapshots": False},
+    },  # fmt: skip
     "reader-shapes.yaml": {"model": {"width": 8, "blocks": 1}, "eval_scenes": 4},
     "reading-lm-shapes.yaml": {"size": TINY_LM, "eval_captions": 0, "eval_questions": 0},
     "planner-shapes-analysis.yaml": {"eval": {"prompts_per_category": 0}},  # (fine-tunes: the base's size)
@@ -82,6 +89,7 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
         "tokenizer",
         "planner",
         "painter",
+        "gan-painter",
         "reader",
         "reading-lm",
         "stage tokenizer",
@@ -95,6 +103,7 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
     # the assembled folder loads strictly and generates (with the tiny models, any picture will do)
     pipe = lvg.load_pipeline(tmp_path / "model")
     assert pipe("two red circles", seed=0, allow_unsupported=True).images[0].size == (64, 64)
+    assert pipe.use_painter("gan")("two red circles", seed=0, allow_unsupported=True).images[0].size == (64, 64)
     assert pipe.planner.vocab.layout.refusals and pipe.can_edit  # the refined planner refuses; an editor is there
     # a second run resumes nothing and retrains nothing: every stage's result is there
     again = subprocess.run(["bash", "scripts/train_shapes_default.sh", "plan"], cwd=repo, env=env,

@@ -89,13 +89,20 @@ def check_output(path: Path) -> None:
             break
 
 
-def load_pipeline(model: Path | None, clip: Path | None = None, adapter: Path | None = None):
-    """The pipeline its folder declares (default: the default model), with ``--clip DIR`` replacing any bundled CLIP
-    and ``--adapter DIR`` (a planner adapter) folded into its planner."""
+def load_pipeline(model: Path | None, clip: Path | None = None, adapter: Path | None = None,
+                  painter: str = "default"):  # fmt: skip
+    """The pipeline its folder declares (default: the default model), with ``--clip DIR`` replacing any bundled CLIP,
+    ``--adapter DIR`` (a planner adapter) folded into its planner and ``--painter gan`` painting with the folder's
+    GAN painter."""
     from lvg.pipelines import load_pipeline as load
     from lvg.worlds import attach_world
 
     pipe = load(model)
+    if painter != "default":
+        if not hasattr(pipe, "use_painter"):
+            raise ValueError(f"--painter {painter} needs a planned model; {model or 'the default model'} is a "
+                             "one-stage model")  # fmt: skip
+        pipe = pipe.use_painter(painter)
     if adapter is not None:
         if not hasattr(pipe, "load_adapter"):
             raise ValueError(f"--adapter needs a planned model (a planner to adapt); {model or 'the default model'} "
@@ -107,6 +114,13 @@ def load_pipeline(model: Path | None, clip: Path | None = None, adapter: Path | 
 
         pipe.clip = ShapesClip.from_pretrained(clip).to(pipe.device)
     return pipe
+
+
+def painter_arg(d: argparse.ArgumentParser) -> None:
+    """``--painter default|gan``: which of a planned model folder's painters paints."""
+    d.add_argument("--painter", choices=["default", "gan"], default="default",
+                   help="which painter of the model folder paints: its default painter, or its GAN painter "
+                   "(gan_painter/, docs/painters.md)")  # fmt: skip
 
 
 def adapter_arg(d: argparse.ArgumentParser) -> None:

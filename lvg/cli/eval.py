@@ -7,7 +7,16 @@ import json
 import sys
 from pathlib import Path
 
-from .common import Subparsers, generation_config, group, load_pipeline, model_config, print_metrics, sampling_args
+from .common import (
+    Subparsers,
+    generation_config,
+    group,
+    load_pipeline,
+    model_config,
+    painter_arg,
+    print_metrics,
+    sampling_args,
+)
 
 
 def _add_eval_tokenizer(sub: Subparsers) -> None:
@@ -83,6 +92,7 @@ def _add_eval_shapes(sub: Subparsers) -> None:
         "--report adds more.",
     )
     d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    painter_arg(d)
     d.add_argument("--lang", choices=["en", "zh", "both"], default="both", help="prompt language (default both)")
     d.add_argument("--prompts", type=Path, default=None,
                    help="benchmark prompts (default: the 450 shipped with lvg, benchmarks/shapes_prompts.jsonl)")  # fmt: skip
@@ -123,7 +133,7 @@ def _eval_shapes(args: argparse.Namespace) -> int:
         check_weights(args.inception_weights, args.inception_variant)
     prompts_file = args.prompts or benchmark_prompts_file()
     prompts = load_prompts(prompts_file)
-    pipe = load_pipeline(args.model, args.clip)
+    pipe = load_pipeline(args.model, args.clip, painter=args.painter)
     cfg = model_config(args, pipe)
     langs = ["en", "zh"] if args.lang == "both" else [args.lang]
     keep = args.report is not None or args.inception_weights is not None
@@ -203,6 +213,7 @@ def _add_eval_emoji(sub: Subparsers) -> None:
         "writes results.json and results.md to --out. Needs the Emoji World cache (`lvg data emoji` fetches it once).",
     )
     d.add_argument("--model", type=Path, required=True, help="a planned model folder trained on Emoji World")
+    painter_arg(d)
     d.add_argument("--lang", choices=["en", "zh", "both"], default="both", help="prompt language (default both)")
     d.add_argument("--num", type=int, default=None, help="only the first N prompts (default: all 450)")
     d.add_argument("--seed", type=int, default=0, help="seed of the first prompt (default 0)")
@@ -223,7 +234,7 @@ def _eval_emoji(args: argparse.Namespace) -> int:
         raise ValueError(f"--num must be at least 1, got {args.num}")
     world = get_world("emoji")
     prompts = world.benchmark_prompts()[: args.num]
-    pipe = load_pipeline(args.model)
+    pipe = load_pipeline(args.model, painter=args.painter)
     cfg = model_config(args, pipe)
     results = [evaluate_generation(pipe, prompts, lang, cfg, progress=args.progress, referee=world.judge)
                for lang in (["en", "zh"] if args.lang == "both" else [args.lang])]  # fmt: skip

@@ -12,6 +12,7 @@ from .common import (
     generation_config,
     load_pipeline,
     model_config,
+    painter_arg,
     sampling_args,
     set_threads,
     threads_arg,
@@ -43,6 +44,7 @@ def _add_generate(sub: Subparsers) -> None:
                    "needs a clip/ component in the model or --clip)")  # fmt: skip
     d.add_argument("--clip", type=Path, default=None, metavar="DIR", help="CLIP folder to rerank with (lvg train clip)")
     adapter_arg(d)
+    painter_arg(d)
     d.add_argument("--verify", type=int, default=0, metavar="K",
                    help="self-check: read each image back, caption it, and regenerate (up to K more tries) the images "
                    "whose caption contradicts the prompt (default 0 = off; planned models with a reader; prompts "
@@ -84,7 +86,7 @@ def _paint_layout(args: argparse.Namespace) -> int:
         raise ValueError("--layout FILE paints that layout: give -o OUT.png and no prompt")
     check_output(args.output)
     layout = Layout.from_file(args.layout)
-    pipe = load_pipeline(args.model, adapter=args.adapter)
+    pipe = load_pipeline(args.model, adapter=args.adapter, painter=args.painter)
     if not hasattr(pipe, "paint"):
         raise ValueError(f"the model at {args.model or 'the default location'} has no painter (a one-stage model)")
     try:
@@ -112,7 +114,7 @@ def _generate(args: argparse.Namespace) -> int:
             raise ValueError(f"--out-dir {args.out_dir} is a file, not a folder")
         generation_config(args)
         lines = _read_prompt_lines(args.prompts)
-        pipe = load_pipeline(args.model, args.clip, args.adapter)
+        pipe = load_pipeline(args.model, args.clip, args.adapter, args.painter)
         out = pipe(lines, model_config(args, pipe), batch_size=args.batch_size)
         warn_unsupported(out.prompts, out.unsupported)
         for i, img in enumerate(out.images):
@@ -123,7 +125,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.prompt is None or args.output is None:
         raise ValueError("give a PROMPT and -o OUT.png (or --prompts FILE --out-dir DIR)")
     check_output(args.output)
-    pipe = load_pipeline(args.model, args.clip, args.adapter)
+    pipe = load_pipeline(args.model, args.clip, args.adapter, args.painter)
     cfg = model_config(args, pipe, args.num_images)
     out = pipe(args.prompt, cfg, batch_size=args.batch_size)
     warn_unsupported(out.prompts, out.unsupported)

@@ -58,6 +58,9 @@ def _add_assemble(sub: Subparsers) -> None:
     d.add_argument("--painter-class", default="Painter",
                    help="the painter's class, a name in the component registry (default Painter)")  # fmt: skip
     d.add_argument("--image-tokenizer", type=Path, required=True, help="image tokenizer the painter was trained on")
+    d.add_argument("--gan-painter", type=Path, default=None,
+                   help="a GAN painter folder (lvg train gan-painter: OUT/painter) to bundle as gan_painter/, painting "
+                   "with --painter gan")  # fmt: skip
     d.add_argument("--clip", type=Path, default=None, help="CLIP folder to bundle (reranking, CLIP score)")
     d.add_argument("--reader", type=Path, default=None,
                    help="reader folder to bundle (lvg train reader: OUT/detector); needs --reading-lm")  # fmt: skip
@@ -74,6 +77,7 @@ def _add_assemble(sub: Subparsers) -> None:
 
 def _assemble(args: argparse.Namespace) -> int:
     from lvg.models.clip import ShapesClip
+    from lvg.models.gan import GanPainter
     from lvg.pipelines.components import component_class
     from lvg.pipelines.planned import DEFAULT_GENERATION, LayoutPlanner, PlannedPipeline
     from lvg.tokenizers.image import ImageTokenizer
@@ -93,7 +97,8 @@ def _assemble(args: argparse.Namespace) -> int:
                            ImageTokenizer.from_pretrained(args.image_tokenizer), clip,
                            DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale,
                                                       temperature=args.temperature), reader,
-                           LayoutPlanner.from_pretrained(args.editor) if args.editor is not None else None)  # fmt: skip
+                           LayoutPlanner.from_pretrained(args.editor) if args.editor is not None else None,
+                           GanPainter.from_pretrained(args.gan_painter) if args.gan_painter is not None else None)  # fmt: skip
     _save_and_reload(pipe, args.out, args.dtype)
     print(f"assembled a PlannedPipeline in {args.out} ({args.dtype} weights)")
     return 0

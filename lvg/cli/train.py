@@ -74,6 +74,15 @@ TRAINERS: tuple[Trainer, ...] = (
             f"one parallel step. Shapes World scenes are rendered and encoded on the fly (the targets); {IMAGEFOLDER} "
             "Validates with the pixel judge on held-out scenes.",
             "train.steps=3000 model.width=128", "OUT/painter"),
+    Trainer("gan-painter", "lvg.train.gan:GanPainterTrainingConfig", "lvg.train.gan:train_gan_painter",
+            "configs/gan-painter-shapes.yaml", "the GAN painter",
+            "train the GAN painter (layout + noise -> pixels, with a layout-conditioned critic) of a planned model",
+            "Train the GAN painter: a generator that paints each object of a layout as an RGBA sprite from its label "
+            "words and noise, places it in its box and composites it, against an image- and object-level critic "
+            "(hinge loss, spectral norm, projection on labels) plus an L1 term to the real image. Shapes World scenes "
+            f"are rendered on the fly; {IMAGEFOLDER} Validates PSNR and the world's referee on held-out layouts.",
+            "train.steps=3000 loss.adv_weight=0", "OUT/painter (class GanPainter: lvg assemble --painter-class "
+            "GanPainter)"),
     Trainer("reader", "lvg.train.reader:ReaderTrainingConfig", "lvg.train.reader:train_reader",
             "configs/reader-shapes.yaml", "the reader", "train the reader (image -> layout) of a planned model",
             "Train the reader: a small CenterNet-style detector that reads an image as a layout (background plus "

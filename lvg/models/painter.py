@@ -77,6 +77,7 @@ class Painter(Component, nn.Module):
     """Layout-conditioned parallel code predictor (see the module docstring)."""
 
     config_class = PainterConfig
+    paints = "codes"  # what paint() returns: the image tokenizer's codes (the GAN painter returns "pixels")
 
     def __init__(self, config: PainterConfig):
         super().__init__()
@@ -103,28 +104,7 @@ class Painter(Component, nn.Module):
     def encode_layouts(self, layouts: list[Layout]) -> dict[str, torch.Tensor]:
         """Layouts -> boxes [B, K, 4] (pixels), words [B, K, W] (ids, -1 = none), valid [B, K], bg [B]."""
         c = self.config
-        B, K = len(layouts), c.max_objects
-        W = max([len(o.label.split()) for lay in layouts for o in lay.objects] + [1])
-        boxes = torch.zeros(B, K, 4)
-        words = torch.full((B, K, W), -1, dtype=torch.long)
-        valid = torch.zeros(B, K, dtype=torch.bool)
-        bg = torch.zeros(B, dtype=torch.long)
-        for i, lay in enumerate(layouts):
-            if lay.canvas != c.canvas:
-                raise LayoutError(f"layout canvas {lay.canvas} differs from the painter's {c.canvas}")
-            if lay.background not in self.bg_ids:
-                raise LayoutError(f"field 'background': {lay.background!r} is not one of {c.backgrounds}")
-            if len(lay.objects) > K:
-                raise LayoutError(f"field 'objects': the painter paints at most {K} objects, got {len(lay.objects)}")
-            bg[i] = self.bg_ids[lay.background]
-            for k, o in enumerate(lay.objects):
-                for w, word in enumerate(o.label.split()):
-                    if word not in self.word_ids:
-                        raise LayoutError(f"object {k}: field 'label' {o.label!r} uses the unknown word {word!r}")
-                    words[i, k, w] = self.word_ids[word]
-                boxes[i, k] = torch.tensor(o.box)
-                valid[i, k] = True
-        return {"boxes": boxes, "words": words, "valid": valid, "bg": bg}
+        return encode_layouts(layouts, self.word_ids, self.bg_ids, c.canvas, c.max_objects, "painter")
 
     def rasterize(
         self, boxes: torch.Tensor, words: torch.Tensor, valid: torch.Tensor, bg: torch.Tensor
@@ -170,14 +150,59 @@ class Painter(Component, nn.Module):
         parts = logits.split(self.config.fsq_levels, dim=1)
         return sum(F.cross_entropy(p, digits[:, i]) for i, p in enumerate(parts)) / len(parts)
 
-    def codes_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """Digit logits -> codes [B, g, g] (argmax of each digit)."""
-        parts = logits.split(self.config.fsq_levels, dim=1)
-        digits = torch.stack([p.argmax(1) for p in parts], 1)  # [B, n, g, g]
+    def codes_from_logits(self, logits: torch.Tensor, temperature: float = 0.0,
+                          seeds: list[int] | None = None) -> torch.Tensor:  # fmt: skip
+        """Digit logits -> codes [B, g, g]: the argmax of each digit, or (``temperature`` > 0) a draw from
+        ``softmax(logits / temperature)``, image ``i`` drawing from a generator seeded with ``seeds[i]``."""
+        parts = logits.float().split(self.config.fsq_levels, dim=1)
+        if temperature <= 0:
+            digits = torch.stack([p.argmax(1) for p in parts], 1)  # [B, n, g, g]
+        else:
+            seeds = [0] * len(logits) if seeds is None else seeds
+            rows = []
+            for i, seed in enumerate(seeds):
+                g = torch.Generator().manual_seed(int(seed))
+                draws = []
+                for p in parts:
+                    probs = torch.softmax(p[i].cpu() / temperature, 0)  # [L, g, g]
+                    flat = probs.permute(1, 2, 0).reshape(-1, probs.shape[0])  # [g*g, L]
+                    draws.append(torch.multinomial(flat, 1, generator=g).view(probs.shape[1:]))
+                rows.append(torch.stack(draws))  # [n, g, g]
+            digits = torch.stack(rows).to(logits.device)
         return (digits * self.basis.view(1, -1, 1, 1)).sum(1)
 
     @torch.inference_mode()
-    def paint(self, layouts: list[Layout]) -> torch.Tensor:
-        """Layouts -> image codes LongTensor [B, grid, grid]."""
+    def paint(self, layouts: list[Layout], seeds: list[int] | None = None, temperature: float = 0.0) -> torch.Tensor:
+        """Layouts -> image codes LongTensor [B, grid, grid]: the argmax codes, or sampled at ``temperature`` with
+        image ``i``'s draws seeded by ``seeds[i]``."""
         t = self.encode_layouts(layouts)
-        return self.codes_from_logits(self(t["boxes"], t["words"], t["valid"], t["bg"]))
+        return self.codes_from_logits(self(t["boxes"], t["words"], t["valid"], t["bg"]), temperature, seeds)
+
+
+def encode_layouts(layouts: list[Layout], word_ids: dict[str, int], bg_ids: dict[str, int], canvas: int,
+                   max_objects: int, what: str = "painter") -> dict[str, torch.Tensor]:  # fmt: skip
+    """Layouts -> tensors a layout-conditioned painter reads: boxes [B, K, 4] (pixels), words [B, K, W] (ids of each
+    label's words, -1 = none), valid [B, K] and bg [B]; ``K = max_objects``. A layout the ``what`` cannot paint (another
+    canvas, an unknown background or word, too many objects) is a LayoutError naming the field."""
+    B, K = len(layouts), max_objects
+    W = max([len(o.label.split()) for lay in layouts for o in lay.objects] + [1])
+    boxes = torch.zeros(B, K, 4)
+    words = torch.full((B, K, W), -1, dtype=torch.long)
+    valid = torch.zeros(B, K, dtype=torch.bool)
+    bg = torch.zeros(B, dtype=torch.long)
+    for i, lay in enumerate(layouts):
+        if lay.canvas != canvas:
+            raise LayoutError(f"layout canvas {lay.canvas} differs from the {what}'s {canvas}")
+        if lay.background not in bg_ids:
+            raise LayoutError(f"field 'background': {lay.background!r} is not one of {list(bg_ids)}")
+        if len(lay.objects) > K:
+            raise LayoutError(f"field 'objects': the {what} paints at most {K} objects, got {len(lay.objects)}")
+        bg[i] = bg_ids[lay.background]
+        for k, o in enumerate(lay.objects):
+            for w, word in enumerate(o.label.split()):
+                if word not in word_ids:
+                    raise LayoutError(f"object {k}: field 'label' {o.label!r} uses the unknown word {word!r}")
+                words[i, k, w] = word_ids[word]
+            boxes[i, k] = torch.tensor(o.box)
+            valid[i, k] = True
+    return {"boxes": boxes, "words": words, "valid": valid, "bg": bg}

@@ -27,6 +27,7 @@ COMPONENTS: dict[str, str] = {
     "TextTokenizer": "lvg.pipelines.components:TextTokenizer",
     "ImageTokenizer": "lvg.tokenizers.image:ImageTokenizer",
     "Painter": "lvg.models.painter:Painter",
+    "GanPainter": "lvg.models.gan:GanPainter",
     "ShapesClip": "lvg.models.clip:ShapesClip",
     "Reader": "lvg.models.reader:Reader",
     "PeerDiffusion": "lvg.models.diffusion:PeerDiffusion",

@@ -140,6 +140,9 @@ class Pipeline(BasePipeline):
             raise ValueError("rerank > 1 needs a CLIP model: load a pipeline with a clip/ component or pass --clip DIR")
         if cfg.verify:
             raise ValueError("verify needs a planned model with a reader; this one-stage pipeline cannot verify")
+        if cfg.painter_temperature:
+            raise ValueError("painter_temperature samples a planned model's code painter; this one-stage pipeline "
+                             "has no painter (its LM writes the image codes: use temperature)")  # fmt: skip
         texts = tokenize_texts(self.text_tokenizer, prompts, self.layout.max_text_tokens)
         jobs = [(i, t) for i, t in enumerate(texts) for _ in range(cfg.num_images)]
         seeds = resolve_seeds(len(jobs), cfg.seed, seeds, generator)

@@ -33,7 +33,14 @@ from lvg.pipelines.base import BasePipeline, check_lm_vocab
 from lvg.pipelines.index import ModelIndex
 from lvg.pipelines.pipeline import PipelineOutput
 from lvg.pipelines.reading import ImageReader
-from lvg.pipelines.utils import best_by_clip, candidate_seed, decode_images, prompt_list, resolve_seeds
+from lvg.pipelines.utils import (
+    best_by_clip,
+    candidate_seed,
+    decode_images,
+    prompt_list,
+    resolve_seeds,
+    tensor_to_images,
+)
 from lvg.sampling.config import SAMPLING_FIELDS, GenerationConfig
 from lvg.sampling.decode import prefill
 from lvg.sampling.layout import generate_layout_tokens
@@ -80,6 +87,21 @@ def normalize_prompt(text: str) -> str:
 class PlannedPipelineOutput(PipelineOutput):
     layouts: list[Layout] = field(default_factory=list)  # the layout each image was painted from
     verified: list[bool | None] = field(default_factory=list)  # with verify: own caption agrees (None: unchecked)
+
+
+def painter_mismatch(painter: Any, image_tokenizer: ImageTokenizer) -> str | None:
+    """Why ``painter`` cannot be paired with ``image_tokenizer`` (None: it can). A code painter must predict the
+    tokenizer's codes (same grid and codebook); a pixel painter must paint the tokenizer's image size."""
+    tok = image_tokenizer.config
+    if painter.paints == "codes":
+        if (painter.config.codebook_size, painter.config.grid) != (image_tokenizer.codebook_size, tok.grid):
+            return (f"(grid {painter.config.grid}, {painter.config.codebook_size} codes) does not match the image "
+                    f"tokenizer (grid {tok.grid}, {image_tokenizer.codebook_size} codes)")  # fmt: skip
+    elif painter.config.canvas != tok.image_size:
+        return (
+            f"paints {painter.config.canvas}x{painter.config.canvas} images, the image tokenizer takes {tok.image_size}"
+        )
+    return None
 
 
 class LayoutPlanner(BasePipeline):
@@ -172,22 +194,40 @@ class PlannedPipeline(BasePipeline):
     """
 
     component_classes = {"planner": "LayoutPlanner", "painter": "Painter", "image_tokenizer": "ImageTokenizer",
-                         "clip": "ShapesClip", "reader": "ImageReader", "editor": "LayoutPlanner"}  # fmt: skip
-    optional_components = frozenset({"clip", "reader", "editor"})
+                         "clip": "ShapesClip", "reader": "ImageReader", "editor": "LayoutPlanner",
+                         "gan_painter": "GanPainter"}  # fmt: skip
+    optional_components = frozenset({"clip", "reader", "editor", "gan_painter"})
+    painter_options = ("default", "gan")  # use_painter(): the folder's painter, or its gan_painter
     entails: Callable[[str | None, str], bool | None] | None = None
 
     def __init__(self, planner: LayoutPlanner, painter: Painter, image_tokenizer: ImageTokenizer, clip: Any = None,
                  generation_config: GenerationConfig = DEFAULT_GENERATION,
-                 reader: ImageReader | None = None, editor: LayoutPlanner | None = None):  # fmt: skip
-        if (
-            painter.config.codebook_size != image_tokenizer.codebook_size
-            or painter.config.grid != image_tokenizer.config.grid
-        ):
-            raise ValueError("the painter's code grid does not match the image tokenizer")
+                 reader: ImageReader | None = None, editor: LayoutPlanner | None = None,
+                 gan_painter: Any = None):  # fmt: skip
+        for name, p in (("painter", painter), ("gan_painter", gan_painter)):
+            problem = None if p is None else painter_mismatch(p, image_tokenizer)
+            if problem:
+                raise ValueError(f"the {name} {problem}")
         self.planner, self.painter, self.image_tokenizer, self.clip = planner, painter, image_tokenizer, clip
         self.generation_config = generation_config  # the defaults of __call__ and plan
         self.reader = reader  # image -> layout -> text (captions, answers, verify); None: this folder cannot read
         self.editor = editor  # instruction + layout -> edited layout (pipe.edit); None: this folder cannot edit
+        self.gan_painter = gan_painter  # a second painter the folder offers (use_painter("gan")); None: none
+
+    def use_painter(self, which: str = "default") -> PlannedPipeline:
+        """This pipeline painting with ``which`` painter: ``"default"`` (the folder's ``painter``: this pipeline) or
+        ``"gan"`` (its ``gan_painter``: a new pipeline sharing every other component, whose painter it is)."""
+        if which not in self.painter_options:
+            raise ValueError(f"painter must be one of {list(self.painter_options)}, got {which!r}")
+        if which == "default":
+            return self
+        if self.gan_painter is None:
+            raise ValueError("this model folder has no gan_painter (model_index.json lists none): paint with the "
+                             "default painter, or add one with `lvg assemble --gan-painter DIR`")  # fmt: skip
+        out = PlannedPipeline(self.planner, self.gan_painter, self.image_tokenizer, self.clip, self.generation_config,
+                              self.reader, self.editor)  # fmt: skip
+        out.entails = self.entails
+        return out
 
     def load_adapter(self, path: str | os.PathLike) -> PlannedPipeline:
         """Fold a planner adapter (``lvg train planner`` with ``finetune.method=lora``: ``OUT/adapter``) into this
@@ -235,11 +275,11 @@ class PlannedPipeline(BasePipeline):
             gen = GenerationConfig.from_kwargs(DEFAULT_GENERATION, **gen)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{index.file}: generation_config: {e}") from None
-        painter, image_tok = parts["painter"], parts["image_tokenizer"]
-        if (painter.config.codebook_size, painter.config.grid) != (image_tok.codebook_size, image_tok.config.grid):
-            raise ValueError(f"{index.component('painter') / 'config.json'} (grid {painter.config.grid}, "
-                             f"{painter.config.codebook_size} codes) does not match {index.component('image_tokenizer')} "
-                             f"(grid {image_tok.config.grid}, {image_tok.codebook_size} codes)")  # fmt: skip
+        for name in ("painter", "gan_painter"):
+            problem = None if parts[name] is None else painter_mismatch(parts[name], parts["image_tokenizer"])
+            if problem:
+                raise ValueError(f"{index.component(name) / 'config.json'}: the {name} {problem} "
+                                 f"({index.component('image_tokenizer')})")  # fmt: skip
         return cls(**parts, generation_config=gen)
 
     def _index_fields(self) -> dict[str, Any]:
@@ -288,15 +328,29 @@ class PlannedPipeline(BasePipeline):
                                         batch_size)  # fmt: skip
 
     @torch.inference_mode()
-    def paint(self, layouts: list[Layout], batch_size: int = 64) -> tuple[list[Image.Image], torch.Tensor]:
-        """Paint layouts -> (images, codes [N, h, w]); a layout the painter cannot express raises LayoutError."""
+    def paint(self, layouts: list[Layout], batch_size: int = 64, seeds: list[int] | None = None,
+              temperature: float = 0.0) -> tuple[list[Image.Image], torch.Tensor]:  # fmt: skip
+        """Paint layouts -> (images, codes [N, h, w]); a layout the painter cannot express raises LayoutError.
+
+        A code painter's codes (argmax, or drawn at ``temperature`` from ``seeds[i]``: ``painter_temperature``) are
+        decoded by the image tokenizer; a pixel painter (the GAN painter) paints image ``i`` with the noise of
+        ``seeds[i]`` (default 0), and ``codes`` are then the image tokenizer's codes of its images."""
         for lay in layouts:
             if not isinstance(lay, Layout):
                 raise LayoutError(f"expected a Layout, got {type(lay).__name__}")
             self.planner.layout_tokenizer.check(lay)
-        codes = torch.cat([self.painter.paint(layouts[s : s + batch_size]).cpu()
-                           for s in range(0, len(layouts), batch_size)])  # fmt: skip
-        return decode_images(codes, self.image_tokenizer), codes
+        seeds = [0] * len(layouts) if seeds is None else seeds
+        if self.painter.paints == "codes":
+            codes = torch.cat([self.painter.paint(layouts[s : s + batch_size], seeds[s : s + batch_size],
+                                                  temperature).cpu()
+                               for s in range(0, len(layouts), batch_size)])  # fmt: skip
+            return decode_images(codes, self.image_tokenizer), codes
+        pixels = torch.cat([self.painter.paint(layouts[s : s + batch_size], seeds[s : s + batch_size])
+                            for s in range(0, len(layouts), batch_size)])  # fmt: skip  # uint8 [N, 3, H, W]
+        tok = self.image_tokenizer
+        codes = torch.cat([tok.encode(pixels[s : s + batch_size].to(tok.device)).cpu()
+                           for s in range(0, len(pixels), batch_size)])  # fmt: skip
+        return tensor_to_images(pixels.float() / 255), codes
 
     @torch.inference_mode()
     def __call__(self, prompt: str | list[str] | None = None, config: GenerationConfig | None = None, *,
@@ -322,8 +376,9 @@ class PlannedPipeline(BasePipeline):
             layouts = [layout] if isinstance(layout, Layout) else list(layout)
             if not layouts:
                 raise LayoutError("no layout given")
-            images, codes = self.paint(layouts, batch_size)
-            return PlannedPipelineOutput(images, codes, ["" for _ in layouts], [], [], layouts=layouts)
+            seeds = resolve_seeds(len(layouts), cfg.seed, seeds, generator)  # a pixel painter's noise
+            images, codes = self.paint(layouts, batch_size, seeds, cfg.painter_temperature)
+            return PlannedPipelineOutput(images, codes, ["" for _ in layouts], seeds, [], layouts=layouts)
         if prompt is None:
             raise PromptError("give a prompt (or a layout to paint)")
         prompts = prompt_list(prompt, batch_size)
@@ -342,7 +397,7 @@ class PlannedPipeline(BasePipeline):
         cand_jobs = [i for i in jobs for _ in range(k)]
         layouts = self.planner.plan_tokens([text_ids[i] for i in cand_jobs], cand, cfg.guidance_scale,
                                            cfg.temperature, cfg.top_k, cfg.top_p, batch_size)  # fmt: skip
-        images, codes = self.paint(layouts, batch_size)
+        images, codes = self.paint(layouts, batch_size, cand, cfg.painter_temperature)
         cand_prompts = [prompts[i] for i in cand_jobs]
         if k == 1:
             out = PlannedPipelineOutput(images, codes, cand_prompts, cand, [], layouts=layouts)
@@ -367,7 +422,7 @@ class PlannedPipeline(BasePipeline):
             new_seeds = [candidate_seed(seeds[i], cfg.rerank - 1 + t) for i in redo]
             layouts = self.planner.plan_tokens([text_ids[i] for i in redo], new_seeds, cfg.guidance_scale,
                                                cfg.temperature, cfg.top_k, cfg.top_p, batch_size)  # fmt: skip
-            images, codes = self.paint(layouts, batch_size)
+            images, codes = self.paint(layouts, batch_size, new_seeds, cfg.painter_temperature)
             for j, ok in enumerate(self.agrees(images, [out.prompts[i] for i in redo], batch_size)):
                 if ok:
                     i = redo[j]

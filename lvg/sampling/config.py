@@ -42,8 +42,8 @@ def check_value(name: str, value: Any, error: type[ValueError] = GenerationConfi
             raise error(f"allow_unsupported must be true or false, got {value!r}")
         return value
     value = RANGES[name].check(name, value, error)
-    if name == "temperature" and 0 < value < MIN_TEMPERATURE:
-        raise error(f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE:g} (smaller ones overflow float32), "
+    if name in ("temperature", "painter_temperature") and 0 < value < MIN_TEMPERATURE:
+        raise error(f"{name} must be 0 (greedy) or at least {MIN_TEMPERATURE:g} (smaller ones overflow float32), "
                     f"got {value!r}")  # fmt: skip
     return value
 
@@ -53,7 +53,8 @@ class GenerationConfig:
     """Sampling settings of text -> image generation (frozen and hashable: equal configs batch together).
 
     ``num_images`` per prompt; classifier-free ``guidance_scale`` (1 = off); ``temperature`` (0 = greedy),
-    ``top_k`` (0 = off) and ``top_p`` (1 = off) for the image tokens; ``seed`` of the first image (image ``j``
+    ``top_k`` (0 = off) and ``top_p`` (1 = off) for the image tokens (a planned model: the layout tokens);
+    ``painter_temperature``: a code painter's per-token sampling temperature (0 = argmax); ``seed`` of the first image (image ``j``
     uses ``seed + j``; None draws one); ``rerank`` CLIP candidates per image (1 = off); ``verify``: how many more
     tries an image gets whose own caption contradicts its prompt (``True`` = 3, 0/False = off; needs a reader);
     ``allow_unsupported``: draw (and flag) a prompt the planner refuses instead of raising.
@@ -71,6 +72,9 @@ class GenerationConfig:
                          help="keep the k most likely tokens, 0 = off")  # fmt: skip
     top_p: float = bounded(0.0, 1.0, lo_open=True, default=1.0, note="1 means off", sampling=True,
                            help="nucleus sampling threshold, 1 = off")  # fmt: skip
+    painter_temperature: float = bounded(0.0, 10.0, default=0.0, note="0 means argmax", sampling=True,
+                                         help="the code painter draws each image token at this temperature, 0 = "
+                                              "argmax (a GAN painter samples with its noise)")  # fmt: skip
     seed: int | None = bounded(0, MAX_SEED, default=None, help="seed of the first image (image j uses seed + j)")
     rerank: int = bounded(1, MAX_RERANK, default=1, help="CLIP candidates per image, 1 = off")
     verify: int = bounded(0, MAX_RERANK, default=0, note="or True/False",

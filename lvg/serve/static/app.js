@@ -56,6 +56,7 @@ if (typeof document !== "undefined") (function () {
     temperature: $("temperature"),
     topK: $("top-k"),
     topP: $("top-p"),
+    painterTemperature: $("painter-temperature"),
     allowUnsupported: $("allow-unsupported"),
     generate: $("generate"),
     busy: $("busy"),
@@ -284,6 +285,7 @@ if (typeof document !== "undefined") (function () {
         temperature: numberOr(els.temperature, null, Number),
         top_k: numberOr(els.topK, null, Number),
         top_p: numberOr(els.topP, null, Number),
+        painter_temperature: numberOr(els.painterTemperature, null, Number),
         allow_unsupported: els.allowUnsupported.checked, // false: a prompt the model cannot draw is refused (422)
       },
     };

@@ -1,0 +1,254 @@
+"""Train the GAN painter: layout + noise -> pixels, against a layout-conditioned critic.
+
+    lvg train gan-painter --config configs/gan-painter-shapes.yaml [--resume] [key.sub=value ...]
+
+Data: Shapes World's training stream (each scene rendered; the renderer is the data source, never part of the
+painter), or an imagefolder whose ``metadata.jsonl`` rows carry layouts (``lvg data emoji`` writes one). The
+generator minimises ``rec_weight * L1(painted, real) + adv_weight * hinge(critic(painted))``; the critic
+(:class:`~lvg.models.gan.LayoutDiscriminator`, spectral norm, image- and object-level projection) minimises the hinge
+loss on real vs painted images from ``loss.gan_start`` on, with its own optimizer (a second :class:`Update`), and an
+optional R1 penalty on real images. ``train.ema_decay`` keeps an EMA of the generator, which is what is saved.
+Validation paints held-out layouts and reports PSNR against the real images and, where a world's referee can judge
+them (Shapes World's stream, or ``world:`` for a folder a world wrote), the share of images it passes.
+The result is ``OUT/painter`` (``config.json`` + ``model.safetensors``, class ``GanPainter``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lvg.models.gan import DiscriminatorConfig, GanPainter, GanPainterConfig, LayoutDiscriminator
+
+from .common import TrainConfig
+from .config import config_to_dict
+from .folder import Folder, images_tensor
+from .loop import Shard, Task, Update, run
+
+HELD_OUT = "lvg-gan-painter-val"  # Shapes World validation scenes come from their own seed
+
+
+@dataclass
+class GanModelConfig:
+    embed_dim: int = 192
+    noise_dim: int = 32
+    sprite: int = 32
+    width: int = 128
+    supersample: int = 2
+    refine_width: int = 0
+
+
+@dataclass
+class GanLossConfig:
+    rec_weight: float = 1.0  # L1 between the painting and the real image of the same layout
+    adv_weight: float = 0.01  # the critic's hinge term (0: no critic, reconstruction only)
+    obj_weight: float = 1.0  # object-level critic terms, relative to the image-level one
+    gan_start: int = 500  # the critic trains, and the adversarial term counts, from this step on
+    r1_weight: float = 0.0  # R1 gradient penalty on real images (0: off; spectral norm is always on)
+    disc_lr: float = 2.0e-4
+
+
+@dataclass
+class GanEvalConfig:
+    scenes: int = 300  # held-out layouts painted and judged at each validation
+
+
+@dataclass
+class GanPainterTrainingConfig:
+    model: GanModelConfig = field(default_factory=GanModelConfig)
+    disc: DiscriminatorConfig = field(default_factory=lambda: DiscriminatorConfig(width=32))
+    loss: GanLossConfig = field(default_factory=GanLossConfig)
+    imagefolder: str | None = None  # train on an imagefolder whose metadata.jsonl rows carry layouts
+    val_fraction: float = 0.1
+    world: str | None = None  # the world whose referee judges held-out paintings of a folder (e.g. emoji)
+    data_seed: int = 0
+    eval: GanEvalConfig = field(default_factory=GanEvalConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/gan-painter", ema_decay=0.999))
+
+
+def painter_config(words: list[str], backgrounds: list[str], canvas: int, max_objects: int,
+                   m: GanModelConfig) -> GanPainterConfig:  # fmt: skip
+    return GanPainterConfig(label_words=words, backgrounds=backgrounds, canvas=canvas, max_objects=max_objects,
+                            embed_dim=m.embed_dim, noise_dim=m.noise_dim, sprite=m.sprite, width=m.width,
+                            supersample=m.supersample, refine_width=m.refine_width)  # fmt: skip
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean PSNR (dB) of uint8 or [0, 1] image batches [B, 3, H, W]."""
+    a, b = (t.float() / 255 if t.dtype == torch.uint8 else t.float() for t in (a, b))
+    mse = ((a - b) ** 2).mean((1, 2, 3)).clamp_min(1e-10)
+    return float((10 * torch.log10(1 / mse)).mean())
+
+
+class GanPainterTask(Task):
+    """Layouts -> paintings; the real images of the same layouts are the targets and the critic's positives."""
+
+    name = "gan-painter"
+
+    def __init__(self, cfg: GanPainterTrainingConfig, device: torch.device):
+        self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
+        self.folder = None
+        self.judge = None
+        if cfg.imagefolder:
+            self.folder = folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True)
+            lays = [r["layout"] for r in folder.train + folder.val]
+            words = sorted({w for lay in lays for o in lay.objects for w in o.label.split()})
+            pc = painter_config(words, sorted({lay.background for lay in lays}), lays[0].canvas,
+                                max(1, max(len(lay.objects) for lay in lays)), cfg.model)  # fmt: skip
+            n = min(cfg.eval.scenes, len(folder.val))
+            self.val_layouts = [r["layout"] for r in folder.val[:n]]
+            self.val_texts = [r["text"] for r in folder.val[:n]]
+            self.val_images = images_tensor(folder.val_images, range(n))
+            if cfg.world:
+                from lvg.worlds import get_world
+
+                self.judge = get_world(cfg.world).judge
+        else:
+            from lvg.worlds.shapes.captions import describe_fully
+            from lvg.worlds.shapes.judge import judge
+            from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
+            from lvg.worlds.shapes.world import CANVAS
+
+            words = sorted({w for lab in SHAPES_WORLD_LABELS for w in lab.split()})
+            pc = painter_config(words, list(SHAPES_WORLD_BACKGROUNDS), CANVAS, 4, cfg.model)
+            scenes = self._scenes(f"{HELD_OUT}:{cfg.data_seed}", range(cfg.eval.scenes))
+            self.val_layouts = [layout_from_scene(s) for s in scenes]
+            self.val_texts = [describe_fully(s) for s in scenes]
+            self.val_images = self._renders(scenes)
+            self.judge = judge
+        self.painter = GanPainter(pc).to(device).train()
+        self.disc = LayoutDiscriminator(cfg.disc, len(pc.label_words), len(pc.backgrounds), pc.canvas).to(device)
+        self.modules = {"painter": self.painter, "disc": self.disc}
+
+    # ------------------------------------------------------------------ data
+
+    @staticmethod
+    def _scenes(seed: str, idx: range | list[int]) -> list:
+        from lvg.worlds.shapes.world import sample_scene
+
+        return [sample_scene(random.Random(f"{seed}:{i}")) for i in idx]
+
+    @staticmethod
+    def _renders(scenes: list) -> torch.Tensor:
+        from lvg.worlds.shapes.render import render
+
+        return torch.from_numpy(np.stack([render(s) for s in scenes])).permute(0, 3, 1, 2).contiguous()
+
+    def batch(self, step: int, shard: Shard) -> dict:
+        B = self.cfg.train.batch_size
+        rows = list(shard.rows(B))
+        if self.folder is None:
+            from lvg.worlds.shapes.scene_layout import layout_from_scene
+
+            scenes = self._scenes(f"lvg-gan-painter:{self.cfg.data_seed}", [step * B + j for j in rows])
+            layouts, images = [layout_from_scene(s) for s in scenes], self._renders(scenes)
+        else:
+            idx = self.folder.indices(step, shard, B, f"lvg-gan-painter-folder:{self.cfg.data_seed}")
+            layouts, images = (
+                [self.folder.train[j]["layout"] for j in idx],
+                images_tensor(self.folder.train_images, idx),
+            )
+        # each row's noise is a pure function of (data seed, step, row): resume and sharding draw the same noise
+        seeds = [hash_seed(self.cfg.data_seed, step, j) for j in rows]
+        return {"layouts": layouts, "images": images, "seeds": seeds, "step": step}
+
+    # ------------------------------------------------------------------ losses
+
+    def gan_on(self, step: int) -> bool:
+        return self.cfg.loss.adv_weight > 0 and step >= self.cfg.loss.gan_start
+
+    def updates(self) -> list[Update]:
+        out = [Update("opt", self.painter.parameters(), self.loss)]
+        if self.cfg.loss.adv_weight > 0:  # the critic: constant rate, GAN betas, no clipping
+            out.append(Update("d_opt", self.disc.parameters(), self.d_loss, lr=self.cfg.loss.disc_lr,
+                              betas=(0.0, 0.99), weight_decay=0.0, clip=False, active=self.gan_on))  # fmt: skip
+        return out
+
+    def _tensors(self, batch: dict) -> dict:
+        if "t" not in batch:
+            t = self.painter.encode_layouts(batch["layouts"])
+            batch["t"] = {k: v.to(self.device) for k, v in t.items()}
+            batch["real"] = batch["images"].to(self.device).float() / 255  # [B, 3, H, W]
+        return batch["t"]
+
+    def _critic(self, images: torch.Tensor, t: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.disc(images, t["boxes"], t["words"], t["valid"], t["bg"])
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        t = self._tensors(batch)
+        lc = self.cfg.loss
+        z = self.painter.noise(batch["seeds"], self.device)
+        fake = self.painter(t["boxes"], t["words"], t["valid"], t["bg"], **z).float()  # [B, 3, H, W]
+        rec = F.l1_loss(fake, batch["real"])
+        out = {"loss": lc.rec_weight * rec, "rec": rec}
+        if self.gan_on(batch["step"]):
+            li, lo = self._critic(fake, t)
+            adv = -li.float().mean() - lc.obj_weight * (lo.float().mean() if len(lo) else 0.0)
+            out["loss"] = out["loss"] + lc.adv_weight * adv
+            out["g_adv"] = adv
+            batch["fake"] = fake.detach()  # for the critic's update
+        return out
+
+    def d_loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        t, lc = batch["t"], self.cfg.loss
+        real = batch["real"].requires_grad_(lc.r1_weight > 0)
+        ri, ro = self._critic(real, t)
+        fi, fo = self._critic(batch["fake"], t)
+        d = F.relu(1 - ri.float()).mean() + F.relu(1 + fi.float()).mean()
+        if len(ro):
+            d = d + lc.obj_weight * (F.relu(1 - ro.float()).mean() + F.relu(1 + fo.float()).mean())
+        out = {"d_loss": d}
+        if lc.r1_weight > 0:
+            (grad,) = torch.autograd.grad((ri.sum() + ro.sum()), real, create_graph=True)
+            r1 = grad.float().pow(2).sum((1, 2, 3)).mean()
+            out = {"d_loss": d + lc.r1_weight / 2 * r1, "d_hinge": d, "r1": r1}
+        return out
+
+    # ------------------------------------------------------------------ validation and artefact
+
+    def generator(self) -> GanPainter:
+        """The weights to paint with: the EMA copy when the run keeps one."""
+        return self.ema.module if self.ema is not None else self.painter
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        g = self.generator()
+        was = g.training
+        g.eval()
+        n = len(self.val_layouts)
+        painted = torch.cat([g.paint(self.val_layouts[s : s + 64], list(range(s, min(n, s + 64))))
+                             for s in range(0, n, 64)]) if n else torch.zeros(0)  # fmt: skip
+        g.train(was)
+        if not n:
+            return {}
+        out = {"val/psnr": psnr(painted, self.val_images)}
+        if self.judge is not None:
+            imgs = painted.permute(0, 2, 3, 1).numpy()
+            out["val/scene_pass"] = sum(bool(self.judge(im, txt).passed) for im, txt in
+                                        zip(imgs, self.val_texts, strict=True)) / n  # fmt: skip
+        return out
+
+    def summary(self, metrics: dict[str, float]) -> str:
+        parts = [f"psnr {metrics['val/psnr']:.2f} dB"] if "val/psnr" in metrics else []
+        if "val/scene_pass" in metrics:
+            parts.insert(0, f"scene pass {metrics['val/scene_pass']:.3f}")
+        return ", ".join(parts) or super().summary(metrics)
+
+    def save(self, out: Path) -> Path:
+        return self.generator().save_pretrained(out / "painter")
+
+
+def hash_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (stable across runs and processes)."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big") >> 1
+
+
+def train_gan_painter(cfg: GanPainterTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
+    """Run (or resume) GAN painter training; returns the saved painter folder ``OUT/painter``."""
+    return run(cfg.train, lambda device: GanPainterTask(cfg, device), resume, stop_after)
