@@ -3,7 +3,8 @@
 The default model folder is, in this order: ``$LVG_DEFAULT_MODEL`` (the folder itself), else
 ``$LVG_HOME/models/shapes-default``, else the copy shipped inside the package (``lvg/default_model``, package
 data that a wheel carries; in a source checkout it links to ``models/shapes-default``). An explicit path
-(``--model DIR``, ``Pipeline.from_pretrained(DIR)``) always wins. The benchmark prompts ship the same way
+(``--model DIR``, ``Pipeline.from_pretrained(DIR)``) always wins; the short names ``shapes`` and ``emoji`` name the
+shipped models (``lvg/default_model``, ``lvg/emoji_model`` -> ``models/emoji-default``). The benchmark prompts ship the same way
 (``lvg/eval/shapes_prompts.jsonl``, linking to ``benchmarks/shapes_prompts.jsonl``). Nothing here checks that a
 file exists: the code that reads it raises an error naming the path, and says where the path came from.
 """
@@ -42,9 +43,17 @@ def default_model_source() -> str:
     return "the lvg package"
 
 
+SHIPPED_MODELS = {"shapes": "default_model", "emoji": "emoji_model"}  # short name -> the package's folder
+
+
 def model_dir(path: str | os.PathLike | None = None) -> Path:
-    """``path`` when given, else :func:`default_model_dir`."""
-    return Path(path) if path is not None else default_model_dir()
+    """``path`` when given, else :func:`default_model_dir`. A short name of :data:`SHIPPED_MODELS` (``"shapes"``,
+    ``"emoji"``) names the shipped model of that world, unless a folder of that name exists (a path always wins)."""
+    if path is None:
+        return default_model_dir()
+    if str(path) in SHIPPED_MODELS and not Path(path).exists():
+        return _package_path("lvg", SHIPPED_MODELS[str(path)])
+    return Path(path)
 
 
 def default_component_dir(name: str) -> Path:

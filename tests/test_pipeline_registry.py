@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,3 +97,13 @@ def test_default_model_location_is_declared(tmp_path, monkeypatch):
     assert default_model_dir() == tmp_path / "model"
     with pytest.raises(FileNotFoundError, match=r"\$LVG_DEFAULT_MODEL"):
         load_pipeline()
+
+
+def test_shipped_models_have_short_names(tmp_path, monkeypatch):
+    from lvg.resources import model_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert model_dir("shapes").name == "default_model" and (model_dir("shapes") / "model_index.json").is_file()
+    assert model_dir("emoji").name == "emoji_model" and (model_dir("emoji") / "model_index.json").is_file()
+    (tmp_path / "emoji").mkdir()  # a folder of that name is a path, and a path always wins
+    assert model_dir("emoji") == Path("emoji")

@@ -52,6 +52,16 @@ def merge(base: dict, changes: dict) -> dict:
     return base
 
 
+def write_tiny_configs(dest: Path, shrink: dict) -> Path:
+    """The real configs named in ``shrink``, with its changes and :data:`TRAIN` merged in, written to ``dest``."""
+    dest.mkdir()
+    for name, changes in shrink.items():
+        cfg = merge(yaml.safe_load((ROOT / "configs" / name).read_text(encoding="utf-8")), changes)
+        cfg["train"] = merge(cfg["train"], TRAIN)
+        (dest / name).write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return dest
+
+
 def checkout_copy(dest: Path) -> None:
     """The files a fresh clone would have (tracked + untracked-not-ignored), copied to ``dest``."""
     if not (ROOT / ".git").exists() or shutil.which("git") is None:
@@ -72,12 +82,7 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
     repo = tmp_path / "repo"
     checkout_copy(repo)
     assert not (repo / "runs").exists()  # as in a fresh clone: the script must make it
-    tiny = tmp_path / "tiny-configs"
-    tiny.mkdir()
-    for name, changes in SHRINK.items():
-        cfg = merge(yaml.safe_load((ROOT / "configs" / name).read_text(encoding="utf-8")), changes)
-        cfg["train"] = merge(cfg["train"], TRAIN)
-        (tiny / name).write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    tiny = write_tiny_configs(tmp_path / "tiny-configs", SHRINK)
     env = {**os.environ, "PYTHON": sys.executable, "CONFIGS": str(tiny), "OUT": str(tmp_path / "model"),
            "EVAL_NUM": "4", "PYTHONPATH": str(repo)}  # fmt: skip
     env.pop("RUNS", None)

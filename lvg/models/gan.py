@@ -34,7 +34,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from lvg.component import Component
 from lvg.data.layout import Layout
-from lvg.models.painter import encode_layouts
+from lvg.models.painter import LayoutInputs, check_vocabulary
 from lvg.ranges import bounded, check_ranges
 
 
@@ -54,11 +54,7 @@ class GanPainterConfig:
     refine_width: int = bounded(0, 512, default=32)  # the whole-image refiner's channels (0: no refiner)
 
     def __post_init__(self) -> None:
-        if not self.label_words or len(set(self.label_words)) != len(self.label_words):
-            raise ValueError("label_words must be a non-empty list of distinct words")
-        if not self.backgrounds or len(set(self.backgrounds)) != len(self.backgrounds):
-            raise ValueError("backgrounds must be a non-empty list of distinct names")
-        check_ranges(self)
+        check_vocabulary(self)
         if self.sprite & (self.sprite - 1):
             raise ValueError(f"sprite must be a power of two, got {self.sprite}")
 
@@ -129,7 +125,7 @@ def crop(images: torch.Tensor, boxes: torch.Tensor, owner: torch.Tensor, size: i
     return F.grid_sample(images[owner], grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-class GanPainter(Component, nn.Module):
+class GanPainter(LayoutInputs, Component, nn.Module):
     """Layout + noise -> RGB pixels in [0, 1] (see the module docstring)."""
 
     config_class = GanPainterConfig
@@ -138,9 +134,7 @@ class GanPainter(Component, nn.Module):
     def __init__(self, config: GanPainterConfig):
         super().__init__()
         self.config = c = config
-        self.word_ids = {w: i for i, w in enumerate(c.label_words)}
-        self.bg_ids = {b: i for i, b in enumerate(c.backgrounds)}
-        self.words = nn.Embedding(len(c.label_words), c.embed_dim)
+        self.init_vocabulary(c)
         self.bg_colour = nn.Embedding(len(c.backgrounds), 3)  # each background's RGB in [0, 1] (clamped)
         nn.init.constant_(self.bg_colour.weight, 0.5)
         cond = c.embed_dim + c.noise_dim
@@ -160,15 +154,6 @@ class GanPainter(Component, nn.Module):
     @property
     def device(self) -> torch.device:
         return self.stem.weight.device
-
-    def encode_layouts(self, layouts: list[Layout]) -> dict[str, torch.Tensor]:
-        """Layouts -> boxes [B, K, 4] (pixels), words [B, K, W] (ids, -1 = none), valid [B, K], bg [B]."""
-        c = self.config
-        return encode_layouts(layouts, self.word_ids, self.bg_ids, c.canvas, c.max_objects, "painter")
-
-    def label_features(self, words: torch.Tensor) -> torch.Tensor:
-        """Word ids [..., W] (-1 = none) -> the sum of their embeddings [..., embed_dim]."""
-        return (self.words(words.clamp_min(0)) * (words >= 0).unsqueeze(-1)).sum(-2)
 
     def noise(self, seeds: list[int], device: torch.device | None = None) -> dict[str, torch.Tensor]:
         """Per-image noise from per-image seeds: objects [B, K, noise_dim] and global [B, noise_dim]."""
@@ -248,6 +233,19 @@ def _sn_conv(c_in: int, c_out: int, k: int = 4, s: int = 2, p: int = 1) -> nn.Mo
     return spectral_norm(nn.Conv2d(c_in, c_out, k, stride=s, padding=p))
 
 
+def _conv_stack(width: int, side: int, mults: tuple[int, ...]) -> tuple[nn.Sequential, int]:
+    """Stride-2 spectral-norm convs from RGB, ``width * mult`` channels each, while the side stays above 4; returns
+    the stack and its output channels."""
+    layers: list[nn.Module] = []
+    c = 3
+    for mult in mults:
+        if side <= 4:
+            break
+        layers += [_sn_conv(c, width * mult), nn.LeakyReLU(0.2)]
+        c, side = width * mult, side // 2
+    return nn.Sequential(*layers), c
+
+
 class LayoutDiscriminator(nn.Module):
     """Image-level and object-level critic with projection conditioning (LostGAN / projection discriminator).
 
@@ -258,22 +256,10 @@ class LayoutDiscriminator(nn.Module):
         super().__init__()
         self.config = d = config
         w = d.width
-        img_layers, c, side = [], 3, canvas
-        for mult in (1, 2, 4, 8):
-            if side <= 4:
-                break
-            img_layers += [_sn_conv(c, w * mult), nn.LeakyReLU(0.2)]
-            c, side = w * mult, side // 2
-        self.img = nn.Sequential(*img_layers)
+        self.img, c = _conv_stack(w, canvas, (1, 2, 4, 8))
         self.img_out = spectral_norm(nn.Linear(c, 1))
         self.bg_embed = nn.Embedding(n_backgrounds, c)
-        obj_layers, co, side = [], 3, d.crop
-        for mult in (1, 2, 4):
-            if side <= 4:
-                break
-            obj_layers += [_sn_conv(co, w * mult), nn.LeakyReLU(0.2)]
-            co, side = w * mult, side // 2
-        self.obj = nn.Sequential(*obj_layers)
+        self.obj, co = _conv_stack(w, d.crop, (1, 2, 4))
         self.obj_out = spectral_norm(nn.Linear(co, 1))
         self.word_embed = nn.Embedding(n_words, co)
 

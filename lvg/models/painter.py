@@ -51,11 +51,7 @@ class PainterConfig:
     )  # token-grid cells per trunk cell side: the trunk runs at grid // upsample
 
     def __post_init__(self) -> None:
-        if not self.label_words or len(set(self.label_words)) != len(self.label_words):
-            raise ValueError("label_words must be a non-empty list of distinct words")
-        if not self.backgrounds or len(set(self.backgrounds)) != len(self.backgrounds):
-            raise ValueError("backgrounds must be a non-empty list of distinct names")
-        check_ranges(self)
+        check_vocabulary(self)
         if self.canvas % self.grid:
             raise ValueError(f"grid {self.grid} must divide canvas {self.canvas}")
         if self.grid % self.upsample:
@@ -73,7 +69,37 @@ class PainterConfig:
         return self.canvas // (self.grid // self.upsample)
 
 
-class Painter(Component, nn.Module):
+def check_vocabulary(config: PainterConfig) -> None:
+    """A painter config's label words and backgrounds (non-empty, distinct) and its declared ranges."""
+    if not config.label_words or len(set(config.label_words)) != len(config.label_words):
+        raise ValueError("label_words must be a non-empty list of distinct words")
+    if not config.backgrounds or len(set(config.backgrounds)) != len(config.backgrounds):
+        raise ValueError("backgrounds must be a non-empty list of distinct names")
+    check_ranges(config)
+
+
+class LayoutInputs:
+    """What a layout-conditioned painter shares: its label-word and background vocabularies (``config.label_words``,
+    ``config.backgrounds``), a word embedding of ``config.embed_dim``, layouts -> tensors and label features."""
+
+    config: PainterConfig  # or any config with label_words, backgrounds, canvas, max_objects and embed_dim
+
+    def init_vocabulary(self, c: PainterConfig) -> None:
+        self.word_ids = {w: i for i, w in enumerate(c.label_words)}
+        self.bg_ids = {b: i for i, b in enumerate(c.backgrounds)}
+        self.words = nn.Embedding(len(c.label_words), c.embed_dim)
+
+    def encode_layouts(self, layouts: list[Layout]) -> dict[str, torch.Tensor]:
+        """Layouts -> boxes [B, K, 4] (pixels), words [B, K, W] (ids, -1 = none), valid [B, K], bg [B]."""
+        c = self.config
+        return encode_layouts(layouts, self.word_ids, self.bg_ids, c.canvas, c.max_objects, "painter")
+
+    def label_features(self, words: torch.Tensor) -> torch.Tensor:
+        """Word ids [..., W] (-1 = none) -> the sum of their embeddings [..., embed_dim]."""
+        return (self.words(words.clamp_min(0)) * (words >= 0).unsqueeze(-1)).sum(-2)
+
+
+class Painter(LayoutInputs, Component, nn.Module):
     """Layout-conditioned parallel code predictor (see the module docstring)."""
 
     config_class = PainterConfig
@@ -82,9 +108,7 @@ class Painter(Component, nn.Module):
     def __init__(self, config: PainterConfig):
         super().__init__()
         self.config = c = config
-        self.word_ids = {w: i for i, w in enumerate(c.label_words)}
-        self.bg_ids = {b: i for i, b in enumerate(c.backgrounds)}
-        self.words = nn.Embedding(len(c.label_words), c.embed_dim)
+        self.init_vocabulary(c)
         self.bg = nn.Embedding(len(c.backgrounds), c.embed_dim)
         c_in = (c.embed_dim + 4) * c.patch * c.patch
         self.stem = nn.Conv2d(c_in, c.width, 1)
@@ -101,11 +125,6 @@ class Painter(Component, nn.Module):
 
     # ------------------------------------------------------------------ layouts -> tensors
 
-    def encode_layouts(self, layouts: list[Layout]) -> dict[str, torch.Tensor]:
-        """Layouts -> boxes [B, K, 4] (pixels), words [B, K, W] (ids, -1 = none), valid [B, K], bg [B]."""
-        c = self.config
-        return encode_layouts(layouts, self.word_ids, self.bg_ids, c.canvas, c.max_objects, "painter")
-
     def rasterize(
         self, boxes: torch.Tensor, words: torch.Tensor, valid: torch.Tensor, bg: torch.Tensor
     ) -> torch.Tensor:
@@ -113,7 +132,7 @@ class Painter(Component, nn.Module):
         c = self.config
         dev = self.device
         boxes, words, valid, bg = boxes.to(dev), words.to(dev), valid.to(dev), bg.to(dev)
-        label = (self.words(words.clamp_min(0)) * (words >= 0).unsqueeze(-1)).sum(2)  # [B, K, D]
+        label = self.label_features(words)  # [B, K, D]
         px = torch.arange(c.canvas, device=dev, dtype=torch.float32) + 0.5  # pixel centres
         x0, y0, x1, y1 = boxes.unbind(-1)  # [B, K] each
         w, h = (x1 - x0).clamp_min(1e-3), (y1 - y0).clamp_min(1e-3)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Train and assemble models/emoji-default from scratch on a CPU (docs/emoji-world.md).
+#
+#   bash scripts/train_emoji_default.sh [STAGE ...]     STAGE: data train export eval (default: all four)
+#
+#   data    the Emoji World imagefolder (lvg data emoji: the art is fetched once with npm pack into $LVG_HOME/emoji,
+#           then offline) and its byte-level BPE text tokenizer
+#   train   the planner LM on one core; the painter (configs/gan-painter-emoji.yaml), then the image tokenizer, on
+#           the other
+#   export  assemble the model folder (fp16 safetensors) with the data's ATTRIBUTION.md
+#   eval    lvg eval emoji on the 450-prompt benchmark, EN and ZH
+#
+# Every stage resumes from its checkpoint when one exists, so a killed run continues where it stopped: run the
+# same command again. Each training job's wall time is appended to $RUNS/wall_times.tsv.
+#
+# Environment: PYTHON (default python), CONFIGS (default configs), RUNS (default runs), OUT (default
+# models/emoji-default), NUM (scenes in the imagefolder, default 20000), TEXT_SCENES (captions of the text
+# tokenizer's corpus, default 30000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+CONFIGS=${CONFIGS:-configs}
+RUNS=${RUNS:-runs}
+OUT=${OUT:-models/emoji-default}
+NUM=${NUM:-20000}
+TEXT_SCENES=${TEXT_SCENES:-30000}
+STAGES=${*:-data train export eval}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+mkdir -p "$RUNS"
+
+resume_flag() { [ -f "$1/checkpoint/state.json" ] && echo --resume || true; }
+timed() {  # timed NAME CMD...: run CMD, append its wall time to $RUNS/wall_times.tsv
+    local t0=$SECONDS rc=0
+    "${@:2}" || rc=$?
+    [ $rc -eq 0 ] && printf '%s\t%d\n' "$1" $((SECONDS - t0)) >> "$RUNS/wall_times.tsv"
+    return $rc
+}
+train() {  # train NAME CONFIG RUN DONE_FILE [OVERRIDES...]: lvg train NAME unless DONE_FILE exists; resumes
+    local name=$1 config=$2 run=$3 done=$4
+    shift 4
+    [ -f "$RUNS/$run/$done" ] && return 0
+    timed "$name" $PY -m lvg.cli train "$name" --config "$CONFIGS/$config" $(resume_flag "$RUNS/$run") \
+        "train.out_dir=$RUNS/$run" "$@"
+}
+DATA="imagefolder=$RUNS/emoji-data"
+
+for stage in $STAGES; do
+    stage_t0=$SECONDS
+    case $stage in
+    data)
+        [ -f "$RUNS/emoji-data/metadata.jsonl" ] \
+            || timed data $PY -m lvg.cli data emoji --out "$RUNS/emoji-data" --num "$NUM"
+        [ -f "$RUNS/emoji-text-tokenizer/tokenizer.json" ] \
+            || timed text-tokenizer $PY -m lvg.cli train text-tokenizer --world emoji \
+                --out "$RUNS/emoji-text-tokenizer" --vocab-size 2048 --num-scenes "$TEXT_SCENES"
+        ;;
+    train)
+        train planner planner-emoji.yaml planner-emoji planner/plan_vocab.json "$DATA" \
+            "text_tokenizer=$RUNS/emoji-text-tokenizer" > "$RUNS/planner-emoji.log" 2>&1 &
+        planner_pid=$!
+        train gan-painter gan-painter-emoji.yaml gan-painter-emoji-l1 painter/model.safetensors "$DATA"
+        train tokenizer tokenizer-emoji.yaml tokenizer-emoji image_tokenizer/model.safetensors "$DATA"
+        wait "$planner_pid" || { echo "the planner failed: see $RUNS/planner-emoji.log" >&2; exit 1; }
+        ;;
+    export)
+        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-emoji/planner" \
+            --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
+            --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --temperature 0.3 --dtype float16
+        cp "$RUNS/emoji-data/ATTRIBUTION.md" "$OUT/ATTRIBUTION.md"
+        du -sh "$OUT"
+        ;;
+    eval)
+        $PY -m lvg.cli eval emoji --model "$OUT" --lang both --out "$RUNS/eval-emoji"
+        ;;
+    *)
+        echo "unknown stage $stage (expected data, train, export or eval)" >&2
+        exit 2
+        ;;
+    esac
+    printf 'stage %s\t%d\n' "$stage" $((SECONDS - stage_t0)) >> "$RUNS/wall_times.tsv"
+done
