@@ -263,7 +263,7 @@ def _status(url: str) -> int | None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [("n", 0), ("n", 9), ("guidance_scale", -1), ("temperature", -0.5), ("top_k", -1), ("top_p", 0), ("top_p", 1.5),
-     ("size", "100x100"), ("response_format", "url"), ("seed", -1), ("prompt", ""), ("prompt", "   ")],
+     ("painter_temperature", -1), ("size", "100x100"), ("response_format", "url"), ("seed", -1), ("prompt", ""), ("prompt", "   ")],
 )  # fmt: skip
 def test_bad_parameters_are_422_naming_the_field(field, value):
     with serve() as c:
