@@ -160,6 +160,8 @@ def test_a_folder_offers_its_gan_painter_as_an_option(tmp_path, capsys):
     gan = loaded.use_painter("gan")
     assert isinstance(gan.painter, GanPainter) and gan.planner is loaded.planner
     assert not np.array_equal(np.asarray(gan(layout=layout).images[0]), code)
+    with pytest.raises(ValueError, match="paints pixels"):
+        gan(layout=layout, painter_temperature=0.5)
     out = tmp_path / "gan.png"
     assert main(["generate", "a red circle", "-o", str(out), "--model", str(folder), "--painter", "gan"]) == 0
     assert out.is_file()

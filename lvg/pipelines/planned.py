@@ -340,6 +340,9 @@ class PlannedPipeline(BasePipeline):
                 raise LayoutError(f"expected a Layout, got {type(lay).__name__}")
             self.planner.layout_tokenizer.check(lay)
         seeds = [0] * len(layouts) if seeds is None else seeds
+        if temperature and self.painter.paints != "codes":  # never silently ignored
+            raise ValueError(f"painter_temperature={temperature:g} samples a code painter's tokens; this painter paints "
+                             "pixels and samples with its noise (the seed): leave painter_temperature at 0")  # fmt: skip
         if self.painter.paints == "codes":
             codes = torch.cat([self.painter.paint(layouts[s : s + batch_size], seeds[s : s + batch_size],
                                                   temperature).cpu()
