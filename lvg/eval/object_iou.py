@@ -91,7 +91,7 @@ def object_iou(tokenizer: Any, num: int = 1000, seed: str = IOU_SEED, batch_size
     ``soft``: the soft IoU of coverage (:func:`soft_iou` of :func:`object_alphas`) instead of the 0.5-mask IoU.
     """
 
-    def round_trip(chunk: list, imgs: np.ndarray) -> np.ndarray:
+    def round_trip(start: int, chunk: list, imgs: np.ndarray) -> np.ndarray:
         x = images_to_tensor(imgs).to(tokenizer.device)
         return tensor_to_arrays(tokenizer.decode(tokenizer.encode(x)))
 
@@ -105,25 +105,22 @@ def painted_object_iou(paint: Any, num: int = 1000, seed: str = IOU_SEED, batch_
     scene's layout is painted (scene ``i`` with seed ``i``) and compared with its render, object by object."""
     from lvg.worlds.shapes.scene_layout import layout_from_scene
 
-    done = [0]
-
-    def painted(chunk: list, imgs: np.ndarray) -> np.ndarray:
-        seeds = list(range(done[0], done[0] + len(chunk)))
-        done[0] += len(chunk)
-        return np.asarray(paint([layout_from_scene(sc) for sc in chunk], seeds))
+    def painted(start: int, chunk: list, imgs: np.ndarray) -> np.ndarray:
+        return np.asarray(paint([layout_from_scene(sc) for sc in chunk], list(range(start, start + len(chunk)))))
 
     return measure(painted, num, seed, batch_size, soft)
 
 
 def measure(images_of: Any, num: int, seed: str, batch_size: int, soft: bool) -> dict[str, Any]:
-    """Per-kind IoU of every object of ``num`` held-out scenes between its render and ``images_of(scenes, renders)``."""
+    """Per-kind IoU of every object of ``num`` held-out scenes between its render and ``images_of(start, scenes,
+    renders)`` (``start``: the index of the chunk's first scene)."""
     scenes = [sample_scene(random.Random(f"{seed}:{i}")) for i in range(num)]
     per: dict[str, list[float]] = defaultdict(list)
     maps, score = (object_alphas, soft_iou) if soft else (object_masks, iou)
     for s in range(0, num, batch_size):
         chunk = scenes[s : s + batch_size]
         imgs = np.stack([render(sc) for sc in chunk])
-        rec = images_of(chunk, imgs)
+        rec = images_of(s, chunk, imgs)
         for sc, a, b in zip(chunk, imgs, rec):
             for o, ma, mb in zip(sc.objects, maps(a, sc), maps(b, sc)):
                 per[f"{o.size} {o.shape}"].append(score(ma, mb))

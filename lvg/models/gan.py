@@ -34,7 +34,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from lvg.component import Component
 from lvg.data.layout import Layout
-from lvg.models.painter import LayoutInputs, check_vocabulary
+from lvg.models.painter import LayoutInputs, check_vocabulary, sum_embeddings
 from lvg.ranges import bounded, check_ranges
 
 
@@ -273,6 +273,5 @@ class LayoutDiscriminator(nn.Module):
             return img_logit, img_logit.new_zeros(0)
         crops = crop(x, boxes[b_idx, k_idx], b_idx, self.config.crop)  # [N, 3, crop, crop]
         ho = self.obj(crops).sum((2, 3))  # [N, C]
-        w = words[b_idx, k_idx]
-        label = (self.word_embed(w.clamp_min(0)) * (w >= 0).unsqueeze(-1)).sum(1)  # [N, C]
+        label = sum_embeddings(self.word_embed, words[b_idx, k_idx])  # [N, C]
         return img_logit, self.obj_out(ho).squeeze(1) + (label * ho).sum(1)

@@ -90,13 +90,41 @@ class LayoutInputs:
         self.words = nn.Embedding(len(c.label_words), c.embed_dim)
 
     def encode_layouts(self, layouts: list[Layout]) -> dict[str, torch.Tensor]:
-        """Layouts -> boxes [B, K, 4] (pixels), words [B, K, W] (ids, -1 = none), valid [B, K], bg [B]."""
+        """Layouts -> boxes [B, K, 4] (pixels), words [B, K, W] (ids of each label's words, -1 = none), valid [B, K]
+        and bg [B]; ``K = config.max_objects``. A layout this painter cannot paint (another canvas, an unknown
+        background or word, too many objects) is a LayoutError naming the field."""
         c = self.config
-        return encode_layouts(layouts, self.word_ids, self.bg_ids, c.canvas, c.max_objects, "painter")
+        B, K = len(layouts), c.max_objects
+        W = max([len(o.label.split()) for lay in layouts for o in lay.objects] + [1])
+        boxes = torch.zeros(B, K, 4)
+        words = torch.full((B, K, W), -1, dtype=torch.long)
+        valid = torch.zeros(B, K, dtype=torch.bool)
+        bg = torch.zeros(B, dtype=torch.long)
+        for i, lay in enumerate(layouts):
+            if lay.canvas != c.canvas:
+                raise LayoutError(f"layout canvas {lay.canvas} differs from the painter's {c.canvas}")
+            if lay.background not in self.bg_ids:
+                raise LayoutError(f"field 'background': {lay.background!r} is not one of {list(self.bg_ids)}")
+            if len(lay.objects) > K:
+                raise LayoutError(f"field 'objects': the painter paints at most {K} objects, got {len(lay.objects)}")
+            bg[i] = self.bg_ids[lay.background]
+            for k, o in enumerate(lay.objects):
+                for w, word in enumerate(o.label.split()):
+                    if word not in self.word_ids:
+                        raise LayoutError(f"object {k}: field 'label' {o.label!r} uses the unknown word {word!r}")
+                    words[i, k, w] = self.word_ids[word]
+                boxes[i, k] = torch.tensor(o.box)
+                valid[i, k] = True
+        return {"boxes": boxes, "words": words, "valid": valid, "bg": bg}
 
     def label_features(self, words: torch.Tensor) -> torch.Tensor:
         """Word ids [..., W] (-1 = none) -> the sum of their embeddings [..., embed_dim]."""
-        return (self.words(words.clamp_min(0)) * (words >= 0).unsqueeze(-1)).sum(-2)
+        return sum_embeddings(self.words, words)
+
+
+def sum_embeddings(table: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    """Ids [..., W] (-1 = none) -> the sum of their rows of ``table`` [..., dim] (a label as the sum of its words)."""
+    return (table(ids.clamp_min(0)) * (ids >= 0).unsqueeze(-1)).sum(-2)
 
 
 class Painter(LayoutInputs, Component, nn.Module):
@@ -196,32 +224,3 @@ class Painter(LayoutInputs, Component, nn.Module):
         image ``i``'s draws seeded by ``seeds[i]``."""
         t = self.encode_layouts(layouts)
         return self.codes_from_logits(self(t["boxes"], t["words"], t["valid"], t["bg"]), temperature, seeds)
-
-
-def encode_layouts(layouts: list[Layout], word_ids: dict[str, int], bg_ids: dict[str, int], canvas: int,
-                   max_objects: int, what: str = "painter") -> dict[str, torch.Tensor]:  # fmt: skip
-    """Layouts -> tensors a layout-conditioned painter reads: boxes [B, K, 4] (pixels), words [B, K, W] (ids of each
-    label's words, -1 = none), valid [B, K] and bg [B]; ``K = max_objects``. A layout the ``what`` cannot paint (another
-    canvas, an unknown background or word, too many objects) is a LayoutError naming the field."""
-    B, K = len(layouts), max_objects
-    W = max([len(o.label.split()) for lay in layouts for o in lay.objects] + [1])
-    boxes = torch.zeros(B, K, 4)
-    words = torch.full((B, K, W), -1, dtype=torch.long)
-    valid = torch.zeros(B, K, dtype=torch.bool)
-    bg = torch.zeros(B, dtype=torch.long)
-    for i, lay in enumerate(layouts):
-        if lay.canvas != canvas:
-            raise LayoutError(f"layout canvas {lay.canvas} differs from the {what}'s {canvas}")
-        if lay.background not in bg_ids:
-            raise LayoutError(f"field 'background': {lay.background!r} is not one of {list(bg_ids)}")
-        if len(lay.objects) > K:
-            raise LayoutError(f"field 'objects': the {what} paints at most {K} objects, got {len(lay.objects)}")
-        bg[i] = bg_ids[lay.background]
-        for k, o in enumerate(lay.objects):
-            for w, word in enumerate(o.label.split()):
-                if word not in word_ids:
-                    raise LayoutError(f"object {k}: field 'label' {o.label!r} uses the unknown word {word!r}")
-                words[i, k, w] = word_ids[word]
-            boxes[i, k] = torch.tensor(o.box)
-            valid[i, k] = True
-    return {"boxes": boxes, "words": words, "valid": valid, "bg": bg}

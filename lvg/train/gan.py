@@ -16,7 +16,6 @@ The result is ``OUT/painter`` (``config.json`` + ``model.safetensors``, class ``
 from __future__ import annotations
 
 import hashlib
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +23,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lvg.eval.recon import psnr_ssim
+from lvg.images import images_to_tensor
 from lvg.models.gan import DiscriminatorConfig, GanPainter, GanPainterConfig, LayoutDiscriminator
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.scene_layout import layout_from_scene
 
 from .common import TrainConfig
 from .config import config_to_dict
 from .folder import Folder, images_tensor
 from .loop import Shard, Task, Update, run
+from .painter import folder_vocabulary, scenes_for, shapes_world_vocabulary
 
 HELD_OUT = "lvg-gan-painter-val"  # Shapes World validation scenes come from their own seed
 
@@ -72,18 +76,10 @@ class GanPainterTrainingConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/gan-painter", ema_decay=0.999))
 
 
-def painter_config(words: list[str], backgrounds: list[str], canvas: int, max_objects: int,
-                   m: GanModelConfig) -> GanPainterConfig:  # fmt: skip
-    return GanPainterConfig(label_words=words, backgrounds=backgrounds, canvas=canvas, max_objects=max_objects,
-                            embed_dim=m.embed_dim, noise_dim=m.noise_dim, sprite=m.sprite, width=m.width,
-                            supersample=m.supersample, refine_width=m.refine_width)  # fmt: skip
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Mean PSNR (dB) of uint8 or [0, 1] image batches [B, 3, H, W]."""
-    a, b = (t.float() / 255 if t.dtype == torch.uint8 else t.float() for t in (a, b))
-    mse = ((a - b) ** 2).mean((1, 2, 3)).clamp_min(1e-10)
-    return float((10 * torch.log10(1 / mse)).mean())
+def painter_config(vocabulary: dict, m: GanModelConfig) -> GanPainterConfig:
+    """A GAN painter of ``vocabulary`` (:func:`lvg.train.painter.shapes_world_vocabulary` or ``folder_vocabulary``)."""
+    return GanPainterConfig(**vocabulary, embed_dim=m.embed_dim, noise_dim=m.noise_dim, sprite=m.sprite,
+                            width=m.width, supersample=m.supersample, refine_width=m.refine_width)  # fmt: skip
 
 
 class GanPainterTask(Task):
@@ -97,10 +93,7 @@ class GanPainterTask(Task):
         self.judge = None
         if cfg.imagefolder:
             self.folder = folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True)
-            lays = [r["layout"] for r in folder.train + folder.val]
-            words = sorted({w for lay in lays for o in lay.objects for w in o.label.split()})
-            pc = painter_config(words, sorted({lay.background for lay in lays}), lays[0].canvas,
-                                max(1, max(len(lay.objects) for lay in lays)), cfg.model)  # fmt: skip
+            pc = painter_config(folder_vocabulary(folder.train + folder.val), cfg.model)
             n = min(cfg.eval.scenes, len(folder.val))
             self.val_layouts = [r["layout"] for r in folder.val[:n]]
             self.val_texts = [r["text"] for r in folder.val[:n]]
@@ -112,15 +105,12 @@ class GanPainterTask(Task):
         else:
             from lvg.worlds.shapes.captions import describe_fully
             from lvg.worlds.shapes.judge import judge
-            from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene
-            from lvg.worlds.shapes.world import CANVAS
 
-            words = sorted({w for lab in SHAPES_WORLD_LABELS for w in lab.split()})
-            pc = painter_config(words, list(SHAPES_WORLD_BACKGROUNDS), CANVAS, 4, cfg.model)
-            scenes = self._scenes(f"{HELD_OUT}:{cfg.data_seed}", range(cfg.eval.scenes))
+            pc = painter_config(shapes_world_vocabulary(), cfg.model)
+            scenes = scenes_for(f"{HELD_OUT}:{cfg.data_seed}", 0, cfg.eval.scenes)
             self.val_layouts = [layout_from_scene(s) for s in scenes]
             self.val_texts = [describe_fully(s) for s in scenes]
-            self.val_images = self._renders(scenes)
+            self.val_images = renders(scenes)
             self.judge = judge
         self.painter = GanPainter(pc).to(device).train()
         self.disc = LayoutDiscriminator(cfg.disc, len(pc.label_words), len(pc.backgrounds), pc.canvas).to(device)
@@ -128,26 +118,12 @@ class GanPainterTask(Task):
 
     # ------------------------------------------------------------------ data
 
-    @staticmethod
-    def _scenes(seed: str, idx: range | list[int]) -> list:
-        from lvg.worlds.shapes.world import sample_scene
-
-        return [sample_scene(random.Random(f"{seed}:{i}")) for i in idx]
-
-    @staticmethod
-    def _renders(scenes: list) -> torch.Tensor:
-        from lvg.worlds.shapes.render import render
-
-        return torch.from_numpy(np.stack([render(s) for s in scenes])).permute(0, 3, 1, 2).contiguous()
-
     def batch(self, step: int, shard: Shard) -> dict:
         B = self.cfg.train.batch_size
         rows = list(shard.rows(B))
         if self.folder is None:
-            from lvg.worlds.shapes.scene_layout import layout_from_scene
-
-            scenes = self._scenes(f"lvg-gan-painter:{self.cfg.data_seed}", [step * B + j for j in rows])
-            layouts, images = [layout_from_scene(s) for s in scenes], self._renders(scenes)
+            scenes = [scenes_for(f"lvg-gan-painter:{self.cfg.data_seed}", step * B + j, 1)[0] for j in rows]
+            layouts, images = [layout_from_scene(s) for s in scenes], renders(scenes)
         else:
             idx = self.folder.indices(step, shard, B, f"lvg-gan-painter-folder:{self.cfg.data_seed}")
             layouts, images = (
@@ -227,7 +203,7 @@ class GanPainterTask(Task):
         g.train(was)
         if not n:
             return {}
-        out = {"val/psnr": psnr(painted, self.val_images)}
+        out = {"val/psnr": psnr_ssim(painted, self.val_images)[0]}
         if self.judge is not None:
             imgs = painted.permute(0, 2, 3, 1).numpy()
             out["val/scene_pass"] = sum(bool(self.judge(im, txt).passed) for im, txt in
@@ -242,6 +218,11 @@ class GanPainterTask(Task):
 
     def save(self, out: Path) -> Path:
         return self.generator().save_pretrained(out / "painter")
+
+
+def renders(scenes: list) -> torch.Tensor:
+    """Shapes World renders of ``scenes``, uint8 [B, 3, H, W]."""
+    return images_to_tensor(np.stack([render(s) for s in scenes]))
 
 
 def hash_seed(*parts: int) -> int:

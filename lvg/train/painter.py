@@ -64,11 +64,28 @@ def scenes_for(seed: str, start: int, num: int) -> list:
     return [sample_scene(random.Random(f"{seed}:{i}")) for i in range(start, start + num)]
 
 
-def shapes_world_painter_config(grid: int, fsq_levels: list[int], m: PainterModelConfig) -> PainterConfig:
+def shapes_world_vocabulary() -> dict:
+    """What a Shapes World painter must know: ``label_words``, ``backgrounds``, ``canvas``, ``max_objects``."""
     words = sorted({w for lab in SHAPES_WORLD_LABELS for w in lab.split()})
-    return PainterConfig(label_words=words, backgrounds=list(SHAPES_WORLD_BACKGROUNDS), canvas=CANVAS, grid=grid,
-                         fsq_levels=list(fsq_levels), max_objects=4, embed_dim=m.embed_dim, width=m.width,
+    return {"label_words": words, "backgrounds": list(SHAPES_WORLD_BACKGROUNDS), "canvas": CANVAS, "max_objects": 4}
+
+
+def folder_vocabulary(rows: list[dict]) -> dict:
+    """What a painter of an imagefolder's rows must know: their label words, backgrounds, canvas and most objects
+    per image (the keys of :func:`shapes_world_vocabulary`)."""
+    lays = [r["layout"] for r in rows]
+    return {"label_words": sorted({w for lay in lays for o in lay.objects for w in o.label.split()}),
+            "backgrounds": sorted({lay.background for lay in lays}), "canvas": lays[0].canvas,
+            "max_objects": max(1, max(len(lay.objects) for lay in lays))}  # fmt: skip
+
+
+def painter_config(vocabulary: dict, grid: int, fsq_levels: list[int], m: PainterModelConfig) -> PainterConfig:
+    return PainterConfig(**vocabulary, grid=grid, fsq_levels=list(fsq_levels), embed_dim=m.embed_dim, width=m.width,
                          blocks=m.blocks, margin=m.margin, upsample=m.upsample)  # fmt: skip
+
+
+def shapes_world_painter_config(grid: int, fsq_levels: list[int], m: PainterModelConfig) -> PainterConfig:
+    return painter_config(shapes_world_vocabulary(), grid, fsq_levels, m)
 
 
 def targets(scenes: list, image_tok: ImageTokenizer) -> torch.Tensor:
@@ -85,12 +102,7 @@ def encode_images(images: np.ndarray, image_tok: ImageTokenizer) -> torch.Tensor
 
 def folder_painter_config(rows: list[dict], grid: int, fsq_levels: list[int], m: PainterModelConfig) -> PainterConfig:
     """A painter for a user imagefolder: its label words, backgrounds, canvas and most objects per image."""
-    lays = [r["layout"] for r in rows]
-    words = sorted({w for lay in lays for o in lay.objects for w in o.label.split()})
-    return PainterConfig(label_words=words, backgrounds=sorted({lay.background for lay in lays}),
-                         canvas=lays[0].canvas, grid=grid, fsq_levels=list(fsq_levels),
-                         max_objects=max(1, max(len(lay.objects) for lay in lays)), embed_dim=m.embed_dim,
-                         width=m.width, blocks=m.blocks, margin=m.margin, upsample=m.upsample)  # fmt: skip
+    return painter_config(folder_vocabulary(rows), grid, fsq_levels, m)
 
 
 @torch.inference_mode()
