@@ -9,7 +9,7 @@ imported lvg once) runs ``lvg generate "two stars" -o OUT --model MUTANT`` with 
 exits 0 with the image written (a harmless mutation; never for NaN/inf weights), or exits 2 with exactly one line
 ``lvg: error: ...`` naming the mutated file (or its folder). A traceback, a hang or a signal fails.
 
-    python benchmarks/fuzz_models.py [--model models/shapes-default] [--limit N] [--quick] [--json]
+    python benchmarks/fuzz_models.py [--model models/shapes-default] [--prompt TEXT] [--limit N] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -393,7 +393,7 @@ def classify(m: Mutant, rc: int | None, sig: int | None, stderr: str, wrote: boo
 
 
 def run_mutants(mutants: list[Mutant], model: Path, timeout: float = 60.0, jobs: int = 1,
-                progress: bool = False) -> list[Outcome]:  # fmt: skip
+                progress: bool = False, prompt: str = PROMPT) -> list[Outcome]:  # fmt: skip
     """Run each mutant in a forked child (the parent imports lvg once); at most ``jobs`` at a time."""
     import lvg.cli  # noqa: F401  (imported before forking, so each child starts warm)
     import lvg.pipelines.planned  # noqa: F401
@@ -412,7 +412,7 @@ def run_mutants(mutants: list[Mutant], model: Path, timeout: float = 60.0, jobs:
                 folder = tmp / f"m{i}"
                 shutil.copytree(pristine, folder / "model", symlinks=True, copy_function=os.link)
                 m.apply(folder / "model")
-                argv = ["generate", PROMPT, "-o", str(folder / "out.png"), "--model", str(folder / "model")]
+                argv = ["generate", prompt, "-o", str(folder / "out.png"), "--model", str(folder / "model")]
                 pid = os.fork()
                 if pid == 0:
                     os.setpgid(0, 0)
@@ -457,6 +457,8 @@ def main() -> int:
     p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", default=None, metavar="TEXT", help="only mutants whose name contains TEXT")
+    p.add_argument("--prompt", default=PROMPT, help=f"what each mutant draws (default {PROMPT!r}; e.g. 'two cats' "
+                   "for models/emoji-default)")  # fmt: skip
     args = p.parse_args()
     mutants = quick_mutants(args.model, args.seed) if args.quick else all_mutants(args.model, args.seed)
     mutants = [m for m in mutants if args.only is None or args.only in m.name]
@@ -464,7 +466,7 @@ def main() -> int:
         step = len(mutants) / args.limit
         mutants = [mutants[int(i * step)] for i in range(args.limit)]
     t0 = time.perf_counter()
-    results = run_mutants(mutants, args.model, args.timeout, args.jobs, progress=not args.json)
+    results = run_mutants(mutants, args.model, args.timeout, args.jobs, progress=not args.json, prompt=args.prompt)
     seconds = time.perf_counter() - t0
     summary = {"mutants": len(results), "seconds": round(seconds, 1), "counts": summarize(results),
                "failures": [r.__dict__ for r in results if not r.verdict.startswith("ok")]}  # fmt: skip

@@ -63,9 +63,10 @@ _EXPORTS = {
 __all__ = ["__version__", "load_pipeline", *_EXPORTS]
 
 
-def load_pipeline(path: str | os.PathLike | None = None, world: str = "shapes", **kwargs: Any) -> Any:
+def load_pipeline(path: str | os.PathLike | None = None, world: str | None = None, **kwargs: Any) -> Any:
     """:func:`lvg.pipelines.load_pipeline` (the folder ``path``, default the default model) with ``world``'s
-    referee attached, so ``verify`` works (:func:`lvg.worlds.attach_world`)."""
+    referee attached (default: the world the folder declares, else Shapes World), so ``verify`` works and refusals
+    name what the world cannot read (:func:`lvg.worlds.attach_world`)."""
     from lvg.pipelines import load_pipeline as load
     from lvg.worlds import attach_world
 

@@ -5,10 +5,12 @@
 #
 #   data    the Emoji World imagefolder (lvg data emoji: the art is fetched once with npm pack into $LVG_HOME/emoji,
 #           then offline) and its byte-level BPE text tokenizer
-#   train   the planner LM on one core; the painter (configs/gan-painter-emoji.yaml), then the image tokenizer, on
-#           the other
+#   train   on one core the planner LM, its prompt-analysis fine-tune (refusals), then the reading LM; on the other
+#           the painter (configs/gan-painter-emoji.yaml), the image tokenizer, the reader (which also reads that
+#           tokenizer's round trips), then the CLIP
 #   export  assemble the model folder (fp16 safetensors) with the data's ATTRIBUTION.md
-#   eval    lvg eval emoji on the 450-prompt benchmark, EN and ZH
+#   eval    lvg eval emoji on the 450-prompt benchmark, EN and ZH, and the reading benchmarks (reader, captions,
+#           questions, closed loop)
 #
 # Every stage resumes from its checkpoint when one exists, so a killed run continues where it stopped: run the
 # same command again. Each training job's wall time is appended to $RUNS/wall_times.tsv.
@@ -55,17 +57,29 @@ for stage in $STAGES; do
                 --out "$RUNS/emoji-text-tokenizer" --vocab-size 2048 --num-scenes "$TEXT_SCENES"
         ;;
     train)
-        train planner planner-emoji.yaml planner-emoji planner/plan_vocab.json "$DATA" \
-            "text_tokenizer=$RUNS/emoji-text-tokenizer" > "$RUNS/planner-emoji.log" 2>&1 &
-        planner_pid=$!
+        (
+            train planner planner-emoji.yaml planner-emoji planner/plan_vocab.json "$DATA" \
+                "text_tokenizer=$RUNS/emoji-text-tokenizer"
+            train planner planner-emoji-analysis.yaml planner-emoji-analysis planner/plan_vocab.json "$DATA" \
+                "finetune.base=$RUNS/planner-emoji/planner"
+            train reading-lm reading-lm-emoji.yaml reading-lm-emoji reading_lm/plan_vocab.json \
+                "text_tokenizer=$RUNS/emoji-text-tokenizer"
+        ) > "$RUNS/lm-emoji.log" 2>&1 &
+        lm_pid=$!
         train gan-painter gan-painter-emoji.yaml gan-painter-emoji-l1 painter/model.safetensors "$DATA"
         train tokenizer tokenizer-emoji.yaml tokenizer-emoji image_tokenizer/model.safetensors "$DATA"
-        wait "$planner_pid" || { echo "the planner failed: see $RUNS/planner-emoji.log" >&2; exit 1; }
+        train reader reader-emoji.yaml reader-emoji detector/model.safetensors "$DATA" \
+            "image_tokenizer=$RUNS/tokenizer-emoji/image_tokenizer"
+        train clip clip-emoji.yaml clip-emoji clip/model.safetensors "$DATA" \
+            "text_tokenizer=$RUNS/emoji-text-tokenizer"
+        wait "$lm_pid" || { echo "the planner or the reading LM failed: see $RUNS/lm-emoji.log" >&2; exit 1; }
         ;;
     export)
-        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-emoji/planner" \
+        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-emoji-analysis/planner" \
             --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
-            --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --temperature 0.3 --dtype float16
+            --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
+            --reading-lm "$RUNS/reading-lm-emoji/reading_lm" --clip "$RUNS/clip-emoji/clip" --world emoji \
+            --temperature 0.3 --dtype float16
         cp "$RUNS/emoji-data/ATTRIBUTION.md" "$OUT/ATTRIBUTION.md"
         du -sh "$OUT"
         ;;

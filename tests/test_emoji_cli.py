@@ -99,8 +99,10 @@ def test_emoji_world_is_a_registered_plug_in(lvg_home, monkeypatch):
     assert world.make_sample(3, 0).image.tobytes() == world.make_sample(3, 0).image.tobytes()
     verdict = world.judge(image, world.caption(scene, random.Random(2)).en)  # the referee sees only pixels
     assert verdict.passed, verdict.reason
-    with pytest.raises(ValueError, match="Emoji World has no referee"):  # caption-entails-prompt: not written yet
-        world.entails(None, None)
+    full = world.reading.caption(scene, "en")  # a complete caption entails every caption of its scene
+    assert world.entails(full, cap.en) and world.entails(world.reading.caption(scene, "zh"), cap.zh)
+    assert world.entails(full, "four dragons") is None and world.entails(None, cap.en) is False
+    assert world.entails(cap.en if cap.en != full else "a cat", full) is False  # an incomplete caption
     assert get_world("emoji") is world  # loaded once per cache
 
 

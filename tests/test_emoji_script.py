@@ -20,10 +20,15 @@ SHRINK = {
     "gan-painter-emoji.yaml": {"model": {"width": 16, "embed_dim": 8, "noise_dim": 4, "sprite": 8},
                                "eval": {"scenes": 4}, "train": {"keep_snapshots": False}},
     "tokenizer-emoji.yaml": {"model": {"channels": [8], "decoder_res_blocks": 1}, "eval": {"num_images": 4}},
+    "reading-lm-emoji.yaml": {"size": TINY_LM, "eval_captions": 2, "eval_questions": 1},
+    "reader-emoji.yaml": {"model": {"width": 8, "blocks": 1}},
+    "planner-emoji-analysis.yaml": {},  # (a fine-tune: the base's size)
+    "clip-emoji.yaml": {"model": {"image_channels": [8, 8], "text_width": 16, "text_layers": 1, "text_heads": 2,
+                                  "embed_dim": 8}},
 }  # fmt: skip
 
 
-def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path):
+def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, monkeypatch):
     home = tmp_path / "home"
     A.ensure_assets(home / "emoji", _tarballs(home / "emoji" / "tarballs"))
     configs = write_tiny_configs(tmp_path / "configs", SHRINK)
@@ -38,14 +43,43 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     walls = (tmp_path / "runs" / "wall_times.tsv").read_text().split("\n")
     assert {line.split("\t")[0] for line in walls if line} == {
-        "data", "text-tokenizer", "planner", "gan-painter", "tokenizer", "stage data", "stage train", "stage export"}  # fmt: skip
+        "data", "text-tokenizer", "planner", "reading-lm", "gan-painter", "tokenizer", "reader", "clip",
+        "stage data", "stage train", "stage export"}  # fmt: skip
     assert (tmp_path / "model" / "ATTRIBUTION.md").is_file()
+    monkeypatch.setenv("LVG_HOME", str(home))  # the folder's world (its referee, its grammar) is the fake cache's
     pipe = lvg.load_pipeline(tmp_path / "model")
     assert type(pipe.painter).__name__ == "GanPainter"
     label = pipe.planner.vocab.layout.labels[0].split(" (")[0]
-    assert pipe(f"a {label}", seed=0).images[0].size == (64, 64)
+    image = pipe(f"a {label}", seed=0, allow_unsupported=True).images[0]  # (a 2-step planner may refuse it)
+    assert image.size == (64, 64)
+    assert pipe.can_caption and isinstance(pipe.caption(image), str)  # the reader and reading LM are in the folder
+    assert pipe.clip is not None and pipe.planner.vocab.layout.refusals  # its CLIP, and a planner that refuses
+    assert pipe.world == "emoji" and pipe.entails is not None  # the folder names its world: verify reads with it
+    check_eval_emoji_reads(tmp_path, home)
     before = len(walls)
     again = run()  # everything is there: nothing is trained again
     assert again.returncode == 0, again.stderr[-2000:]
     trained = (tmp_path / "runs" / "wall_times.tsv").read_text().split("\n")[before - 1 :]
     assert [line for line in trained if line and not line.startswith("stage ")] == []
+
+
+def check_eval_emoji_reads(tmp_path: Path, home: Path) -> None:
+    """``lvg eval emoji`` on the tiny folder, with prompts of the fake cache's emoji: generation, and the reading
+    section (reader, captions, questions per type, closed loop) in results.json and the printed report."""
+    import json
+
+    from lvg.cli import main
+    from lvg.worlds.emoji.benchmark import make_prompts
+    from lvg.worlds.emoji.plugin import load_emoji_world
+
+    rows = make_prompts(load_emoji_world(home=home / "emoji").table, per_category=1)
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "eval"
+    assert main(["eval", "emoji", "--model", str(tmp_path / "model"), "--prompts", str(prompts), "--captions", "4",
+                 "--questions", "1", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    res = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    reading = res["reading"]
+    assert {"reader", "captions_en", "captions_zh", "vqa_en", "vqa_zh", "cycle_en", "cycle_zh"} <= set(reading)
+    assert set(reading["vqa_en"]["types"]) == {"count", "what", "where", "relation"}
+    assert "Closed loop (zh" in (out / "results.md").read_text(encoding="utf-8")

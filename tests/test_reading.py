@@ -263,7 +263,10 @@ def test_verify_needs_the_worlds_caption_check(planned_with_reader):
     pipe = lvg.pipelines.load_pipeline(planned_with_reader)
     with pytest.raises(ValueError, match="caption check"):
         pipe("a red circle", verify=1)
-    assert attach_world(pipe).entails is get_world("shapes").entails
+    entails, shapes = attach_world(pipe).entails, get_world("shapes").entails  # Shapes World's check (loaded lazily)
+    full = "a small red circle in the center on a white background"
+    assert [entails(full, p) for p in ("a red circle", "a blue square")] == [shapes(full, "a red circle"), False]
+    assert shapes(full, "a red circle") is True
     assert pipe("a red circle", seed=0, verify=1).verified in ([True], [False], [None])
 
 

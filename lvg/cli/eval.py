@@ -215,9 +215,17 @@ def _add_eval_emoji(sub: Subparsers) -> None:
     d.add_argument("--model", type=Path, required=True, help="a planned model folder trained on Emoji World")
     painter_arg(d)
     d.add_argument("--lang", choices=["en", "zh", "both"], default="both", help="prompt language (default both)")
+    d.add_argument("--prompts", type=Path, default=None,
+                   help="benchmark prompts (default: the 450 shipped with lvg, benchmarks/emoji_prompts.jsonl); rows "
+                   "{id, category, spec, en, zh} naming this world's emoji")  # fmt: skip
     d.add_argument("--num", type=int, default=None, help="only the first N prompts (default: all 450)")
     d.add_argument("--seed", type=int, default=0, help="seed of the first prompt (default 0)")
     d.add_argument("--out", type=Path, default=Path("eval-emoji"), help="output folder (default eval-emoji)")
+    d.add_argument("--captions", type=int, default=500,
+                   help="models that read: held-out renders to read and caption (default 500; 0 = skip)")  # fmt: skip
+    d.add_argument("--questions", type=int, default=100,
+                   help="models that read: held-out visual questions per type and language (default 100; 0 = skip); "
+                   "the closed loop (every prompt) is reported too")  # fmt: skip
     d.add_argument("--rerank", type=int, default=1, help="CLIP reranking: best of K candidates per image (default 1)")
     d.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="a progress bar on stderr (default on)")  # fmt: skip
@@ -233,15 +241,31 @@ def _eval_emoji(args: argparse.Namespace) -> int:
     if args.num is not None and args.num < 1:
         raise ValueError(f"--num must be at least 1, got {args.num}")
     world = get_world("emoji")
-    prompts = world.benchmark_prompts()[: args.num]
+    prompts = world.benchmark_prompts(args.prompts)[: args.num]
     pipe = load_pipeline(args.model, painter=args.painter)
     cfg = model_config(args, pipe)
+    langs = ["en", "zh"] if args.lang == "both" else [args.lang]
     results = [evaluate_generation(pipe, prompts, lang, cfg, progress=args.progress, referee=world.judge)
-               for lang in (["en", "zh"] if args.lang == "both" else [args.lang])]  # fmt: skip
+               for lang in langs]  # fmt: skip
     report = {"title": "Emoji World benchmark", "categories": list(results[0].categories)}  # the benchmark's own
     meta = {"model": str(args.model), **cfg.to_dict(), "num_prompts": len(prompts), "status": "complete"}
-    write_results(args.out, results, [], meta, **report)
-    print(markdown_report(results, [], **report))
+    reading: dict = {}
+    if pipe.can_caption and hasattr(pipe, "answer") and (args.captions or args.questions):
+        from lvg.eval.emoji_reading import emoji_reading_section
+
+        emoji_reading_section(pipe, world, prompts, langs, cfg, args.questions, args.captions, args.batch_size,
+                              progress=args.progress, out=reading)  # fmt: skip
+    elif args.captions or args.questions:
+        print(f"note: {args.model} has no reader; reading is not evaluated")
+    write_results(args.out, results, [], meta, {"reading": reading} if reading else None, **report)
+    text = markdown_report(results, [], **report)
+    if reading:
+        from lvg.eval.emoji_reading import emoji_reading_markdown
+
+        text += "\n" + emoji_reading_markdown(reading, world.reading.question_types)
+        with open(args.out / "results.md", "a", encoding="utf-8") as f:
+            f.write("\n" + emoji_reading_markdown(reading, world.reading.question_types))
+    print(text)
     print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
     return 0
 

@@ -69,6 +69,10 @@ def _add_assemble(sub: Subparsers) -> None:
     d.add_argument("--editor", type=Path, default=None,
                    help="editor folder to bundle (lvg train planner --config configs/editor-shapes.yaml: OUT/planner); "
                    "pipe.edit and lvg edit need one")  # fmt: skip
+    d.add_argument("--world", default=None,
+                   help="the world the components were trained on, written to model_index.json (e.g. emoji): its "
+                   "referee checks verify and the closed loop, and its grammar names the words a refusal cannot "
+                   "read (default: none, i.e. Shapes World)")  # fmt: skip
     d.add_argument("--guidance-scale", type=float, default=1.0, help="the folder's default guidance (default 1.0)")
     d.add_argument("--temperature", type=float, default=1.0, help="the folder's default temperature (default 1.0)")
     _dtype_arg(d)
@@ -98,7 +102,8 @@ def _assemble(args: argparse.Namespace) -> int:
                            DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale,
                                                       temperature=args.temperature), reader,
                            LayoutPlanner.from_pretrained(args.editor) if args.editor is not None else None,
-                           GanPainter.from_pretrained(args.gan_painter) if args.gan_painter is not None else None)  # fmt: skip
+                           GanPainter.from_pretrained(args.gan_painter) if args.gan_painter is not None else None,
+                           world=args.world)  # fmt: skip
     _save_and_reload(pipe, args.out, args.dtype)
     print(f"assembled a PlannedPipeline in {args.out} ({args.dtype} weights)")
     return 0

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 CANNOT = {"en": "cannot answer", "zh": "无法回答"}  # what a reading LM says to a question it cannot ground
 WORK_SEP = "=>"  # the reading LM writes its working, then this, then the answer
+# Why a planner that analyses prompts refuses one (its refusal tokens, in this order): words outside its world, more
+# objects than fit, a contradiction, zero or a negative count. Every world's prompt-analysis data uses these.
+REFUSAL_REASONS: tuple[str, ...] = ("unknown", "count", "contradiction", "zero")
 
 
 def detect_language(text: str) -> str:
@@ -14,6 +18,21 @@ def detect_language(text: str) -> str:
 
 
 def final_answer(text: str) -> str:
-    """The answer in a reading LM's output: what follows its working (see
-    :attr:`lvg.worlds.shapes.reading.Question.target`)."""
+    """The answer in a reading LM's output: what follows its working (see :attr:`Question.target`)."""
     return text.rsplit(WORK_SEP, 1)[-1].strip()
+
+
+@dataclass(frozen=True)
+class Question:
+    """A visual question a world asks about a scene, with its answer (every world's reading stream uses these)."""
+
+    kind: str  # one of the world's question types
+    lang: str
+    text: str
+    answer: str
+    work: str = ""  # the steps before the answer (e.g. a count's matching objects, a relation's two cells)
+
+    @property
+    def target(self) -> str:
+        """What the reading LM learns to write: ``work => answer``, or the answer alone."""
+        return f"{self.work} {WORK_SEP} {self.answer}" if self.work else self.answer

@@ -20,7 +20,7 @@ import numpy as np
 
 from lvg.data.layout import Layout, LayoutError
 from lvg.eval.progress import in_chunks
-from lvg.eval.results import ReaderResult, VQAResult
+from lvg.eval.results import ReaderResult, VQAResult, reading_lines
 from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
 from lvg.worlds.shapes.reading import (
     QUESTION_TYPES,
@@ -127,16 +127,7 @@ def reading_markdown(section: dict[str, Any]) -> str:
     if "reader" in section:
         r = section["reader"]
         lines.append(f"Reader: {r['exact']:.1%} of {r['num']} held-out renders read exactly (objects and background).")
-    vqa = [(k[4:], v) for k, v in section.items() if k.startswith("vqa_")]
-    if vqa:
-        lines += ["", "| question type | " + " | ".join(lang for lang, _ in vqa) + " |", "|---|" + "---|" * len(vqa)]
-        for t in QUESTION_TYPES:
-            lines.append(f"| {t} | " + " | ".join(f"{v['types'][t]:.1%}" for _, v in vqa) + " |")
-        lines.append("| **overall** | " + " | ".join(f"**{v['overall']:.1%}**" for _, v in vqa) + " |")
-    for k, v in section.items():
-        if k.startswith("cycle_"):
-            lines.append(f"\nClosed loop ({k[6:]}, {v['num']} prompts: text -> image -> own caption -> parsed, "
-                         f"compared with the prompt): **{v['rate']:.1%}** consistent.")  # fmt: skip
+    lines += reading_lines(section, QUESTION_TYPES)
     return "\n".join(lines) + "\n"
 
 

@@ -117,3 +117,20 @@ class CycleResult(EvalResult):
         for row in self.rows:
             per.setdefault(row["category"], []).append(row["consistent"])
         return {c: sum(v) / len(v) for c, v in per.items()}
+
+
+def reading_lines(section: Mapping[str, Any], question_types: tuple[str, ...]) -> list[str]:
+    """Markdown of a reading section's ``vqa_<lang>`` results (a table of question types by language) and its
+    ``cycle_<lang>`` closed-loop rates (one line each), shared by every world's reading report."""
+    lines: list[str] = []
+    vqa = [(k[4:], v) for k, v in section.items() if k.startswith("vqa_")]
+    if vqa:
+        lines += ["", "| question type | " + " | ".join(lang for lang, _ in vqa) + " |", "|---|" + "---|" * len(vqa)]
+        for t in question_types:
+            lines.append(f"| {t} | " + " | ".join(f"{v['types'][t]:.1%}" for _, v in vqa) + " |")
+        lines.append("| **overall** | " + " | ".join(f"**{v['overall']:.1%}**" for _, v in vqa) + " |")
+    for k, v in section.items():
+        if k.startswith("cycle_"):
+            lines.append(f"\nClosed loop ({k[6:]}, {v['num']} prompts: text -> image -> own caption, checked against "
+                         f"the prompt): **{v['rate']:.1%}** consistent.")  # fmt: skip
+    return lines

@@ -55,11 +55,12 @@ class PromptError(ValueError):
     """A prompt the planner cannot read (empty, too long)."""
 
 
-# What each refusal of a planner trained to analyse prompts means (lvg.worlds.shapes.analysis.REFUSAL_REASONS).
+# What each refusal of a planner trained to analyse prompts means (lvg.data.text.REFUSAL_REASONS).
 REFUSAL_MESSAGES = {
     "unknown": "it names something outside what this model draws",
     "count": "it asks for more objects than fit in one picture",
-    "contradiction": "it contradicts itself (one object with two colours or two sizes, or placed relative to itself)",
+    "contradiction": "it contradicts itself (one object with two colours, sizes or styles, or placed relative to "
+    "itself)",
     "zero": "it asks for zero or a negative number of objects",
     "missing": "it names an object the image does not hold (or one that several objects fit)",
 }
@@ -69,11 +70,13 @@ class UnsupportedPromptError(PromptError):
     """A prompt the planner refused to draw: ``reason`` is its refusal (``unknown``, ``count``, ``contradiction``,
     ``zero``); the message says why and what the model draws. ``allow_unsupported=True`` draws a best effort."""
 
-    def __init__(self, prompt: str, reason: str, knows: str = "", action: str = "draw") -> None:
-        self.prompt, self.reason = prompt, reason
+    def __init__(self, prompt: str, reason: str, knows: str = "", action: str = "draw", detail: str | None = None
+                 ) -> None:  # fmt: skip
+        self.prompt, self.reason, self.detail = prompt, reason, detail
         shown = prompt if len(prompt) <= 80 else prompt[:77] + "..."
         why = REFUSAL_MESSAGES.get(reason, "the planner refused it")
-        super().__init__(f"cannot {action} {shown!r}: {why} (reason: {reason})" + (f"; {knows}" if knows else ""))
+        said = f" ({detail})" if detail else ""  # what the world's grammar makes of it, e.g. "unknown emoji 'guitar'"
+        super().__init__(f"cannot {action} {shown!r}: {why} (reason: {reason}){said}" + (f"; {knows}" if knows else ""))
 
 
 def normalize_prompt(text: str) -> str:
@@ -199,11 +202,14 @@ class PlannedPipeline(BasePipeline):
     optional_components = frozenset({"clip", "reader", "editor", "gan_painter"})
     painter_options = ("default", "gan")  # use_painter(): the folder's painter, or its gan_painter
     entails: Callable[[str | None, str], bool | None] | None = None
+    # the world's reading of a prompt it cannot parse ("unknown emoji 'guitar'"), named in a refusal's message
+    # (attached with ``entails`` by :func:`lvg.worlds.attach_world`); the decision to refuse stays the planner's
+    explain: Callable[[str], str | None] | None = None
 
     def __init__(self, planner: LayoutPlanner, painter: Painter, image_tokenizer: ImageTokenizer, clip: Any = None,
                  generation_config: GenerationConfig = DEFAULT_GENERATION,
                  reader: ImageReader | None = None, editor: LayoutPlanner | None = None,
-                 gan_painter: Any = None):  # fmt: skip
+                 gan_painter: Any = None, world: str | None = None):  # fmt: skip
         for name, p in (("painter", painter), ("gan_painter", gan_painter)):
             problem = None if p is None else painter_mismatch(p, image_tokenizer)
             if problem:
@@ -213,6 +219,9 @@ class PlannedPipeline(BasePipeline):
         self.reader = reader  # image -> layout -> text (captions, answers, verify); None: this folder cannot read
         self.editor = editor  # instruction + layout -> edited layout (pipe.edit); None: this folder cannot edit
         self.gan_painter = gan_painter  # a second painter the folder offers (use_painter("gan")); None: none
+        if world is not None and (not isinstance(world, str) or not world):
+            raise ValueError(f"world must be a world's name (e.g. 'emoji'), got {world!r}")
+        self.world = world  # the world its models were trained on (model_index.json "world"); None: Shapes World
 
     def use_painter(self, which: str = "default") -> PlannedPipeline:
         """This pipeline painting with ``which`` painter: ``"default"`` (the folder's ``painter``: this pipeline) or
@@ -225,8 +234,8 @@ class PlannedPipeline(BasePipeline):
             raise ValueError("this model folder has no gan_painter (model_index.json lists none): paint with the "
                              "default painter, or add one with `lvg assemble --gan-painter DIR`")  # fmt: skip
         out = PlannedPipeline(self.planner, self.gan_painter, self.image_tokenizer, self.clip, self.generation_config,
-                              self.reader, self.editor)  # fmt: skip
-        out.entails = self.entails
+                              self.reader, self.editor, world=self.world)  # fmt: skip
+        out.entails, out.explain = self.entails, self.explain
         return out
 
     def load_adapter(self, path: str | os.PathLike) -> PlannedPipeline:
@@ -280,11 +289,14 @@ class PlannedPipeline(BasePipeline):
             if problem:
                 raise ValueError(f"{index.component(name) / 'config.json'}: the {name} {problem} "
                                  f"({index.component('image_tokenizer')})")  # fmt: skip
-        return cls(**parts, generation_config=gen)
+        world = index.data.get("world")
+        if world is not None and (not isinstance(world, str) or not world):
+            raise ValueError(f'{index.file}: world must be a world\'s name (e.g. "emoji"), got {world!r}')
+        return cls(**parts, generation_config=gen, world=world)
 
     def _index_fields(self) -> dict[str, Any]:
         gen = {k: v for k, v in self.generation_config.to_dict().items() if k in SAMPLING_FIELDS}
-        return {"generation_config": gen}
+        return {"generation_config": gen} | ({"world": self.world} if self.world else {})
 
     # ------------------------------------------------------------------ generation
 
@@ -299,7 +311,15 @@ class PlannedPipeline(BasePipeline):
     def _refused(self, prompt: str, reason: str) -> UnsupportedPromptError:
         lay = self.planner.vocab.layout
         knows = f"this model {describe_labels(lay.labels).removeprefix('it ')}, at most {lay.max_objects} per image"
-        return UnsupportedPromptError(prompt, reason, knows)
+        # the words the world cannot read, for a refusal of unknown words (its other reasons speak for themselves);
+        # a world whose data is missing here explains nothing (the refusal itself is the planner's)
+        detail = None
+        if self.explain is not None and reason == "unknown":
+            try:
+                detail = self.explain(prompt)
+            except (ValueError, OSError):
+                detail = None
+        return UnsupportedPromptError(prompt, reason, knows, detail=detail)
 
     def _supported(self, prompts: list[str], text_ids: list[list[int]], cfg: GenerationConfig,
                    batch_size: int) -> list[str | None]:  # fmt: skip

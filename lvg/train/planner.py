@@ -19,6 +19,7 @@ import torch
 
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as chunks_of
+from lvg.data.text import REFUSAL_REASONS
 from lvg.models.adapters import FinetuneConfig, start_from_base
 from lvg.models.planner import (
     IGNORE,
@@ -34,7 +35,6 @@ from lvg.models.planner import (
 from lvg.pipelines.planned import LayoutPlanner
 from lvg.tokenizers.layout import LayoutTokenizer, LayoutTokenizerConfig
 from lvg.tokenizers.text import load_text_tokenizer
-from lvg.worlds.shapes.analysis import REFUSAL_REASONS
 from lvg.worlds.shapes.edits import EDIT_REFUSALS
 from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
@@ -73,6 +73,9 @@ class PlannerTrainingConfig:
     prompts: str = "benchmarks/shapes_prompts.jsonl"
     imagefolder: str | None = None  # train on a user imagefolder whose metadata.jsonl rows carry layouts instead
     val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation (val/loss)
+    # with an imagefolder: the world whose prompts to refuse (lvg.worlds.World.refusal) replace data.refusal_prob of
+    # each batch, so the planner learns to say what it cannot draw (its vocabulary gets the refusal tokens)
+    world: str | None = None
     data: PlanDataConfig = field(default_factory=PlanDataConfig)
     cond_dropout: float = 0.1
     # start from a trained planner (a model folder or its planner/) and adapt it: full, freeze or lora
@@ -81,6 +84,7 @@ class PlannerTrainingConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/planner"))
 
 
+REFUSAL_CHECKS = 200  # held-out prompts of each kind (drawable, to refuse) a planner that refuses is validated on
 BUCKET = 8  # batches drawn together and split by prompt length, so little compute goes to padding
 
 
@@ -107,15 +111,17 @@ def shapes_world_layout_config(bins_per_px: int = 3, refusals: tuple[str, ...] =
     return LayoutTokenizerConfig(SHAPES_WORLD_LABELS, SHAPES_WORLD_BACKGROUNDS, CANVAS, bins_per_px, 4, refusals)
 
 
-def folder_layout_config(rows: list[dict], bins_per_px: int = 3) -> LayoutTokenizerConfig:
-    """The layout vocabulary of a user imagefolder: its labels, backgrounds, canvas and most objects per image."""
+def folder_layout_config(rows: list[dict], bins_per_px: int = 3, refusals: tuple[str, ...] = ()
+                         ) -> LayoutTokenizerConfig:  # fmt: skip
+    """The layout vocabulary of a user imagefolder: its labels, backgrounds, canvas and most objects per image (and
+    ``refusals``, the reasons a planner that analyses prompts may give)."""
     lays = [r["layout"] for r in rows]
     canvases = {lay.canvas for lay in lays}
     if len(canvases) != 1:
         raise ValueError(f"every layout of a folder must use one canvas size, got {sorted(canvases)}")
     return LayoutTokenizerConfig(tuple(sorted({o.label for lay in lays for o in lay.objects})),
                                  tuple(sorted({lay.background for lay in lays})), canvases.pop(), bins_per_px,
-                                 max(1, max(len(lay.objects) for lay in lays)))  # fmt: skip
+                                 max(1, max(len(lay.objects) for lay in lays)), refusals)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -164,11 +170,20 @@ class PlannerTask(Task):
         from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
 
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
-        self.rows = self.folder = None
+        self.rows = self.folder = self.refuse = None
+        if cfg.world is not None and not cfg.imagefolder:
+            raise ValueError("world names the refusals of an imagefolder's planner: give imagefolder too")
         if cfg.imagefolder:  # layouts and prompts from metadata.jsonl (no images needed); val_fraction held out
             self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
             self.rows = folder_samples(self.folder.train)  # both languages where the folder has them
-            lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px)
+            if cfg.world is not None and cfg.data.refusal_prob > 0:
+                from lvg.worlds import get_world
+
+                self.refuse = get_world(cfg.world).refusal
+                if self.refuse is None:
+                    raise ValueError(f"world {cfg.world!r} makes no prompts to refuse (lvg.worlds.World.refusal)")
+            lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px,
+                                           REFUSAL_REASONS if self.refuse else ())  # fmt: skip
         else:  # with refusals in the stream, the vocabulary gets their tokens (prompt analysis, editing)
             refusals = (EDIT_REFUSALS if cfg.data.edit_prob > 0 else REFUSAL_REASONS if cfg.data.refusal_prob > 0
                         else ())  # fmt: skip
@@ -203,8 +218,17 @@ class PlannerTask(Task):
             samples = plan_batch(step, B, cfg.data)
         else:
             samples = folder_batch(self.rows, step, B, cfg.data.seed)
+            if self.refuse is not None:  # a share of the rows become prompts to refuse, with their reason
+                pick = random.Random(f"lvg-plan-refuse:{cfg.data.seed}:{step}")
+                samples = [self.refusal(step * B + j) if pick.random() < cfg.data.refusal_prob else s
+                           for j, s in enumerate(samples)]  # fmt: skip
         rng = random.Random(f"lvg-plan-drop:{cfg.data.seed}:{step}")
         return self.encode(shard.take(samples), shard.take([rng.random() < cfg.cond_dropout for _ in samples]))
+
+    def refusal(self, index: int, held_out: bool = False) -> _FolderSample:
+        """Item ``index`` of the world's stream of prompts to refuse (``held_out``: its names that never train)."""
+        text, reason = self.refuse(index, self.cfg.data.seed, held_out)
+        return _FolderSample(text, None, reason)
 
     def encode(self, samples: list, drop: list[bool]) -> dict[str, torch.Tensor]:
         """The LM batch of (prompt, layout) samples, the prompts of rows ``drop`` left out."""
@@ -224,9 +248,26 @@ class PlannerTask(Task):
         if self.folder is not None:  # a user folder: the loss on its held-out rows (prompts never dropped)
             val = folder_samples(self.folder.val)
             chunks = chunks_of(len(val), self.cfg.train.batch_size)
-            return {"val/loss": held_out_loss(self, ((self.encode([val[i] for i in c], [False] * len(c)), len(c))
-                                                     for c in chunks))} if val else {}  # fmt: skip
+            out = {"val/loss": held_out_loss(self, ((self.encode([val[i] for i in c], [False] * len(c)), len(c))
+                                                    for c in chunks))} if val else {}  # fmt: skip
+            if self.refuse is not None:  # held-out rows drawn, held-out prompts to refuse refused
+                out.update(self.validate_refusals([s.text for s in val][:REFUSAL_CHECKS]))
+            return out
         return validate(self.planner, self.cfg.eval, self.prompts) if self.prompts else {}
+
+    @torch.no_grad()
+    def validate_refusals(self, drawable: list[str]) -> dict[str, float]:
+        """The share of ``drawable`` prompts the planner draws, and of held-out prompts to refuse it refuses."""
+        was = self.lm.training
+        self.lm.eval()
+        refuse = [self.refusal(i, held_out=True).text for i in range(REFUSAL_CHECKS)]
+        L = self.vocab.max_text_tokens  # (longer prompts are refused before the planner reads them)
+        drawable, refuse = ([t for t in texts if len(self.text_tok(t, add_special_tokens=False)["input_ids"]) <= L]
+                            for texts in (drawable, refuse))  # fmt: skip
+        said = self.planner.refusals(self.planner.tokenize(drawable + refuse), 64)
+        self.lm.train(was)
+        return {"val/accepted": sum(r is None for r in said[: len(drawable)]) / max(1, len(drawable)),
+                "val/refused": sum(r is not None for r in said[len(drawable) :]) / max(1, len(refuse))}  # fmt: skip
 
     def summary(self, metrics: dict[str, float]) -> str:
         return headline(metrics) if self.prompts else super().summary(metrics)

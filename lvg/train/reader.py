@@ -228,7 +228,14 @@ class ReadingLMTrainingConfig:
     # captions only (a folder's questions cannot be derived without a world's grammar)
     imagefolder: str | None = None
     val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation
+    # a world whose plug-in provides a reading stream (lvg.worlds.Reading), e.g. "emoji": captions and questions of
+    # its scenes instead of Shapes World's (data.seed and data.caption_prob apply; the other data fields do not)
+    world: str | None = None
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/reading-lm"))
+
+    def __post_init__(self) -> None:
+        if self.world is not None and self.imagefolder is not None:
+            raise ValueError("give a reading LM either world or imagefolder, not both")
 
 
 @torch.inference_mode()
@@ -255,6 +262,36 @@ def validate_reading_lm(lm, text_tok, vocab: PlanVocab, cfg: ReadingLMTrainingCo
     return out
 
 
+WORLD_HELD_OUT_SEED = 1_000_003  # the held-out stream of a world's reading samples (training uses data.seed)
+
+
+@torch.inference_mode()
+def validate_world_reading(lm, text_tok, vocab: PlanVocab, reading, cfg: ReadingLMTrainingConfig) -> dict[str, float]:
+    """A world's reading stream, held out: caption exact match per language and question accuracy per type (the LM
+    alone, on true layouts)."""
+    from lvg.pipelines.reading import ImageReader
+
+    was = lm.training
+    lm.eval()
+    reader = ImageReader(None, lm, text_tok, vocab)
+    out: dict[str, float] = {}
+    caps = [reading.sample(i, WORLD_HELD_OUT_SEED, 1.0) for i in range(2 * cfg.eval_captions)]
+    for lang in ("en", "zh"):
+        mine = [s for s in caps if s.lang == lang]
+        if mine:
+            said = reader.caption([s.layout for s in mine], lang)
+            out[f"val/caption_{lang}"] = sum(a.strip() == s.answer for a, s in zip(said, mine)) / len(mine)
+        if cfg.eval_questions:
+            items = reading.held_out_questions(cfg.eval_questions, lang)
+            said = reader.answer([reading.layout(scene) for scene, _ in items], [q.text for _, q in items])
+            for kind in reading.question_types:
+                right = [a == q.answer for a, (_, q) in zip(said, items) if q.kind == kind]
+                out[f"val/{lang}_{kind}"] = sum(right) / len(right)
+            out[f"val/vqa_{lang}"] = sum(a == q.answer for a, (_, q) in zip(said, items)) / len(items)
+    lm.train(was)
+    return out
+
+
 class ReadingLMTask(Task):
     """Layout -> caption, question + layout -> answer (loss on the answer tokens, weighted by their number)."""
 
@@ -264,11 +301,20 @@ class ReadingLMTask(Task):
     def __init__(self, cfg: ReadingLMTrainingConfig, device: torch.device):
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
         self.adapted = None
-        self.folder = None
+        self.folder = self.reading = None
         if cfg.imagefolder:  # captions of a user folder's layouts (no images needed)
             self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
             lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.bins_per_px)
             self.train_captions, self.val_captions = captions(self.folder.train), captions(self.folder.val)
+        elif cfg.world:  # a world plug-in's reading stream
+            from lvg.tokenizers.layout import LayoutTokenizerConfig
+            from lvg.worlds import get_world
+
+            self.reading = get_world(cfg.world).reading
+            if self.reading is None:
+                raise ValueError(f"world {cfg.world!r} has no reading stream (lvg.worlds.World.reading)")
+            r = self.reading
+            lay_cfg = LayoutTokenizerConfig(r.labels, r.backgrounds, r.canvas, cfg.bins_per_px, 4)
         else:
             lay_cfg = shapes_world_layout_config(cfg.bins_per_px)
         if cfg.finetune.base:  # the base's layers and text tokenizer (cfg.size and text_tokenizer are not used)
@@ -292,7 +338,11 @@ class ReadingLMTask(Task):
                 len(self.train_captions), step, B, f"lvg-read-folder:{self.cfg.data.seed}", shard.rows(B)
             )
             return [self.caption_batch(self.folder.train, [self.train_captions[i] for i in idx])]
-        samples = [make_reading_sample(step * B + j, self.cfg.data) for j in shard.rows(B)]
+        if self.reading is not None:
+            samples = [self.reading.sample(step * B + j, self.cfg.data.seed, self.cfg.data.caption_prob)
+                       for j in shard.rows(B)]  # fmt: skip
+        else:
+            samples = [make_reading_sample(step * B + j, self.cfg.data) for j in shard.rows(B)]
         q_ids = tok([s.question or "" for s in samples], add_special_tokens=False)["input_ids"]
         a_ids = tok([s.answer for s in samples], add_special_tokens=False)["input_ids"]
         enc = vocab.layout_tokenizer.encode
@@ -341,6 +391,8 @@ class ReadingLMTask(Task):
     def validate(self) -> dict[str, float]:
         if self.folder is not None:
             return self.validate_folder()
+        if self.reading is not None:
+            return validate_world_reading(self.lm, self.text_tok, self.vocab, self.reading, self.cfg)
         return validate_reading_lm(self.lm, self.text_tok, self.vocab, self.cfg)
 
     def summary(self, metrics: dict[str, float]) -> str:

@@ -27,6 +27,24 @@ DEFAULT_WORLD = "shapes"
 
 
 @dataclass(frozen=True)
+class Reading:
+    """What a world teaches a reading LM (layout -> caption, question + layout -> answer) and how it is checked.
+
+    Samples are ``(layout, lang, question or None, answer, kind)`` records (``.layout`` ... ``.kind``); layouts carry
+    the labels a planner and a reader of the world write (with the style folded in where the world has one)."""
+
+    question_types: tuple[str, ...]
+    labels: tuple[str, ...]  # every label the stream's layouts use
+    backgrounds: tuple[str, ...]
+    canvas: int
+    sample: Callable[[int, int, float], Any]  # (index, seed, caption_prob) -> item ``index`` of the stream
+    held_out_questions: Callable[[int, str], list[tuple[Any, Any]]]  # (per type, lang) -> [(scene, question)]
+    caption: Callable[[Any, str], str]  # (scene, lang) -> its complete canonical caption
+    layout: Callable[[Any], Any]  # scene -> the Layout the reading LM reads (reading order)
+    complete: Callable[[str], bool]  # does a caption state everything about a scene (what captions must do)?
+
+
+@dataclass(frozen=True)
 class World:
     """What a world plugs into lvg. Scenes, captions, specs and verdicts are the world's own types; what crosses
     into the generic layers is plain: strings, labels, :class:`~lvg.data.layout.Layout` and uint8 images."""
@@ -48,7 +66,13 @@ class World:
     held_out_samples: Callable[[int], list[Any]]  # items 0..n-1 of the stream no training run uses
     write_imagefolder: Callable[..., Path]  # (out, num, seed) -> a Hugging Face imagefolder with metadata.jsonl
     caption_corpus: Callable[..., Iterator[str]]  # (num, seed) -> caption texts (the text tokenizer's corpus)
-    benchmark_prompts: Callable[[], list[dict]]  # the public benchmark's rows ({id, category, spec, en, zh})
+    # the public benchmark's rows ({id, category, spec, en, zh}), or those of a prompt file of the same format
+    benchmark_prompts: Callable[..., list[dict]]
+    reading: Reading | None = None  # a world-driven reading-LM stream (Shapes World's lives in its trainer)
+    explain: Callable[[str], str | None] | None = None  # why its grammar cannot read a prompt (None: it can)
+    # (index, seed, held_out) -> (prompt, reason): prompts the world's planner must refuse (lvg.data.text.REFUSAL_REASONS);
+    # held_out draws from words that never train. Shapes World's refusals live in its planner stream.
+    refusal: Callable[[int, int, bool], tuple[str, str]] | None = None
 
 
 def register_world(name: str, target: str) -> None:
@@ -70,11 +94,31 @@ def get_world(name: str = DEFAULT_WORLD) -> World:
     return world
 
 
-def attach_world(pipe: Any, name: str = DEFAULT_WORLD) -> Any:
-    """Give ``pipe`` the world's referee where it takes one and has none (``entails``, which ``verify`` uses)."""
+def attach_world(pipe: Any, name: str | None = None) -> Any:
+    """Give ``pipe`` its world's checks where it takes them and has none: ``entails`` (which ``verify`` uses) and
+    ``explain`` (the world's reading of a prompt it cannot parse, named in a refusal). The world is ``name``, else
+    the one the model folder declares (``pipe.world``, model_index.json "world"), else Shapes World. The world is
+    loaded on the first call, not now: a model generates without its world's data (Emoji World's cache)."""
+    name = name or getattr(pipe, "world", None) or DEFAULT_WORLD
+    if name not in WORLDS:
+        raise ValueError(f"unknown world {name!r}; registered: {sorted(WORLDS)}")
     if hasattr(pipe, "entails") and pipe.entails is None:
-        pipe.entails = get_world(name).entails
+        pipe.entails = _WorldCall(name, "entails")
+    if hasattr(pipe, "explain") and pipe.explain is None:
+        pipe.explain = _WorldCall(name, "explain")
     return pipe
+
+
+@dataclass(frozen=True)
+class _WorldCall:
+    """``get_world(name).<attribute>(...)``, the world loaded on the first call (None where it has no such check)."""
+
+    name: str
+    attribute: str
+
+    def __call__(self, *args: Any) -> Any:
+        fn = getattr(get_world(self.name), self.attribute)
+        return None if fn is None else fn(*args)
 
 
 def read_benchmark_rows(path: str | os.PathLike, normalize: Callable[[Any], Any], categories: Any) -> list[dict]:

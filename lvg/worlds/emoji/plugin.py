@@ -6,9 +6,9 @@ error is one line saying what to run) and builds the default concept table. Othe
 :func:`load_emoji_world` and :func:`emoji_world`.
 
 Its referee (:mod:`lvg.worlds.emoji.referee`: pixels -> objects, emoji, style, size, cell -> verdict) and benchmark
-prompts (``benchmarks/emoji_prompts.jsonl``) are the World's ``judge`` and ``benchmark_prompts``. The check that a
-caption satisfies a prompt (``entails``, which ``verify`` needs) is not written yet: that field raises
-:class:`EmojiWorldMissingError` naming it, never answers silently.
+prompts (``benchmarks/emoji_prompts.jsonl``) are the World's ``judge`` and ``benchmark_prompts``; ``entails`` checks
+that a complete caption read back from an image satisfies a prompt (``verify`` and the closed loop), and ``reading``
+is the reading LM's stream (:mod:`lvg.worlds.emoji.reading`).
 """
 
 from __future__ import annotations
@@ -17,22 +17,28 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from lvg.resources import emoji_prompts_file
-from lvg.worlds import World
+from lvg.worlds import Reading, World
 
+from .analysis import outside_names, refusal_sample
 from .assets import emoji_home
 from .benchmark import load_prompts
 from .concepts import DEFAULT_CATEGORIES
 from .imagefolder import write_imagefolder
+from .reading import (
+    QUESTION_TYPES,
+    ReadingDataConfig,
+    caption_entails,
+    caption_scene,
+    held_out_questions,
+    make_reading_sample,
+    scene_caption,
+    styled_layout,
+)
 from .referee import referee_for
-from .scenes import BACKGROUNDS, DEFAULT_CANVAS, EmojiScene, sample_scene
+from .scenes import BACKGROUNDS, DEFAULT_CANVAS, EmojiScene, pool_choices, sample_scene
 from .world import EmojiWorld, EmojiWorldConfig
-
-
-class EmojiWorldMissingError(ValueError):
-    """A part of the World contract Emoji World does not provide yet; the message names it."""
 
 
 def load_emoji_world(
@@ -44,14 +50,6 @@ def load_emoji_world(
     """The :class:`EmojiWorld` of ``categories`` on a ``canvas`` px canvas whose scenes draw from ``pool`` (train,
     all, unseen, style-held-out), its cache at ``home`` (default ``$LVG_HOME/emoji``), fetched first if missing."""
     return EmojiWorld.load(EmojiWorldConfig(categories=tuple(categories), canvas=canvas, pool=pool), home)
-
-
-def _missing(what: str) -> Callable[..., NoReturn]:
-    def missing(*args: object, **kwargs: object) -> NoReturn:
-        raise EmojiWorldMissingError(f"Emoji World has no {what} yet (v1 is the data side only; docs/emoji-world.md)")
-
-    missing.__name__ = f"missing_{what.split()[0]}"
-    return missing
 
 
 def emoji_world(world: EmojiWorld) -> World:
@@ -73,14 +71,59 @@ def emoji_world(world: EmojiWorld) -> World:
         caption=world.caption,
         parse=world.parse,
         judge=lambda image, prompt: referee().judge(image, prompt),
-        entails=_missing("referee (caption-entails-prompt check)"),
+        entails=lambda caption, prompt: caption_entails(caption, prompt, world.table, world.cfg.canvas),
         layout_from_scene=EmojiScene.layout,
         layout_to_scene=world.layout_to_scene,
         make_sample=world.sample,  # (index, seed)
         held_out_samples=world.held_out_samples,
         write_imagefolder=write,
         caption_corpus=world.caption_corpus,
-        benchmark_prompts=lambda: load_prompts(emoji_prompts_file(), world.table),
+        benchmark_prompts=lambda path=None: load_prompts(path or emoji_prompts_file(), world.table),
+        reading=world_reading(world),
+        refusal=world_refusals(world),
+        explain=functools.partial(explain_prompt, world),
+    )
+
+
+def explain_prompt(world: EmojiWorld, prompt: str) -> str | None:
+    """What Emoji World's grammar makes of a prompt it cannot read ("unknown emoji 'guitar'"), or None when it reads
+    it: the words a refusal names (the planner decides; this only explains)."""
+    try:
+        world.parse(prompt)
+    except ValueError as e:
+        return str(e).split(" in caption ")[0].split(" at '")[0].split(" at the end")[0]
+    return None
+
+
+def world_refusals(world: EmojiWorld) -> Callable[[int, int, bool], tuple[str, str]]:
+    """Emoji World's stream of prompts to refuse (:mod:`lvg.worlds.emoji.analysis`); the outside names are read
+    from the cache on first use."""
+    outside = functools.cache(lambda: outside_names(world.assets, world.table))
+
+    def refusal(index: int, seed: int, held_out: bool = False) -> tuple[str, str]:
+        return refusal_sample(index, seed, world, outside(), held_out)
+
+    return refusal
+
+
+def world_reading(world: EmojiWorld) -> Reading:
+    """Emoji World's reading stream (:mod:`lvg.worlds.emoji.reading`) over the image tokenizer's training pool: the
+    emoji and styles a model trained on ``lvg data emoji`` knows (styled labels, ``"cat (noto)"``)."""
+    scenes = world.cfg.scene_config()
+
+    def sample(index: int, seed: int, caption_prob: float):
+        return make_reading_sample(index, world.table, scenes, ReadingDataConfig(seed, caption_prob, scenes.pool))
+
+    return Reading(
+        question_types=QUESTION_TYPES,
+        labels=tuple(sorted(f"{e} ({s})" for e, s in pool_choices(world.table, scenes.pool))),
+        backgrounds=tuple(BACKGROUNDS),
+        canvas=world.cfg.canvas,
+        sample=sample,
+        held_out_questions=lambda per_type, lang: held_out_questions(per_type, lang, world.table, scenes),
+        caption=lambda scene, lang: scene_caption(scene, world.table, lang),
+        layout=styled_layout,
+        complete=lambda caption: caption_scene(caption, world.table, world.cfg.canvas) is not None,
     )
 
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import random
 import re
 
-from .world import COLOR_ZH, COLORS, SHAPE_PLURAL, SHAPE_ZH, SHAPES
+from lvg.data.text import REFUSAL_REASONS
 
-REFUSAL_REASONS: tuple[str, ...] = ("unknown", "count", "contradiction", "zero")
+from .world import COLOR_ZH, COLORS, SHAPE_PLURAL, SHAPE_ZH, SHAPES
 
 # ----------------------------------------------------------------------------- everyday words (train)
 

@@ -51,7 +51,7 @@ class PlanSample:
     lang: str
     text: str
     layout: Layout  # the scene's objects in caption order (of the scene drawn first, for a refusal)
-    refusal: str | None = None  # why the prompt cannot be drawn (lvg.worlds.shapes.analysis.REFUSAL_REASONS)
+    refusal: str | None = None  # why the prompt cannot be drawn (lvg.data.text.REFUSAL_REASONS)
     context: Layout | None = None  # an edit's layout before the edit (the prompt is then its instruction)
 
 

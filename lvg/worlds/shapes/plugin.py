@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from lvg.resources import benchmark_prompts_file
 from lvg.worlds import World
 
@@ -18,9 +20,9 @@ from .scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_
 from .world import CANVAS, sample_scene
 
 
-def benchmark_prompts() -> list[dict]:
-    """The shipped public benchmark (``benchmarks/shapes_prompts.jsonl``, 450 rows)."""
-    return load_prompts(benchmark_prompts_file())
+def benchmark_prompts(path: str | os.PathLike | None = None) -> list[dict]:
+    """The shipped public benchmark (``benchmarks/shapes_prompts.jsonl``, 450 rows), or the prompt file ``path``."""
+    return load_prompts(path or benchmark_prompts_file())
 
 
 WORLD = World(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from lvg.data.layout import Layout, LayoutObject, reading_key, reading_order
-from lvg.data.text import CANNOT, WORK_SEP
+from lvg.data.text import CANNOT, Question
 from lvg.ranges import bounded, check_ranges
 from lvg.worlds.shapes.scene_layout import layout_from_scene, layout_to_scene, object_box
 
@@ -268,20 +268,6 @@ def _say(value: str, kind: str, lang: str) -> str:
     if lang == "en":
         return value
     return {"color": COLOR_ZH, "shape": SHAPE_ZH, "size": SIZE_ANSWER_ZH, "bg": BG_ZH}[kind][value]
-
-
-@dataclass(frozen=True)
-class Question:
-    kind: str  # one of QUESTION_TYPES
-    lang: str
-    text: str
-    answer: str
-    work: str = ""  # the steps before the answer (count: the matching objects; relation: both cells, how they stand)
-
-    @property
-    def target(self) -> str:
-        """What the reading LM learns to write: ``work => answer``, or the answer alone."""
-        return f"{self.work} {WORK_SEP} {self.answer}" if self.work else self.answer
 
 
 _SAME = {"en": {"left": "in the same column", "above": "in the same row"}, "zh": {"left": "同一列", "above": "同一行"}}

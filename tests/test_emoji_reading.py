@@ -1,0 +1,159 @@
+"""Emoji World's reading stream (captions and questions of styled layouts), its caption-entails-prompt check, the
+reading LM trained on it, and the reading benchmarks' scoring, on the fake sprite cache (no npm, no network)."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import pytest
+from test_emoji_cli import lvg_home  # noqa: F401  (the fixture: a fake $LVG_HOME)
+from test_train_script import TINY_LM
+
+from lvg.data.layout import reading_order
+from lvg.eval.emoji_reading import emoji_reading_section, held_out, layout_is_scene
+from lvg.worlds import get_world
+from lvg.worlds.emoji.benchmark import make_prompts, scene_from_spec
+from lvg.worlds.emoji.captions import spec_to_text
+from lvg.worlds.emoji.reading import QUESTION_TYPES, caption_scene
+
+
+@pytest.fixture()
+def world(lvg_home, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("LVG_HOME", str(lvg_home))
+    return get_world("emoji")
+
+
+def _table(world):
+    from lvg.worlds.emoji.plugin import load_emoji_world
+
+    return load_emoji_world().table
+
+
+def test_the_reading_stream_is_seeded_and_its_answers_follow_from_the_layout(world):
+    r = world.reading
+    assert r.sample(5, 0, 0.4) == r.sample(5, 0, 0.4) and r.sample(5, 0, 0.4) != r.sample(5, 1, 0.4)
+    kinds = set()
+    for i in range(300):
+        s = r.sample(i, 0, 0.4)
+        kinds.add(s.kind)
+        assert {o.label for o in s.layout.objects} <= set(r.labels) and s.layout == reading_order(s.layout)
+        scene = world.layout_to_scene(s.layout)
+        if s.kind == "caption":  # the complete caption states exactly the scene (jitter aside)
+            told = caption_scene(s.answer, _table(world), world.canvas)
+            assert told is not None and r.complete(s.answer)
+            assert sorted((o.emoji, o.style, o.size, o.cell) for o in told.objects) == sorted(
+                (o.emoji, o.style, o.size, o.cell) for o in scene.objects
+            )
+        elif s.kind == "count":  # the working lists one cell per counted emoji, then the count
+            work, answer = s.answer.split(" => ")
+            assert int(answer) == (0 if work in ("nothing", "没有东西") else len(work.split(" ; ")))
+        elif s.kind == "relation":
+            assert s.answer.split(" => ")[1] in ("yes", "no", "是", "否")
+    assert kinds == {"caption", *QUESTION_TYPES}
+
+
+def test_a_complete_caption_entails_the_prompts_its_scene_satisfies_and_no_others(world):
+    table = _table(world)
+    rows = make_prompts(table, per_category=3, seed=1)
+    for row in rows:
+        scene = scene_from_spec(row["spec"], random.Random(row["id"]))
+        for lang in ("en", "zh"):
+            assert world.entails(world.reading.caption(scene, lang), row[lang]), row["id"]
+        absent = next(c.en for c in table if c.en not in {o.emoji for o in scene.objects})
+        for lang in ("en", "zh"):  # an emoji the scene does not hold
+            assert world.entails(world.reading.caption(scene, lang), spec_to_text({"groups": [
+                {"emoji": absent, "count": 1}]}, table, lang)) is False  # fmt: skip
+            if len(scene.objects) < 4:  # one emoji more of a kind it holds
+                g = {"emoji": scene.objects[0].emoji, "count": len(scene.objects) + 1}
+                assert (
+                    world.entails(world.reading.caption(scene, lang), spec_to_text({"groups": [g]}, table, lang))
+                    is False
+                )
+    assert world.entails("a cat", rows[0]["en"]) is False  # incomplete: nothing about style, size, cell, background
+
+
+class _Oracle:
+    """A 'model' that reads renders back to their true scenes (by their bytes), to check the scoring: every score is
+    1.0 for it, and ``wrong`` makes every caption and answer wrong."""
+
+    can_caption = True
+
+    def __init__(self, world, wrong: bool = False):
+        self.world, self.wrong, self.scenes = world, wrong, {}
+
+    def _scene(self, image):
+        return self.scenes[image.tobytes()]
+
+    def remember(self, scene):
+        image = self.world.render(scene)
+        self.scenes[image.tobytes()] = scene
+        return image
+
+    def read(self, images, batch_size=64):
+        return [reading_order(self._scene(im).layout(with_style=True)) for im in images]
+
+    def caption(self, images, lang="en", num_beams=1):
+        return ["x" if self.wrong else self.world.reading.caption(self._scene(im), lang) for im in images]
+
+    def answer(self, images, questions, batch_size=64):
+        want = {}
+        for lang in ("en", "zh"):
+            for scene, q in self.world.reading.held_out_questions(2, lang):
+                want[(self.world.render(scene).tobytes(), q.text)] = q.answer
+        return ["?" if self.wrong else want[(im.tobytes(), q)] for im, q in zip(images, questions)]
+
+    def __call__(self, prompts, config=None, batch_size=64):
+        rng = random.Random(0)
+        return SimpleNamespace(images=[self.remember(scene_from_spec(self.world.parse(p), rng)) for p in prompts])
+
+
+def test_the_reading_benchmarks_score_an_oracle_perfect_and_a_wrong_reader_zero(world):
+    from lvg.sampling.config import GenerationConfig
+
+    prompts = make_prompts(_table(world), per_category=1, seed=2)
+    for wrong in (False, True):
+        pipe = _Oracle(world, wrong)
+        for s in held_out(world, 6):
+            pipe.remember(s.scene)
+        for scene, _ in world.reading.held_out_questions(2, "en") + world.reading.held_out_questions(2, "zh"):
+            pipe.remember(scene)
+        out = emoji_reading_section(pipe, world, prompts, ["en", "zh"], GenerationConfig(seed=0), questions=2,
+                                    renders=6, batch_size=4)  # fmt: skip
+        want = 0.0 if wrong else 1.0
+        assert out["reader"]["exact"] == 1.0  # the reader is the oracle's either way
+        for lang in ("en", "zh"):
+            assert out[f"captions_{lang}"]["exact_match"] == want
+            assert out[f"vqa_{lang}"]["overall"] == want and set(out[f"vqa_{lang}"]["types"]) == set(QUESTION_TYPES)
+            assert out[f"cycle_{lang}"]["rate"] == want
+
+
+def test_a_read_layout_matches_its_scene_only_when_everything_agrees(world):
+    s = world.held_out_samples(1, pool="train")[0]
+    lay = s.scene.layout(with_style=True)
+    assert layout_is_scene(lay, s.scene, world)
+    o = lay.objects[0]
+    other = "noto" if o.label.endswith("(twemoji)") else "twemoji"
+    flipped = lay.__class__(lay.background, (o.__class__(f"{o.label.rsplit(' (', 1)[0]} ({other})", o.box),
+                                             *lay.objects[1:]), lay.canvas)  # fmt: skip
+    assert not layout_is_scene(flipped, s.scene, world)
+
+
+def test_a_tiny_reading_lm_trains_on_the_emoji_world_stream(world, tmp_path):
+    from lvg.cli import main
+    from lvg.train.config import load_config
+    from lvg.train.reader import ReadingLMTrainingConfig, train_reading_lm
+
+    assert main(["train", "text-tokenizer", "--world", "emoji", "--out", str(tmp_path / "tok"), "--vocab-size", "300",
+                 "--num-scenes", "200"]) == 0  # fmt: skip
+    cfg = load_config(ReadingLMTrainingConfig, "configs/reading-lm-emoji.yaml",
+                      [f"text_tokenizer={tmp_path / 'tok'}", f"train.out_dir={tmp_path / 'run'}", "train.steps=4",
+                       "train.eval_every=4", "eval_captions=2", "eval_questions=1", "train.log_every=2",
+                       *(f"size.{k}={v}" for k, v in TINY_LM.items())])  # fmt: skip
+    out = train_reading_lm(cfg)
+    assert (out / "plan_vocab.json").is_file()
+    metrics = (tmp_path / "run" / "metrics.jsonl").read_text()
+    for key in ("val/caption_en", "val/caption_zh", "val/en_count", "val/zh_relation", "val/vqa_en"):
+        assert key in metrics, key
+    with pytest.raises(ValueError, match="either world or imagefolder"):
+        ReadingLMTrainingConfig(world="emoji", imagefolder="somewhere")
