@@ -82,7 +82,10 @@ def main() -> None:
             if s is None:
                 fails.append(f"generated {lang} ({r}): drawn: {t}")
     for r, v in sorted(by_reason.items()):
-        row(f"generated refusals, held-out names: {r} refused", {k: f"{sum(x) / len(x):.1%} of {len(x)}" for k, x in v.items()})
+        row(
+            f"generated refusals, held-out names: {r} refused",
+            {k: f"{sum(x) / len(x):.1%} of {len(x)}" for k, x in v.items()},
+        )
     for kind in ("outside", "inside"):
         got, why = {}, {}
         for lang in ("en", "zh"):

@@ -97,6 +97,9 @@ def test_a_folder_names_its_world_and_a_refusal_names_the_words_that_world_canno
         PlannedPipeline.from_pretrained(tmp_path / "e")
     with pytest.raises(ValueError, match="unknown world 'atlantis'"):
         lvg.load_pipeline(folder, world="atlantis")
+    index.write_text(index.read_text().replace('"world": 7', '"world": "atlantis"'))
+    with pytest.raises(ValueError, match=r"model_index.json: world 'atlantis' is not a registered world"):
+        lvg.load_pipeline(tmp_path / "e")  # a folder naming a world lvg does not have: the file is named
 
 
 def test_the_shipped_emoji_model_generates_and_refuses_without_the_emoji_cache(tmp_path, monkeypatch):

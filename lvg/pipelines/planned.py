@@ -222,6 +222,7 @@ class PlannedPipeline(BasePipeline):
         if world is not None and (not isinstance(world, str) or not world):
             raise ValueError(f"world must be a world's name (e.g. 'emoji'), got {world!r}")
         self.world = world  # the world its models were trained on (model_index.json "world"); None: Shapes World
+        self.world_source: Path | None = None  # the model_index.json that declared it
 
     def use_painter(self, which: str = "default") -> PlannedPipeline:
         """This pipeline painting with ``which`` painter: ``"default"`` (the folder's ``painter``: this pipeline) or
@@ -292,7 +293,9 @@ class PlannedPipeline(BasePipeline):
         world = index.data.get("world")
         if world is not None and (not isinstance(world, str) or not world):
             raise ValueError(f'{index.file}: world must be a world\'s name (e.g. "emoji"), got {world!r}')
-        return cls(**parts, generation_config=gen, world=world)
+        pipe = cls(**parts, generation_config=gen, world=world)
+        pipe.world_source = index.file  # where the world was declared (named when it is not a registered world)
+        return pipe
 
     def _index_fields(self) -> dict[str, Any]:
         gen = {k: v for k, v in self.generation_config.to_dict().items() if k in SAMPLING_FIELDS}

@@ -99,7 +99,11 @@ def attach_world(pipe: Any, name: str | None = None) -> Any:
     ``explain`` (the world's reading of a prompt it cannot parse, named in a refusal). The world is ``name``, else
     the one the model folder declares (``pipe.world``, model_index.json "world"), else Shapes World. The world is
     loaded on the first call, not now: a model generates without its world's data (Emoji World's cache)."""
-    name = name or getattr(pipe, "world", None) or DEFAULT_WORLD
+    declared = getattr(pipe, "world", None)
+    if name is None and declared is not None and declared not in WORLDS:
+        where = getattr(pipe, "world_source", None) or "the model folder"
+        raise ValueError(f"{where}: world {declared!r} is not a registered world ({sorted(WORLDS)})")
+    name = name or declared or DEFAULT_WORLD
     if name not in WORLDS:
         raise ValueError(f"unknown world {name!r}; registered: {sorted(WORLDS)}")
     if hasattr(pipe, "entails") and pipe.entails is None:
