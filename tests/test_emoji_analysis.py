@@ -7,7 +7,6 @@ from collections import Counter
 
 import pytest
 from test_emoji_cli import lvg_home  # noqa: F401  (the fixture: a fake $LVG_HOME)
-from test_train_script import TINY_LM
 
 from lvg.data.text import REFUSAL_REASONS
 from lvg.worlds import get_world
@@ -43,28 +42,12 @@ def test_refusals_name_only_outside_emoji_and_hold_some_names_out(world):
     assert held != {world.refusal(i, 0, False) for i in range(50)}  # its own stream
 
 
-def test_a_planner_learns_emoji_refusals_from_an_imagefolder(world, lvg_home, tmp_path):  # noqa: F811
-    from lvg.cli import main
+def test_a_planners_world_needs_an_imagefolder():
+    """(A planner learning Emoji World's refusals from an imagefolder runs in tests/test_emoji_script.py.)"""
     from lvg.train.config import load_config
-    from lvg.train.planner import PlannerTrainingConfig, train_planner
+    from lvg.train.planner import PlannerTask, PlannerTrainingConfig
 
-    assert main(["data", "emoji", "--out", str(tmp_path / "data"), "--num", "24"]) == 0
-    assert main(["train", "text-tokenizer", "--world", "emoji", "--out", str(tmp_path / "tok"), "--vocab-size", "300",
-                 "--num-scenes", "200"]) == 0  # fmt: skip
-    over = [f"imagefolder={tmp_path / 'data'}", f"text_tokenizer={tmp_path / 'tok'}", "finetune.base=null",
-            f"train.out_dir={tmp_path / 'run'}", "train.steps=4", "train.eval_every=4", "train.log_every=2",
-            *(f"model.size.{k}={v}" for k, v in TINY_LM.items())]  # fmt: skip
-    cfg = load_config(PlannerTrainingConfig, "configs/planner-emoji-analysis.yaml", over)
-    out = train_planner(cfg)
-    from lvg.pipelines.planned import LayoutPlanner
-
-    planner = LayoutPlanner.from_pretrained(out)
-    assert planner.vocab.layout.refusals == REFUSAL_REASONS  # the refusal tokens joined the folder's labels
-    metrics = (tmp_path / "run" / "metrics.jsonl").read_text()
-    assert '"val/refused"' in metrics and '"val/accepted"' in metrics
     with pytest.raises(ValueError, match="give imagefolder too"):
-        from lvg.train.planner import PlannerTask
-
         PlannerTask(load_config(PlannerTrainingConfig, None, ["world=emoji"]), None)
 
 

@@ -54,6 +54,10 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     assert image.size == (64, 64)
     assert pipe.can_caption and isinstance(pipe.caption(image), str)  # the reader and reading LM are in the folder
     assert pipe.clip is not None and pipe.planner.vocab.layout.refusals  # its CLIP, and a planner that refuses
+    for job, keys in (("planner-emoji-analysis", ('"val/refused"', '"val/accepted"')),  # validated as they train
+                      ("reading-lm-emoji", ('"val/caption_en"', '"val/zh_relation"', '"val/vqa_en"'))):  # fmt: skip
+        metrics = (tmp_path / "runs" / job / "metrics.jsonl").read_text(encoding="utf-8")
+        assert all(k in metrics for k in keys), job
     assert pipe.world == "emoji" and pipe.entails is not None  # the folder names its world: verify reads with it
     check_eval_emoji_reads(tmp_path, home)
     before = len(walls)
