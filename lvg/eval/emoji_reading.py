@@ -18,7 +18,7 @@ from typing import Any
 
 from lvg.data.layout import Layout, LayoutError
 from lvg.eval.progress import in_chunks
-from lvg.eval.results import CycleResult, ReaderResult, VQAResult, reading_lines
+from lvg.eval.results import CycleResult, ReaderResult, VQAResult, reading_lines, score_answers
 from lvg.eval.shapes import captions_of
 from lvg.worlds.emoji.reading import HELD_OUT_SEED
 
@@ -73,15 +73,7 @@ def evaluate_questions(pipe: Any, world: Any, num_per_type: int, lang: str, *, p
         return pipe.answer([world.render(s) for s, _ in part], [q.text for _, q in part], batch_size)
 
     answers = in_chunks(run, len(items), batch_size, f"questions ({lang})", progress, "question")
-    right: Counter = Counter()
-    fails = []
-    for (_, q), a in zip(items, answers, strict=True):
-        ok = " ".join(a.split()).lower() == q.answer.lower()
-        right[q.kind] += ok
-        if not ok and len(fails) < 30:
-            fails.append({"type": q.kind, "question": q.text, "answer": a, "truth": q.answer})
-    types = {k: right[k] / num_per_type for k in world.reading.question_types}
-    return VQAResult(lang, num_per_type, types, sum(types.values()) / len(types), fails)
+    return score_answers(items, answers, lang, num_per_type, world.reading.question_types)
 
 
 def closed_loop(pipe: Any, world: Any, prompts: list[dict], lang: str, config: Any, *, progress: bool = False,

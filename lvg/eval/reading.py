@@ -20,7 +20,7 @@ import numpy as np
 
 from lvg.data.layout import Layout, LayoutError
 from lvg.eval.progress import in_chunks
-from lvg.eval.results import ReaderResult, VQAResult, reading_lines
+from lvg.eval.results import ReaderResult, VQAResult, reading_lines, score_answers
 from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
 from lvg.worlds.shapes.reading import (
     QUESTION_TYPES,
@@ -82,15 +82,7 @@ def evaluate_vqa(ask: Callable[[list[np.ndarray], list[str]], list[str]], num_pe
         return ask([render(s) if images else s for s, _ in part], [q.text for _, q in part])
 
     answers = in_chunks(run, len(items), batch_size, f"questions ({lang})", progress, "question")
-    right: Counter = Counter()
-    fails = []
-    for (_, q), a in zip(items, answers, strict=True):
-        ok = " ".join(a.split()).lower() == q.answer.lower()
-        right[q.kind] += ok
-        if not ok and len(fails) < 30:
-            fails.append({"type": q.kind, "question": q.text, "answer": a, "truth": q.answer})
-    types = {k: right[k] / num_per_type for k in QUESTION_TYPES}
-    return VQAResult(lang, num_per_type, types, sum(types.values()) / len(types), fails)
+    return score_answers(items, answers, lang, num_per_type, QUESTION_TYPES)
 
 
 def reading_section(pipe: Any, prompts: list[dict], langs: list[str], config: Any, questions: int = 200,

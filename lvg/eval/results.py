@@ -134,3 +134,20 @@ def reading_lines(section: Mapping[str, Any], question_types: tuple[str, ...]) -
             lines.append(f"\nClosed loop ({k[6:]}, {v['num']} prompts: text -> image -> own caption, checked against "
                          f"the prompt): **{v['rate']:.1%}** consistent.")  # fmt: skip
     return lines
+
+
+def score_answers(items: list[tuple[Any, Any]], answers: list[str], lang: str, num_per_type: int,
+                  question_types: tuple[str, ...]) -> VQAResult:  # fmt: skip
+    """Answers to ``(scene, question)`` items (questions with ``kind``, ``text``, ``answer``) scored per type: exact
+    match after folding white space and case; the first 30 wrong answers kept as failures."""
+    from collections import Counter
+
+    right: Counter = Counter()
+    fails = []
+    for (_, q), a in zip(items, answers, strict=True):
+        ok = " ".join(a.split()).lower() == q.answer.lower()
+        right[q.kind] += ok
+        if not ok and len(fails) < 30:
+            fails.append({"type": q.kind, "question": q.text, "answer": a, "truth": q.answer})
+    types = {k: right[k] / num_per_type for k in question_types}
+    return VQAResult(lang, num_per_type, types, sum(types.values()) / len(types), fails)
