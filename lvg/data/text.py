@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lvg.data.layout import Layout
+
 CANNOT = {"en": "cannot answer", "zh": "无法回答"}  # what a reading LM says to a question it cannot ground
 WORK_SEP = "=>"  # the reading LM writes its working, then this, then the answer
 # Why a planner that analyses prompts refuses one (its refusal tokens, in this order): words outside its world, more
@@ -36,3 +38,15 @@ class Question:
     def target(self) -> str:
         """What the reading LM learns to write: ``work => answer``, or the answer alone."""
         return f"{self.work} {WORK_SEP} {self.answer}" if self.work else self.answer
+
+
+@dataclass(frozen=True)
+class ReadingSample:
+    """One item of a world's reading stream: a layout and what a reading LM learns to write about it."""
+
+    index: int
+    layout: Layout  # in reading order
+    lang: str
+    question: str | None  # None: the task is the caption
+    answer: str  # the text to learn: the caption, or the question's target (its working, then the answer)
+    kind: str  # "caption" or a question type

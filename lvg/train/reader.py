@@ -262,9 +262,6 @@ def validate_reading_lm(lm, text_tok, vocab: PlanVocab, cfg: ReadingLMTrainingCo
     return out
 
 
-WORLD_HELD_OUT_SEED = 1_000_003  # the held-out stream of a world's reading samples (training uses data.seed)
-
-
 @torch.inference_mode()
 def validate_world_reading(lm, text_tok, vocab: PlanVocab, reading, cfg: ReadingLMTrainingConfig) -> dict[str, float]:
     """A world's reading stream, held out: caption exact match per language and question accuracy per type (the LM
@@ -275,7 +272,7 @@ def validate_world_reading(lm, text_tok, vocab: PlanVocab, reading, cfg: Reading
     lm.eval()
     reader = ImageReader(None, lm, text_tok, vocab)
     out: dict[str, float] = {}
-    caps = [reading.sample(i, WORLD_HELD_OUT_SEED, 1.0) for i in range(2 * cfg.eval_captions)]
+    caps = [reading.sample(i, reading.held_out_seed, 1.0) for i in range(2 * cfg.eval_captions)]
     for lang in ("en", "zh"):
         mine = [s for s in caps if s.lang == lang]
         if mine:

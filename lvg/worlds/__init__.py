@@ -37,6 +37,7 @@ class Reading:
     labels: tuple[str, ...]  # every label the stream's layouts use
     backgrounds: tuple[str, ...]
     canvas: int
+    held_out_seed: int  # the stream's seed no training run uses (its held-out captions)
     sample: Callable[[int, int, float], Any]  # (index, seed, caption_prob) -> item ``index`` of the stream
     held_out_questions: Callable[[int, str], list[tuple[Any, Any]]]  # (per type, lang) -> [(scene, question)]
     caption: Callable[[Any, str], str]  # (scene, lang) -> its complete canonical caption

@@ -110,3 +110,18 @@ def check_count_and_cell(
     if count != 1:
         raise error(f"group {i}: only a single object (count 1) can have a cell")
     return count, [int(cell[0]), int(cell[1])]
+
+
+SAME_LINE = {
+    "en": {"left": "in the same column", "above": "in the same row"},
+    "zh": {"left": "同一列", "above": "同一行"},
+}
+
+
+def true_relation(a: Cell, b: Cell, asked: str, lang: str, holds: Callable[[str, Cell, Cell], bool],
+                  words: dict[str, dict[str, str]]) -> str:  # fmt: skip
+    """How cell ``a`` stands to cell ``b`` along the axis the relation ``asked`` is about, in ``words[lang]`` (a
+    world's relation phrases), or "in the same column / row" when neither relation of that axis holds."""
+    axis = ("left", "right") if asked in ("left", "right") else ("above", "below")
+    true = next((r for r in axis if holds(r, a, b)), None)
+    return SAME_LINE[lang][axis[0]] if true is None else words[lang][true]

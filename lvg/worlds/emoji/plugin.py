@@ -38,7 +38,7 @@ from .reading import (
 )
 from .referee import referee_for
 from .scenes import BACKGROUNDS, DEFAULT_CANVAS, EmojiScene, pool_choices, sample_scene
-from .world import EmojiWorld, EmojiWorldConfig
+from .world import HELD_OUT_SEED, EmojiWorld, EmojiWorldConfig
 
 
 def load_emoji_world(
@@ -119,6 +119,7 @@ def world_reading(world: EmojiWorld) -> Reading:
         labels=tuple(sorted(f"{e} ({s})" for e, s in pool_choices(world.table, scenes.pool))),
         backgrounds=tuple(BACKGROUNDS),
         canvas=world.cfg.canvas,
+        held_out_seed=HELD_OUT_SEED,
         sample=sample,
         held_out_questions=lambda per_type, lang: held_out_questions(per_type, lang, world.table, scenes),
         caption=lambda scene, lang: scene_caption(scene, world.table, lang),

@@ -19,18 +19,20 @@ import random
 from dataclasses import dataclass
 
 from lvg.data.layout import Layout, reading_key, reading_order
-from lvg.data.text import Question
+from lvg.data.text import Question, ReadingSample
 from lvg.ranges import bounded, check_ranges
+from lvg.worlds.grammar import true_relation
 
-from .captions import CELL_EN, CELL_ZH, REL_EN, REL_ZH, describe_fully, spec_to_text
+from .captions import CELL_EN, CELL_ZH, REL_EN, REL_ZH, EmojiCaptionError, describe_fully, parse_caption, spec_to_text
 from .concepts import ConceptTable
+from .referee import scene_satisfies
 from .scenes import (
     CELLS,
     RELATIONS,
     EmojiObj,
     EmojiScene,
+    EmojiSceneError,
     SceneConfig,
-    layout_to_scene,
     pool_choices,
     relation_holds,
     sample_scene,
@@ -41,8 +43,8 @@ QUESTION_TYPES = ("count", "what", "where", "relation")
 YES = {"en": "yes", "zh": "是"}
 NO = {"en": "no", "zh": "否"}
 NOTHING = {"en": "nothing", "zh": "没有东西"}
+REL = {"en": REL_EN, "zh": REL_ZH}
 PLACE_EN = {cell: text.split(" ", 1)[1].removeprefix("the ") for cell, text in CELL_EN.items()}  # "top left", "center"
-_SAME = {"en": {"left": "in the same column", "above": "in the same row"}, "zh": {"left": "同一列", "above": "同一行"}}
 
 
 def place(cell: tuple[int, int], lang: str) -> str:
@@ -53,11 +55,6 @@ def place(cell: tuple[int, int], lang: str) -> str:
 def scene_caption(scene: EmojiScene, table: ConceptTable, lang: str) -> str:
     """The complete canonical caption of ``scene`` (what the reading LM writes for its layout)."""
     return spec_to_text(describe_fully(scene, table), table, lang)
-
-
-def layout_caption(layout: Layout, table: ConceptTable, lang: str) -> str:
-    """The complete canonical caption of a styled layout (boxes within 1 px of the world's grid)."""
-    return scene_caption(layout_to_scene(layout, table, tolerance=1.0), table, lang)
 
 
 def styled_layout(scene: EmojiScene) -> Layout:
@@ -76,14 +73,6 @@ def _unique(scene: EmojiScene, o: EmojiObj) -> bool:
 
 def _the(emoji: str, table: ConceptTable) -> str:
     return f"the {table.get(emoji).en}"
-
-
-def _true_relation(a: EmojiObj, b: EmojiObj, asked: str, lang: str) -> str:
-    axis = ("left", "right") if asked in ("left", "right") else ("above", "below")
-    true = next((r for r in axis if relation_holds(r, a.cell, b.cell)), None)
-    if true is None:
-        return _SAME[lang][axis[0]]
-    return (REL_EN if lang == "en" else REL_ZH)[true]
 
 
 def make_question(scene: EmojiScene, kind: str, lang: str, rng: random.Random, table: ConceptTable,
@@ -129,7 +118,7 @@ def make_question(scene: EmojiScene, kind: str, lang: str, rng: random.Random, t
         else:
             text = f"{_name(a.emoji, table, lang)}在{_name(b.emoji, table, lang)}的{REL_ZH[rel]}吗？"
         ans = (YES if relation_holds(rel, a.cell, b.cell) else NO)[lang]
-        work = f"{place(a.cell, lang)} ; {place(b.cell, lang)} ; {_true_relation(a, b, rel, lang)}"
+        work = f"{place(a.cell, lang)} ; {place(b.cell, lang)} ; {true_relation(a.cell, b.cell, rel, lang, relation_holds, REL)}"
         return Question(kind, lang, text, ans, work)
     raise ValueError(f"unknown question type {kind!r}; expected one of {QUESTION_TYPES}")
 
@@ -160,16 +149,6 @@ class ReadingDataConfig:
         check_ranges(self)
 
 
-@dataclass(frozen=True)
-class ReadingSample:
-    index: int
-    layout: Layout  # styled labels, in reading order
-    lang: str
-    question: str | None  # None: the task is the caption
-    answer: str  # the caption, or the question's target (its working, then the answer)
-    kind: str  # "caption" or a question type
-
-
 def make_reading_sample(index: int, table: ConceptTable, scenes: SceneConfig, cfg: ReadingDataConfig
                         ) -> ReadingSample:  # fmt: skip
     """Item ``index`` of the reading stream of ``cfg.seed``."""
@@ -196,9 +175,6 @@ def held_out_questions(num_per_type: int, lang: str, table: ConceptTable, scenes
 def caption_scene(caption: str, table: ConceptTable, canvas: int) -> EmojiScene | None:
     """The scene a complete caption states (every emoji with style, size and cell, and the background), or None
     when the caption does not parse or leaves something out."""
-    from .captions import EmojiCaptionError, parse_caption
-    from .scenes import EmojiSceneError
-
     try:
         spec = parse_caption(caption, table)
     except EmojiCaptionError:
@@ -219,9 +195,6 @@ def caption_scene(caption: str, table: ConceptTable, canvas: int) -> EmojiScene 
 def caption_entails(caption: str | None, prompt: str, table: ConceptTable, canvas: int) -> bool | None:
     """Does a complete caption (an image's own, read back) satisfy ``prompt``? None when the prompt does not parse;
     False when the caption is None, does not parse or is incomplete."""
-    from .captions import EmojiCaptionError, parse_caption
-    from .referee import scene_satisfies
-
     try:
         asked = parse_caption(prompt, table)
     except EmojiCaptionError:

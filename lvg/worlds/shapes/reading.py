@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from lvg.data.layout import Layout, LayoutObject, reading_key, reading_order
-from lvg.data.text import CANNOT, Question
+from lvg.data.text import CANNOT, Question, ReadingSample
 from lvg.ranges import bounded, check_ranges
+from lvg.worlds.grammar import true_relation
 from lvg.worlds.shapes.scene_layout import layout_from_scene, layout_to_scene, object_box
 
 from .captions import REL_EN, REL_ZH, spec_to_text
@@ -270,16 +271,9 @@ def _say(value: str, kind: str, lang: str) -> str:
     return {"color": COLOR_ZH, "shape": SHAPE_ZH, "size": SIZE_ANSWER_ZH, "bg": BG_ZH}[kind][value]
 
 
-_SAME = {"en": {"left": "in the same column", "above": "in the same row"}, "zh": {"left": "同一列", "above": "同一行"}}
-
-
 def _true_relation(a: Obj, b: Obj, asked: str, lang: str) -> str:
     """How ``a`` stands to ``b`` along the axis ``asked`` is about, in the question's own words."""
-    axis = ("left", "right") if asked in ("left", "right") else ("above", "below")
-    true = next((r for r in axis if relation_holds(r, a.cell, b.cell)), None)
-    if true is None:
-        return _SAME[lang][axis[0]]
-    return (REL_EN if lang == "en" else REL_ZH)[true]
+    return true_relation(a.cell, b.cell, asked, lang, relation_holds, {"en": REL_EN, "zh": REL_ZH})
 
 
 def _cell(o: Obj, lang: str) -> str:
@@ -423,16 +417,6 @@ class ReadingDataConfig:
     def weights(self) -> list[float]:
         """The weight of each of :data:`QUESTION_TYPES`, in that order."""
         return [float(self.question_weights.get(k, _DEFAULT_WEIGHT.get(k, 1.0))) for k in QUESTION_TYPES]
-
-
-@dataclass(frozen=True)
-class ReadingSample:
-    index: int
-    layout: Layout  # in reading order
-    lang: str
-    question: str | None  # None: the task is the caption
-    answer: str  # the text to learn: the caption, or the question's target (its working, then the answer)
-    kind: str  # "caption" or a question type
 
 
 def make_reading_sample(index: int, cfg: ReadingDataConfig | None = None) -> ReadingSample:
