@@ -1,38 +1,43 @@
-"""Adapting the shipped Shapes World planner to Emoji World: from scratch against the fine-tuning methods.
+"""Adapting the shipped Shapes World planner to Emoji World under a CPU budget: from scratch against each method.
 
-    python benchmarks/finetune_emoji.py [--train] [--steps 1000] [--methods full lora8 ...] [--runs runs/ft]
+    python benchmarks/finetune_emoji.py [--train] [--methods scratch full lora16 ...] [--budgets 5 15 30]
 
 ``--train`` trains each method's planner (``lvg train planner --config configs/planner-emoji.yaml`` plus the
-method's overrides and ``train.steps``) into ``RUNS/planner-emoji-METHOD``, one after another; without it, the runs
-already there are scored. ``scratch`` is ``runs/planner-emoji`` (the config as it is, with its own Emoji World
-text tokenizer), trained separately. Scored per run:
-- planner-only accuracy on the 450 Emoji World benchmark prompts, EN and ZH (prompt i with seed i, the shipped
-  sampling settings: temperature 0.3): each layout becomes an Emoji World scene, checked against the prompt's spec by
-  the referee's symbolic check (names, counts, styles, sizes, cells, relations, background);
-- the held-out loss at the end (layout tokens only, the folder's 5% validation rows: comparable across text
-  tokenizers), the training wall time (one thread, beside one other job), trainable parameters and their share,
-  the adapter's size;
-- forgetting: the Shapes World public benchmark, planner only, of the adapted planner (its vocabulary keeps the
-  base's labels), beside the base planner's.
-Writes BENCHMARKS.md's "finetune-emoji" section.
+method's overrides, one thread, ``train.keep_snapshots=true``, a checkpoint every 100 steps) into
+``RUNS/METHOD``, two at a time; without it, the runs already there are scored. Each run keeps a snapshot of every
+checkpoint with the training process's CPU seconds when it was taken (``snapshots/cpu.txt``). For each budget B
+(CPU minutes) the score is that of the run's last snapshot taken within B minutes. One run per method, whose
+learning-rate schedule spans its longest budget, so a short budget reads a run mid-schedule (the way a user who
+stops a run early would get it).
+
+Scored per (method, budget):
+- planner-only accuracy on the 450 Emoji World benchmark prompts, EN and ZH, whole prompt and per category (prompt
+  i with seed i, temperature 0.3): each layout becomes an Emoji World scene, checked against the prompt's spec by the
+  referee's symbolic check (names, counts, styles, sizes, cells, relations, background);
+per method: trainable parameters and their share, the adapter's size on disk (its safetensors files), and, at the
+longest budget, forgetting: the Shapes World public benchmark (planner only) of the adapted planner, beside the
+base's. Writes BENCHMARKS.md's "finetune-emoji" section.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 from _report import write_section
+from safetensors.torch import load_file
 
 from lvg.component import config_from_dict
 from lvg.data.layout import LayoutError
 from lvg.eval.planning import evaluate_plans
-from lvg.models.adapters import trainable_share
+from lvg.models.adapters import UNMERGEABLE, merged, trainable_share
 from lvg.models.planner import load_lm_folder
 from lvg.pipelines.planned import LayoutPlanner
 from lvg.resources import benchmark_prompts_file
@@ -43,35 +48,73 @@ from lvg.worlds.shapes.benchmark import load_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "finetune.base=models/shapes-default"
-METHODS = {  # name: overrides of configs/planner-emoji.yaml
-    "full": [BASE, "finetune.method=full", "train.lr=1e-3"],
-    "freeze-top": [BASE, "finetune.method=freeze", "finetune.train_layers=[-1]", "train.lr=3e-3"],
-    "freeze-top2": [BASE, "finetune.method=freeze", "finetune.train_layers=[-2,-1]", "train.lr=3e-3"],
-    "lora4": [BASE, "finetune.method=lora", "finetune.lora.rank=4", "finetune.lora.alpha=8", "train.lr=3e-3"],
-    "lora8": [BASE, "finetune.method=lora", "finetune.lora.rank=8", "finetune.lora.alpha=16", "train.lr=3e-3"],
-    "lora16": [BASE, "finetune.method=lora", "finetune.lora.rank=16", "finetune.lora.alpha=32", "train.lr=3e-3"],
+LORA = [BASE, "finetune.method=lora", "train.lr=3e-3"]
+METHODS = {  # name: (steps, overrides of configs/planner-emoji.yaml); scratch: the config as it is
+    "scratch": (2500, []),
+    "full": (2400, [BASE, "finetune.method=full", "train.lr=1e-3"]),
+    "freeze-top": (1200, [BASE, "finetune.method=freeze", "finetune.train_layers=[-1]", "train.lr=3e-3"]),
+    "freeze-top2": (1200, [BASE, "finetune.method=freeze", "finetune.train_layers=[-2,-1]", "train.lr=3e-3"]),
+    "lora4": (1200, [*LORA, "finetune.lora.rank=4", "finetune.lora.alpha=8"]),
+    "lora8": (1200, [*LORA, "finetune.lora.rank=8", "finetune.lora.alpha=16"]),
+    "lora16": (2400, [*LORA, "finetune.lora.rank=16", "finetune.lora.alpha=32"]),
+    "adapter": (2400, [BASE, "finetune.method=adapter", "finetune.adapter.rank=32", "train.lr=3e-3"]),
+    "prefix": (2400, [BASE, "finetune.method=prefix", "finetune.prefix.num_tokens=16", "train.lr=3e-3"]),
 }
 SAMPLING = {"temperature": 0.3, "guidance_scale": 1.0, "top_k": 0, "top_p": 1.0}
 
 
-def train(method: str, out: Path, steps: int) -> None:
-    cmd = [sys.executable, "-m", "lvg.cli", "train", "planner", "--config", "configs/planner-emoji.yaml",
-           *METHODS[method], f"train.out_dir={out}", f"train.steps={steps}", "train.warmup_steps=50",
-           "train.eval_every=250"]  # fmt: skip
-    subprocess.run(cmd, check=True, cwd=ROOT)
+def train_command(method: str, out: Path) -> list[str]:
+    steps, overrides = METHODS[method]
+    return [sys.executable, "-m", "lvg.cli", "train", "planner", "--config", "configs/planner-emoji.yaml", *overrides,
+            f"train.out_dir={out}", f"train.steps={steps}", "train.warmup_steps=50", "train.eval_every=1000",
+            "train.ckpt_every=100", "train.keep_snapshots=true", "train.progress=false"]  # fmt: skip
 
 
-def emoji_accuracy(planner: LayoutPlanner, world, prompts: list[dict], lang: str) -> float:
+def train(methods: list[str], runs: Path) -> None:
+    """Train the methods two at a time (one thread each)."""
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    queue, running = list(methods), []
+    while queue or running:
+        while queue and len(running) < 2:
+            m = queue.pop(0)
+            log = open(runs / f"{m}.log", "w")  # noqa: SIM115 (closed when the process ends)
+            running.append((subprocess.Popen(train_command(m, runs / m), cwd=ROOT, env=os.environ | env, stdout=log,
+                                             stderr=subprocess.STDOUT), log))  # fmt: skip
+        time.sleep(10)
+        for p, log in list(running):
+            if p.poll() is not None:
+                log.close()
+                running.remove((p, log))
+                if p.returncode:
+                    raise SystemExit(f"training failed (exit {p.returncode}): see {log.name}")
+
+
+def snapshot_at(run: Path, minutes: float) -> tuple[Path, int, float] | None:
+    """The last snapshot of ``run`` taken within ``minutes`` CPU minutes: (folder, step, CPU seconds)."""
+    best = None
+    cpu = run / "snapshots" / "cpu.txt"
+    for line in cpu.read_text().splitlines() if cpu.is_file() else []:
+        step, secs = int(line.split()[0]), float(line.split()[1])
+        snap = run / "snapshots" / f"step-{step}"
+        if secs <= minutes * 60 and snap.is_dir():
+            best = (snap, step, secs)
+    return best
+
+
+def emoji_scores(planner: LayoutPlanner, world, prompts: list[dict], lang: str) -> dict[str, float]:
+    """Share of ``prompts`` planned right: whole benchmark ("all") and per category."""
     texts = [p[lang] for p in prompts]
     layouts = planner.plan_tokens(planner.tokenize(texts), list(range(len(texts))), SAMPLING["guidance_scale"],
                                   SAMPLING["temperature"], SAMPLING["top_k"], SAMPLING["top_p"])  # fmt: skip
-    ok = 0
+    hits: dict[str, list[bool]] = {}
     for p, lay in zip(prompts, layouts, strict=True):
         try:
-            ok += scene_satisfies(world.layout_to_scene(lay), world.parse(p["en"], "en"))
+            ok = scene_satisfies(world.layout_to_scene(lay), world.parse(p["en"], "en"))
         except LayoutError:
-            pass
-    return ok / len(prompts)
+            ok = False
+        for key in ("all", p["category"]):
+            hits.setdefault(key, []).append(ok)
+    return {k: sum(v) / len(v) for k, v in hits.items()}
 
 
 def shapes_accuracy(planner: LayoutPlanner) -> tuple[float, float]:
@@ -79,71 +122,120 @@ def shapes_accuracy(planner: LayoutPlanner) -> tuple[float, float]:
     return tuple(evaluate_plans(planner, prompts, lang, seed=0, **SAMPLING).overall for lang in ("en", "zh"))
 
 
-def score(run: Path, world, prompts: list[dict]) -> dict:
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    cfg = config_from_dict(PlannerTrainingConfig, json.loads((run / "config.json").read_text()), str(run))
-    task = PlannerTask(cfg, torch.device("cpu"))
-    trainable, total = trainable_share(task.lm)
-    planner = LayoutPlanner(*load_lm_folder(run / "planner"))
-    planner.lm.eval()
-    adapter = run / "adapter" / "adapter_model.safetensors"
-    out = {
-        "steps": rows[-1]["step"], "minutes": rows[-1]["time"] / 60,
-        "val_loss": next(r["val/loss"] for r in reversed(rows) if "val/loss" in r),
-        "trainable": trainable, "share": trainable / total,
-        "adapter_mb": adapter.stat().st_size / 1e6 if adapter.is_file() else None,
-        "emoji": [emoji_accuracy(planner, world, prompts, lang) for lang in ("en", "zh")],
-        "shapes": shapes_accuracy(planner) if cfg.finetune.base else None,
-    }  # fmt: skip
-    print(run.name, out, flush=True)
-    return out
+class Method:
+    """One method's run: its task rebuilt from the run's config, to load snapshots into."""
+
+    def __init__(self, run: Path):
+        cfg = config_from_dict(PlannerTrainingConfig, json.loads((run / "config.json").read_text()), str(run))
+        self.run, self.cfg = run, cfg
+        self.task = PlannerTask(cfg, torch.device("cpu"))
+        self.trainable, self.total = trainable_share(self.task.lm)
+
+    def planner(self, snap: Path) -> LayoutPlanner:
+        lm = self.task.lm
+        lm.load_state_dict(load_file(str(snap / "lm.safetensors")), strict=True)
+        lm.eval()
+        if self.cfg.finetune.base and self.cfg.finetune.method not in UNMERGEABLE:
+            lm = merged(lm)
+        return LayoutPlanner(lm, self.task.text_tok, self.task.vocab)
+
+    def adapter_mb(self) -> float | None:
+        if not self.task.adapted or self.task.adapted.config.method not in ("lora", "adapter", "prefix"):
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            self.task.adapted.save(self.task.lm, Path(tmp), "planner")
+            return sum(f.stat().st_size for f in (Path(tmp) / "adapter").glob("*.safetensors")) / 1e6
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", action="store_true", help="train each method's planner first")
-    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--train", action="store_true", help="train each method's planner first (two at a time)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    ap.add_argument("--runs", type=Path, default=Path("runs/ft"))
-    ap.add_argument("--scratch", type=Path, default=Path("runs/planner-emoji"), help="the from-scratch run")
+    ap.add_argument("--budgets", type=float, nargs="+", default=[5, 15, 30], help="CPU minutes")
+    ap.add_argument("--runs", type=Path, default=Path("runs/ftb"))
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.train:
+        args.runs.mkdir(parents=True, exist_ok=True)
+        train(args.methods, args.runs)
     t0 = time.perf_counter()
     world = get_world("emoji")
     prompts = world.benchmark_prompts()
-    runs = {"scratch": args.scratch, **{m: args.runs / f"planner-emoji-{m}" for m in args.methods}}
-    if args.train:
-        for m in args.methods:
-            train(m, runs[m], args.steps)
-    res = {m: score(r, world, prompts) for m, r in runs.items() if (r / "planner").is_dir()}
+    cache_file = args.runs / "scores.json"  # per snapshot, so a rerun scores only new ones
+    cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+    res: dict[str, dict] = {}
+    for m in args.methods:
+        run = args.runs / m
+        if not (run / "config.json").is_file():
+            print(f"{m}: no run in {run}", flush=True)
+            continue
+        meth = Method(run)
+        row = {"trainable": meth.trainable, "share": meth.trainable / meth.total, "adapter_mb": meth.adapter_mb(),
+               "budgets": {}}  # fmt: skip
+        picks = [(b, snapshot_at(run, b)) for b in args.budgets]
+        for i, (b, pick) in enumerate(picks):
+            if pick is None:
+                continue
+            snap, step, secs = pick
+            key = f"{m}/{snap.name}"
+            last = i == len(picks) - 1
+            if key not in cache or (last and meth.cfg.finetune.base and "shapes" not in cache[key]):
+                planner = meth.planner(snap)
+                entry = cache.get(key) or {lang: emoji_scores(planner, world, prompts, lang) for lang in ("en", "zh")}
+                entry |= {"step": step, "cpu_min": secs / 60}
+                if last and meth.cfg.finetune.base:
+                    entry["shapes"] = shapes_accuracy(planner)
+                cache[key] = entry
+                cache_file.write_text(json.dumps(cache, indent=1))
+            row["budgets"][b] = cache[key]
+            print(m, b, {k: v for k, v in cache[key].items() if k != "zh"}, flush=True)
+        res[m] = row
     base = LayoutPlanner(*load_lm_folder(ROOT / "models" / "shapes-default" / "planner"))
     base.lm.eval()
     base_shapes = shapes_accuracy(base)
+    write_section("finetune-emoji", report(res, args.budgets, base_shapes, time.perf_counter() - t0))
 
-    def pct(x: float) -> str:
-        return f"{100 * x:.1f}%"
 
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def report(res: dict[str, dict], budgets: list[float], base_shapes: tuple[float, float], secs: float) -> str:
+    cats = ["single", "counting", "two_emoji", "sizes", "position", "relation", "background", "style", "style_held_out"]
+    heads = " | ".join(f"{b:g} min EN / ZH" for b in budgets)
     lines = [
-        f"`python benchmarks/finetune_emoji.py` (steps {args.steps} for the adapted runs; "
-        f"{time.perf_counter() - t0:.0f} s to score): the shipped Shapes World planner adapted to the Emoji World "
-        "imagefolder `runs/emoji-data` (`lvg data emoji --num 20000`), against a planner trained from scratch "
-        "on it. Planner only: each layout checked symbolically by the Emoji World referee against the prompt's spec "
-        f"(450 benchmark prompts, temperature {SAMPLING['temperature']}). Minutes: training wall time on one thread "
-        "beside one other job. Forgetting: the Shapes World public benchmark, planner only; the base planner scores "
-        f"{pct(base_shapes[0])} / {pct(base_shapes[1])} (EN / ZH), and a LoRA adapter removed gives the base back "
-        "exactly.",
+        f"`python benchmarks/finetune_emoji.py` ({secs / 60:.0f} min to score; `--train` trains the runs): the shipped "
+        "Shapes World planner adapted to the Emoji World imagefolder `runs/emoji-data` (`lvg data emoji --num "
+        "20000`) by each method, against a planner trained from scratch on it (`configs/planner-emoji.yaml`, its "
+        "own Emoji World text tokenizer). Budget: the training process's CPU minutes (one thread; snapshots every 100 "
+        "steps, each run's learning-rate schedule spanning its longest budget; validation time included). Score: "
+        "planner only, each layout checked symbolically by the Emoji World referee against the prompt's spec (450 "
+        f"benchmark prompts, temperature {SAMPLING['temperature']}). Forgetting: the Shapes World public benchmark, "
+        f"planner only, at the last budget; the base planner: {pct(base_shapes[0])} / {pct(base_shapes[1])} (EN / ZH); "
+        "an adapter removed gives the base back exactly.",
         "",
-        "| method | steps | minutes | held-out loss | Emoji World EN / ZH | trainable (share) | adapter | Shapes World EN / ZH |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| method | trainable (share) | adapter on disk | {heads} | Shapes World EN / ZH (forgetting) |",
+        "|---|---|---|" + "---|" * len(budgets) + "---|",
     ]
     for m, r in res.items():
-        shapes = f"{pct(r['shapes'][0])} / {pct(r['shapes'][1])}" if r["shapes"] else "(its own vocabulary)"
+        cells = []
+        for b in budgets:
+            e = r["budgets"].get(b)
+            cells.append(f"{pct(e['en']['all'])} / {pct(e['zh']['all'])} ({e['cpu_min']:.1f} min)" if e else "")
+        last = r["budgets"].get(budgets[-1]) or {}
+        shapes = f"{pct(last['shapes'][0])} / {pct(last['shapes'][1])}" if "shapes" in last else "(own vocabulary)"
         adapter = f"{r['adapter_mb']:.2f} MB" if r["adapter_mb"] else ""
-        lines.append(f"| {m} | {r['steps']} | {r['minutes']:.1f} | {r['val_loss']:.3f} | {pct(r['emoji'][0])} / "
-                     f"{pct(r['emoji'][1])} | {r['trainable']:,} ({pct(r['share'])}) | {adapter} | {shapes} |")  # fmt: skip
-    write_section("finetune-emoji", "\n".join(lines))
-    print("\n".join(lines))
+        lines.append(f"| {m} | {r['trainable']:,} ({pct(r['share'])}) | {adapter} | {' | '.join(cells)} | {shapes} |")
+    lines += ["", f"Per category at {budgets[-1]:g} CPU minutes (or the run's last snapshot before it), EN / ZH:", "",
+              "| method | " + " | ".join(cats) + " |", "|---|" + "---|" * len(cats)]  # fmt: skip
+    for m, r in res.items():
+        e = r["budgets"].get(budgets[-1])
+        if e:
+            lines.append(
+                f"| {m} | " + " | ".join(f"{100 * e['en'][c]:.0f} / {100 * e['zh'][c]:.0f}" for c in cats) + " |"
+            )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ exits 0 with the image written (a harmless mutation; never for NaN/inf weights),
 ``lvg: error: ...`` naming the mutated file (or its folder). A traceback, a hang or a signal fails.
 
     python benchmarks/fuzz_models.py [--model models/shapes-default] [--prompt TEXT] [--limit N] [--quick] [--json]
+    python benchmarks/fuzz_models.py --model BASE --adapter ADAPTER_DIR --prompt TEXT   # an adapter folder's files
 """
 
 from __future__ import annotations
@@ -229,8 +230,9 @@ def _pickle_beside(d: Path, rel: str) -> None:
         def __reduce__(self):
             return (open, (str(d / "UNPICKLED"), "w"))
 
-    for name in ("pytorch_model.bin", "model.pt", "model.ckpt", "weights.pkl"):
-        (d / rel / name).write_bytes(pickle.dumps(Boom()))
+    names = ("pytorch_model.bin", "model.pt", "model.ckpt", "weights.pkl") if rel != "adapter_model.bin" else ("",)
+    for name in names:  # (for an adapter folder: peft's pickled weights file, beside its safetensors)
+        (d / rel / name if name else d / rel).write_bytes(pickle.dumps(Boom()))
 
 
 def _special(d: Path, rel: str, target: str | None) -> None:
@@ -268,6 +270,8 @@ def _file_mutants(rel: str, is_dir: bool, components: frozenset[str] = frozenset
 
 def component_folders(model: Path) -> frozenset[str]:
     """The component folders ``model_index.json`` names (short ``"name": "folder"`` or ``{"folder": ...}`` form)."""
+    if not (model / "model_index.json").is_file():  # an adapter folder
+        return frozenset()
     comps = json.loads((model / "model_index.json").read_text(encoding="utf-8")).get("components", {})
     return frozenset(v["folder"] if isinstance(v, dict) else v for v in comps.values())
 
@@ -286,6 +290,10 @@ def all_mutants(model: Path, seed: int = 0, per_key: int = 4) -> list[Mutant]:
             out += _st_mutants(rel, path.read_bytes(), rng)
         elif path.suffix == ".json":
             out += _json_mutants(rel, path.read_text(encoding="utf-8"), rng, per_key)
+    if (model / "lvg_adapter.json").is_file():  # an adapter folder: peft would unpickle an adapter_model.bin
+        out.append(
+            Mutant("pickle-beside", "adapter_model.bin", "pickle", lambda d: _pickle_beside(d, "adapter_model.bin"))
+        )
     return out
 
 
@@ -378,7 +386,7 @@ def classify(m: Mutant, rc: int | None, sig: int | None, stderr: str, wrote: boo
         return "hang" if sig == signal.SIGKILL else "signal"
     if "Traceback" in stderr:
         return "traceback"
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("lvg: warning: ")]
     if rc == 0:
         return "ok-exit0" if wrote and not m.harmful else ("silent-garbage" if m.harmful else "bad-exit")
     if rc != 2 or len(lines) != 1 or not lines[0].startswith("lvg: error: "):
@@ -393,8 +401,9 @@ def classify(m: Mutant, rc: int | None, sig: int | None, stderr: str, wrote: boo
 
 
 def run_mutants(mutants: list[Mutant], model: Path, timeout: float = 60.0, jobs: int = 1,
-                progress: bool = False, prompt: str = PROMPT) -> list[Outcome]:  # fmt: skip
-    """Run each mutant in a forked child (the parent imports lvg once); at most ``jobs`` at a time."""
+                progress: bool = False, prompt: str = PROMPT, base: Path | None = None) -> list[Outcome]:  # fmt: skip
+    """Run each mutant in a forked child (the parent imports lvg once); at most ``jobs`` at a time. With ``base``,
+    ``model`` is an adapter folder and each mutant runs ``lvg plan PROMPT --model BASE --adapter MUTANT``."""
     import lvg.cli  # noqa: F401  (imported before forking, so each child starts warm)
     import lvg.pipelines.planned  # noqa: F401
     import lvg.sampling.generate  # noqa: F401
@@ -412,7 +421,11 @@ def run_mutants(mutants: list[Mutant], model: Path, timeout: float = 60.0, jobs:
                 folder = tmp / f"m{i}"
                 shutil.copytree(pristine, folder / "model", symlinks=True, copy_function=os.link)
                 m.apply(folder / "model")
-                argv = ["generate", prompt, "-o", str(folder / "out.png"), "--model", str(folder / "model")]
+                argv = (
+                    ["generate", prompt, "-o", str(folder / "out.png"), "--model", str(folder / "model")]
+                    if base is None
+                    else ["plan", prompt, "--model", str(base), "--adapter", str(folder / "model")]
+                )
                 pid = os.fork()
                 if pid == 0:
                     os.setpgid(0, 0)
@@ -430,7 +443,7 @@ def run_mutants(mutants: list[Mutant], model: Path, timeout: float = 60.0, jobs:
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
             rc = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
             err = (folder / "stderr.txt").read_text(encoding="utf-8", errors="replace")
-            verdict = classify(m, rc, sig, err, (folder / "out.png").is_file(), folder)
+            verdict = classify(m, rc, sig, err, base is not None or (folder / "out.png").is_file(), folder)
             results.append(Outcome(m.name, verdict, rc, time.monotonic() - t0, err.strip()))
             if progress:
                 print(f"[{len(results)}/{len(mutants)}] {verdict:10s} {m.name} | {err.strip()[-200:]}", flush=True)
@@ -457,16 +470,20 @@ def main() -> int:
     p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", default=None, metavar="TEXT", help="only mutants whose name contains TEXT")
+    p.add_argument("--adapter", type=Path, default=None, metavar="DIR", help="fuzz this adapter folder instead, "
+                   "each mutant planned with `lvg plan PROMPT --model MODEL --adapter MUTANT`")  # fmt: skip
     p.add_argument("--prompt", default=PROMPT, help=f"what each mutant draws (default {PROMPT!r}; e.g. 'two cats' "
                    "for models/emoji-default)")  # fmt: skip
     args = p.parse_args()
-    mutants = quick_mutants(args.model, args.seed) if args.quick else all_mutants(args.model, args.seed)
+    target = args.adapter or args.model
+    mutants = quick_mutants(target, args.seed) if args.quick else all_mutants(target, args.seed)
     mutants = [m for m in mutants if args.only is None or args.only in m.name]
     if args.limit is not None and args.limit < len(mutants):
         step = len(mutants) / args.limit
         mutants = [mutants[int(i * step)] for i in range(args.limit)]
     t0 = time.perf_counter()
-    results = run_mutants(mutants, args.model, args.timeout, args.jobs, progress=not args.json, prompt=args.prompt)
+    results = run_mutants(mutants, target, args.timeout, args.jobs, progress=not args.json, prompt=args.prompt,
+                          base=args.model if args.adapter else None)  # fmt: skip
     seconds = time.perf_counter() - t0
     summary = {"mutants": len(results), "seconds": round(seconds, 1), "counts": summarize(results),
                "failures": [r.__dict__ for r in results if not r.verdict.startswith("ok")]}  # fmt: skip

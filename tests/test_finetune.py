@@ -139,10 +139,12 @@ def test_lvg_plan_with_an_adapter_plans_the_new_labels_and_a_wrong_base_is_refus
     finetune(base / "planner", moons, tmp_path / "lora", "lora")
     adapter = tmp_path / "lora" / "adapter"
     capsys.readouterr()  # the trainer's own lines
-    with pytest.warns(UserWarning, match="cannot paint .*golden"):
-        assert main(["plan", "a purple moon", "--model", str(base), "--adapter", str(adapter),
-                     "--temperature", "0.0001"]) == 0  # fmt: skip
-    assert json.loads(capsys.readouterr().out.splitlines()[0])["objects"][0]["label"] == "purple moon"
+    assert main(["plan", "a purple moon", "--model", str(base), "--adapter", str(adapter),
+                 "--temperature", "0.0001"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.splitlines()[0])["objects"][0]["label"] == "purple moon"
+    warning = [ln for ln in captured.err.splitlines() if ln.startswith("lvg: warning:")]  # one line, like errors
+    assert len(warning) == 1 and "cannot paint" in warning[0] and "golden" in warning[0], captured.err
     other = make_tiny_planned(tmp_path / "other", reader=False)
     with torch.no_grad():  # the same seed built the same untrained planner: change one weight
         lm, tok, vocab = load_lm_folder(other / "planner")
@@ -222,3 +224,68 @@ def test_a_damaged_adapter_folder_is_one_line_naming_the_file(base, moons, tmp_p
     err = captured.err.strip()
     assert rc == 2 and "\n" not in err and "Traceback" not in err, err
     assert str(adapter) in err
+
+
+@pytest.mark.parametrize("method", ["adapter", "prefix"])
+def test_bottleneck_adapters_and_prefixes_train_only_themselves_save_as_files_and_reload_to_the_same_model(
+        base, moons, tmp_path, method):  # fmt: skip
+    """Neither folds into the LM: the run writes OUT/adapter only; loaded on its base it gives the trained model's
+    logits exactly; the base's own weights do not move; another base is refused; damaged weights are named."""
+    from safetensors.torch import load_file, save_file
+
+    from lvg.models.adapter_layers import PrefixTuned, has_bottlenecks
+    from lvg.models.adapters import merged
+    from lvg.train.planner import PlannerTask
+
+    extra = ["finetune.adapter.rank=4"] if method == "adapter" else ["finetune.prefix.num_tokens=3"]
+    out = finetune(base / "planner", moons, tmp_path / method, method, 30, *extra)
+    assert out == tmp_path / method / "adapter" and not (tmp_path / method / "planner").exists()
+    assert {"lvg_adapter.json", "lvg_modules.safetensors", "adapter_model.safetensors"} <= {
+        p.name for p in out.iterdir()
+    }
+    lm, tok, vocab = load_lm_folder(base / "planner")
+    before = {k: v.clone() for k, v in lm.state_dict().items()}
+    adapted, new_vocab = load_adapter(lm, vocab, tok, out)
+    assert isinstance(adapted, PrefixTuned) if method == "prefix" else has_bottlenecks(adapted)
+    for k, v in lm.state_dict().items():  # the base is untouched
+        assert torch.equal(v, before[k]), k
+    # the trained model, rebuilt from the run's config and its final checkpoint
+    cfg = load_config(PlannerTrainingConfig, None, [f"imagefolder={moons}", f"finetune.base={base / 'planner'}",
+                                                    f"finetune.method={method}", "model.bins_per_px=1",
+                                                    "val_fraction=0.25", *extra])  # fmt: skip
+    task = PlannerTask(cfg, torch.device("cpu"))
+    task.lm.load_state_dict(load_file(str(tmp_path / method / "checkpoint" / "lm.safetensors")))
+    trained = task.lm.eval()
+    assert new_vocab == task.vocab
+    ids = torch.tensor([[new_vocab.bos_id, *tok("a purple moon", add_special_tokens=False)["input_ids"]]])
+    with torch.no_grad():
+        torch.testing.assert_close(adapted(input_ids=ids).logits, trained(input_ids=ids).logits)
+        assert not torch.allclose(
+            adapted(input_ids=ids).logits[..., : vocab.text_vocab_size],
+            lm(input_ids=ids).logits[..., : vocab.text_vocab_size],
+        )  # it learned something
+    with pytest.raises(ValueError, match="cannot be folded"):
+        merged(adapted)
+    planner = LayoutPlanner(adapted, tok, new_vocab)  # the KV-cached sampler runs it as it runs any LM
+    assert len(planner.plan_tokens(planner.tokenize(list(NEW)), [0, 1], 1.0, 1.0, 0, 1.0, 8)) == 2
+    from lvg.cli import main
+
+    assert main(["plan", "a purple moon", "--model", str(base), "--adapter", str(out)]) == 0  # and so does the CLI
+    with torch.no_grad():
+        lm.model.layers[0].mlp.up_proj.weight.add_(0.01)
+    with pytest.raises(ValueError, match="another base"):
+        load_adapter(lm, vocab, tok, out)
+    lm.load_state_dict(before)
+    state = load_file(str(out / "lvg_modules.safetensors"))
+    save_file({k: v for k, v in list(state.items())[1:]}, str(out / "lvg_modules.safetensors"))
+    with pytest.raises(ValueError, match="lvg_modules.safetensors does not fit"):
+        load_adapter(lm, vocab, tok, out)
+
+
+def test_adapter_and_prefix_settings_are_checked_once(base, moons, tmp_path):
+    with pytest.raises(ValueError, match="finetune.adapter: rank"):
+        finetune(base, moons, tmp_path / "x", "adapter", 1, "finetune.adapter.rank=0")
+    with pytest.raises(ValueError, match="finetune.prefix: num_tokens"):
+        finetune(base, moons, tmp_path / "x", "prefix", 1, "finetune.prefix.num_tokens=0")
+    with pytest.raises(ValueError, match="train_layers"):
+        finetune(base, moons, tmp_path / "x", "adapter", 1, "finetune.adapter.layers=[5]")

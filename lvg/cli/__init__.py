@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from lvg import __version__
 
@@ -37,12 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None,
+                  line: str | None = None) -> None:  # fmt: skip
+    from lvg.files import shorten
+
+    print(f"lvg: warning: {shorten(' '.join(str(message).split()))}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``lvg`` command line; errors print ``lvg: error: ...`` and return 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line  # lvg's own warnings: one line each, like its errors
+            return args.func(args)
     except KeyboardInterrupt:
         print("lvg: interrupted", file=sys.stderr)
         return 130

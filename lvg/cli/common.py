@@ -89,10 +89,10 @@ def check_output(path: Path) -> None:
             break
 
 
-def load_pipeline(model: Path | None, clip: Path | None = None, adapter: Path | None = None,
+def load_pipeline(model: Path | None, clip: Path | None = None, adapter: Path | list[Path] | None = None,
                   painter: str = "default"):  # fmt: skip
     """The pipeline its folder declares (default: the default model), with ``--clip DIR`` replacing any bundled CLIP,
-    ``--adapter DIR`` (a planner adapter) folded into its planner and ``--painter gan`` painting with the folder's
+    ``--adapter DIR`` (repeatable: planner and painter adapters) applied and ``--painter gan`` painting with the folder's
     GAN painter."""
     from lvg.pipelines import load_pipeline as load
     from lvg.worlds import attach_world
@@ -103,11 +103,11 @@ def load_pipeline(model: Path | None, clip: Path | None = None, adapter: Path | 
             raise ValueError(f"--painter {painter} needs a planned model; {model or 'the default model'} is a "
                              "one-stage model")  # fmt: skip
         pipe = pipe.use_painter(painter)
-    if adapter is not None:
+    if adapter:
         if not hasattr(pipe, "load_adapter"):
             raise ValueError(f"--adapter needs a planned model (a planner to adapt); {model or 'the default model'} "
                              "is a one-stage model")  # fmt: skip
-        pipe.load_adapter(adapter)
+        pipe.load_adapter(*([adapter] if isinstance(adapter, (str, os.PathLike)) else adapter))
     pipe = attach_world(pipe)
     if clip is not None:
         from lvg.models.clip import ShapesClip
@@ -125,9 +125,11 @@ def painter_arg(d: argparse.ArgumentParser) -> None:
 
 def adapter_arg(d: argparse.ArgumentParser) -> None:
     """``--adapter DIR``: a planner adapter folded into the model's planner (:meth:`PlannedPipeline.load_adapter`)."""
-    d.add_argument("--adapter", type=Path, default=None, metavar="DIR",
-                   help="a planner adapter (lvg train planner with finetune.method=lora writes OUT/adapter) to fold "
-                   "into the model's planner; it must have been trained on this model's planner")  # fmt: skip
+    d.add_argument("--adapter", type=Path, action="append", default=None, metavar="DIR",
+                   help="an adapter to apply, repeatable: a planner adapter (lvg train planner with finetune.method "
+                   "lora, adapter or prefix writes OUT/adapter) or a painter adapter (lvg train painter with "
+                   "finetune.method=lora writes OUT/painter_adapter); each must have been trained on this model's "
+                   "planner or painter")  # fmt: skip
 
 
 def print_metrics(metrics: dict[str, Any]) -> None:

@@ -27,8 +27,9 @@ def _add_serve(sub: Subparsers) -> None:
                    "several side by side, the first being the default (default: the shipped model, as "
                    "shapes-default)")  # fmt: skip
     d.add_argument("--adapter", type=adapter_spec, action=ModelSpecs, default=None, metavar="NAME=DIR",
-                   help="a planner adapter (lvg train planner with finetune.method=lora writes OUT/adapter) served as "
-                   "the model NAME on the served model whose planner it was trained on (it adds one merged planner; "
+                   help="a planner adapter (lvg train planner with finetune.method=lora, adapter or prefix writes "
+                   "OUT/adapter) served as the model NAME on the served model whose planner it was trained on (it adds "
+                   "one adapted planner; "
                    "the rest is shared); repeatable")  # fmt: skip
     d.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     d.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")

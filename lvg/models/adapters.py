@@ -3,19 +3,27 @@
 - :func:`transplant` moves a base LM onto a new layout vocabulary (a new world's labels): the text rows and every
   layout token both vocabularies name keep their trained rows; new labels start at their words' trained rows.
 - :func:`prepare` readies the LM for one :data:`METHODS` entry: ``full`` (every weight trains), ``freeze`` (only
-  the chosen decoder layers and the new tokens' rows train) or ``lora`` (peft's LoRA on the chosen projections,
-  plus the new tokens' rows through peft's ``trainable_token_indices``).
-- :func:`save_adapter` / :func:`load_adapter`: a LoRA adapter in peft's own format (``adapter_config.json`` +
-  ``adapter_model.safetensors``; never a pickle) plus ``lvg_adapter.json``, which names the base by its weights'
-  SHA-256 and holds the adapted vocabulary, so an adapter loaded on another base fails with a clear error.
+  the chosen decoder layers and the new tokens' rows train), ``lora`` (peft's LoRA on the chosen projections),
+  ``adapter`` (bottleneck adapters after the chosen layers' MLPs) or ``prefix`` (a learned key/value prefix at every
+  layer); the last two are :mod:`lvg.models.adapter_layers` (peft has no usable form of them). Under every method but
+  ``full`` the new tokens' rows train too, through peft's ``trainable_token_indices`` / ``TrainableTokensConfig``.
+- :func:`save_adapter` / :func:`load_adapter`: an adapter in peft's own format (``adapter_config.json`` +
+  ``adapter_model.safetensors``; never a pickle), the bottleneck or prefix weights in ``lvg_modules.safetensors``,
+  and ``lvg_adapter.json``, which names the method, the base by its weights' SHA-256 and the adapted vocabulary, so
+  an adapter loaded on another base fails with a clear error. LoRA folds into the LM (:func:`merged`); bottleneck
+  adapters and prefixes do not, so such a model is always its base plus the adapter folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import hashlib
 import json
 import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,15 +33,19 @@ from transformers import PreTrainedTokenizerBase
 
 from lvg.component import config_from_dict, read_json_object
 from lvg.files import check_regular_file
+from lvg.models.adapter_layers import PrefixTuned, add_bottlenecks, decoder_layers, load_module_state, module_state
 from lvg.models.planner import PLAN_VOCAB, PlanVocab, init_layout_embeddings, load_lm_folder
 from lvg.models.unified import CausalLM
 from lvg.ranges import bounded, check_ranges
 from lvg.tokenizers.layout import LayoutTokenizerConfig
 
-METHODS = ("full", "freeze", "lora")
+METHODS = ("full", "freeze", "lora", "adapter", "prefix")
+ADAPTER_METHODS = ("lora", "adapter", "prefix")  # the methods that leave the base untouched and write OUT/adapter
+UNMERGEABLE = ("adapter", "prefix")  # they add computation; the model is the base plus the adapter folder
 ADAPTER_META = "lvg_adapter.json"
 PEFT_WEIGHTS = "adapter_model.safetensors"
 PEFT_CONFIG = "adapter_config.json"
+MODULE_WEIGHTS = "lvg_modules.safetensors"  # the bottleneck adapters' or the prefix's weights
 LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -56,17 +68,42 @@ class LoraSettings:
 
 
 @dataclass
+class BottleneckSettings:
+    """Bottleneck adapters (``finetune.method=adapter``): after which layers' MLPs, and how narrow."""
+
+    rank: int = bounded(1, 4096, default=16)  # the bottleneck's width
+    layers: tuple[int, ...] | None = None  # decoder layers that get one (negative: from the top); None: every layer
+
+    def __post_init__(self) -> None:
+        check_ranges(self, prefix="finetune.adapter: ")
+        self.layers = None if self.layers is None else tuple(self.layers)
+
+
+@dataclass
+class PrefixSettings:
+    """Prefix tuning (``finetune.method=prefix``): learned key/value pairs at every layer."""
+
+    num_tokens: int = bounded(1, 1024, default=16)
+
+    def __post_init__(self) -> None:
+        check_ranges(self, prefix="finetune.prefix: ")
+
+
+@dataclass
 class FinetuneConfig:
     """How an LM trainer starts from a trained LM instead of from scratch (``base`` None: from scratch)."""
 
     base: str | None = None  # an LM folder (a model folder's planner/ or reader/) or a model folder (its planner)
-    method: str = "full"  # full | freeze | lora
+    method: str = "full"  # full | freeze | lora | adapter | prefix
     train_layers: tuple[int, ...] = (-1,)  # freeze: decoder layers that train (negative: from the top)
     lora: LoraSettings = field(default_factory=LoraSettings)
+    adapter: BottleneckSettings = field(default_factory=BottleneckSettings)
+    prefix: PrefixSettings = field(default_factory=PrefixSettings)
 
     def __post_init__(self) -> None:
-        if isinstance(self.lora, dict):
-            self.lora = LoraSettings(**self.lora)
+        for name, cls in (("lora", LoraSettings), ("adapter", BottleneckSettings), ("prefix", PrefixSettings)):
+            if isinstance(getattr(self, name), dict):
+                setattr(self, name, cls(**getattr(self, name)))
         self.train_layers = tuple(self.train_layers)
         if self.method not in METHODS:
             raise ValueError(f"finetune.method must be one of {', '.join(METHODS)}, got {self.method!r}")
@@ -75,6 +112,15 @@ class FinetuneConfig:
 
 
 ROLE_FOLDERS = {"planner": "planner", "reading LM": "reader"}  # where a model folder keeps each LM
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft reads ``model.is_gradient_checkpointing``, which transformers 5 deprecates with a FutureWarning that
+    says nothing to an lvg user: silence that one warning while peft wraps a model."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def lm_folder_of(path: str | os.PathLike, role: str) -> Path:
@@ -152,15 +198,16 @@ def transplant(lm: CausalLM, old: PlanVocab, new: PlanVocab, text_tok: PreTraine
 
 def joint_layout(base: LayoutTokenizerConfig, new: LayoutTokenizerConfig) -> LayoutTokenizerConfig:
     """The layout vocabulary an adapted LM uses: the base's labels and backgrounds, then the new data's that the base
-    lacks (so the adapted LM can still plan the base's world, and forgetting can be measured), on the new data's
-    canvas and resolution. Different canvases cannot share location tokens: then the new vocabulary alone."""
-    if (base.canvas, base.bins_per_px) != (new.canvas, new.bins_per_px):
+    lacks (so the adapted LM can still plan the base's world, and forgetting can be measured), on the base's canvas
+    and location resolution (its trained location rows; the config's ``model.bins_per_px`` is not used). Different
+    canvases cannot share location tokens: then the new vocabulary alone."""
+    if base.canvas != new.canvas:
         return new
     labels = (*base.labels, *(x for x in new.labels if x not in base.labels))
     backgrounds = (*base.backgrounds, *(x for x in new.backgrounds if x not in base.backgrounds))
     refusals = (*base.refusals, *(x for x in new.refusals if x not in base.refusals))
     return LayoutTokenizerConfig(
-        labels, backgrounds, new.canvas, new.bins_per_px, max(base.max_objects, new.max_objects), refusals
+        labels, backgrounds, base.canvas, base.bins_per_px, max(base.max_objects, new.max_objects), refusals
     )
 
 
@@ -168,17 +215,18 @@ def joint_layout(base: LayoutTokenizerConfig, new: LayoutTokenizerConfig) -> Lay
 class Adapted:
     """What a fine-tuning run starts from (:func:`start_from_base`)."""
 
-    lm: nn.Module  # readied for the method (a peft model for freeze with new tokens and for lora)
+    lm: nn.Module  # readied for the method (a peft model with new tokens and for lora; PrefixTuned for prefix)
     text_tokenizer: PreTrainedTokenizerBase
     vocab: PlanVocab
     base_sha256: str
-    method: str
+    config: FinetuneConfig
 
-    def save(self, model: nn.Module, out: Path, role: str) -> CausalLM:
-        """For LoRA, write the adapter alone to ``out/adapter``; return the LM with any adapter merged in."""
-        if self.method == "lora":
-            save_adapter(model, out / "adapter", self.base_sha256, self.vocab, role)
-        return merged(model)
+    def save(self, model: nn.Module, out: Path, role: str) -> CausalLM | None:
+        """For LoRA, adapters and prefixes, write the adapter alone to ``out/adapter``. Return the LM with any
+        adapter merged in, or None where it cannot be merged (``adapter``, ``prefix``)."""
+        if self.config.method in ADAPTER_METHODS:
+            save_adapter(model, out / "adapter", self.base_sha256, self.vocab, role, self.config)
+        return None if self.config.method in UNMERGEABLE else merged(model)
 
 
 def start_from_base(ft: FinetuneConfig, role: str, layout: LayoutTokenizerConfig) -> Adapted:
@@ -187,7 +235,7 @@ def start_from_base(ft: FinetuneConfig, role: str, layout: LayoutTokenizerConfig
     base, tok, base_vocab = load_lm_folder(lm_folder_of(ft.base, role), role)
     vocab = PlanVocab.from_tokenizer(tok, joint_layout(base_vocab.layout, layout), base_vocab.max_text_tokens)
     lm, new_ids = transplant(base, base_vocab, vocab, tok)
-    return Adapted(prepare(lm, ft, new_ids), tok, vocab, weights_sha256(base), ft.method)
+    return Adapted(prepare(lm, ft, new_ids), tok, vocab, weights_sha256(base), ft)
 
 
 def _layer_indices(train_layers: tuple[int, ...], n: int) -> list[int]:
@@ -209,17 +257,27 @@ def prepare(lm: CausalLM, cfg: FinetuneConfig, new_ids: list[int]) -> nn.Module:
         s = cfg.lora
         pc = LoraConfig(r=s.rank, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=list(s.target_modules),
                         trainable_token_indices=tokens)  # fmt: skip
-        return get_peft_model(lm, pc)
-    # freeze: the chosen decoder layers train, the rest stay; the new tokens' rows through peft's TrainableTokens
-    layers = _layer_indices(cfg.train_layers, lm.config.num_hidden_layers)
-    model = get_peft_model(lm, TrainableTokensConfig(target_modules=["embed_tokens", "lm_head"],
+        with quiet_peft():
+            return get_peft_model(lm, pc)
+    # the rest freeze the base; the new tokens' rows train through peft's TrainableTokens
+    with quiet_peft():
+        model = get_peft_model(lm, TrainableTokensConfig(target_modules=["embed_tokens", "lm_head"],
                                                      token_indices=list(new_ids))) if new_ids else lm  # fmt: skip
     model.requires_grad_(False)
     if new_ids:
         for n, p in model.named_parameters():
             p.requires_grad_("trainable_tokens_delta" in n)
-    for i in layers:
-        lm.model.layers[i].requires_grad_(True)
+    n = lm.config.num_hidden_layers
+    if cfg.method == "freeze":  # the chosen decoder layers train, the rest stay
+        for i in _layer_indices(cfg.train_layers, n):
+            lm.model.layers[i].requires_grad_(True)
+    elif cfg.method == "adapter":  # new modules: they train
+        layers = list(range(n)) if cfg.adapter.layers is None else _layer_indices(cfg.adapter.layers, n)
+        add_bottlenecks(lm, layers, cfg.adapter.rank)
+    elif cfg.method == "prefix":  # starts at the base's own keys and values of a few text tokens (seeded)
+        g = torch.Generator().manual_seed(0)
+        init = torch.randint(0, lm.config.vocab_size, (cfg.prefix.num_tokens,), generator=g)
+        model = PrefixTuned(model, cfg.prefix.num_tokens, init)
     return model
 
 
@@ -230,59 +288,123 @@ def trainable_share(model: nn.Module) -> tuple[int, int]:
 
 
 def merged(model: nn.Module) -> CausalLM:
-    """A plain LM with ``model``'s adapter folded in (``model`` itself unchanged)."""
+    """A plain LM with ``model``'s adapter folded in (``model`` itself unchanged). A model with bottleneck
+    adapters or a prefix cannot be folded: a ValueError says so."""
     from peft import PeftModel
 
+    if isinstance(model, PrefixTuned) or module_state(model):
+        raise ValueError("an LM with bottleneck adapters or a prefix cannot be folded into plain LM weights: keep "
+                         "its base and the adapter folder (OUT/adapter), and load that with --adapter")  # fmt: skip
     if not isinstance(model, PeftModel):
         return model
     return copy.deepcopy(model).merge_and_unload()
 
 
 def save_adapter(model: nn.Module, path: str | os.PathLike, base_sha256: str, vocab: PlanVocab,
-                 role: str = "planner") -> Path:  # fmt: skip
-    """Write a LoRA-trained ``model``'s adapter in peft's format (safetensors) plus ``lvg_adapter.json``."""
+                 role: str = "planner", config: FinetuneConfig | None = None) -> Path:  # fmt: skip
+    """Write a fine-tuned ``model``'s adapter: peft's part in peft's format (safetensors), the bottleneck or prefix
+    weights in ``lvg_modules.safetensors``, and ``lvg_adapter.json`` (method and settings, role, base, vocabulary)."""
+    from peft import PeftModel
+    from safetensors.torch import save_file
+
+    config = config or FinetuneConfig(method="lora", base="?")
     path = Path(path)
-    model.save_pretrained(path, safe_serialization=True)
-    meta = {"role": role, "base_sha256": base_sha256, "plan_vocab": vocab.to_dict()}
+    path.mkdir(parents=True, exist_ok=True)
+    inner = model.lm if isinstance(model, PrefixTuned) else model
+    if isinstance(inner, PeftModel):
+        inner.save_pretrained(path, safe_serialization=True)
+    if config.method in UNMERGEABLE:
+        save_file(module_state(model), str(path / MODULE_WEIGHTS))
+    settings = {"lora": dataclasses.asdict(config.lora), "adapter": dataclasses.asdict(config.adapter),
+                "prefix": dataclasses.asdict(config.prefix)}.get(config.method)  # fmt: skip
+    meta = {"role": role, "method": config.method, "settings": settings, "base_sha256": base_sha256,
+            "new_token_rows": isinstance(inner, PeftModel), "plan_vocab": vocab.to_dict()}  # fmt: skip
     (path / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return path
 
 
 def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBase, path: str | os.PathLike,
-                 role: str = "planner") -> tuple[CausalLM, PlanVocab]:  # fmt: skip
-    """``lm`` with the adapter at ``path`` merged in (a new LM; ``lm`` unchanged), and the adapted vocabulary.
+                 role: str = "planner") -> tuple[nn.Module, PlanVocab]:  # fmt: skip
+    """``lm`` with the adapter at ``path`` applied (a new LM; ``lm`` unchanged), and the adapted vocabulary. LoRA
+    is merged into plain weights; bottleneck adapters and a prefix are attached (a ``PrefixTuned`` for a prefix).
 
     Refuses, with the reason, a folder that is not an lvg adapter, an adapter for another role or another base,
-    and any weights file but ``adapter_model.safetensors`` (peft would unpickle a ``.bin``)."""
-    from peft import PeftModel
+    settings that do not fit the weights, and any weights file but safetensors (peft would unpickle a ``.bin``)."""
 
     path = Path(path)
-    for name in (ADAPTER_META, PEFT_CONFIG, PEFT_WEIGHTS):
-        check_regular_file(path / name)
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"{path} is not an lvg adapter folder (no {name})")
+    check_regular_file(path / ADAPTER_META)
+    if not (path / ADAPTER_META).is_file():
+        raise FileNotFoundError(f"{path} is not an lvg adapter folder (no {ADAPTER_META})")
     if (path / "adapter_model.bin").exists():
         raise ValueError(f"{path} holds adapter_model.bin: lvg loads safetensors only and never unpickles")
     meta = read_json_object(path / ADAPTER_META)
     if meta.get("role") != role:
         raise ValueError(f"{path} is an adapter for the {meta.get('role')!r}, not the {role}")
+    method = meta.get("method", "lora")  # adapters written before the method was recorded are LoRA
+    if method not in ADAPTER_METHODS:
+        raise ValueError(f"{path / ADAPTER_META}: method must be one of {', '.join(ADAPTER_METHODS)}, got {method!r}")
     if meta.get("base_sha256") != weights_sha256(lm):
         raise ValueError(f"{path} was trained on another base {role} (its weights' SHA-256 differs): load it on the "
                          "model it was trained from")  # fmt: skip
     new_vocab = config_from_dict(PlanVocab, meta.get("plan_vocab") or {}, str(path / ADAPTER_META))
-    read_json_object(path / PEFT_CONFIG)  # valid JSON (size, depth, encoding) before peft reads it
-    _check_adapter_weights(path / PEFT_WEIGHTS)
-    base, _ = transplant(lm, vocab, new_vocab, text_tok)
+    need = [PEFT_CONFIG, PEFT_WEIGHTS] if method == "lora" or meta.get("new_token_rows") else []
+    need += [MODULE_WEIGHTS] if method in UNMERGEABLE else []
+    for name in need:
+        check_regular_file(path / name)
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path} is not a complete lvg {method} adapter folder (no {name})")
+    model, _ = transplant(lm, vocab, new_vocab, text_tok)
+    if PEFT_CONFIG in need:
+        model = peft_folded(model, path)
+    if method in UNMERGEABLE:
+        model = _attach_modules(model, method, meta.get("settings"), path)
+    return model.eval(), new_vocab
+
+
+def peft_folded(model: nn.Module, path: Path) -> nn.Module:
+    """``model`` with the peft adapter in the folder ``path`` folded in. The config is read by lvg first (size,
+    depth, encoding, a BOM) and handed to peft; an error names ``adapter_config.json`` or
+    ``adapter_model.safetensors``, whichever peft could not use."""
+    from peft import PeftConfig, PeftModel
+
+    data = read_json_object(path / PEFT_CONFIG)
     try:
-        model = PeftModel.from_pretrained(base, str(path), is_trainable=False, use_safetensors=True)
-    except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as e:  # a config or weights peft rejects
-        raise ValueError(f"{path} is not a usable adapter: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
-                         ) from None  # fmt: skip
-    return model.merge_and_unload().eval(), new_vocab
+        config = PeftConfig.from_peft_type(**data)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ValueError(f"{path / PEFT_CONFIG} is not a config peft can use: {type(e).__name__}: "
+                         f"{' '.join(str(e).split())[:300]}") from None  # fmt: skip
+    check_adapter_weights(path / PEFT_WEIGHTS)
+    try:
+        with quiet_peft():
+            peft_model = PeftModel.from_pretrained(model, str(path), config=config, is_trainable=False,
+                                                   use_safetensors=True)  # fmt: skip
+    except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as e:  # weights that do not fit
+        raise ValueError(f"{path / PEFT_WEIGHTS} does not fit {path / PEFT_CONFIG} and its base: {type(e).__name__}: "
+                         f"{' '.join(str(e).split())[:300]}") from None  # fmt: skip
+    return peft_model.merge_and_unload()
 
 
-def _check_adapter_weights(file: Path) -> None:
-    """The adapter's safetensors file reads, and every float tensor in it is finite; else a ValueError naming it."""
+def _attach_modules(lm: CausalLM, method: str, settings: object, path: Path) -> nn.Module:
+    """``lm`` with the bottleneck adapters or the prefix ``settings`` describe, their weights from the folder."""
+    where = str(path / ADAPTER_META)
+    cls = BottleneckSettings if method == "adapter" else PrefixSettings
+    try:
+        s = config_from_dict(cls, settings if isinstance(settings, dict) else {}, f"{where} settings")
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    state = check_adapter_weights(path / MODULE_WEIGHTS)
+    if method == "adapter":
+        n = len(decoder_layers(lm))
+        add_bottlenecks(lm, list(range(n)) if s.layers is None else _layer_indices(s.layers, n), s.rank)
+    else:
+        lm = PrefixTuned(lm, s.num_tokens)
+    load_module_state(lm, state, str(path / MODULE_WEIGHTS))
+    return lm
+
+
+def check_adapter_weights(file: Path) -> dict[str, torch.Tensor]:
+    """The adapter's safetensors file reads, and every float tensor in it is finite (returned); else a ValueError
+    naming it."""
     from safetensors.torch import load_file
 
     try:
@@ -292,3 +414,4 @@ def _check_adapter_weights(file: Path) -> None:
     for k, t in state.items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise ValueError(f"{file}: tensor {k!r} holds NaN or infinite values (corrupt weights)")
+    return state

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from lvg.models.adapter_layers import has_bottlenecks
+
 try:  # transformers' strict config checks (recent huggingface_hub) raise this, not a ValueError
     from huggingface_hub.errors import StrictDataclassError
 except ImportError:  # pragma: no cover
@@ -268,6 +270,12 @@ class CausalLM(Component, LlamaForCausalLM):
 def save_lm(lm: LlamaForCausalLM, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
     """Save the LM folder (``config.json`` + ``model.safetensors``); floating weights stored as ``dtype`` when
     given (the model in memory is untouched)."""
+    if not isinstance(lm, LlamaForCausalLM):  # e.g. a PrefixTuned, or a peft model not merged
+        raise ValueError(f"{type(lm).__name__} is not a plain Llama LM and cannot be saved as an LM folder (an LM with a "
+                         "prefix or bottleneck adapters is its base plus its adapter folder)")  # fmt: skip
+    if has_bottlenecks(lm):
+        raise ValueError("an LM with bottleneck adapters cannot be saved as a plain LM folder: keep its base and its "
+                         "adapter folder")  # fmt: skip
     lm = lm if isinstance(lm, CausalLM) else CausalLM.from_llama(lm)
     return lm.save_pretrained(path, dtype)
 

@@ -239,19 +239,40 @@ class PlannedPipeline(BasePipeline):
         out.entails, out.explain = self.entails, self.explain
         return out
 
-    def load_adapter(self, path: str | os.PathLike) -> PlannedPipeline:
-        """Fold a planner adapter (``lvg train planner`` with ``finetune.method=lora``: ``OUT/adapter``) into this
-        pipeline's planner, in place; returns the pipeline. The adapter must have been trained on this planner (else a
-        ValueError). Labels whose words the painter lacks can be planned but not painted (a warning names them)."""
-        from lvg.models.adapters import load_adapter
+    def load_adapter(self, *paths: str | os.PathLike) -> PlannedPipeline:
+        """Apply adapters to this pipeline, in place; returns the pipeline. Each one's ``lvg_adapter.json`` names its
+        role: a planner adapter (``lvg train planner`` with ``finetune.method`` lora, adapter or prefix:
+        ``OUT/adapter``) goes on the planner (LoRA folded into its weights; bottleneck adapters and a prefix
+        attached), a painter adapter (``lvg train painter`` with ``finetune.method=lora``: ``OUT/painter_adapter``) is
+        folded into the painter. Each must have been trained on this model's planner or painter (else a ValueError).
+        Labels whose words the painter lacks can be planned but not painted (a warning names them: adapt the painter
+        too)."""
+        from lvg.component import read_json_object
+        from lvg.files import check_regular_file
+        from lvg.models.adapters import ADAPTER_META, load_adapter
+        from lvg.models.painter_adapters import load_painter_adapter
 
-        lm, vocab = load_adapter(self.planner.lm, self.planner.vocab, self.planner.text_tokenizer, path, "planner")
-        unknown = sorted({w for label in vocab.layout.labels for w in label.split()}
+        planner_adapters = []
+        for path in paths:
+            meta = Path(path) / ADAPTER_META
+            check_regular_file(meta)
+            if not (meta.is_file() and read_json_object(meta).get("role") == "painter"):
+                planner_adapters.append(path)
+            elif not isinstance(self.painter, Painter):
+                raise ValueError(f"{path} is a code-painter adapter; this model paints with a "
+                                 f"{type(self.painter).__name__}")  # fmt: skip
+            else:
+                self.painter = load_painter_adapter(self.painter, path).to(self.device)
+        for path in planner_adapters:
+            lm, vocab = load_adapter(self.planner.lm, self.planner.vocab, self.planner.text_tokenizer, path, "planner")
+            self.planner = LayoutPlanner(lm.to(self.device), self.planner.text_tokenizer, vocab)
+        unknown = sorted({w for label in self.planner.vocab.layout.labels for w in label.split()}
                          - set(self.painter.config.label_words))  # fmt: skip
-        if unknown:  # planning works; painting such a label is a LayoutError naming the word
-            warnings.warn(f"{path} plans labels with words this model's painter cannot paint ({', '.join(unknown)}): "
-                          "adapt the painter to them too to generate images of them", stacklevel=2)  # fmt: skip
-        self.planner = LayoutPlanner(lm.to(self.device), self.planner.text_tokenizer, vocab)
+        if planner_adapters and unknown:  # planning works; painting such a label is a LayoutError naming the word
+            some = ", ".join(unknown[:8]) + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "")
+            warnings.warn(f"{', '.join(map(str, planner_adapters))} plans labels with words this model's painter cannot "
+                          f"paint ({some}): adapt the painter to them too (lvg train painter with "
+                          "finetune.method=lora) to generate images of them", stacklevel=2)  # fmt: skip
         return self
 
     @property
@@ -361,7 +382,12 @@ class PlannedPipeline(BasePipeline):
         for lay in layouts:
             if not isinstance(lay, Layout):
                 raise LayoutError(f"expected a Layout, got {type(lay).__name__}")
-            self.planner.layout_tokenizer.check(lay)
+            try:
+                self.planner.layout_tokenizer.check(lay)
+            except LayoutError:  # a label the planner cannot plan may still be one a (painter-adapted) painter paints
+                words = getattr(self.painter.config, "label_words", ())
+                if not all(w in words for o in lay.objects for w in o.label.split()):
+                    raise
         seeds = [0] * len(layouts) if seeds is None else seeds
         if temperature and self.painter.paints != "codes":  # never silently ignored
             raise ValueError(f"painter_temperature={temperature:g} samples a code painter's tokens; this painter paints "

@@ -18,7 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lvg.models.adapters import weights_sha256
 from lvg.models.painter import Painter, PainterConfig
+from lvg.models.painter_adapters import (
+    PainterFinetuneConfig,
+    joint_painter_config,
+    merged_painter,
+    painter_folder_of,
+    prepare_painter,
+    save_painter_adapter,
+    transplant_painter,
+)
 from lvg.pipelines.pipeline import decode_images
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.worlds.shapes.captions import describe_fully
@@ -56,6 +66,7 @@ class PainterTrainingConfig:
     val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation
     data_seed: int = 0
     eval: PainterEvalConfig = field(default_factory=PainterEvalConfig)
+    finetune: PainterFinetuneConfig = field(default_factory=PainterFinetuneConfig)  # start from a trained painter
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/painter"))
 
 
@@ -157,6 +168,19 @@ class PainterTask(Task):
             painter = Painter(shapes_world_painter_config(grid, levels, cfg.model))
             self.val_scenes = scenes_for(f"{HELD_OUT}:{cfg.data_seed}", 0, cfg.eval.scenes)
             self.val_codes = targets(self.val_scenes, image_tok)
+        self.base_sha256 = None
+        if cfg.finetune.base:  # the base's weights, on its words and backgrounds plus the data's (model.* unused)
+            base = Painter.from_pretrained(painter_folder_of(cfg.finetune.base))
+            if (base.config.grid, list(base.config.fsq_levels)) != (grid, list(levels)):
+                raise ValueError(f"finetune.base {cfg.finetune.base} paints another image tokenizer's codes (grid "
+                                 f"{base.config.grid}, levels {base.config.fsq_levels}) than image_tokenizer "
+                                 f"{cfg.image_tokenizer} (grid {grid}, levels {levels}): give its own")  # fmt: skip
+            vocabulary = {
+                k: getattr(painter.config, k) for k in ("label_words", "backgrounds", "canvas", "max_objects")
+            }
+            joint, new_words, new_bgs = transplant_painter(base, joint_painter_config(base.config, vocabulary))
+            self.base_sha256 = weights_sha256(base)
+            painter = prepare_painter(joint, cfg.finetune, new_words, new_bgs)
         self.painter = painter.to(device).train()
         self.modules = {"painter": self.painter}
 
@@ -195,7 +219,11 @@ class PainterTask(Task):
         return headline(metrics) if self.rows is None else super().summary(metrics)
 
     def save(self, out: Path) -> Path:
-        return self.painter.save_pretrained(out / "painter")
+        """``OUT/painter`` (any LoRA merged in) and, for LoRA, the adapter alone in ``OUT/painter_adapter``."""
+        painter = merged_painter(self.painter)
+        if self.cfg.finetune.method == "lora":
+            save_painter_adapter(self.painter, out / "painter_adapter", self.base_sha256, painter.config)
+        return painter.save_pretrained(out / "painter")
 
 
 def train_painter(cfg: PainterTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:

@@ -273,8 +273,11 @@ class PlannerTask(Task):
         return headline(metrics) if self.prompts else super().summary(metrics)
 
     def save(self, out: Path) -> Path:
-        """``OUT/planner`` (the adapter merged in) and, for LoRA, the adapter alone in ``OUT/adapter``."""
+        """``OUT/planner`` (any LoRA merged in) and, for LoRA, bottleneck adapters and prefixes, the adapter alone in
+        ``OUT/adapter``; the last two cannot be merged, so they write no ``OUT/planner`` (returns ``OUT/adapter``)."""
         lm = self.adapted.save(self.lm, out, "planner") if self.adapted else self.lm
+        if lm is None:
+            return out / "adapter"
         return LayoutPlanner(lm, self.text_tok, self.vocab).save_pretrained(out / "planner")
 
 

@@ -396,8 +396,11 @@ class ReadingLMTask(Task):
         return ", ".join(f"{k[4:]} {v:.3f}" for k, v in metrics.items() if k[4:].startswith(("caption", "vqa")))
 
     def save(self, out: Path) -> Path:
-        """``OUT/reading_lm`` (the adapter merged in) and, for LoRA, the adapter alone in ``OUT/adapter``."""
+        """``OUT/reading_lm`` (any LoRA merged in) and, for LoRA, bottleneck adapters and prefixes, the adapter alone
+        in ``OUT/adapter``; the last two cannot be merged, so they write no ``OUT/reading_lm`` (returns the adapter)."""
         lm = self.adapted.save(self.lm, out, "reading LM") if self.adapted else self.lm
+        if lm is None:
+            return out / "adapter"
         return save_lm_folder(out / "reading_lm", lm, self.text_tok, self.vocab)
 
 

@@ -1,0 +1,161 @@
+"""The two fine-tuning methods peft has no form of that lvg can use, as small modules on a trained causal LM.
+
+- :class:`Bottleneck` adapters (Houlsby et al. 2019, in the placement of Pfeiffer et al. 2020): after each chosen
+  decoder layer's MLP, ``h + up(act(down(h)))`` with ``up`` zero-initialised, so training starts from the base's
+  function. peft has no bottleneck adapter (its "adapters" are reparameterisations of weights: LoRA, IA3, ...).
+- :class:`PrefixTuned` (Li & Liang 2021): a learned key/value prefix at every layer. The prefix *is* a KV cache, so
+  it is written into the cache before the prompt, and the sampler's prefill / decode run unchanged. peft's
+  ``PrefixTuningConfig`` re-injects its prefix on every forward call, which breaks lvg's cached decoding, so the
+  prefix is lvg's; it starts from the base's own keys and values of a few of its tokens (a common initialisation
+  that trains stably without peft's reparameterisation MLP).
+
+Neither folds into the LM's weights: a model with them is saved as its base plus the adapter folder
+(:mod:`lvg.models.adapters`), never as a plain LM folder. Their weights are a flat name -> tensor map
+(:func:`module_state` / :func:`load_module_state`), kept in ``lvg_modules.safetensors``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import DynamicCache
+
+BOTTLENECK = "lvg_bottleneck"  # the attribute name of a layer's adapter (and the prefix of its weights' names)
+
+
+class Bottleneck(nn.Module):
+    """``h -> h + up(silu(down(h)))``, ``up`` zero-initialised (an identity at the start)."""
+
+    def __init__(self, hidden: int, rank: int):
+        super().__init__()
+        self.down = nn.Linear(hidden, rank)
+        self.up = nn.Linear(rank, hidden)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h [B, T, hidden]
+        return h + self.up(nn.functional.silu(self.down(h)))
+
+
+class AdaptedMLP(nn.Module):
+    """A decoder layer's MLP followed by its bottleneck adapter."""
+
+    def __init__(self, mlp: nn.Module, hidden: int, rank: int):
+        super().__init__()
+        self.mlp = mlp
+        setattr(self, BOTTLENECK, Bottleneck(hidden, rank))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self, BOTTLENECK)(self.mlp(x))
+
+
+def decoder_layers(lm: nn.Module) -> nn.ModuleList:
+    """The decoder layers of a Llama causal LM, inside any peft wrapper."""
+    inner = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
+    return inner.model.layers
+
+
+def add_bottlenecks(lm: nn.Module, layers: list[int], rank: int) -> None:
+    """Put a fresh (identity) bottleneck adapter after the MLP of each of ``layers``, in place; they train."""
+    hidden = lm.config.hidden_size
+    blocks = decoder_layers(lm)
+    device = next(lm.parameters()).device
+    for i in layers:
+        if isinstance(blocks[i].mlp, AdaptedMLP):
+            raise ValueError(f"decoder layer {i} already has a bottleneck adapter")
+        blocks[i].mlp = AdaptedMLP(blocks[i].mlp, hidden, rank).to(device)
+
+
+def has_bottlenecks(lm: nn.Module) -> bool:
+    return any(isinstance(m, AdaptedMLP) for m in lm.modules())
+
+
+class PrefixTuned(nn.Module):
+    """``lm`` with ``num_tokens`` learned key/value pairs at every layer, seen by every position (prefix tuning).
+
+    Called like the LM (``input_ids``, ``attention_mask``, ``position_ids``, ``cache``, ...). When the cache it is
+    given (or makes) is empty, the prefix is written into it first; the attention mask gets the prefix's columns in
+    front on every call. Positions are the prompt's own (``cumsum(mask) - 1``, as without a prefix): the prefix keys
+    carry no rotary position. Parameters ``keys`` / ``values``: [layers, kv_heads, num_tokens, head_dim]."""
+
+    def __init__(self, lm: nn.Module, num_tokens: int, init_ids: torch.Tensor | None = None):
+        super().__init__()
+        self.lm = lm
+        cfg = lm.config
+        heads = cfg.num_key_value_heads or cfg.num_attention_heads
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        shape = (cfg.num_hidden_layers, heads, num_tokens, head_dim)
+        self.keys = nn.Parameter(torch.zeros(shape))
+        self.values = nn.Parameter(torch.zeros(shape))
+        if init_ids is not None:  # the base's own keys and values of these tokens
+            with torch.no_grad():
+                cache = DynamicCache(config=cfg)
+                ids = init_ids.reshape(1, num_tokens).to(self.keys.device)
+                lm(input_ids=ids, attention_mask=torch.ones_like(ids), cache=cache, use_cache=True)
+                for i, layer in enumerate(cache.layers):
+                    self.keys[i].copy_(layer.keys[0])
+                    self.values[i].copy_(layer.values[0])
+
+    @property
+    def config(self) -> Any:
+        return self.lm.config
+
+    @property
+    def num_tokens(self) -> int:
+        return self.keys.shape[2]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, cache: DynamicCache | None = None,
+                use_cache: bool | None = None, **kwargs: Any) -> Any:  # fmt: skip
+        b, t = input_ids.shape
+        if attention_mask is None:
+            attention_mask = torch.ones(b, t, dtype=torch.long, device=input_ids.device)
+        if position_ids is None:
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -t:]
+        if cache is None:
+            cache = DynamicCache(config=self.config)
+        if cache.get_seq_length() == 0:
+            for i in range(self.keys.shape[0]):
+                cache.update(self.keys[i].expand(b, -1, -1, -1), self.values[i].expand(b, -1, -1, -1), i)
+        prefix = torch.ones(b, self.num_tokens, dtype=attention_mask.dtype, device=attention_mask.device)
+        return self.lm(input_ids=input_ids, attention_mask=torch.cat([prefix, attention_mask], dim=1),
+                       position_ids=position_ids, cache=cache, use_cache=True, **kwargs)  # fmt: skip
+
+
+def _live_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The bottleneck adapters' and the prefix's tensors in ``model`` (sharing their storage), by stable names."""
+    state: dict[str, torch.Tensor] = {}
+    if isinstance(model, PrefixTuned):
+        state |= {"prefix.keys": model.keys.detach(), "prefix.values": model.values.detach()}
+        model = model.lm
+    for i, block in enumerate(decoder_layers(model)):
+        if isinstance(block.mlp, AdaptedMLP):
+            for k, v in getattr(block.mlp, BOTTLENECK).state_dict().items():
+                state[f"layers.{i}.{BOTTLENECK}.{k}"] = v.detach()
+    return state
+
+
+def module_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the weights of the bottleneck adapters and the prefix in ``model``, by stable names."""
+    return {k: v.clone().contiguous() for k, v in _live_tensors(model).items()}
+
+
+def load_module_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load :func:`module_state` weights into ``model`` (which has the same modules); any missing, unexpected or
+    wrongly shaped tensor is a ValueError naming ``source``."""
+    want = _live_tensors(model)
+    missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
+    if missing or unexpected:
+        raise ValueError(f"{source} does not fit its adapter settings: "
+                         + "; ".join(x for x in (f"missing {', '.join(missing[:5])}" if missing else "",
+                                                 f"unexpected {', '.join(unexpected[:5])}" if unexpected else "") if x))  # fmt: skip
+    for k, v in state.items():
+        if v.shape != want[k].shape:
+            raise ValueError(
+                f"{source}: {k} has shape {tuple(v.shape)}, the adapter settings give {tuple(want[k].shape)}"
+            )
+    with torch.no_grad():
+        for k, v in want.items():
+            v.copy_(state[k].to(v.dtype))

@@ -1,0 +1,175 @@
+"""Fine-tuning a trained code painter (:class:`~lvg.models.painter.Painter`) on new labels, with Hugging Face peft.
+
+- :func:`transplant_painter` moves a base painter onto a vocabulary that adds new label words and backgrounds: every
+  weight is the base's, the known words' and backgrounds' rows too; a new row starts at the mean of the base's rows.
+- :func:`prepare_painter` readies it for ``full`` (every weight trains) or ``lora`` (peft's LoRA on the painter's
+  convolutions, which peft supports for ``nn.Conv2d``, plus the new rows through peft's ``trainable_token_indices``).
+- :func:`save_painter_adapter` / :func:`load_painter_adapter`: a LoRA painter adapter in peft's format
+  (safetensors only) plus ``lvg_adapter.json`` (role ``painter``, the base painter's weights' SHA-256, the adapted
+  painter's config), applied by ``PlannedPipeline.load_adapter`` like a planner adapter.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lvg.component import config_from_dict, read_json_object
+from lvg.files import check_regular_file
+from lvg.models.adapters import (
+    ADAPTER_META,
+    PEFT_CONFIG,
+    PEFT_WEIGHTS,
+    peft_folded,
+    quiet_peft,
+    weights_sha256,
+)
+from lvg.models.painter import Painter, PainterConfig
+from lvg.ranges import bounded, check_ranges
+
+PAINTER_METHODS = ("full", "lora")
+PAINTER_CONVS = ("stem", "c1", "c2", "head")  # the painter's convolutions (c1 / c2: its residual blocks' 3x3 ones)
+
+
+@dataclass
+class PainterLoraSettings:
+    """peft's LoraConfig fields for the painter's convolutions."""
+
+    rank: int = bounded(1, 1024, default=8)
+    alpha: float = bounded(0.0, None, lo_open=True, default=16.0)
+    dropout: float = bounded(0.0, 1.0, hi_open=True, default=0.0)
+    target_modules: tuple[str, ...] = PAINTER_CONVS
+
+    def __post_init__(self) -> None:
+        check_ranges(self, prefix="finetune.lora: ")
+        self.target_modules = tuple(self.target_modules)
+        unknown = set(self.target_modules) - set(PAINTER_CONVS)
+        if not self.target_modules or unknown:
+            raise ValueError(f"finetune.lora.target_modules must be some of {', '.join(PAINTER_CONVS)}"
+                             + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""))  # fmt: skip
+
+
+@dataclass
+class PainterFinetuneConfig:
+    """How ``lvg train painter`` starts from a trained painter (``base`` None: from scratch)."""
+
+    base: str | None = None  # a painter folder, or a model folder (its painter/)
+    method: str = "full"  # full | lora
+    lora: PainterLoraSettings = field(default_factory=PainterLoraSettings)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):
+            self.lora = PainterLoraSettings(**self.lora)
+        if self.method not in PAINTER_METHODS:
+            raise ValueError(f"finetune.method must be one of {', '.join(PAINTER_METHODS)}, got {self.method!r}")
+        if self.method != "full" and self.base is None:
+            raise ValueError(f"finetune.method {self.method} needs finetune.base (the painter to adapt)")
+
+
+def painter_folder_of(path: str | os.PathLike) -> Path:
+    """The painter folder a fine-tuning base names: ``path`` itself, or a model folder's ``painter/``."""
+    path = Path(path)
+    for folder in (path, path / "painter"):
+        if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+            return folder
+    raise FileNotFoundError(f"finetune.base {path} is neither a painter folder nor a model folder with one (no "
+                            "config.json + model.safetensors in it or in painter/)")  # fmt: skip
+
+
+def joint_painter_config(base: PainterConfig, vocabulary: dict) -> PainterConfig:
+    """The base painter's config with ``vocabulary``'s words and backgrounds added (the base's first, in order)."""
+    if vocabulary["canvas"] != base.canvas:
+        raise ValueError(f"the data's canvas {vocabulary['canvas']} differs from the base painter's {base.canvas}: a "
+                         "painter adapts only to images of its own size")  # fmt: skip
+    words = [*base.label_words, *(w for w in vocabulary["label_words"] if w not in base.label_words)]
+    bgs = [*base.backgrounds, *(b for b in vocabulary["backgrounds"] if b not in base.backgrounds)]
+    return dataclasses.replace(base, label_words=words, backgrounds=bgs,
+                               max_objects=max(base.max_objects, vocabulary["max_objects"]))  # fmt: skip
+
+
+@torch.no_grad()
+def transplant_painter(base: Painter, config: PainterConfig) -> tuple[Painter, list[int], list[int]]:
+    """``base`` moved onto ``config`` (:func:`joint_painter_config`): a new painter with the base's weights and
+    rows, new rows at the mean of the base's. Returns it and the ids of the new words and new backgrounds."""
+    out = Painter(config)
+    state = base.state_dict()
+    for table, names, old in (("words", config.label_words, base.config.label_words),
+                              ("bg", config.backgrounds, base.config.backgrounds)):  # fmt: skip
+        w = state[f"{table}.weight"]
+        where = {n: i for i, n in enumerate(old)}
+        state[f"{table}.weight"] = torch.stack([w[where[n]] if n in where else w.mean(0) for n in names])
+    out.load_state_dict(state, strict=True)
+    new_words = [i for i, w in enumerate(config.label_words) if w not in base.config.label_words]
+    new_bgs = [i for i, b in enumerate(config.backgrounds) if b not in base.config.backgrounds]
+    return out.train(base.training), new_words, new_bgs
+
+
+def prepare_painter(
+    painter: Painter, cfg: PainterFinetuneConfig, new_words: list[int], new_bgs: list[int]
+) -> nn.Module:
+    """``painter`` ready to train with ``cfg.method``; the new words' and backgrounds' rows always train."""
+    if cfg.method == "full":
+        return painter.requires_grad_(True)
+    from peft import LoraConfig, get_peft_model
+
+    tokens = {k: v for k, v in (("words", new_words), ("bg", new_bgs)) if v}
+    s = cfg.lora
+    pattern = r".*\b(" + "|".join(s.target_modules) + r")$"  # whole module names: stem, body.N.c1, ..., head
+    pc = LoraConfig(r=s.rank, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=pattern,
+                    trainable_token_indices=tokens or None)  # fmt: skip
+    with quiet_peft():
+        return get_peft_model(painter, pc)
+
+
+def merged_painter(model: nn.Module) -> Painter:
+    """A plain painter with ``model``'s adapter folded in (``model`` itself unchanged)."""
+    from peft import PeftModel
+
+    return copy.deepcopy(model).merge_and_unload() if isinstance(model, PeftModel) else model
+
+
+def save_painter_adapter(model: nn.Module, path: str | os.PathLike, base_sha256: str, config: PainterConfig) -> Path:
+    """Write a LoRA-trained painter's adapter in peft's format (safetensors) plus ``lvg_adapter.json``."""
+    path = Path(path)
+    model.save_pretrained(path, safe_serialization=True)
+    meta = {"role": "painter", "method": "lora", "base_sha256": base_sha256,
+            "painter_config": dataclasses.asdict(config)}  # fmt: skip
+    (path / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_painter_adapter(painter: Painter, path: str | os.PathLike) -> Painter:
+    """``painter`` with the painter adapter at ``path`` folded in (a new painter; ``painter`` unchanged). Refuses,
+    naming the reason, a folder that is not a painter adapter, another base, and any non-safetensors weights."""
+
+    path = Path(path)
+    for name in (ADAPTER_META, PEFT_CONFIG, PEFT_WEIGHTS):
+        check_regular_file(path / name)
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path} is not an lvg painter adapter folder (no {name})")
+    if (path / "adapter_model.bin").exists():
+        raise ValueError(f"{path} holds adapter_model.bin: lvg loads safetensors only and never unpickles")
+    meta = read_json_object(path / ADAPTER_META)
+    if meta.get("role") != "painter":
+        raise ValueError(f"{path} is an adapter for the {meta.get('role')!r}, not the painter")
+    if meta.get("base_sha256") != weights_sha256(painter):
+        raise ValueError(f"{path} was trained on another base painter (its weights' SHA-256 differs): load it on the "
+                         "model it was trained from")  # fmt: skip
+    config = config_from_dict(PainterConfig, meta.get("painter_config") or {}, str(path / ADAPTER_META))
+    old = painter.config
+    if dataclasses.replace(config, label_words=old.label_words, backgrounds=old.backgrounds,
+                           max_objects=old.max_objects) != old or not (
+        config.label_words[: len(old.label_words)] == old.label_words
+        and config.backgrounds[: len(old.backgrounds)] == old.backgrounds
+    ):  # fmt: skip
+        raise ValueError(f"{path / ADAPTER_META}: painter_config is not this painter's config with words and "
+                         "backgrounds added")  # fmt: skip
+    base, _, _ = transplant_painter(painter, config)
+    return peft_folded(base, path).eval()
