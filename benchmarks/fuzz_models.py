@@ -391,7 +391,9 @@ def classify(m: Mutant, rc: int | None, sig: int | None, stderr: str, wrote: boo
         return "ok-exit0" if wrote and not m.harmful else ("silent-garbage" if m.harmful else "bad-exit")
     if rc != 2 or len(lines) != 1 or not lines[0].startswith("lvg: error: "):
         return "unclear"
-    if lines[0].startswith("lvg: error: cannot draw ") and "(reason: " in lines[0]:
+    if (lines[0].startswith("lvg: error: cannot draw ") and "(reason: " in lines[0]) or lines[0].startswith(
+        "lvg: error: the planner refused to draw ("
+    ):
         return "ok-refused"  # the mutant loaded and its planner refused the prompt (a valid change of meaning)
     target = Path(m.target)
     names = {m.target, target.parent.as_posix()} if target.parent.as_posix() != "." else {m.target}

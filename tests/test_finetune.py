@@ -188,7 +188,7 @@ def test_the_adapted_vocabulary_keeps_the_base_labels_and_adds_the_new_ones():
     assert joint_layout(base, other_canvas) == other_canvas  # no shared locations: the new vocabulary alone
 
 
-@pytest.mark.parametrize("damage", ["nan", "truncated", "deep-json", "bad-config", "bom-meta"])
+@pytest.mark.parametrize("damage", ["nan", "truncated", "deep-json", "bad-config", "bom-meta", "bom-config"])
 def test_a_damaged_adapter_folder_is_one_line_naming_the_file(base, moons, tmp_path, capsys, damage):
     """Issue 23, new surfaces: an adapter folder with NaN weights, a truncated weights file, JSON nested 100,000 deep,
     a config peft cannot use, or (harmless) a BOM: a one-line error naming the file, never a traceback."""
@@ -213,12 +213,12 @@ def test_a_damaged_adapter_folder_is_one_line_naming_the_file(base, moons, tmp_p
         config.write_text("[" * 100000 + "]" * 100000)
     elif damage == "bad-config":
         config.write_text(json.dumps({**json.loads(config.read_text()), "r": "eight"}))
-    else:
-        meta = adapter / "lvg_adapter.json"
+    else:  # a BOM is read like any UTF-8 (peft alone would refuse one in its config)
+        meta = adapter / ("lvg_adapter.json" if damage == "bom-meta" else "adapter_config.json")
         meta.write_bytes(b"\xef\xbb\xbf" + meta.read_bytes())
     rc = main(["plan", "a purple moon", "--model", str(base), "--adapter", str(adapter)])
     captured = capsys.readouterr()
-    if damage == "bom-meta":
+    if damage.startswith("bom"):
         assert rc == 0, captured.err
         return
     err = captured.err.strip()
@@ -289,3 +289,21 @@ def test_adapter_and_prefix_settings_are_checked_once(base, moons, tmp_path):
         finetune(base, moons, tmp_path / "x", "prefix", 1, "finetune.prefix.num_tokens=0")
     with pytest.raises(ValueError, match="train_layers"):
         finetune(base, moons, tmp_path / "x", "adapter", 1, "finetune.adapter.layers=[5]")
+
+
+def test_lora_on_the_vocabulary_matrices_covers_the_new_rows_and_merges_to_the_saved_planner(base, moons, tmp_path):
+    targets = "finetune.lora.target_modules=[q_proj,v_proj,embed_tokens,lm_head]"
+    planner_dir = finetune(base / "planner", moons, tmp_path / "lv", "lora", 20, targets)
+    cfg = load_config(PlannerTrainingConfig, None, [f"imagefolder={moons}", f"finetune.base={base / 'planner'}",
+                                                    "finetune.method=lora", targets, "val_fraction=0.25"])  # fmt: skip
+    from lvg.train.planner import PlannerTask
+
+    names = [n for n, p in PlannerTask(cfg, torch.device("cpu")).lm.named_parameters() if p.requires_grad]
+    assert names and not any("trainable_tokens" in n for n in names)  # no whole rows: LoRA's delta covers them
+    assert any("embed_tokens.lora_embedding_A" in n for n in names) and any("lm_head.lora_A" in n for n in names)
+    lm, tok, vocab = load_lm_folder(base / "planner")
+    merged_lm, new_vocab = load_adapter(lm, vocab, tok, tmp_path / "lv" / "adapter")
+    saved, _, _ = load_lm_folder(planner_dir)
+    ids = torch.tensor([[new_vocab.bos_id, *tok("a golden sun", add_special_tokens=False)["input_ids"]]])
+    with torch.no_grad():
+        torch.testing.assert_close(merged_lm(input_ids=ids).logits, saved(input_ids=ids).logits, atol=1e-5, rtol=1e-4)

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -45,14 +46,20 @@ UNMERGEABLE = ("adapter", "prefix")  # they add computation; the model is the ba
 ADAPTER_META = "lvg_adapter.json"
 PEFT_WEIGHTS = "adapter_model.safetensors"
 PEFT_CONFIG = "adapter_config.json"
-MODULE_WEIGHTS = "lvg_modules.safetensors"  # the bottleneck adapters' or the prefix's weights
+MODULE_WEIGHTS = "lvg_modules.safetensors"
+PEFT_TYPES = (
+    "LORA",
+    "TRAINABLE_TOKENS",
+)  # the peft adapters lvg writes and applies  # the bottleneck adapters' or the prefix's weights
 LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+VOCAB_MATRICES = ("embed_tokens", "lm_head")  # LoRA on these covers the new tokens' rows with a low-rank delta
 
 
 @dataclass
 class LoraSettings:
-    """peft's LoraConfig fields lvg exposes."""
+    """peft's LoraConfig fields lvg exposes (``TARGETS``: the modules LoRA may go on; the LM's here)."""
 
+    TARGETS: ClassVar[tuple[str, ...]] = LLAMA_PROJECTIONS + VOCAB_MATRICES
     rank: int = bounded(1, 4096, default=8)
     alpha: float = bounded(0.0, None, lo_open=True, default=16.0)
     dropout: float = bounded(0.0, 1.0, hi_open=True, default=0.0)
@@ -61,9 +68,9 @@ class LoraSettings:
     def __post_init__(self) -> None:
         check_ranges(self, prefix="finetune.lora: ")
         self.target_modules = tuple(self.target_modules)
-        unknown = set(self.target_modules) - set(LLAMA_PROJECTIONS)
+        unknown = set(self.target_modules) - set(self.TARGETS)
         if not self.target_modules or unknown:
-            raise ValueError(f"finetune.lora.target_modules must be some of {', '.join(LLAMA_PROJECTIONS)}"
+            raise ValueError(f"finetune.lora.target_modules must be some of {', '.join(self.TARGETS)}"
                              + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""))  # fmt: skip
 
 
@@ -255,6 +262,8 @@ def prepare(lm: CausalLM, cfg: FinetuneConfig, new_ids: list[int]) -> nn.Module:
     tokens = {"embed_tokens": list(new_ids), "lm_head": list(new_ids)} if new_ids else None
     if cfg.method == "lora":
         s = cfg.lora
+        # a vocabulary matrix LoRA adapts gets no trainable rows besides: the low-rank delta covers its new rows too
+        tokens = {k: v for k, v in (tokens or {}).items() if k not in s.target_modules} or None
         pc = LoraConfig(r=s.rank, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=list(s.target_modules),
                         trainable_token_indices=tokens)  # fmt: skip
         with quiet_peft():
@@ -339,13 +348,14 @@ def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBa
         raise ValueError(f"{path} holds adapter_model.bin: lvg loads safetensors only and never unpickles")
     meta = read_json_object(path / ADAPTER_META)
     if meta.get("role") != role:
-        raise ValueError(f"{path} is an adapter for the {meta.get('role')!r}, not the {role}")
+        raise ValueError(f"{path} is an adapter for the {str(meta.get('role'))[:40]!r}, not the {role} (role in "
+                         f"{path / ADAPTER_META})")  # fmt: skip
     method = meta.get("method", "lora")  # adapters written before the method was recorded are LoRA
     if method not in ADAPTER_METHODS:
         raise ValueError(f"{path / ADAPTER_META}: method must be one of {', '.join(ADAPTER_METHODS)}, got {method!r}")
     if meta.get("base_sha256") != weights_sha256(lm):
-        raise ValueError(f"{path} was trained on another base {role} (its weights' SHA-256 differs): load it on the "
-                         "model it was trained from")  # fmt: skip
+        raise ValueError(f"{path} was trained on another base {role} (the base_sha256 in {ADAPTER_META} is not this "
+                         f"{role}'s weights' SHA-256): load it on the model it was trained from")  # fmt: skip
     new_vocab = config_from_dict(PlanVocab, meta.get("plan_vocab") or {}, str(path / ADAPTER_META))
     need = [PEFT_CONFIG, PEFT_WEIGHTS] if method == "lora" or meta.get("new_token_rows") else []
     need += [MODULE_WEIGHTS] if method in UNMERGEABLE else []
@@ -368,9 +378,17 @@ def peft_folded(model: nn.Module, path: Path) -> nn.Module:
     from peft import PeftConfig, PeftModel
 
     data = read_json_object(path / PEFT_CONFIG)
+    # what lvg writes: a plain LoRA or TrainableTokens adapter (peft's other switches need other libraries or
+    # cannot be folded into the weights)
+    unusable = [k for k in ("megatron_config", "alora_invocation_tokens", "layer_replication") if data.get(k)]
+    if data.get("peft_type") not in PEFT_TYPES or data.get("lora_bias") or unusable:
+        raise ValueError(f"{path / PEFT_CONFIG}: lvg applies plain LoRA and TrainableTokens adapters (peft_type one "
+                         f"of {', '.join(PEFT_TYPES)}, without lora_bias, megatron_config, alora_invocation_tokens or "
+                         f"layer_replication); got peft_type {str(data.get('peft_type'))[:40]!r}"
+                         + (f" with {', '.join(unusable)}" if unusable else ""))  # fmt: skip
     try:
         config = PeftConfig.from_peft_type(**data)
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
+    except (ValueError, TypeError, KeyError, AttributeError, ImportError) as e:
         raise ValueError(f"{path / PEFT_CONFIG} is not a config peft can use: {type(e).__name__}: "
                          f"{' '.join(str(e).split())[:300]}") from None  # fmt: skip
     check_adapter_weights(path / PEFT_WEIGHTS)
@@ -378,10 +396,11 @@ def peft_folded(model: nn.Module, path: Path) -> nn.Module:
         with quiet_peft():
             peft_model = PeftModel.from_pretrained(model, str(path), config=config, is_trainable=False,
                                                    use_safetensors=True)  # fmt: skip
-    except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as e:  # weights that do not fit
-        raise ValueError(f"{path / PEFT_WEIGHTS} does not fit {path / PEFT_CONFIG} and its base: {type(e).__name__}: "
+            return peft_model.merge_and_unload()
+    except (ValueError, TypeError, KeyError, RuntimeError, AttributeError, IndexError, ImportError,
+            NotImplementedError) as e:  # weights or settings that do not fit the base  # fmt: skip
+        raise ValueError(f"{path / PEFT_WEIGHTS} with {path / PEFT_CONFIG} does not fit its base: {type(e).__name__}: "
                          f"{' '.join(str(e).split())[:300]}") from None  # fmt: skip
-    return peft_model.merge_and_unload()
 
 
 def _attach_modules(lm: CausalLM, method: str, settings: object, path: Path) -> nn.Module:

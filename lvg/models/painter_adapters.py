@@ -17,6 +17,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -27,33 +28,23 @@ from lvg.models.adapters import (
     ADAPTER_META,
     PEFT_CONFIG,
     PEFT_WEIGHTS,
+    LoraSettings,
     peft_folded,
     quiet_peft,
     weights_sha256,
 )
 from lvg.models.painter import Painter, PainterConfig
-from lvg.ranges import bounded, check_ranges
 
 PAINTER_METHODS = ("full", "lora")
 PAINTER_CONVS = ("stem", "c1", "c2", "head")  # the painter's convolutions (c1 / c2: its residual blocks' 3x3 ones)
 
 
 @dataclass
-class PainterLoraSettings:
+class PainterLoraSettings(LoraSettings):
     """peft's LoraConfig fields for the painter's convolutions."""
 
-    rank: int = bounded(1, 1024, default=8)
-    alpha: float = bounded(0.0, None, lo_open=True, default=16.0)
-    dropout: float = bounded(0.0, 1.0, hi_open=True, default=0.0)
+    TARGETS: ClassVar[tuple[str, ...]] = PAINTER_CONVS
     target_modules: tuple[str, ...] = PAINTER_CONVS
-
-    def __post_init__(self) -> None:
-        check_ranges(self, prefix="finetune.lora: ")
-        self.target_modules = tuple(self.target_modules)
-        unknown = set(self.target_modules) - set(PAINTER_CONVS)
-        if not self.target_modules or unknown:
-            raise ValueError(f"finetune.lora.target_modules must be some of {', '.join(PAINTER_CONVS)}"
-                             + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""))  # fmt: skip
 
 
 @dataclass
@@ -158,10 +149,11 @@ def load_painter_adapter(painter: Painter, path: str | os.PathLike) -> Painter:
         raise ValueError(f"{path} holds adapter_model.bin: lvg loads safetensors only and never unpickles")
     meta = read_json_object(path / ADAPTER_META)
     if meta.get("role") != "painter":
-        raise ValueError(f"{path} is an adapter for the {meta.get('role')!r}, not the painter")
+        raise ValueError(f"{path} is an adapter for the {str(meta.get('role'))[:40]!r}, not the painter (role in "
+                         f"{path / ADAPTER_META})")  # fmt: skip
     if meta.get("base_sha256") != weights_sha256(painter):
-        raise ValueError(f"{path} was trained on another base painter (its weights' SHA-256 differs): load it on the "
-                         "model it was trained from")  # fmt: skip
+        raise ValueError(f"{path} was trained on another base painter (the base_sha256 in {ADAPTER_META} is not this "
+                         "painter's weights' SHA-256): load it on the model it was trained from")  # fmt: skip
     config = config_from_dict(PainterConfig, meta.get("painter_config") or {}, str(path / ADAPTER_META))
     old = painter.config
     if dataclasses.replace(config, label_words=old.label_words, backgrounds=old.backgrounds,

@@ -386,7 +386,8 @@ class PlannedPipeline(BasePipeline):
                 self.planner.layout_tokenizer.check(lay)
             except LayoutError:  # a label the planner cannot plan may still be one a (painter-adapted) painter paints
                 words = getattr(self.painter.config, "label_words", ())
-                if not all(w in words for o in lay.objects for w in o.label.split()):
+                known = all(w in words for o in lay.objects for w in o.label.split())
+                if not known or lay.canvas != self.planner.vocab.layout.canvas:
                     raise
         seeds = [0] * len(layouts) if seeds is None else seeds
         if temperature and self.painter.paints != "codes":  # never silently ignored
