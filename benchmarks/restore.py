@@ -29,15 +29,6 @@ import numpy as np
 import torch
 from _report import write_section
 from PIL import Image, ImageFilter
-from skimage.metrics import structural_similarity
-from skimage.restoration import (
-    denoise_nl_means,
-    denoise_tv_chambolle,
-    estimate_sigma,
-    inpaint_biharmonic,
-    richardson_lucy,
-    wiener,
-)
 
 from lvg import load_pipeline
 from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
@@ -89,6 +80,15 @@ TUNE = 20
 
 
 def classical(img: np.ndarray, kind: str, level: float, mask: np.ndarray | None, setting: tuple) -> np.ndarray:
+    from skimage.restoration import (  # scikit-image: the baselines only (the damages need none of it)
+        denoise_nl_means,
+        denoise_tv_chambolle,
+        estimate_sigma,
+        inpaint_biharmonic,
+        richardson_lucy,
+        wiener,
+    )
+
     x = img.astype(np.float64) / 255
     name, v = setting
     if name == "nlm":
@@ -121,6 +121,8 @@ def tuned(kind: str, level: float, tune_clean: list[np.ndarray]) -> tuple:
 
 
 def scores(images: list, clean: list[np.ndarray], captions: list[str]) -> tuple[float, float, float]:
+    from skimage.metrics import structural_similarity
+
     arrs = [np.asarray(im.convert("RGB")) if isinstance(im, Image.Image) else im for im in images]
     ssim = np.mean([structural_similarity(c, a, channel_axis=-1, data_range=255) for c, a in zip(clean, arrs)])
     ref = np.mean([judge(a, t).passed for a, t in zip(arrs, captions)])

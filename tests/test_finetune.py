@@ -307,3 +307,18 @@ def test_lora_on_the_vocabulary_matrices_covers_the_new_rows_and_merges_to_the_s
     ids = torch.tensor([[new_vocab.bos_id, *tok("a golden sun", add_special_tokens=False)["input_ids"]]])
     with torch.no_grad():
         torch.testing.assert_close(merged_lm(input_ids=ids).logits, saved(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["prefix", "adapter"])
+def test_a_killed_adapter_run_resumes_to_the_same_weights(base, moons, tmp_path, method):
+    from safetensors.torch import load_file
+
+    args = [f"imagefolder={moons}", f"finetune.base={base / 'planner'}", f"finetune.method={method}",
+            "train.steps=6", "train.batch_size=4", "train.lr=1e-2", "train.warmup_steps=0", "train.eval_every=1000",
+            "train.ckpt_every=1000", "train.progress=false", "val_fraction=0.25", "cond_dropout=0"]  # fmt: skip
+    whole = train_planner(load_config(PlannerTrainingConfig, None, [*args, f"train.out_dir={tmp_path / 'a'}"]))
+    cut = [*args, f"train.out_dir={tmp_path / 'b'}"]
+    train_planner(load_config(PlannerTrainingConfig, None, cut), stop_after=3)  # "killed" after 3 steps
+    resumed = train_planner(load_config(PlannerTrainingConfig, None, cut), resume=True)
+    a, b = load_file(str(whole / "lvg_modules.safetensors")), load_file(str(resumed / "lvg_modules.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

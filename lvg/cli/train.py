@@ -65,15 +65,17 @@ TRAINERS: tuple[Trainer, ...] = (
             "Train the planner: a causal LM (Hugging Face Llama) that reads a prompt (EN/ZH; canonical, paraphrased and "
             f"typed the way people type) and writes a layout (background, labelled boxes as location tokens). Shapes "
             f"World pairs are drawn in process; {IMAGEFOLDER} Validates the sampled layouts of benchmark prompts "
-            "symbolically.",
-            "train.steps=3000 model.size.hidden_size=192 model.init_from=PATH", "OUT/planner"),
+            "symbolically. finetune.base=MODEL finetune.method=full|freeze|lora|adapter|prefix adapts a trained planner "
+            "instead (docs/finetune.md).",
+            "train.steps=3000 model.size.hidden_size=192 model.init_from=PATH", "OUT/planner (OUT/adapter for adapters)"),
     Trainer("painter", "lvg.train.painter:PainterTrainingConfig", "lvg.train.painter:train_painter",
             "configs/painter-shapes.yaml", "the painter",
             "train the painter (layout -> image codes in one step) of a planned model",
             "Train the painter: a layout-conditioned conv net that predicts every code of a trained image tokenizer in "
             f"one parallel step. Shapes World scenes are rendered and encoded on the fly (the targets); {IMAGEFOLDER} "
-            "Validates with the pixel judge on held-out scenes.",
-            "train.steps=3000 model.width=128", "OUT/painter"),
+            "Validates with the pixel judge on held-out scenes. finetune.base=MODEL finetune.method=lora adapts a trained "
+            "painter to a folder's new label words instead (LoRA on its convolutions; docs/finetune.md).",
+            "train.steps=3000 model.width=128", "OUT/painter (and OUT/painter_adapter for LoRA)"),
     Trainer("gan-painter", "lvg.train.gan:GanPainterTrainingConfig", "lvg.train.gan:train_gan_painter",
             "configs/gan-painter-shapes.yaml", "the GAN painter",
             "train the GAN painter (layout + noise -> pixels, with a layout-conditioned critic) of a planned model",
