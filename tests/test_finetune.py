@@ -266,6 +266,8 @@ def test_bottleneck_adapters_and_prefixes_train_only_themselves_save_as_files_an
         )  # it learned something
     with pytest.raises(ValueError, match="cannot be folded"):
         merged(adapted)
+    with pytest.raises(ValueError, match="adapter folder"):  # never a plain LM folder that would drop it
+        LayoutPlanner(adapted, tok, new_vocab).save_pretrained(tmp_path / "plain")
     planner = LayoutPlanner(adapted, tok, new_vocab)  # the KV-cached sampler runs it as it runs any LM
     assert len(planner.plan_tokens(planner.tokenize(list(NEW)), [0, 1], 1.0, 1.0, 0, 1.0, 8)) == 2
     from lvg.cli import main
@@ -278,7 +280,7 @@ def test_bottleneck_adapters_and_prefixes_train_only_themselves_save_as_files_an
     lm.load_state_dict(before)
     state = load_file(str(out / "lvg_modules.safetensors"))
     save_file({k: v for k, v in list(state.items())[1:]}, str(out / "lvg_modules.safetensors"))
-    with pytest.raises(ValueError, match="lvg_modules.safetensors does not fit"):
+    with pytest.raises(ValueError, match=r"lvg_modules.safetensors .*lvg_adapter.json.* does not fit"):
         load_adapter(lm, vocab, tok, out)
 
 

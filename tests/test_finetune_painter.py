@@ -73,7 +73,10 @@ def test_a_pipeline_paints_new_labels_only_with_the_painter_adapter(base, adapte
     with pytest.raises(LayoutError, match="golden"):
         pipe(layout=SUN)
     pipe.load_adapter(adapted / "painter_adapter")
-    assert pipe(layout=SUN, seed=0).images[0].size == (64, 64)
+    painted = pipe(layout=SUN, seed=0).images[0]
+    assert painted.size == (64, 64)
+    merged = load_pipeline(pipe.save_pretrained(tmp_path / "merged"))  # export: a plain model folder, adapter folded in
+    assert merged(layout=SUN, seed=0).images[0].tobytes() == painted.tobytes()
     layout = tmp_path / "sun.json"
     layout.write_text(SUN.to_json(), encoding="utf-8")
     out = tmp_path / "sun.png"

@@ -363,7 +363,10 @@ def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBa
         check_regular_file(path / name)
         if not (path / name).is_file():
             raise FileNotFoundError(f"{path} is not a complete lvg {method} adapter folder (no {name})")
-    model, _ = transplant(lm, vocab, new_vocab, text_tok)
+    try:
+        model, _ = transplant(lm, vocab, new_vocab, text_tok)
+    except ValueError as e:
+        raise ValueError(f"{path / ADAPTER_META}: its plan_vocab does not fit this {role}: {e}") from None
     if PEFT_CONFIG in need:
         model = peft_folded(model, path)
     if method in UNMERGEABLE:
@@ -407,8 +410,10 @@ def _attach_modules(lm: CausalLM, method: str, settings: object, path: Path) -> 
     """``lm`` with the bottleneck adapters or the prefix ``settings`` describe, their weights from the folder."""
     where = str(path / ADAPTER_META)
     cls = BottleneckSettings if method == "adapter" else PrefixSettings
+    if not isinstance(settings, dict):
+        raise ValueError(f"{where}: settings must be an object (the {method} settings), got {type(settings).__name__}")
     try:
-        s = config_from_dict(cls, settings if isinstance(settings, dict) else {}, f"{where} settings")
+        s = config_from_dict(cls, settings, f"{where} settings")
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from None
     state = check_adapter_weights(path / MODULE_WEIGHTS)
@@ -417,7 +422,7 @@ def _attach_modules(lm: CausalLM, method: str, settings: object, path: Path) -> 
         add_bottlenecks(lm, list(range(n)) if s.layers is None else _layer_indices(s.layers, n), s.rank)
     else:
         lm = PrefixTuned(lm, s.num_tokens)
-    load_module_state(lm, state, str(path / MODULE_WEIGHTS))
+    load_module_state(lm, state, f"{path / MODULE_WEIGHTS} (with the settings of {ADAPTER_META})")
     return lm
 
 
