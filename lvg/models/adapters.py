@@ -341,15 +341,7 @@ def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBa
     settings that do not fit the weights, and any weights file but safetensors (peft would unpickle a ``.bin``)."""
 
     path = Path(path)
-    check_regular_file(path / ADAPTER_META)
-    if not (path / ADAPTER_META).is_file():
-        raise FileNotFoundError(f"{path} is not an lvg adapter folder (no {ADAPTER_META})")
-    if (path / "adapter_model.bin").exists():
-        raise ValueError(f"{path} holds adapter_model.bin: lvg loads safetensors only and never unpickles")
-    meta = read_json_object(path / ADAPTER_META)
-    if meta.get("role") != role:
-        raise ValueError(f"{path} is an adapter for the {str(meta.get('role'))[:40]!r}, not the {role} (role in "
-                         f"{path / ADAPTER_META})")  # fmt: skip
+    meta = read_adapter_meta(path, role)
     method = meta.get("method", "lora")  # adapters written before the method was recorded are LoRA
     if method not in ADAPTER_METHODS:
         raise ValueError(f"{path / ADAPTER_META}: method must be one of {', '.join(ADAPTER_METHODS)}, got {method!r}")
@@ -372,6 +364,22 @@ def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBa
     if method in UNMERGEABLE:
         model = _attach_modules(model, method, meta.get("settings"), path)
     return model.eval(), new_vocab
+
+
+def read_adapter_meta(path: Path, role: str, files: tuple[str, ...] = ()) -> dict:
+    """``path/lvg_adapter.json`` of an adapter folder for ``role``, after checking that the folder holds it (and
+    ``files``), no pickled ``adapter_model.bin`` (peft would unpickle it), and that the role is ``role``."""
+    for name in (ADAPTER_META, *files):
+        check_regular_file(path / name)
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path} is not an lvg {role} adapter folder (no {name})")
+    if (path / "adapter_model.bin").exists():
+        raise ValueError(f"{path} holds adapter_model.bin: lvg loads safetensors only and never unpickles")
+    meta = read_json_object(path / ADAPTER_META)
+    if meta.get("role") != role:
+        raise ValueError(f"{path} is an adapter for the {str(meta.get('role'))[:40]!r}, not the {role} (role in "
+                         f"{path / ADAPTER_META})")  # fmt: skip
+    return meta
 
 
 def peft_folded(model: nn.Module, path: Path) -> nn.Module:

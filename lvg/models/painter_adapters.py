@@ -22,8 +22,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from lvg.component import config_from_dict, read_json_object
-from lvg.files import check_regular_file
+from lvg.component import config_from_dict
 from lvg.models.adapters import (
     ADAPTER_META,
     PEFT_CONFIG,
@@ -31,6 +30,7 @@ from lvg.models.adapters import (
     LoraSettings,
     peft_folded,
     quiet_peft,
+    read_adapter_meta,
     weights_sha256,
 )
 from lvg.models.painter import Painter, PainterConfig
@@ -141,16 +141,7 @@ def load_painter_adapter(painter: Painter, path: str | os.PathLike) -> Painter:
     naming the reason, a folder that is not a painter adapter, another base, and any non-safetensors weights."""
 
     path = Path(path)
-    for name in (ADAPTER_META, PEFT_CONFIG, PEFT_WEIGHTS):
-        check_regular_file(path / name)
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"{path} is not an lvg painter adapter folder (no {name})")
-    if (path / "adapter_model.bin").exists():
-        raise ValueError(f"{path} holds adapter_model.bin: lvg loads safetensors only and never unpickles")
-    meta = read_json_object(path / ADAPTER_META)
-    if meta.get("role") != "painter":
-        raise ValueError(f"{path} is an adapter for the {str(meta.get('role'))[:40]!r}, not the painter (role in "
-                         f"{path / ADAPTER_META})")  # fmt: skip
+    meta = read_adapter_meta(path, "painter", (PEFT_CONFIG, PEFT_WEIGHTS))
     if meta.get("base_sha256") != weights_sha256(painter):
         raise ValueError(f"{path} was trained on another base painter (the base_sha256 in {ADAPTER_META} is not this "
                          "painter's weights' SHA-256): load it on the model it was trained from")  # fmt: skip
