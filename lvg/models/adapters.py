@@ -34,7 +34,14 @@ from transformers import PreTrainedTokenizerBase
 
 from lvg.component import config_from_dict, read_json_object
 from lvg.files import check_regular_file
-from lvg.models.adapter_layers import PrefixTuned, add_bottlenecks, decoder_layers, load_module_state, module_state
+from lvg.models.adapter_layers import (
+    PrefixTuned,
+    add_bottlenecks,
+    decoder_layers,
+    has_bottlenecks,
+    load_module_state,
+    module_state,
+)
 from lvg.models.planner import PLAN_VOCAB, PlanVocab, init_layout_embeddings, load_lm_folder
 from lvg.models.unified import CausalLM
 from lvg.ranges import bounded, check_ranges
@@ -301,7 +308,7 @@ def merged(model: nn.Module) -> CausalLM:
     adapters or a prefix cannot be folded: a ValueError says so."""
     from peft import PeftModel
 
-    if isinstance(model, PrefixTuned) or module_state(model):
+    if isinstance(model, PrefixTuned) or has_bottlenecks(model):
         raise ValueError("an LM with bottleneck adapters or a prefix cannot be folded into plain LM weights: keep "
                          "its base and the adapter folder (OUT/adapter), and load that with --adapter")  # fmt: skip
     if not isinstance(model, PeftModel):
