@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def failure_grid(failures: list[dict], title: str, cols: int = 4, scale: int = 3) -> Image.Image:
     """Failed images (upscaled) with their prompt and the judge's reason under each."""
-    font = ImageFont.load_default(size=11)
+    cjk = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")  # Debian's fonts-wqy-zenhei, for Chinese prompts
+    font = ImageFont.truetype(str(cjk), 11) if cjk.is_file() else ImageFont.load_default(size=11)
     w, h, text_h, pad = 64 * scale, 64 * scale, 64, 8
     n = max(1, len(failures))
     rows = (n + cols - 1) // cols
@@ -43,6 +44,10 @@ def failure_grid(failures: list[dict], title: str, cols: int = 4, scale: int = 3
         grid.paste(f["image"].resize((w, h), Image.NEAREST), (x, y))
         words, lines = (f["prompt"] + " | " + f["reason"]).split(), [""]
         for word in words:
+            while font.getlength(word) > w:  # a Chinese prompt has no spaces: break it where it fills the line
+                cut = max(1, next((k for k in range(len(word), 0, -1) if font.getlength(word[:k]) <= w), 1))
+                lines.append(word[:cut])
+                word = word[cut:]
             if font.getlength(lines[-1] + " " + word) > w:
                 lines.append(word)
             else:

@@ -9,13 +9,18 @@ sampling):
   ``lvg.worlds.shapes.prompt_sets``, and 500 paraphrased captions from a seed no training stream uses. Share the
   planner accepts (target >= 99.5%).
 - **everyday** (``benchmarks/prompt_analysis.jsonl``, set ``everyday``, written by hand for this benchmark): each
-  prompt with what it means in the canonical grammar (``means``). Two sets (``written``): set 1 was written before
+  prompt with what it means in the canonical grammar (``means``). Three sets (``written``): set 1 was written before
   the first analysis planner was trained, and the everyday words and number words of some of its failures were then
-  added to the training lexicon, so it is no longer independent; set 2 was written after the last change to the
-  training data and never used to change it. Right = accepted and the planned layout (seed 0,
+  added to the training lexicon, so it is no longer independent; set 2 was written after that, and the failures
+  it showed shaped the second round's data (``analysis_version=2``: more colour names, ways of asking for nothing,
+  everyday-worded refusals), so it is not independent of that round; set 3 (80 per language) was written by a writer
+  who saw only the world contract and the README; its failures on the first round shaped the second round's free
+  sentences (``lvg.worlds.shapes.sentences``), so it is not independent of that round either; set 4 (80 per
+  language) was written by another writer who saw only the world contract and the caption parser, while the second
+  round trained, and was never used to change anything. Right = accepted and the planned layout (seed 0,
   the model's own sampling settings) satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise
   (targets: >= 90% right, 0 wrong).
-- **outside the world** (set ``outside``, written by hand, sets 1 and 2 as above): words outside the world (mostly
+- **outside the world** (set ``outside``, written by hand, sets 1-4 as above): words outside the world (mostly
   ones the training stream never uses), counts beyond four, contradictions, zero and negative counts. Share refused (target >= 95%), and the share refused for the written
   reason.
 - **generated refusals** from held-out words (``lvg.worlds.shapes.analysis.HELD_OUT_UNKNOWN``, a seed no training
@@ -95,7 +100,7 @@ def main() -> None:
             n_in, ok_in = n_in + len(prompts), ok_in + round(share * len(prompts))
             fails += [f"[{lang}] in-world refused ({name}): {b}" for b in bad]
         r["accepted: all in-world"] = (ok_in / n_in, n_in)
-        for written in (1, 2):
+        for written in (1, 2, 3, 4):
             tag = f"set {written}"
             every = [x for x in rows if x["set"] == "everyday" and x["lang"] == lang and x["written"] == written]
             errs = pipe.analyse([x["prompt"] for x in every])
@@ -144,8 +149,10 @@ def main() -> None:
 Model: `{args.model or "models/shapes-default"}`. The planner's decision before drawing (`PlannedPipeline.analyse`,
 one forward pass); "everyday" prompts also planned once (seed 0) and checked against what they mean. Sets:
 `benchmarks/prompt_analysis.jsonl` (hand-written; set 1 before the first training, then words of some of its
-failures were added to the training lexicon, so it is no longer independent; set 2 after the last training-data
-change, never used to change anything), the public benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
+failures were added to the training lexicon, so it is no longer independent; sets 2 and 3 after that, and their
+failures shaped the second round's data, so they are not independent of it; set 4, 80 per language, written by a
+writer who saw only the world contract and the caption parser while the second round trained, never used to change
+anything: the honest figures), the public benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
 prompts from a seed no training stream uses. Targets: in-world accepted >= 99.5%; everyday >= 90% right and 0
 wrong; outside refused >= 95%.
 

@@ -10,8 +10,10 @@
 #              (started here if the tokenizer stage did not start them)
 #   export     assemble the model folder (fp16 safetensors) with the shipped text tokenizer and CLIP
 #   refine     fine-tune the folder's LMs, one core each: the planner learns prompt analysis (everyday words;
-#              refusing what it cannot draw), then a copy of it learns to edit layouts by instruction (editor/);
-#              the reading LM learns off-grid layouts and "how many objects"; then assemble the folder again
+#              refusing what it cannot draw) in three rounds (the second: more ways of asking for what it cannot
+#              draw; the third: free everyday sentences); on the other core the reading LM learns off-grid layouts
+#              and "how many objects", then a copy of the export's planner learns to edit layouts by instruction
+#              (editor/); then assemble the folder again
 #   eval       lvg eval shapes on the public benchmark, EN and ZH (two threads: it runs alone)
 #   llm        (not in the default) the one-stage LM of configs/llm-shapes.yaml, for models without a painter
 #
@@ -113,15 +115,21 @@ PYEOF
         wait_lms
         { { done_flag "$RUNS/planner-analysis/planner/plan_vocab.json" \
             || train planner planner-shapes-analysis.yaml planner-analysis "finetune.base=$OUT"; } \
-            && { done_flag "$RUNS/editor-shapes/planner/plan_vocab.json" \
-            || train planner editor-shapes.yaml editor-shapes "finetune.base=$OUT"; }; } \
+            && { done_flag "$RUNS/planner-analysis2/planner/plan_vocab.json" \
+            || train planner planner-shapes-analysis2.yaml planner-analysis2 \
+                "finetune.base=$RUNS/planner-analysis/planner"; } \
+            && { done_flag "$RUNS/planner-analysis3/planner/plan_vocab.json" \
+            || train planner planner-shapes-analysis3.yaml planner-analysis3 \
+                "finetune.base=$RUNS/planner-analysis2/planner"; }; } \
             > "$RUNS/refine-planner.log" 2>&1 &
         refine_pid=$!
-        done_flag "$RUNS/reading-lm-offgrid/reading_lm/plan_vocab.json" \
-            || train reading-lm reading-lm-shapes-offgrid.yaml reading-lm-offgrid "finetune.base=$OUT"
-        wait "$refine_pid" || { echo "the planner's refinement or the editor failed: see $RUNS/refine-planner.log" >&2
-                                exit 1; }
-        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-analysis/planner" \
+        { done_flag "$RUNS/reading-lm-offgrid/reading_lm/plan_vocab.json" \
+            || train reading-lm reading-lm-shapes-offgrid.yaml reading-lm-offgrid "finetune.base=$OUT"; } \
+            && { done_flag "$RUNS/editor-shapes/planner/plan_vocab.json" \
+            || train planner editor-shapes.yaml editor-shapes "finetune.base=$OUT"; } \
+            || { echo "the reading LM's refinement or the editor failed" >&2; exit 1; }
+        wait "$refine_pid" || { echo "the planner's refinement failed: see $RUNS/refine-planner.log" >&2; exit 1; }
+        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-analysis3/planner" \
             --painter "$RUNS/painter-shapes/painter" --gan-painter "$RUNS/gan-painter-shapes/painter" \
             --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
             --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-offgrid/reading_lm" \

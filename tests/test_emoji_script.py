@@ -35,11 +35,11 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     env = {**os.environ, "PYTHON": sys.executable, "CONFIGS": str(configs), "RUNS": str(tmp_path / "runs"),
            "OUT": str(tmp_path / "model"), "NUM": "24", "TEXT_SCENES": "200", "LVG_HOME": str(home)}  # fmt: skip
 
-    def run() -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", "scripts/train_emoji_default.sh", "data", "train", "export"], cwd=ROOT,
+    def run(*stages: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "scripts/train_emoji_default.sh", *stages], cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
 
-    r = run()
+    r = run("data", "train", "export")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     walls = (tmp_path / "runs" / "wall_times.tsv").read_text().split("\n")
     assert {line.split("\t")[0] for line in walls if line} == {
@@ -61,7 +61,7 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     assert pipe.world == "emoji" and pipe.entails is not None  # the folder names its world: verify reads with it
     check_eval_emoji_reads(tmp_path, home)
     before = len(walls)
-    again = run()  # everything is there: nothing is trained again
+    again = run("data", "train")  # everything is there: nothing is made or trained again
     assert again.returncode == 0, again.stderr[-2000:]
     trained = (tmp_path / "runs" / "wall_times.tsv").read_text().split("\n")[before - 1 :]
     assert [line for line in trained if line and not line.startswith("stage ")] == []

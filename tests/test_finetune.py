@@ -324,3 +324,33 @@ def test_a_killed_adapter_run_resumes_to_the_same_weights(base, moons, tmp_path,
     resumed = train_planner(load_config(PlannerTrainingConfig, None, cut), resume=True)
     a, b = load_file(str(whole / "lvg_modules.safetensors")), load_file(str(resumed / "lvg_modules.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("method", ["lora", "adapter"])
+def test_frozen_new_rows_stay_at_their_words_and_the_adapter_reloads_to_the_trained_planner(base, moons, tmp_path,
+                                                                                            method):  # fmt: skip
+    from lvg.train.planner import PlannerTask
+
+    cfg = load_config(PlannerTrainingConfig, None, [f"imagefolder={moons}", f"finetune.base={base / 'planner'}",
+                                                    f"finetune.method={method}", "finetune.new_rows=frozen",
+                                                    "val_fraction=0.25"])  # fmt: skip
+    names = [n for n, p in PlannerTask(cfg, torch.device("cpu")).lm.named_parameters() if p.requires_grad]
+    assert names and not any("trainable_tokens" in n for n in names)  # only the method's own weights train
+    planner_dir = finetune(base / "planner", moons, tmp_path / method, method, 10, "finetune.new_rows=frozen")
+    lm, tok, vocab = load_lm_folder(base / "planner")
+    reloaded, new_vocab = load_adapter(lm, vocab, tok, tmp_path / method / "adapter")
+    started, _ = transplant(lm, vocab, new_vocab, tok)
+    inner = reloaded.lm if hasattr(reloaded, "lm") else reloaded
+    torch.testing.assert_close(inner.get_input_embeddings().weight, started.get_input_embeddings().weight)
+    ids = torch.tensor([[new_vocab.bos_id, *tok("a purple moon", add_special_tokens=False)["input_ids"]]])
+    if method == "lora":  # a plain planner folder was saved too: the same model
+        saved, _, _ = load_lm_folder(planner_dir)
+        with torch.no_grad():
+            torch.testing.assert_close(reloaded(input_ids=ids).logits, saved(input_ids=ids).logits, atol=1e-5,
+                                       rtol=1e-4)  # fmt: skip
+    with pytest.raises(ValueError, match="new_rows=frozen needs a method"):
+        load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.new_rows=frozen"])
+    with pytest.raises(ValueError, match="new_rows must be train or frozen"):
+        load_config(
+            PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.method=lora", "finetune.new_rows=x"]
+        )

@@ -47,7 +47,9 @@ def test_a_painter_lora_run_learns_writes_a_peft_adapter_that_folds_into_its_bas
     losses = [r["train/loss"] for r in rows if "train/loss" in r]
     assert losses[-1] < 0.8 * losses[0]  # it learns the new images
     folder = adapted / "painter_adapter"
-    assert {"adapter_config.json", "adapter_model.safetensors", "lvg_adapter.json"} <= {p.name for p in folder.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "lvg_adapter.json"} <= {
+        p.name for p in folder.iterdir()
+    }
     assert json.loads((folder / "lvg_adapter.json").read_text())["role"] == "painter"
     base_painter = Painter.from_pretrained(base / "painter").eval()
     before = {k: v.clone() for k, v in base_painter.state_dict().items()}

@@ -3,6 +3,7 @@ taught to refuse, through the API, the CLI and the server."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 
@@ -17,14 +18,20 @@ from lvg.worlds.shapes.analysis import (
     EVERYDAY_EN,
     HELD_OUT_UNKNOWN,
     REFUSAL_REASONS,
+    UNKNOWN_COLORS_EN_V2,
+    UNKNOWN_COLORS_ZH_V2,
     UNKNOWN_EN,
     UNKNOWN_ZH,
     everyday_variant,
     refusal_variant,
 )
-from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
+from lvg.worlds.shapes.plans import PlanDataConfig, caption_order, make_plan_sample
+from lvg.worlds.shapes.scene_layout import layout_from_scene, layout_to_scene
+from lvg.worlds.shapes.sentences import refusal_sentence
+from lvg.worlds.shapes.spec import scene_satisfies
 
 REASONS = ("unknown", "count", "contradiction", "zero")
+GOLDEN_V1 = "ffe09f660d93c35a80c3cf0354a10c7f88f192fa"
 
 
 def _config(refusals=()):
@@ -66,12 +73,52 @@ def test_the_default_plan_stream_never_refuses_and_the_analysis_stream_is_reprod
     assert 0.1 < sum(s.refusal is not None for s in samples) / 600 < 0.3
 
 
-def test_held_out_unknown_words_never_train():
-    trained = set(UNKNOWN_EN) | set(UNKNOWN_ZH)
+@pytest.mark.parametrize("version", [1, 3])
+def test_held_out_unknown_words_never_train(version):
+    trained = set(UNKNOWN_EN) | set(UNKNOWN_ZH) | set(UNKNOWN_COLORS_EN_V2) | set(UNKNOWN_COLORS_ZH_V2)
     assert not trained & (set(HELD_OUT_UNKNOWN["en"]) | set(HELD_OUT_UNKNOWN["zh"]))
-    cfg = PlanDataConfig(everyday_prob=0.3, refusal_prob=0.5)
+    cfg = PlanDataConfig(everyday_prob=0.3, refusal_prob=0.5, analysis_version=version)
     texts = " ".join(make_plan_sample(i, cfg).text for i in range(2000))
     assert not [w for w in HELD_OUT_UNKNOWN["en"] + HELD_OUT_UNKNOWN["zh"] if w in texts]
+
+
+def test_version_1_of_the_analysis_stream_is_the_one_the_shipped_planner_saw():
+    # golden: the first refine round's stream (configs/planner-shapes-analysis.yaml, seed 1) at data commit d10195c
+    cfg = PlanDataConfig(seed=1, everyday_prob=0.35, refusal_prob=0.2)
+    text = "|".join(make_plan_sample(i, cfg).text for i in range(1000))
+    assert hashlib.sha1(text.encode()).hexdigest() == GOLDEN_V1
+
+
+def test_version_3_everyday_sentences_mean_their_spec_in_the_order_they_name_it():
+    cfg = PlanDataConfig(seed=5, everyday_prob=0.6, refusal_prob=0.2, analysis_version=3)
+    reversed_seen = free_bg = 0
+    for i in range(1500):
+        s = make_plan_sample(i, cfg)
+        if s.refusal is not None:
+            continue
+        assert scene_satisfies(s.scene, s.spec), (s.text, s.spec)
+        assert layout_to_scene(s.layout, 1.0) == layout_to_scene(
+            layout_from_scene(s.scene, caption_order(s.scene, s.spec)), 1.0
+        )  # the target lists the groups in the order the spec (the sentence) names them
+        reversed_seen += any(k in s.text.lower() for k in (" to its ", " on its ", " it.", "有一个", "有1个", " it"))
+        free_bg += (
+            s.text.lower()
+            .lstrip()
+            .startswith(("on a black background", "on a white background", "黑色背景", "白色背景"))
+        )
+    assert reversed_seen > 5 and free_bg > 5  # the new forms are drawn
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_version_3_refusal_sentences_name_their_reason(lang):
+    rng = random.Random(2)
+    seen = {
+        refusal_sentence(lang, rng, UNKNOWN_COLORS_EN_V2 if lang == "en" else UNKNOWN_COLORS_ZH_V2)[1]
+        for _ in range(200)
+    }
+    assert seen == {"count", "contradiction", "unknown"}
+    en, _ = refusal_sentence("en", random.Random(0), ["white"])
+    assert "white background" not in en or "and the background" in en  # white and black are no unknown backgrounds
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -52,3 +52,29 @@ def test_the_readme_adapts_the_default_model_to_a_new_folder_and_generates_its_l
     sun.write_text('{"background": "black", "objects": [{"label": "golden sun", "box": [8, 8, 32, 32]}]}')
     assert main(["generate", "--layout", str(sun), "--adapter", "runs/sun-moon-painter/painter_adapter",
                  "-o", "sun.png"]) == 0  # fmt: skip
+    check_served_together(base, tmp_path / "runs")
+
+
+def check_served_together(base: Path, runs: Path) -> None:
+    """``lvg serve --adapter NAME=PLANNER_ADAPTER --adapter NAME=PAINTER_ADAPTER`` serves both as one model on its base,
+    which stays as it was; two adapters for one component are refused when they load."""
+    from fastapi.testclient import TestClient
+    from test_serve import wait_until
+    from test_serve_models import app_state
+
+    from lvg.pipelines import load_pipeline
+    from lvg.serve.app import ServeSettings, create_app
+
+    planner, painter = runs / "sun-moon-planner" / "adapter", runs / "sun-moon-painter" / "painter_adapter"
+    pipe = load_pipeline(base)
+    settings = ServeSettings(adapters={"sun-moon": [planner, painter], "twice": [painter, painter]})
+    with TestClient(create_app(settings, pipelines={"tiny": pipe})) as c:
+        wait_until(lambda: c.get("/readyz").json()["status"] == "failed", timeout=60, what="the adapters loading")
+        served = app_state(c).models
+        both = served["sun-moon"].pipeline
+        assert served["sun-moon"].parent == "tiny" and "two folders for one component" in served["twice"].load_error
+        assert both.planner is not pipe.planner and both.painter is not pipe.painter  # each adapted, on a copy
+        assert {"golden", "sun", "moon"} <= set(both.painter.config.label_words) - set(pipe.painter.config.label_words)
+        assert both.image_tokenizer is pipe.image_tokenizer and served["tiny"].pipeline is pipe
+        r = c.post("/v1/images/generations", json={"prompt": "a golden sun", "model": "sun-moon", "seed": 0})
+        assert r.status_code in (200, 422), r.text  # (a 3-step planner may refuse; it must not fail)

@@ -41,6 +41,8 @@ SHRINK = {  # config file -> changes (nested dicts merge into the real config's 
     "reader-shapes.yaml": {"model": {"width": 8, "blocks": 1}, "eval_scenes": 4},
     "reading-lm-shapes.yaml": {"size": TINY_LM, "eval_captions": 0, "eval_questions": 0},
     "planner-shapes-analysis.yaml": {"eval": {"prompts_per_category": 0}},  # (fine-tunes: the base's size)
+    "planner-shapes-analysis2.yaml": {"eval": {"prompts_per_category": 0}},
+    "planner-shapes-analysis3.yaml": {"eval": {"prompts_per_category": 0}},
     "reading-lm-shapes-offgrid.yaml": {"eval_captions": 0, "eval_questions": 0},
     "editor-shapes.yaml": {},
 }

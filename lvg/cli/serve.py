@@ -20,17 +20,19 @@ def _add_serve(sub: Subparsers) -> None:
         "page needs 'Authorization: Bearer KEY'. SIGTERM drains: requests in flight finish, then it exits 0. "
         "Binds to 127.0.0.1 unless --host says otherwise. Several --model NAME=DIR serve several models side by side "
         "(GET /v1/models lists them; a request picks one with its 'model' field, the first by default). --adapter "
-        "NAME=DIR serves a planner adapter as one more model, on the served model whose planner it was trained on.",
+        "NAME=DIR serves an adapter as one more model, on the served model it was trained on; give the same NAME "
+        "twice to serve a planner adapter and a painter adapter together.",
     )
     d.add_argument("--model", type=model_spec, action=ModelSpecs, default=None, metavar="[NAME=]DIR",
                    help="a model folder to serve, as NAME=DIR or DIR (then named after the folder); repeat it to serve "
                    "several side by side, the first being the default (default: the shipped model, as "
                    "shapes-default)")  # fmt: skip
     d.add_argument("--adapter", type=adapter_spec, action=ModelSpecs, default=None, metavar="NAME=DIR",
-                   help="a planner adapter (lvg train planner with finetune.method=lora, adapter or prefix writes "
-                   "OUT/adapter) served as the model NAME on the served model whose planner it was trained on (it adds "
-                   "one adapted planner; "
-                   "the rest is shared); repeatable")  # fmt: skip
+                   help="an adapter served as the model NAME on the served model it was trained on: a planner "
+                   "adapter (lvg train planner with finetune.method=lora, adapter or prefix writes OUT/adapter) or a "
+                   "painter adapter (lvg train painter with finetune.method=lora: OUT/painter_adapter); the same NAME "
+                   "twice serves one of each together (it adds the adapted planner or painter; the rest is shared); "
+                   "repeatable")  # fmt: skip
     d.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     d.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     d.add_argument("--api-keys-file", type=Path, default=None, metavar="FILE",
@@ -81,14 +83,16 @@ def adapter_spec(text: str) -> tuple[str, Path]:
 
 class ModelSpecs(argparse.Action):
     """Collects the ``--model`` (or ``--adapter``) ``(name, folder)`` pairs in order, refusing a name given twice,
-    by either option."""
+    by either option; except that ``--adapter`` may name one adapter several times, once per folder (a planner and
+    a painter adapter served together)."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
                  option_string: str | None = None) -> None:  # fmt: skip
         specs = list(getattr(namespace, self.dest) or [])
         name, folder = values  # type: ignore[misc]
         other = getattr(namespace, "adapter" if self.dest == "model" else "model", None) or []  # one name space
-        clash = next((f for n, f in [*specs, *other] if n == name), None)
+        mine = [] if self.dest == "adapter" else specs  # (adapters: one name may gather several folders)
+        clash = next((f for n, f in [*mine, *other] if n == name), None)
         if clash is not None:
             raise argparse.ArgumentError(self, f"two models named {name!r} ({clash} and {folder}): name each one, "
                                                f"{self.option_strings[0]} NAME=DIR")  # fmt: skip
@@ -104,7 +108,10 @@ def _serve(args: argparse.Namespace) -> int:
     specs = args.model or [(DEFAULT_MODEL_NAME, None)]
     # a missing or malformed folder fails now, not after startup
     models = {name: ModelIndex.read(folder).folder for name, folder in specs}
-    adapters = dict(args.adapter or [])  # (an adapter folder is checked when it loads, beside its base)
+    adapters: dict[str, Path | list[Path]] = {}  # (an adapter folder is checked when it loads, beside its base)
+    for name, folder in args.adapter or []:
+        adapters[name] = [*adapters[name], folder] if isinstance(adapters.get(name), list) else (
+            [adapters[name], folder] if name in adapters else folder)  # fmt: skip
     settings = ServeSettings(models=models, adapters=adapters, host=args.host, port=args.port,
                              api_keys_file=args.api_keys_file, max_batch_size=args.max_batch_size,
                              max_wait_ms=args.max_wait_ms, queue_size=args.queue_size, request_timeout_s=args.timeout,

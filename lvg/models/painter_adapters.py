@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from lvg.component import config_from_dict
-from lvg.models.adapters import (
+from lvg.models.adapter_files import (
     ADAPTER_META,
     PEFT_CONFIG,
     PEFT_WEIGHTS,

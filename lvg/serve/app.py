@@ -103,12 +103,13 @@ class ServeSettings:
     The served models are ``models`` (name -> folder, None: the shipped default; the first is the default model of a
     request that names none), or ``model_dir`` alone: one model, named after its folder (:func:`model_name_of`).
     After construction ``models`` always holds them all and ``model_dir`` is the default model's folder.
-    ``adapters`` (name -> planner adapter folder) are served as models too, each on the served model whose planner
-    it was trained on."""
+    ``adapters`` (name -> an adapter folder, or a list of them: a planner adapter and a painter adapter) are served
+    as models too, each on the served model whose planner and painter its folders were trained on."""
 
     model_dir: str | os.PathLike | None = None  # None: the shipped default model
     models: Mapping[str, str | os.PathLike | None] | None = None  # name -> folder; None: {name of model_dir: model_dir}
-    adapters: Mapping[str, str | os.PathLike] | None = None  # name -> planner adapter folder; None: none
+    # name -> an adapter folder or a list of them (planner and painter adapters, applied together); None: none
+    adapters: Mapping[str, str | os.PathLike | Sequence[str | os.PathLike]] | None = None
     host: str = "127.0.0.1"
     port: int = bounded(0, 65535, default=8000)
     api_keys_file: str | os.PathLike | None = None  # None: no auth
@@ -142,8 +143,9 @@ class ServeSettings:
             raise ValueError("adapters must map adapter names to their folders")
         adapters = {check_model_name(name): folder for name, folder in (self.adapters or {}).items()}
         for name, folder in adapters.items():
-            if not isinstance(folder, str | os.PathLike):
-                raise ValueError(f"adapters[{name!r}] must be an adapter folder, got {folder!r}")
+            folders = folder if isinstance(folder, list | tuple) else [folder]
+            if not folders or not all(isinstance(f, str | os.PathLike) for f in folders):
+                raise ValueError(f"adapters[{name!r}] must be an adapter folder or a list of them, got {folder!r}")
             if name in self.models:
                 raise ValueError(f"the adapter {name!r} has the name of a served model: name it differently")
         self.adapters = adapters
@@ -320,11 +322,12 @@ def load_pipeline(model_dir: str | os.PathLike | None) -> Any:
 @dataclass(eq=False)
 class ServedModel:
     """One served model: its pipeline once loaded (with its runner, and a copy of its tokenizer for the event loop:
-    the worker thread uses the original), or why it failed to load. An adapter (``folder``: its adapter folder) is
-    served on ``parent``, the served model whose planner it was trained on, once found."""
+    the worker thread uses the original), or why it failed to load. An adapter (``folder``: its adapter folder, or a
+    list of them) is served on ``parent``, the served model whose planner and painter it was trained on, once
+    found."""
 
     name: str
-    folder: str | os.PathLike | None
+    folder: str | os.PathLike | Sequence[str | os.PathLike] | None
     pipeline: Any = None
     runner: PipelineRunner | None = None
     tokenizer: Any = None
@@ -398,13 +401,13 @@ class ServeState:
 
         def load() -> None:
             loaded: dict[str | None, Any] = {}  # real path (None: the shipped model) -> its pipeline
-            hashes: dict[str, str] = {}  # served model -> its planner's weights' SHA-256 (for adapters, once)
+            hashes: dict[tuple[str, str], str] = {}  # (served model, planner|painter) -> SHA-256, once
             for served in todo:  # the models first, then the adapters (self.models' order)
-                where = None if served.folder is None else os.path.realpath(served.folder)
                 try:
                     if served.adapter:
                         self.set_pipeline(self._adapted(served, hashes), served.name)
                     else:
+                        where = None if served.folder is None else os.path.realpath(served.folder)
                         if where not in loaded:
                             loaded[where] = load_pipeline(served.folder)
                         self.set_pipeline(loaded[where], served.name)
@@ -421,31 +424,46 @@ class ServeState:
         self._loader = threading.Thread(target=load, name="lvg-load", daemon=True)
         self._loader.start()
 
-    def _adapted(self, served: ServedModel, hashes: dict[str, str]) -> Any:
-        """The pipeline of the adapter ``served``: a shallow copy of the loaded model whose planner it was trained on
-        (found by its weights' SHA-256), with the adapter merged into the copy's planner only; the painter, image
-        tokenizer, reader and CLIP stay shared with that model, which is unchanged. Sets ``served.parent``."""
+    def _adapted(self, served: ServedModel, hashes: dict[tuple[str, str], str]) -> Any:
+        """The pipeline of the adapter ``served``: a shallow copy of the loaded model whose planner (and painter) its
+        folders were trained on (found by their weights' SHA-256), with each adapter applied to the copy only
+        (:meth:`~lvg.pipelines.planned.PlannedPipeline.load_adapter`: a new planner or painter); the rest stays
+        shared with that model, which is unchanged. Sets ``served.parent``."""
         from lvg.component import read_json_object
         from lvg.files import check_regular_file
-        from lvg.models.adapters import ADAPTER_META, weights_sha256
+        from lvg.models.adapter_files import ADAPTER_META, weights_sha256
 
-        meta_file = Path(served.folder) / ADAPTER_META
-        check_regular_file(meta_file)
-        if not meta_file.is_file():
-            raise FileNotFoundError(f"{served.folder} is not an lvg adapter folder (no {ADAPTER_META})")
-        want = read_json_object(meta_file).get("base_sha256")
+        folders = list(served.folder) if isinstance(served.folder, list | tuple) else [served.folder]
+        wants = []  # (the component it adapts, its base's SHA-256)
+        for folder in folders:
+            meta_file = Path(folder) / ADAPTER_META
+            check_regular_file(meta_file)
+            if not meta_file.is_file():
+                raise FileNotFoundError(f"{folder} is not an lvg adapter folder (no {ADAPTER_META})")
+            meta = read_json_object(meta_file)
+            wants.append(("painter" if meta.get("role") == "painter" else "planner", meta.get("base_sha256")))
+        if len({part for part, _ in wants}) != len(wants):
+            raise ValueError(f"the adapter {served.name} has two folders for one component "
+                             f"({', '.join(map(str, folders))}): at most one planner and one painter adapter")  # fmt: skip
+
+        def sha(base: ServedModel, part: str) -> str:
+            if (base.name, part) not in hashes:
+                module = base.pipeline.painter if part == "painter" else base.pipeline.planner.lm
+                hashes[(base.name, part)] = weights_sha256(module)
+            return hashes[(base.name, part)]
+
         for base in self.models.values():
             if base.adapter or base.pipeline is None or not hasattr(base.pipeline, "load_adapter"):
                 continue
-            if base.name not in hashes:
-                hashes[base.name] = weights_sha256(base.pipeline.planner.lm)
-            if hashes[base.name] == want:
+            if all(sha(base, part) == want for part, want in wants):
                 break
         else:
-            raise ValueError(f"no served model has the planner the adapter {served.name} ({served.folder}) was trained "
-                             "on: serve that model too (--model NAME=DIR)")  # fmt: skip
-        # a shallow copy: load_adapter replaces only the copy's planner (a warning names labels it cannot paint)
-        pipeline = copy.copy(base.pipeline).load_adapter(served.folder)
+            what = " and ".join(sorted({part for part, _ in wants}))
+            raise ValueError(f"no served model has the {what} the adapter {served.name} "
+                             f"({', '.join(map(str, folders))}) was trained on: serve that model too (--model NAME=DIR)")  # fmt: skip
+        # a shallow copy: load_adapter replaces only the copy's planner or painter (a warning names labels the
+        # painter cannot paint)
+        pipeline = copy.copy(base.pipeline).load_adapter(*folders)
         served.parent = base.name
         return pipeline
 

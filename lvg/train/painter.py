@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lvg.models.adapters import weights_sha256
+from lvg.models.adapter_files import weights_sha256
 from lvg.models.painter import Painter, PainterConfig
 from lvg.models.painter_adapters import (
     PainterFinetuneConfig,
@@ -29,7 +29,7 @@ from lvg.models.painter_adapters import (
     save_painter_adapter,
     transplant_painter,
 )
-from lvg.pipelines.pipeline import decode_images
+from lvg.pipelines.utils import decode_images
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.worlds.shapes.captions import describe_fully
 from lvg.worlds.shapes.render import render

@@ -22,6 +22,7 @@ import re
 
 from lvg.data.text import REFUSAL_REASONS
 
+from .sentences import refusal_sentence
 from .world import COLOR_ZH, COLORS, SHAPE_PLURAL, SHAPE_ZH, SHAPES
 
 # ----------------------------------------------------------------------------- everyday words (train)
@@ -150,6 +151,29 @@ HELD_OUT_UNKNOWN = {
            "梯形", "水滴", "闪电"],
 }  # fmt: skip
 
+# Version 2 of the analysis data (``PlanDataConfig.analysis_version=2``) adds these; version 1 draws exactly as
+# before, so the shipped planner's first analysis round stays reproducible. Colour names people use that are not
+# one of the world's eight and not one of its everyday synonyms (CSS/X11 and common paint names; Chinese
+# equivalents), and more ways of asking for nothing.
+UNKNOWN_COLORS_EN_V2 = ["magenta", "fuchsia", "teal", "indigo", "lime", "lime green", "navy blue", "sky blue",
+                        "khaki", "mustard", "burgundy", "lilac", "mauve", "amber", "emerald", "jade", "ruby",
+                        "sapphire", "chartreuse", "periwinkle", "cerulean", "cobalt", "azure", "plum", "sepia",
+                        "taupe", "auburn", "sand-colored", "denim", "wine-red", "dark green", "light blue",
+                        "baby blue", "off-white", "jet black", "snow-white", "brownish", "greyish", "silvery", "bronze-colored", "two-tone", "see-through"]  # fmt: skip
+UNKNOWN_COLORS_ZH_V2 = ["洋红色", "品红色", "靛蓝色", "靛青色", "藏蓝色", "天蓝色", "酒红色", "咖啡色", "卡其色",
+                        "土黄色", "墨绿色", "琥珀色", "翡翠色", "宝石蓝", "香槟色", "驼色", "军绿色", "肉色", "杏色",
+                        "奶白色", "乳白色", "雪白色", "漆黑色", "黑白", "淡蓝色", "浅绿色", "深蓝色", "荧光色", "玫瑰金", "银灰色", "土色", "焦糖色", "芥末黄", "孔雀蓝", "紫红色", "灰蓝色"]  # fmt: skip
+ZERO_FORMS_EN_V2 = ["no {p} at all", "not a single {s}", "not one {s}", "without any {p}", "there are no {p}",
+                    "zero {p}, please", "an empty picture with no {p}", "nothing", "an empty canvas", "a blank image",
+                    "draw nothing", "no shapes at all", "none", "0 {p} and 0 {p2}", "no {p} and no {p2}"]  # fmt: skip
+ZERO_FORMS_ZH_V2 = ["一个{s}也没有", "一个{s}都不要", "没有任何{s}", "不要画{s}", "零个{s}和零个{s2}", "什么都不画",
+                    "一张空白的图", "空白画面", "没有{s}也没有{s2}", "一个都不画", "一个图形也没有"]  # fmt: skip
+SHAPE_CONTRADICTIONS_EN_V2 = ["a {s} that is also a {s2}", "a {c} {s} shaped like a {s2} but not a {s2}",
+                              "a {c} thing that is a {s} and a {s2} at once", "a round square", "a square circle",
+                              "a {c} {s} that is not a {s}"]  # fmt: skip
+SHAPE_CONTRADICTIONS_ZH_V2 = ["一个既是{s}又是{s2}的图形", "一个{c}{s}，但它不是{s}", "一个方的圆形", "一个圆的正方形",
+                              "一个同时是{s}和{s2}的{c}图形"]  # fmt: skip
+
 _ONES_EN = ["five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
             "sixteen", "seventeen", "eighteen", "nineteen"]  # fmt: skip
 _TENS_EN = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
@@ -174,14 +198,18 @@ def _article(text: str) -> str:
     return re.sub(r"\b([Aa])n? (?=(\w))", lambda m: m.group(1) + ("n " if m.group(2) in "aeiouAEIOU" else " "), text)
 
 
-def everyday_variant(text: str, lang: str, rng: random.Random) -> str:
+_ZH_RELATION_WORDS = "上方|下方|左边|右边|上面|下面|上边|下边|左面|右面|左侧|右侧|底下"
+
+
+def everyday_variant(text: str, lang: str, rng: random.Random, version: int = 1, ask: bool = True) -> str:
     """``text`` (a plan sample's prompt) in everyday words: each replaceable word with probability 1/2, and
-    sometimes a request around it ("draw ...", "画...")."""
+    sometimes a request around it ("draw ...", "画..."). Version 2 also drops, in Chinese, the first "一个" and the
+    "的" before a relation word ("红色圆在蓝色方块左边") the way people type them."""
     if lang == "en":
         words = text.split(" ")
         out = [rng.choice(EVERYDAY_EN[w]) if w in EVERYDAY_EN and rng.random() < 0.5 else w for w in words]
         text = _article(" ".join(out))
-        if rng.random() < 0.3:
+        if rng.random() < 0.3 and ask:
             text = rng.choice(ASK_EN) + text
         return text
     keys = sorted(EVERYDAY_ZH, key=len, reverse=True)
@@ -192,7 +220,12 @@ def everyday_variant(text: str, lang: str, rng: random.Random) -> str:
         second = text.find("一个", first + 2) if first >= 0 else -1
         if second > 0:
             text = text[:second] + text[second + 2 :]
-    if rng.random() < 0.3:
+    if version >= 2:
+        if text.startswith("一个") and rng.random() < 0.3:
+            text = text[2:]
+        if rng.random() < 0.3:
+            text = re.sub(rf"的(?=({_ZH_RELATION_WORDS}))", "", text)
+    if rng.random() < 0.3 and ask:
         text = rng.choice(ASK_ZH) + text
     return text
 
@@ -345,19 +378,47 @@ def _zero_zh(rng: random.Random) -> str:
     return text
 
 
-def refusal_variant(text: str, lang: str, rng: random.Random, held_out: bool = False) -> tuple[str, str]:
+def _v2_form(forms: list[str], rng: random.Random, lang: str) -> str:
+    """One of the version-2 forms with its placeholders filled: {s}/{s2} shapes, {p}/{p2} plurals, {c} a colour."""
+    s1, s2 = rng.sample(list(SHAPES), 2)
+    if lang == "en":
+        fill = {"s": s1, "s2": s2, "p": SHAPE_PLURAL[s1], "p2": SHAPE_PLURAL[s2], "c": rng.choice(list(COLORS))}
+    else:
+        fill = {"s": SHAPE_ZH[s1], "s2": SHAPE_ZH[s2], "c": rng.choice(list(COLOR_ZH.values()))}
+    text = rng.choice(forms).format(**fill)
+    return _article(text) if lang == "en" else text
+
+
+def refusal_variant(text: str, lang: str, rng: random.Random, held_out: bool = False,
+                    version: int = 1) -> tuple[str, str]:  # fmt: skip
     """A prompt the planner must refuse, and why (one of :data:`REFUSAL_REASONS`); ``text`` (an in-world prompt)
-    is the starting point of some ``unknown`` ones. ``held_out`` draws the unknown words kept out of training."""
+    is the starting point of some ``unknown`` ones. ``held_out`` draws the unknown words kept out of training.
+    Version 2 adds more colour names, ways of asking for nothing and shape contradictions, and rewords half of
+    the refusals in everyday words ("six little balls", "a tiny huge star"); version 1 draws exactly as before."""
     reason = rng.choices(REFUSAL_REASONS, (0.5, 0.2, 0.15, 0.15))[0]
     en = lang == "en"
+    v2 = version >= 2
     if reason == "unknown":
         words = HELD_OUT_UNKNOWN[lang] if held_out else (UNKNOWN_EN if en else UNKNOWN_ZH)
-        args = (UNKNOWN_COLORS_EN, UNKNOWN_SCENES_EN) if en else (UNKNOWN_COLORS_ZH, UNKNOWN_SCENES_ZH)
-        out = (_unknown_en if en else _unknown_zh)(text, rng, words, *args)
+        colors = UNKNOWN_COLORS_EN if en else UNKNOWN_COLORS_ZH
+        if v2:
+            colors = [*colors, *(UNKNOWN_COLORS_EN_V2 if en else UNKNOWN_COLORS_ZH_V2)]
+        out = (_unknown_en if en else _unknown_zh)(
+            text, rng, words, colors, UNKNOWN_SCENES_EN if en else UNKNOWN_SCENES_ZH
+        )
     elif reason == "count":
         out = (_count_en if en else _count_zh)(rng)
     elif reason == "contradiction":
-        out = (_contradiction_en if en else _contradiction_zh)(rng)
+        if v2 and rng.random() < 0.2:
+            out = _v2_form(SHAPE_CONTRADICTIONS_EN_V2 if en else SHAPE_CONTRADICTIONS_ZH_V2, rng, lang)
+        else:
+            out = (_contradiction_en if en else _contradiction_zh)(rng)
+    elif v2 and rng.random() < 0.4:
+        out = _v2_form(ZERO_FORMS_EN_V2 if en else ZERO_FORMS_ZH_V2, rng, lang)
     else:
         out = (_zero_en if en else _zero_zh)(rng)
+    if version >= 3 and rng.random() < 0.25:  # everyday forms of what cannot be drawn (lvg.worlds.shapes.sentences)
+        out, reason = refusal_sentence(lang, rng, UNKNOWN_COLORS_EN_V2 if en else UNKNOWN_COLORS_ZH_V2)
+    if v2 and rng.random() < 0.5:
+        out = everyday_variant(out, lang, rng, version)
     return out, reason

@@ -17,6 +17,7 @@ from lvg.worlds.shapes.scene_layout import layout_from_scene
 from .analysis import everyday_variant, refusal_variant
 from .captions import CaptionConfig, describe, spec_to_text
 from .edits import EditDataConfig, make_edit_sample
+from .sentences import everyday_sentence
 from .spec import Spec, assignment, scene_objects
 from .typed import typed_variant
 from .world import Scene, sample_scene
@@ -33,6 +34,8 @@ class PlanDataConfig:
     # prompt analysis (lvg.worlds.shapes.analysis); 0 draws nothing, so the first stream stays exactly
     everyday_prob: float = 0.0  # reworded in everyday words ("ball", "box", "圆", "方块", "draw ...")
     refusal_prob: float = 0.0  # made into a prompt the planner must refuse (target: <layout> REASON </layout>)
+    analysis_version: int = 1  # 2: more words and forms for both (lvg.worlds.shapes.analysis); 3: also free
+    # sentences (lvg.worlds.shapes.sentences); 1 draws as before
     # editing (lvg.worlds.shapes.edits): the share of rows that are edits instead, ``instruction <layout> OLD
     # </layout>`` -> the edited layout (or a refusal); 0 draws nothing
     edit_prob: float = 0.0
@@ -84,9 +87,12 @@ def make_plan_sample(index: int, cfg: PlanDataConfig | None = None) -> PlanSampl
     if cfg.everyday_prob > 0 or cfg.refusal_prob > 0:
         u = rng.random()
         if u < cfg.refusal_prob:
-            text, refusal = refusal_variant(text, lang, rng)
+            text, refusal = refusal_variant(text, lang, rng, version=cfg.analysis_version)
         elif u < cfg.refusal_prob + cfg.everyday_prob:
-            text = everyday_variant(text, lang, rng)
+            free = cfg.analysis_version >= 3 and rng.random() < 0.5
+            if free:  # a free sentence (with its own request words); its spec in the order the sentence names
+                text, spec = everyday_sentence(spec, lang, rng)
+            text = everyday_variant(text, lang, rng, cfg.analysis_version, ask=not free)
     if rng.random() < cfg.typed_prob:
         text = typed_variant(text, lang, rng)
     layout = layout_from_scene(scene, caption_order(scene, spec))
