@@ -108,10 +108,10 @@ def _serve(args: argparse.Namespace) -> int:
     specs = args.model or [(DEFAULT_MODEL_NAME, None)]
     # a missing or malformed folder fails now, not after startup
     models = {name: ModelIndex.read(folder).folder for name, folder in specs}
-    adapters: dict[str, Path | list[Path]] = {}  # (an adapter folder is checked when it loads, beside its base)
+    grouped: dict[str, list[Path]] = {}  # (an adapter folder is checked when it loads, beside its base)
     for name, folder in args.adapter or []:
-        adapters[name] = [*adapters[name], folder] if isinstance(adapters.get(name), list) else (
-            [adapters[name], folder] if name in adapters else folder)  # fmt: skip
+        grouped.setdefault(name, []).append(folder)
+    adapters = {name: folders[0] if len(folders) == 1 else folders for name, folders in grouped.items()}
     settings = ServeSettings(models=models, adapters=adapters, host=args.host, port=args.port,
                              api_keys_file=args.api_keys_file, max_batch_size=args.max_batch_size,
                              max_wait_ms=args.max_wait_ms, queue_size=args.queue_size, request_timeout_s=args.timeout,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,6 +67,14 @@ def weights_sha256(lm: nn.Module) -> str:
         h.update(name.encode())
         h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def adapter_json(path: str | os.PathLike) -> dict | None:
+    """An adapter folder's ``lvg_adapter.json`` (its role, base and settings), or None where the folder has none;
+    a special file in its place is an error naming it."""
+    meta = Path(path) / ADAPTER_META
+    check_regular_file(meta)
+    return read_json_object(meta) if meta.is_file() else None
 
 
 def read_adapter_meta(path: Path, role: str, files: tuple[str, ...] = ()) -> dict:

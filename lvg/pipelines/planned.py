@@ -247,16 +247,13 @@ class PlannedPipeline(BasePipeline):
         folded into the painter. Each must have been trained on this model's planner or painter (else a ValueError).
         Labels whose words the painter lacks can be planned but not painted (a warning names them: adapt the painter
         too)."""
-        from lvg.component import read_json_object
-        from lvg.files import check_regular_file
-        from lvg.models.adapters import ADAPTER_META, load_adapter
+        from lvg.models.adapter_files import adapter_json
+        from lvg.models.adapters import load_adapter
         from lvg.models.painter_adapters import load_painter_adapter
 
         planner_adapters = []
         for path in paths:
-            meta = Path(path) / ADAPTER_META
-            check_regular_file(meta)
-            if not (meta.is_file() and read_json_object(meta).get("role") == "painter"):
+            if (adapter_json(path) or {}).get("role") != "painter":
                 planner_adapters.append(path)
             elif not isinstance(self.painter, Painter):
                 raise ValueError(f"{path} is a code-painter adapter; this model paints with a "

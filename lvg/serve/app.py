@@ -429,18 +429,14 @@ class ServeState:
         folders were trained on (found by their weights' SHA-256), with each adapter applied to the copy only
         (:meth:`~lvg.pipelines.planned.PlannedPipeline.load_adapter`: a new planner or painter); the rest stays
         shared with that model, which is unchanged. Sets ``served.parent``."""
-        from lvg.component import read_json_object
-        from lvg.files import check_regular_file
-        from lvg.models.adapter_files import ADAPTER_META, weights_sha256
+        from lvg.models.adapter_files import ADAPTER_META, adapter_json, weights_sha256
 
         folders = list(served.folder) if isinstance(served.folder, list | tuple) else [served.folder]
         wants = []  # (the component it adapts, its base's SHA-256)
         for folder in folders:
-            meta_file = Path(folder) / ADAPTER_META
-            check_regular_file(meta_file)
-            if not meta_file.is_file():
+            meta = adapter_json(folder)
+            if meta is None:
                 raise FileNotFoundError(f"{folder} is not an lvg adapter folder (no {ADAPTER_META})")
-            meta = read_json_object(meta_file)
             wants.append(("painter" if meta.get("role") == "painter" else "planner", meta.get("base_sha256")))
         if len({part for part, _ in wants}) != len(wants):
             raise ValueError(f"the adapter {served.name} has two folders for one component "

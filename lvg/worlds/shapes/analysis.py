@@ -159,10 +159,12 @@ UNKNOWN_COLORS_EN_V2 = ["magenta", "fuchsia", "teal", "indigo", "lime", "lime gr
                         "khaki", "mustard", "burgundy", "lilac", "mauve", "amber", "emerald", "jade", "ruby",
                         "sapphire", "chartreuse", "periwinkle", "cerulean", "cobalt", "azure", "plum", "sepia",
                         "taupe", "auburn", "sand-colored", "denim", "wine-red", "dark green", "light blue",
-                        "baby blue", "off-white", "jet black", "snow-white", "brownish", "greyish", "silvery", "bronze-colored", "two-tone", "see-through"]  # fmt: skip
+                        "baby blue", "off-white", "jet black", "snow-white", "brownish", "greyish", "silvery",
+                        "bronze-colored", "two-tone", "see-through"]  # fmt: skip
 UNKNOWN_COLORS_ZH_V2 = ["洋红色", "品红色", "靛蓝色", "靛青色", "藏蓝色", "天蓝色", "酒红色", "咖啡色", "卡其色",
                         "土黄色", "墨绿色", "琥珀色", "翡翠色", "宝石蓝", "香槟色", "驼色", "军绿色", "肉色", "杏色",
-                        "奶白色", "乳白色", "雪白色", "漆黑色", "黑白", "淡蓝色", "浅绿色", "深蓝色", "荧光色", "玫瑰金", "银灰色", "土色", "焦糖色", "芥末黄", "孔雀蓝", "紫红色", "灰蓝色"]  # fmt: skip
+                        "奶白色", "乳白色", "雪白色", "漆黑色", "黑白", "淡蓝色", "浅绿色", "深蓝色", "荧光色", "玫瑰金",
+                        "银灰色", "土色", "焦糖色", "芥末黄", "孔雀蓝", "紫红色", "灰蓝色"]  # fmt: skip
 ZERO_FORMS_EN_V2 = ["no {p} at all", "not a single {s}", "not one {s}", "without any {p}", "there are no {p}",
                     "zero {p}, please", "an empty picture with no {p}", "nothing", "an empty canvas", "a blank image",
                     "draw nothing", "no shapes at all", "none", "0 {p} and 0 {p2}", "no {p} and no {p2}"]  # fmt: skip

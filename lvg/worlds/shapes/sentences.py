@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import random
 
+from .captions import NUM_EN, NUM_ZH
 from .spec import Spec, normalize_spec
 from .world import BG_ZH, COLOR_ZH, COLORS, SHAPE_PLURAL, SHAPE_ZH, SHAPES, SIZE_ZH
 
-NUM_EN = {1: "one", 2: "two", 3: "three", 4: "four"}
-NUM_ZH = {1: "一个", 2: "两个", 3: "三个", 4: "四个"}
 INVERSE = {"left": "right", "right": "left", "above": "below", "below": "above"}
 CELLS_EN = {
     (0, 0): ["in the top left", "in the top-left corner", "up in the top left", "in the upper left corner"],
