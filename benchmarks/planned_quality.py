@@ -45,7 +45,7 @@ def failure_grid(failures: list[dict], title: str, cols: int = 4, scale: int = 3
         words, lines = (f["prompt"] + " | " + f["reason"]).split(), [""]
         for word in words:
             while font.getlength(word) > w:  # a Chinese prompt has no spaces: break it where it fills the line
-                cut = max(1, next((k for k in range(len(word), 0, -1) if font.getlength(word[:k]) <= w), 1))
+                cut = next((k for k in range(len(word), 1, -1) if font.getlength(word[:k]) <= w), 1)
                 lines.append(word[:cut])
                 word = word[cut:]
             if font.getlength(lines[-1] + " " + word) > w:

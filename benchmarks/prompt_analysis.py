@@ -9,14 +9,14 @@ sampling):
   ``lvg.worlds.shapes.prompt_sets``, and 500 paraphrased captions from a seed no training stream uses. Share the
   planner accepts (target >= 99.5%).
 - **everyday** (``benchmarks/prompt_analysis.jsonl``, set ``everyday``, written by hand for this benchmark): each
-  prompt with what it means in the canonical grammar (``means``). Three sets (``written``): set 1 was written before
+  prompt with what it means in the canonical grammar (``means``). Four sets (``written``): set 1 was written before
   the first analysis planner was trained, and the everyday words and number words of some of its failures were then
   added to the training lexicon, so it is no longer independent; set 2 was written after that, and the failures
-  it showed shaped the second round's data (``analysis_version=2``: more colour names, ways of asking for nothing,
+  it showed shaped the planner's second round (``analysis_version=2``: more colour names, ways of asking for nothing,
   everyday-worded refusals), so it is not independent of that round; set 3 (80 per language) was written by a writer
-  who saw only the world contract and the README; its failures on the first round shaped the second round's free
+  who saw only the world contract and the README; its failures on the first round shaped the third round's free
   sentences (``lvg.worlds.shapes.sentences``), so it is not independent of that round either; set 4 (80 per
-  language) was written by another writer who saw only the world contract and the caption parser, while the second
+  language) was written by another writer who saw only the world contract and the caption parser, while the third
   round trained, and was never used to change anything. Right = accepted and the planned layout (seed 0,
   the model's own sampling settings) satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise
   (targets: >= 90% right, 0 wrong).
@@ -150,8 +150,8 @@ Model: `{args.model or "models/shapes-default"}`. The planner's decision before 
 one forward pass); "everyday" prompts also planned once (seed 0) and checked against what they mean. Sets:
 `benchmarks/prompt_analysis.jsonl` (hand-written; set 1 before the first training, then words of some of its
 failures were added to the training lexicon, so it is no longer independent; sets 2 and 3 after that, and their
-failures shaped the second round's data, so they are not independent of it; set 4, 80 per language, written by a
-writer who saw only the world contract and the caption parser while the second round trained, never used to change
+failures shaped the second and third rounds' data, so they are not independent of them; set 4, 80 per language,
+written by a writer who saw only the world contract and the caption parser while the third round trained, never used to change
 anything: the honest figures), the public benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
 prompts from a seed no training stream uses. Targets: in-world accepted >= 99.5%; everyday >= 90% right and 0
 wrong; outside refused >= 95%.
