@@ -1,6 +1,12 @@
-"""Adapting the shipped Shapes World planner to Emoji World under a CPU budget: from scratch against each method.
+"""Adapting the shipped Shapes World LMs to Emoji World under a CPU budget: from scratch against each method.
 
-    python benchmarks/finetune_emoji.py [--train] [--methods scratch full lora16 ...] [--budgets 5 15 30]
+    python benchmarks/finetune_emoji.py [--task planner|reading] [--train] [--methods scratch full lora16 ...]
+        [--budgets 5 15 30]
+
+``--task planner`` (the default) adapts the planner (``configs/planner-emoji.yaml``, runs in ``runs/ftb``);
+``--task reading`` the reading LM (``configs/reading-lm-emoji.yaml``, runs in ``runs/ftr``); ``--task painter`` the
+GAN painter (``configs/gan-painter-emoji.yaml``, runs in ``runs/ftg``; the code painter is not adapted: Emoji World
+art needs its own image tokenizer).
 
 ``--train`` trains each method's planner (``lvg train planner --config configs/planner-emoji.yaml`` plus the
 method's overrides, one thread, ``train.keep_snapshots=true``, a checkpoint every 100 steps) into
@@ -10,13 +16,23 @@ checkpoint with the training process's CPU seconds when it was taken (``snapshot
 learning-rate schedule spans its longest budget, so a short budget reads a run mid-schedule (the way a user who
 stops a run early would get it).
 
-Scored per (method, budget):
+Scored per (method, budget), planner:
 - planner-only accuracy on the 450 Emoji World benchmark prompts, EN and ZH, whole prompt and per category (prompt
   i with seed i, temperature 0.3): each layout becomes an Emoji World scene, checked against the prompt's spec by the
   referee's symbolic check (names, counts, styles, sizes, cells, relations, background);
 per method: trainable parameters and their share, the adapter's size on disk (its safetensors files), and, at the
 longest budget, forgetting: the Shapes World public benchmark (planner only) of the adapted planner, beside the
 base's. Writes BENCHMARKS.md's "finetune-emoji" section.
+
+Reading LM: on true layouts of Emoji World's held-out reading stream (the LM alone, as its validation does, with
+more samples): captions written exactly (about 300 per language) and answers right per question type (50 per type
+and language); forgetting: the same on Shapes World's held-out captions and questions, beside the base reading LM.
+Writes the "finetune-emoji-reading" section.
+
+GAN painter: painter only, the 450 benchmark prompts' true layouts (a real scene drawn for each spec, seed 0)
+painted (image i with seed i) and judged by the Emoji World referee on the pixels, whole prompt and per category;
+forgetting: the share of 300 held-out Shapes World scenes painted from their layouts that Shapes World's judge
+passes, beside the base GAN painter's. Writes the "finetune-emoji-painter" section.
 """
 
 from __future__ import annotations
@@ -24,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -38,10 +55,14 @@ from lvg.component import config_from_dict
 from lvg.data.layout import LayoutError
 from lvg.eval.planning import evaluate_plans
 from lvg.models.adapters import UNMERGEABLE, merged, trainable_share
+from lvg.models.gan import GanPainter
+from lvg.models.painter_adapters import merged_painter, save_painter_adapter
 from lvg.models.planner import load_lm_folder
 from lvg.pipelines.planned import LayoutPlanner
 from lvg.resources import benchmark_prompts_file
+from lvg.train.gan import GanPainterTask, GanPainterTrainingConfig
 from lvg.train.planner import PlannerTask, PlannerTrainingConfig
+from lvg.train.reader import ReadingLMTask, ReadingLMTrainingConfig, validate_reading_lm, validate_world_reading
 from lvg.worlds import get_world
 from lvg.worlds.emoji.referee import scene_satisfies
 from lvg.worlds.shapes.benchmark import load_prompts
@@ -53,10 +74,10 @@ ALL = "[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,embed_tokens,lm_
 METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; overrides of configs/planner-emoji.yaml)
     "scratch": (2500, []),
     "full": (2400, [BASE, "finetune.method=full", "train.lr=1e-3"]),
-    "freeze-top": (1000, [BASE, "finetune.method=freeze", "finetune.train_layers=[-1]", "train.lr=3e-3"]),
-    "freeze-top2": (1000, [BASE, "finetune.method=freeze", "finetune.train_layers=[-2,-1]", "train.lr=3e-3"]),
-    "lora4": (800, [*LORA, "finetune.lora.rank=4", "finetune.lora.alpha=8"]),
-    "lora8": (800, [*LORA, "finetune.lora.rank=8", "finetune.lora.alpha=16"]),
+    "freeze-top": (2000, [BASE, "finetune.method=freeze", "finetune.train_layers=[-1]", "train.lr=3e-3"]),
+    "freeze-top2": (2000, [BASE, "finetune.method=freeze", "finetune.train_layers=[-2,-1]", "train.lr=3e-3"]),
+    "lora4": (1600, [*LORA, "finetune.lora.rank=4", "finetune.lora.alpha=8"]),
+    "lora8": (1600, [*LORA, "finetune.lora.rank=8", "finetune.lora.alpha=16"]),
     "lora16": (1600, [*LORA, "finetune.lora.rank=16", "finetune.lora.alpha=32"]),
     "lora4-vocab": (
         800,
@@ -66,17 +87,41 @@ METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; over
     "adapter": (1600, [BASE, "finetune.method=adapter", "finetune.adapter.rank=32", "train.lr=3e-3"]),
     "prefix": (1600, [BASE, "finetune.method=prefix", "finetune.prefix.num_tokens=16", "train.lr=3e-3"]),
 }
+READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; overrides of configs/reading-lm-emoji.yaml)
+    "scratch": (1550, []),
+    "full": (2400, [BASE, "finetune.method=full", "train.lr=1e-3"]),
+    "freeze-top": (2000, [BASE, "finetune.method=freeze", "finetune.train_layers=[-1]", "train.lr=3e-3"]),
+    "freeze-top2": (2000, [BASE, "finetune.method=freeze", "finetune.train_layers=[-2,-1]", "train.lr=3e-3"]),
+    "lora4": (1700, [*LORA, "finetune.lora.rank=4", "finetune.lora.alpha=8"]),
+    "lora8": (1700, [*LORA, "finetune.lora.rank=8", "finetune.lora.alpha=16"]),
+    "lora16": (1700, [*LORA, "finetune.lora.rank=16", "finetune.lora.alpha=32"]),
+    "adapter": (2300, [BASE, "finetune.method=adapter", "finetune.adapter.rank=32", "train.lr=3e-3"]),
+    "prefix": (2100, [BASE, "finetune.method=prefix", "finetune.prefix.num_tokens=16", "train.lr=3e-3"]),
+}
+PAINTER_METHODS = {  # the GAN painter's runs: (steps; overrides of configs/gan-painter-emoji.yaml)
+    "scratch": (3000, []),  # runs/gan-painter-emoji-l1 of docs/painters.md (21 CPU minutes), linked as RUNS/scratch
+    "full": (3300, [BASE, "finetune.method=full"]),
+    "lora16": (3000, [BASE, "finetune.method=lora", "finetune.lora.rank=16", "finetune.lora.alpha=32"]),
+}
+TASKS = {  # --task: (lvg train command, config, methods, default runs folder, report section)
+    "planner": ("planner", "configs/planner-emoji.yaml", METHODS, "runs/ftb", "finetune-emoji"),
+    "reading": ("reading-lm", "configs/reading-lm-emoji.yaml", READING_METHODS, "runs/ftr", "finetune-emoji-reading"),
+    "painter": ("gan-painter", "configs/gan-painter-emoji.yaml", PAINTER_METHODS, "runs/ftg", "finetune-emoji-painter"),
+}
+SHAPES_SCENES = 300  # held-out Shapes World scenes for the GAN painter's forgetting
+READ_CAPTIONS, READ_QUESTIONS = 300, 50  # per language; per question type and language
 SAMPLING = {"temperature": 0.3, "guidance_scale": 1.0, "top_k": 0, "top_p": 1.0}
 
 
-def train_command(method: str, out: Path) -> list[str]:
-    steps, overrides = METHODS[method]
-    return [sys.executable, "-m", "lvg.cli", "train", "planner", "--config", "configs/planner-emoji.yaml", *overrides,
+def train_command(task: str, method: str, out: Path) -> list[str]:
+    command, config, methods = TASKS[task][:3]
+    steps, overrides = methods[method]
+    return [sys.executable, "-m", "lvg.cli", "train", command, "--config", config, *overrides,
             f"train.out_dir={out}", f"train.steps={steps}", "train.warmup_steps=50", "train.eval_every=1000",
             "train.ckpt_every=100", "train.keep_snapshots=true", "train.progress=false"]  # fmt: skip
 
 
-def train(methods: list[str], runs: Path) -> None:
+def train(task: str, methods: list[str], runs: Path) -> None:
     """Train the methods two at a time (one thread each)."""
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     queue, running = list(methods), []
@@ -84,7 +129,7 @@ def train(methods: list[str], runs: Path) -> None:
         while queue and len(running) < 2:
             m = queue.pop(0)
             log = open(runs / f"{m}.log", "w")  # noqa: SIM115 (closed when the process ends)
-            running.append((subprocess.Popen(train_command(m, runs / m), cwd=ROOT, env=os.environ | env, stdout=log,
+            running.append((subprocess.Popen(train_command(task, m, runs / m), cwd=ROOT, env=os.environ | env, stdout=log,
                                              stderr=subprocess.STDOUT), log))  # fmt: skip
         time.sleep(10)
         for p, log in list(running):
@@ -153,33 +198,113 @@ class Method:
             return sum(f.stat().st_size for f in (Path(tmp) / "adapter").glob("*.safetensors")) / 1e6
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", action="store_true", help="train each method's planner first (two at a time)")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    ap.add_argument("--budgets", type=float, nargs="+", default=[5, 10, 15, 30], help="CPU minutes")
-    ap.add_argument("--runs", type=Path, default=Path("runs/ftb"))
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.train:
-        args.runs.mkdir(parents=True, exist_ok=True)
-        train(args.methods, args.runs)
-    t0 = time.perf_counter()
+class ReadingMethod:
+    """One method's reading-LM run: its task rebuilt from the run's config, to load snapshots into."""
+
+    def __init__(self, run: Path):
+        cfg = config_from_dict(ReadingLMTrainingConfig, json.loads((run / "config.json").read_text()), str(run))
+        self.run, self.cfg = run, cfg
+        self.task = ReadingLMTask(cfg, torch.device("cpu"))
+        self.trainable, self.total = trainable_share(self.task.lm)
+
+    def lm(self, snap: Path):
+        lm = self.task.lm
+        lm.load_state_dict(load_file(str(snap / "lm.safetensors")), strict=True)
+        lm.eval()
+        return lm
+
+    def adapter_mb(self) -> float | None:
+        if not self.task.adapted or self.task.adapted.config.method not in ("lora", "adapter", "prefix"):
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            self.task.adapted.save(self.task.lm, Path(tmp), "reading LM")
+            return sum(f.stat().st_size for f in (Path(tmp) / "adapter").glob("*.safetensors")) / 1e6
+
+
+class PainterMethod:
+    """One method's GAN-painter run: its task rebuilt from the run's config, to load snapshots' EMA weights into."""
+
+    def __init__(self, run: Path):
+        cfg = config_from_dict(GanPainterTrainingConfig, json.loads((run / "config.json").read_text()), str(run))
+        self.run, self.cfg = run, cfg
+        self.task = GanPainterTask(cfg, torch.device("cpu"))
+        self.trainable, self.total = trainable_share(self.task.painter)
+
+    def painter(self, snap: Path) -> GanPainter:
+        state = load_file(str(snap / "ema.safetensors"))
+        g = self.task.painter
+        g.load_state_dict({k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")})
+        return merged_painter(g).eval()
+
+    def adapter_mb(self) -> float | None:
+        if self.cfg.finetune.method != "lora":
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            save_painter_adapter(self.task.painter, Path(tmp), "", merged_painter(self.task.painter).config)
+            return sum(f.stat().st_size for f in Path(tmp).glob("*.safetensors")) / 1e6
+
+
+@torch.inference_mode()
+def painter_scores(g: GanPainter, world, prompts: list[dict]) -> dict[str, float]:
+    """Share of the benchmark's true layouts painted so that the referee passes them: all and per category."""
+    from lvg.worlds.emoji.benchmark import scene_from_spec
+
+    rng = random.Random(0)
+    layouts = [scene_from_spec(r["spec"], rng).layout(with_style=True) for r in prompts]
+    hits: dict[str, list[bool]] = {}
+    for s in range(0, len(layouts), 64):
+        images = g.paint(layouts[s : s + 64], list(range(s, min(len(layouts), s + 64)))).permute(0, 2, 3, 1).numpy()
+        for im, r in zip(images, prompts[s : s + 64], strict=True):
+            ok = bool(world.judge(im, r["spec"]).passed)
+            for key in ("all", r["category"]):
+                hits.setdefault(key, []).append(ok)
+    return {k: sum(v) / len(v) for k, v in hits.items()}
+
+
+@torch.inference_mode()
+def shapes_painter_pass(g: GanPainter) -> float:
+    """Share of held-out Shapes World scenes painted from their layouts that Shapes World's judge passes."""
+    from lvg.train.painter import HELD_OUT, scenes_for
+    from lvg.worlds.shapes.captions import describe_fully
+    from lvg.worlds.shapes.judge import judge
+    from lvg.worlds.shapes.scene_layout import layout_from_scene
+
+    scenes = scenes_for(f"{HELD_OUT}:shapes-forgetting", 0, SHAPES_SCENES)
+    images = g.paint([layout_from_scene(sc) for sc in scenes], list(range(len(scenes)))).permute(0, 2, 3, 1).numpy()
+    return sum(bool(judge(im, describe_fully(sc)).passed) for im, sc in zip(images, scenes, strict=True)) / len(scenes)
+
+
+def reading_scores(lm, text_tok, vocab, reading) -> dict[str, dict[str, float]]:
+    """Per language: captions written exactly ("caption"), answers right ("questions") and per question type."""
+    cfg = ReadingLMTrainingConfig(eval_captions=READ_CAPTIONS, eval_questions=READ_QUESTIONS)
+    if reading is None:  # Shapes World (forgetting)
+        raw = validate_reading_lm(lm, text_tok, vocab, cfg)
+    else:
+        raw = validate_world_reading(lm, text_tok, vocab, reading, cfg)
+    out: dict[str, dict[str, float]] = {}
+    for lang in ("en", "zh"):
+        e = {"caption": raw[f"val/caption_{lang}"], "questions": raw[f"val/vqa_{lang}"]}
+        e |= {k[len(f"val/{lang}_") :]: v for k, v in raw.items() if k.startswith(f"val/{lang}_")}
+        out[lang] = e
+    return out
+
+
+def score_runs(task: str, methods: list[str], runs: Path, budgets: list[float]) -> dict[str, dict]:
+    """Each method's row: trainable share, adapter size and its score at each budget (cached per snapshot)."""
     world = get_world("emoji")
     prompts = world.benchmark_prompts()
-    cache_file = args.runs / "scores.json"  # per snapshot, so a rerun scores only new ones
+    cache_file = runs / "scores.json"  # per snapshot, so a rerun scores only new ones
     cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     res: dict[str, dict] = {}
-    for m in args.methods:
-        run = args.runs / m
+    for m in methods:
+        run = runs / m
         if not (run / "config.json").is_file():
             print(f"{m}: no run in {run}", flush=True)
             continue
-        meth = Method(run)
+        meth = {"planner": Method, "reading": ReadingMethod, "painter": PainterMethod}[task](run)
         row = {"trainable": meth.trainable, "share": meth.trainable / meth.total, "adapter_mb": meth.adapter_mb(),
                "budgets": {}}  # fmt: skip
-        picks = [(b, snapshot_at(run, b)) for b in args.budgets]
+        picks = [(b, snapshot_at(run, b)) for b in budgets]
         for i, (b, pick) in enumerate(picks):
             if pick is None:
                 continue
@@ -187,20 +312,65 @@ def main() -> None:
             key = f"{m}/{snap.name}"
             last = i == len(picks) - 1
             if key not in cache or (last and meth.cfg.finetune.base and "shapes" not in cache[key]):
-                planner = meth.planner(snap)
-                entry = cache.get(key) or {lang: emoji_scores(planner, world, prompts, lang) for lang in ("en", "zh")}
+                entry = dict(cache.get(key) or {})
+                if task == "planner":
+                    planner = meth.planner(snap)
+                    entry = entry or {lang: emoji_scores(planner, world, prompts, lang) for lang in ("en", "zh")}
+                    if last and meth.cfg.finetune.base:
+                        entry["shapes"] = shapes_accuracy(planner)
+                elif task == "painter":
+                    g = meth.painter(snap)
+                    entry = entry or {"painter": painter_scores(g, world, prompts)}
+                    if last and meth.cfg.finetune.base:
+                        entry["shapes"] = shapes_painter_pass(g)
+                else:
+                    lm, t = meth.lm(snap), meth.task
+                    entry = entry or reading_scores(lm, t.text_tok, t.vocab, t.reading)
+                    if last and meth.cfg.finetune.base:
+                        entry["shapes"] = reading_scores(lm, t.text_tok, t.vocab, None)
                 entry |= {"step": step, "cpu_min": secs / 60}
-                if last and meth.cfg.finetune.base:
-                    entry["shapes"] = shapes_accuracy(planner)
                 cache[key] = entry
                 cache_file.write_text(json.dumps(cache, indent=1))
             row["budgets"][b] = cache[key]
-            print(m, b, {k: v for k, v in cache[key].items() if k != "zh"}, flush=True)
+            print(m, b, {k: v for k, v in cache[key].items() if k not in ("zh",)}, flush=True)
         res[m] = row
-    base = LayoutPlanner(*load_lm_folder(ROOT / "models" / "shapes-default" / "planner"))
-    base.lm.eval()
-    base_shapes = shapes_accuracy(base)
-    write_section("finetune-emoji", report(res, args.budgets, base_shapes, time.perf_counter() - t0))
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", choices=list(TASKS), default="planner", help="which LM is adapted")
+    ap.add_argument("--train", action="store_true", help="train each method's run first (two at a time)")
+    ap.add_argument("--methods", nargs="+", help="default: every method of the task")
+    ap.add_argument("--budgets", type=float, nargs="+", default=[5, 10, 15, 30], help="CPU minutes")
+    ap.add_argument("--runs", type=Path, help="folder of the runs (default: runs/ftb, runs/ftr for reading)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    methods = TASKS[args.task][2]
+    args.methods = args.methods or list(methods)
+    unknown = [m for m in args.methods if m not in methods]
+    if unknown:
+        ap.error(f"--methods: unknown for --task {args.task}: {', '.join(unknown)} (known: {', '.join(methods)})")
+    runs = args.runs or Path(TASKS[args.task][3])
+    torch.set_num_threads(args.threads)
+    if args.train:
+        runs.mkdir(parents=True, exist_ok=True)
+        train(args.task, args.methods, runs)
+    t0 = time.perf_counter()
+    res = score_runs(args.task, args.methods, runs, args.budgets)
+    if args.task == "planner":
+        base = LayoutPlanner(*load_lm_folder(ROOT / "models" / "shapes-default" / "planner"))
+        base.lm.eval()
+        write_section("finetune-emoji", report(res, args.budgets, shapes_accuracy(base), time.perf_counter() - t0))
+    elif args.task == "painter":
+        base = GanPainter.from_pretrained(ROOT / "models" / "shapes-default" / "gan_painter").eval()
+        write_section("finetune-emoji-painter", painter_report(res, args.budgets, shapes_painter_pass(base),
+                                                               time.perf_counter() - t0))  # fmt: skip
+    else:
+        lm, text_tok, vocab = load_lm_folder(ROOT / "models" / "shapes-default" / "reader", "reading LM")
+        lm.eval()
+        base = reading_scores(lm, text_tok, vocab, None)
+        write_section("finetune-emoji-reading", reading_report(res, args.budgets, base, time.perf_counter() - t0))
 
 
 def pct(x: float) -> str:
@@ -250,6 +420,81 @@ def report(res: dict[str, dict], budgets: list[float], base_shapes: tuple[float,
             lines.append(
                 f"| {m} | " + " | ".join(f"{100 * e['en'][c]:.0f} / {100 * e['zh'][c]:.0f}" for c in cats) + " |"
             )
+    return "\n".join(lines)
+
+
+def reading_report(res: dict[str, dict], budgets: list[float], base: dict, secs: float) -> str:
+    heads = " | ".join(f"{b:g} min" for b in budgets)
+    lines = [
+        f"`python benchmarks/finetune_emoji.py --task reading` ({secs / 60:.0f} min to score; `--train` trains the "
+        "runs): the shipped Shapes World reading LM adapted to Emoji World's reading stream (`configs/reading-lm-"
+        "emoji.yaml`, `world: emoji`) by each method, against a reading LM trained from scratch on it (the same "
+        "config: the planner's size, its own Emoji World text tokenizer). Budget: the training process's CPU minutes "
+        "(one thread; snapshots every 100 steps, each run's learning-rate schedule spanning about 30 minutes; "
+        "validation time included). Score: the LM alone on true layouts of the stream's held-out seed: captions "
+        f"written exactly (about {READ_CAPTIONS} per language) and questions answered right ({READ_QUESTIONS} per "
+        'type and language), each cell "captions EN / ZH; questions EN / ZH". Forgetting: the same on Shapes '
+        "World's held-out captions and questions at the last budget; the base reading LM: "
+        f"{pct(base['en']['caption'])} / {pct(base['zh']['caption'])}; {pct(base['en']['questions'])} / "
+        f"{pct(base['zh']['questions'])}.",
+        "",
+        f"| method | trainable (share) | adapter on disk | {heads} | Shapes World (forgetting) |",
+        "|---|---|---|" + "---|" * len(budgets) + "---|",
+    ]
+
+    def cell(e: dict) -> str:
+        return (f"{pct(e['en']['caption'])} / {pct(e['zh']['caption'])}; {pct(e['en']['questions'])} / "
+                f"{pct(e['zh']['questions'])}")  # fmt: skip
+
+    for m, r in res.items():
+        cells = [f"{cell(e)} ({e['cpu_min']:.1f} min)" if (e := r["budgets"].get(b)) else "" for b in budgets]
+        last = r["budgets"].get(budgets[-1]) or {}
+        shapes = cell(last["shapes"]) if "shapes" in last else "(own vocabulary)"
+        adapter = f"{r['adapter_mb']:.2f} MB" if r["adapter_mb"] else ""
+        lines.append(f"| {m} | {r['trainable']:,} ({pct(r['share'])}) | {adapter} | {' | '.join(cells)} | {shapes} |")
+    kinds = [k for k in next(iter(res.values()))["budgets"][budgets[-1]]["en"] if k not in ("caption", "questions")]
+    lines += ["", f"Questions per type at {budgets[-1]:g} CPU minutes (or the run's last snapshot before it), EN / ZH:",
+              "", "| method | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]  # fmt: skip
+    for m, r in res.items():
+        e = r["budgets"].get(budgets[-1])
+        if e:
+            lines.append(f"| {m} | " + " | ".join(f"{100 * e['en'][k]:.0f} / {100 * e['zh'][k]:.0f}" for k in kinds)
+                         + " |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def painter_report(res: dict[str, dict], budgets: list[float], base_shapes: float, secs: float) -> str:
+    cats = ["single", "counting", "two_emoji", "sizes", "position", "relation", "background", "style", "style_held_out"]
+    heads = " | ".join(f"{b:g} min" for b in budgets)
+    lines = [
+        f"`python benchmarks/finetune_emoji.py --task painter` ({secs / 60:.0f} min to score; `--train` trains the "
+        "runs): the shipped Shapes World GAN painter (`models/shapes-default/gan_painter`, 14 label words) adapted to "
+        "the Emoji World imagefolder `runs/emoji-data` by each method (`lvg train gan-painter --config configs/gan-"
+        "painter-emoji.yaml finetune.base=models/shapes-default ...`, L1 only, no critic), against the same config "
+        "from scratch (docs/painters.md's L1-only run: its schedule ends at 21 CPU minutes). The code painter is not "
+        "adapted: it paints an image tokenizer's codes, and Emoji World art needs its own tokenizer. Budget: the "
+        "training process's CPU minutes (one thread; a snapshot every 250 steps; validation time included). Score: "
+        "painter only: the 450 benchmark prompts' true layouts (a real scene per spec) painted, image i with seed i, "
+        "and judged by the Emoji World referee on the pixels. Forgetting: the share of "
+        f"{SHAPES_SCENES} held-out Shapes World scenes painted from their layouts that Shapes World's judge passes, "
+        f"at the last budget; the base GAN painter: {pct(base_shapes)}.",
+        "",
+        f"| method | trainable (share) | adapter on disk | {heads} | Shapes World (forgetting) |",
+        "|---|---|---|" + "---|" * len(budgets) + "---|",
+    ]
+    for m, r in res.items():
+        cells = [f"{pct(e['painter']['all'])} ({e['cpu_min']:.1f} min)" if (e := r["budgets"].get(b)) else ""
+                 for b in budgets]  # fmt: skip
+        last = r["budgets"].get(budgets[-1]) or {}
+        shapes = pct(last["shapes"]) if "shapes" in last else "(own vocabulary)"
+        adapter = f"{r['adapter_mb']:.2f} MB" if r["adapter_mb"] else ""
+        lines.append(f"| {m} | {r['trainable']:,} ({pct(r['share'])}) | {adapter} | {' | '.join(cells)} | {shapes} |")
+    lines += ["", f"Per category at {budgets[-1]:g} CPU minutes (or the run's last snapshot before it):", "",
+              "| method | " + " | ".join(cats) + " |", "|---|" + "---|" * len(cats)]  # fmt: skip
+    for m, r in res.items():
+        e = r["budgets"].get(budgets[-1])
+        if e:
+            lines.append(f"| {m} | " + " | ".join(f"{100 * e['painter'].get(c, 0):.0f}" for c in cats) + " |")
     return "\n".join(lines)
 
 

@@ -72,7 +72,8 @@ def check_served_together(base: Path, runs: Path) -> None:
         wait_until(lambda: c.get("/readyz").json()["status"] == "failed", timeout=60, what="the adapters loading")
         served = app_state(c).models
         both = served["sun-moon"].pipeline
-        assert served["sun-moon"].parent == "tiny" and "two folders for one component" in served["twice"].load_error
+        assert served["sun-moon"].parent == "tiny" and served["sun-moon"].adapts == ["painter", "planner"]
+        assert "two folders for one component" in served["twice"].load_error
         assert both.planner is not pipe.planner and both.painter is not pipe.painter  # each adapted, on a copy
         assert {"golden", "sun", "moon"} <= set(both.painter.config.label_words) - set(pipe.painter.config.label_words)
         assert both.image_tokenizer is pipe.image_tokenizer and served["tiny"].pipeline is pipe

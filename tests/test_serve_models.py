@@ -113,7 +113,7 @@ def test_v1_models_lists_and_retrieves_in_openais_format():
         schema = c.get("/openapi.json").json()
     assert listed["object"] == "list" and [m["id"] for m in listed["data"]] == ["a", "b"]
     for m in listed["data"]:
-        assert set(m) == {"id", "object", "created", "owned_by", "parent"} and m["parent"] is None
+        assert set(m) == {"id", "object", "created", "owned_by", "parent", "adapts"} and m["parent"] is None
         assert m["object"] == "model" and m["owned_by"] == "lvg" and isinstance(m["created"], int)
         assert before <= m["created"] <= int(time.time())  # the server's start, a Unix time in seconds
     assert one == listed["data"][1]
@@ -423,6 +423,7 @@ def test_an_adapter_is_served_beside_its_base_which_stays_unchanged(adapter_setu
         listed = c.get("/v1/models").json()["data"]
         assert [(m["id"], m["parent"]) for m in listed] == [("shapes", None), ("moons", "shapes"), ("orphan", None)]
         assert c.get("/v1/models/moons").json()["parent"] == "shapes"
+        assert c.get("/v1/models/moons").json()["adapts"] == ["planner"] and listed[0]["adapts"] is None
         # the adapter plans its new labels, and paints them (the painter knows their words)
         got = moons.plan(list(ADAPTED), temperature=1e-4, seed=0)
         assert [lay.objects[0].label for lay in got] == [label for label, _ in ADAPTED.values()]  # see test_finetune

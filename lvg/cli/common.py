@@ -124,12 +124,12 @@ def painter_arg(d: argparse.ArgumentParser) -> None:
 
 
 def adapter_arg(d: argparse.ArgumentParser) -> None:
-    """``--adapter DIR``: a planner adapter folded into the model's planner (:meth:`PlannedPipeline.load_adapter`)."""
+    """``--adapter DIR``: an adapter applied to the model (:meth:`PlannedPipeline.load_adapter`)."""
     d.add_argument("--adapter", type=Path, action="append", default=None, metavar="DIR",
                    help="an adapter to apply, repeatable: a planner adapter (lvg train planner with finetune.method "
-                   "lora, adapter or prefix writes OUT/adapter) or a painter adapter (lvg train painter with "
-                   "finetune.method=lora writes OUT/painter_adapter); each must have been trained on this model's "
-                   "planner or painter")  # fmt: skip
+                   "lora, adapter or prefix writes OUT/adapter) or a painter adapter (lvg train painter or "
+                   "gan-painter with finetune.method=lora writes OUT/painter_adapter); each must have been trained on "
+                   "this model's planner, painter or GAN painter")  # fmt: skip
 
 
 def print_metrics(metrics: dict[str, Any]) -> None:

@@ -30,9 +30,9 @@ def _add_serve(sub: Subparsers) -> None:
     d.add_argument("--adapter", type=adapter_spec, action=ModelSpecs, default=None, metavar="NAME=DIR",
                    help="an adapter served as the model NAME on the served model it was trained on: a planner "
                    "adapter (lvg train planner with finetune.method=lora, adapter or prefix writes OUT/adapter) or a "
-                   "painter adapter (lvg train painter with finetune.method=lora: OUT/painter_adapter); the same NAME "
-                   "twice serves one of each together (it adds the adapted planner or painter; the rest is shared); "
-                   "repeatable")  # fmt: skip
+                   "painter adapter (lvg train painter or gan-painter with finetune.method=lora: "
+                   "OUT/painter_adapter); the same NAME repeated serves them together (at most one per planner, "
+                   "painter and GAN painter; the rest is shared); repeatable")  # fmt: skip
     d.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     d.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     d.add_argument("--api-keys-file", type=Path, default=None, metavar="FILE",

@@ -130,6 +130,9 @@ class GanPainter(LayoutInputs, Component, nn.Module):
 
     config_class = GanPainterConfig
     paints = "pixels"  # what paint() returns: images (the code painter returns "codes")
+    adapter_role = "gan painter"  # fine-tuning, as the code painter's (lvg.models.painter_adapters)
+    vocab_tables = {"words": "label_words", "bg_colour": "backgrounds"}
+    lora_layers = ("stem", "proj", "c1", "c2", "to_rgba")  # the sprite decoder (proj: its FiLM layers)
 
     def __init__(self, config: GanPainterConfig):
         super().__init__()

@@ -132,6 +132,11 @@ class Painter(LayoutInputs, Component, nn.Module):
 
     config_class = PainterConfig
     paints = "codes"  # what paint() returns: the image tokenizer's codes (the GAN painter returns "pixels")
+    # fine-tuning (lvg.models.painter_adapters): the role its adapters name, the embedding tables indexed by a
+    # vocabulary of its config (table -> config field), and the layers LoRA may go on
+    adapter_role = "painter"
+    vocab_tables = {"words": "label_words", "bg": "backgrounds"}
+    lora_layers = ("stem", "c1", "c2", "head")  # its convolutions (c1 / c2: the residual blocks' 3x3 ones)
 
     def __init__(self, config: PainterConfig):
         super().__init__()

@@ -1,12 +1,15 @@
-"""Fine-tuning a trained code painter (:class:`~lvg.models.painter.Painter`) on new labels, with Hugging Face peft.
+"""Fine-tuning a trained painter on new labels, with Hugging Face peft: the code painter
+(:class:`~lvg.models.painter.Painter`) and the GAN painter (:class:`~lvg.models.gan.GanPainter`) alike. Each painter
+class declares what fine-tuning needs: ``adapter_role`` (the role its adapters name), ``vocab_tables`` (its embedding
+tables indexed by a vocabulary of its config) and ``lora_layers`` (the layers LoRA may go on).
 
 - :func:`transplant_painter` moves a base painter onto a vocabulary that adds new label words and backgrounds: every
   weight is the base's, the known words' and backgrounds' rows too; a new row starts at the mean of the base's rows.
 - :func:`prepare_painter` readies it for ``full`` (every weight trains) or ``lora`` (peft's LoRA on the painter's
   convolutions, which peft supports for ``nn.Conv2d``, plus the new rows through peft's ``trainable_token_indices``).
 - :func:`save_painter_adapter` / :func:`load_painter_adapter`: a LoRA painter adapter in peft's format
-  (safetensors only) plus ``lvg_adapter.json`` (role ``painter``, the base painter's weights' SHA-256, the adapted
-  painter's config), applied by ``PlannedPipeline.load_adapter`` like a planner adapter.
+  (safetensors only) plus ``lvg_adapter.json`` (role ``painter`` or ``gan painter``, the base painter's weights'
+  SHA-256, the adapted painter's config), applied by ``PlannedPipeline.load_adapter`` like a planner adapter.
 """
 
 from __future__ import annotations
@@ -33,48 +36,72 @@ from lvg.models.adapter_files import (
     read_adapter_meta,
     weights_sha256,
 )
+from lvg.models.gan import GanPainter, GanPainterConfig
 from lvg.models.painter import Painter, PainterConfig
 
+AnyPainter = Painter | GanPainter
+AnyPainterConfig = PainterConfig | GanPainterConfig
+
 PAINTER_METHODS = ("full", "lora")
-PAINTER_CONVS = ("stem", "c1", "c2", "head")  # the painter's convolutions (c1 / c2: its residual blocks' 3x3 ones)
+PAINTER_CONVS = Painter.lora_layers
 
 
 @dataclass
 class PainterLoraSettings(LoraSettings):
-    """peft's LoraConfig fields for the painter's convolutions."""
+    """peft's LoraConfig fields for the code painter's convolutions."""
 
-    TARGETS: ClassVar[tuple[str, ...]] = PAINTER_CONVS
-    target_modules: tuple[str, ...] = PAINTER_CONVS
+    TARGETS: ClassVar[tuple[str, ...]] = Painter.lora_layers
+    target_modules: tuple[str, ...] = Painter.lora_layers
+
+
+@dataclass
+class GanPainterLoraSettings(LoraSettings):
+    """peft's LoraConfig fields for the GAN painter's sprite decoder (its linear, FiLM and conv layers)."""
+
+    TARGETS: ClassVar[tuple[str, ...]] = GanPainter.lora_layers
+    target_modules: tuple[str, ...] = GanPainter.lora_layers
 
 
 @dataclass
 class PainterFinetuneConfig:
     """How ``lvg train painter`` starts from a trained painter (``base`` None: from scratch)."""
 
+    LORA: ClassVar[type] = PainterLoraSettings
+    FOLDER: ClassVar[str] = "painter"  # the painter's folder in a model folder
     base: str | None = None  # a painter folder, or a model folder (its painter/)
     method: str = "full"  # full | lora
     lora: PainterLoraSettings = field(default_factory=PainterLoraSettings)
 
     def __post_init__(self) -> None:
         if isinstance(self.lora, dict):
-            self.lora = PainterLoraSettings(**self.lora)
+            self.lora = self.LORA(**self.lora)
         if self.method not in PAINTER_METHODS:
             raise ValueError(f"finetune.method must be one of {', '.join(PAINTER_METHODS)}, got {self.method!r}")
         if self.method != "full" and self.base is None:
             raise ValueError(f"finetune.method {self.method} needs finetune.base (the painter to adapt)")
 
 
-def painter_folder_of(path: str | os.PathLike) -> Path:
-    """The painter folder a fine-tuning base names: ``path`` itself, or a model folder's ``painter/``."""
+@dataclass
+class GanPainterFinetuneConfig(PainterFinetuneConfig):
+    """How ``lvg train gan-painter`` starts from a trained GAN painter (``base`` None: from scratch)."""
+
+    LORA: ClassVar[type] = GanPainterLoraSettings
+    FOLDER: ClassVar[str] = "gan_painter"
+    base: str | None = None  # a GAN painter folder, or a model folder (its gan_painter/)
+    lora: GanPainterLoraSettings = field(default_factory=GanPainterLoraSettings)
+
+
+def painter_folder_of(path: str | os.PathLike, sub: str = "painter") -> Path:
+    """The painter folder a fine-tuning base names: ``path`` itself, or a model folder's ``sub`` folder."""
     path = Path(path)
-    for folder in (path, path / "painter"):
+    for folder in (path, path / sub):
         if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
             return folder
     raise FileNotFoundError(f"finetune.base {path} is neither a painter folder nor a model folder with one (no "
-                            "config.json + model.safetensors in it or in painter/)")  # fmt: skip
+                            f"config.json + model.safetensors in it or in {sub}/)")  # fmt: skip
 
 
-def joint_painter_config(base: PainterConfig, vocabulary: dict) -> PainterConfig:
+def joint_painter_config(base: AnyPainterConfig, vocabulary: dict) -> AnyPainterConfig:
     """The base painter's config with ``vocabulary``'s words and backgrounds added (the base's first, in order)."""
     if vocabulary["canvas"] != base.canvas:
         raise ValueError(f"the data's canvas {vocabulary['canvas']} differs from the base painter's {base.canvas}: a "
@@ -86,13 +113,14 @@ def joint_painter_config(base: PainterConfig, vocabulary: dict) -> PainterConfig
 
 
 @torch.no_grad()
-def transplant_painter(base: Painter, config: PainterConfig) -> tuple[Painter, list[int], list[int]]:
-    """``base`` moved onto ``config`` (:func:`joint_painter_config`): a new painter with the base's weights and
-    rows, new rows at the mean of the base's. Returns it and the ids of the new words and new backgrounds."""
-    out = Painter(config)
+def transplant_painter(base: AnyPainter, config: AnyPainterConfig) -> tuple[AnyPainter, list[int], list[int]]:
+    """``base`` (a painter) moved onto ``config`` (:func:`joint_painter_config`): a new painter of its class with the
+    base's weights and rows, new rows at the mean of the base's. Returns it and the ids of the new words and new
+    backgrounds."""
+    out = type(base)(config)
     state = base.state_dict()
-    for table, names, old in (("words", config.label_words, base.config.label_words),
-                              ("bg", config.backgrounds, base.config.backgrounds)):  # fmt: skip
+    for table, field_name in type(base).vocab_tables.items():
+        names, old = getattr(config, field_name), getattr(base.config, field_name)
         w = state[f"{table}.weight"]
         where = {n: i for i, n in enumerate(old)}
         state[f"{table}.weight"] = torch.stack([w[where[n]] if n in where else w.mean(0) for n in names])
@@ -103,14 +131,15 @@ def transplant_painter(base: Painter, config: PainterConfig) -> tuple[Painter, l
 
 
 def prepare_painter(
-    painter: Painter, cfg: PainterFinetuneConfig, new_words: list[int], new_bgs: list[int]
+    painter: AnyPainter, cfg: PainterFinetuneConfig, new_words: list[int], new_bgs: list[int]
 ) -> nn.Module:
     """``painter`` ready to train with ``cfg.method``; the new words' and backgrounds' rows always train."""
     if cfg.method == "full":
         return painter.requires_grad_(True)
     from peft import LoraConfig, get_peft_model
 
-    tokens = {k: v for k, v in (("words", new_words), ("bg", new_bgs)) if v}
+    new = {"label_words": new_words, "backgrounds": new_bgs}
+    tokens = {table: new[f] for table, f in type(painter).vocab_tables.items() if new[f]}
     s = cfg.lora
     pattern = r".*\b(" + "|".join(s.target_modules) + r")$"  # whole module names: stem, body.N.c1, ..., head
     pc = LoraConfig(r=s.rank, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=pattern,
@@ -119,33 +148,36 @@ def prepare_painter(
         return get_peft_model(painter, pc)
 
 
-def merged_painter(model: nn.Module) -> Painter:
+def merged_painter(model: nn.Module) -> AnyPainter:
     """A plain painter with ``model``'s adapter folded in (``model`` itself unchanged)."""
     from peft import PeftModel
 
     return copy.deepcopy(model).merge_and_unload() if isinstance(model, PeftModel) else model
 
 
-def save_painter_adapter(model: nn.Module, path: str | os.PathLike, base_sha256: str, config: PainterConfig) -> Path:
-    """Write a LoRA-trained painter's adapter in peft's format (safetensors) plus ``lvg_adapter.json``."""
+def save_painter_adapter(model: nn.Module, path: str | os.PathLike, base_sha256: str, config: AnyPainterConfig,
+                         role: str = Painter.adapter_role) -> Path:  # fmt: skip
+    """Write a LoRA-trained painter's adapter in peft's format (safetensors) plus ``lvg_adapter.json``; ``role``:
+    its painter class's ``adapter_role``."""
     path = Path(path)
     model.save_pretrained(path, safe_serialization=True)
-    meta = {"role": "painter", "method": "lora", "base_sha256": base_sha256,
+    meta = {"role": role, "method": "lora", "base_sha256": base_sha256,
             "painter_config": dataclasses.asdict(config)}  # fmt: skip
     (path / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return path
 
 
-def load_painter_adapter(painter: Painter, path: str | os.PathLike) -> Painter:
+def load_painter_adapter(painter: AnyPainter, path: str | os.PathLike) -> AnyPainter:
     """``painter`` with the painter adapter at ``path`` folded in (a new painter; ``painter`` unchanged). Refuses,
-    naming the reason, a folder that is not a painter adapter, another base, and any non-safetensors weights."""
+    naming the reason, a folder that is not an adapter of this painter's class (its ``adapter_role``), another base,
+    and any non-safetensors weights."""
 
     path = Path(path)
-    meta = read_adapter_meta(path, "painter", (PEFT_CONFIG, PEFT_WEIGHTS))
+    meta = read_adapter_meta(path, type(painter).adapter_role, (PEFT_CONFIG, PEFT_WEIGHTS))
     if meta.get("base_sha256") != weights_sha256(painter):
         raise ValueError(f"{path} was trained on another base painter (the base_sha256 in {ADAPTER_META} is not this "
                          "painter's weights' SHA-256): load it on the model it was trained from")  # fmt: skip
-    config = config_from_dict(PainterConfig, meta.get("painter_config") or {}, str(path / ADAPTER_META))
+    config = config_from_dict(type(painter).config_class, meta.get("painter_config") or {}, str(path / ADAPTER_META))
     old = painter.config
     if dataclasses.replace(config, label_words=old.label_words, backgrounds=old.backgrounds,
                            max_objects=old.max_objects) != old or not (

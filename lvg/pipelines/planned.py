@@ -26,6 +26,7 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 from lvg.data.layout import Layout, LayoutError
 from lvg.files import check_text
+from lvg.models.gan import GanPainter
 from lvg.models.painter import Painter
 from lvg.models.planner import PlanVocab, load_lm_folder, plan_prefix, write_plan_vocab
 from lvg.models.unified import tokenize_texts
@@ -244,7 +245,7 @@ class PlannedPipeline(BasePipeline):
         role: a planner adapter (``lvg train planner`` with ``finetune.method`` lora, adapter or prefix:
         ``OUT/adapter``) goes on the planner (LoRA folded into its weights; bottleneck adapters and a prefix
         attached), a painter adapter (``lvg train painter`` with ``finetune.method=lora``: ``OUT/painter_adapter``) is
-        folded into the painter. Each must have been trained on this model's planner or painter (else a ValueError).
+        folded into the painter, a GAN-painter adapter (``lvg train gan-painter``, the same) into the GAN painter. Each must have been trained on this model's planner or painter (else a ValueError).
         Labels whose words the painter lacks can be planned but not painted (a warning names them: adapt the painter
         too)."""
         from lvg.models.adapter_files import adapter_json
@@ -253,13 +254,20 @@ class PlannedPipeline(BasePipeline):
 
         planner_adapters = []
         for path in paths:
-            if (adapter_json(path) or {}).get("role") != "painter":
+            role = (adapter_json(path) or {}).get("role")
+            if role not in ("painter", "gan painter"):
                 planner_adapters.append(path)
-            elif not isinstance(self.painter, Painter):
+            elif role == "painter" and not isinstance(self.painter, Painter):
                 raise ValueError(f"{path} is a code-painter adapter; this model paints with a "
                                  f"{type(self.painter).__name__}")  # fmt: skip
-            else:
+            elif role == "painter":
                 self.painter = load_painter_adapter(self.painter, path).to(self.device)
+            elif isinstance(self.painter, GanPainter):  # a pipeline painting with its GAN painter (use_painter("gan"))
+                self.painter = load_painter_adapter(self.painter, path).to(self.device)
+            elif self.gan_painter is None:
+                raise ValueError(f"{path} is a GAN-painter adapter; this model has no gan_painter")
+            else:
+                self.gan_painter = load_painter_adapter(self.gan_painter, path).to(self.device)
         for path in planner_adapters:
             lm, vocab = load_adapter(self.planner.lm, self.planner.vocab, self.planner.text_tokenizer, path, "planner")
             self.planner = LayoutPlanner(lm.to(self.device), self.planner.text_tokenizer, vocab)

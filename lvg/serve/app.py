@@ -277,6 +277,11 @@ class ModelInfo(BaseModel):
     parent: str | None = Field(
         None, description="an adapter's base: the served model it adapts (null: a base model, or an adapter not loaded)"
     )
+    adapts: list[str] | None = Field(
+        None,
+        description="an adapter's components: some of planner, painter, gan painter (null: a base model, or an "
+        "adapter not loaded)",
+    )
 
 
 class ModelList(BaseModel):
@@ -334,6 +339,7 @@ class ServedModel:
     load_error: str | None = None
     adapter: bool = False
     parent: str | None = None
+    adapts: list[str] | None = None  # an adapter's components, once loaded (planner, painter, gan painter)
 
     def prompt_tokens(self, prompt: str) -> int:
         return len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
@@ -437,21 +443,25 @@ class ServeState:
             meta = adapter_json(folder)
             if meta is None:
                 raise FileNotFoundError(f"{folder} is not an lvg adapter folder (no {ADAPTER_META})")
-            wants.append(("painter" if meta.get("role") == "painter" else "planner", meta.get("base_sha256")))
+            role = meta.get("role")
+            wants.append((role if role in ("painter", "gan painter") else "planner", meta.get("base_sha256")))
         if len({part for part, _ in wants}) != len(wants):
             raise ValueError(f"the adapter {served.name} has two folders for one component "
-                             f"({', '.join(map(str, folders))}): at most one planner and one painter adapter")  # fmt: skip
+                             f"({', '.join(map(str, folders))}): at most one adapter per planner, painter and GAN "
+                             "painter")  # fmt: skip
 
-        def sha(base: ServedModel, part: str) -> str:
+        def sha(base: ServedModel, part: str) -> str | None:
             if (base.name, part) not in hashes:
-                module = base.pipeline.painter if part == "painter" else base.pipeline.planner.lm
-                hashes[(base.name, part)] = weights_sha256(module)
+                p = base.pipeline
+                gan = p.painter if getattr(p.painter, "adapter_role", None) == "gan painter" else p.gan_painter
+                module = {"planner": p.planner.lm, "painter": p.painter, "gan painter": gan}[part]  # as load_adapter
+                hashes[(base.name, part)] = None if module is None else weights_sha256(module)
             return hashes[(base.name, part)]
 
         for base in self.models.values():
             if base.adapter or base.pipeline is None or not hasattr(base.pipeline, "load_adapter"):
                 continue
-            if all(sha(base, part) == want for part, want in wants):
+            if all(want is not None and sha(base, part) == want for part, want in wants):
                 break
         else:
             what = " and ".join(sorted({part for part, _ in wants}))
@@ -460,7 +470,7 @@ class ServeState:
         # a shallow copy: load_adapter replaces only the copy's planner or painter (a warning names labels the
         # painter cannot paint)
         pipeline = copy.copy(base.pipeline).load_adapter(*folders)
-        served.parent = base.name
+        served.parent, served.adapts = base.name, sorted(part for part, _ in wants)
         return pipeline
 
     def begin_drain(self) -> None:
@@ -493,7 +503,7 @@ class ServeState:
         return served
 
     def model_info(self, served: ServedModel) -> ModelInfo:
-        return ModelInfo(id=served.name, created=self.created, parent=served.parent)
+        return ModelInfo(id=served.name, created=self.created, parent=served.parent, adapts=served.adapts)
 
     async def run(self, request: Request, key: Any, cost: int, payload: Any) -> Any:
         """Queue one job and wait for it, mapping queue outcomes to HTTP errors."""

@@ -11,6 +11,12 @@ optional R1 penalty on real images. ``train.ema_decay`` keeps an EMA of the gene
 Validation paints held-out layouts and reports PSNR against the real images and, where a world's referee can judge
 them (Shapes World's stream, or ``world:`` for a folder a world wrote), the share of images it passes.
 The result is ``OUT/painter`` (``config.json`` + ``model.safetensors``, class ``GanPainter``).
+
+Fine-tuning: a ``finetune:`` section (``base``: a GAN painter folder or a model folder with ``gan_painter/``;
+``method``: ``full`` or ``lora``) starts from a trained GAN painter on its words and backgrounds plus the data's
+(``model.*`` is then the base's). New words' rows start at the mean of the base's and always train; with ``lora``
+only they and peft's LoRA on the sprite decoder train, and ``OUT/painter_adapter`` holds the adapter alone
+(role ``gan painter``). The critic starts from scratch either way.
 """
 
 from __future__ import annotations
@@ -25,7 +31,17 @@ import torch.nn.functional as F
 
 from lvg.eval.recon import psnr_ssim
 from lvg.images import images_to_tensor
+from lvg.models.adapter_files import weights_sha256
 from lvg.models.gan import DiscriminatorConfig, GanPainter, GanPainterConfig, LayoutDiscriminator
+from lvg.models.painter_adapters import (
+    GanPainterFinetuneConfig,
+    joint_painter_config,
+    merged_painter,
+    painter_folder_of,
+    prepare_painter,
+    save_painter_adapter,
+    transplant_painter,
+)
 from lvg.worlds.shapes.render import render
 from lvg.worlds.shapes.scene_layout import layout_from_scene
 
@@ -73,6 +89,7 @@ class GanPainterTrainingConfig:
     world: str | None = None  # the world whose referee judges held-out paintings of a folder (e.g. emoji)
     data_seed: int = 0
     eval: GanEvalConfig = field(default_factory=GanEvalConfig)
+    finetune: GanPainterFinetuneConfig = field(default_factory=GanPainterFinetuneConfig)  # from a trained one
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/gan-painter", ema_decay=0.999))
 
 
@@ -112,7 +129,15 @@ class GanPainterTask(Task):
             self.val_texts = [describe_fully(s) for s in scenes]
             self.val_images = renders(scenes)
             self.judge = judge
-        self.painter = GanPainter(pc).to(device).train()
+        painter = GanPainter(pc)
+        self.base_sha256 = None
+        if cfg.finetune.base:  # the base's weights, on its words and backgrounds plus the data's (model.* unused)
+            base = GanPainter.from_pretrained(painter_folder_of(cfg.finetune.base, cfg.finetune.FOLDER))
+            vocabulary = {k: getattr(pc, k) for k in ("label_words", "backgrounds", "canvas", "max_objects")}
+            joint, new_words, new_bgs = transplant_painter(base, joint_painter_config(base.config, vocabulary))
+            self.base_sha256 = weights_sha256(base)
+            pc, painter = joint.config, prepare_painter(joint, cfg.finetune, new_words, new_bgs)
+        self.painter = painter.to(device).train()
         self.disc = LayoutDiscriminator(cfg.disc, len(pc.label_words), len(pc.backgrounds), pc.canvas).to(device)
         self.modules = {"painter": self.painter, "disc": self.disc}
 
@@ -189,7 +214,7 @@ class GanPainterTask(Task):
     # ------------------------------------------------------------------ validation and artefact
 
     def generator(self) -> GanPainter:
-        """The weights to paint with: the EMA copy when the run keeps one."""
+        """The weights to paint with: the EMA copy when the run keeps one (a LoRA run's: peft-wrapped)."""
         return self.ema.module if self.ema is not None else self.painter
 
     @torch.no_grad()
@@ -217,7 +242,12 @@ class GanPainterTask(Task):
         return ", ".join(parts) or super().summary(metrics)
 
     def save(self, out: Path) -> Path:
-        return self.generator().save_pretrained(out / "painter")
+        """``OUT/painter`` (any LoRA merged in) and, for LoRA, the adapter alone in ``OUT/painter_adapter``."""
+        g = self.generator()
+        painter = merged_painter(g)
+        if self.cfg.finetune.method == "lora":
+            save_painter_adapter(g, out / "painter_adapter", self.base_sha256, painter.config, GanPainter.adapter_role)
+        return painter.save_pretrained(out / "painter")
 
 
 def renders(scenes: list) -> torch.Tensor:
