@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from forkserver import warm_python
 
 import lvg
 
@@ -85,11 +86,14 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
     checkout_copy(repo)
     assert not (repo / "runs").exists()  # as in a fresh clone: the script must make it
     tiny = write_tiny_configs(tmp_path / "tiny-configs", SHRINK)
-    env = {**os.environ, "PYTHON": sys.executable, "CONFIGS": str(tiny), "OUT": str(tmp_path / "model"),
-           "EVAL_NUM": "4", "PYTHONPATH": str(repo)}  # fmt: skip
+    env = {**os.environ, "CONFIGS": str(tiny), "OUT": str(tmp_path / "model"), "EVAL_NUM": "4",
+           "PYTHONPATH": str(repo)}  # fmt: skip
     env.pop("RUNS", None)
-    r = subprocess.run(["bash", "scripts/train_shapes_default.sh", "tokenizer", "plan", "export", "refine"], cwd=repo,
-                       env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    with warm_python(tmp_path / "py", repo, env) as python:  # each `$PYTHON ...` a fork of one warm interpreter
+        env["PYTHON"] = python
+        r = subprocess.run(["bash", "scripts/train_shapes_default.sh", "tokenizer", "plan", "export", "refine"],
+                           cwd=repo, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    env["PYTHON"] = sys.executable
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     walls = (repo / "runs" / "wall_times.tsv").read_text().split("\n")
     assert {line.split("\t")[0] for line in walls if line} == {
