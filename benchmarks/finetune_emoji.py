@@ -176,72 +176,53 @@ def shapes_accuracy(planner: LayoutPlanner) -> tuple[float, float]:
 class Method:
     """One method's run: its task rebuilt from the run's config, to load snapshots into."""
 
-    def __init__(self, run: Path):
-        cfg = config_from_dict(PlannerTrainingConfig, json.loads((run / "config.json").read_text()), str(run))
+    KINDS = {  # --task: (config class, task class, the task's trained module, the adapter's role)
+        "planner": (PlannerTrainingConfig, PlannerTask, "lm", "planner"),
+        "reading": (ReadingLMTrainingConfig, ReadingLMTask, "lm", "reading LM"),
+        "painter": (GanPainterTrainingConfig, GanPainterTask, "painter", "gan painter"),
+    }
+
+    def __init__(self, kind: str, run: Path):
+        config_class, task_class, self.attr, self.role = self.KINDS[kind]
+        cfg = config_from_dict(config_class, json.loads((run / "config.json").read_text()), str(run))
         self.run, self.cfg = run, cfg
-        self.task = PlannerTask(cfg, torch.device("cpu"))
-        self.trainable, self.total = trainable_share(self.task.lm)
+        self.task = task_class(cfg, torch.device("cpu"))
+        self.module = getattr(self.task, self.attr)
+        self.trainable, self.total = trainable_share(self.module)
+
+    def weights(self, snap: Path) -> torch.nn.Module:
+        """The run's module (as it trained: a peft model for LoRA) with snapshot ``snap``'s weights (a GAN
+        painter's: its EMA copy's)."""
+        if self.attr == "painter":
+            ema = load_file(str(snap / "ema.safetensors"))
+            state = {k.removeprefix("module."): v for k, v in ema.items() if k.startswith("module.")}
+        else:
+            state = load_file(str(snap / "lm.safetensors"))
+        self.module.load_state_dict(state, strict=True)
+        return self.module.eval()
 
     def planner(self, snap: Path) -> LayoutPlanner:
-        lm = self.task.lm
-        lm.load_state_dict(load_file(str(snap / "lm.safetensors")), strict=True)
-        lm.eval()
+        lm = self.weights(snap)
         if self.cfg.finetune.base and self.cfg.finetune.method not in UNMERGEABLE:
             lm = merged(lm)
         return LayoutPlanner(lm, self.task.text_tok, self.task.vocab)
 
-    def adapter_mb(self) -> float | None:
-        if not self.task.adapted or self.task.adapted.config.method not in ("lora", "adapter", "prefix"):
-            return None
-        with tempfile.TemporaryDirectory() as tmp:
-            self.task.adapted.save(self.task.lm, Path(tmp), "planner")
-            return sum(f.stat().st_size for f in (Path(tmp) / "adapter").glob("*.safetensors")) / 1e6
-
-
-class ReadingMethod:
-    """One method's reading-LM run: its task rebuilt from the run's config, to load snapshots into."""
-
-    def __init__(self, run: Path):
-        cfg = config_from_dict(ReadingLMTrainingConfig, json.loads((run / "config.json").read_text()), str(run))
-        self.run, self.cfg = run, cfg
-        self.task = ReadingLMTask(cfg, torch.device("cpu"))
-        self.trainable, self.total = trainable_share(self.task.lm)
-
-    def lm(self, snap: Path):
-        lm = self.task.lm
-        lm.load_state_dict(load_file(str(snap / "lm.safetensors")), strict=True)
-        lm.eval()
-        return lm
-
-    def adapter_mb(self) -> float | None:
-        if not self.task.adapted or self.task.adapted.config.method not in ("lora", "adapter", "prefix"):
-            return None
-        with tempfile.TemporaryDirectory() as tmp:
-            self.task.adapted.save(self.task.lm, Path(tmp), "reading LM")
-            return sum(f.stat().st_size for f in (Path(tmp) / "adapter").glob("*.safetensors")) / 1e6
-
-
-class PainterMethod:
-    """One method's GAN-painter run: its task rebuilt from the run's config, to load snapshots' EMA weights into."""
-
-    def __init__(self, run: Path):
-        cfg = config_from_dict(GanPainterTrainingConfig, json.loads((run / "config.json").read_text()), str(run))
-        self.run, self.cfg = run, cfg
-        self.task = GanPainterTask(cfg, torch.device("cpu"))
-        self.trainable, self.total = trainable_share(self.task.painter)
-
     def painter(self, snap: Path) -> GanPainter:
-        state = load_file(str(snap / "ema.safetensors"))
-        g = self.task.painter
-        g.load_state_dict({k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")})
-        return merged_painter(g).eval()
+        return merged_painter(self.weights(snap)).eval()
 
     def adapter_mb(self) -> float | None:
-        if self.cfg.finetune.method != "lora":
+        """The adapter's size on disk (its safetensors files); None for a run that writes no adapter."""
+        method = self.cfg.finetune.method if self.cfg.finetune.base else None
+        if method not in (("lora",) if self.attr == "painter" else ("lora", "adapter", "prefix")):
             return None
         with tempfile.TemporaryDirectory() as tmp:
-            save_painter_adapter(self.task.painter, Path(tmp), "", merged_painter(self.task.painter).config)
-            return sum(f.stat().st_size for f in Path(tmp).glob("*.safetensors")) / 1e6
+            if self.attr == "painter":
+                save_painter_adapter(self.module, Path(tmp), "", merged_painter(self.module).config, self.role)
+                folder = Path(tmp)
+            else:
+                self.task.adapted.save(self.module, Path(tmp), self.role)
+                folder = Path(tmp) / "adapter"
+            return sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 1e6
 
 
 @torch.inference_mode()
@@ -301,7 +282,7 @@ def score_runs(task: str, methods: list[str], runs: Path, budgets: list[float]) 
         if not (run / "config.json").is_file():
             print(f"{m}: no run in {run}", flush=True)
             continue
-        meth = {"planner": Method, "reading": ReadingMethod, "painter": PainterMethod}[task](run)
+        meth = Method(task, run)
         row = {"trainable": meth.trainable, "share": meth.trainable / meth.total, "adapter_mb": meth.adapter_mb(),
                "budgets": {}}  # fmt: skip
         picks = [(b, snapshot_at(run, b)) for b in budgets]
@@ -324,7 +305,7 @@ def score_runs(task: str, methods: list[str], runs: Path, budgets: list[float]) 
                     if last and meth.cfg.finetune.base:
                         entry["shapes"] = shapes_painter_pass(g)
                 else:
-                    lm, t = meth.lm(snap), meth.task
+                    lm, t = meth.weights(snap), meth.task
                     entry = entry or reading_scores(lm, t.text_tok, t.vocab, t.reading)
                     if last and meth.cfg.finetune.base:
                         entry["shapes"] = reading_scores(lm, t.text_tok, t.vocab, None)
