@@ -89,7 +89,7 @@ METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; over
 }
 READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; overrides of configs/reading-lm-emoji.yaml)
     "scratch": (1550, []),
-    "full": (2400, [BASE, "finetune.method=full", "train.lr=1e-3"]),
+    "full": (1900, [BASE, "finetune.method=full", "train.lr=1e-3"]),
     "freeze-top": (2000, [BASE, "finetune.method=freeze", "finetune.train_layers=[-1]", "train.lr=3e-3"]),
     "freeze-top2": (2000, [BASE, "finetune.method=freeze", "finetune.train_layers=[-2,-1]", "train.lr=3e-3"]),
     "lora4": (1700, [*LORA, "finetune.lora.rank=4", "finetune.lora.alpha=8"]),

@@ -1,6 +1,6 @@
-"""Restoration against classical filters: noise, blur, JPEG and holes, at three levels each, on Shapes World.
+"""Restoration against classical filters: noise, blur, JPEG and holes, at three levels each, on either world.
 
-    python benchmarks/restore.py [--model models/shapes-default] [--num 200] [--threads 2] [--no-write]
+    python benchmarks/restore.py [--world shapes|emoji] [--model DIR] [--num 200] [--threads 2] [--no-write]
 
 ``num`` held-out renders (``held_out_samples``, a seed no training stream uses), each damaged by a seeded
 degradation. Methods, side by side on the same images:
@@ -13,9 +13,11 @@ degradation. Methods, side by side on the same images:
 - **lvg**: ``pipe.restore(image)`` (read, paint again; the mask given for holes);
 - **lvg + caption**: ``pipe.restore(image, prompt=the render's own canonical caption)`` (8 planned candidates).
 
-Metrics against the clean render: PSNR (of the mean squared error over the set), mean SSIM, and the Shapes World referee's verdict on the full caption (every
-object's shape, colour, size and cell, and the background). Writes the "restore" section of BENCHMARKS.md.
-Emoji World has no trained reader and painter yet, so it is not measured here.
+Metrics against the clean render: PSNR (of the mean squared error over the set), mean SSIM, and the world's
+referee's verdict on the render's full caption (Shapes World: every object's shape, colour, size and cell, and the
+background; Emoji World: every emoji's name, art style, size and cell, and the background). Shapes World:
+``models/shapes-default`` on the world's held-out renders, the "restore" section of BENCHMARKS.md; Emoji World
+(``--world emoji``): ``models/emoji-default`` on held-out scenes of the emoji it was trained on, "restore-emoji".
 """
 
 from __future__ import annotations
@@ -31,8 +33,7 @@ from _report import write_section
 from PIL import Image, ImageFilter
 
 from lvg import load_pipeline
-from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
-from lvg.worlds.shapes.judge import judge
+from lvg.worlds import get_world
 
 LEVELS = {
     "noise": [15, 35, 60],  # Gaussian noise, standard deviation in grey levels
@@ -120,7 +121,7 @@ def tuned(kind: str, level: float, tune_clean: list[np.ndarray]) -> tuple:
     return max(GRID[kind], key=lambda st: psnr(tune_clean, [classical(d, kind, level, m, st) for d, m in pairs]))
 
 
-def scores(images: list, clean: list[np.ndarray], captions: list[str]) -> tuple[float, float, float]:
+def scores(images: list, clean: list[np.ndarray], captions: list[str], judge) -> tuple[float, float, float]:
     from skimage.metrics import structural_similarity
 
     arrs = [np.asarray(im.convert("RGB")) if isinstance(im, Image.Image) else im for im in images]
@@ -145,19 +146,38 @@ def restored(pipe, damaged: list[np.ndarray], captions: list[str] | None, masks:
         return out
 
 
+def world_samples(world: str, num: int) -> tuple[list[np.ndarray], list[str], list[np.ndarray]]:
+    """``num`` held-out renders and their full captions (EN), and :data:`TUNE` renders of another seed."""
+    if world == "shapes":
+        from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
+
+        samples, tune = held_out_samples(num), held_out_samples(TUNE, HELD_OUT_SEED + 17)
+        captions = [s.full_text for s in samples]
+    else:
+        from lvg.worlds.emoji.plugin import load_emoji_world
+        from lvg.worlds.emoji.world import HELD_OUT_SEED
+
+        ew = load_emoji_world()  # scenes of the emoji and styles the shipped model trained on
+        samples, tune = ew.held_out_samples(num), ew.held_out_samples(TUNE, HELD_OUT_SEED + 17)
+        captions = [ew.text(s.full_spec(ew.table), "en") for s in samples]
+    as_array = lambda ss: [np.asarray(s.image, dtype=np.uint8) for s in ss]  # noqa: E731
+    return as_array(samples), captions, as_array(tune)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=None, help="planned model folder with a reader (default: shipped)")
+    ap.add_argument("--world", choices=["shapes", "emoji"], default="shapes")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="planned model folder with a reader (default: the world's shipped one)")  # fmt: skip
     ap.add_argument("--num", type=int, default=200, help="held-out renders per damage level")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pipe = load_pipeline(args.model)
-    samples = held_out_samples(args.num)
-    clean = [np.asarray(s.image, dtype=np.uint8) for s in samples]
-    tune_clean = [np.asarray(s.image, dtype=np.uint8) for s in held_out_samples(TUNE, HELD_OUT_SEED + 17)]
-    captions = [s.full_text for s in samples]
+    model = args.model or Path("models") / f"{args.world}-default"
+    pipe = load_pipeline(model)
+    judge = get_world(args.world).judge
+    clean, captions, tune_clean = world_samples(args.world, args.num)
     lines = ["| damage | level | method | PSNR (dB) | SSIM | referee |", "|---|---|---|---|---|---|"]
     t0 = time.perf_counter()
     for kind, levels in LEVELS.items():
@@ -177,24 +197,25 @@ def main() -> None:
                 "lvg + caption": restored(pipe, damaged, captions, mask_arg),
             }
             for method, imgs in rows.items():
-                p, s, r = scores(imgs, clean, captions)
+                p, s, r = scores(imgs, clean, captions, judge)
                 lines.append(f"| {kind} | {level:g} | {method} | {p:.2f} | {s:.3f} | {100 * r:.1f}% |")
                 print(lines[-1], flush=True)
     body = "\n".join(lines)
     took = time.perf_counter() - t0
     print(f"({took:.0f} s)")
     if not args.no_write:
+        name = {"shapes": "Shapes World renders", "emoji": "Emoji World scenes (emoji and styles the model trained on)"}
         write_section(
-            "restore",
-            f"""## Restoration (`python benchmarks/restore.py`)
+            "restore" if args.world == "shapes" else "restore-emoji",
+            f"""## Restoration{"" if args.world == "shapes" else ", Emoji World"} (`python benchmarks/restore.py{"" if args.world == "shapes" else " --world emoji"}`)
 
-{args.num} held-out Shapes World renders per level, damaged with a seeded degradation; PSNR and SSIM against the
+{args.num} held-out {name[args.world]} per level, damaged with a seeded degradation; PSNR and SSIM against the
 clean render (PSNR of the set's mean squared error), and the referee's verdict on the render's full canonical caption.
 Classical: scikit-image filters suited to each damage, each setting tuned per level on 20 other renders (non-local
 means or total variation for noise and JPEG; Wiener or Richardson-Lucy with the true kernel for blur; biharmonic
 inpainting with the true mask for holes). lvg: `pipe.restore` (the reader reads the
 damaged image, the painter paints it again; holes: the mask is given and pixels outside it kept); "+ caption": the
-render's own caption guides it. Model: `{args.model or "models/shapes-default"}`; {took:.0f} s in all.
+render's own caption guides it. Model: `{model}`; {took:.0f} s in all.
 
 {body}
 """,

@@ -82,9 +82,11 @@ TRAINERS: tuple[Trainer, ...] = (
             "Train the GAN painter: a generator that paints each object of a layout as an RGBA sprite from its label "
             "words and noise, places it in its box and composites it, against an image- and object-level critic "
             "(hinge loss, spectral norm, projection on labels) plus an L1 term to the real image. Shapes World scenes "
-            f"are rendered on the fly; {IMAGEFOLDER} Validates PSNR and the world's referee on held-out layouts.",
+            f"are rendered on the fly; {IMAGEFOLDER} Validates PSNR and the world's referee on held-out layouts. "
+            "finetune.base=MODEL finetune.method=full|lora adapts a trained GAN painter (a model folder's gan_painter/) "
+            "to a folder's new label words instead (docs/finetune.md).",
             "train.steps=3000 loss.adv_weight=0", "OUT/painter (class GanPainter: lvg assemble --painter-class "
-            "GanPainter)"),
+            "GanPainter; with LoRA also OUT/painter_adapter)"),
     Trainer("reader", "lvg.train.reader:ReaderTrainingConfig", "lvg.train.reader:train_reader",
             "configs/reader-shapes.yaml", "the reader", "train the reader (image -> layout) of a planned model",
             "Train the reader: a small CenterNet-style detector that reads an image as a layout (background plus "
