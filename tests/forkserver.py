@@ -22,6 +22,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -108,6 +109,10 @@ def _handle(conn: socket.socket) -> None:
 
 
 def serve(sock: str, preload: list[str]) -> None:
+    with contextlib.suppress(Exception):  # Linux: die with the test process that started us, however it ends
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     for name in preload:
         importlib.import_module(name)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -139,7 +144,7 @@ def warm_python(workdir: Path, cwd: Path, env: dict[str, str], timeout: float = 
         yield sys.executable
         return
     workdir.mkdir(parents=True, exist_ok=True)
-    sock = str(workdir / "fs.sock")
+    sock = os.path.join(tempfile.mkdtemp(prefix="lvg-fs-"), "s")  # short: a socket path has at most 107 bytes
     exe = workdir / "python"
     (workdir / "client.py").write_text(CLIENT.format(sock=sock), encoding="utf-8")
     exe.write_text(f'#!/bin/sh\nexec {sys.executable} -S -E {workdir / "client.py"} "$@"\n', encoding="utf-8")
@@ -159,3 +164,6 @@ def warm_python(workdir: Path, cwd: Path, env: dict[str, str], timeout: float = 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)  # the server and any runner still going
         server.wait()
+        with contextlib.suppress(OSError):
+            os.remove(sock)
+            os.rmdir(os.path.dirname(sock))
