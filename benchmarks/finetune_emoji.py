@@ -219,7 +219,7 @@ class Method:
             return None
         with tempfile.TemporaryDirectory() as tmp:
             if self.attr == "painter":
-                save_painter_adapter(self.module, Path(tmp), "", merged_painter(self.module).config, self.role)
+                save_painter_adapter(self.module, Path(tmp), "", merged_painter(self.module))
                 folder = Path(tmp)
             else:
                 self.task.adapted.save(self.module, Path(tmp), self.role)

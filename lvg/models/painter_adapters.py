@@ -7,6 +7,7 @@ tables indexed by a vocabulary of its config) and ``lora_layers`` (the layers Lo
   weight is the base's, the known words' and backgrounds' rows too; a new row starts at the mean of the base's rows.
 - :func:`prepare_painter` readies it for ``full`` (every weight trains) or ``lora`` (peft's LoRA on the painter's
   convolutions, which peft supports for ``nn.Conv2d``, plus the new rows through peft's ``trainable_token_indices``).
+- :func:`adapt_painter` does both for a training run, :func:`save_painter_run` writes what it trained;
 - :func:`save_painter_adapter` / :func:`load_painter_adapter`: a LoRA painter adapter in peft's format
   (safetensors only) plus ``lvg_adapter.json`` (role ``painter`` or ``gan painter``, the base painter's weights'
   SHA-256, the adapted painter's config), applied by ``PlannedPipeline.load_adapter`` like a planner adapter.
@@ -148,6 +149,16 @@ def prepare_painter(
         return get_peft_model(painter, pc)
 
 
+def adapt_painter(base: AnyPainter, data: AnyPainterConfig, ft: PainterFinetuneConfig
+                  ) -> tuple[nn.Module, AnyPainterConfig, str]:  # fmt: skip
+    """What a fine-tuning run trains: ``base`` moved onto its own words and backgrounds plus those of ``data`` (the
+    config a painter of the run's data would have; :func:`transplant_painter`), readied for ``ft.method``
+    (:func:`prepare_painter`). Returns it, its config and the SHA-256 of the base's weights (the adapter's base)."""
+    vocabulary = {k: getattr(data, k) for k in ("label_words", "backgrounds", "canvas", "max_objects")}
+    joint, new_words, new_bgs = transplant_painter(base, joint_painter_config(base.config, vocabulary))
+    return prepare_painter(joint, ft, new_words, new_bgs), joint.config, weights_sha256(base)
+
+
 def merged_painter(model: nn.Module) -> AnyPainter:
     """A plain painter with ``model``'s adapter folded in (``model`` itself unchanged)."""
     from peft import PeftModel
@@ -155,16 +166,26 @@ def merged_painter(model: nn.Module) -> AnyPainter:
     return copy.deepcopy(model).merge_and_unload() if isinstance(model, PeftModel) else model
 
 
-def save_painter_adapter(model: nn.Module, path: str | os.PathLike, base_sha256: str, config: AnyPainterConfig,
-                         role: str = Painter.adapter_role) -> Path:  # fmt: skip
-    """Write a LoRA-trained painter's adapter in peft's format (safetensors) plus ``lvg_adapter.json``; ``role``:
-    its painter class's ``adapter_role``."""
+def save_painter_adapter(model: nn.Module, path: str | os.PathLike, base_sha256: str, merged: AnyPainter) -> Path:
+    """Write a LoRA-trained painter's adapter in peft's format (safetensors) plus ``lvg_adapter.json``; ``merged``:
+    the painter with it folded in (:func:`merged_painter`), whose class names the role and whose config is saved."""
     path = Path(path)
     model.save_pretrained(path, safe_serialization=True)
-    meta = {"role": role, "method": "lora", "base_sha256": base_sha256,
-            "painter_config": dataclasses.asdict(config)}  # fmt: skip
+    meta = {"role": type(merged).adapter_role, "method": "lora", "base_sha256": base_sha256,
+            "painter_config": dataclasses.asdict(merged.config)}  # fmt: skip
     (path / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def save_painter_run(model: nn.Module, out: Path, base_sha256: str | None) -> Path:
+    """A painter run's artefacts: ``out/painter`` (any LoRA merged in) and, for a LoRA model, the adapter alone in
+    ``out/painter_adapter``. Returns the painter folder."""
+    from peft import PeftModel
+
+    painter = merged_painter(model)
+    if isinstance(model, PeftModel):
+        save_painter_adapter(model, out / "painter_adapter", base_sha256 or "", painter)
+    return painter.save_pretrained(out / "painter")
 
 
 def load_painter_adapter(painter: AnyPainter, path: str | os.PathLike) -> AnyPainter:

@@ -245,9 +245,10 @@ class PlannedPipeline(BasePipeline):
         role: a planner adapter (``lvg train planner`` with ``finetune.method`` lora, adapter or prefix:
         ``OUT/adapter``) goes on the planner (LoRA folded into its weights; bottleneck adapters and a prefix
         attached), a painter adapter (``lvg train painter`` with ``finetune.method=lora``: ``OUT/painter_adapter``) is
-        folded into the painter, a GAN-painter adapter (``lvg train gan-painter``, the same) into the GAN painter. Each must have been trained on this model's planner or painter (else a ValueError).
-        Labels whose words the painter lacks can be planned but not painted (a warning names them: adapt the painter
-        too)."""
+        folded into the painter, a GAN-painter adapter (``lvg train gan-painter``, the same) into the painter when it
+        is a GAN painter, else into the ``gan_painter``. Each must have been trained on this model's component (else a
+        ValueError). Labels whose words the painter lacks can be planned but not painted (a warning names them: adapt
+        the painter too)."""
         from lvg.models.adapter_files import adapter_json
         from lvg.models.adapters import load_adapter
         from lvg.models.painter_adapters import load_painter_adapter
@@ -255,15 +256,13 @@ class PlannedPipeline(BasePipeline):
         planner_adapters = []
         for path in paths:
             role = (adapter_json(path) or {}).get("role")
-            if role not in ("painter", "gan painter"):
+            if role not in (Painter.adapter_role, GanPainter.adapter_role):
                 planner_adapters.append(path)
-            elif role == "painter" and not isinstance(self.painter, Painter):
+            elif role == type(self.painter).adapter_role:  # (a GAN painter's also when it paints: use_painter("gan"))
+                self.painter = load_painter_adapter(self.painter, path).to(self.device)
+            elif role == Painter.adapter_role:
                 raise ValueError(f"{path} is a code-painter adapter; this model paints with a "
                                  f"{type(self.painter).__name__}")  # fmt: skip
-            elif role == "painter":
-                self.painter = load_painter_adapter(self.painter, path).to(self.device)
-            elif isinstance(self.painter, GanPainter):  # a pipeline painting with its GAN painter (use_painter("gan"))
-                self.painter = load_painter_adapter(self.painter, path).to(self.device)
             elif self.gan_painter is None:
                 raise ValueError(f"{path} is a GAN-painter adapter; this model has no gan_painter")
             else:

@@ -436,6 +436,8 @@ class ServeState:
         (:meth:`~lvg.pipelines.planned.PlannedPipeline.load_adapter`: a new planner or painter); the rest stays
         shared with that model, which is unchanged. Sets ``served.parent``."""
         from lvg.models.adapter_files import ADAPTER_META, adapter_json, weights_sha256
+        from lvg.models.gan import GanPainter
+        from lvg.models.painter import Painter
 
         folders = list(served.folder) if isinstance(served.folder, list | tuple) else [served.folder]
         wants = []  # (the component it adapts, its base's SHA-256)
@@ -444,7 +446,8 @@ class ServeState:
             if meta is None:
                 raise FileNotFoundError(f"{folder} is not an lvg adapter folder (no {ADAPTER_META})")
             role = meta.get("role")
-            wants.append((role if role in ("painter", "gan painter") else "planner", meta.get("base_sha256")))
+            painter_roles = (Painter.adapter_role, GanPainter.adapter_role)
+            wants.append((role if role in painter_roles else "planner", meta.get("base_sha256")))
         if len({part for part, _ in wants}) != len(wants):
             raise ValueError(f"the adapter {served.name} has two folders for one component "
                              f"({', '.join(map(str, folders))}): at most one adapter per planner, painter and GAN "
@@ -453,8 +456,8 @@ class ServeState:
         def sha(base: ServedModel, part: str) -> str | None:
             if (base.name, part) not in hashes:
                 p = base.pipeline
-                gan = p.painter if getattr(p.painter, "adapter_role", None) == "gan painter" else p.gan_painter
-                module = {"planner": p.planner.lm, "painter": p.painter, "gan painter": gan}[part]  # as load_adapter
+                gan = p.painter if isinstance(p.painter, GanPainter) else p.gan_painter  # as load_adapter does
+                module = {"planner": p.planner.lm, Painter.adapter_role: p.painter, GanPainter.adapter_role: gan}[part]
                 hashes[(base.name, part)] = None if module is None else weights_sha256(module)
             return hashes[(base.name, part)]
 

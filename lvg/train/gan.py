@@ -31,17 +31,8 @@ import torch.nn.functional as F
 
 from lvg.eval.recon import psnr_ssim
 from lvg.images import images_to_tensor
-from lvg.models.adapter_files import weights_sha256
 from lvg.models.gan import DiscriminatorConfig, GanPainter, GanPainterConfig, LayoutDiscriminator
-from lvg.models.painter_adapters import (
-    GanPainterFinetuneConfig,
-    joint_painter_config,
-    merged_painter,
-    painter_folder_of,
-    prepare_painter,
-    save_painter_adapter,
-    transplant_painter,
-)
+from lvg.models.painter_adapters import GanPainterFinetuneConfig, adapt_painter, painter_folder_of, save_painter_run
 from lvg.worlds.shapes.render import render
 from lvg.worlds.shapes.scene_layout import layout_from_scene
 
@@ -133,10 +124,7 @@ class GanPainterTask(Task):
         self.base_sha256 = None
         if cfg.finetune.base:  # the base's weights, on its words and backgrounds plus the data's (model.* unused)
             base = GanPainter.from_pretrained(painter_folder_of(cfg.finetune.base, cfg.finetune.FOLDER))
-            vocabulary = {k: getattr(pc, k) for k in ("label_words", "backgrounds", "canvas", "max_objects")}
-            joint, new_words, new_bgs = transplant_painter(base, joint_painter_config(base.config, vocabulary))
-            self.base_sha256 = weights_sha256(base)
-            pc, painter = joint.config, prepare_painter(joint, cfg.finetune, new_words, new_bgs)
+            painter, pc, self.base_sha256 = adapt_painter(base, pc, cfg.finetune)
         self.painter = painter.to(device).train()
         self.disc = LayoutDiscriminator(cfg.disc, len(pc.label_words), len(pc.backgrounds), pc.canvas).to(device)
         self.modules = {"painter": self.painter, "disc": self.disc}
@@ -243,11 +231,7 @@ class GanPainterTask(Task):
 
     def save(self, out: Path) -> Path:
         """``OUT/painter`` (any LoRA merged in) and, for LoRA, the adapter alone in ``OUT/painter_adapter``."""
-        g = self.generator()
-        painter = merged_painter(g)
-        if self.cfg.finetune.method == "lora":
-            save_painter_adapter(g, out / "painter_adapter", self.base_sha256, painter.config, GanPainter.adapter_role)
-        return painter.save_pretrained(out / "painter")
+        return save_painter_run(self.generator(), out, self.base_sha256)
 
 
 def renders(scenes: list) -> torch.Tensor:

@@ -18,17 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lvg.models.adapter_files import weights_sha256
 from lvg.models.painter import Painter, PainterConfig
-from lvg.models.painter_adapters import (
-    PainterFinetuneConfig,
-    joint_painter_config,
-    merged_painter,
-    painter_folder_of,
-    prepare_painter,
-    save_painter_adapter,
-    transplant_painter,
-)
+from lvg.models.painter_adapters import PainterFinetuneConfig, adapt_painter, painter_folder_of, save_painter_run
 from lvg.pipelines.utils import decode_images
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.worlds.shapes.captions import describe_fully
@@ -175,12 +166,7 @@ class PainterTask(Task):
                 raise ValueError(f"finetune.base {cfg.finetune.base} paints another image tokenizer's codes (grid "
                                  f"{base.config.grid}, levels {base.config.fsq_levels}) than image_tokenizer "
                                  f"{cfg.image_tokenizer} (grid {grid}, levels {levels}): give its own")  # fmt: skip
-            vocabulary = {
-                k: getattr(painter.config, k) for k in ("label_words", "backgrounds", "canvas", "max_objects")
-            }
-            joint, new_words, new_bgs = transplant_painter(base, joint_painter_config(base.config, vocabulary))
-            self.base_sha256 = weights_sha256(base)
-            painter = prepare_painter(joint, cfg.finetune, new_words, new_bgs)
+            painter, _, self.base_sha256 = adapt_painter(base, painter.config, cfg.finetune)
         self.painter = painter.to(device).train()
         self.modules = {"painter": self.painter}
 
@@ -220,10 +206,7 @@ class PainterTask(Task):
 
     def save(self, out: Path) -> Path:
         """``OUT/painter`` (any LoRA merged in) and, for LoRA, the adapter alone in ``OUT/painter_adapter``."""
-        painter = merged_painter(self.painter)
-        if self.cfg.finetune.method == "lora":
-            save_painter_adapter(self.painter, out / "painter_adapter", self.base_sha256, painter.config)
-        return painter.save_pretrained(out / "painter")
+        return save_painter_run(self.painter, out, self.base_sha256)
 
 
 def train_painter(cfg: PainterTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:
