@@ -71,6 +71,14 @@ from lvg.worlds.shapes.benchmark import load_prompts
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "finetune.base=models/shapes-default"
 LORA = [BASE, "finetune.method=lora", "train.lr=3e-3"]
+B32 = ["train.batch_size=32"]
+WORDS = ["finetune.new_words=2000"]  # Emoji World's prompts have 809 words the Shapes tokenizer spells in pieces
+
+
+def LOWRANK(rank: int) -> list[str]:  # noqa: N802 (reads like the constants beside it)
+    return ["finetune.new_rows=lowrank", f"finetune.new_rows_rank={rank}"]
+
+
 ALL = "[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,embed_tokens,lm_head]"  # LoRA on the vocabulary too
 METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; overrides of configs/planner-emoji.yaml)
     "scratch": (2500, []),
@@ -88,6 +96,24 @@ METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; over
     "lora8-frozen": (1000, [*LORA, "finetune.lora.rank=8", "finetune.lora.alpha=16", "finetune.new_rows=frozen"]),
     "adapter": (1600, [BASE, "finetune.method=adapter", "finetune.adapter.rank=32", "train.lr=3e-3"]),
     "prefix": (1600, [BASE, "finetune.method=prefix", "finetune.prefix.num_tokens=16", "train.lr=3e-3"]),
+    # runs whose schedules end near the goal's time (a third of scratch's), batch 32 (more steps per CPU minute)
+    "lora16-b32-10min": (1300, [*LORA, *B32, "finetune.lora.rank=16", "finetune.lora.alpha=32"]),
+    "lora4-lowrank-10min": (1300, [*LORA, *B32, "finetune.lora.rank=4", "finetune.lora.alpha=8", *LOWRANK(32)]),
+    "lora4-words-10min": (1300, [*LORA, *B32, "finetune.lora.rank=4", "finetune.lora.alpha=8", *WORDS, *LOWRANK(16)]),
+    "lora6-words-10min": (
+        1600,
+        [
+            BASE,
+            "finetune.method=lora",
+            "train.lr=5e-3",
+            *B32,
+            "finetune.lora.rank=6",
+            "finetune.lora.alpha=12",
+            *WORDS,
+            *LOWRANK(8),
+        ],
+    ),  # fmt: skip
+    "full-words-10min": (1600, [BASE, "finetune.method=full", "train.lr=1e-3", *B32, *WORDS]),
 }
 READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; overrides of configs/reading-lm-emoji.yaml)
     "scratch": (1550, []),

@@ -101,7 +101,7 @@ def test_a_lora_adapter_loads_on_its_base_merges_to_the_same_planner_and_refuses
     assert {p.name for p in adapter.iterdir()} >= {"adapter_config.json", "adapter_model.safetensors",
                                                   "lvg_adapter.json"}  # fmt: skip
     lm, tok, vocab = load_lm_folder(base / "planner")
-    merged_lm, new_vocab = load_adapter(lm, vocab, tok, adapter)
+    merged_lm, new_vocab, _ = load_adapter(lm, vocab, tok, adapter)
     saved, _, saved_vocab = load_lm_folder(planner_dir)
     assert new_vocab == saved_vocab
     ids = torch.tensor([[new_vocab.bos_id, *tok("a purple moon", add_special_tokens=False)["input_ids"]]])
@@ -165,7 +165,7 @@ def test_the_reading_lm_trains_a_lora_adapter_on_new_labels_that_loads_on_its_ba
         "train.ckpt_every=1000", "train.log_every=1000", "train.progress=false", "val_fraction=0.25",
         "bins_per_px=1"]))  # fmt: skip
     lm, tok, vocab = load_lm_folder(base / "reader", "reading LM")
-    merged_lm, new_vocab = load_adapter(lm, vocab, tok, tmp_path / "rlm" / "adapter", "reading LM")
+    merged_lm, new_vocab, _ = load_adapter(lm, vocab, tok, tmp_path / "rlm" / "adapter", "reading LM")
     assert "purple moon" in new_vocab.layout.labels
     saved, _, _ = load_lm_folder(out, "reading LM")
     ids = torch.tensor([[new_vocab.bos_id, new_vocab.layout_offset + 3]])
@@ -245,7 +245,7 @@ def test_bottleneck_adapters_and_prefixes_train_only_themselves_save_as_files_an
     }
     lm, tok, vocab = load_lm_folder(base / "planner")
     before = {k: v.clone() for k, v in lm.state_dict().items()}
-    adapted, new_vocab = load_adapter(lm, vocab, tok, out)
+    adapted, new_vocab, _ = load_adapter(lm, vocab, tok, out)
     assert isinstance(adapted, PrefixTuned) if method == "prefix" else has_bottlenecks(adapted)
     for k, v in lm.state_dict().items():  # the base is untouched
         assert torch.equal(v, before[k]), k
@@ -304,7 +304,7 @@ def test_lora_on_the_vocabulary_matrices_covers_the_new_rows_and_merges_to_the_s
     assert names and not any("trainable_tokens" in n for n in names)  # no whole rows: LoRA's delta covers them
     assert any("embed_tokens.lora_embedding_A" in n for n in names) and any("lm_head.lora_A" in n for n in names)
     lm, tok, vocab = load_lm_folder(base / "planner")
-    merged_lm, new_vocab = load_adapter(lm, vocab, tok, tmp_path / "lv" / "adapter")
+    merged_lm, new_vocab, _ = load_adapter(lm, vocab, tok, tmp_path / "lv" / "adapter")
     saved, _, _ = load_lm_folder(planner_dir)
     ids = torch.tensor([[new_vocab.bos_id, *tok("a golden sun", add_special_tokens=False)["input_ids"]]])
     with torch.no_grad():
@@ -338,7 +338,7 @@ def test_frozen_new_rows_stay_at_their_words_and_the_adapter_reloads_to_the_trai
     assert names and not any("trainable_tokens" in n for n in names)  # only the method's own weights train
     planner_dir = finetune(base / "planner", moons, tmp_path / method, method, 10, "finetune.new_rows=frozen")
     lm, tok, vocab = load_lm_folder(base / "planner")
-    reloaded, new_vocab = load_adapter(lm, vocab, tok, tmp_path / method / "adapter")
+    reloaded, new_vocab, _ = load_adapter(lm, vocab, tok, tmp_path / method / "adapter")
     started, _ = transplant(lm, vocab, new_vocab, tok)
     inner = reloaded.lm if hasattr(reloaded, "lm") else reloaded
     torch.testing.assert_close(inner.get_input_embeddings().weight, started.get_input_embeddings().weight)
@@ -350,7 +350,130 @@ def test_frozen_new_rows_stay_at_their_words_and_the_adapter_reloads_to_the_trai
                                        rtol=1e-4)  # fmt: skip
     with pytest.raises(ValueError, match="new_rows=frozen needs a method"):
         load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.new_rows=frozen"])
-    with pytest.raises(ValueError, match="new_rows must be train or frozen"):
+    with pytest.raises(ValueError, match="new_rows must be one of train, lowrank, frozen"):
         load_config(
             PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.method=lora", "finetune.new_rows=x"]
         )
+
+
+@pytest.mark.parametrize("method", ["lora", "adapter"])
+def test_low_rank_new_rows_learn_the_new_labels_and_the_adapter_reloads_to_the_trained_planner(base, moons, tmp_path,
+                                                                                               method):  # fmt: skip
+    from safetensors.torch import load_file
+
+    from lvg.train.planner import PlannerTask
+
+    rows = ["finetune.new_rows=lowrank", "finetune.new_rows_rank=2"]
+    cfg = load_config(PlannerTrainingConfig, None, [f"imagefolder={moons}", f"finetune.base={base / 'planner'}",
+                                                    f"finetune.method={method}", "val_fraction=0.25", *rows])  # fmt: skip
+    task = PlannerTask(cfg, torch.device("cpu"))
+    names = {n: p.shape for n, p in task.lm.named_parameters() if p.requires_grad}
+    rows_u = {n: s for n, s in names.items() if n.endswith("parametrizations.weight.0.u")}
+    assert len(rows_u) == 2 and all(s == (2, 2) for s in rows_u.values())  # two new labels, rank 2, both matrices
+    assert not any("trainable_tokens" in n or "original" in n for n in names)  # no whole rows train
+    from lvg.models.adapter_layers import low_rank_rows
+    from lvg.models.adapters import merged
+
+    if method == "lora":
+        once, twice = merged(task.lm), merged(task.lm)  # folding a copy leaves the training model as it was
+        assert not low_rank_rows(once) and len(low_rank_rows(task.lm)) == 2
+        torch.testing.assert_close(once.get_input_embeddings().weight, twice.get_input_embeddings().weight)
+    planner_dir = finetune(base / "planner", moons, tmp_path / method, method, 150, *rows)
+    adapter = tmp_path / method / "adapter"
+    assert json.loads((adapter / "lvg_adapter.json").read_text())["low_rank_rows"] == 2
+    assert {k for k in load_file(str(adapter / "lvg_modules.safetensors")) if k.startswith("rows.")} == {
+        f"rows.{m}.{x}" for m in ("embed_tokens", "lm_head") for x in "uv"}  # fmt: skip
+    lm, tok, vocab = load_lm_folder(base / "planner")
+    reloaded, new_vocab, _ = load_adapter(lm, vocab, tok, adapter)
+    started, new_ids = transplant(lm, vocab, new_vocab, tok)
+    inner = reloaded.lm if hasattr(reloaded, "lm") else reloaded
+    emb, start = inner.get_input_embeddings().weight, started.get_input_embeddings().weight
+    old = [i for i in range(new_vocab.vocab_size) if i not in new_ids]
+    assert torch.equal(emb[old], start[old]) and not torch.allclose(emb[new_ids], start[new_ids])  # only new rows moved
+    if method == "lora":  # it learns the labels (the tiny base's bottlenecks need more steps); folded into a plain
+        # planner folder too: the same model
+        planner = LayoutPlanner(reloaded.eval(), tok, new_vocab)
+        got = planner.plan_tokens(planner.tokenize(list(NEW)), [0, 0], 1.0, 1e-4, 0, 1.0, 8)
+        assert [lay.objects[0].label for lay in got] == [label for label, _ in NEW.values()]
+        saved, _, _ = load_lm_folder(planner_dir)
+        ids = torch.tensor([[new_vocab.bos_id, *tok("a purple moon", add_special_tokens=False)["input_ids"]]])
+        with torch.no_grad():
+            torch.testing.assert_close(reloaded(input_ids=ids).logits, saved(input_ids=ids).logits, atol=1e-5,
+                                       rtol=1e-4)  # fmt: skip
+    with pytest.raises(ValueError, match="new_rows=lowrank needs a method"):
+        load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.new_rows=lowrank"])
+    with pytest.raises(ValueError, match="finetune.new_rows_rank"):
+        load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.method=lora",
+                                                  "finetune.new_rows=lowrank", "finetune.new_rows_rank=0"])  # fmt: skip
+
+
+def test_new_words_become_whole_tokens_whose_rows_start_at_their_pieces_and_travel_with_the_adapter(base, moons,
+                                                                                                   tmp_path):  # fmt: skip
+    from lvg.tokenizers.words import add_words, find_new_words, word_pieces
+
+    lm, tok, vocab = load_lm_folder(base / "planner")
+    texts = ["a purple moon", "一个紫色的月亮", "a golden sun", "purple moons", "a purple moonlight"] * 5
+    words = find_new_words(texts, tok, 100)
+    assert "moon" in words and "月" in words and all(len(word_pieces(tok, w)) > 1 for w in words)
+    assert find_new_words(texts, tok, 1) == words[:1] and find_new_words(texts[:4], tok, 100) == []  # < 5 times
+    ext = add_words(tok, words)
+    for t in texts[:5] + ["moonmoon moon", "月亮moon"]:  # decoding gives the text back
+        assert ext.decode(ext(t, add_special_tokens=False)["input_ids"]) == t
+    moon = ext.convert_tokens_to_ids("moon")
+    assert moon >= len(tok) and moon in ext(" a moon", add_special_tokens=False)["input_ids"]
+    assert moon not in ext("moonlight", add_special_tokens=False)["input_ids"]  # never inside a longer word
+    extra = ["finetune.new_words=50", "finetune.new_rows=lowrank", "finetune.new_rows_rank=2"]
+    data = write_layout_folder(tmp_path / "moons", NEW, rows=20)  # 15 prompts to train on: each word >= 5 times
+    planner_dir = finetune(base / "planner", data, tmp_path / "w", "lora", 150, *extra)
+    meta = json.loads((tmp_path / "w" / "adapter" / "lvg_adapter.json").read_text())
+    assert meta["new_words"] and all(w in "a purple moon a golden sun" for w in meta["new_words"])
+    reloaded, new_vocab, new_tok = load_adapter(lm, vocab, tok, tmp_path / "w" / "adapter")
+    saved, saved_tok, _ = load_lm_folder(planner_dir)
+    assert len(new_tok) == len(saved_tok) == len(tok) + len(meta["new_words"]) == new_vocab.text_vocab_size
+    started, new_ids = transplant(lm, vocab, new_vocab, new_tok, tok)
+    w = new_tok.convert_tokens_to_ids(meta["new_words"][0])
+    assert w in new_ids
+    pieces = word_pieces(tok, meta["new_words"][0])
+    torch.testing.assert_close(started.get_input_embeddings().weight[w],
+                               lm.get_input_embeddings().weight[pieces].mean(0) * len(pieces) ** 0.5)  # fmt: skip
+    ids = torch.tensor([[new_vocab.bos_id, *new_tok("a purple moon", add_special_tokens=False)["input_ids"]]])
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(input_ids=ids).logits, saved(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+    planner = LayoutPlanner(reloaded.eval(), new_tok, new_vocab)
+    got = planner.plan_tokens(planner.tokenize(list(NEW)), [0, 0], 1.0, 1e-4, 0, 1.0, 8)
+    assert [lay.objects[0].label for lay in got] == [label for label, _ in NEW.values()]
+    with pytest.raises(ValueError, match="new_words adds prompt words to a planner"):
+        from lvg.models.adapters import FinetuneConfig, start_from_base
+
+        start_from_base(FinetuneConfig(base=str(base), method="lora", new_words=5), "reading LM", vocab.layout)
+
+
+def test_lora_plus_trains_the_zero_started_factors_faster_and_resumes(base, moons, tmp_path):
+    from safetensors.torch import load_file
+
+    from lvg.train.common import set_lr
+    from lvg.train.planner import PlannerTask
+
+    args = [f"imagefolder={moons}", f"finetune.base={base / 'planner'}", "finetune.method=lora",
+            "finetune.new_rows=lowrank", "finetune.new_rows_rank=2", "finetune.lr_ratio=16", "val_fraction=0.25"]  # fmt: skip
+    task = PlannerTask(load_config(PlannerTrainingConfig, None, args), torch.device("cpu"))
+    slow, fast = task.param_groups()
+    names = {id(p): n for n, p in task.lm.named_parameters()}
+    assert fast["lr_scale"] == 16 and fast["params"] and "lr_scale" not in slow
+    assert all("lora_B" in names[id(p)] or names[id(p)].endswith(".u") for p in fast["params"])
+    assert not any("lora_B" in names[id(p)] or names[id(p)].endswith(".u") for p in slow["params"])
+    opt = torch.optim.AdamW([slow, fast], lr=1.0)
+    set_lr(opt, 1e-3)
+    assert [g["lr"] for g in opt.param_groups] == [1e-3, 16e-3]
+    run = [*args, "train.steps=6", "train.batch_size=4", "train.warmup_steps=0", "train.eval_every=1000",
+           "train.ckpt_every=1000", "train.progress=false", "cond_dropout=0"]  # fmt: skip
+    whole = train_planner(load_config(PlannerTrainingConfig, None, [*run, f"train.out_dir={tmp_path / 'a'}"]))
+    cut = [*run, f"train.out_dir={tmp_path / 'b'}"]
+    train_planner(load_config(PlannerTrainingConfig, None, cut), stop_after=3)  # "killed" after 3 steps
+    resumed = train_planner(load_config(PlannerTrainingConfig, None, cut), resume=True)
+    a = load_file(str(whole.parent / "adapter" / "lvg_modules.safetensors"))
+    b = load_file(str(resumed.parent / "adapter" / "lvg_modules.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="finetune.lr_ratio speeds up LoRA"):
+        load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.method=adapter",
+                                                  "finetune.lr_ratio=4"])  # fmt: skip

@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,19 +45,24 @@ from lvg.models.adapter_files import (
 from lvg.models.adapter_layers import (
     PrefixTuned,
     add_bottlenecks,
+    add_low_rank_rows,
     decoder_layers,
+    fold_low_rank_rows,
     has_bottlenecks,
     load_module_state,
+    low_rank_rows,
     module_state,
 )
 from lvg.models.planner import PLAN_VOCAB, PlanVocab, init_layout_embeddings, load_lm_folder
 from lvg.models.unified import CausalLM
 from lvg.ranges import bounded, check_ranges
 from lvg.tokenizers.layout import LayoutTokenizerConfig
+from lvg.tokenizers.words import add_words, find_new_words, word_pieces
 
 METHODS = ("full", "freeze", "lora", "adapter", "prefix")
 ADAPTER_METHODS = ("lora", "adapter", "prefix")  # the methods that leave the base untouched and write OUT/adapter
 UNMERGEABLE = ("adapter", "prefix")  # they add computation; the model is the base plus the adapter folder
+NEW_ROWS = ("train", "lowrank", "frozen")  # how the new tokens' rows train under a method that freezes the base
 
 
 @dataclass
@@ -91,23 +97,36 @@ class FinetuneConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     adapter: BottleneckSettings = field(default_factory=BottleneckSettings)
     prefix: PrefixSettings = field(default_factory=PrefixSettings)
-    # the new tokens' rows (labels and words the base lacks, started at their words' rows): train, or stay where
-    # they start (frozen: only the method's own weights train; the rows are rebuilt the same way when it loads)
+    # the new tokens' rows (labels and words the base lacks, started at their words' rows): train whole, move by a
+    # trainable rank-new_rows_rank delta (lowrank: far fewer weights), or stay where they start (frozen: only the
+    # method's own weights train; the rows are rebuilt the same way when it loads)
     new_rows: str = "train"
+    new_rows_rank: int = bounded(1, 4096, default=32)
+    # planner only: add up to this many words of the new prompts that the base's text tokenizer spells in pieces as
+    # whole tokens (lvg.tokenizers.words), their rows starting at their pieces' rows and training as new rows
+    new_words: int = bounded(0, 100_000, default=0)
+    # LoRA+ (Hayou et al. 2024; peft's loraplus_lr_ratio): the zero-initialised factor of each low-rank delta (LoRA's
+    # B, the low-rank rows' u) trains at this multiple of the scheduled rate
+    lr_ratio: float = bounded(1.0, 1024.0, integer=False, default=1.0)
 
     def __post_init__(self) -> None:
         for name, cls in (("lora", LoraSettings), ("adapter", BottleneckSettings), ("prefix", PrefixSettings)):
             if isinstance(getattr(self, name), dict):
                 setattr(self, name, cls(**getattr(self, name)))
+        check_ranges(self, prefix="finetune.")
         self.train_layers = tuple(self.train_layers)
         if self.method not in METHODS:
             raise ValueError(f"finetune.method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.method != "full" and self.base is None:
             raise ValueError(f"finetune.method {self.method} needs finetune.base (the model to adapt)")
-        if self.new_rows not in ("train", "frozen"):
-            raise ValueError(f"finetune.new_rows must be train or frozen, got {self.new_rows!r}")
-        if self.new_rows == "frozen" and self.method == "full":
-            raise ValueError("finetune.new_rows=frozen needs a method that freezes the base (full trains every row)")
+        if self.new_rows not in NEW_ROWS:
+            raise ValueError(f"finetune.new_rows must be one of {', '.join(NEW_ROWS)}, got {self.new_rows!r}")
+        if self.lr_ratio != 1.0 and self.method != "lora" and self.new_rows != "lowrank":
+            raise ValueError("finetune.lr_ratio speeds up LoRA's B and low-rank rows' u: it needs finetune.method=lora "
+                             "or finetune.new_rows=lowrank")  # fmt: skip
+        if self.new_rows != "train" and self.method == "full":
+            raise ValueError(f"finetune.new_rows={self.new_rows} needs a method that freezes the base (full trains "
+                             "every row)")  # fmt: skip
 
 
 ROLE_FOLDERS = {"planner": "planner", "reading LM": "reader"}  # where a model folder keeps each LM
@@ -127,11 +146,11 @@ def lm_folder_of(path: str | os.PathLike, role: str) -> Path:
 def _row_sources(old: PlanVocab, new: PlanVocab) -> dict[int, int]:
     """new id -> old id for every token both vocabularies name (text tokens, backgrounds and labels by name,
     the structural tokens, and locations when both cut the same canvas into the same bins)."""
-    if old.text_vocab_size != new.text_vocab_size:
+    if old.text_vocab_size > new.text_vocab_size:
         raise ValueError(f"the base LM's text vocabulary has {old.text_vocab_size} tokens and the new one "
-                         f"{new.text_vocab_size}: fine-tuning keeps the base's text tokenizer")  # fmt: skip
+                         f"{new.text_vocab_size}: fine-tuning keeps the base's text tokenizer (and may add words)")  # fmt: skip
     a, b = old.layout_tokenizer, new.layout_tokenizer
-    src = {i: i for i in range(new.text_vocab_size)}
+    src = {i: i for i in range(old.text_vocab_size)}
     src.update({new.layout_offset + k: old.layout_offset + k for k in range(b.bg_offset)})  # <layout>, </layout>
     for names_old, names_new, off_old, off_new in (
         (old.layout.backgrounds, new.layout.backgrounds, a.bg_offset, b.bg_offset),
@@ -150,11 +169,13 @@ def _row_sources(old: PlanVocab, new: PlanVocab) -> dict[int, int]:
 
 
 @torch.no_grad()
-def transplant(lm: CausalLM, old: PlanVocab, new: PlanVocab, text_tok: PreTrainedTokenizerBase
-               ) -> tuple[CausalLM, list[int]]:  # fmt: skip
+def transplant(lm: CausalLM, old: PlanVocab, new: PlanVocab, text_tok: PreTrainedTokenizerBase,
+               base_tok: PreTrainedTokenizerBase | None = None) -> tuple[CausalLM, list[int]]:  # fmt: skip
     """``lm`` (over ``old``) moved onto ``new``: a new LM with the same layers, whose rows for tokens both
     vocabularies name are the base's; the rest (new labels, backgrounds, locations) start where
     :func:`~lvg.models.planner.init_layout_embeddings` puts them (new labels at their words' trained rows).
+    ``text_tok`` is ``new``'s text tokenizer: the base's (``base_tok``, default ``text_tok``) with any added words
+    after its ids (:mod:`lvg.tokenizers.words`), whose rows start at their pieces' rows in the base.
     Returns the LM and the ids of its new tokens, ascending."""
     src = _row_sources(old, new)
     if new == old:
@@ -169,7 +190,10 @@ def transplant(lm: CausalLM, old: PlanVocab, new: PlanVocab, text_tok: PreTraine
     mats = ((out.get_input_embeddings().weight, lm.get_input_embeddings().weight),
             (out.get_output_embeddings().weight, lm.get_output_embeddings().weight))  # fmt: skip
     for dst, base in mats:
-        dst[: new.text_vocab_size] = base[: new.text_vocab_size]
+        dst[: old.text_vocab_size] = base[: old.text_vocab_size]
+        for i in range(old.text_vocab_size, new.text_vocab_size):  # added words: at their pieces in the base
+            pieces = word_pieces(base_tok or text_tok, text_tok.convert_ids_to_tokens(i))
+            dst[i] = base[pieces].mean(0) * len(pieces) ** 0.5
     init_layout_embeddings(out, new, text_tok)  # new tokens: from the (trained) text rows copied above
     ids = torch.tensor(sorted(src))
     for dst, base in mats:
@@ -201,22 +225,30 @@ class Adapted:
     vocab: PlanVocab
     base_sha256: str
     config: FinetuneConfig
+    new_words: list[str] = field(default_factory=list)  # words added to the base's text tokenizer
 
     def save(self, model: nn.Module, out: Path, role: str) -> CausalLM | None:
         """For LoRA, adapters and prefixes, write the adapter alone to ``out/adapter``. Return the LM with any
         adapter merged in, or None where it cannot be merged (``adapter``, ``prefix``)."""
         if self.config.method in ADAPTER_METHODS:
-            save_adapter(model, out / "adapter", self.base_sha256, self.vocab, role, self.config)
+            save_adapter(model, out / "adapter", self.base_sha256, self.vocab, role, self.config, self.new_words)
         return None if self.config.method in UNMERGEABLE else merged(model)
 
 
-def start_from_base(ft: FinetuneConfig, role: str, layout: LayoutTokenizerConfig) -> Adapted:
+def start_from_base(ft: FinetuneConfig, role: str, layout: LayoutTokenizerConfig, texts: Iterable[str] = ()
+                    ) -> Adapted:  # fmt: skip
     """The LM a fine-tuning run trains: ``ft.base``'s LM of ``role`` moved onto its own labels plus ``layout``'s
-    (:func:`joint_layout`) by :func:`transplant`, readied for ``ft.method`` by :func:`prepare`."""
-    base, tok, base_vocab = load_lm_folder(lm_folder_of(ft.base, role), role)
+    (:func:`joint_layout`) and, with ``ft.new_words``, the new words of ``texts`` (the training prompts), by
+    :func:`transplant`, readied for ``ft.method`` by :func:`prepare`."""
+    if ft.new_words and role != "planner":
+        raise ValueError(f"finetune.new_words adds prompt words to a planner's text tokenizer; the {role} keeps "
+                         "its base's (set finetune.new_words=0)")  # fmt: skip
+    base, base_tok, base_vocab = load_lm_folder(lm_folder_of(ft.base, role), role)
+    words = find_new_words(texts, base_tok, ft.new_words) if ft.new_words else []
+    tok = add_words(base_tok, words) if words else base_tok
     vocab = PlanVocab.from_tokenizer(tok, joint_layout(base_vocab.layout, layout), base_vocab.max_text_tokens)
-    lm, new_ids = transplant(base, base_vocab, vocab, tok)
-    return Adapted(prepare(lm, ft, new_ids), tok, vocab, weights_sha256(base), ft)
+    lm, new_ids = transplant(base, base_vocab, vocab, tok, base_tok)
+    return Adapted(prepare(lm, ft, new_ids), tok, vocab, weights_sha256(base), ft, words)
 
 
 def _layer_indices(train_layers: tuple[int, ...], n: int) -> list[int]:
@@ -228,12 +260,18 @@ def _layer_indices(train_layers: tuple[int, ...], n: int) -> list[int]:
 
 
 def prepare(lm: CausalLM, cfg: FinetuneConfig, new_ids: list[int]) -> nn.Module:
-    """``lm`` ready to train with ``cfg.method`` (``new_ids``: the transplanted tokens, whose rows train unless
-    ``cfg.new_rows`` is frozen)."""
+    """``lm`` ready to train with ``cfg.method`` (``new_ids``: the transplanted tokens, whose rows train whole, by a
+    low-rank delta or not at all, as ``cfg.new_rows`` says)."""
     if cfg.method == "full":
         return lm.requires_grad_(True)
-    if cfg.new_rows == "frozen":
-        new_ids = []
+    model = _prepare_method(lm, cfg, new_ids if cfg.new_rows == "train" else [])
+    if cfg.new_rows == "lowrank" and new_ids:  # after the method froze the base: its u and v train
+        add_low_rank_rows(lm, list(new_ids), cfg.new_rows_rank)
+    return model
+
+
+def _prepare_method(lm: CausalLM, cfg: FinetuneConfig, new_ids: list[int]) -> nn.Module:
+    """``lm`` readied for ``cfg.method`` (not full), the rows of ``new_ids`` trainable (whole)."""
     from peft import LoraConfig, TrainableTokensConfig, get_peft_model
 
     tokens = {"embed_tokens": list(new_ids), "lm_head": list(new_ids)} if new_ids else None
@@ -267,6 +305,18 @@ def prepare(lm: CausalLM, cfg: FinetuneConfig, new_ids: list[int]) -> nn.Module:
     return model
 
 
+def param_groups(model: nn.Module, cfg: FinetuneConfig) -> list:
+    """What the optimizer trains for ``cfg``: ``model``'s parameters, with LoRA's B and the low-rank rows' u in a
+    group of their own at ``cfg.lr_ratio`` times the rate (LoRA+) when that is not 1."""
+    params = list(model.parameters())
+    if cfg.lr_ratio == 1.0:
+        return params
+    fast = {id(p) for n, p in model.named_parameters() if "lora_B" in n or "lora_embedding_B" in n
+            or n.endswith("parametrizations.weight.0.u")}  # fmt: skip
+    return [{"params": [p for p in params if id(p) not in fast]},
+            {"params": [p for p in params if id(p) in fast], "lr_scale": cfg.lr_ratio}]  # fmt: skip
+
+
 def trainable_share(model: nn.Module) -> tuple[int, int]:
     """(trainable parameters, all parameters) of ``model``."""
     params = list(model.parameters())
@@ -281,15 +331,20 @@ def merged(model: nn.Module) -> CausalLM:
     if isinstance(model, PrefixTuned) or has_bottlenecks(model):
         raise ValueError("an LM with bottleneck adapters or a prefix cannot be folded into plain LM weights: keep "
                          "its base and the adapter folder (OUT/adapter), and load that with --adapter")  # fmt: skip
-    if not isinstance(model, PeftModel):
+    if not isinstance(model, PeftModel) and not low_rank_rows(model):
         return model
-    return copy.deepcopy(model).merge_and_unload()
+    out = copy.deepcopy(model)
+    out = out.merge_and_unload() if isinstance(out, PeftModel) else out
+    fold_low_rank_rows(out)
+    return out
 
 
 def save_adapter(model: nn.Module, path: str | os.PathLike, base_sha256: str, vocab: PlanVocab,
-                 role: str = "planner", config: FinetuneConfig | None = None) -> Path:  # fmt: skip
-    """Write a fine-tuned ``model``'s adapter: peft's part in peft's format (safetensors), the bottleneck or prefix
-    weights in ``lvg_modules.safetensors``, and ``lvg_adapter.json`` (method and settings, role, base, vocabulary)."""
+                 role: str = "planner", config: FinetuneConfig | None = None, new_words: list[str] = ()
+                 ) -> Path:  # fmt: skip
+    """Write a fine-tuned ``model``'s adapter: peft's part in peft's format (safetensors), the bottleneck, prefix
+    or low-rank-row weights in ``lvg_modules.safetensors``, and ``lvg_adapter.json`` (method and settings, role,
+    base, vocabulary, the words added to the base's text tokenizer)."""
     from peft import PeftModel
     from safetensors.torch import save_file
 
@@ -299,20 +354,23 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, base_sha256: str, vo
     inner = model.lm if isinstance(model, PrefixTuned) else model
     if isinstance(inner, PeftModel):
         inner.save_pretrained(path, safe_serialization=True)
-    if config.method in UNMERGEABLE:
+    if config.method in UNMERGEABLE or low_rank_rows(model):
         save_file(module_state(model), str(path / MODULE_WEIGHTS))
     settings = {"lora": dataclasses.asdict(config.lora), "adapter": dataclasses.asdict(config.adapter),
                 "prefix": dataclasses.asdict(config.prefix)}.get(config.method)  # fmt: skip
     meta = {"role": role, "method": config.method, "settings": settings, "base_sha256": base_sha256,
-            "new_token_rows": isinstance(inner, PeftModel), "plan_vocab": vocab.to_dict()}  # fmt: skip
+            "new_token_rows": isinstance(inner, PeftModel), "plan_vocab": vocab.to_dict(),
+            "low_rank_rows": next((r.u.shape[1] for r in low_rank_rows(model).values()), None),
+            "new_words": list(new_words)}  # fmt: skip
     (path / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return path
 
 
 def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBase, path: str | os.PathLike,
-                 role: str = "planner") -> tuple[nn.Module, PlanVocab]:  # fmt: skip
-    """``lm`` with the adapter at ``path`` applied (a new LM; ``lm`` unchanged), and the adapted vocabulary. LoRA
-    is merged into plain weights; bottleneck adapters and a prefix are attached (a ``PrefixTuned`` for a prefix).
+                 role: str = "planner") -> tuple[nn.Module, PlanVocab, PreTrainedTokenizerBase]:  # fmt: skip
+    """``lm`` with the adapter at ``path`` applied (a new LM; ``lm`` unchanged), the adapted vocabulary and its text
+    tokenizer (``text_tok`` itself, or a copy with the words the adapter added). LoRA and low-rank rows are merged
+    into plain weights; bottleneck adapters and a prefix are attached (a ``PrefixTuned`` for a prefix).
 
     Refuses, with the reason, a folder that is not an lvg adapter, an adapter for another role or another base,
     settings that do not fit the weights, and any weights file but safetensors (peft would unpickle a ``.bin``)."""
@@ -327,20 +385,36 @@ def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBa
                          f"{role}'s weights' SHA-256): load it on the model it was trained from")  # fmt: skip
     new_vocab = config_from_dict(PlanVocab, meta.get("plan_vocab") or {}, str(path / ADAPTER_META))
     need = [PEFT_CONFIG, PEFT_WEIGHTS] if method == "lora" or meta.get("new_token_rows") else []
-    need += [MODULE_WEIGHTS] if method in UNMERGEABLE else []
+    rows_rank = meta.get("low_rank_rows")
+    if rows_rank is not None and not (isinstance(rows_rank, int) and not isinstance(rows_rank, bool) and rows_rank > 0):
+        raise ValueError(f"{path / ADAPTER_META}: low_rank_rows must be a positive integer or null, got {rows_rank!r}")
+    need += [MODULE_WEIGHTS] if method in UNMERGEABLE or rows_rank else []
     for name in need:
         check_regular_file(path / name)
         if not (path / name).is_file():
             raise FileNotFoundError(f"{path} is not a complete lvg {method} adapter folder (no {name})")
+    words = meta.get("new_words") or []
+    if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
+        raise ValueError(f"{path / ADAPTER_META}: new_words must be a list of words, got {words!r}")
+    new_tok = add_words(text_tok, words) if words else text_tok
+    if len(new_tok) != new_vocab.text_vocab_size:
+        raise ValueError(f"{path / ADAPTER_META}: its plan_vocab has {new_vocab.text_vocab_size} text tokens, this "
+                         f"{role}'s text tokenizer with its {len(words)} new words {len(new_tok)}")  # fmt: skip
     try:
-        model, _ = transplant(lm, vocab, new_vocab, text_tok)
+        model, new_ids = transplant(lm, vocab, new_vocab, new_tok, text_tok)
     except ValueError as e:
         raise ValueError(f"{path / ADAPTER_META}: its plan_vocab does not fit this {role}: {e}") from None
     if PEFT_CONFIG in need:
         model = peft_folded(model, path)
+    if rows_rank:
+        add_low_rank_rows(model, new_ids, rows_rank)
     if method in UNMERGEABLE:
         model = _attach_modules(model, method, meta.get("settings"), path)
-    return model.eval(), new_vocab
+    elif rows_rank:
+        state = check_adapter_weights(path / MODULE_WEIGHTS)
+        load_module_state(model, state, f"{path / MODULE_WEIGHTS} (with the settings of {ADAPTER_META})")
+    fold_low_rank_rows(model)
+    return model.eval(), new_vocab, new_tok
 
 
 def _attach_modules(lm: CausalLM, method: str, settings: object, path: Path) -> nn.Module:

@@ -268,8 +268,9 @@ class PlannedPipeline(BasePipeline):
             else:
                 self.gan_painter = load_painter_adapter(self.gan_painter, path).to(self.device)
         for path in planner_adapters:
-            lm, vocab = load_adapter(self.planner.lm, self.planner.vocab, self.planner.text_tokenizer, path, "planner")
-            self.planner = LayoutPlanner(lm.to(self.device), self.planner.text_tokenizer, vocab)
+            lm, vocab, tok = load_adapter(self.planner.lm, self.planner.vocab, self.planner.text_tokenizer, path,
+                                          "planner")  # fmt: skip
+            self.planner = LayoutPlanner(lm.to(self.device), tok, vocab)
         unknown = sorted({w for label in self.planner.vocab.layout.labels for w in label.split()}
                          - set(self.painter.config.label_words))  # fmt: skip
         if planner_adapters and unknown:  # planning works; painting such a label is a LayoutError naming the word

@@ -97,8 +97,9 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """Set every param group's rate to ``lr`` times the group's ``lr_scale`` (1 when it has none)."""
     for g in opt.param_groups:
-        g["lr"] = lr
+        g["lr"] = lr * g.get("lr_scale", 1.0)
 
 
 def seed_everything(seed: int) -> None:

@@ -104,8 +104,13 @@ class Task:
     ema: nn.Module | None = None  # set by the loop when train.ema_decay > 0
 
     def updates(self) -> list[Update]:
-        """The optimizers and their losses: by default one AdamW over every module's parameters on :meth:`loss`."""
-        return [Update("opt", [p for m in self.modules.values() for p in m.parameters()], self.loss)]
+        """The optimizers and their losses: by default one AdamW over :meth:`param_groups` on :meth:`loss`."""
+        return [Update("opt", self.param_groups(), self.loss)]
+
+    def param_groups(self) -> list:
+        """What the default update trains: every module's parameters, or param-group dicts, whose ``lr_scale``
+        multiplies the scheduled rate (e.g. LoRA+)."""
+        return [p for m in self.modules.values() for p in m.parameters()]
 
     def batch(self, step: int, shard: Shard) -> Any:
         """This shard of the global batch of ``step`` (a pure function of both)."""

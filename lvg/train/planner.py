@@ -20,7 +20,7 @@ import torch
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as chunks_of
 from lvg.data.text import REFUSAL_REASONS
-from lvg.models.adapters import FinetuneConfig, start_from_base
+from lvg.models.adapters import FinetuneConfig, param_groups, start_from_base
 from lvg.models.planner import (
     IGNORE,
     PlannerSize,
@@ -192,7 +192,8 @@ class PlannerTask(Task):
         if cfg.finetune.base:  # the base's layers and text tokenizer; its rows for the tokens both vocabularies name
             if cfg.model.init_from:
                 raise ValueError("give model.init_from (grow a Hugging Face LM) or finetune.base, not both")
-            self.adapted = start_from_base(cfg.finetune, "planner", lay_cfg)  # the base's labels stay plannable
+            # the base's labels stay plannable; finetune.new_words reads the folder's prompts
+            self.adapted = start_from_base(cfg.finetune, "planner", lay_cfg, [r.text for r in self.rows or ()])
             lm, text_tok, vocab = self.adapted.lm, self.adapted.text_tokenizer, self.adapted.vocab
         elif cfg.model.init_from:
             lm, text_tok, vocab = grow_planner_from_pretrained(cfg.model.init_from, lay_cfg, cfg.model.max_text_tokens)
@@ -271,6 +272,10 @@ class PlannerTask(Task):
 
     def summary(self, metrics: dict[str, float]) -> str:
         return headline(metrics) if self.prompts else super().summary(metrics)
+
+    def param_groups(self) -> list:
+        """Under fine-tuning, LoRA's B and low-rank rows may train faster (``finetune.lr_ratio``, LoRA+)."""
+        return param_groups(self.lm, self.cfg.finetune) if self.adapted else super().param_groups()
 
     def save(self, out: Path) -> Path:
         """``OUT/planner`` (any LoRA merged in) and, for LoRA, bottleneck adapters and prefixes, the adapter alone in

@@ -27,7 +27,7 @@ import torch
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as batch_chunks
 from lvg.data.layout import reading_order
-from lvg.models.adapters import FinetuneConfig, start_from_base
+from lvg.models.adapters import FinetuneConfig, param_groups, start_from_base
 from lvg.models.planner import (
     PlannerSize,
     PlanVocab,
@@ -394,6 +394,10 @@ class ReadingLMTask(Task):
 
     def summary(self, metrics: dict[str, float]) -> str:
         return ", ".join(f"{k[4:]} {v:.3f}" for k, v in metrics.items() if k[4:].startswith(("caption", "vqa")))
+
+    def param_groups(self) -> list:
+        """Under fine-tuning, LoRA's B and low-rank rows may train faster (``finetune.lr_ratio``, LoRA+)."""
+        return param_groups(self.lm, self.cfg.finetune) if self.adapted else super().param_groups()
 
     def save(self, out: Path) -> Path:
         """``OUT/reading_lm`` (any LoRA merged in) and, for LoRA, bottleneck adapters and prefixes, the adapter alone
