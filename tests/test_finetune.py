@@ -41,6 +41,13 @@ def finetune(base: Path, data: Path, out: Path, method: str, steps: int = 60, *e
         "cond_dropout=0", "model.bins_per_px=1", *extra]))  # fmt: skip
 
 
+def assert_same_lm(a, b, tok, vocab: PlanVocab, text: str = "a purple moon") -> None:
+    """Two LMs give the same logits on ``text``."""
+    ids = torch.tensor([[vocab.bos_id, *tok(text, add_special_tokens=False)["input_ids"]]])
+    with torch.no_grad():
+        torch.testing.assert_close(a(input_ids=ids).logits, b(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+
+
 def greedy_layouts(planner_dir: Path, prompts: list[str]) -> list[Layout]:
     lm, tok, vocab = load_lm_folder(planner_dir)
     planner = LayoutPlanner(lm.eval(), tok, vocab)
@@ -342,12 +349,8 @@ def test_frozen_new_rows_stay_at_their_words_and_the_adapter_reloads_to_the_trai
     started, _ = transplant(lm, vocab, new_vocab, tok)
     inner = reloaded.lm if hasattr(reloaded, "lm") else reloaded
     torch.testing.assert_close(inner.get_input_embeddings().weight, started.get_input_embeddings().weight)
-    ids = torch.tensor([[new_vocab.bos_id, *tok("a purple moon", add_special_tokens=False)["input_ids"]]])
     if method == "lora":  # a plain planner folder was saved too: the same model
-        saved, _, _ = load_lm_folder(planner_dir)
-        with torch.no_grad():
-            torch.testing.assert_close(reloaded(input_ids=ids).logits, saved(input_ids=ids).logits, atol=1e-5,
-                                       rtol=1e-4)  # fmt: skip
+        assert_same_lm(reloaded, load_lm_folder(planner_dir)[0], tok, new_vocab)
     with pytest.raises(ValueError, match="new_rows=frozen needs a method"):
         load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.new_rows=frozen"])
     with pytest.raises(ValueError, match="new_rows must be one of train, lowrank, frozen"):
@@ -395,11 +398,7 @@ def test_low_rank_new_rows_learn_the_new_labels_and_the_adapter_reloads_to_the_t
         planner = LayoutPlanner(reloaded.eval(), tok, new_vocab)
         got = planner.plan_tokens(planner.tokenize(list(NEW)), [0, 0], 1.0, 1e-4, 0, 1.0, 8)
         assert [lay.objects[0].label for lay in got] == [label for label, _ in NEW.values()]
-        saved, _, _ = load_lm_folder(planner_dir)
-        ids = torch.tensor([[new_vocab.bos_id, *tok("a purple moon", add_special_tokens=False)["input_ids"]]])
-        with torch.no_grad():
-            torch.testing.assert_close(reloaded(input_ids=ids).logits, saved(input_ids=ids).logits, atol=1e-5,
-                                       rtol=1e-4)  # fmt: skip
+        assert_same_lm(reloaded, load_lm_folder(planner_dir)[0], tok, new_vocab)
     with pytest.raises(ValueError, match="new_rows=lowrank needs a method"):
         load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.new_rows=lowrank"])
     with pytest.raises(ValueError, match="finetune.new_rows_rank"):
@@ -436,9 +435,7 @@ def test_new_words_become_whole_tokens_whose_rows_start_at_their_pieces_and_trav
     pieces = word_pieces(tok, meta["new_words"][0])
     torch.testing.assert_close(started.get_input_embeddings().weight[w],
                                lm.get_input_embeddings().weight[pieces].mean(0) * len(pieces) ** 0.5)  # fmt: skip
-    ids = torch.tensor([[new_vocab.bos_id, *new_tok("a purple moon", add_special_tokens=False)["input_ids"]]])
-    with torch.no_grad():
-        torch.testing.assert_close(reloaded(input_ids=ids).logits, saved(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+    assert_same_lm(reloaded, saved, new_tok, new_vocab)
     planner = LayoutPlanner(reloaded.eval(), new_tok, new_vocab)
     got = planner.plan_tokens(planner.tokenize(list(NEW)), [0, 0], 1.0, 1e-4, 0, 1.0, 8)
     assert [lay.objects[0].label for lay in got] == [label for label, _ in NEW.values()]
