@@ -507,13 +507,13 @@ def reading_report(res: dict[str, dict], budgets: list[float], base: dict, secs:
         adapter = f"{r['adapter_mb']:.2f} MB" if r["adapter_mb"] else ""
         lines.append(f"| {m} | {r['trainable']:,} ({pct(r['share'])}) | {adapter} | {' | '.join(cells)} | {shapes} |")
     kinds = [k for k in next(iter(res.values()))["budgets"][budgets[-1]]["en"] if k not in ("caption", "questions")]
-    if "lora8" in res:
-        lines += ["", "lora8: LoRA trains the projections and the new labels' rows, while the output head's text rows "
-                  "stay the base's, and the Shapes World tokenizer spells Emoji World's names in letters and bytes: "
-                  "within its 20 minutes it does not learn to write them (captions 2.6%, 'what' answers 2%), while "
-                  "counting, positions and relations carry over. The planner's fix (`finetune.new_words`, the words "
-                  "as whole tokens) is not available to the reading LM yet: it treats added tokens as its task "
-                  "tokens."]  # fmt: skip
+    if loras := [m for m in res if m.startswith("lora")]:
+        lines += ["", f"{', '.join(loras)}: LoRA trains the projections and the new labels' rows, while the output "
+                  "head's text rows stay the base's, and the Shapes World tokenizer spells Emoji World's names in "
+                  "letters and bytes: within about 20 minutes it does not learn to write them (the captions and the "
+                  "'what' answers above), while counting, positions and relations carry over. The planner's fix "
+                  "(`finetune.new_words`, the words as whole tokens) is not available to the reading LM yet: it "
+                  "treats added tokens as its task tokens."]  # fmt: skip
     lines += ["", f"Questions per type at {budgets[-1]:g} CPU minutes (or the run's last snapshot before it), EN / ZH:",
               "", "| method | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]  # fmt: skip
     for m, r in res.items():
