@@ -146,9 +146,14 @@ class LowRankRows(nn.Module):
 VOCAB_GETTERS = {"embed_tokens": "get_input_embeddings", "lm_head": "get_output_embeddings"}
 
 
-def _vocab_matrices(model: nn.Module) -> dict[str, nn.Module]:
+def _causal_lm(model: nn.Module) -> nn.Module:
+    """The causal LM inside a prefix and any peft wrapper."""
     inner = model.lm if isinstance(model, PrefixTuned) else model
-    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+    return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+
+
+def _vocab_matrices(model: nn.Module) -> dict[str, nn.Module]:
+    inner = _causal_lm(model)
     return {name: getattr(inner, getter)() for name, getter in VOCAB_GETTERS.items()}
 
 
@@ -171,8 +176,7 @@ def fold_low_rank_rows(model: nn.Module) -> None:
     """Make ``model``'s low-rank rows plain rows (the delta added in), in place: each parametrized vocabulary matrix
     is replaced by a plain module holding its current weight. (Not ``parametrize.remove_parametrizations``: it
     deletes the property from the parametrized class, which a deep copy shares with its original.)"""
-    inner = model.lm if isinstance(model, PrefixTuned) else model
-    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+    inner = _causal_lm(model)
     for name, m in _vocab_matrices(model).items():
         if not parametrize.is_parametrized(m, "weight"):
             continue
