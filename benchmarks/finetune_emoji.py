@@ -136,6 +136,65 @@ METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; over
     "lora4-words-plus8-10min": (1600, [*PLUS(2e-3, 8), "finetune.lora.rank=4", "finetune.lora.alpha=8", *LOWRANK(16)]),
     "lora4-words-plus4-10min": (1550, [*PLUS(2e-3, 4), "finetune.lora.rank=4", "finetune.lora.alpha=8", *LOWRANK(16)]),
     "lora2-words-plus4-10min": (1550, [*PLUS(2e-3, 4), "finetune.lora.rank=2", "finetune.lora.alpha=4", *LOWRANK(32)]),
+    "lora4-words-layout-10min": (  # the base's layout tokens' rows move too (low-rank)
+        1550,
+        [
+            *PLUS(2e-3, 4),
+            "finetune.lora.rank=4",
+            "finetune.lora.alpha=8",
+            *LOWRANK(16),
+            "finetune.new_rows_head_rank=48",
+            "finetune.layout_rows=true",
+        ],
+    ),
+    "lora4-words-layout-e24-10min": (  # the same, input rows at rank 24 (5.1% trainable)
+        1550,
+        [
+            *PLUS(2e-3, 4),
+            "finetune.lora.rank=4",
+            "finetune.lora.alpha=8",
+            *LOWRANK(24),
+            "finetune.new_rows_head_rank=48",
+            "finetune.layout_rows=true",
+        ],
+    ),
+    "lora4-words-layout-e22-10min": (  # rank 22 (5.0%), a schedule of 1,500 steps
+        1500,
+        [
+            *PLUS(2e-3, 4),
+            "finetune.lora.rank=4",
+            "finetune.lora.alpha=8",
+            *LOWRANK(22),
+            "finetune.new_rows_head_rank=48",
+            "finetune.layout_rows=true",
+        ],
+    ),
+    **{  # the same again with other seeds (initialisation and batch order): the spread between runs
+        f"lora4-words-layout-e22-10min-seed{k}": (
+            1500,
+            [
+                *PLUS(2e-3, 4),
+                "finetune.lora.rank=4",
+                "finetune.lora.alpha=8",
+                *LOWRANK(22),
+                "finetune.new_rows_head_rank=48",
+                "finetune.layout_rows=true",
+                f"train.seed={k}",
+                f"data.seed={k}",
+            ],
+        )
+        for k in (1, 2)
+    },
+    "lora4-words-head48-10min": (
+        1550,
+        [
+            *PLUS(2e-3, 4),
+            "finetune.lora.rank=4",
+            "finetune.lora.alpha=8",
+            *LOWRANK(16),
+            "finetune.new_rows_head_rank=48",
+        ],
+    ),  # fmt: skip
     "full-words-10min": (1600, [BASE, "finetune.method=full", "train.lr=1e-3", *B32, *WORDS]),
 }
 READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; overrides of configs/reading-lm-emoji.yaml)
@@ -147,7 +206,48 @@ READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; over
     "lora8": (1700, [*LORA, "finetune.lora.rank=8", "finetune.lora.alpha=16"]),
     "lora16": (1700, [*LORA, "finetune.lora.rank=16", "finetune.lora.alpha=32"]),
     "adapter": (2300, [BASE, "finetune.method=adapter", "finetune.adapter.rank=32", "train.lr=3e-3"]),
-    "prefix": (2100, [BASE, "finetune.method=prefix", "finetune.prefix.num_tokens=16", "train.lr=3e-3"]),
+    "prefix": (2400, [BASE, "finetune.method=prefix", "finetune.prefix.num_tokens=16", "train.lr=3e-3"]),
+    "lora4-words": (  # LoRA+ with the captions' and questions' words as whole tokens, their rows low-rank
+        2000,
+        [
+            *LORA[:2],
+            "train.lr=2e-3",
+            "finetune.lr_ratio=4",
+            "finetune.lora.rank=4",
+            "finetune.lora.alpha=8",
+            *WORDS,
+            *LOWRANK(32),
+        ],
+    ),  # fmt: skip
+    "lora2-words-10min": (  # under 5% trainable, a schedule ending near a third of scratch's time, batch 32
+        1600,
+        [
+            *LORA[:2],
+            "train.lr=2e-3",
+            "finetune.lr_ratio=4",
+            "finetune.lora.rank=2",
+            "finetune.lora.alpha=4",
+            *WORDS,
+            *LOWRANK(16),
+            "finetune.new_rows_head_rank=24",
+            *B32,
+        ],
+    ),
+    "lora4-words-layout-10min": (  # the same with LoRA r = 4 and the base's layout rows low-rank too
+        1450,
+        [
+            *LORA[:2],
+            "train.lr=2e-3",
+            "finetune.lr_ratio=4",
+            "finetune.lora.rank=4",
+            "finetune.lora.alpha=8",
+            *WORDS,
+            *LOWRANK(8),
+            "finetune.new_rows_head_rank=24",
+            "finetune.layout_rows=true",
+            *B32,
+        ],
+    ),
 }
 PAINTER_METHODS = {  # the GAN painter's runs: (steps; overrides of configs/gan-painter-emoji.yaml)
     "scratch": (3000, []),  # runs/gan-painter-emoji-l1 of docs/painters.md (21 CPU minutes), linked as RUNS/scratch
@@ -466,6 +566,11 @@ def report(res: dict[str, dict], budgets: list[float], base_shapes: tuple[float,
               "far behind at equal minutes, and batch 32 alone barely moves LoRA r = 16 (lora16-b32-10min against "
               "lora16). Two LoRA+ runs stopped at 1,100 steps are left out: ratio 16 at 2e-3 and ratio 8 at 3e-3, "
               "whose loss stalled near 2.1 (1.45 for ratio 8 at 2e-3).", "",
+              "`layout` (`finetune.layout_rows=true`): the base's own layout tokens (its 64 locations, layout markers, "
+              "labels and backgrounds) move by the low-rank delta too, not only the new tokens: Emoji World's boxes "
+              "are squares on a grid, Shapes World's are not. `head48`: the output head's delta has rank 48, over the "
+              "rows a planner writes (not the 809 words: `finetune.new_rows_head_rank`); the layout runs all have it, "
+              "and `e24` / `e22` give the input rows rank 24 / 22 (16 otherwise).", *seed_spread(res, 9.2), "",
               f"Per category at {budgets[-1]:g} CPU minutes (or the run's last snapshot before it), EN / ZH:", "",
               "| method | " + " | ".join(cats) + " |", "|---|" + "---|" * len(cats)]  # fmt: skip
     for m, r in res.items():
@@ -475,6 +580,22 @@ def report(res: dict[str, dict], budgets: list[float], base_shapes: tuple[float,
                 f"| {m} | " + " | ".join(f"{100 * e['en'][c]:.0f} / {100 * e['zh'][c]:.0f}" for c in cats) + " |"
             )
     return "\n".join(lines)
+
+
+def seed_spread(res: dict[str, dict], budget: float) -> list[str]:
+    """A sentence on the runs of one method with several seeds (``NAME`` and ``NAME-seedK``) at ``budget``."""
+    out = []
+    for m in [m for m in res if f"{m}-seed1" in res]:
+        runs = [k for k in res if k == m or k.startswith(f"{m}-seed")]
+        got = [(k, e) for k in runs if (e := res[k]["budgets"].get(budget))]
+        if len(got) < 2:
+            continue
+        each = "; ".join(f"{k.removeprefix(m) or 'seed 0'}: {pct(e['en']['all'])} / {pct(e['zh']['all'])}"
+                         for k, e in got).replace("-seed", "seed ")  # fmt: skip
+        mean = [sum(e[lang]["all"] for _, e in got) / len(got) for lang in ("en", "zh")]
+        out += ["", f"{m} with {len(got)} seeds (initialisation and batch order) at {budget:g} CPU minutes: mean "
+                f"{pct(mean[0])} / {pct(mean[1])} (EN / ZH; {each})."]  # fmt: skip
+    return out
 
 
 def reading_report(res: dict[str, dict], budgets: list[float], base: dict, secs: float) -> str:
@@ -507,13 +628,18 @@ def reading_report(res: dict[str, dict], budgets: list[float], base: dict, secs:
         adapter = f"{r['adapter_mb']:.2f} MB" if r["adapter_mb"] else ""
         lines.append(f"| {m} | {r['trainable']:,} ({pct(r['share'])}) | {adapter} | {' | '.join(cells)} | {shapes} |")
     kinds = [k for k in next(iter(res.values()))["budgets"][budgets[-1]]["en"] if k not in ("caption", "questions")]
-    if loras := [m for m in res if m.startswith("lora")]:
-        lines += ["", f"{', '.join(loras)}: LoRA trains the projections and the new labels' rows, while the output "
+    loras = [m for m in res if m.startswith("lora")]
+    worded = [m for m in loras if any(o.startswith("finetune.new_words=") for o in READING_METHODS[m][1])]
+    if plain := [m for m in loras if m not in worded]:
+        lines += ["", f"{', '.join(plain)}: LoRA trains the projections and the new labels' rows, while the output "
                   "head's text rows stay the base's, and the Shapes World tokenizer spells Emoji World's names in "
                   "letters and bytes: within about 20 minutes it does not learn to write them (the captions and the "
-                  "'what' answers above), while counting, positions and relations carry over. The planner's fix "
-                  "(`finetune.new_words`, the words as whole tokens) is not available to the reading LM yet: it "
-                  "treats added tokens as its task tokens."]  # fmt: skip
+                  "'what' answers above), while counting, positions and relations carry over."]  # fmt: skip
+    if worded:
+        lines += ["", f"{', '.join(worded)}: the same with `finetune.new_words`: the words of the stream's questions "
+                  "and answers that the Shapes World tokenizer spells in pieces become whole tokens, their rows "
+                  "(low-rank, `new_rows=lowrank`) train with the labels', and the LM writes the names. The `-10min` "
+                  "runs' schedules end near a third of scratch's time (batch 32)."]  # fmt: skip
     lines += ["", f"Questions per type at {budgets[-1]:g} CPU minutes (or the run's last snapshot before it), EN / ZH:",
               "", "| method | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]  # fmt: skip
     for m, r in res.items():

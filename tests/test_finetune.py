@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import make_tiny_planned, write_layout_folder
 
-from lvg.data.layout import Layout
+from lvg.data.layout import Layout, LayoutObject
 from lvg.models.adapters import load_adapter, transplant, weights_sha256
 from lvg.models.planner import PlanVocab, load_lm_folder
 from lvg.pipelines.planned import LayoutPlanner
@@ -408,6 +408,8 @@ def test_low_rank_new_rows_learn_the_new_labels_and_the_adapter_reloads_to_the_t
 
 def test_new_words_become_whole_tokens_whose_rows_start_at_their_pieces_and_travel_with_the_adapter(base, moons,
                                                                                                    tmp_path):  # fmt: skip
+    from safetensors.torch import load_file
+
     from lvg.tokenizers.words import add_words, find_new_words, word_pieces
 
     lm, tok, vocab = load_lm_folder(base / "planner")
@@ -421,12 +423,19 @@ def test_new_words_become_whole_tokens_whose_rows_start_at_their_pieces_and_trav
     moon = ext.convert_tokens_to_ids("moon")
     assert moon >= len(tok) and moon in ext(" a moon", add_special_tokens=False)["input_ids"]
     assert moon not in ext("moonlight", add_special_tokens=False)["input_ids"]  # never inside a longer word
-    extra = ["finetune.new_words=50", "finetune.new_rows=lowrank", "finetune.new_rows_rank=2"]
+    # the head: its own rank, no rows for words (a planner writes none); the base's layout tokens move too
+    extra = ["finetune.new_words=50", "finetune.new_rows=lowrank", "finetune.new_rows_rank=2",
+             "finetune.new_rows_head_rank=3", "finetune.layout_rows=true"]  # fmt: skip
     data = write_layout_folder(tmp_path / "moons", NEW, rows=20)  # 15 prompts to train on: each word >= 5 times
     planner_dir = finetune(base / "planner", data, tmp_path / "w", "lora", 150, *extra)
     meta = json.loads((tmp_path / "w" / "adapter" / "lvg_adapter.json").read_text())
     assert meta["new_words"] and all(w in "a purple moon a golden sun" for w in meta["new_words"])
+    assert meta["low_rank_rows"] == {"embed_tokens": 2, "lm_head": 3} and meta["layout_rows"] is True
     reloaded, new_vocab, new_tok = load_adapter(lm, vocab, tok, tmp_path / "w" / "adapter")
+    rows = load_file(str(tmp_path / "w" / "adapter" / "lvg_modules.safetensors"))
+    n_layout = new_vocab.vocab_size - new_vocab.layout_offset  # the base's layout tokens and the 2 new labels
+    assert rows["rows.embed_tokens.u"].shape == (n_layout + len(meta["new_words"]), 2)
+    assert rows["rows.lm_head.u"].shape == (n_layout, 3)  # no word: a planner never writes one
     saved, saved_tok, _ = load_lm_folder(planner_dir)
     assert len(new_tok) == len(saved_tok) == len(tok) + len(meta["new_words"]) == new_vocab.text_vocab_size
     started, new_ids = transplant(lm, vocab, new_vocab, new_tok, tok)
@@ -439,10 +448,37 @@ def test_new_words_become_whole_tokens_whose_rows_start_at_their_pieces_and_trav
     planner = LayoutPlanner(reloaded.eval(), new_tok, new_vocab)
     got = planner.plan_tokens(planner.tokenize(list(NEW)), [0, 0], 1.0, 1e-4, 0, 1.0, 8)
     assert [lay.objects[0].label for lay in got] == [label for label, _ in NEW.values()]
-    with pytest.raises(ValueError, match="new_words adds prompt words to a planner"):
-        from lvg.models.adapters import FinetuneConfig, start_from_base
 
-        start_from_base(FinetuneConfig(base=str(base), method="lora", new_words=5), "reading LM", vocab.layout)
+
+def test_a_reading_lm_adapter_writes_its_new_words_and_the_pipeline_reads_with_it(tmp_path):
+    """New words are text the reading LM writes (not special tokens): its captions use them, the head rows of
+    words train, and ``load_adapter`` puts the adapter on a pipeline's reader."""
+    from safetensors.torch import load_file
+
+    from lvg.pipelines.planned import PlannedPipeline
+    from lvg.train.reader import ReadingLMTrainingConfig, train_reading_lm
+
+    base = make_tiny_planned(tmp_path / "base", reader=True)
+    data = write_layout_folder(tmp_path / "moons", NEW, rows=20)
+    train_reading_lm(load_config(ReadingLMTrainingConfig, None, [
+        f"imagefolder={data}", f"train.out_dir={tmp_path / 'rlm'}", f"finetune.base={base}", "finetune.method=lora",
+        "finetune.new_words=50", "finetune.new_rows=lowrank", "finetune.new_rows_rank=4", "train.steps=150",
+        "finetune.new_rows_head_rank=4",  # head rows for the words it writes, none for the labels it reads
+        "train.batch_size=8", "train.lr=1e-2", "train.warmup_steps=0", "train.eval_every=1000",
+        "train.ckpt_every=1000", "train.log_every=1000", "train.progress=false", "val_fraction=0.25",
+        "bins_per_px=1"]))  # fmt: skip
+    adapter = tmp_path / "rlm" / "adapter"
+    meta = json.loads((adapter / "lvg_adapter.json").read_text())
+    assert "moon" in meta["new_words"] and meta["low_rank_rows"] == {"embed_tokens": 4, "lm_head": 4}
+    rows = load_file(str(adapter / "lvg_modules.safetensors"))
+    assert rows["rows.lm_head.u"].shape[0] == len(meta["new_words"])
+    assert rows["rows.embed_tokens.u"].shape[0] == len(meta["new_words"]) + 2  # and the 2 new labels
+    pipe = PlannedPipeline.from_pretrained(base).load_adapter(adapter)
+    tok = pipe.reader.text_tokenizer
+    moon = tok.convert_tokens_to_ids("moon")
+    assert moon in tok("a purple moon", add_special_tokens=False)["input_ids"] and pipe.reader.allowed[moon]
+    layouts = [Layout("white", (LayoutObject(label, tuple(box)),), 64) for label, box in NEW.values()]
+    assert pipe.reader.caption(layouts, "en") == list(NEW)
 
 
 def test_lora_plus_trains_the_zero_started_factors_faster_and_resumes(base, moons, tmp_path):

@@ -157,13 +157,19 @@ def _vocab_matrices(model: nn.Module) -> dict[str, nn.Module]:
     return {name: getattr(inner, getter)() for name, getter in VOCAB_GETTERS.items()}
 
 
-def add_low_rank_rows(lm: nn.Module, rows: list[int], rank: int) -> None:
-    """Let ``rows`` of both vocabulary matrices of ``lm`` move by a trainable rank-``rank`` delta, in place."""
-    for m in _vocab_matrices(lm).values():
+def add_low_rank_rows(lm: nn.Module, rows: dict[str, tuple[list[int], int]]) -> None:
+    """Let the rows of ``lm``'s vocabulary matrices that ``rows`` names (``{"embed_tokens" | "lm_head": (row ids,
+    rank)}``) move by a trainable low-rank delta, in place; a matrix it leaves out, or with no rows, stays."""
+    matrices = _vocab_matrices(lm)
+    if unknown := set(rows) - set(matrices):
+        raise ValueError(f"low-rank rows for unknown vocabulary matrices {sorted(unknown)} (known: {sorted(matrices)})")
+    for name, (ids, rank) in rows.items():
+        m = matrices[name]
         if parametrize.is_parametrized(m, "weight"):
             raise ValueError("the vocabulary matrices already have low-rank rows")
-        rows_of = LowRankRows(rows, rank, m.weight.shape[1]).to(m.weight.device)
-        parametrize.register_parametrization(m, "weight", rows_of)
+        if ids:
+            rows_of = LowRankRows(list(ids), rank, m.weight.shape[1]).to(m.weight.device)
+            parametrize.register_parametrization(m, "weight", rows_of)
 
 
 def low_rank_rows(model: nn.Module) -> dict[str, LowRankRows]:

@@ -102,8 +102,16 @@ class FinetuneConfig:
     # method's own weights train; the rows are rebuilt the same way when it loads)
     new_rows: str = "train"
     new_rows_rank: int = bounded(1, 4096, default=32)
-    # planner only: add up to this many words of the new prompts that the base's text tokenizer spells in pieces as
-    # whole tokens (lvg.tokenizers.words), their rows starting at their pieces' rows and training as new rows
+    # lowrank: the output head's new rows move by a delta of this rank instead (0: new_rows_rank, over every new
+    # row); a positive rank also leaves out the head rows of tokens the LM never writes (a planner writes no text,
+    # so its new words get none; a reading LM writes no layout, so its new labels get none)
+    new_rows_head_rank: int = bounded(0, 4096, default=0)
+    # the base's own layout tokens (locations, layout markers, its labels and backgrounds) adapt with the new rows
+    # (whole, low-rank or not at all, as new_rows says): a new world may place and size objects by other rules
+    layout_rows: bool = False
+    # add up to this many words of the new texts (a planner's prompts; a reading LM's questions and answers) that
+    # the base's text tokenizer spells in pieces as whole tokens (lvg.tokenizers.words), their rows starting at their
+    # pieces' rows and training as new rows
     new_words: int = bounded(0, 100_000, default=0)
     # LoRA+ (Hayou et al. 2024; peft's loraplus_lr_ratio): the zero-initialised factor of each low-rank delta (LoRA's
     # B, the low-rank rows' u) trains at this multiple of the scheduled rate
@@ -124,6 +132,9 @@ class FinetuneConfig:
         if self.lr_ratio != 1.0 and self.method != "lora" and self.new_rows != "lowrank":
             raise ValueError("finetune.lr_ratio speeds up LoRA's B and low-rank rows' u: it needs finetune.method=lora "
                              "or finetune.new_rows=lowrank")  # fmt: skip
+        if self.new_rows_head_rank and self.new_rows != "lowrank":
+            raise ValueError("finetune.new_rows_head_rank is the output head's rank under finetune.new_rows=lowrank; "
+                             f"new_rows is {self.new_rows}")  # fmt: skip
         if self.new_rows != "train" and self.method == "full":
             raise ValueError(f"finetune.new_rows={self.new_rows} needs a method that freezes the base (full trains "
                              "every row)")  # fmt: skip
@@ -240,15 +251,36 @@ def start_from_base(ft: FinetuneConfig, role: str, layout: LayoutTokenizerConfig
     """The LM a fine-tuning run trains: ``ft.base``'s LM of ``role`` moved onto its own labels plus ``layout``'s
     (:func:`joint_layout`) and, with ``ft.new_words``, the new words of ``texts`` (the training prompts), by
     :func:`transplant`, readied for ``ft.method`` by :func:`prepare`."""
-    if ft.new_words and role != "planner":
-        raise ValueError(f"finetune.new_words adds prompt words to a planner's text tokenizer; the {role} keeps "
-                         "its base's (set finetune.new_words=0)")  # fmt: skip
     base, base_tok, base_vocab = load_lm_folder(lm_folder_of(ft.base, role), role)
     words = find_new_words(texts, base_tok, ft.new_words) if ft.new_words else []
     tok = add_words(base_tok, words) if words else base_tok
     vocab = PlanVocab.from_tokenizer(tok, joint_layout(base_vocab.layout, layout), base_vocab.max_text_tokens)
     lm, new_ids = transplant(base, base_vocab, vocab, tok, base_tok)
-    return Adapted(prepare(lm, ft, new_ids), tok, vocab, weights_sha256(base), ft, words)
+    new_ids = adapted_rows(new_ids, vocab, ft.layout_rows)
+    unwritten = unwritten_ids(role, base_vocab, vocab)
+    return Adapted(prepare(lm, ft, new_ids, unwritten), tok, vocab, weights_sha256(base), ft, words)
+
+
+def adapted_rows(new_ids: list[int], vocab: PlanVocab, layout_rows: bool) -> list[int]:
+    """The rows that adapt: the new tokens' and, with ``layout_rows``, every layout token's (ascending)."""
+    return sorted(set(new_ids) | set(range(vocab.layout_offset, vocab.vocab_size))) if layout_rows else new_ids
+
+
+def unwritten_ids(role: str, old: PlanVocab, new: PlanVocab) -> set[int]:
+    """The new tokens an LM of ``role`` never writes: a planner's added words (it writes layouts), a reading LM's
+    layout tokens (it writes text)."""
+    if role == "planner":
+        return set(range(old.text_vocab_size, new.text_vocab_size))
+    return set(range(new.layout_offset, new.vocab_size))
+
+
+def row_ranks(new_ids: list[int], rank: int, head_rank: int = 0, unwritten: set[int] = frozenset()
+              ) -> dict[str, tuple[list[int], int]]:  # fmt: skip
+    """Which rows of each vocabulary matrix move by a low-rank delta, and its rank: every new row of the input
+    embeddings at ``rank``; the output head's at ``rank`` too, or, with a ``head_rank``, those not ``unwritten``
+    at ``head_rank``."""
+    head = [i for i in new_ids if i not in unwritten] if head_rank else list(new_ids)
+    return {"embed_tokens": (list(new_ids), rank), "lm_head": (head, head_rank or rank)}
 
 
 def _layer_indices(train_layers: tuple[int, ...], n: int) -> list[int]:
@@ -259,14 +291,15 @@ def _layer_indices(train_layers: tuple[int, ...], n: int) -> list[int]:
     return idx
 
 
-def prepare(lm: CausalLM, cfg: FinetuneConfig, new_ids: list[int]) -> nn.Module:
+def prepare(lm: CausalLM, cfg: FinetuneConfig, new_ids: list[int], unwritten: set[int] = frozenset()) -> nn.Module:
     """``lm`` ready to train with ``cfg.method`` (``new_ids``: the transplanted tokens, whose rows train whole, by a
-    low-rank delta or not at all, as ``cfg.new_rows`` says)."""
+    low-rank delta or not at all, as ``cfg.new_rows`` says; ``unwritten``: those the LM never writes,
+    :func:`unwritten_ids`)."""
     if cfg.method == "full":
         return lm.requires_grad_(True)
     model = _prepare_method(lm, cfg, new_ids if cfg.new_rows == "train" else [])
     if cfg.new_rows == "lowrank" and new_ids:  # after the method froze the base: its u and v train
-        add_low_rank_rows(lm, list(new_ids), cfg.new_rows_rank)
+        add_low_rank_rows(lm, row_ranks(list(new_ids), cfg.new_rows_rank, cfg.new_rows_head_rank, unwritten))
     return model
 
 
@@ -360,10 +393,34 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, base_sha256: str, vo
                 "prefix": dataclasses.asdict(config.prefix)}.get(config.method)  # fmt: skip
     meta = {"role": role, "method": config.method, "settings": settings, "base_sha256": base_sha256,
             "new_token_rows": isinstance(inner, PeftModel), "plan_vocab": vocab.to_dict(),
-            "low_rank_rows": next((r.u.shape[1] for r in low_rank_rows(model).values()), None),
-            "new_words": list(new_words)}  # fmt: skip
+            "low_rank_rows": _rows_meta(model, config),
+            "new_words": list(new_words), "layout_rows": config.layout_rows}  # fmt: skip
     (path / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _rows_meta(model: nn.Module, config: FinetuneConfig) -> int | dict[str, int] | None:
+    """``low_rank_rows`` in ``lvg_adapter.json``: null (none), the rank of every new row of both matrices, or
+    ``{"embed_tokens": rank, "lm_head": rank}`` where the head has its own rank (over the rows the LM writes)."""
+    if not low_rank_rows(model):
+        return None
+    if config.new_rows_head_rank:
+        return {"embed_tokens": config.new_rows_rank, "lm_head": config.new_rows_head_rank}
+    return next(r.u.shape[1] for r in low_rank_rows(model).values())
+
+
+def _rows_from_meta(value: object, where: Path) -> tuple[int, int] | None:
+    """(rank, head rank or 0) from ``low_rank_rows`` in ``lvg_adapter.json`` (see :func:`_rows_meta`)."""
+
+    def rank(x: object) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+    if value is None or rank(value):
+        return None if value is None else (value, 0)
+    if isinstance(value, dict) and set(value) == {"embed_tokens", "lm_head"} and all(map(rank, value.values())):
+        return value["embed_tokens"], value["lm_head"]
+    raise ValueError(f"{where}: low_rank_rows must be a positive integer, an object of positive integers "
+                     f'{{"embed_tokens": .., "lm_head": ..}}, or null; got {value!r}')  # fmt: skip
 
 
 def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBase, path: str | os.PathLike,
@@ -385,9 +442,7 @@ def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBa
                          f"{role}'s weights' SHA-256): load it on the model it was trained from")  # fmt: skip
     new_vocab = config_from_dict(PlanVocab, meta.get("plan_vocab") or {}, str(path / ADAPTER_META))
     need = [PEFT_CONFIG, PEFT_WEIGHTS] if method == "lora" or meta.get("new_token_rows") else []
-    rows_rank = meta.get("low_rank_rows")
-    if rows_rank is not None and not (isinstance(rows_rank, int) and not isinstance(rows_rank, bool) and rows_rank > 0):
-        raise ValueError(f"{path / ADAPTER_META}: low_rank_rows must be a positive integer or null, got {rows_rank!r}")
+    rows_rank = _rows_from_meta(meta.get("low_rank_rows"), path / ADAPTER_META)
     need += [MODULE_WEIGHTS] if method in UNMERGEABLE or rows_rank else []
     for name in need:
         check_regular_file(path / name)
@@ -400,14 +455,18 @@ def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBa
     if len(new_tok) != new_vocab.text_vocab_size:
         raise ValueError(f"{path / ADAPTER_META}: its plan_vocab has {new_vocab.text_vocab_size} text tokens, this "
                          f"{role}'s text tokenizer with its {len(words)} new words {len(new_tok)}")  # fmt: skip
+    layout_rows = meta.get("layout_rows", False)
+    if not isinstance(layout_rows, bool):
+        raise ValueError(f"{path / ADAPTER_META}: layout_rows must be true or false, got {layout_rows!r}")
     try:
         model, new_ids = transplant(lm, vocab, new_vocab, new_tok, text_tok)
     except ValueError as e:
         raise ValueError(f"{path / ADAPTER_META}: its plan_vocab does not fit this {role}: {e}") from None
+    new_ids = adapted_rows(new_ids, new_vocab, layout_rows)
     if PEFT_CONFIG in need:
         model = peft_folded(model, path)
     if rows_rank:
-        add_low_rank_rows(model, new_ids, rows_rank)
+        add_low_rank_rows(model, row_ranks(new_ids, *rows_rank, unwritten_ids(role, vocab, new_vocab)))
     if method in UNMERGEABLE:
         model = _attach_modules(model, method, meta.get("settings"), path)
     elif rows_rank:

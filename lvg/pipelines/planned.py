@@ -242,7 +242,8 @@ class PlannedPipeline(BasePipeline):
 
     def load_adapter(self, *paths: str | os.PathLike) -> PlannedPipeline:
         """Apply adapters to this pipeline, in place; returns the pipeline. Each one's ``lvg_adapter.json`` names its
-        role: a planner adapter (``lvg train planner`` with ``finetune.method`` lora, adapter or prefix:
+        role: a reading-LM adapter (``lvg train reading-lm`` with ``finetune.method=lora``) goes on the reader's LM, a
+        planner adapter (``lvg train planner`` with ``finetune.method`` lora, adapter or prefix:
         ``OUT/adapter``) goes on the planner (LoRA folded into its weights; bottleneck adapters and a prefix
         attached), a painter adapter (``lvg train painter`` with ``finetune.method=lora``: ``OUT/painter_adapter``) is
         folded into the painter, a GAN-painter adapter (``lvg train gan-painter``, the same) into the painter when it
@@ -256,7 +257,9 @@ class PlannedPipeline(BasePipeline):
         planner_adapters = []
         for path in paths:
             role = (adapter_json(path) or {}).get("role")
-            if role not in (Painter.adapter_role, GanPainter.adapter_role):
+            if role == "reading LM":
+                self.reader = self._adapted_reader(path)
+            elif role not in (Painter.adapter_role, GanPainter.adapter_role):
                 planner_adapters.append(path)
             elif role == type(self.painter).adapter_role:  # (a GAN painter's also when it paints: use_painter("gan"))
                 self.painter = load_painter_adapter(self.painter, path).to(self.device)
@@ -279,6 +282,16 @@ class PlannedPipeline(BasePipeline):
                           f"paint ({some}): adapt the painter to them too (lvg train painter with "
                           "finetune.method=lora) to generate images of them", stacklevel=2)  # fmt: skip
         return self
+
+    def _adapted_reader(self, path: str | os.PathLike) -> ImageReader:
+        """This pipeline's reader with the reading-LM adapter at ``path`` (its words and labels added)."""
+        from lvg.models.adapters import load_adapter
+
+        if self.reader is None:
+            raise ValueError(f"{path} is a reading-LM adapter; this model folder has no reader")
+        r = self.reader
+        lm, vocab, tok = load_adapter(r.lm, r.vocab, r.text_tokenizer, path, "reading LM")
+        return ImageReader(r.detector, lm.to(self.device), tok, vocab)
 
     @property
     def can_edit(self) -> bool:

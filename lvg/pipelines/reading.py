@@ -52,7 +52,9 @@ class ImageReader(BasePipeline):
         self.detector, self.lm, self.text_tokenizer, self.vocab = detector, lm, text_tokenizer, vocab
         self.layout_tokenizer = vocab.layout_tokenizer
         self.tasks = ReadingTokens.from_tokenizer(text_tokenizer)
-        special = set(text_tokenizer.all_special_ids) | set(text_tokenizer.added_tokens_encoder.values())
+        # special tokens are no text; words a fine-tuning added (lvg.tokenizers.words: not special) are
+        special = set(text_tokenizer.all_special_ids) | {i for i, t in text_tokenizer.added_tokens_decoder.items()
+                                                          if t.special}  # fmt: skip
         allowed = torch.zeros(lm.config.vocab_size, dtype=torch.bool)
         allowed[: vocab.text_vocab_size] = True
         allowed[sorted(special)] = False

@@ -52,6 +52,8 @@ from .loop import WEIGHT, Shard, Task, full_precision, run
 from .painter import scenes_for
 from .planner import LM_ROWS_PER_CHUNK, folder_layout_config, lm_loss, shapes_world_layout_config
 
+WORD_SAMPLES = 8000  # reading samples whose questions and answers finetune.new_words looks in
+
 HELD_OUT = "lvg-reader-val"
 
 
@@ -315,7 +317,9 @@ class ReadingLMTask(Task):
         else:
             lay_cfg = shapes_world_layout_config(cfg.bins_per_px)
         if cfg.finetune.base:  # the base's layers and text tokenizer (cfg.size and text_tokenizer are not used)
-            self.adapted = start_from_base(cfg.finetune, "reading LM", lay_cfg)  # the base's labels stay readable
+            # the base's labels stay readable; finetune.new_words looks in the texts the LM reads and writes
+            texts = self.texts(WORD_SAMPLES) if cfg.finetune.new_words else []
+            self.adapted = start_from_base(cfg.finetune, "reading LM", lay_cfg, texts)
             lm, self.text_tok, self.vocab = self.adapted.lm, self.adapted.text_tokenizer, self.adapted.vocab
         else:
             self.text_tok = load_text_tokenizer(cfg.text_tokenizer)
@@ -326,6 +330,17 @@ class ReadingLMTask(Task):
         self.tasks = ReadingTokens.from_tokenizer(self.text_tok)
         self.lm = lm.to(device).train()
         self.modules = {"lm": self.lm}
+
+    def texts(self, n: int) -> list[str]:
+        """The texts the LM reads and writes: a folder's captions, or the questions and answers of the first ``n``
+        samples of the reading stream."""
+        if self.folder is not None:
+            return [c for _, _, c in self.train_captions]
+        if self.reading is not None:
+            samples = [self.reading.sample(i, self.cfg.data.seed, self.cfg.data.caption_prob) for i in range(n)]
+        else:
+            samples = [make_reading_sample(i, self.cfg.data) for i in range(n)]
+        return [t for s in samples for t in (s.question, s.answer) if t]
 
     def batch(self, step: int, shard: Shard) -> list[dict[str, torch.Tensor]]:
         """Captions are longer than questions: each kind is padded on its own (the same loss, less padding)."""
