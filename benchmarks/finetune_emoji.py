@@ -196,6 +196,30 @@ METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; over
         ],
     ),  # fmt: skip
     "full-words-10min": (1600, [BASE, "finetune.method=full", "train.lr=1e-3", *B32, *WORDS]),
+    "lora8attn-words-layout-e22-10min": (  # LoRA r = 8 on the attention projections only (cheaper steps)
+        1500,
+        [
+            *PLUS(2e-3, 4),
+            "finetune.lora.rank=8",
+            "finetune.lora.alpha=16",
+            "finetune.lora.target_modules=[q_proj,k_proj,v_proj,o_proj]",
+            *LOWRANK(22),
+            "finetune.new_rows_head_rank=48",
+            "finetune.layout_rows=true",
+        ],
+    ),
+    "lora8attn-words-layout-e22-1700-10min": (  # the same, 1,700 steps (its steps cost less: still ~9 minutes)
+        1700,
+        [
+            *PLUS(2e-3, 4),
+            "finetune.lora.rank=8",
+            "finetune.lora.alpha=16",
+            "finetune.lora.target_modules=[q_proj,k_proj,v_proj,o_proj]",
+            *LOWRANK(22),
+            "finetune.new_rows_head_rank=48",
+            "finetune.layout_rows=true",
+        ],
+    ),
 }
 READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; overrides of configs/reading-lm-emoji.yaml)
     "scratch": (1550, []),
@@ -245,6 +269,21 @@ READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; over
             *LOWRANK(8),
             "finetune.new_rows_head_rank=24",
             "finetune.layout_rows=true",
+            *B32,
+        ],
+    ),
+    "full-words-10min": (1450, [BASE, "finetune.method=full", "train.lr=1e-3", *WORDS, *B32]),
+    "lora2-words-e24-10min": (  # lora2-words-10min with the input rows at rank 24
+        1600,
+        [
+            *LORA[:2],
+            "train.lr=2e-3",
+            "finetune.lr_ratio=4",
+            "finetune.lora.rank=2",
+            "finetune.lora.alpha=4",
+            *WORDS,
+            *LOWRANK(24),
+            "finetune.new_rows_head_rank=24",
             *B32,
         ],
     ),
@@ -570,7 +609,9 @@ def report(res: dict[str, dict], budgets: list[float], base_shapes: tuple[float,
               "labels and backgrounds) move by the low-rank delta too, not only the new tokens: Emoji World's boxes "
               "are squares on a grid, Shapes World's are not. `head48`: the output head's delta has rank 48, over the "
               "rows a planner writes (not the 809 words: `finetune.new_rows_head_rank`); the layout runs all have it, "
-              "and `e24` / `e22` give the input rows rank 24 / 22 (16 otherwise).", *seed_spread(res, 9.2), "",
+              "and `e24` / `e22` give the input rows rank 24 / 22 (16 otherwise). `lora8attn`: LoRA rank 8 on the "
+              "four attention projections only, whose steps cost less (1,700 of them fit the same minutes).",
+              *seed_spread(res, 9.2), "",
               f"Per category at {budgets[-1]:g} CPU minutes (or the run's last snapshot before it), EN / ZH:", "",
               "| method | " + " | ".join(cats) + " |", "|---|" + "---|" * len(cats)]  # fmt: skip
     for m, r in res.items():
@@ -628,17 +669,16 @@ def reading_report(res: dict[str, dict], budgets: list[float], base: dict, secs:
         adapter = f"{r['adapter_mb']:.2f} MB" if r["adapter_mb"] else ""
         lines.append(f"| {m} | {r['trainable']:,} ({pct(r['share'])}) | {adapter} | {' | '.join(cells)} | {shapes} |")
     kinds = [k for k in next(iter(res.values()))["budgets"][budgets[-1]]["en"] if k not in ("caption", "questions")]
-    loras = [m for m in res if m.startswith("lora")]
-    worded = [m for m in loras if any(o.startswith("finetune.new_words=") for o in READING_METHODS[m][1])]
-    if plain := [m for m in loras if m not in worded]:
+    worded = [m for m in res if any(o.startswith("finetune.new_words=") for o in READING_METHODS[m][1])]
+    if plain := [m for m in res if m.startswith("lora") and m not in worded]:
         lines += ["", f"{', '.join(plain)}: LoRA trains the projections and the new labels' rows, while the output "
                   "head's text rows stay the base's, and the Shapes World tokenizer spells Emoji World's names in "
                   "letters and bytes: within about 20 minutes it does not learn to write them (the captions and the "
                   "'what' answers above), while counting, positions and relations carry over."]  # fmt: skip
     if worded:
-        lines += ["", f"{', '.join(worded)}: the same with `finetune.new_words`: the words of the stream's questions "
-                  "and answers that the Shapes World tokenizer spells in pieces become whole tokens, their rows "
-                  "(low-rank, `new_rows=lowrank`) train with the labels', and the LM writes the names. The `-10min` "
+        lines += ["", f"{', '.join(worded)}: with `finetune.new_words`: the words of the stream's questions and "
+                  "answers that the Shapes World tokenizer spells in pieces become whole tokens, their rows train with "
+                  "the labels' (low-rank under LoRA, `new_rows=lowrank`), and the LM writes the names. The `-10min` "
                   "runs' schedules end near a third of scratch's time (batch 32)."]  # fmt: skip
     lines += ["", f"Questions per type at {budgets[-1]:g} CPU minutes (or the run's last snapshot before it), EN / ZH:",
               "", "| method | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]  # fmt: skip
