@@ -195,7 +195,8 @@ def test_the_adapted_vocabulary_keeps_the_base_labels_and_adds_the_new_ones():
     assert joint_layout(base, other_canvas) == other_canvas  # no shared locations: the new vocabulary alone
 
 
-@pytest.mark.parametrize("damage", ["nan", "truncated", "deep-json", "bad-config", "bom-meta", "bom-config"])
+@pytest.mark.parametrize("damage", ["nan", "truncated", "deep-json", "bad-config", "bad-rows", "bad-layout-rows",
+                                    "bom-meta", "bom-config"])  # fmt: skip
 def test_a_damaged_adapter_folder_is_one_line_naming_the_file(base, moons, tmp_path, capsys, damage):
     """Issue 23, new surfaces: an adapter folder with NaN weights, a truncated weights file, JSON nested 100,000 deep,
     a config peft cannot use, or (harmless) a BOM: a one-line error naming the file, never a traceback."""
@@ -220,6 +221,10 @@ def test_a_damaged_adapter_folder_is_one_line_naming_the_file(base, moons, tmp_p
         config.write_text("[" * 100000 + "]" * 100000)
     elif damage == "bad-config":
         config.write_text(json.dumps({**json.loads(config.read_text()), "r": "eight"}))
+    elif damage in ("bad-rows", "bad-layout-rows"):  # lvg's own settings, wrong
+        meta = adapter / "lvg_adapter.json"
+        field, value = ("low_rank_rows", {"embed_tokens": 2}) if damage == "bad-rows" else ("layout_rows", "yes")
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), field: value}))
     else:  # a BOM is read like any UTF-8 (peft alone would refuse one in its config)
         meta = adapter / ("lvg_adapter.json" if damage == "bom-meta" else "adapter_config.json")
         meta.write_bytes(b"\xef\xbb\xbf" + meta.read_bytes())
