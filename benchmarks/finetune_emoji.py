@@ -84,6 +84,16 @@ def PLUS(lr: float, ratio: float) -> list[str]:  # noqa: N802
     return [BASE, "finetune.method=lora", f"train.lr={lr:g}", f"finetune.lr_ratio={ratio:g}", *B32, *WORDS]
 
 
+def LORA_WORDS(rank: int, rows: int, head: int = 0, layout: bool = False, *extra: str) -> list[str]:  # noqa: N802
+    """LoRA rank ``rank`` (alpha 2 x rank) with LoRA+ (rate 2e-3, ratio 4) and the new words, their rows low-rank at
+    ``rows`` (the output head's at ``head``; with ``layout``, the base's layout rows too), then ``extra``."""
+    return [BASE, "finetune.method=lora", "train.lr=0.002", "finetune.lr_ratio=4", f"finetune.lora.rank={rank}",
+            f"finetune.lora.alpha={2 * rank}", *WORDS, *LOWRANK(rows),
+            *([f"finetune.new_rows_head_rank={head}"] if head else []),
+            *(["finetune.layout_rows=true"] if layout else []), *extra]  # fmt: skip
+
+
+ATTN = "finetune.lora.target_modules=[q_proj,k_proj,v_proj,o_proj]"  # LoRA on the attention projections only
 ALL = "[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,embed_tokens,lm_head]"  # LoRA on the vocabulary too
 METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; overrides of configs/planner-emoji.yaml)
     "scratch": (2500, []),
@@ -138,87 +148,35 @@ METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; over
     "lora2-words-plus4-10min": (1550, [*PLUS(2e-3, 4), "finetune.lora.rank=2", "finetune.lora.alpha=4", *LOWRANK(32)]),
     "lora4-words-layout-10min": (  # the base's layout tokens' rows move too (low-rank)
         1550,
-        [
-            *PLUS(2e-3, 4),
-            "finetune.lora.rank=4",
-            "finetune.lora.alpha=8",
-            *LOWRANK(16),
-            "finetune.new_rows_head_rank=48",
-            "finetune.layout_rows=true",
-        ],
+        [*LORA_WORDS(4, 16, 48, True), *B32],
     ),
     "lora4-words-layout-e24-10min": (  # the same, input rows at rank 24 (5.1% trainable)
         1550,
-        [
-            *PLUS(2e-3, 4),
-            "finetune.lora.rank=4",
-            "finetune.lora.alpha=8",
-            *LOWRANK(24),
-            "finetune.new_rows_head_rank=48",
-            "finetune.layout_rows=true",
-        ],
+        [*LORA_WORDS(4, 24, 48, True), *B32],
     ),
     "lora4-words-layout-e22-10min": (  # rank 22 (5.0%), a schedule of 1,500 steps
         1500,
-        [
-            *PLUS(2e-3, 4),
-            "finetune.lora.rank=4",
-            "finetune.lora.alpha=8",
-            *LOWRANK(22),
-            "finetune.new_rows_head_rank=48",
-            "finetune.layout_rows=true",
-        ],
+        [*LORA_WORDS(4, 22, 48, True), *B32],
     ),
     **{  # the same again with other seeds (initialisation and batch order): the spread between runs
         f"lora4-words-layout-e22-10min-seed{k}": (
             1500,
-            [
-                *PLUS(2e-3, 4),
-                "finetune.lora.rank=4",
-                "finetune.lora.alpha=8",
-                *LOWRANK(22),
-                "finetune.new_rows_head_rank=48",
-                "finetune.layout_rows=true",
-                f"train.seed={k}",
-                f"data.seed={k}",
-            ],
+            [*LORA_WORDS(4, 22, 48, True, f"train.seed={k}", f"data.seed={k}"), *B32],
         )
         for k in (1, 2)
     },
     "lora4-words-head48-10min": (
         1550,
-        [
-            *PLUS(2e-3, 4),
-            "finetune.lora.rank=4",
-            "finetune.lora.alpha=8",
-            *LOWRANK(16),
-            "finetune.new_rows_head_rank=48",
-        ],
-    ),  # fmt: skip
+        [*LORA_WORDS(4, 16, 48), *B32],
+    ),
     "full-words-10min": (1600, [BASE, "finetune.method=full", "train.lr=1e-3", *B32, *WORDS]),
     "lora8attn-words-layout-e22-10min": (  # LoRA r = 8 on the attention projections only (cheaper steps)
         1500,
-        [
-            *PLUS(2e-3, 4),
-            "finetune.lora.rank=8",
-            "finetune.lora.alpha=16",
-            "finetune.lora.target_modules=[q_proj,k_proj,v_proj,o_proj]",
-            *LOWRANK(22),
-            "finetune.new_rows_head_rank=48",
-            "finetune.layout_rows=true",
-        ],
+        [*LORA_WORDS(8, 22, 48, True, ATTN), *B32],
     ),
     "lora8attn-words-layout-e22-1700-10min": (  # the same, 1,700 steps (its steps cost less: still ~9 minutes)
         1700,
-        [
-            *PLUS(2e-3, 4),
-            "finetune.lora.rank=8",
-            "finetune.lora.alpha=16",
-            "finetune.lora.target_modules=[q_proj,k_proj,v_proj,o_proj]",
-            *LOWRANK(22),
-            "finetune.new_rows_head_rank=48",
-            "finetune.layout_rows=true",
-        ],
+        [*LORA_WORDS(8, 22, 48, True, ATTN), *B32],
     ),
 }
 READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; overrides of configs/reading-lm-emoji.yaml)
@@ -233,59 +191,20 @@ READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; over
     "prefix": (2400, [BASE, "finetune.method=prefix", "finetune.prefix.num_tokens=16", "train.lr=3e-3"]),
     "lora4-words": (  # LoRA+ with the captions' and questions' words as whole tokens, their rows low-rank
         2000,
-        [
-            *LORA[:2],
-            "train.lr=2e-3",
-            "finetune.lr_ratio=4",
-            "finetune.lora.rank=4",
-            "finetune.lora.alpha=8",
-            *WORDS,
-            *LOWRANK(32),
-        ],
-    ),  # fmt: skip
+        LORA_WORDS(4, 32),
+    ),
     "lora2-words-10min": (  # under 5% trainable, a schedule ending near a third of scratch's time, batch 32
         1600,
-        [
-            *LORA[:2],
-            "train.lr=2e-3",
-            "finetune.lr_ratio=4",
-            "finetune.lora.rank=2",
-            "finetune.lora.alpha=4",
-            *WORDS,
-            *LOWRANK(16),
-            "finetune.new_rows_head_rank=24",
-            *B32,
-        ],
+        [*LORA_WORDS(2, 16, 24), *B32],
     ),
     "lora4-words-layout-10min": (  # the same with LoRA r = 4 and the base's layout rows low-rank too
         1450,
-        [
-            *LORA[:2],
-            "train.lr=2e-3",
-            "finetune.lr_ratio=4",
-            "finetune.lora.rank=4",
-            "finetune.lora.alpha=8",
-            *WORDS,
-            *LOWRANK(8),
-            "finetune.new_rows_head_rank=24",
-            "finetune.layout_rows=true",
-            *B32,
-        ],
+        [*LORA_WORDS(4, 8, 24, True), *B32],
     ),
     "full-words-10min": (1450, [BASE, "finetune.method=full", "train.lr=1e-3", *WORDS, *B32]),
     "lora2-words-e24-10min": (  # lora2-words-10min with the input rows at rank 24
         1600,
-        [
-            *LORA[:2],
-            "train.lr=2e-3",
-            "finetune.lr_ratio=4",
-            "finetune.lora.rank=2",
-            "finetune.lora.alpha=4",
-            *WORDS,
-            *LOWRANK(24),
-            "finetune.new_rows_head_rank=24",
-            *B32,
-        ],
+        [*LORA_WORDS(2, 24, 24), *B32],
     ),
 }
 PAINTER_METHODS = {  # the GAN painter's runs: (steps; overrides of configs/gan-painter-emoji.yaml)
