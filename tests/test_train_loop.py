@@ -106,7 +106,7 @@ def _worker(rank: int, world: int, rendezvous: str, out: str, steps: int, stop_a
     # binds it; the loop joins a process group that is already set up as it joins torchrun's
     torch.distributed.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
     try:
-        run(toy_config(out, steps), Toy, stop_after=stop_after)
+        run(toy_config(out, steps), Toy, stop_after=stop_after)  # ends with every rank at a barrier
     finally:
         torch.distributed.destroy_process_group()
 

@@ -370,7 +370,9 @@ def run(tc: TrainConfig, make_task: Callable[[torch.device], Task], resume: bool
     the checkpoint (on resume) has loaded."""
     dist, owns_group = start_processes(tc.device)
     try:
-        return _run(tc, make_task, resume, stop_after, dist)
+        out = _run(tc, make_task, resume, stop_after, dist)
+        dist.barrier()  # every rank past its last exchange before any tears the group down (gloo may abort if not)
+        return out
     finally:
         if owns_group:
             torch.distributed.destroy_process_group()
