@@ -44,6 +44,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -231,7 +232,6 @@ GOALS = (  # (scratch, adapted) measured side by side, each also as NAME-seed1 a
     ("scratch", "lora4-words-layout-e22-10min"),  # scratch's 2,500 steps (configs/planner-emoji.yaml)
     ("scratch-4400", "lora4-words-layout-e22-2500"),  # about 30 and 10 CPU minutes on a quiet machine
 )
-SEEDS = ("", "-seed1", "-seed2")
 EARLIER = "2026-12-03 to 2026-12-05 04:28 UTC"  # the rows rebuilt from BENCHMARKS.md (RESULTS' _source)
 TODAY = time.strftime("%Y-%m-%d", time.gmtime())
 RESULTS = ROOT / "benchmarks" / "finetune_emoji_results.json"  # every method's scored row, per task
@@ -511,26 +511,21 @@ def goal_report(goals: dict[str, dict]) -> str:
         for lang in ("en", "zh"):
             a = [e[lang]["all"] for e in got["adapted"].values()]
             b = [e[lang]["all"] for e in got["scratch"].values()]
-            se = (variance(a) / len(a) + variance(b) / len(b)) ** 0.5
+            se = (statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) ** 0.5
             gaps.append(f"{lang.upper()} {100 * (sum(a) / len(a) - sum(b) / len(b)):+.1f} points (standard error "
                         f"{100 * se:.1f}, from the seeds' spread)")  # fmt: skip
         lines += ["", f"Adapted minus scratch, means of three seeds: {'; '.join(gaps)}."]
     return "\n".join(lines)
 
 
-def variance(xs: list[float]) -> float:
-    m = sum(xs) / len(xs)
-    return sum((x - m) ** 2 for x in xs) / (len(xs) - 1)
-
-
 def measured_note(res: dict[str, dict]) -> list[str]:
-    """A sentence naming the rows measured on another day than the others (a CPU minute buys more steps on a less
-    loaded machine, so minutes compare best between rows of one day)."""
+    """A sentence naming the days the rows were measured on (a CPU minute buys more steps on a less loaded machine, so
+    minutes compare best between rows of one day)."""
     days: dict[str, list[str]] = {}
     for m, r in res.items():
         days.setdefault(r.get("measured", EARLIER), []).append(m)
     if len(days) < 2:
-        return []
+        return ["", f"The rows were measured {next(iter(days))} (the report is written from `{RESULTS.name}`)."]
     return ["", "Measured on different days (a CPU minute buys more steps on a less loaded machine, so minutes compare "
             "best within one day; the finetune-emoji-goal section compares runs of one day): "
             + "; ".join(f"{day}: {', '.join(ms)}" for day, ms in sorted(days.items())) + "."]  # fmt: skip
@@ -573,12 +568,11 @@ def main() -> None:
     if args.train:
         runs.mkdir(parents=True, exist_ok=True)
         train(args.task, args.methods, runs)
-    t0 = time.perf_counter()
     res = merged_results(args.task, score_runs(args.task, args.methods, runs, args.budgets))
     if args.task == "planner":
         base = LayoutPlanner(*load_lm_folder(ROOT / "models" / "shapes-default" / "planner"))
         base.lm.eval()
-        write_section("finetune-emoji", report(res, args.budgets, shapes_accuracy(base), time.perf_counter() - t0))
+        write_section("finetune-emoji", report(res, args.budgets, shapes_accuracy(base)))
         for pair in GOALS:
             if set(args.methods) & {f"{m}{s}" for m in pair for s in SEEDS}:
                 score_goal(runs, pair)
@@ -586,24 +580,23 @@ def main() -> None:
             write_section("finetune-emoji-goal", goal_report(goals))
     elif args.task == "painter":
         base = GanPainter.from_pretrained(ROOT / "models" / "shapes-default" / "gan_painter").eval()
-        write_section("finetune-emoji-painter", painter_report(res, args.budgets, shapes_painter_pass(base),
-                                                               time.perf_counter() - t0))  # fmt: skip
+        write_section("finetune-emoji-painter", painter_report(res, args.budgets, shapes_painter_pass(base)))
     else:
         lm, text_tok, vocab = load_lm_folder(ROOT / "models" / "shapes-default" / "reader", "reading LM")
         lm.eval()
         base = reading_scores(lm, text_tok, vocab, None)
-        write_section("finetune-emoji-reading", reading_report(res, args.budgets, base, time.perf_counter() - t0))
+        write_section("finetune-emoji-reading", reading_report(res, args.budgets, base))
 
 
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def report(res: dict[str, dict], budgets: list[float], base_shapes: tuple[float, float], secs: float) -> str:
+def report(res: dict[str, dict], budgets: list[float], base_shapes: tuple[float, float]) -> str:
     cats = list(CATEGORIES)
     heads = " | ".join(f"{b:g} min EN / ZH" for b in budgets)
     lines = [
-        f"`python benchmarks/finetune_emoji.py` ({secs / 60:.0f} min to score; `--train` trains the runs): the shipped "
+        f"`python benchmarks/finetune_emoji.py` (about a minute to score a run; `--train` trains the runs): the shipped "
         "Shapes World planner adapted to the Emoji World imagefolder `runs/emoji-data` (`lvg data emoji --num "
         "20000`) by each method, against a planner trained from scratch on it (`configs/planner-emoji.yaml`, its "
         "own Emoji World text tokenizer). Budget: the training process's CPU minutes (one thread; snapshots every 100 "
@@ -684,10 +677,10 @@ def seed_spread(res: dict[str, dict], budget: float) -> list[str]:
     return out
 
 
-def reading_report(res: dict[str, dict], budgets: list[float], base: dict, secs: float) -> str:
+def reading_report(res: dict[str, dict], budgets: list[float], base: dict) -> str:
     heads = " | ".join(f"{b:g} min" for b in budgets)
     lines = [
-        f"`python benchmarks/finetune_emoji.py --task reading` ({secs / 60:.0f} min to score; `--train` trains the "
+        f"`python benchmarks/finetune_emoji.py --task reading` (about a minute to score a run; `--train` trains the "
         "runs): the shipped Shapes World reading LM adapted to Emoji World's reading stream (`configs/reading-lm-"
         "emoji.yaml`, `world: emoji`) by each method, against a reading LM trained from scratch on it (the same "
         "config: the planner's size, its own Emoji World text tokenizer). Budget: the training process's CPU minutes "
@@ -736,11 +729,11 @@ def reading_report(res: dict[str, dict], budgets: list[float], base: dict, secs:
     return "\n".join(lines)
 
 
-def painter_report(res: dict[str, dict], budgets: list[float], base_shapes: float, secs: float) -> str:
+def painter_report(res: dict[str, dict], budgets: list[float], base_shapes: float) -> str:
     cats = list(CATEGORIES)
     heads = " | ".join(f"{b:g} min" for b in budgets)
     lines = [
-        f"`python benchmarks/finetune_emoji.py --task painter` ({secs / 60:.0f} min to score; `--train` trains the "
+        f"`python benchmarks/finetune_emoji.py --task painter` (about a minute to score a run; `--train` trains the "
         "runs): the shipped Shapes World GAN painter (`models/shapes-default/gan_painter`, 14 label words) adapted to "
         "the Emoji World imagefolder `runs/emoji-data` by each method (`lvg train gan-painter --config configs/gan-"
         "painter-emoji.yaml finetune.base=models/shapes-default ...`, L1 only, no critic), against the same config "
