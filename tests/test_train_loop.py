@@ -111,8 +111,8 @@ def _worker(rank: int, world: int, rendezvous: str, out: str, steps: int, stop_a
     finally:
         torch.distributed.destroy_process_group()
     print(f"rank {rank}: trained and left the group", file=sys.stderr, flush=True)
-    # end here, past the interpreter's teardown: in CI (2 of 4 full runs on 2026-12-05) a spawned rank aborted with
-    # "terminate called without an active exception" after its work; the files it wrote are checked below
+    # end here, past the interpreter's teardown: twice in CI on 2026-12-05 (full suites, fresh clones) a rank
+    # aborted with "terminate called without an active exception"; the line above tells whether it had done its work
     os._exit(0)
 
 
