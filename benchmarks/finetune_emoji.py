@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import statistics
@@ -445,11 +446,12 @@ def score_runs(task: str, methods: list[str], runs: Path, budgets: list[float]) 
     return res
 
 
-def run_minutes(run: Path) -> float | None:
-    """The CPU minutes of ``run``'s last snapshot, or None while it has none."""
-    cpu = run / "snapshots" / "cpu.txt"
-    lines = cpu.read_text().split("\n") if cpu.is_file() else []
-    return float(lines[-2].split()[1]) / 60 if len(lines) > 1 else None
+def load_results() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+
+
+def save_results(saved: dict) -> None:
+    RESULTS.write_text(json.dumps(saved, indent=1, ensure_ascii=False) + "\n")
 
 
 def score_goal(runs: Path, pair: tuple[str, str]) -> dict | None:
@@ -457,19 +459,20 @@ def score_goal(runs: Path, pair: tuple[str, str]) -> dict | None:
     the same time (two runs at once, as ``--train`` does); scratch scored at its end, each adapter run at a third of
     scratch's mean CPU minutes. Saved in RESULTS; None (nothing scored) while a run is missing or unfinished."""
     names = {kind: [f"{m}{s}" for s in SEEDS] for kind, m in zip(("scratch", "adapted"), pair)}
-    ends = {m: run_minutes(runs / m) for m in names["scratch"] + names["adapted"]}
-    steps = {m: (runs / m / "snapshots" / f"step-{METHODS[m][0]}").is_dir() for m in ends}
-    if not all(steps.values()):
-        print("goal: waiting for", ", ".join(m for m, done in steps.items() if not done), flush=True)
+    last = {m: snapshot_at(runs / m, math.inf) for m in names["scratch"] + names["adapted"]}
+    waiting = [m for m, snap in last.items() if snap is None or snap[1] != METHODS[m][0]]
+    if waiting:
+        print("goal: waiting for", ", ".join(waiting), flush=True)
         return None
+    ends = {m: secs / 60 for m, (_, _, secs) in last.items()}
     third = sum(ends[m] for m in names["scratch"]) / len(SEEDS) / 3
     got = {"third": third, "ends": ends}
-    for kind, budget in (("scratch", max(ends.values()) + 1), ("adapted", third)):
+    for kind, budget in (("scratch", math.inf), ("adapted", third)):
         rows = score_runs("planner", names[kind], runs, [budget])
         got[kind] = {m: r["budgets"][budget] | {"share": r["share"]} for m, r in rows.items()}
-    saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    saved = load_results()
     saved.setdefault("planner-goal", {})[" vs ".join(pair)] = got | {"measured": TODAY}
-    RESULTS.write_text(json.dumps(saved, indent=1, ensure_ascii=False) + "\n")
+    save_results(saved)
     return got
 
 
@@ -534,11 +537,11 @@ def measured_note(res: dict[str, dict]) -> list[str]:
 def merged_results(task: str, scored: dict[str, dict]) -> dict[str, dict]:
     """The task's rows in RESULTS with ``scored`` put in (and saved), in the task's method order: a run that is not on
     this machine keeps the row it was measured with, so scoring some methods never drops the others."""
-    saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    saved = load_results()
     rows = saved.setdefault(task, {})
     for m, row in scored.items():
         rows[m] = row | {"budgets": {f"{b:g}": e for b, e in row["budgets"].items()}, "measured": TODAY}
-    RESULTS.write_text(json.dumps(saved, indent=1, ensure_ascii=False) + "\n")
+    save_results(saved)
     order = TASKS[task][2]
     return {m: rows[m] | {"budgets": {float(b): e for b, e in rows[m]["budgets"].items()}} for m in order if m in rows}
 
@@ -576,7 +579,7 @@ def main() -> None:
         for pair in GOALS:
             if set(args.methods) & {f"{m}{s}" for m in pair for s in SEEDS}:
                 score_goal(runs, pair)
-        if goals := (json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}).get("planner-goal"):
+        if goals := load_results().get("planner-goal"):
             write_section("finetune-emoji-goal", goal_report(goals))
     elif args.task == "painter":
         base = GanPainter.from_pretrained(ROOT / "models" / "shapes-default" / "gan_painter").eval()

@@ -371,7 +371,7 @@ def run(tc: TrainConfig, make_task: Callable[[torch.device], Task], resume: bool
     dist, owns_group = start_processes(tc.device)
     try:
         out = _run(tc, make_task, resume, stop_after, dist)
-        dist.barrier()  # every rank past its last exchange before any tears the group down (gloo may abort if not)
+        dist.barrier()  # every rank past its last exchange before the group is torn down
         return out
     finally:
         if owns_group:
