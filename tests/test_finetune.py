@@ -411,6 +411,36 @@ def test_low_rank_new_rows_learn_the_new_labels_and_the_adapter_reloads_to_the_t
                                                   "finetune.new_rows=lowrank", "finetune.new_rows_rank=0"])  # fmt: skip
 
 
+def test_chinese_new_words_in_pieces_make_a_name_one_token_and_leave_the_bases_ideographs_alone(base):
+    from lvg.tokenizers.words import add_words, find_new_words, word_pieces
+
+    tok = load_lm_folder(base / "planner")[1]
+    texts = ["一个紫色的月亮", "两个紫色的月亮", "一个月亮在左边", "a purple moon"] * 5 + ["月"] * 3
+    known = {ch for t in texts for ch in t if "\u4e00" <= ch <= "\u9fff" and len(word_pieces(tok, ch)) == 1}
+    assert known, "the tiny base spells some ideographs of the texts as one token"
+    chars = find_new_words(texts, tok, 100)
+    pieces = find_new_words(texts, tok, 100, cut="pieces")
+    assert pieces == find_new_words(texts, tok, 100, cut="pieces")  # the byte-pair training is deterministic
+    assert "月亮" in pieces and "月" in chars and "月" not in pieces  # "月" alone 3 times: under 5
+    assert "moon" in pieces and "moon" in chars  # Latin words are cut the same either way
+    assert all(len(word_pieces(tok, w)) > 1 and not set(w) & known for w in pieces)
+    ext = add_words(tok, pieces)
+    assert ext.convert_tokens_to_ids("月亮") in ext("两个紫色的月亮", add_special_tokens=False)["input_ids"]
+    for t in [*texts[:4], "月", "月亮月", "moon月亮"]:  # decoding gives the text back
+        assert ext.decode(ext(t, add_special_tokens=False)["input_ids"]) == t
+    lm, vocab = load_lm_folder(base / "planner")[::2]  # a piece's rows start at its bytes' rows, as a character's do
+    new_vocab = PlanVocab.from_tokenizer(ext, vocab.layout, vocab.max_text_tokens)
+    started, new_ids = transplant(lm, vocab, new_vocab, ext, tok)
+    moon, bytes_ = ext.convert_tokens_to_ids("月亮"), word_pieces(tok, "月亮")
+    assert moon in new_ids and len(bytes_) > 2  # two ideographs in byte-level pieces
+    torch.testing.assert_close(started.get_output_embeddings().weight[moon],
+                               lm.get_output_embeddings().weight[bytes_].mean(0) * len(bytes_) ** 0.5)  # fmt: skip
+    with pytest.raises(ValueError, match="cut must be one of chars, pieces"):
+        find_new_words(texts, tok, 100, cut="words")
+    with pytest.raises(ValueError, match="finetune.new_words_cut must be one of chars, pieces"):
+        load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.new_words_cut=runs"])
+
+
 def test_new_words_become_whole_tokens_whose_rows_start_at_their_pieces_and_travel_with_the_adapter(base, moons,
                                                                                                    tmp_path):  # fmt: skip
     from safetensors.torch import load_file

@@ -57,7 +57,7 @@ from lvg.models.planner import PLAN_VOCAB, PlanVocab, init_layout_embeddings, lo
 from lvg.models.unified import CausalLM
 from lvg.ranges import bounded, check_ranges
 from lvg.tokenizers.layout import LayoutTokenizerConfig
-from lvg.tokenizers.words import add_words, find_new_words, word_pieces
+from lvg.tokenizers.words import CUTS, add_words, find_new_words, word_pieces
 
 METHODS = ("full", "freeze", "lora", "adapter", "prefix")
 ADAPTER_METHODS = ("lora", "adapter", "prefix")  # the methods that leave the base untouched and write OUT/adapter
@@ -113,6 +113,10 @@ class FinetuneConfig:
     # the base's text tokenizer spells in pieces as whole tokens (lvg.tokenizers.words), their rows starting at their
     # pieces' rows and training as new rows
     new_words: int = bounded(0, 100_000, default=0)
+    # how the new words are cut (lvg.tokenizers.words): Latin words and single ideographs (chars), or as the text is
+    # written (pieces: a Latin word with the space before it; Chinese in byte-pair pieces learned from the new texts,
+    # so a name becomes one token)
+    new_words_cut: str = "chars"
     # LoRA+ (Hayou et al. 2024; peft's loraplus_lr_ratio): the zero-initialised factor of each low-rank delta (LoRA's
     # B, the low-rank rows' u) trains at this multiple of the scheduled rate
     lr_ratio: float = bounded(1.0, 1024.0, integer=False, default=1.0)
@@ -127,6 +131,8 @@ class FinetuneConfig:
             raise ValueError(f"finetune.method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.method != "full" and self.base is None:
             raise ValueError(f"finetune.method {self.method} needs finetune.base (the model to adapt)")
+        if self.new_words_cut not in CUTS:
+            raise ValueError(f"finetune.new_words_cut must be one of {', '.join(CUTS)}, got {self.new_words_cut!r}")
         if self.new_rows not in NEW_ROWS:
             raise ValueError(f"finetune.new_rows must be one of {', '.join(NEW_ROWS)}, got {self.new_rows!r}")
         if self.lr_ratio != 1.0 and self.method != "lora" and self.new_rows != "lowrank":
@@ -252,7 +258,7 @@ def start_from_base(ft: FinetuneConfig, role: str, layout: LayoutTokenizerConfig
     (:func:`joint_layout`) and, with ``ft.new_words``, the new words of ``texts`` (the training prompts), by
     :func:`transplant`, readied for ``ft.method`` by :func:`prepare`."""
     base, base_tok, base_vocab = load_lm_folder(lm_folder_of(ft.base, role), role)
-    words = find_new_words(texts, base_tok, ft.new_words) if ft.new_words else []
+    words = find_new_words(texts, base_tok, ft.new_words, cut=ft.new_words_cut) if ft.new_words else []
     tok = add_words(base_tok, words) if words else base_tok
     vocab = PlanVocab.from_tokenizer(tok, joint_layout(base_vocab.layout, layout), base_vocab.max_text_tokens)
     lm, new_ids = transplant(base, base_vocab, vocab, tok, base_tok)
