@@ -491,42 +491,80 @@ def score_goal(task: str, runs: Path, pair: tuple[str, str]) -> dict | None:
     return got
 
 
-def goal_report(goals: dict[str, dict]) -> str:
-    """BENCHMARKS.md's "finetune-emoji-goal" section: per pair, each run, the means per language and category and
-    the gap."""
-    cats = list(CATEGORIES)
-    runs = " ".join(f"{m}{s}" for pair in GOALS["planner"] for m in pair for s in SEEDS)
-    lines = [
-        f"`python benchmarks/finetune_emoji.py --train --methods {runs}`: the goal of issue 21 (an adapted model "
-        "matching from-scratch quality at <= 1/3 of the CPU minutes with <= 5% of the weights trainable) measured side "
-        "by side: the planner from scratch and adapted with the best recipe under 5% trainable in the finetune-emoji "
-        "table (LoRA r = 4 with LoRA+, the new words, low-rank new and layout rows), three seeds each (initialisation "
-        "and batch order), trained on this machine the same day, two runs at a time (one thread each), so every run "
-        "had one other training run beside it. Scratch is scored at its end; each adapted run at a third of scratch's "
-        "mean CPU minutes, from its last snapshot within that (the planner alone on the 450 Emoji World benchmark "
-        "prompts, as in the finetune-emoji table).",
-    ]
+def goal_intro(task: str) -> str:
+    """The opening paragraph of a task's goal section: the command and what was measured how."""
+    runs = " ".join(f"{m}{s}" for pair in GOALS[task] for m in pair for s in SEEDS)
+    if task == "planner":
+        return (f"`python benchmarks/finetune_emoji.py --train --methods {runs}`: the goal of issue 21 (an adapted model "
+                "matching from-scratch quality at <= 1/3 of the CPU minutes with <= 5% of the weights trainable) "
+                "measured side by side: the planner from scratch and adapted with the best recipe under 5% trainable "
+                "in the finetune-emoji table (LoRA r = 4 with LoRA+, the new words, low-rank new and layout rows), "
+                "three seeds each (initialisation and batch order), trained on this machine the same day, two runs at "
+                "a time (one thread each), so every run had one other training run beside it. Scratch is scored at its "
+                "end; each adapted run at a third of scratch's mean CPU minutes, from its last snapshot within that "
+                "(the planner alone on the 450 Emoji World benchmark prompts, as in the finetune-emoji table).")  # fmt: skip
+    return (f"`python benchmarks/finetune_emoji.py --task reading --train --methods {runs}`: the goal of issue 21 for "
+            "the reading LM, measured side by side as the planner's (finetune-emoji-goal): from scratch and adapted "
+            "with the best recipe under 5% trainable found (LoRA r = 2 with LoRA+ ratio 8 at rate 4e-3; the new words, "
+            "Chinese ones in byte-pair pieces, `finetune.new_words_cut=pieces`; low-rank new rows, input rank 22, head "
+            "rank 24 over the words; 60% captions in the mix; batch 32, 1,550 steps), three seeds each, trained on "
+            "this machine the same day, one thread each, every run beside at least one other process (another run, at "
+            "times also an exploratory run or a scoring one). Scratch is scored at its end; each adapted run at a "
+            "third of scratch's mean CPU minutes, from its last snapshot within that; scored as in the "
+            "finetune-emoji-reading table (captions written exactly, about 300 per language; questions answered "
+            "right, 50 per type and language; the LM alone on true layouts).")  # fmt: skip
+
+
+GOAL_VIEWS = {  # per task: the per-run columns (header, cells of a score), the means' keys and note, the gaps' keys
+    "planner": (
+        "EN | ZH | counting EN / ZH",
+        lambda e: (
+            f"{pct(e['en']['all'])} | {pct(e['zh']['all'])} | "
+            f"{100 * e['en']['counting']:.0f} / {100 * e['zh']['counting']:.0f}"
+        ),
+        ("all", *CATEGORIES),
+        "whole benchmark and per category (EN / ZH)",
+        {"": "all"},
+    ),
+    "reading": (
+        "captions EN / ZH | questions EN / ZH",
+        lambda e: (
+            f"{pct(e['en']['caption'])} / {pct(e['zh']['caption'])} | "
+            f"{pct(e['en']['questions'])} / {pct(e['zh']['questions'])}"
+        ),
+        ("caption", "questions", "count", "what", "where", "relation"),
+        "captions, questions and questions by type (EN / ZH)",
+        {"captions ": "caption", "questions ": "questions"},
+    ),
+}
+
+
+def goal_report(task: str, goals: dict[str, dict]) -> str:
+    """A task's goal section (finetune-emoji-goal, finetune-emoji-reading-goal): per pair, each run, the means of
+    the three seeds and the gaps with their standard errors."""
+    header, cells, keys, means_note, gap_keys = GOAL_VIEWS[task]
+    lines = [goal_intro(task)]
     for name, got in goals.items():
         lines += ["", f"**{name}** (measured {got['measured']}; a third of scratch's mean: {got['third']:.2f} CPU "
-                  "minutes):", "", "| run | trainable share | CPU minutes (of the run's) | EN | ZH | counting EN / ZH |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
+                  f"minutes):", "", f"| run | trainable share | CPU minutes (of the run's) | {header} |",
+                  "|---|---|---|" + "---|" * (header.count("|") + 1)]  # fmt: skip
         means = {}
         for kind in ("scratch", "adapted"):
-            for m, e in got[kind].items():
-                lines.append(f"| {m} | {100 * e['share']:.2f}% | {e['cpu_min']:.2f} ({got['ends'][m]:.2f}) | "
-                             f"{pct(e['en']['all'])} | {pct(e['zh']['all'])} | "
-                             f"{100 * e['en']['counting']:.0f} / {100 * e['zh']['counting']:.0f} |")  # fmt: skip
+            lines += [f"| {m} | {100 * e['share']:.2f}% | {e['cpu_min']:.2f} ({got['ends'][m]:.2f}) | {cells(e)} |"
+                      for m, e in got[kind].items()]  # fmt: skip
             es = list(got[kind].values())
-            means[kind] = {lang: {c: sum(e[lang][c] for e in es) / len(es) for c in ["all", *cats]}
-                           for lang in ("en", "zh")}  # fmt: skip
-        lines += ["", "Means of the three seeds, whole benchmark and per category (EN / ZH):", "",
-                  "| | all | " + " | ".join(cats) + " |", "|---|---|" + "---|" * len(cats)]  # fmt: skip
+            means[kind] = {lang: {k: sum(e[lang][k] for e in es) / len(es) for k in keys} for lang in ("en", "zh")}
+        lines += ["", f"Means of the three seeds, {means_note}:", "", "| | " + " | ".join(keys) + " |",
+                  "|---|" + "---|" * len(keys)]  # fmt: skip
         for kind, label in zip(("scratch", "adapted"), name.split(" vs ")):
             mm = means[kind]
             lines.append(f"| {label} | " + " | ".join(
-                f"{100 * mm['en'][c]:.1f} / {100 * mm['zh'][c]:.1f}" for c in ["all", *cats]) + " |")  # fmt: skip
-        gaps = [f"{lang.upper()} {gap(got, lang, 'all')}" for lang in ("en", "zh")]
-        lines += ["", f"Adapted minus scratch, means of three seeds: {'; '.join(gaps)}."]
+                f"{100 * mm['en'][k]:.1f} / {100 * mm['zh'][k]:.1f}" for k in keys) + " |")  # fmt: skip
+        gaps = [
+            f"{what}{lang.upper()} {gap(got, lang, key)}" for what, key in gap_keys.items() for lang in ("en", "zh")
+        ]
+        lines += ["", f"Adapted minus scratch, means of three seeds (standard errors from the seeds' spread): "
+                  f"{'; '.join(gaps)}."]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -535,47 +573,6 @@ def gap(got: dict, lang: str, key: str) -> str:
     a, b = ([e[lang][key] for e in got[kind].values()] for kind in ("adapted", "scratch"))
     se = (statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) ** 0.5
     return f"{100 * (sum(a) / len(a) - sum(b) / len(b)):+.1f} points (standard error {100 * se:.1f})"
-
-
-def reading_goal_report(goals: dict[str, dict]) -> str:
-    """BENCHMARKS.md's "finetune-emoji-reading-goal" section: per pair, each run, the means and the gaps."""
-    kinds = ("caption", "questions", "count", "what", "where", "relation")
-    runs = " ".join(f"{m}{s}" for pair in GOALS["reading"] for m in pair for s in SEEDS)
-    lines = [
-        f"`python benchmarks/finetune_emoji.py --task reading --train --methods {runs}`: the goal of issue 21 for "
-        "the reading LM, measured side by side as the planner's (finetune-emoji-goal): from scratch and adapted with "
-        "the best recipe under 5% trainable found (LoRA r = 2 with LoRA+ ratio 8 at rate 4e-3; the new words, Chinese "
-        "ones in byte-pair pieces, `finetune.new_words_cut=pieces`; low-rank new rows, input rank 22, head rank 24 "
-        "over the words; 60% captions in the mix; batch 32, 1,550 steps), three seeds each, trained on this machine "
-        "the same day, one thread each, every run beside at least one other process (another run, at times also an "
-        "exploratory run or a scoring one). Scratch is scored at its end; each adapted run at a third of scratch's "
-        "mean CPU minutes, from its last "
-        "snapshot within that; scored as in the finetune-emoji-reading table (captions written exactly, about 300 "
-        "per language; questions answered right, 50 per type and language; the LM alone on true layouts).",
-    ]
-    for name, got in goals.items():
-        lines += ["", f"**{name}** (measured {got['measured']}; a third of scratch's mean: {got['third']:.2f} CPU "
-                  "minutes):", "", "| run | trainable share | CPU minutes (of the run's) | captions EN / ZH | "
-                  "questions EN / ZH |", "|---|---|---|---|---|"]  # fmt: skip
-        means = {}
-        for kind in ("scratch", "adapted"):
-            for m, e in got[kind].items():
-                lines.append(f"| {m} | {100 * e['share']:.2f}% | {e['cpu_min']:.2f} ({got['ends'][m]:.2f}) | "
-                             f"{pct(e['en']['caption'])} / {pct(e['zh']['caption'])} | "
-                             f"{pct(e['en']['questions'])} / {pct(e['zh']['questions'])} |")  # fmt: skip
-            es = list(got[kind].values())
-            means[kind] = {lang: {k: sum(e[lang][k] for e in es) / len(es) for k in kinds} for lang in ("en", "zh")}
-        lines += ["", "Means of the three seeds (EN / ZH; the last four: questions by type):", "",
-                  "| | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]  # fmt: skip
-        for kind, label in zip(("scratch", "adapted"), name.split(" vs ")):
-            mm = means[kind]
-            lines.append(f"| {label} | " + " | ".join(
-                f"{100 * mm['en'][k]:.1f} / {100 * mm['zh'][k]:.1f}" for k in kinds) + " |")  # fmt: skip
-        gaps = [f"{what} {lang.upper()} {gap(got, lang, key)}" for what, key in (("captions", "caption"),
-                ("questions", "questions")) for lang in ("en", "zh")]  # fmt: skip
-        lines += ["", f"Adapted minus scratch, means of three seeds (standard errors from the seeds' spread): "
-                  f"{'; '.join(gaps)}."]  # fmt: skip
-    return "\n".join(lines)
 
 
 def measured_note(res: dict[str, dict]) -> list[str]:
@@ -637,7 +634,7 @@ def main() -> None:
         base.lm.eval()
         write_section("finetune-emoji", report(res, args.budgets, shapes_accuracy(base)))
         if goals := load_results().get("planner-goal"):
-            write_section("finetune-emoji-goal", goal_report(goals))
+            write_section("finetune-emoji-goal", goal_report("planner", goals))
     elif args.task == "painter":
         base = GanPainter.from_pretrained(ROOT / "models" / "shapes-default" / "gan_painter").eval()
         write_section("finetune-emoji-painter", painter_report(res, args.budgets, shapes_painter_pass(base)))
@@ -647,7 +644,7 @@ def main() -> None:
         base = reading_scores(lm, text_tok, vocab, None)
         write_section("finetune-emoji-reading", reading_report(res, args.budgets, base))
         if goals := load_results().get("reading-goal"):
-            write_section("finetune-emoji-reading-goal", reading_goal_report(goals))
+            write_section("finetune-emoji-reading-goal", goal_report("reading", goals))
 
 
 def pct(x: float) -> str:
