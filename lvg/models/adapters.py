@@ -113,9 +113,8 @@ class FinetuneConfig:
     # the base's text tokenizer spells in pieces as whole tokens (lvg.tokenizers.words), their rows starting at their
     # pieces' rows and training as new rows
     new_words: int = bounded(0, 100_000, default=0)
-    # how the new words are cut (lvg.tokenizers.words): Latin words and single ideographs (chars), or as the text is
-    # written (pieces: a Latin word with the space before it; Chinese in byte-pair pieces learned from the new texts,
-    # so a name becomes one token)
+    # how the new words cut Chinese (lvg.tokenizers.words): single ideographs (chars), or byte-pair pieces of the
+    # stretches of ideographs the base lacks, learned from the new texts (pieces: a name becomes one token)
     new_words_cut: str = "chars"
     # LoRA+ (Hayou et al. 2024; peft's loraplus_lr_ratio): the zero-initialised factor of each low-rank delta (LoRA's
     # B, the low-rank rows' u) trains at this multiple of the scheduled rate

@@ -49,13 +49,15 @@ def find_new_words(texts: Iterable[str], tokenizer: PreTrainedTokenizerBase, max
 def cjk_pieces(runs: list[str], tokenizer: PreTrainedTokenizerBase, min_count: int) -> Counter[str]:
     """How often each piece occurs when the stretches of ``runs`` made of ideographs that ``tokenizer`` lacks (it
     spells them in bytes) are cut by a byte-pair encoding trained on those stretches (pairs merged while they occur
-    ``min_count`` times). Ideographs the base knows stay as it spells them, so its trained rows keep their use."""
+    ``min_count`` times, and at least twice). Ideographs the base knows stay as it spells them, so its trained rows
+    keep their use."""
     from tokenizers import Tokenizer, models, trainers
 
     unknown = sorted({ch for run in runs for ch in run if len(word_pieces(tokenizer, ch)) > 1})
     if not unknown:
         return Counter()
-    stretches = [s for run in runs for s in re.findall(f"[{''.join(unknown)}]+", run)]
+    stretch = re.compile(f"[{''.join(unknown)}]+")  # ideographs only (CJK_RUN): nothing to escape
+    stretches = [s for run in runs for s in stretch.findall(run)]
     bpe = Tokenizer(models.BPE())
     bpe.train_from_iterator(stretches, trainers.BpeTrainer(vocab_size=1_000_000, min_frequency=max(2, min_count),
                                                            show_progress=False))  # fmt: skip
