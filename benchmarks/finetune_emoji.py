@@ -89,10 +89,12 @@ def PLUS(lr: float, ratio: float) -> list[str]:  # noqa: N802
     return [BASE, "finetune.method=lora", f"train.lr={lr:g}", f"finetune.lr_ratio={ratio:g}", *B32, *WORDS]
 
 
-def LORA_WORDS(rank: int, rows: int, head: int = 0, layout: bool = False, *extra: str) -> list[str]:  # noqa: N802
-    """LoRA rank ``rank`` (alpha 2 x rank) with LoRA+ (rate 2e-3, ratio 4) and the new words, their rows low-rank at
-    ``rows`` (the output head's at ``head``; with ``layout``, the base's layout rows too), then ``extra``."""
-    return [BASE, "finetune.method=lora", "train.lr=0.002", "finetune.lr_ratio=4", f"finetune.lora.rank={rank}",
+def LORA_WORDS(rank: int, rows: int, head: int = 0, layout: bool = False, *extra: str, lr: float = 2e-3,  # noqa: N802
+               ratio: float = 4) -> list[str]:  # fmt: skip
+    """LoRA rank ``rank`` (alpha 2 x rank) with LoRA+ (rate ``lr``, ratio ``ratio``) and the new words, their rows
+    low-rank at ``rows`` (the output head's at ``head``; with ``layout``, the base's layout rows too), then
+    ``extra``."""
+    return [BASE, "finetune.method=lora", f"train.lr={lr:g}", f"finetune.lr_ratio={ratio:g}", f"finetune.lora.rank={rank}",
             f"finetune.lora.alpha={2 * rank}", *WORDS, *LOWRANK(rows),
             *([f"finetune.new_rows_head_rank={head}"] if head else []),
             *(["finetune.layout_rows=true"] if layout else []), *extra]  # fmt: skip
@@ -192,7 +194,7 @@ METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; over
     ),
 }
 READING_GOAL = "lora2-pieces-e22-10min"  # the reading LM's recipe under 5% trainable
-PIECES = ["train.lr=0.004", "finetune.lr_ratio=8", "finetune.new_words_cut=pieces", "data.caption_prob=0.6"]
+PIECES = ["finetune.new_words_cut=pieces", "data.caption_prob=0.6"]
 READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; overrides of configs/reading-lm-emoji.yaml)
     "scratch": (1550, []),
     **{f"scratch{s}": (1550, SEED[s]) for s in SEEDS[1:]},  # the spread between runs
@@ -222,7 +224,8 @@ READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; over
         [*LORA_WORDS(2, 24, 24), *B32],
     ),
     **{  # Chinese names as whole tokens, higher rates, more captions, input rows at rank 22 (4.8% trainable)
-        f"{READING_GOAL}{s}": (1550, [*LORA_WORDS(2, 22, 24, False, *PIECES, *SEED[s]), *B32]) for s in SEEDS
+        f"{READING_GOAL}{s}": (1550, [*LORA_WORDS(2, 22, 24, False, *PIECES, *SEED[s], lr=4e-3, ratio=8), *B32])
+        for s in SEEDS
     },
 }
 PAINTER_METHODS = {  # the GAN painter's runs: (steps; overrides of configs/gan-painter-emoji.yaml)
@@ -633,8 +636,6 @@ def main() -> None:
         base = LayoutPlanner(*load_lm_folder(ROOT / "models" / "shapes-default" / "planner"))
         base.lm.eval()
         write_section("finetune-emoji", report(res, args.budgets, shapes_accuracy(base)))
-        if goals := load_results().get("planner-goal"):
-            write_section("finetune-emoji-goal", goal_report("planner", goals))
     elif args.task == "painter":
         base = GanPainter.from_pretrained(ROOT / "models" / "shapes-default" / "gan_painter").eval()
         write_section("finetune-emoji-painter", painter_report(res, args.budgets, shapes_painter_pass(base)))
@@ -643,8 +644,8 @@ def main() -> None:
         lm.eval()
         base = reading_scores(lm, text_tok, vocab, None)
         write_section("finetune-emoji-reading", reading_report(res, args.budgets, base))
-        if goals := load_results().get("reading-goal"):
-            write_section("finetune-emoji-reading-goal", goal_report("reading", goals))
+    if goals := load_results().get(f"{args.task}-goal"):  # written by score_goal
+        write_section(f"{TASKS[args.task][4]}-goal", goal_report(args.task, goals))
 
 
 def pct(x: float) -> str:
