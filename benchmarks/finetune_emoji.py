@@ -59,12 +59,13 @@ from safetensors.torch import load_file
 from lvg.component import config_from_dict
 from lvg.data.layout import LayoutError
 from lvg.eval.planning import evaluate_plans
-from lvg.models.adapters import UNMERGEABLE, merged, trainable_share
+from lvg.models.adapters import ADAPTER_META, UNMERGEABLE, merged, trainable_share
 from lvg.models.gan import GanPainter
 from lvg.models.painter_adapters import merged_painter, save_painter_adapter
 from lvg.models.planner import load_lm_folder
 from lvg.pipelines.planned import LayoutPlanner
 from lvg.resources import benchmark_prompts_file
+from lvg.tokenizers.words import WORDS_FORMAT
 from lvg.train.gan import GanPainterTask, GanPainterTrainingConfig
 from lvg.train.planner import PlannerTask, PlannerTrainingConfig
 from lvg.train.reader import ReadingLMTask, ReadingLMTrainingConfig, validate_reading_lm, validate_world_reading
@@ -179,6 +180,14 @@ METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; over
     **{  # the same recipe for a third of scratch-4400's time
         f"lora4-words-layout-e22-2500{s}": (2500, [*LORA_WORDS(4, 22, 48, True, *SEED[s]), *B32]) for s in SEEDS
     },
+    **{  # the rows above used new words of format 1 (Latin words as added tokens, lvg before 2026-12-05 11:00);
+        # the same recipe with format 2 (words as the pre-tokenizer cuts them, twins tied: 4.7% trainable)
+        f"lora4-words2-layout-e22-10min{s}": (1600, [*LORA_WORDS(4, 22, 48, True, *SEED[s]), *B32])
+        for s in SEEDS
+    },
+    **{  # and for a third of scratch-4400's time
+        f"lora4-words2-layout-e22-2500{s}": (2500, [*LORA_WORDS(4, 22, 48, True, *SEED[s]), *B32]) for s in SEEDS
+    },
     "lora4-words-head48-10min": (
         1550,
         [*LORA_WORDS(4, 16, 48), *B32],
@@ -193,7 +202,7 @@ METHODS = {  # name: (steps, about 30 or 15 CPU minutes of the method here; over
         [*LORA_WORDS(8, 22, 48, True, ATTN), *B32],
     ),
 }
-READING_GOAL = "lora2-pieces-e22-10min"  # the reading LM's recipe under 5% trainable
+READING_GOAL = "lora2-words2-e22h32-1700"  # the reading LM's recipe under 5% trainable
 PIECES = ["finetune.new_words_cut=pieces", "data.caption_prob=0.6"]
 READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; overrides of configs/reading-lm-emoji.yaml)
     "scratch": (1550, []),
@@ -223,8 +232,24 @@ READING_METHODS = {  # the reading LM's runs: (steps, about 30 CPU minutes; over
         1600,
         [*LORA_WORDS(2, 24, 24), *B32],
     ),
-    **{  # Chinese names as whole tokens, higher rates, more captions, input rows at rank 22 (4.8% trainable)
-        f"{READING_GOAL}{s}": (1550, [*LORA_WORDS(2, 22, 24, False, *PIECES, *SEED[s], lr=4e-3, ratio=8), *B32])
+    **{  # Chinese names as whole tokens, higher rates, more captions, input rows at rank 22 (4.8% trainable);
+        # measured with new words of format 1 (Latin words as added tokens, lvg before 2026-12-05 11:00)
+        f"lora2-pieces-e22-10min{s}": (
+            1550,
+            [*LORA_WORDS(2, 22, 24, False, *PIECES, *SEED[s], lr=4e-3, ratio=8), *B32],
+        )
+        for s in SEEDS
+    },
+    **{  # the same with new words of format 2 (words as the pre-tokenizer cuts them, twins tied): shorter rows,
+        # cheaper steps, so 1,600 of these 1,700 fit a third of scratch's time (two seeds)
+        f"lora2-words2-e22-1700{s}": (
+            1700,
+            [*LORA_WORDS(2, 22, 24, False, *PIECES, *SEED[s], lr=4e-3, ratio=8), *B32],
+        )
+        for s in SEEDS[:2]
+    },
+    **{  # and with the output head's rows at rank 32 (4.9% trainable)
+        f"{READING_GOAL}{s}": (1700, [*LORA_WORDS(2, 22, 32, False, *PIECES, *SEED[s], lr=4e-3, ratio=8), *B32])
         for s in SEEDS
     },
 }
@@ -240,8 +265,8 @@ TASKS = {  # --task: (lvg train command, config, methods, default runs folder, r
 }
 GOALS = {  # per task, (scratch, adapted) measured side by side, each also as NAME-seed1 and NAME-seed2
     "planner": (
-        ("scratch", "lora4-words-layout-e22-10min"),  # scratch's 2,500 steps (configs/planner-emoji.yaml)
-        ("scratch-4400", "lora4-words-layout-e22-2500"),  # about 30 and 10 CPU minutes on a quiet machine
+        ("scratch", "lora4-words2-layout-e22-10min"),  # scratch's 2,500 steps (configs/planner-emoji.yaml)
+        ("scratch-4400", "lora4-words2-layout-e22-2500"),  # about 30 and 10 CPU minutes on a quiet machine
     ),
     "reading": (("scratch", READING_GOAL),),  # scratch's 1,550 steps (configs/reading-lm-emoji.yaml)
 }
@@ -414,6 +439,16 @@ def reading_scores(lm, text_tok, vocab, reading) -> dict[str, dict[str, float]]:
     return out
 
 
+def older_words(run: Path) -> str | None:
+    """Why this lvg cannot rebuild ``run`` (its adapter added new words of an earlier format, which cut text another
+    way), or None."""
+    meta = run / "adapter" / ADAPTER_META
+    got = json.loads(meta.read_text()) if meta.is_file() else {}
+    if got.get("new_words") and got.get("new_words_format") != WORDS_FORMAT:
+        return f"trained with new words of format {got.get('new_words_format') or 1} (this lvg's: {WORDS_FORMAT})"
+    return None
+
+
 def score_runs(task: str, methods: list[str], runs: Path, budgets: list[float], forgetting: bool = True
                ) -> dict[str, dict]:  # fmt: skip
     """Each method's row: trainable share, adapter size and its score at each budget (cached per snapshot), with
@@ -427,6 +462,9 @@ def score_runs(task: str, methods: list[str], runs: Path, budgets: list[float], 
         run = runs / m
         if not (run / "config.json").is_file():
             print(f"{m}: no run in {run}", flush=True)
+            continue
+        if old := older_words(run):
+            print(f"{m}: {old}: its saved row stays", flush=True)
             continue
         meth = Method(task, run)
         row = {"trainable": meth.trainable, "share": meth.trainable / meth.total, "adapter_mb": meth.adapter_mb(),
@@ -477,6 +515,9 @@ def score_goal(task: str, runs: Path, pair: tuple[str, str]) -> dict | None:
     the same time (two runs at once, as ``--train`` does); scratch scored at its end, each adapter run at a third of
     scratch's mean CPU minutes. Saved in RESULTS; None (nothing scored) while a run is missing or unfinished."""
     names = {kind: [f"{m}{s}" for s in SEEDS] for kind, m in zip(("scratch", "adapted"), pair)}
+    if old := [m for m in names["adapted"] if older_words(runs / m)]:
+        print(f"goal {' vs '.join(pair)}: {', '.join(old)} {older_words(runs / old[0])}: its saved result stays")
+        return None
     last = {m: snapshot_at(runs / m, math.inf) for m in names["scratch"] + names["adapted"]}
     waiting = [m for m, snap in last.items() if snap is None or snap[1] != TASKS[task][2][m][0]]
     if waiting:
@@ -508,11 +549,12 @@ def goal_intro(task: str) -> str:
                 "(the planner alone on the 450 Emoji World benchmark prompts, as in the finetune-emoji table).")  # fmt: skip
     return (f"`python benchmarks/finetune_emoji.py --task reading --train --methods {runs}`: the goal of issue 21 for "
             "the reading LM, measured side by side as the planner's (finetune-emoji-goal): from scratch and adapted "
-            "with the best recipe under 5% trainable found (LoRA r = 2 with LoRA+ ratio 8 at rate 4e-3; the new words, "
-            "Chinese ones in byte-pair pieces, `finetune.new_words_cut=pieces`; low-rank new rows, input rank 22, head "
-            "rank 24 over the words; 60% captions in the mix; batch 32, 1,550 steps), three seeds each, trained on "
-            "this machine the same day, one thread each, every run beside at least one other process (another run, at "
-            "times also an exploratory run or a scoring one). Scratch is scored at its end; each adapted run at a "
+            "with the best recipe under 5% trainable found (LoRA r = 2 with LoRA+ ratio 8 at rate 4e-3; the new words "
+            "of format 2, Latin words as the base's pre-tokenizer cuts them and each one's twin without its space tied "
+            "to it, Chinese ones in byte-pair pieces, `finetune.new_words_cut=pieces`; low-rank new rows, input rank "
+            "22, head rank 32 over the words; 60% captions in the mix; batch 32, 1,700 steps), three seeds each, on "
+            "this machine the same day, one thread each, every run beside at least one other process (another run, "
+            "at times also a scoring one). Scratch is scored at its end; each adapted run at a "
             "third of scratch's mean CPU minutes, from its last snapshot within that; scored as in the "
             "finetune-emoji-reading table (captions written exactly, about 300 per language; questions answered "
             "right, 50 per type and language; the LM alone on true layouts).")  # fmt: skip
@@ -542,6 +584,28 @@ GOAL_VIEWS = {  # per task: the per-run columns (header, cells of a score), the 
 }
 
 
+FORMAT1 = "(Latin words as added tokens: a word with a space before it was two tokens, and no word without one)"
+PAIR_NOTES = {  # what a goal pair's runs were, beside the section's intro
+    "scratch vs lora4-words-layout-e22-10min": f"The recipe as first measured, with new words of format 1 {FORMAT1}; "
+    "superseded by the pair with lora4-words2-layout-e22-10min.",
+    "scratch vs lora4-words2-layout-e22-10min": "The same recipe with the new words of format 2 "
+    "(`lvg/tokenizers/words.py`: Latin words as the base's pre-tokenizer cuts them, one token each, each word's twin "
+    "without its space tied to it: 4.7% trainable, cheaper steps, 1,600 of them), trained later that day than the "
+    "scratch runs (11:02-11:15 against 04:59-05:34 UTC), two at a time.",
+    "scratch-4400 vs lora4-words-layout-e22-2500": f"Its adapted runs use new words of format 1 {FORMAT1}; "
+    "superseded by the pair with lora4-words2-layout-e22-2500.",
+    "scratch-4400 vs lora4-words2-layout-e22-2500": "The same with the new words of format 2, trained later that "
+    "day than the scratch runs (11:24-11:46 against 05:38-06:38 UTC), seeds 0 and 1 side by side, then seed 2 beside "
+    "a scoring run.",
+    "scratch vs lora2-pieces-e22-10min": f"The previous recipe, with new words of format 1 {FORMAT1} and the head's "
+    "rows at rank 24; superseded by the pair below.",
+    "scratch vs lora2-words2-e22h32-1700": "The recipe of the intro. Scratch was trained in the morning (07:38-08:25 "
+    "UTC), the adapted runs at 10:42-10:58 UTC. The recipe was picked among six variants scored on this same "
+    "benchmark that day (one or two seeds each; docs/finetune.md), on its first seed; seeds 1 and 2 were trained "
+    "after the pick.",
+}
+
+
 def goal_report(task: str, goals: dict[str, dict]) -> str:
     """A task's goal section (finetune-emoji-goal, finetune-emoji-reading-goal): per pair, each run, the means of
     the three seeds and the gaps with their standard errors."""
@@ -551,6 +615,8 @@ def goal_report(task: str, goals: dict[str, dict]) -> str:
         lines += ["", f"**{name}** (measured {got['measured']}; a third of scratch's mean: {got['third']:.2f} CPU "
                   f"minutes):", "", f"| run | trainable share | CPU minutes (of the run's) | {header} |",
                   "|---|---|---|" + "---|" * (header.count("|") + 1)]  # fmt: skip
+        if name in PAIR_NOTES:
+            lines[-3:-3] = ["", PAIR_NOTES[name]]
         means = {}
         for kind in ("scratch", "adapted"):
             lines += [f"| {m} | {100 * e['share']:.2f}% | {e['cpu_min']:.2f} ({got['ends'][m]:.2f}) | {cells(e)} |"
@@ -708,7 +774,10 @@ def report(res: dict[str, dict], budgets: list[float], base_shapes: tuple[float,
               "are squares on a grid, Shapes World's are not. `head48`: the output head's delta has rank 48, over the "
               "rows a planner writes (not the 809 words: `finetune.new_rows_head_rank`); the layout runs all have it, "
               "and `e24` / `e22` give the input rows rank 24 / 22 (16 otherwise). `lora8attn`: LoRA rank 8 on the "
-              "four attention projections only, whose steps cost less (1,700 of them fit the same minutes).",
+              "four attention projections only, whose steps cost less (1,700 of them fit the same minutes). "
+              "`words2`: new words of format 2 (`lvg/tokenizers/words.py`: Latin words as the base's pre-tokenizer "
+              "cuts them, one token each, and each one's twin without its space tied to its rows: 1,260 words, 452 "
+              "of them tied twins); the rows before them used format 1 (809 words, Latin ones as added tokens).",
               *seed_spread(res, budgets[-1]), *measured_note(res), "",
               f"Per category at {budgets[-1]:g} CPU minutes (or the run's last snapshot before it), EN / ZH:", "",
               "| method | " + " | ".join(cats) + " |", "|---|" + "---|" * len(cats)]  # fmt: skip
@@ -781,8 +850,13 @@ def reading_report(res: dict[str, dict], budgets: list[float], base: dict) -> st
     if cut := [m for m in res if "finetune.new_words_cut=pieces" in READING_METHODS[m][1]]:
         lines += ["", f"{', '.join(cut)}: Chinese new words in pieces (`finetune.new_words_cut=pieces`: a name is one "
                   "token, cut by a byte-pair encoding learned from the stream's texts), rate 4e-3 with LoRA+ ratio 8, "
-                  "and more captions in the mix (`data.caption_prob=0.6`); the recipe of the "
+                  "and more captions in the mix (`data.caption_prob=0.6`); the recipes of the "
                   "finetune-emoji-reading-goal section."]  # fmt: skip
+    if two := [m for m in res if "words2" in m]:
+        lines += ["", f"{', '.join(two)}: new words of format 2 (`lvg/tokenizers/words.py`: Latin words as the base's "
+                  "pre-tokenizer cuts them, one token each, and each one's twin without its space tied to its rows); the "
+                  "rows before them used format 1 (Latin words as added tokens). `-e22h32`: the output head's rows at "
+                  "rank 32 instead of 24."]  # fmt: skip
     lines += measured_note(res)
     lines += ["", f"Questions per type at {budgets[-1]:g} CPU minutes (or the run's last snapshot before it), EN / ZH:",
               "", "| method | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]  # fmt: skip

@@ -422,7 +422,7 @@ def test_chinese_new_words_in_pieces_make_a_name_one_token_and_leave_the_bases_i
     pieces = find_new_words(texts, tok, 100, cut="pieces")
     assert pieces == find_new_words(texts, tok, 100, cut="pieces")  # the byte-pair training is deterministic
     assert "月亮" in pieces and "月" in chars and "月" not in pieces  # "月" alone 3 times: under 5
-    assert "moon" in pieces and "moon" in chars  # Latin words are cut the same either way
+    assert " moon" in pieces and " moon" in chars  # Latin words are cut the same either way
     assert all(len(word_pieces(tok, w)) > 1 and not set(w) & known for w in pieces)
     ext = add_words(tok, pieces)
     assert ext.convert_tokens_to_ids("月亮") in ext("两个紫色的月亮", add_special_tokens=False)["input_ids"]
@@ -441,23 +441,46 @@ def test_chinese_new_words_in_pieces_make_a_name_one_token_and_leave_the_bases_i
         load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.new_words_cut=runs"])
 
 
+def test_a_base_that_is_not_a_byte_pair_encoding_gets_its_new_words_as_added_tokens():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from lvg.tokenizers.words import add_words, find_new_words
+
+    inner = Tokenizer(models.WordLevel({"[UNK]": 0, "a": 1, "sun": 2}, unk_token="[UNK]"))
+    inner.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=inner, unk_token="[UNK]")
+    words = find_new_words(["a moon", "a sun"] * 5, tok, 10)
+    assert words == ["moon"]  # its pre-tokenizer drops the spaces
+    ext = add_words(tok, words)
+    assert ext("a moon sun moonlight", add_special_tokens=False)["input_ids"] == [1, 3, 2, 0]
+
+
 def test_new_words_become_whole_tokens_whose_rows_start_at_their_pieces_and_travel_with_the_adapter(base, moons,
                                                                                                    tmp_path):  # fmt: skip
     from safetensors.torch import load_file
 
-    from lvg.tokenizers.words import add_words, find_new_words, word_pieces
+    from lvg.tokenizers.words import WORDS_FORMAT, add_words, find_new_words, start_pieces, twin_ids, word_pieces
 
     lm, tok, vocab = load_lm_folder(base / "planner")
     texts = ["a purple moon", "一个紫色的月亮", "a golden sun", "purple moons", "a purple moonlight"] * 5
     words = find_new_words(texts, tok, 100)
-    assert "moon" in words and "月" in words and all(len(word_pieces(tok, w)) > 1 for w in words)
-    assert find_new_words(texts, tok, 1) == words[:1] and find_new_words(texts[:4], tok, 100) == []  # < 5 times
+    assert " moon" in words and "purple" in words and "月" in words  # "purple" starts a text: no space before it
+    assert all(len(word_pieces(tok, w)) > 1 for w in words)
+    assert "moon" in words and "golden" in words  # the twins without their space of " moon" and " golden"
+    assert find_new_words(texts, tok, 1) == [words[0], words[0][1:]] and find_new_words(texts[:4], tok, 100) == []
     ext = add_words(tok, words)
-    for t in texts[:5] + ["moonmoon moon", "月亮moon"]:  # decoding gives the text back
+    for t in texts[:5] + ["moonmoon moon", "月亮moon", "purple-moon purple"]:  # decoding gives the text back
         assert ext.decode(ext(t, add_special_tokens=False)["input_ids"]) == t
-    moon = ext.convert_tokens_to_ids("moon")
-    assert moon >= len(tok) and moon in ext(" a moon", add_special_tokens=False)["input_ids"]
-    assert moon not in ext("moonlight", add_special_tokens=False)["input_ids"]  # never inside a longer word
+    [moon], [bare] = word_pieces(ext, " moon"), word_pieces(ext, "purple")  # each one token after the base's ids
+    assert min(moon, bare) >= len(tok) and moon in ext("a moon", add_special_tokens=False)["input_ids"]
+    assert bare in ext("purple-moon", add_special_tokens=False)["input_ids"]  # after a hyphen: no space either
+    assert moon not in ext(" moonlight", add_special_tokens=False)["input_ids"]  # never inside a longer word
+    assert ext(texts, add_special_tokens=False)["input_ids"] != tok(texts, add_special_tokens=False)["input_ids"]
+    plain = ["a red circle", "two purple squares", "一个"]  # text with no new word keeps its tokens
+    assert ext(plain, add_special_tokens=False)["input_ids"] == tok(plain, add_special_tokens=False)["input_ids"]
+    assert start_pieces(tok, "purple") == word_pieces(tok, " purple") != word_pieces(tok, "purple")  # one row
+    assert start_pieces(tok, " moon") == word_pieces(tok, " moon")  # its pieces: the base has no "moon" either
     # the head: its own rank, no rows for words (a planner writes none); the base's layout tokens move too
     extra = ["finetune.new_words=50", "finetune.new_rows=lowrank", "finetune.new_rows_rank=2",
              "finetune.new_rows_head_rank=3", "finetune.layout_rows=true"]  # fmt: skip
@@ -469,20 +492,28 @@ def test_new_words_become_whole_tokens_whose_rows_start_at_their_pieces_and_trav
     reloaded, new_vocab, new_tok = load_adapter(lm, vocab, tok, tmp_path / "w" / "adapter")
     rows = load_file(str(tmp_path / "w" / "adapter" / "lvg_modules.safetensors"))
     n_layout = new_vocab.vocab_size - new_vocab.layout_offset  # the base's layout tokens and the 2 new labels
-    assert rows["rows.embed_tokens.u"].shape == (n_layout + len(meta["new_words"]), 2)
-    assert rows["rows.lm_head.u"].shape == (n_layout, 3)  # no word: a planner never writes one
+    twins = twin_ids(new_tok, len(tok))  # "moon" takes " moon"'s row and a shift: no rows of its own
+    said = {new_tok.decode([i]): new_tok.decode([t]) for i, t in twins.items()}
+    assert said["moon"] == " moon" and all(t == " " + w for w, t in said.items())
+    assert rows["rows.embed_tokens.u"].shape == (n_layout + len(meta["new_words"]) - len(twins), 2)
+    assert rows["rows.lm_head.u"].shape == (n_layout, 3) and "rows.lm_head.shift" not in rows  # a planner writes none
+    emb = reloaded.get_input_embeddings().weight
+    torch.testing.assert_close(emb[list(twins)], emb[list(twins.values())] + rows["rows.embed_tokens.shift"])
     saved, saved_tok, _ = load_lm_folder(planner_dir)
     assert len(new_tok) == len(saved_tok) == len(tok) + len(meta["new_words"]) == new_vocab.text_vocab_size
     started, new_ids = transplant(lm, vocab, new_vocab, new_tok, tok)
-    w = new_tok.convert_tokens_to_ids(meta["new_words"][0])
-    assert w in new_ids
-    pieces = word_pieces(tok, meta["new_words"][0])
+    [w] = word_pieces(new_tok, meta["new_words"][0])
+    assert w in new_ids and meta["new_words_format"] == WORDS_FORMAT
+    pieces = start_pieces(tok, meta["new_words"][0])
     torch.testing.assert_close(started.get_input_embeddings().weight[w],
                                lm.get_input_embeddings().weight[pieces].mean(0) * len(pieces) ** 0.5)  # fmt: skip
     assert_same_lm(reloaded, saved, new_tok, new_vocab)
     planner = LayoutPlanner(reloaded.eval(), new_tok, new_vocab)
     got = planner.plan_tokens(planner.tokenize(list(NEW)), [0, 0], 1.0, 1e-4, 0, 1.0, 8)
     assert [lay.objects[0].label for lay in got] == [label for label, _ in NEW.values()]
+    (tmp_path / "w" / "adapter" / "lvg_adapter.json").write_text(json.dumps({**meta, "new_words_format": None}))
+    with pytest.raises(ValueError, match="new_words were added the way an earlier lvg added them"):
+        load_adapter(lm, vocab, tok, tmp_path / "w" / "adapter")  # its words would cut text another way
 
 
 def test_a_reading_lm_adapter_writes_its_new_words_and_the_pipeline_reads_with_it(tmp_path):
@@ -504,13 +535,15 @@ def test_a_reading_lm_adapter_writes_its_new_words_and_the_pipeline_reads_with_i
         "bins_per_px=1"]))  # fmt: skip
     adapter = tmp_path / "rlm" / "adapter"
     meta = json.loads((adapter / "lvg_adapter.json").read_text())
-    assert "moon" in meta["new_words"] and meta["low_rank_rows"] == {"embed_tokens": 4, "lm_head": 4}
+    assert " moon" in meta["new_words"] and meta["low_rank_rows"] == {"embed_tokens": 4, "lm_head": 4}
     rows = load_file(str(adapter / "lvg_modules.safetensors"))
-    assert rows["rows.lm_head.u"].shape[0] == len(meta["new_words"])
-    assert rows["rows.embed_tokens.u"].shape[0] == len(meta["new_words"]) + 2  # and the 2 new labels
+    twins = sum(not w.startswith(" ") for w in meta["new_words"])  # "moon", tied to " moon" (a shift of its own)
+    assert twins and rows["rows.lm_head.shift"].shape == rows["rows.embed_tokens.shift"].shape
+    assert rows["rows.lm_head.u"].shape[0] == len(meta["new_words"]) - twins
+    assert rows["rows.embed_tokens.u"].shape[0] == len(meta["new_words"]) - twins + 2  # and the 2 new labels
     pipe = PlannedPipeline.from_pretrained(base).load_adapter(adapter)
     tok = pipe.reader.text_tokenizer
-    moon = tok.convert_tokens_to_ids("moon")
+    [moon] = tok(" moon", add_special_tokens=False)["input_ids"]
     assert moon in tok("a purple moon", add_special_tokens=False)["input_ids"] and pipe.reader.allowed[moon]
     layouts = [Layout("white", (LayoutObject(label, tuple(box)),), 64) for label, box in NEW.values()]
     assert pipe.reader.caption(layouts, "en") == list(NEW)

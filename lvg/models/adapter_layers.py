@@ -131,16 +131,29 @@ class PrefixTuned(nn.Module):
 
 class LowRankRows(nn.Module):
     """Parametrizes a vocabulary matrix ``weight`` [vocab, hidden] as ``weight`` with ``u @ v`` added to ``rows``:
-    ``u`` [len(rows), rank] starts at zero (the base's rows at the start), ``v`` [rank, hidden] at seeded noise."""
+    ``u`` [len(rows), rank] starts at zero (the base's rows at the start), ``v`` [rank, hidden] at seeded noise.
 
-    def __init__(self, rows: list[int], rank: int, hidden: int):
+    ``twins`` ({id: twin id}) ties rows: each ``id``'s row is its twin's (after the delta) plus one shared
+    ``shift`` [hidden] that starts at zero, so a rare form of a word ("crab" starting an answer) knows what its
+    frequent twin (" crab") learns, and the shift tells the two apart."""
+
+    def __init__(self, rows: list[int], rank: int, hidden: int, twins: dict[int, int] | None = None):
         super().__init__()
+        twins = dict(twins or {})
+        if set(twins) & set(rows):
+            raise ValueError("a tied row takes its twin's: it cannot have a low-rank delta of its own")
         self.register_buffer("rows", torch.tensor(rows, dtype=torch.long), persistent=False)
+        self.register_buffer("tied", torch.tensor(list(twins), dtype=torch.long), persistent=False)
+        self.register_buffer("twin", torch.tensor(list(twins.values()), dtype=torch.long), persistent=False)
         self.u = nn.Parameter(torch.zeros(len(rows), rank))
         self.v = nn.Parameter(torch.randn(rank, hidden, generator=torch.Generator().manual_seed(0)) / rank**0.5)
+        self.shift = nn.Parameter(torch.zeros(hidden)) if twins else None
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight.index_add(0, self.rows.to(weight.device), (self.u @ self.v).to(weight.dtype))
+        w = weight.index_add(0, self.rows.to(weight.device), (self.u @ self.v).to(weight.dtype))
+        if self.shift is None:
+            return w
+        return w.index_copy(0, self.tied.to(w.device), w[self.twin.to(w.device)] + self.shift.to(w.dtype))
 
 
 VOCAB_GETTERS = {"embed_tokens": "get_input_embeddings", "lm_head": "get_output_embeddings"}
@@ -157,9 +170,12 @@ def _vocab_matrices(model: nn.Module) -> dict[str, nn.Module]:
     return {name: getattr(inner, getter)() for name, getter in VOCAB_GETTERS.items()}
 
 
-def add_low_rank_rows(lm: nn.Module, rows: dict[str, tuple[list[int], int]]) -> None:
+def add_low_rank_rows(lm: nn.Module, rows: dict[str, tuple[list[int], int]],
+                      twins: dict[str, dict[int, int]] | None = None) -> None:  # fmt: skip
     """Let the rows of ``lm``'s vocabulary matrices that ``rows`` names (``{"embed_tokens" | "lm_head": (row ids,
-    rank)}``) move by a trainable low-rank delta, in place; a matrix it leaves out, or with no rows, stays."""
+    rank)}``) move by a trainable low-rank delta, and tie the rows ``twins`` names per matrix (``{id: twin id}``,
+    :class:`LowRankRows`), in place; a matrix with neither stays."""
+    twins = twins or {}
     matrices = _vocab_matrices(lm)
     if unknown := set(rows) - set(matrices):
         raise ValueError(f"low-rank rows for unknown vocabulary matrices {sorted(unknown)} (known: {sorted(matrices)})")
@@ -167,8 +183,8 @@ def add_low_rank_rows(lm: nn.Module, rows: dict[str, tuple[list[int], int]]) -> 
         m = matrices[name]
         if parametrize.is_parametrized(m, "weight"):
             raise ValueError("the vocabulary matrices already have low-rank rows")
-        if ids:
-            rows_of = LowRankRows(list(ids), rank, m.weight.shape[1]).to(m.weight.device)
+        if ids or twins.get(name):
+            rows_of = LowRankRows(list(ids), rank, m.weight.shape[1], twins.get(name)).to(m.weight.device)
             parametrize.register_parametrization(m, "weight", rows_of)
 
 
@@ -200,7 +216,8 @@ def fold_low_rank_rows(model: nn.Module) -> None:
 
 def _live_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     """The bottleneck adapters', the prefix's and the low-rank rows' tensors in ``model`` (sharing their storage), by stable names."""
-    state = {f"rows.{name}.{k}": getattr(p, k).detach() for name, p in low_rank_rows(model).items() for k in "uv"}
+    state = {f"rows.{name}.{k}": getattr(p, k).detach() for name, p in low_rank_rows(model).items()
+             for k in ("u", "v", "shift") if getattr(p, k) is not None}  # fmt: skip
     if isinstance(model, PrefixTuned):
         state |= {"prefix.keys": model.keys.detach(), "prefix.values": model.values.detach()}
         model = model.lm

@@ -57,7 +57,7 @@ from lvg.models.planner import PLAN_VOCAB, PlanVocab, init_layout_embeddings, lo
 from lvg.models.unified import CausalLM
 from lvg.ranges import bounded, check_ranges
 from lvg.tokenizers.layout import LayoutTokenizerConfig
-from lvg.tokenizers.words import CUTS, add_words, find_new_words, word_pieces
+from lvg.tokenizers.words import CUTS, WORDS_FORMAT, add_words, find_new_words, start_pieces, twin_ids
 
 METHODS = ("full", "freeze", "lora", "adapter", "prefix")
 ADAPTER_METHODS = ("lora", "adapter", "prefix")  # the methods that leave the base untouched and write OUT/adapter
@@ -208,7 +208,7 @@ def transplant(lm: CausalLM, old: PlanVocab, new: PlanVocab, text_tok: PreTraine
     for dst, base in mats:
         dst[: old.text_vocab_size] = base[: old.text_vocab_size]
         for i in range(old.text_vocab_size, new.text_vocab_size):  # added words: at their pieces in the base
-            pieces = word_pieces(base_tok or text_tok, text_tok.convert_ids_to_tokens(i))
+            pieces = start_pieces(base_tok or text_tok, text_tok.decode([i], clean_up_tokenization_spaces=False))
             dst[i] = base[pieces].mean(0) * len(pieces) ** 0.5
     init_layout_embeddings(out, new, text_tok)  # new tokens: from the (trained) text rows copied above
     ids = torch.tensor(sorted(src))
@@ -263,7 +263,8 @@ def start_from_base(ft: FinetuneConfig, role: str, layout: LayoutTokenizerConfig
     lm, new_ids = transplant(base, base_vocab, vocab, tok, base_tok)
     new_ids = adapted_rows(new_ids, vocab, ft.layout_rows)
     unwritten = unwritten_ids(role, base_vocab, vocab)
-    return Adapted(prepare(lm, ft, new_ids, unwritten), tok, vocab, weights_sha256(base), ft, words)
+    twins = twin_ids(tok, len(base_tok))
+    return Adapted(prepare(lm, ft, new_ids, unwritten, twins), tok, vocab, weights_sha256(base), ft, words)
 
 
 def adapted_rows(new_ids: list[int], vocab: PlanVocab, layout_rows: bool) -> list[int]:
@@ -288,6 +289,16 @@ def row_ranks(new_ids: list[int], rank: int, head_rank: int = 0, unwritten: set[
     return {"embed_tokens": (list(new_ids), rank), "lm_head": (head, head_rank or rank)}
 
 
+def add_new_rows(lm: nn.Module, new_ids: list[int], rank: int, head_rank: int, unwritten: set[int],
+                 twins: dict[int, int]) -> None:  # fmt: skip
+    """Low-rank rows (:func:`row_ranks`) for ``new_ids`` in ``lm``, in place; the rows of ``twins``
+    (:func:`~lvg.tokenizers.words.twin_ids`) tied to their twins' instead, in the head only where it has their
+    rows (:class:`~lvg.models.adapter_layers.LowRankRows`)."""
+    rows = row_ranks([i for i in new_ids if i not in twins], rank, head_rank, unwritten)
+    head = {i: t for i, t in twins.items() if not head_rank or i not in unwritten}
+    add_low_rank_rows(lm, rows, {"embed_tokens": dict(twins), "lm_head": head})
+
+
 def _layer_indices(train_layers: tuple[int, ...], n: int) -> list[int]:
     idx = sorted({i % n for i in train_layers if -n <= i < n})
     if len(idx) != len(set(train_layers)) or not idx:
@@ -296,15 +307,16 @@ def _layer_indices(train_layers: tuple[int, ...], n: int) -> list[int]:
     return idx
 
 
-def prepare(lm: CausalLM, cfg: FinetuneConfig, new_ids: list[int], unwritten: set[int] = frozenset()) -> nn.Module:
+def prepare(lm: CausalLM, cfg: FinetuneConfig, new_ids: list[int], unwritten: set[int] = frozenset(),
+            twins: dict[int, int] | None = None) -> nn.Module:  # fmt: skip
     """``lm`` ready to train with ``cfg.method`` (``new_ids``: the transplanted tokens, whose rows train whole, by a
     low-rank delta or not at all, as ``cfg.new_rows`` says; ``unwritten``: those the LM never writes,
-    :func:`unwritten_ids`)."""
+    :func:`unwritten_ids`; ``twins``: the low-rank rows tied to others, :func:`add_new_rows`)."""
     if cfg.method == "full":
         return lm.requires_grad_(True)
     model = _prepare_method(lm, cfg, new_ids if cfg.new_rows == "train" else [])
-    if cfg.new_rows == "lowrank" and new_ids:  # after the method froze the base: its u and v train
-        add_low_rank_rows(lm, row_ranks(list(new_ids), cfg.new_rows_rank, cfg.new_rows_head_rank, unwritten))
+    if cfg.new_rows == "lowrank" and new_ids:  # after the method froze the base: its u, v and shifts train
+        add_new_rows(lm, list(new_ids), cfg.new_rows_rank, cfg.new_rows_head_rank, unwritten, twins or {})
     return model
 
 
@@ -399,7 +411,7 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, base_sha256: str, vo
     meta = {"role": role, "method": config.method, "settings": settings, "base_sha256": base_sha256,
             "new_token_rows": isinstance(inner, PeftModel), "plan_vocab": vocab.to_dict(),
             "low_rank_rows": _rows_meta(model, config),
-            "new_words": list(new_words), "layout_rows": config.layout_rows}  # fmt: skip
+            "new_words": list(new_words), "new_words_format": WORDS_FORMAT, "layout_rows": config.layout_rows}  # fmt: skip
     (path / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return path
 
@@ -456,6 +468,10 @@ def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBa
     words = meta.get("new_words") or []
     if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
         raise ValueError(f"{path / ADAPTER_META}: new_words must be a list of words, got {words!r}")
+    if words and meta.get("new_words_format") != WORDS_FORMAT:
+        raise ValueError(f"{path / ADAPTER_META}: its new_words were added the way an earlier lvg added them "
+                         f"(new_words_format {meta.get('new_words_format')!r}, this lvg's is {WORDS_FORMAT!r}): "
+                         "fine-tune the adapter again with this lvg")  # fmt: skip
     new_tok = add_words(text_tok, words) if words else text_tok
     if len(new_tok) != new_vocab.text_vocab_size:
         raise ValueError(f"{path / ADAPTER_META}: its plan_vocab has {new_vocab.text_vocab_size} text tokens, this "
@@ -471,7 +487,9 @@ def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBa
     if PEFT_CONFIG in need:
         model = peft_folded(model, path)
     if rows_rank:
-        add_low_rank_rows(model, row_ranks(new_ids, *rows_rank, unwritten_ids(role, vocab, new_vocab)))
+        add_new_rows(
+            model, new_ids, *rows_rank, unwritten_ids(role, vocab, new_vocab), twin_ids(new_tok, len(text_tok))
+        )
     if method in UNMERGEABLE:
         model = _attach_modules(model, method, meta.get("settings"), path)
     elif rows_rank:
