@@ -449,6 +449,17 @@ def older_words(run: Path) -> str | None:
     return None
 
 
+def remember(cache_file: Path, key: str, entry: dict) -> None:
+    """Add one snapshot's scores to ``cache_file``, keeping what another scorer of the same folder wrote meanwhile
+    (read just before, replaced by an atomic rename)."""
+    saved = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+    saved[key] = entry
+    fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(saved, indent=1))
+    os.replace(tmp, cache_file)
+
+
 def score_runs(task: str, methods: list[str], runs: Path, budgets: list[float], forgetting: bool = True
                ) -> dict[str, dict]:  # fmt: skip
     """Each method's row: trainable share, adapter size and its score at each budget (cached per snapshot), with
@@ -495,7 +506,7 @@ def score_runs(task: str, methods: list[str], runs: Path, budgets: list[float], 
                         entry["shapes"] = reading_scores(lm, t.text_tok, t.vocab, None)
                 entry |= {"step": step, "cpu_min": secs / 60}
                 cache[key] = entry
-                cache_file.write_text(json.dumps(cache, indent=1))
+                remember(cache_file, key, entry)
             row["budgets"][b] = cache[key]
             print(m, b, {k: v for k, v in cache[key].items() if k not in ("zh",)}, flush=True)
         res[m] = row
