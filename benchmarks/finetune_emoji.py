@@ -595,7 +595,10 @@ GOAL_VIEWS = {  # per task: the per-run columns (header, cells of a score), the 
 }
 
 
-FORMAT1 = "(Latin words as added tokens: a word with a space before it was two tokens, and no word without one)"
+FORMAT1 = (
+    "(Latin words as added tokens: a new word after a space was two tokens, and a word the base has only after a space, "
+    '"bottom", stayed in pieces where a text starts with it)'
+)
 PAIR_NOTES = {  # what a goal pair's runs were, beside the section's intro
     "scratch vs lora4-words-layout-e22-10min": f"The recipe as first measured, with new words of format 1 {FORMAT1}; "
     "superseded by the pair with lora4-words2-layout-e22-10min.",
