@@ -59,13 +59,12 @@ from safetensors.torch import load_file
 from lvg.component import config_from_dict
 from lvg.data.layout import LayoutError
 from lvg.eval.planning import evaluate_plans
-from lvg.models.adapters import ADAPTER_META, UNMERGEABLE, merged, trainable_share
+from lvg.models.adapters import ADAPTER_META, UNMERGEABLE, merged, older_words, trainable_share
 from lvg.models.gan import GanPainter
 from lvg.models.painter_adapters import merged_painter, save_painter_adapter
 from lvg.models.planner import load_lm_folder
 from lvg.pipelines.planned import LayoutPlanner
 from lvg.resources import benchmark_prompts_file
-from lvg.tokenizers.words import WORDS_FORMAT
 from lvg.train.gan import GanPainterTask, GanPainterTrainingConfig
 from lvg.train.planner import PlannerTask, PlannerTrainingConfig
 from lvg.train.reader import ReadingLMTask, ReadingLMTrainingConfig, validate_reading_lm, validate_world_reading
@@ -439,14 +438,10 @@ def reading_scores(lm, text_tok, vocab, reading) -> dict[str, dict[str, float]]:
     return out
 
 
-def older_words(run: Path) -> str | None:
-    """Why this lvg cannot rebuild ``run`` (its adapter added new words of an earlier format, which cut text another
-    way), or None."""
+def run_older_words(run: Path) -> str | None:
+    """Why this lvg cannot rebuild ``run`` (:func:`~lvg.models.adapters.older_words` of its adapter), or None."""
     meta = run / "adapter" / ADAPTER_META
-    got = json.loads(meta.read_text()) if meta.is_file() else {}
-    if got.get("new_words") and got.get("new_words_format") != WORDS_FORMAT:
-        return f"trained with new words of format {got.get('new_words_format') or 1} (this lvg's: {WORDS_FORMAT})"
-    return None
+    return older_words(json.loads(meta.read_text())) if meta.is_file() else None
 
 
 def remember(cache_file: Path, key: str, entry: dict) -> None:
@@ -474,7 +469,7 @@ def score_runs(task: str, methods: list[str], runs: Path, budgets: list[float], 
         if not (run / "config.json").is_file():
             print(f"{m}: no run in {run}", flush=True)
             continue
-        if old := older_words(run):
+        if old := run_older_words(run):
             print(f"{m}: {old}: its saved row stays", flush=True)
             continue
         meth = Method(task, run)
@@ -526,8 +521,8 @@ def score_goal(task: str, runs: Path, pair: tuple[str, str]) -> dict | None:
     the same time (two runs at once, as ``--train`` does); scratch scored at its end, each adapter run at a third of
     scratch's mean CPU minutes. Saved in RESULTS; None (nothing scored) while a run is missing or unfinished."""
     names = {kind: [f"{m}{s}" for s in SEEDS] for kind, m in zip(("scratch", "adapted"), pair)}
-    if old := [m for m in names["adapted"] if older_words(runs / m)]:
-        print(f"goal {' vs '.join(pair)}: {', '.join(old)} {older_words(runs / old[0])}: its saved result stays")
+    if old := {m: why for m in names["adapted"] if (why := run_older_words(runs / m))}:
+        print(f"goal {' vs '.join(pair)}: {', '.join(old)}: {next(iter(old.values()))}: its saved result stays")
         return None
     last = {m: snapshot_at(runs / m, math.inf) for m in names["scratch"] + names["adapted"]}
     waiting = [m for m, snap in last.items() if snap is None or snap[1] != TASKS[task][2][m][0]]
@@ -627,10 +622,9 @@ def goal_report(task: str, goals: dict[str, dict]) -> str:
     lines = [goal_intro(task)]
     for name, got in goals.items():
         lines += ["", f"**{name}** (measured {got['measured']}; a third of scratch's mean: {got['third']:.2f} CPU "
-                  f"minutes):", "", f"| run | trainable share | CPU minutes (of the run's) | {header} |",
+                  f"minutes):", *(["", PAIR_NOTES[name]] if name in PAIR_NOTES else []), "",
+                  f"| run | trainable share | CPU minutes (of the run's) | {header} |",
                   "|---|---|---|" + "---|" * (header.count("|") + 1)]  # fmt: skip
-        if name in PAIR_NOTES:
-            lines[-3:-3] = ["", PAIR_NOTES[name]]
         means = {}
         for kind in ("scratch", "adapted"):
             lines += [f"| {m} | {100 * e['share']:.2f}% | {e['cpu_min']:.2f} ({got['ends'][m]:.2f}) | {cells(e)} |"

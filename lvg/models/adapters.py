@@ -294,9 +294,9 @@ def add_new_rows(lm: nn.Module, new_ids: list[int], rank: int, head_rank: int, u
     """Low-rank rows (:func:`row_ranks`) for ``new_ids`` in ``lm``, in place; the rows of ``twins``
     (:func:`~lvg.tokenizers.words.twin_ids`) tied to their twins' instead, in the head only where it has their
     rows (:class:`~lvg.models.adapter_layers.LowRankRows`)."""
-    rows = row_ranks([i for i in new_ids if i not in twins], rank, head_rank, unwritten)
-    head = {i: t for i, t in twins.items() if not head_rank or i not in unwritten}
-    add_low_rank_rows(lm, rows, {"embed_tokens": dict(twins), "lm_head": head})
+    ranks = row_ranks(new_ids, rank, head_rank, unwritten)
+    rows = {name: ([i for i in ids if i not in twins], r) for name, (ids, r) in ranks.items()}
+    add_low_rank_rows(lm, rows, {name: {i: twins[i] for i in ids if i in twins} for name, (ids, _) in ranks.items()})
 
 
 def _layer_indices(train_layers: tuple[int, ...], n: int) -> list[int]:
@@ -440,6 +440,15 @@ def _rows_from_meta(value: object, where: Path) -> tuple[int, int] | None:
                      f'{{"embed_tokens": .., "lm_head": ..}}, or null; got {value!r}')  # fmt: skip
 
 
+def older_words(meta: dict) -> str | None:
+    """Why this lvg cannot rebuild the text tokenizer of the adapter whose ``lvg_adapter.json`` is ``meta`` (its
+    new words were added the way an earlier lvg added them, which cuts text another way), or None."""
+    if meta.get("new_words") and meta.get("new_words_format") != WORDS_FORMAT:
+        return (f"its new_words were added the way an earlier lvg added them (new_words_format "
+                f"{meta.get('new_words_format')!r}, this lvg's is {WORDS_FORMAT!r})")  # fmt: skip
+    return None
+
+
 def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBase, path: str | os.PathLike,
                  role: str = "planner") -> tuple[nn.Module, PlanVocab, PreTrainedTokenizerBase]:  # fmt: skip
     """``lm`` with the adapter at ``path`` applied (a new LM; ``lm`` unchanged), the adapted vocabulary and its text
@@ -468,10 +477,8 @@ def load_adapter(lm: CausalLM, vocab: PlanVocab, text_tok: PreTrainedTokenizerBa
     words = meta.get("new_words") or []
     if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
         raise ValueError(f"{path / ADAPTER_META}: new_words must be a list of words, got {words!r}")
-    if words and meta.get("new_words_format") != WORDS_FORMAT:
-        raise ValueError(f"{path / ADAPTER_META}: its new_words were added the way an earlier lvg added them "
-                         f"(new_words_format {meta.get('new_words_format')!r}, this lvg's is {WORDS_FORMAT!r}): "
-                         "fine-tune the adapter again with this lvg")  # fmt: skip
+    if old := older_words(meta):
+        raise ValueError(f"{path / ADAPTER_META}: {old}: fine-tune the adapter again with this lvg")
     new_tok = add_words(text_tok, words) if words else text_tok
     if len(new_tok) != new_vocab.text_vocab_size:
         raise ValueError(f"{path / ADAPTER_META}: its plan_vocab has {new_vocab.text_vocab_size} text tokens, this "

@@ -105,8 +105,8 @@ def twin_ids(tokenizer: PreTrainedTokenizerBase, first: int) -> dict[int, int]:
     out = {}
     for i in range(first, len(tokenizer)):
         word = tokenizer.decode([i], clean_up_tokenization_spaces=False)
-        if WORD.fullmatch(word) and not word.startswith(" ") and len(twin := word_pieces(tokenizer, " " + word)) == 1:
-            out[i] = twin[0]
+        if WORD.fullmatch(word) and not word.startswith(" ") and known(tokenizer, " " + word):
+            out[i] = word_pieces(tokenizer, " " + word)[0]
     return out
 
 
