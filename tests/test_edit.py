@@ -14,7 +14,7 @@ from PIL import Image
 
 from lvg.cli import main
 from lvg.data.layout import Layout, LayoutObject
-from lvg.pipelines.edit import changed_mask
+from lvg.pipelines.edit import changed_mask, settle
 from lvg.worlds.shapes.edits import EDIT_REFUSALS, EDIT_TYPES, make_edit_sample, one_edit
 from lvg.worlds.shapes.world import sample_scene
 
@@ -69,6 +69,22 @@ def test_the_repaint_mask_covers_changed_objects_old_and_new_places_only():
     assert m[10, 10] and m[35, 35] and not m[48, 48]
     assert changed_mask(BEFORE, Layout("black", BEFORE.objects, 64), 64).all()
     assert not changed_mask(BEFORE, BEFORE, 64).any()
+
+
+def test_an_object_written_back_a_pixel_off_is_the_object_it_was_given():
+    """The reader reads a 16 px box as 15 px; the editor writes the 16 px box it expects. That object is unchanged
+    (its box as given, not repainted); a resize (3 px a side) or a move is a change, and so is a new label."""
+    read = Layout("white", (LayoutObject("blue circle", (4, 24, 19, 40)), LayoutObject("red star", (45, 45, 55, 55))))
+    back = Layout("white", (LayoutObject("blue circle", (4, 24, 20, 40)), LayoutObject("red star", (42, 42, 58, 58))))
+    settled = settle(read, back)
+    assert settled.objects == (read.objects[0], back.objects[1])
+    assert changed_mask(read, settled, 64)[50, 50] and not changed_mask(read, settled, 64)[30, 10]
+    recoloured = Layout("white", (LayoutObject("pink circle", (4, 24, 20, 40)),))
+    assert settle(read, recoloured) == recoloured
+    moved_next_to = Layout("white", (LayoutObject("blue circle", (4, 24, 20, 40)),
+                                     LayoutObject("red star", (20, 24, 30, 34))))  # fmt: skip
+    near = Layout("white", (LayoutObject("blue circle", (4, 24, 21, 40)),))
+    assert settle(near, moved_next_to) == moved_next_to  # the old box would overlap the star: left as written
 
 
 @pytest.fixture(scope="module")

@@ -186,11 +186,12 @@ def test_the_adapted_vocabulary_keeps_the_base_labels_and_adds_the_new_ones():
     from lvg.models.adapters import joint_layout
     from lvg.tokenizers.layout import LayoutTokenizerConfig
 
-    base = LayoutTokenizerConfig(("red circle", "blue star"), ("white", "black"), 64, 1, 4)
-    new = LayoutTokenizerConfig(("blue star", "purple moon"), ("white", "gray"), 64, 1, 2)
+    base = LayoutTokenizerConfig(("red circle", "blue star"), ("white", "black"), 64, 1, 4, min_side=10)
+    new = LayoutTokenizerConfig(("blue star", "purple moon"), ("white", "gray"), 64, 1, 2, min_side=6)
     joint = joint_layout(base, new)
     assert joint.labels == ("red circle", "blue star", "purple moon")
     assert joint.backgrounds == ("white", "black", "gray") and joint.max_objects == 4
+    assert joint.min_side == 6  # the new data's smaller objects stay drawable
     other_canvas = LayoutTokenizerConfig(("purple moon",), ("gray",), 32, 1, 2)
     assert joint_layout(base, other_canvas) == other_canvas  # no shared locations: the new vocabulary alone
 

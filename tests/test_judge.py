@@ -87,3 +87,25 @@ def test_junk_is_an_unknown_object():
 def test_bad_images_raise_a_clear_error(bad):
     with pytest.raises(JudgeInputError):
         judge(bad, "a red circle")
+
+
+def test_the_touching_set_states_what_its_scenes_hold_and_its_boxes_nearly_touch():
+    """Each touching prompt parses to its row's spec in both languages, its own (tightest) scene passes the judge
+    on that spec, and every scene's closest boxes are 1.3-3.3 px apart (neighbouring cells, jittered inwards)."""
+    from lvg.worlds.shapes.parse import parse_caption
+    from lvg.worlds.shapes.prompt_sets import touching_prompts
+    from lvg.worlds.shapes.scene_layout import layout_from_scene
+
+    rows = touching_prompts()
+    assert len(rows) == 200 and rows == touching_prompts()  # seeded
+    assert {r["category"] for r in rows} == {"touching_2", "touching_3", "touching_4"}
+    gaps = []
+    for r in rows:
+        assert parse_caption(r["en"]) == r["spec"] == parse_caption(r["zh"])
+        scene = Scene.from_dict(r["scene"])
+        assert all(o.size == "large" for o in scene.objects) and judge(render(scene), r["spec"]).passed
+        b = [o.box for o in layout_from_scene(scene).objects]
+        gaps.append(
+            min(max(q[0] - p[2], p[0] - q[2], q[1] - p[3], p[1] - q[3]) for i, p in enumerate(b) for q in b[i + 1 :])
+        )
+    assert 1.3 <= min(gaps) and max(gaps) <= 3.34 and sum(g < 1.4 for g in gaps) > 150

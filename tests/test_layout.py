@@ -2,6 +2,7 @@
 
 import json
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from lvg.data.layout import Layout, LayoutError, LayoutObject
 from lvg.sampling.layout import constrain, grammar_mask
 from lvg.sampling.sample import sample
 from lvg.tokenizers.layout import END, LayoutGrammar, LayoutTokenizer
-from lvg.train.planner import shapes_world_layout_config
+from lvg.train.planner import folder_layout_config, shapes_world_layout_config
 from lvg.worlds.shapes.plans import PlanDataConfig, caption_order, make_plan_sample
 from lvg.worlds.shapes.scene_layout import layout_from_scene, layout_to_scene
 from lvg.worlds.shapes.spec import scene_satisfies
@@ -106,8 +107,11 @@ def test_grammar_allows_the_true_sequences(tok):
             assert g.allowed(body[:t])[body[t]]
 
 
-def test_grammar_constrained_sampling_never_yields_an_invalid_layout(tok):
-    """Property test: whatever the logits (random, peaked, adversarial), every sampled layout is valid."""
+@pytest.mark.parametrize("min_side", [0, 10])
+def test_grammar_constrained_sampling_never_yields_an_invalid_layout(min_side):
+    """Property test: whatever the logits (random, peaked, adversarial), every sampled layout is valid, and no box
+    side is under the config's ``min_side``."""
+    tok = LayoutTokenizer(replace(shapes_world_layout_config(), min_side=min_side))
     g = LayoutGrammar(tok)
     torch.manual_seed(0)
     B = 64
@@ -127,6 +131,40 @@ def test_grammar_constrained_sampling_never_yields_an_invalid_layout(tok):
         for p in prefixes:
             lay = tok.decode(p)  # raises LayoutError if invalid
             assert 1 <= len(lay.objects) <= 4
+            assert all(
+                min(x1 - x0, y1 - y0) >= max(min_side, 1 / 3) - 1e-3 for x0, y0, x1, y1 in (o.box for o in lay.objects)
+            )
+
+
+def test_min_side_keeps_a_box_from_being_squeezed_into_a_sliver():
+    """The shipped planner's 3-4-object failures: after a box at x 48..58, rows 25..35, a large star started at
+    x0 = 47, y0 = 25 could only end at x1 = 48 (a 1 px sliver, painted as nothing). With ``min_side`` 10 (Shapes
+    World's small size) that corner is not allowed, and every x1 leaves a box at least 10 px wide."""
+    for min_side, squeezed in ((0, True), (10, False)):
+        t = LayoutTokenizer(replace(shapes_world_layout_config(bins_per_px=1), min_side=min_side))
+        g = LayoutGrammar(t)
+        first = t.encode(Layout("white", (LayoutObject("yellow diamond", (48, 25, 58, 35)),)))[1:-1]
+        star = [*first, t._label_ids["yellow star"], t.loc_offset + 47]  # BG, the diamond, then the star's x0
+        assert bool(g.allowed(star)[t.loc_offset + 25]) is squeezed  # y0 = 25, beside the diamond
+        if squeezed:
+            x1 = g.allowed([*star, t.loc_offset + 25])
+            assert x1[t.loc_offset + 48] and not x1[t.loc_offset + 49]  # the sliver was the only box there
+        ok = g.allowed([*star, t.loc_offset + 0])  # y0 = 0: room above the diamond
+        assert ok[t.loc_offset + 47 + max(min_side, 1)] and not ok[t.loc_offset + 47 + max(min_side, 1) - 1]
+    cfg = shapes_world_layout_config()
+    assert type(cfg)(**cfg.to_dict()) == cfg and cfg.to_dict()["min_side"] == 10
+    assert "min_side" not in replace(cfg, min_side=0).to_dict()  # folders written before it stay byte-identical
+    with pytest.raises(ValueError, match="min_side 65 is larger than the canvas 64"):
+        replace(cfg, min_side=65)
+
+
+def test_a_folder_min_side_is_its_smallest_box():
+    rows = [
+        {"layout": Layout("white", (LayoutObject("cat", (0, 0, 20, 12.4)),))},
+        {"layout": Layout("black", (LayoutObject("dog", (30, 30, 60, 60)), LayoutObject("cat", (1, 40, 18, 58))))},
+    ]
+    assert folder_layout_config(rows, bins_per_px=1).min_side == 12
+    assert folder_layout_config(rows, bins_per_px=3).min_side == 12  # 12.4 px is 37 bins: 12 whole pixels
 
 
 def test_whole_pixel_location_tokens_keep_every_object_and_cell():

@@ -227,9 +227,9 @@ def joint_layout(base: LayoutTokenizerConfig, new: LayoutTokenizerConfig) -> Lay
     labels = (*base.labels, *(x for x in new.labels if x not in base.labels))
     backgrounds = (*base.backgrounds, *(x for x in new.backgrounds if x not in base.backgrounds))
     refusals = (*base.refusals, *(x for x in new.refusals if x not in base.refusals))
-    return LayoutTokenizerConfig(
-        labels, backgrounds, base.canvas, base.bins_per_px, max(base.max_objects, new.max_objects), refusals
-    )
+    return LayoutTokenizerConfig(labels, backgrounds, base.canvas, base.bins_per_px,
+                                 max(base.max_objects, new.max_objects), refusals,
+                                 min(base.min_side, new.min_side))  # fmt: skip
 
 
 @dataclass

@@ -4,23 +4,27 @@ The editor is a planner LM trained on ``<bos> instruction <layout> OLD </layout>
 refusal), so the instruction reaches the image only through the LM, as a prompt does (LLM-grounded Diffusion edits
 the same way, over several rounds). The repaint is masked: the boxes of the objects that changed (their old and new
 places) are painted by the painter, every other pixel stays the input's, so the objects the edit leaves alone keep
-their pixels exactly; a new background repaints everything.
+their pixels exactly; a new background repaints everything. An object the editor writes back with its label and a box
+at most :data:`KEEP_WITHIN` px from the one it was given is that object, unchanged (:func:`settle`): the reader reads
+a box to about a pixel, and the editor, which learned the world's boxes, writes the box it expects (a 15 px side
+read from a 16 px object comes back as 16); no edit of a world moves or resizes an object by so little.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from lvg.data.layout import Layout, reading_order
+from lvg.data.layout import Layout, boxes_overlap, reading_order
 from lvg.images import images_to_tensor
 from lvg.models.planner import edit_prompt
 
 MARGIN = 1  # pixels around a changed box that are repainted too (the painter's anti-aliased edges)
+KEEP_WITHIN = 1.0  # pixels: an object written back with its label and every box side this close is unchanged
 
 if TYPE_CHECKING:
     from lvg.pipelines.planned import PlannedPipeline
@@ -56,6 +60,26 @@ def changed_mask(before: Layout, after: Layout, canvas: int, margin: int = MARGI
     return mask
 
 
+def settle(before: Layout, after: Layout, within: float = KEEP_WITHIN) -> Layout:
+    """``after`` with each object that is not in ``before`` as it stands, but has an object there with its label and
+    every box coordinate at most ``within`` px away, given that object's box exactly (one object of ``before`` per
+    object of ``after``; not where the old box would overlap another object of ``after``)."""
+    exact = [(o.label, o.box) for o in after.objects]
+    spare = [o for o in before.objects if (o.label, o.box) not in exact]
+    objs = list(after.objects)
+    for i, o in enumerate(objs):
+        if (o.label, o.box) in [(p.label, p.box) for p in before.objects]:
+            continue
+        for p in spare:
+            others = [q.box for j, q in enumerate(objs) if j != i]
+            if (p.label == o.label and max(abs(a - b) for a, b in zip(p.box, o.box, strict=True)) <= within
+                    and not any(boxes_overlap(p.box, q) for q in others)):  # fmt: skip
+                objs[i] = replace(o, box=p.box)
+                spare.remove(p)
+                break
+    return Layout(after.background, tuple(objs), after.canvas)
+
+
 @torch.inference_mode()
 def edit(pipe: PlannedPipeline, image: Any, instruction: str | list[str], *, layout: Layout | None = None, seed: int = 0,
          temperature: float | None = None, allow_unsupported: bool = False, batch_size: int = 64) -> EditOutput:  # fmt: skip
@@ -87,7 +111,7 @@ def edit(pipe: PlannedPipeline, image: Any, instruction: str | list[str], *, lay
         reason = editor.refusals([ids])[0]
         if reason is not None and not allow_unsupported:
             raise UnsupportedPromptError(step, reason, action="carry out")
-        new = reading_order(editor.plan_tokens([ids], [seed], 1.0, temp, 0, 1.0, batch_size)[0])
+        new = settle(layout, reading_order(editor.plan_tokens([ids], [seed], 1.0, temp, 0, 1.0, batch_size)[0]))
         painted = np.asarray(pipe.paint([new], batch_size)[0][0].convert("RGB"))
         mask = changed_mask(layout, new, canvas)
         current = np.where(mask[..., None], painted, current).astype(np.uint8)

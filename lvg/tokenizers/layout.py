@@ -15,7 +15,9 @@ language model adds its own offset.
 
 :class:`LayoutGrammar` gives, for any prefix, the set of tokens that keep the layout valid: the
 background first, at least one object, at most ``max_objects``, ``x0 < x1`` and ``y0 < y1`` inside
-the canvas, and no box overlapping an earlier one. Every sequence it allows decodes to a valid
+the canvas, no box overlapping an earlier one, and no box side under the config's ``min_side`` (the world's
+smallest object: a box squeezed against an earlier one, a sliver no painter can draw an object in, is never
+written; the planner places the object where it fits). Every sequence it allows decodes to a valid
 :class:`Layout`, whatever the model's logits.
 """
 
@@ -62,6 +64,9 @@ class LayoutTokenizerConfig:
     # reasons the planner may give instead of a layout (``<layout> REASON </layout>``), one token each, after the
     # locations; empty: a planner that always draws (every folder before prompt analysis)
     refusals: tuple[str, ...] = ()
+    # the shortest box side (whole pixels) a sampled layout may have: the world's smallest object (Shapes World 10,
+    # a folder its smallest box); 0: any non-empty box (every folder written before this field)
+    min_side: int = bounded(0, 4096, default=0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(self.labels))
@@ -77,6 +82,8 @@ class LayoutTokenizerConfig:
             if len(set(vals)) != len(vals):
                 raise ValueError(f"layout tokenizer: {name} holds duplicates")
         check_ranges(self, prefix="layout tokenizer: ")
+        if self.min_side > self.canvas:
+            raise ValueError(f"layout tokenizer: min_side {self.min_side} is larger than the canvas {self.canvas}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -85,6 +92,8 @@ class LayoutTokenizerConfig:
             d["refusals"] = list(self.refusals)
         else:  # folders written before refusals existed stay byte-identical when saved again
             del d["refusals"]
+        if self.min_side == 0:  # likewise
+            del d["min_side"]
         return d
 
 
@@ -208,6 +217,7 @@ class LayoutGrammar:
     def __init__(self, tokenizer: LayoutTokenizer):
         self.tok = tokenizer
         self.n = tokenizer.num_locs  # locations 0 .. n-1
+        self.m = max(1, tokenizer.config.min_side * tokenizer.config.bins_per_px)  # the shortest box side, in bins
         self._bins = torch.arange(self.n)
 
     def _mask(self, lo: int, hi: int) -> torch.Tensor:
@@ -220,16 +230,20 @@ class LayoutGrammar:
         m[self.tok.loc_offset : self.tok.refusal_offset] = ok
         return m
 
-    def _free_columns(self, boxes: list[list[int]]) -> torch.Tensor:
-        """BoolTensor [n]: the x0 bins where some y0 leaves a point outside every earlier box."""
-        n = self.n
-        cover = torch.zeros(n, n, dtype=torch.bool)  # [x, y] inside an earlier box
+    def _free_corners(self, boxes: list[list[int]]) -> torch.Tensor:
+        """BoolTensor [n, n]: the corners [x0, y0] of an m x m box inside the canvas and outside every earlier box."""
+        n, m = self.n, self.m
+        cover = torch.zeros(n - 1, n - 1, dtype=torch.int32)  # [x, y]: the unit square at (x, y) is in an earlier box
         for x0, y0, x1, y1 in boxes:
-            cover[x0:x1, y0:y1] = True
-        return (self._bins < n - 1) & ~cover[:, : n - 1].all(dim=1)
+            cover[x0:x1, y0:y1] = 1
+        s = torch.nn.functional.pad(cover.cumsum(0).cumsum(1), (1, 0, 1, 0))  # [n, n]: s[x, y] = cover[:x, :y].sum()
+        k = n - m  # corners 0 .. n-1-m keep the box inside the canvas
+        free = torch.zeros(n, n, dtype=torch.bool)
+        free[:k, :k] = (s[m:, m:] - s[:k, m:] - s[m:, :k] + s[:k, :k]) == 0  # [k, k]: covered squares in each box
+        return free
 
     def allowed(self, prefix: list[int]) -> torch.Tensor:
-        t, n = self.tok, self.n
+        t, n, m = self.tok, self.n, self.m
         if not prefix:
             return self._mask(t.bg_offset, t.label_offset)
         if prefix[-1] == END:
@@ -241,30 +255,25 @@ class LayoutGrammar:
         cur = loc(body[done * 5 + 1 : done * 5 + pos])
         b = self._bins
         if pos == 0:  # a label (while there is room for another box), or the end (after at least one object)
-            room = done < t.config.max_objects and bool(self._free_columns(boxes).any())
-            m = self._mask(t.label_offset, t.loc_offset) if room else self._mask(0, 0)
+            room = done < t.config.max_objects and bool(self._free_corners(boxes).any())
+            mask = self._mask(t.label_offset, t.loc_offset) if room else self._mask(0, 0)
             if done >= 1:
-                m[END] = True
-            return m
-        if pos == 1:  # x0: some y0 must be free in that column
-            return self._loc_mask(self._free_columns(boxes))
-        if pos == 2:  # y0: the point (x0, y0) is outside every earlier box
-            x0 = cur[0]
-            ok = b < n - 1
-            for bx0, by0, bx1, by1 in boxes:
-                if bx0 <= x0 < bx1:
-                    ok &= (b < by0) | (b >= by1)
-            return self._loc_mask(ok)
-        if pos == 3:  # x1 > x0, stopping at the first box met along the row y0
+                mask[END] = True
+            return mask
+        if pos == 1:  # x0: some y0 leaves room for an m x m box there
+            return self._loc_mask(self._free_corners(boxes).any(dim=1))
+        if pos == 2:  # y0: an m x m box at (x0, y0) is outside every earlier box
+            return self._loc_mask(self._free_corners(boxes)[cur[0]])
+        if pos == 3:  # x1 >= x0 + m, stopping at the first box met along the rows y0 .. y0+m-1
             x0, y0 = cur
             limit = n - 1
             for bx0, by0, _bx1, by1 in boxes:
-                if by0 <= y0 < by1 and bx0 > x0:
+                if by0 < y0 + m and y0 < by1 and bx0 > x0:
                     limit = min(limit, bx0)
-            return self._loc_mask((b > x0) & (b <= limit))
-        x0, y0, x1 = cur  # pos == 4: y1 > y0, stopping at the first box below within [x0, x1]
+            return self._loc_mask((b >= x0 + m) & (b <= limit))
+        x0, y0, x1 = cur  # pos == 4: y1 >= y0 + m, stopping at the first box below within [x0, x1]
         limit = n - 1
         for bx0, by0, bx1, _by1 in boxes:
             if bx0 < x1 and x0 < bx1 and by0 > y0:
                 limit = min(limit, by0)
-        return self._loc_mask((b > y0) & (b <= limit))
+        return self._loc_mask((b >= y0 + m) & (b <= limit))

@@ -12,7 +12,7 @@ the grammar-constrained sampler and checks them symbolically (layout -> scene ->
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -38,7 +38,7 @@ from lvg.tokenizers.text import load_text_tokenizer
 from lvg.worlds.shapes.edits import EDIT_REFUSALS
 from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
-from lvg.worlds.shapes.world import CANVAS
+from lvg.worlds.shapes.world import CANVAS, SIZES
 
 from .common import TrainConfig
 from .config import config_to_dict
@@ -108,20 +108,27 @@ _ROUND: dict = {}  # the last round plan_batch drew (a pure function of its key,
 
 
 def shapes_world_layout_config(bins_per_px: int = 3, refusals: tuple[str, ...] = ()) -> LayoutTokenizerConfig:
-    return LayoutTokenizerConfig(SHAPES_WORLD_LABELS, SHAPES_WORLD_BACKGROUNDS, CANVAS, bins_per_px, 4, refusals)
+    """Shapes World's layout vocabulary; no box side under the small size (the grammar's ``min_side``)."""
+    return LayoutTokenizerConfig(SHAPES_WORLD_LABELS, SHAPES_WORLD_BACKGROUNDS, CANVAS, bins_per_px, 4, refusals,
+                                 min(SIZES.values()))  # fmt: skip
 
 
 def folder_layout_config(rows: list[dict], bins_per_px: int = 3, refusals: tuple[str, ...] = ()
                          ) -> LayoutTokenizerConfig:  # fmt: skip
-    """The layout vocabulary of a user imagefolder: its labels, backgrounds, canvas and most objects per image (and
-    ``refusals``, the reasons a planner that analyses prompts may give)."""
+    """The layout vocabulary of a user imagefolder: its labels, backgrounds, canvas, most objects per image, shortest
+    box side (``min_side``, whole pixels, of the boxes as ``bins_per_px`` quantises them) and ``refusals`` (the
+    reasons a planner that analyses prompts may give)."""
     lays = [r["layout"] for r in rows]
     canvases = {lay.canvas for lay in lays}
     if len(canvases) != 1:
         raise ValueError(f"every layout of a folder must use one canvas size, got {sorted(canvases)}")
-    return LayoutTokenizerConfig(tuple(sorted({o.label for lay in lays for o in lay.objects})),
-                                 tuple(sorted({lay.background for lay in lays})), canvases.pop(), bins_per_px,
-                                 max(1, max(len(lay.objects) for lay in lays)), refusals)  # fmt: skip
+    labels = tuple(sorted({o.label for lay in lays for o in lay.objects}))
+    loose = LayoutTokenizer(LayoutTokenizerConfig(labels, tuple(sorted({lay.background for lay in lays})),
+                                                  canvases.pop(), bins_per_px,
+                                                  max(1, max(len(lay.objects) for lay in lays)), refusals))  # fmt: skip
+    sides = [min(x1 - x0, y1 - y0) for lay in lays for o in lay.objects
+             for x0, y0, x1, y1 in [loose.box_bins(o.box)]]  # fmt: skip
+    return replace(loose.config, min_side=min(sides) // bins_per_px)
 
 
 @dataclass(frozen=True)

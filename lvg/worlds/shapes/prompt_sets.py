@@ -5,6 +5,8 @@
   training captioner): digits (``3 blue stars``), capitals, full stops, extra spaces, ``left of``,
   ``under``, ``in the middle``, Chinese ``。`` and digits (``3个``). Each row's spec is built with its text.
 - :func:`diversity_prompts`: underspecified prompts for the seed-diversity check.
+- :func:`touching_prompts`: 2-4 large objects in neighbouring cells, each one's cell stated, with the scene whose
+  boxes come closest (every object jittered towards its neighbours) for painting the true layout.
 """
 
 from __future__ import annotations
@@ -12,7 +14,22 @@ from __future__ import annotations
 import random
 
 from lvg.worlds.shapes.spec import normalize_spec
-from lvg.worlds.shapes.world import CELLS, COLOR_ZH, COLORS, SHAPE_PLURAL, SHAPE_ZH, SHAPES, SIZE_ZH, SIZES
+from lvg.worlds.shapes.world import (
+    BG_ZH,
+    CELL_EN,
+    CELL_ZH,
+    CELLS,
+    COLOR_ZH,
+    COLORS,
+    JITTER,
+    SHAPE_PLURAL,
+    SHAPE_ZH,
+    SHAPES,
+    SIZE_ZH,
+    SIZES,
+    Obj,
+    Scene,
+)
 
 _NUM_EN = {1: "a", 2: "two", 3: "three", 4: "four"}
 _NUM_ZH = {1: "一个", 2: "两个", 3: "三个", 4: "四个"}
@@ -133,4 +150,37 @@ def diversity_prompts() -> list[dict]:
             for i, (en, zh, s) in enumerate(rows)]  # fmt: skip
 
 
-__all__ = ["diversity_prompts", "multi_object_prompts", "typed_prompts"]
+def _neighbours(cell: tuple[int, int]) -> list[tuple[int, int]]:
+    r, c = cell
+    return [(r + dr, c + dc) for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)) if (r + dr, c + dc) in CELLS]
+
+
+def touching_prompts(num: int = 200, seed: int = 0) -> list[dict]:
+    """``num`` prompts of 2, 3 or 4 large objects (1 : 2 : 2) in a cluster of neighbouring cells, every object's colour,
+    size and cell stated ("a large red star in the top left, a large blue cross at the top and ..."; backgrounds as
+    the world draws them, black ones stated). Each row also holds ``scene`` (``Scene.to_dict()``): those objects with
+    every one jittered by the most the world allows towards the cluster's middle, so neighbours' boxes come within
+    1.3-3.3 px of each other (a 16 px object's neighbour cell is 21.3 px away), for painting the true layout."""
+    rng = random.Random(f"lvg-touching:{seed}")
+    rows = []
+    for i in range(num):
+        n = rng.choice((2, 3, 3, 4, 4))
+        cells = [rng.choice(CELLS)]
+        while len(cells) < n:  # grow a cluster of cells that share an edge
+            cells.append(rng.choice(sorted({x for c in cells for x in _neighbours(c)} - set(cells))))
+        mid_r, mid_c = (sum(c[k] for c in cells) / n for k in (0, 1))
+        push = lambda a, b: JITTER * ((b > a) - (b < a))  # noqa: E731  # towards the middle, by the most allowed
+        objs = tuple(Obj(rng.choice(SHAPES), rng.choice(list(COLORS)), "large", c, (push(c[1], mid_c), push(c[0], mid_r)))
+                     for c in cells)  # fmt: skip
+        bg = "black" if rng.random() < 0.25 else "white"
+        spec = {"groups": [{"shape": o.shape, "color": o.color, "size": o.size, "cell": list(o.cell)} for o in objs]}
+        en = _join_en([f"{_obj_en(o.shape, o.color, o.size)} {CELL_EN[o.cell]}" for o in objs])
+        zh = _join_zh([f"{_obj_zh(o.shape, o.color, o.size)}在{CELL_ZH[o.cell]}" for o in objs])
+        if bg == "black":
+            spec["bg"], en, zh = bg, f"{en} on a black background", f"{zh}，{BG_ZH[bg]}背景"
+        rows.append({"id": f"touching_{n}-{i:03d}", "category": f"touching_{n}", "spec": normalize_spec(spec),
+                     "en": en, "zh": zh, "scene": Scene(objs, bg).to_dict()})  # fmt: skip
+    return rows
+
+
+__all__ = ["diversity_prompts", "multi_object_prompts", "touching_prompts", "typed_prompts"]
