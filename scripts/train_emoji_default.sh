@@ -5,7 +5,8 @@
 #
 #   data    the Emoji World imagefolder (lvg data emoji: the art is fetched once with npm pack into $LVG_HOME/emoji,
 #           then offline) and its byte-level BPE text tokenizer
-#   train   on one core the planner LM, its prompt-analysis fine-tune (refusals), then the reading LM; on the other
+#   train   on one core the planner LM, its prompt-analysis fine-tune (refusals), two more rounds of it
+#           (configs/planner-emoji-more.yaml: English "above" / "below" are learned late), then the reading LM; on the other
 #           the painter (configs/gan-painter-emoji.yaml), the image tokenizer, the reader (which also reads that
 #           tokenizer's round trips), then the CLIP
 #   export  assemble the model folder (fp16 safetensors) with the data's ATTRIBUTION.md
@@ -62,6 +63,10 @@ for stage in $STAGES; do
                 "text_tokenizer=$RUNS/emoji-text-tokenizer"
             train planner planner-emoji-analysis.yaml planner-emoji-analysis planner/plan_vocab.json "$DATA" \
                 "finetune.base=$RUNS/planner-emoji/planner"
+            train planner planner-emoji-more.yaml planner-emoji-more planner/plan_vocab.json "$DATA" \
+                "finetune.base=$RUNS/planner-emoji-analysis/planner"
+            train planner planner-emoji-more.yaml planner-emoji-more2 planner/plan_vocab.json "$DATA" \
+                "finetune.base=$RUNS/planner-emoji-more/planner" data.seed=3
             train reading-lm reading-lm-emoji.yaml reading-lm-emoji reading_lm/plan_vocab.json \
                 "text_tokenizer=$RUNS/emoji-text-tokenizer"
         ) > "$RUNS/lm-emoji.log" 2>&1 &
@@ -75,7 +80,7 @@ for stage in $STAGES; do
         wait "$lm_pid" || { echo "the planner or the reading LM failed: see $RUNS/lm-emoji.log" >&2; exit 1; }
         ;;
     export)
-        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-emoji-analysis/planner" \
+        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-emoji-more2/planner" \
             --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
             --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
             --reading-lm "$RUNS/reading-lm-emoji/reading_lm" --clip "$RUNS/clip-emoji/clip" --world emoji \

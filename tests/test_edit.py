@@ -52,6 +52,21 @@ def test_the_edit_stream_is_reproducible_and_refuses_for_every_reason():
     assert {s.lang for s in a} == {"en", "zh"} and any(len(s.kinds) == 2 for s in a)
 
 
+def test_edit_type_weights_draw_a_type_more_often_and_bad_weights_are_named():
+    from lvg.worlds.shapes.edits import EditDataConfig
+    from lvg.worlds.shapes.plans import PlanDataConfig
+
+    def swaps(cfg):
+        return sum(make_edit_sample(i, cfg).kinds[0] == "swap" for i in range(600))
+
+    assert swaps(EditDataConfig(type_weights={"swap": 4})) > 1.5 * swaps(EditDataConfig())
+    assert swaps(EditDataConfig(type_weights={"swap": 0})) == 0
+    for bad, says in (({"swop": 1}, "'swop'] are not edit types"), ({"swap": -1}, "finite number >= 0"),
+                      ({k: 0 for k in EDIT_TYPES}, "at least one edit type")):  # fmt: skip
+        with pytest.raises(ValueError, match=says):
+            PlanDataConfig(edit_type_weights=bad)
+
+
 def test_one_edit_leaves_an_object_an_earlier_edit_touched_alone():
     rng = random.Random(0)
     for _ in range(100):

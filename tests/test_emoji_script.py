@@ -24,6 +24,7 @@ SHRINK = {
     "reading-lm-emoji.yaml": {"size": TINY_LM, "eval_captions": 2, "eval_questions": 1},
     "reader-emoji.yaml": {"model": {"width": 8, "blocks": 1}},
     "planner-emoji-analysis.yaml": {},  # (a fine-tune: the base's size)
+    "planner-emoji-more.yaml": {},
     "clip-emoji.yaml": {"model": {"image_channels": [8, 8], "text_width": 16, "text_layers": 1, "text_heads": 2,
                                   "embed_dim": 8}},
 }  # fmt: skip

@@ -111,7 +111,7 @@ def test_pickles_beside_the_peer_are_never_unpickled(peer, tmp_path):
 
 
 def test_pipeline_rejects_bad_input(peer):
-    with pytest.raises(ValueError, match="at most 64"):
+    with pytest.raises(ValueError, match="at most 96"):
         peer(["a red circle and " * 40])
     with pytest.raises(ValueError, match="rerank"):
         peer(PROMPTS, rerank=2)

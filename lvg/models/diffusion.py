@@ -79,7 +79,7 @@ class PeerDiffusionConfig:
     text_width: int = bounded(1, 4096, default=256)  # text encoder width = UNet cross-attention dim
     text_layers: int = bounded(1, 64, default=2)
     text_heads: int = bounded(1, 64, default=4)
-    max_text_tokens: int = bounded(1, 4096, default=64)  # same limit as lvg's LM
+    max_text_tokens: int = bounded(1, 4096, default=96)  # the planner's limit: the stream's longest captions are ~70
     vocab_size: int = bounded(0, 1_000_000, default=0)  # 0: the text tokenizer's
     num_train_timesteps: int = bounded(1, 100_000, default=1000)
     beta_schedule: str = "squaredcos_cap_v2"

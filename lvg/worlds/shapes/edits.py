@@ -13,7 +13,7 @@ untouched objects are copied token for token. Item ``i`` of a stream is a pure f
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from lvg.data.layout import Layout, reading_key
 from lvg.worlds.shapes.scene_layout import layout_from_scene, object_box
@@ -216,6 +216,24 @@ class EditDataConfig:
     seed: int = 0
     combo_prob: float = 0.25  # two edits in one instruction
     refusal_prob: float = 0.12
+    # relative weight of each edit type's first edit ({"swap": 3}: swaps three times as often as each other type,
+    # unnamed types 1); empty: uniform, drawn as before
+    type_weights: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_type_weights(self.type_weights)
+
+
+def check_type_weights(weights: dict[str, float], name: str = "type_weights") -> None:
+    """Raise ValueError naming ``name`` unless ``weights`` maps edit types to finite weights >= 0, not all 0."""
+    unknown = sorted(set(weights) - set(EDIT_TYPES))
+    if unknown:
+        raise ValueError(f"{name}: {unknown} are not edit types; they are {list(EDIT_TYPES)}")
+    if any(not isinstance(w, int | float) or isinstance(w, bool) or not 0 <= w < float("inf")
+           for w in weights.values()):  # fmt: skip
+        raise ValueError(f"{name}: every weight must be a finite number >= 0, got {weights}")
+    if weights and not any(weights.get(k, 1.0) > 0 for k in EDIT_TYPES):
+        raise ValueError(f"{name}: at least one edit type needs a weight above 0")
 
 
 def make_edit_sample(index: int, cfg: EditDataConfig | None = None, kind: str | None = None,
@@ -229,7 +247,8 @@ def make_edit_sample(index: int, cfg: EditDataConfig | None = None, kind: str | 
         if kind is None and rng.random() < cfg.refusal_prob:
             text, reason = refused_edit(scene, lang, rng)
             return EditSample(index, lang, text, scene, None, reason, ("refusal",))
-        first = kind or rng.choice(EDIT_TYPES)
+        first = kind or (rng.choices(EDIT_TYPES, [cfg.type_weights.get(k, 1.0) for k in EDIT_TYPES])[0]
+                         if cfg.type_weights else rng.choice(EDIT_TYPES))  # fmt: skip
         got = one_edit(scene, first, lang, rng)
         if got is None:
             continue

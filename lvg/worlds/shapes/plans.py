@@ -16,7 +16,7 @@ from lvg.worlds.shapes.scene_layout import layout_from_scene
 
 from .analysis import everyday_variant, refusal_variant
 from .captions import CaptionConfig, describe, spec_to_text
-from .edits import EditDataConfig, make_edit_sample
+from .edits import EditDataConfig, check_type_weights, make_edit_sample
 from .sentences import everyday_sentence
 from .spec import Spec, assignment, scene_objects
 from .typed import typed_variant
@@ -41,9 +41,13 @@ class PlanDataConfig:
     edit_prob: float = 0.0
     edit_combo_prob: float = 0.25
     edit_refusal_prob: float = 0.12
+    edit_type_weights: dict[str, float] = field(default_factory=dict)  # e.g. {swap: 3}; empty: uniform
     captions: CaptionConfig = field(
         default_factory=lambda: CaptionConfig(relation_pair=0.5, position_multi=0.25, position_single=0.6)
     )
+
+    def __post_init__(self) -> None:
+        check_type_weights(self.edit_type_weights, "edit_type_weights")
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,8 @@ def make_plan_sample(index: int, cfg: PlanDataConfig | None = None) -> PlanSampl
     cfg = cfg or PlanDataConfig()
     rng = random.Random(f"lvg-plan:{cfg.seed}:{index}")
     if cfg.edit_prob > 0 and rng.random() < cfg.edit_prob:  # (no draw at 0: the first stream stays)
-        e = make_edit_sample(index, EditDataConfig(cfg.seed, cfg.edit_combo_prob, cfg.edit_refusal_prob))
+        e = make_edit_sample(index, EditDataConfig(cfg.seed, cfg.edit_combo_prob, cfg.edit_refusal_prob,
+                                                  cfg.edit_type_weights))  # fmt: skip
         text = typed_variant(e.instruction, e.lang, rng) if rng.random() < cfg.typed_prob else e.instruction
         after = e.after_layout
         return PlanSample(index, e.after or e.before, {"groups": []}, e.lang, text,
