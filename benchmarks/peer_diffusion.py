@@ -152,7 +152,8 @@ def train_peer(args: argparse.Namespace, budget_s: float) -> tuple[Any, dict[str
                 self.cfg = PeerDiffusionConfig(**{**saved["peer"], "sampling_steps": args.sampling_steps})
             else:
                 self.cfg = PeerDiffusionConfig.preset(args.preset, sampling_steps=args.sampling_steps,
-                                                      vocab_size=len(self.tok))  # fmt: skip
+                                                      vocab_size=len(self.tok),
+                                                      max_text_tokens=args.max_text_tokens)  # fmt: skip
             self.pipe = PeerDiffusionPipeline.build(self.cfg, self.tok)
             self.model = self.pipe.model.to(device).train()
             self.modules = {"model": self.model}
@@ -400,6 +401,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argpars
     m.add_argument("--preset", default="base", help="peer size: base (default) or tiny (tests)")
     m.add_argument("--text-tokenizer", type=Path, default=DEFAULT_DIR / "text_tokenizer")
     m.add_argument("--batch-size", type=int, default=128)
+    m.add_argument(
+        "--max-text-tokens",
+        type=int,
+        default=96,
+        help="the text encoder's positions (default 96, the planner's: the stream's captions reach ~70)",
+    )
     m.add_argument("--lr", type=float, default=2e-4, help="AdamW rate (default 2e-4, DDPM's at batch 128)")
     m.add_argument("--warmup-steps", type=int, default=500)
     m.add_argument("--weight-decay", type=float, default=0.01)

@@ -96,7 +96,7 @@ PYEOF
     plan)
         start_lms  # still running from the tokenizer stage, or started now
         done_flag "$RUNS/reader-shapes/detector/model.safetensors" \
-            || train reader reader-shapes.yaml reader-shapes "image_tokenizer=$OUT/image_tokenizer"
+            || train reader reader-shapes-robust.yaml reader-shapes "image_tokenizer=$OUT/image_tokenizer"
         done_flag "$RUNS/painter-shapes/painter/model.safetensors" \
             || train painter painter-shapes.yaml painter-shapes "image_tokenizer=$OUT/image_tokenizer"
         done_flag "$RUNS/gan-painter-shapes/painter/model.safetensors" \

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
+import torch
 from conftest import make_tiny_planned
 from PIL import Image
 
 from lvg.cli import main
 from lvg.pipelines.planned import PlannedPipeline
+from lvg.worlds.shapes.render import render
+from lvg.worlds.shapes.world import sample_scene
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +81,18 @@ def test_lvg_restore_writes_the_image_and_names_bad_files(pipe, tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.png" in err[0]
     assert main(["restore", str(src), str(src), "-o", str(tmp_path / "o3.png"), "--model", str(model)]) == 2
+
+
+def test_the_reader_s_damage_augmentation_is_seeded_and_damages_the_share_asked():
+    """lvg.train.reader.damage: prob 0 leaves every image as it was, prob 1 damages every one, and a seed repeats it;
+    a share outside [0, 1] is a config error naming the field."""
+    from lvg.train.reader import ReaderTrainingConfig, damage
+
+    x = torch.from_numpy(np.stack([render(sample_scene(random.Random(i))) for i in range(24)])).permute(0, 3, 1, 2)
+    assert torch.equal(damage(x, 0.0, torch.Generator().manual_seed(0)), x)
+    hit = damage(x, 1.0, torch.Generator().manual_seed(0))
+    assert hit.dtype == torch.uint8 and hit.shape == x.shape  # (a black hole on a black background changes nothing)
+    assert (hit != x).flatten(1).any(1).float().mean() > 0.9
+    assert torch.equal(hit, damage(x, 1.0, torch.Generator().manual_seed(0)))
+    with pytest.raises(ValueError, match="damage_prob"):
+        ReaderTrainingConfig(damage_prob=1.5)

@@ -39,7 +39,7 @@ SHRINK = {  # config file -> changes (nested dicts merge into the real config's 
         "eval": {"scenes": 4},
         "train": {"keep_snapshots": False},
     },  # fmt: skip
-    "reader-shapes.yaml": {"model": {"width": 8, "blocks": 1}, "eval_scenes": 4},
+    "reader-shapes-robust.yaml": {"model": {"width": 8, "blocks": 1}, "eval_scenes": 4},
     "reading-lm-shapes.yaml": {"size": TINY_LM, "eval_captions": 0, "eval_questions": 0},
     "planner-shapes-analysis.yaml": {"eval": {"prompts_per_category": 0}},  # (fine-tunes: the base's size)
     "planner-shapes-analysis2.yaml": {"eval": {"prompts_per_category": 0}},

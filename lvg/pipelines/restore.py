@@ -4,7 +4,8 @@
 already has: the reader reads each damaged image into a layout (background, labelled boxes), and the painter paints
 that layout. An optional prompt guides it: the planner also plans candidate layouts for the prompt, and the
 candidate (the read layout among them) whose painting is closest to the damaged image is kept. A mask (``True``
-where pixels are missing) keeps the known pixels and repaints only the hole (inpainting).
+where pixels are missing) keeps the known pixels and repaints only the hole (inpainting); the reader then reads the
+image with the hole filled smoothly from its border (:func:`fill_holes`), not a black square.
 
 This is what layouts buy: the restored image is a clean painting, not a filtered copy, so it can beat classical
 filters where the damage destroyed objects, and it cannot be better than what the reader (or the prompt) recovers
@@ -51,6 +52,21 @@ def _mask_array(mask: Any, size: int) -> np.ndarray:
     return arr.astype(bool)
 
 
+def fill_holes(image: torch.Tensor, hole: torch.Tensor, iterations: int = 300) -> torch.Tensor:
+    """uint8 ``image`` [3, H, W] with the pixels where ``hole`` [H, W] is True filled by harmonic interpolation from
+    the known ones (each missing pixel the mean of its neighbours, repeated ``iterations`` times from the known
+    pixels' mean): what the reader reads, so a hole is not seen as a black object."""
+    x = image.float()
+    known = ~hole
+    if not bool(hole.any()) or not bool(known.any()):
+        return image
+    x[:, hole] = x[:, known].mean(dim=1, keepdim=True)
+    for _ in range(iterations):
+        avg = F.avg_pool2d(F.pad(x[None], (1, 1, 1, 1), mode="replicate"), 3, stride=1)[0]  # [3, H, W]
+        x = torch.where(hole, avg, x)
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
 def _distance(painted: torch.Tensor, damaged: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     """Mean squared difference [K] of paintings [K, 3, H, W] to one damaged image [3, H, W] at quarter resolution
     (noise and blur average out), over the known pixels [H, W]."""
@@ -82,7 +98,8 @@ def restore(pipe: PlannedPipeline, image: Any, prompt: str | list[str] | None = 
     canvas = pipe.planner.vocab.layout.canvas
     damaged = images_to_tensor(images, size=canvas)  # uint8 [N, 3, H, W]
     holes = [None if m is None else torch.from_numpy(_mask_array(m, canvas)) for m in masks]
-    read = pipe.read(images, batch_size)
+    seen = [damaged[i] if holes[i] is None else fill_holes(damaged[i], holes[i]) for i in range(n)]
+    read = pipe.read([x.permute(1, 2, 0).numpy() for x in seen], batch_size)
     out_images, out_layouts, sources = [], [], []
     for i in range(n):
         options, kinds = ([read[i]], ["read"]) if read[i].objects else ([], [])

@@ -22,6 +22,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from lvg.data.imagefolder import batch_indices
@@ -37,6 +38,7 @@ from lvg.models.planner import (
 )
 from lvg.models.reader import Reader, ReaderConfig
 from lvg.models.reading_lm import ReadingTokens, reading_batch, reading_prompt
+from lvg.ranges import bounded, check_ranges
 from lvg.tokenizers.text import load_text_tokenizer
 from lvg.worlds.shapes.heldout import held_out_samples, images_tensor
 from lvg.worlds.shapes.reading import ReadingDataConfig, make_reading_sample
@@ -73,11 +75,52 @@ class ReaderTrainingConfig:
     image_tokenizer: str | None = "models/shapes-default/image_tokenizer"  # None: renders only
     roundtrip_prob: float = 0.3  # share of each batch read after an image tokenizer round trip
     noise: float = 6.0  # pixel noise: each image gets Gaussian noise of std uniform in [0, noise]
+    # share of each batch damaged first, each image one way (:func:`damage`): heavy noise, blur or JPEG, so the
+    # reader reads what restore gives it (holes are not among them: restore knows their mask and fills them before
+    # reading); 0: none
+    damage_prob: float = bounded(0.0, 1.0, default=0.0)
     data_seed: int = 0
     eval_scenes: int = 500
     imagefolder: str | None = None  # train on a user imagefolder whose metadata.jsonl rows carry layouts instead
     val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/reader"))
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+
+DAMAGES = ("noise", "blur", "jpeg")
+
+
+def damage(x: torch.Tensor, prob: float, gen: torch.Generator) -> torch.Tensor:
+    """uint8 images [B, 3, S, S], each with probability ``prob`` damaged one way, its strength uniform in a range:
+    Gaussian noise of std 10-70 grey levels, Gaussian blur of sigma 0.5-3 px, or JPEG at quality 5-60. Seeded by
+    ``gen``."""
+    import io
+
+    import torch.nn.functional as F
+    from PIL import Image
+
+    out = x.clone()
+    for i in (torch.rand(len(x), generator=gen) < prob).nonzero().flatten().tolist():
+        kind = DAMAGES[int(torch.randint(len(DAMAGES), (1,), generator=gen))]
+        u = float(torch.rand(1, generator=gen))
+        img = out[i].float()  # [3, S, S]
+        if kind == "noise":
+            img = img + torch.randn(img.shape, generator=gen) * (10 + 60 * u)
+        elif kind == "blur":
+            sigma = 0.5 + 2.5 * u
+            r = int(3 * sigma + 0.999)
+            k = torch.exp(-(torch.arange(-r, r + 1, dtype=torch.float32) ** 2) / (2 * sigma**2))
+            k = (k / k.sum()).view(1, 1, 1, -1).repeat(3, 1, 1, 1)  # [3, 1, 1, K]: separable, per channel
+            img = F.conv2d(F.pad(img[None], (r, r, 0, 0), mode="replicate"), k, groups=3)
+            img = F.conv2d(F.pad(img, (0, 0, r, r), mode="replicate"), k.transpose(2, 3), groups=3)[0]
+        else:
+            buf = io.BytesIO()
+            Image.fromarray(out[i].permute(1, 2, 0).numpy()).save(buf, "JPEG", quality=int(5 + 55 * u))
+            img = torch.from_numpy(np.array(Image.open(buf).convert("RGB"))).permute(2, 0, 1).float()
+        out[i] = img.round().clamp(0, 255).to(torch.uint8)
+    return out
 
 
 def reader_images(scenes: list, step_seed: str, cfg: ReaderTrainingConfig, image_tok) -> torch.Tensor:
@@ -96,6 +139,8 @@ def augment(x: torch.Tensor, step_seed: str, cfg: ReaderTrainingConfig, image_to
             with torch.inference_mode():
                 back = image_tok.decode(image_tok.encode(x[pick].to(image_tok.device))).cpu()  # [n, 3, H, W] in [0, 1]
                 x[pick] = (back * 255).round().to(torch.uint8)
+    if cfg.damage_prob > 0:  # (no draw at 0: the stream stays as it was)
+        x = damage(x, cfg.damage_prob, gen)
     std = torch.rand(len(x), 1, 1, 1, generator=gen) * cfg.noise
     return (x.float() + torch.randn(x.shape, generator=gen) * std).round().clamp(0, 255).to(torch.uint8)
 
