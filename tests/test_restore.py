@@ -96,3 +96,19 @@ def test_the_reader_s_damage_augmentation_is_seeded_and_damages_the_share_asked(
     assert torch.equal(hit, damage(x, 1.0, torch.Generator().manual_seed(0)))
     with pytest.raises(ValueError, match="damage_prob"):
         ReaderTrainingConfig(damage_prob=1.5)
+
+
+def test_a_hole_is_filled_from_its_border_before_the_reader_sees_it():
+    """fill_holes: the known pixels stay, and a hole in a flat background becomes that background (not black)."""
+    from lvg.pipelines.restore import fill_holes
+
+    img = torch.full((3, 64, 64), 255, dtype=torch.uint8)
+    img[0, :, :32] = 40  # two flat halves
+    hole = torch.zeros(64, 64, dtype=torch.bool)
+    hole[20:40, 5:25] = True
+    holed = img.clone()
+    holed[:, hole] = 0
+    filled = fill_holes(holed, hole)
+    assert torch.equal(filled[:, ~hole], img[:, ~hole])
+    assert (filled[:, hole].int() - img[:, hole].int()).abs().max() <= 3  # (300 smoothing rounds: within 3 levels)
+    assert torch.equal(fill_holes(img, torch.zeros(64, 64, dtype=torch.bool)), img)

@@ -128,7 +128,7 @@ def folder_layout_config(rows: list[dict], bins_per_px: int = 3, refusals: tuple
                                                   max(1, max(len(lay.objects) for lay in lays)), refusals))  # fmt: skip
     sides = [min(x1 - x0, y1 - y0) for lay in lays for o in lay.objects
              for x0, y0, x1, y1 in [loose.box_bins(o.box)]]  # fmt: skip
-    return replace(loose.config, min_side=min(sides) // bins_per_px)
+    return replace(loose.config, min_side=min(sides, default=0) // bins_per_px)
 
 
 @dataclass(frozen=True)
