@@ -13,7 +13,7 @@
 #              refusing what it cannot draw) in three rounds (the second: more ways of asking for what it cannot
 #              draw; the third: free everyday sentences); on the other core the reading LM learns off-grid layouts
 #              and "how many objects", then a copy of the export's planner learns to edit layouts by instruction
-#              (editor/), then three rounds with swaps drawn three times as often (configs/editor-shapes-swap.yaml);
+#              (editor/), then four rounds with swaps drawn three times as often (configs/editor-shapes-swap.yaml);
 #              then assemble the folder again
 #   eval       lvg eval shapes on the public benchmark, EN and ZH (two threads: it runs alone)
 #   llm        (not in the default) the one-stage LM of configs/llm-shapes.yaml, for models without a painter
@@ -137,13 +137,16 @@ PYEOF
             && { done_flag "$RUNS/editor-shapes-swap3/planner/plan_vocab.json" \
             || train planner editor-shapes-swap.yaml editor-shapes-swap3 \
                 "finetune.base=$RUNS/editor-shapes-swap2/planner" data.seed=5; } \
+            && { done_flag "$RUNS/editor-shapes-swap4/planner/plan_vocab.json" \
+            || train planner editor-shapes-swap.yaml editor-shapes-swap4 \
+                "finetune.base=$RUNS/editor-shapes-swap3/planner" data.seed=6; } \
             || { echo "the reading LM's refinement or the editor failed" >&2; exit 1; }
         wait "$refine_pid" || { echo "the planner's refinement failed: see $RUNS/refine-planner.log" >&2; exit 1; }
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-analysis3/planner" \
             --painter "$RUNS/painter-shapes/painter" --gan-painter "$RUNS/gan-painter-shapes/painter" \
             --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
             --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-offgrid/reading_lm" \
-            --editor "$RUNS/editor-shapes-swap3/planner" --temperature 0.3 --dtype float16
+            --editor "$RUNS/editor-shapes-swap4/planner" --temperature 0.3 --dtype float16
         ;;
     eval)
         wait_lms
