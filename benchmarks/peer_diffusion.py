@@ -151,9 +151,9 @@ def train_peer(args: argparse.Namespace, budget_s: float) -> tuple[Any, dict[str
                 saved = json.loads((out / CHECKPOINT_DIR / "state.json").read_text())["extra"]
                 self.cfg = PeerDiffusionConfig(**{**saved["peer"], "sampling_steps": args.sampling_steps})
             else:
+                limit = {} if args.max_text_tokens is None else {"max_text_tokens": args.max_text_tokens}
                 self.cfg = PeerDiffusionConfig.preset(args.preset, sampling_steps=args.sampling_steps,
-                                                      vocab_size=len(self.tok),
-                                                      max_text_tokens=args.max_text_tokens)  # fmt: skip
+                                                      vocab_size=len(self.tok), **limit)  # fmt: skip
             self.pipe = PeerDiffusionPipeline.build(self.cfg, self.tok)
             self.model = self.pipe.model.to(device).train()
             self.modules = {"model": self.model}
@@ -404,8 +404,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argpars
     m.add_argument(
         "--max-text-tokens",
         type=int,
-        default=96,
-        help="the text encoder's positions (default 96, the planner's: the stream's captions reach ~70)",
+        help="the text encoder's positions (default: the peer config's, 96; the stream's captions reach ~70)",
     )
     m.add_argument("--lr", type=float, default=2e-4, help="AdamW rate (default 2e-4, DDPM's at batch 128)")
     m.add_argument("--warmup-steps", type=int, default=500)

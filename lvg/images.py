@@ -106,6 +106,15 @@ def tensor_to_images(pixels: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arrays]
 
 
+def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """``img`` (uint8 HWC RGB) through a JPEG encoder at ``quality`` (4:2:0 chroma, as most codecs), decoded again."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
 def rgb_array(image: Any, canvas: int, error: type[ValueError] = ValueError) -> np.ndarray:
     """A PIL image, numpy array (HWC) or torch tensor (CHW or HWC) as float32 [canvas, canvas, 3] in 0..255 (what a
     world's referee reads). Integer upscales are block-averaged back; float input is taken as 0..1 when its maximum is

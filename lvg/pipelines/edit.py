@@ -64,11 +64,12 @@ def settle(before: Layout, after: Layout, within: float = KEEP_WITHIN) -> Layout
     """``after`` with each object that is not in ``before`` as it stands, but has an object there with its label and
     every box coordinate at most ``within`` px away, given that object's box exactly (one object of ``before`` per
     object of ``after``; not where the old box would overlap another object of ``after``)."""
-    exact = [(o.label, o.box) for o in after.objects]
-    spare = [o for o in before.objects if (o.label, o.box) not in exact]
+    given = {(o.label, o.box) for o in before.objects}
+    written = {(o.label, o.box) for o in after.objects}
+    spare = [o for o in before.objects if (o.label, o.box) not in written]
     objs = list(after.objects)
     for i, o in enumerate(objs):
-        if (o.label, o.box) in [(p.label, p.box) for p in before.objects]:
+        if (o.label, o.box) in given:
             continue
         for p in spare:
             others = [q.box for j, q in enumerate(objs) if j != i]

@@ -22,7 +22,6 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from lvg.data.imagefolder import batch_indices
@@ -96,10 +95,9 @@ def damage(x: torch.Tensor, prob: float, gen: torch.Generator) -> torch.Tensor:
     """uint8 images [B, 3, S, S], each with probability ``prob`` damaged one way, its strength uniform in a range:
     Gaussian noise of std 10-70 grey levels, Gaussian blur of sigma 0.5-3 px, or JPEG at quality 5-60. Seeded by
     ``gen``."""
-    import io
-
     import torch.nn.functional as F
-    from PIL import Image
+
+    from lvg.images import jpeg
 
     out = x.clone()
     for i in (torch.rand(len(x), generator=gen) < prob).nonzero().flatten().tolist():
@@ -116,9 +114,7 @@ def damage(x: torch.Tensor, prob: float, gen: torch.Generator) -> torch.Tensor:
             img = F.conv2d(F.pad(img[None], (r, r, 0, 0), mode="replicate"), k, groups=3)
             img = F.conv2d(F.pad(img, (0, 0, r, r), mode="replicate"), k.transpose(2, 3), groups=3)[0]
         else:
-            buf = io.BytesIO()
-            Image.fromarray(out[i].permute(1, 2, 0).numpy()).save(buf, "JPEG", quality=int(5 + 55 * u))
-            img = torch.from_numpy(np.array(Image.open(buf).convert("RGB"))).permute(2, 0, 1).float()
+            img = torch.tensor(jpeg(out[i].permute(1, 2, 0).numpy(), int(5 + 55 * u))).permute(2, 0, 1).float()
         out[i] = img.round().clamp(0, 255).to(torch.uint8)
     return out
 

@@ -88,7 +88,9 @@ def augmented_crop(
     bank: SpriteBank, emoji: str, style: str, rng: random.Random, nrng: np.random.Generator, cfg: ClassifierConfig
 ) -> np.ndarray | None:
     """One augmented crop feature of a real sprite (None when no ink survives)."""
-    from .referee_check import degrade, jpeg
+    from lvg.images import jpeg
+
+    from .referee_check import degrade
 
     side = rng.randint(cfg.min_side, cfg.max_side)
     bg = rng.choice(list(BACKGROUNDS))

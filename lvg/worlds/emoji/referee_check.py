@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from lvg.data.layout import LayoutError
+from lvg.images import jpeg
 from lvg.worlds.shapes.judge_check import degrade
 
 from .benchmark import scene_from_spec
@@ -142,17 +143,6 @@ def validate_referee(
         "extra_objects": obj["extra"],
         "failures": failures,
     }
-
-
-def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    """``img`` (uint8 RGB) through a JPEG encoder at ``quality`` (4:2:0 chroma, as most codecs)."""
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
 
 
 def stress_objects(referee: Referee, num: int = 1000, seed: int = 0) -> dict:
