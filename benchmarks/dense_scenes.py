@@ -94,9 +94,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
     t0 = time.time()
-    code = PlannedPipeline.from_pretrained(args.model)
-    painters = {"code painter": code, "GAN painter": code.use_painter("gan")}
-    planner = code.planner  # shared by both pipelines
+    pipe = PlannedPipeline.from_pretrained(args.model)
+    painters = {"code painter": pipe.use_painter("code"), "GAN painter": pipe.use_painter("gan")}
+    planner = pipe.planner  # shared by both pipelines
     shipped, ms = planner.grammar, planner.layout_tokenizer.config.min_side
     before = LayoutGrammar(LayoutTokenizer(replace(planner.layout_tokenizer.config, min_side=0)))
     multi, touching, bench = multi_object_prompts(), touching_prompts(), benchmark_prompts()
@@ -112,10 +112,10 @@ def main() -> None:
     for gname, grammar in ((f"min_side {ms}", shipped), ("min_side 0 (before)", before)):
         planner.grammar = grammar
         for lang in LANGS:
-            lays = code.plan([r[lang] for r in touching], seed=0)
+            lays = pipe.plan([r[lang] for r in touching], seed=0)
             gaps[f"{gname} {lang}"] = [min_gap(x) for x in lays]
-        for pname, pipe in painters.items():
-            m, t, b = run_set(pipe, multi, args.seeds), run_set(pipe, touching, 1), run_set(pipe, bench, 1)
+        for pname, painting in painters.items():
+            m, t, b = run_set(painting, multi, args.seeds), run_set(painting, touching, 1), run_set(painting, bench, 1)
             cell = lambda r, lang: f"{r[lang][0] / r[lang][1]:.1%} ({r[lang][1] - r[lang][0]} wrong)"  # noqa: E731
             lines.append(f"| {gname} | {pname} | " + " | ".join(cell(r, lang) for r in (m, t, b) for lang in LANGS)
                          + " |")  # fmt: skip
@@ -133,8 +133,8 @@ def main() -> None:
     lines += ["", "Painter only: the 200 touching scenes' true layouts (every object jittered towards its neighbours; "
               "closest pair 1.3 px apart in 183 scenes, 3.3 px in 17), painted with seed i and judged:", "",
               "| painter | passed | wrong |", "|---|---|---|"]  # fmt: skip
-    for pname, pipe in painters.items():
-        ok, fails = painter_only(pipe, touching)
+    for pname, painting in painters.items():
+        ok, fails = painter_only(painting, touching)
         lines.append(f"| {pname} | {ok / len(touching):.1%} | {len(fails)} |")
         failures += [(f["image"], f"{f['id']} true {pname[:4]}") for f in fails]
     if failures:
@@ -144,8 +144,8 @@ def main() -> None:
         order = np.argsort(gaps[f"min_side {ms} en"])[:8]
         rows = [touching[i] for i in order]
         entries = []
-        for pname, pipe in painters.items():
-            out = pipe([r["en"] for r in rows], config=pipe.generation_config.replace(seed=0))
+        for pname, painting in painters.items():
+            out = painting([r["en"] for r in rows], config=painting.generation_config.replace(seed=0))
             entries += [(im, f"{r['id']} {pname[:4]}") for r, im in zip(rows, out.images, strict=True)]
         tile(entries).save(args.grid)
         shown = (

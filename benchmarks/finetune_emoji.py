@@ -63,7 +63,7 @@ from lvg.models.adapters import ADAPTER_META, UNMERGEABLE, merged, older_words, 
 from lvg.models.gan import GanPainter
 from lvg.models.painter_adapters import merged_painter, save_painter_adapter
 from lvg.models.planner import load_lm_folder
-from lvg.pipelines.planned import LayoutPlanner
+from lvg.pipelines.planned import LayoutPlanner, PlannedPipeline
 from lvg.resources import benchmark_prompts_file
 from lvg.train.gan import GanPainterTask, GanPainterTrainingConfig
 from lvg.train.planner import PlannerTask, PlannerTrainingConfig
@@ -711,7 +711,9 @@ def main() -> None:
         base.lm.eval()
         write_section("finetune-emoji", report(res, args.budgets, shapes_accuracy(base)))
     elif args.task == "painter":
-        base = GanPainter.from_pretrained(ROOT / "models" / "shapes-default" / "gan_painter").eval()
+        base = GanPainter.from_pretrained(
+            PlannedPipeline.painter_folder(ROOT / "models" / "shapes-default", "gan")
+        ).eval()
         write_section("finetune-emoji-painter", painter_report(res, args.budgets, shapes_painter_pass(base)))
     else:
         lm, text_tok, vocab = load_lm_folder(ROOT / "models" / "shapes-default" / "reader", "reading LM")
@@ -881,7 +883,7 @@ def painter_report(res: dict[str, dict], budgets: list[float], base_shapes: floa
     heads = " | ".join(f"{b:g} min" for b in budgets)
     lines = [
         f"`python benchmarks/finetune_emoji.py --task painter` (about a minute to score a run; `--train` trains the "
-        "runs): the shipped Shapes World GAN painter (`models/shapes-default/gan_painter`, 14 label words) adapted to "
+        "runs): the shipped Shapes World GAN painter (`models/shapes-default`'s GAN painter, 14 label words) adapted to "
         "the Emoji World imagefolder `runs/emoji-data` by each method (`lvg train gan-painter --config configs/gan-"
         "painter-emoji.yaml finetune.base=models/shapes-default ...`, L1 only, no critic), against the same config "
         "from scratch (docs/painters.md's L1-only run: its schedule ends at 21 CPU minutes). The code painter is not "

@@ -77,7 +77,8 @@ def main() -> None:
             except UnsupportedPromptError:
                 n += 1
         refused[lang] = n / len(rows)
-    pipe = load_pipeline(ROOT / "models" / "shapes-default")
+    # the painter adapter adapts the folder's code painter: paint with it (as `lvg generate --adapter` does)
+    pipe = load_pipeline(ROOT / "models" / "shapes-default").use_painter("code")
     pipe.load_adapter(args.planner / "adapter", args.painter / "painter_adapter")
     scores, grid = {}, []
     for lang, key in (("en", "text"), ("zh", "text_zh")):

@@ -48,8 +48,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     shapes = lvg.load_pipeline("shapes")
-    rows = [("shapes-default (code painter)", shapes, "shapes"),
-            ("shapes-default, --painter gan", shapes.use_painter("gan"), "shapes"),
+    rows = [("shapes-default (GAN painter)", shapes.use_painter("gan"), "shapes"),
+            ("shapes-default, --painter code", shapes.use_painter("code"), "shapes"),
             ("emoji-default (GAN painter's generator)", lvg.load_pipeline("emoji", world="emoji"), "emoji")]  # fmt: skip
     lines = [f"torch threads: {args.threads}; whole text -> image calls, each model's own settings.", "",
              "| model | one image, batch 1 (s, median) | images/s, batch 64 |", "|---|---|---|"]  # fmt: skip

@@ -7,8 +7,8 @@
 #           then offline) and its byte-level BPE text tokenizer
 #   train   on one core the planner LM, its prompt-analysis fine-tune (refusals), two more rounds of it
 #           (configs/planner-emoji-more.yaml: English "above" / "below" are learned late), then the reading LM; on the other
-#           the painter (configs/gan-painter-emoji.yaml), the image tokenizer, the reader (which also reads that
-#           tokenizer's round trips), then the CLIP
+#           the painter (configs/gan-painter-emoji.yaml), the image tokenizer, the reader (configs/reader-emoji-robust.yaml:
+#           it also reads that tokenizer's round trips and damaged scenes, for restore), then the CLIP
 #   export  assemble the model folder (fp16 safetensors) with the data's ATTRIBUTION.md
 #   eval    lvg eval emoji on the 450-prompt benchmark, EN and ZH, and the reading benchmarks (reader, captions,
 #           questions, closed loop)
@@ -73,7 +73,7 @@ for stage in $STAGES; do
         lm_pid=$!
         train gan-painter gan-painter-emoji.yaml gan-painter-emoji-l1 painter/model.safetensors "$DATA"
         train tokenizer tokenizer-emoji.yaml tokenizer-emoji image_tokenizer/model.safetensors "$DATA"
-        train reader reader-emoji.yaml reader-emoji detector/model.safetensors "$DATA" \
+        train reader reader-emoji-robust.yaml reader-emoji detector/model.safetensors "$DATA" \
             "image_tokenizer=$RUNS/tokenizer-emoji/image_tokenizer"
         train clip clip-emoji.yaml clip-emoji clip/model.safetensors "$DATA" \
             "text_tokenizer=$RUNS/emoji-text-tokenizer"

@@ -5,15 +5,16 @@
 #
 #   tokenizer  the 16x16 image tokenizer on one core; the LMs (the planner, then the reading LM: neither needs
 #              images) start on the other core and go on through the next stage
-#   plan       the reader, then the painter (both need the new image tokenizer), then the GAN painter (pixels: no
-#              tokenizer; bundled as gan_painter/, --painter gan), on the tokenizer's core; then waits for the LMs
+#   plan       the reader, then the code painter (both need the new image tokenizer), then the GAN painter (pixels:
+#              no tokenizer; the folder's painter, the code painter kept as code_painter/, --painter code), on the
+#              tokenizer's core; then waits for the LMs
 #              (started here if the tokenizer stage did not start them)
 #   export     assemble the model folder (fp16 safetensors) with the shipped text tokenizer and CLIP
 #   refine     fine-tune the folder's LMs, one core each: the planner learns prompt analysis (everyday words;
 #              refusing what it cannot draw) in three rounds (the second: more ways of asking for what it cannot
 #              draw; the third: free everyday sentences); on the other core the reading LM learns off-grid layouts
 #              and "how many objects", then a copy of the export's planner learns to edit layouts by instruction
-#              (editor/), then four rounds with swaps drawn three times as often (configs/editor-shapes-swap.yaml);
+#              (editor/), then six rounds with swaps drawn three times as often (configs/editor-shapes-swap.yaml);
 #              then assemble the folder again
 #   eval       lvg eval shapes on the public benchmark, EN and ZH (two threads: it runs alone)
 #   llm        (not in the default) the one-stage LM of configs/llm-shapes.yaml, for models without a painter
@@ -106,7 +107,8 @@ PYEOF
     export)
         wait_lms
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-shapes/planner" \
-            --painter "$RUNS/painter-shapes/painter" --gan-painter "$RUNS/gan-painter-shapes/painter" \
+            --painter "$RUNS/gan-painter-shapes/painter" --painter-class GanPainter \
+            --code-painter "$RUNS/painter-shapes/painter" \
             --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
             --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-shapes/reading_lm" \
             --temperature 0.3 --dtype float16
@@ -140,13 +142,20 @@ PYEOF
             && { done_flag "$RUNS/editor-shapes-swap4/planner/plan_vocab.json" \
             || train planner editor-shapes-swap.yaml editor-shapes-swap4 \
                 "finetune.base=$RUNS/editor-shapes-swap3/planner" data.seed=6; } \
+            && { done_flag "$RUNS/editor-shapes-swap5/planner/plan_vocab.json" \
+            || train planner editor-shapes-swap.yaml editor-shapes-swap5 \
+                "finetune.base=$RUNS/editor-shapes-swap4/planner" data.seed=7; } \
+            && { done_flag "$RUNS/editor-shapes-swap6/planner/plan_vocab.json" \
+            || train planner editor-shapes-swap.yaml editor-shapes-swap6 \
+                "finetune.base=$RUNS/editor-shapes-swap5/planner" data.seed=8; } \
             || { echo "the reading LM's refinement or the editor failed" >&2; exit 1; }
         wait "$refine_pid" || { echo "the planner's refinement failed: see $RUNS/refine-planner.log" >&2; exit 1; }
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-analysis3/planner" \
-            --painter "$RUNS/painter-shapes/painter" --gan-painter "$RUNS/gan-painter-shapes/painter" \
+            --painter "$RUNS/gan-painter-shapes/painter" --painter-class GanPainter \
+            --code-painter "$RUNS/painter-shapes/painter" \
             --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
             --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-offgrid/reading_lm" \
-            --editor "$RUNS/editor-shapes-swap4/planner" --temperature 0.3 --dtype float16
+            --editor "$RUNS/editor-shapes-swap6/planner" --temperature 0.3 --dtype float16
         ;;
     eval)
         wait_lms

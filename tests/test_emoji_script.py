@@ -22,7 +22,7 @@ SHRINK = {
                                "eval": {"scenes": 4}, "train": {"keep_snapshots": False}},
     "tokenizer-emoji.yaml": {"model": {"channels": [8], "decoder_res_blocks": 1}, "eval": {"num_images": 4}},
     "reading-lm-emoji.yaml": {"size": TINY_LM, "eval_captions": 2, "eval_questions": 1},
-    "reader-emoji.yaml": {"model": {"width": 8, "blocks": 1}},
+    "reader-emoji-robust.yaml": {"model": {"width": 8, "blocks": 1}},
     "planner-emoji-analysis.yaml": {},  # (a fine-tune: the base's size)
     "planner-emoji-more.yaml": {},
     "clip-emoji.yaml": {"model": {"image_channels": [8, 8], "text_width": 16, "text_layers": 1, "text_heads": 2,

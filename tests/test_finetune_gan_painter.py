@@ -128,7 +128,8 @@ def test_a_full_gan_painter_finetune_and_its_settings(base, tmp_path):
 
 
 def test_the_server_serves_a_gan_painter_adapter_on_the_model_it_was_trained_on(base, adapted):
-    """On a folder's gan_painter, or on a model that paints with that GAN painter (as models/emoji-default does)."""
+    """On a folder's gan_painter, or on a model that paints with that GAN painter (as models/emoji-default does); the
+    served adapter paints with the adapted GAN painter either way."""
     from fastapi.testclient import TestClient
     from test_serve import wait_until
     from test_serve_models import app_state
@@ -145,5 +146,5 @@ def test_the_server_serves_a_gan_painter_adapter_on_the_model_it_was_trained_on(
             sun = app_state(c).models["sun"]
             assert (sun.parent, sun.adapts) == ("tiny", ["gan painter"])
             assert c.get("/v1/models/sun").json()["adapts"] == ["gan painter"]
-            assert "golden" in getattr(sun.pipeline, component).config.label_words
+            assert "golden" in sun.pipeline.painter.config.label_words
             assert getattr(pipe, component) is before and "golden" not in before.config.label_words  # base unchanged

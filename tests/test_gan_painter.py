@@ -3,12 +3,14 @@ byte for byte whatever batch it shares, resumes exactly, and plugs into a planne
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
 import pytest
 import torch
 from conftest import make_tiny_planned
+from PIL import Image
 
 from lvg.data.layout import Layout, LayoutError, LayoutObject
 from lvg.models.gan import DiscriminatorConfig, GanPainter, GanPainterConfig, LayoutDiscriminator, place
@@ -167,3 +169,63 @@ def test_a_folder_offers_its_gan_painter_as_an_option(tmp_path, capsys):
     assert out.is_file()
     assert main(["generate", "a red circle", "-o", str(out), "--model", str(tmp_path / "m"), "--painter", "gan"]) == 2
     assert "no gan_painter" in capsys.readouterr().err
+
+
+def test_a_folder_that_paints_with_its_gan_painter_offers_its_code_painter(tmp_path, capsys):
+    """The GAN painter as the folder's painter, the code painter kept as code_painter/ (--painter code)."""
+    from lvg.cli import main
+    from lvg.models.painter import Painter
+    from lvg.pipelines.planned import PlannedPipeline
+
+    base = PlannedPipeline.from_pretrained(make_tiny_planned(tmp_path / "m", reader=False))
+    assert base.use_painter("code") is base  # its painter is a code painter already
+    gan_first = PlannedPipeline(base.planner, tiny().eval(), base.image_tokenizer, code_painter=base.painter)
+    folder = gan_first.save_pretrained(tmp_path / "gan-first")
+    index = json.loads((folder / "model_index.json").read_text())["components"]
+    assert index["painter"]["class"] == "GanPainter" and index["code_painter"]["class"] == "Painter"
+    loaded = PlannedPipeline.from_pretrained(folder)
+    assert isinstance(loaded.painter, GanPainter) and loaded.use_painter("gan") is loaded
+    code = loaded.use_painter("code")
+    assert isinstance(code.painter, Painter) and code.planner is loaded.planner
+    layout = lay(("red circle", [8, 8, 28, 28]))
+    assert np.array_equal(np.asarray(code(layout=layout).images[0]), np.asarray(base(layout=layout).images[0]))
+    with pytest.raises(ValueError, match="code_painter must be a code painter"):
+        PlannedPipeline(base.planner, base.painter, base.image_tokenizer, code_painter=tiny().eval())
+    with pytest.raises(ValueError, match="gan_painter must be a gan painter"):
+        PlannedPipeline(base.planner, base.painter, base.image_tokenizer, gan_painter=base.painter)
+    out = tmp_path / "code.png"
+    assert main(["generate", "a red circle", "-o", str(out), "--model", str(folder), "--painter", "code"]) == 0
+    same = tmp_path / "same.png"  # the folder the code painter came from, its own painter
+    assert main(["generate", "a red circle", "-o", str(same), "--model", str(tmp_path / "m")]) == 0
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), np.asarray(Image.open(same).convert("RGB")))
+    only_gan = PlannedPipeline(base.planner, tiny().eval(), base.image_tokenizer).save_pretrained(tmp_path / "g")
+    assert main(["generate", "a red circle", "-o", str(out), "--model", str(only_gan), "--painter", "code"]) == 2
+    assert "no code_painter" in capsys.readouterr().err
+
+
+def test_fine_tuning_and_adapters_find_the_painter_of_their_kind_in_a_folder(tmp_path):
+    """model_index.json, not a folder name, says where a folder's code and GAN painters are."""
+    from lvg.pipelines.planned import PlannedPipeline
+
+    code_first = make_tiny_planned(tmp_path / "m", reader=False)
+    base = PlannedPipeline.from_pretrained(code_first)
+    gan_first = PlannedPipeline(base.planner, tiny().eval(), base.image_tokenizer, code_painter=base.painter)
+    gan_first = gan_first.save_pretrained(tmp_path / "gan-first")
+    assert PlannedPipeline.painter_folder(code_first, "code") == code_first / "painter"
+    assert PlannedPipeline.painter_folder(gan_first, "code") == gan_first / "code_painter"
+    assert PlannedPipeline.painter_folder(gan_first, "gan") == gan_first / "painter"
+    assert PlannedPipeline.painter_folder(gan_first / "painter", "gan") == gan_first / "painter"  # a painter folder
+    with pytest.raises(FileNotFoundError, match="declares no gan painter"):
+        PlannedPipeline.painter_folder(code_first, "gan")
+    with pytest.raises(FileNotFoundError, match="neither a painter folder"):
+        PlannedPipeline.painter_folder(tmp_path, "code")
+    roles = {}
+    for name, role in (("code", "painter"), ("gan", "gan painter"), ("planner", "planner")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "lvg_adapter.json").write_text(json.dumps({"role": role}))
+        roles[name] = tmp_path / name
+    assert PlannedPipeline.painter_of_adapters([roles["planner"], roles["code"]]) == "code"
+    assert PlannedPipeline.painter_of_adapters([roles["gan"]]) == "gan"
+    assert PlannedPipeline.painter_of_adapters([roles["planner"]]) is None
+    with pytest.raises(ValueError, match="a code-painter and a GAN-painter adapter together"):
+        PlannedPipeline.painter_of_adapters([roles["code"], roles["gan"]])

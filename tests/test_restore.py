@@ -112,3 +112,31 @@ def test_a_hole_is_filled_from_its_border_before_the_reader_sees_it():
     assert torch.equal(filled[:, ~hole], img[:, ~hole])
     assert (filled[:, hole].int() - img[:, hole].int()).abs().max() <= 3  # (300 smoothing rounds: within 3 levels)
     assert torch.equal(fill_holes(img, torch.zeros(64, 64, dtype=torch.bool)), img)
+
+
+def test_the_reader_s_hole_augmentation_fills_the_hole_and_drops_objects_mostly_inside_it():
+    """lvg.train.reader.holes: one filled square hole per image picked (pixels outside it unchanged), objects more
+    than half inside it leave the layout, the rest stay; seeded; prob 0 changes nothing."""
+    from lvg.train.reader import ReaderTrainingConfig, holes
+    from lvg.worlds.shapes.scene_layout import layout_from_scene
+
+    scenes = [sample_scene(random.Random(i)) for i in range(32)]
+    x = torch.from_numpy(np.stack([render(s) for s in scenes])).permute(0, 3, 1, 2)
+    lays = [layout_from_scene(s) for s in scenes]
+    same, kept = holes(x, lays, 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(same, x) and kept == lays
+    hit, cut = holes(x, lays, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(hit, holes(x, lays, 1.0, torch.Generator().manual_seed(0))[0])
+    changed = (hit != x).any(1)  # [B, H, W]: inside each image's hole only
+    dropped = 0
+    for i in range(len(x)):
+        if not changed[i].any():
+            continue  # (a hole over flat background filled back to that background)
+        ys, xs = changed[i].nonzero(as_tuple=True)
+        square = (xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1)
+        assert square[2] - square[0] <= 28 and square[3] - square[1] <= 28
+        assert set(cut[i].objects) <= set(lays[i].objects)
+        dropped += len(lays[i].objects) - len(cut[i].objects)
+    assert dropped > 0 and sum(len(c.objects) for c in cut) > sum(len(la.objects) for la in lays) // 2
+    with pytest.raises(ValueError, match="hole_prob"):
+        ReaderTrainingConfig(hole_prob=-0.1)

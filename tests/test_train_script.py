@@ -115,7 +115,9 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
     # the assembled folder loads strictly and generates (with the tiny models, any picture will do)
     pipe = lvg.load_pipeline(tmp_path / "model")
     assert pipe("two red circles", seed=0, allow_unsupported=True).images[0].size == (64, 64)
-    assert pipe.use_painter("gan")("two red circles", seed=0, allow_unsupported=True).images[0].size == (64, 64)
+    assert index["components"]["painter"]["class"] == "GanPainter"  # the GAN painter paints; the code painter is kept
+    assert pipe.use_painter("gan") is pipe and type(pipe.code_painter).__name__ == "Painter"
+    assert pipe.use_painter("code")("two red circles", seed=0, allow_unsupported=True).images[0].size == (64, 64)
     assert pipe.planner.vocab.layout.refusals and pipe.can_edit  # the refined planner refuses; an editor is there
     # a second run resumes nothing and retrains nothing: every stage's result is there
     again = subprocess.run(["bash", "scripts/train_shapes_default.sh", "plan"], cwd=repo, env=env,

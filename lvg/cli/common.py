@@ -92,12 +92,15 @@ def check_output(path: Path) -> None:
 def load_pipeline(model: Path | None, clip: Path | None = None, adapter: Path | list[Path] | None = None,
                   painter: str = "default"):  # fmt: skip
     """The pipeline its folder declares (default: the default model), with ``--clip DIR`` replacing any bundled CLIP,
-    ``--adapter DIR`` (repeatable: planner and painter adapters) applied and ``--painter gan`` painting with the folder's
-    GAN painter."""
+    ``--adapter DIR`` (repeatable: planner and painter adapters) applied and ``--painter code|gan`` painting with the
+    folder's painter of that kind (a painter adapter chooses the painter it adapts when ``--painter`` is not given)."""
     from lvg.pipelines import load_pipeline as load
     from lvg.worlds import attach_world
 
     pipe = load(model)
+    adapters = [] if not adapter else [adapter] if isinstance(adapter, (str, os.PathLike)) else list(adapter)
+    if painter == "default" and adapters and hasattr(pipe, "painter_of_adapters"):
+        painter = pipe.painter_of_adapters(adapters) or "default"  # a painter adapter: paint with the painter it adapts
     if painter != "default":
         if not hasattr(pipe, "use_painter"):
             raise ValueError(f"--painter {painter} needs a planned model; {model or 'the default model'} is a "
@@ -107,7 +110,7 @@ def load_pipeline(model: Path | None, clip: Path | None = None, adapter: Path | 
         if not hasattr(pipe, "load_adapter"):
             raise ValueError(f"--adapter needs a planned model (a planner to adapt); {model or 'the default model'} "
                              "is a one-stage model")  # fmt: skip
-        pipe.load_adapter(*([adapter] if isinstance(adapter, (str, os.PathLike)) else adapter))
+        pipe.load_adapter(*adapters)
     pipe = attach_world(pipe)
     if clip is not None:
         from lvg.models.clip import ShapesClip
@@ -117,10 +120,11 @@ def load_pipeline(model: Path | None, clip: Path | None = None, adapter: Path | 
 
 
 def painter_arg(d: argparse.ArgumentParser) -> None:
-    """``--painter default|gan``: which of a planned model folder's painters paints."""
-    d.add_argument("--painter", choices=["default", "gan"], default="default",
-                   help="which painter of the model folder paints: its default painter, or its GAN painter "
-                   "(gan_painter/, docs/painters.md)")  # fmt: skip
+    """``--painter default|code|gan``: which of a planned model folder's painters paints."""
+    d.add_argument("--painter", choices=["default", "code", "gan"], default="default",
+                   help="which painter of the model folder paints: its default painter (painter/), or its code or GAN "
+                   "painter (the default one when it is of that kind, else code_painter/ or gan_painter/; "
+                   "docs/painters.md)")  # fmt: skip
 
 
 def adapter_arg(d: argparse.ArgumentParser) -> None:

@@ -61,6 +61,9 @@ def _add_assemble(sub: Subparsers) -> None:
     d.add_argument("--gan-painter", type=Path, default=None,
                    help="a GAN painter folder (lvg train gan-painter: OUT/painter) to bundle as gan_painter/, painting "
                    "with --painter gan")  # fmt: skip
+    d.add_argument("--code-painter", type=Path, default=None,
+                   help="a code painter folder (lvg train painter: OUT/painter) to bundle as code_painter/ beside a GAN "
+                   "--painter, painting with --painter code")  # fmt: skip
     d.add_argument("--clip", type=Path, default=None, help="CLIP folder to bundle (reranking, CLIP score)")
     d.add_argument("--reader", type=Path, default=None,
                    help="reader folder to bundle (lvg train reader: OUT/detector); needs --reading-lm")  # fmt: skip
@@ -82,6 +85,7 @@ def _add_assemble(sub: Subparsers) -> None:
 def _assemble(args: argparse.Namespace) -> int:
     from lvg.models.clip import ShapesClip
     from lvg.models.gan import GanPainter
+    from lvg.models.painter import Painter
     from lvg.pipelines.components import component_class
     from lvg.pipelines.planned import DEFAULT_GENERATION, LayoutPlanner, PlannedPipeline
     from lvg.tokenizers.image import ImageTokenizer
@@ -103,7 +107,8 @@ def _assemble(args: argparse.Namespace) -> int:
                                                       temperature=args.temperature), reader,
                            LayoutPlanner.from_pretrained(args.editor) if args.editor is not None else None,
                            GanPainter.from_pretrained(args.gan_painter) if args.gan_painter is not None else None,
-                           world=args.world)  # fmt: skip
+                           world=args.world,
+                           code_painter=Painter.from_pretrained(args.code_painter) if args.code_painter else None)  # fmt: skip
     _save_and_reload(pipe, args.out, args.dtype)
     print(f"assembled a PlannedPipeline in {args.out} ({args.dtype} weights)")
     return 0

@@ -83,7 +83,7 @@ TRAINERS: tuple[Trainer, ...] = (
             "words and noise, places it in its box and composites it, against an image- and object-level critic "
             "(hinge loss, spectral norm, projection on labels) plus an L1 term to the real image. Shapes World scenes "
             f"are rendered on the fly; {IMAGEFOLDER} Validates PSNR and the world's referee on held-out layouts. "
-            "finetune.base=MODEL finetune.method=full|lora adapts a trained GAN painter (a model folder's gan_painter/) "
+            "finetune.base=MODEL finetune.method=full|lora adapts a trained GAN painter (a model folder's GAN painter) "
             "to a folder's new label words instead (docs/finetune.md).",
             "train.steps=3000 loss.adv_weight=0", "OUT/painter (class GanPainter: lvg assemble --painter-class "
             "GanPainter; with LoRA also OUT/painter_adapter)"),

@@ -68,8 +68,7 @@ class PainterFinetuneConfig:
     """How ``lvg train painter`` starts from a trained painter (``base`` None: from scratch)."""
 
     LORA: ClassVar[type] = PainterLoraSettings
-    FOLDER: ClassVar[str] = "painter"  # the painter's folder in a model folder
-    base: str | None = None  # a painter folder, or a model folder (its painter/)
+    base: str | None = None  # a painter folder, or a model folder (its code painter: PlannedPipeline.painter_folder)
     method: str = "full"  # full | lora
     lora: PainterLoraSettings = field(default_factory=PainterLoraSettings)
 
@@ -87,19 +86,8 @@ class GanPainterFinetuneConfig(PainterFinetuneConfig):
     """How ``lvg train gan-painter`` starts from a trained GAN painter (``base`` None: from scratch)."""
 
     LORA: ClassVar[type] = GanPainterLoraSettings
-    FOLDER: ClassVar[str] = "gan_painter"
-    base: str | None = None  # a GAN painter folder, or a model folder (its gan_painter/)
+    base: str | None = None  # a GAN painter folder, or a model folder (its GAN painter)
     lora: GanPainterLoraSettings = field(default_factory=GanPainterLoraSettings)
-
-
-def painter_folder_of(path: str | os.PathLike, sub: str = "painter") -> Path:
-    """The painter folder a fine-tuning base names: ``path`` itself, or a model folder's ``sub`` folder."""
-    path = Path(path)
-    for folder in (path, path / sub):
-        if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
-            return folder
-    raise FileNotFoundError(f"finetune.base {path} is neither a painter folder nor a model folder with one (no "
-                            f"config.json + model.safetensors in it or in {sub}/)")  # fmt: skip
 
 
 def joint_painter_config(base: AnyPainterConfig, vocabulary: dict) -> AnyPainterConfig:

@@ -199,9 +199,12 @@ class PlannedPipeline(BasePipeline):
 
     component_classes = {"planner": "LayoutPlanner", "painter": "Painter", "image_tokenizer": "ImageTokenizer",
                          "clip": "ShapesClip", "reader": "ImageReader", "editor": "LayoutPlanner",
-                         "gan_painter": "GanPainter"}  # fmt: skip
-    optional_components = frozenset({"clip", "reader", "editor", "gan_painter"})
-    painter_options = ("default", "gan")  # use_painter(): the folder's painter, or its gan_painter
+                         "gan_painter": "GanPainter", "code_painter": "Painter"}  # fmt: skip
+    optional_components = frozenset({"clip", "reader", "editor", "gan_painter", "code_painter"})
+    # use_painter(): the folder's painter, or the painter of that kind (the painter itself when it is one, else the
+    # folder's gan_painter / code_painter: a second painter it offers)
+    painter_options = ("default", "code", "gan")
+    painter_slots = {"code": ("code_painter", "codes"), "gan": ("gan_painter", "pixels")}  # kind -> (slot, paints)
     entails: Callable[[str | None, str], bool | None] | None = None
     # the world's reading of a prompt it cannot parse ("unknown emoji 'guitar'"), named in a refusal's message
     # (attached with ``entails`` by :func:`lvg.worlds.attach_world`); the decision to refuse stays the planner's
@@ -210,35 +213,86 @@ class PlannedPipeline(BasePipeline):
     def __init__(self, planner: LayoutPlanner, painter: Painter, image_tokenizer: ImageTokenizer, clip: Any = None,
                  generation_config: GenerationConfig = DEFAULT_GENERATION,
                  reader: ImageReader | None = None, editor: LayoutPlanner | None = None,
-                 gan_painter: Any = None, world: str | None = None):  # fmt: skip
-        for name, p in (("painter", painter), ("gan_painter", gan_painter)):
+                 gan_painter: Any = None, world: str | None = None, code_painter: Any = None):  # fmt: skip
+        for name, p in (("painter", painter), ("gan_painter", gan_painter), ("code_painter", code_painter)):
             problem = None if p is None else painter_mismatch(p, image_tokenizer)
             if problem:
                 raise ValueError(f"the {name} {problem}")
+        for kind, (slot, paints) in self.painter_slots.items():
+            second = gan_painter if slot == "gan_painter" else code_painter
+            if second is not None and second.paints != paints:
+                raise ValueError(f"the {slot} must be a {kind} painter (one that paints {paints}), got a "
+                                 f"{type(second).__name__}")  # fmt: skip
         self.planner, self.painter, self.image_tokenizer, self.clip = planner, painter, image_tokenizer, clip
         self.generation_config = generation_config  # the defaults of __call__ and plan
         self.reader = reader  # image -> layout -> text (captions, answers, verify); None: this folder cannot read
         self.editor = editor  # instruction + layout -> edited layout (pipe.edit); None: this folder cannot edit
         self.gan_painter = gan_painter  # a second painter the folder offers (use_painter("gan")); None: none
+        self.code_painter = code_painter  # the same for a code painter (use_painter("code")); None: none
         if world is not None and (not isinstance(world, str) or not world):
             raise ValueError(f"world must be a world's name (e.g. 'emoji'), got {world!r}")
         self.world = world  # the world its models were trained on (model_index.json "world"); None: Shapes World
         self.world_source: Path | None = None  # the model_index.json that declared it
 
     def use_painter(self, which: str = "default") -> PlannedPipeline:
-        """This pipeline painting with ``which`` painter: ``"default"`` (the folder's ``painter``: this pipeline) or
-        ``"gan"`` (its ``gan_painter``: a new pipeline sharing every other component, whose painter it is)."""
+        """This pipeline painting with ``which`` painter: ``"default"`` (the folder's ``painter``: this pipeline),
+        ``"gan"`` or ``"code"`` (this pipeline when its painter is of that kind, else a new pipeline sharing every
+        other component whose painter is the folder's ``gan_painter`` / ``code_painter``)."""
         if which not in self.painter_options:
             raise ValueError(f"painter must be one of {list(self.painter_options)}, got {which!r}")
         if which == "default":
             return self
-        if self.gan_painter is None:
-            raise ValueError("this model folder has no gan_painter (model_index.json lists none): paint with the "
-                             "default painter, or add one with `lvg assemble --gan-painter DIR`")  # fmt: skip
-        out = PlannedPipeline(self.planner, self.gan_painter, self.image_tokenizer, self.clip, self.generation_config,
+        slot, paints = self.painter_slots[which]
+        if self.painter.paints == paints:
+            return self
+        second = getattr(self, slot)
+        if second is None:
+            raise ValueError(f"this model folder paints with a {type(self.painter).__name__} and has no {slot} "
+                             "(model_index.json lists none): paint with the default painter, or add one with "
+                             f"`lvg assemble --{slot.replace('_', '-')} DIR`")  # fmt: skip
+        out = PlannedPipeline(self.planner, second, self.image_tokenizer, self.clip, self.generation_config,
                               self.reader, self.editor, world=self.world)  # fmt: skip
         out.entails, out.explain = self.entails, self.explain
         return out
+
+    @staticmethod
+    def painter_of_adapters(paths: list[str | os.PathLike]) -> str | None:
+        """``"code"`` or ``"gan"``: the kind of painter the painter adapters among ``paths`` adapt (their
+        ``lvg_adapter.json`` role), None when none is a painter adapter. A model given such an adapter paints with
+        that painter (:meth:`use_painter`), so the words it learned are painted; adapters of both kinds are an
+        error."""
+        from lvg.models.adapter_files import adapter_json
+
+        roles = {(adapter_json(p) or {}).get("role") for p in paths}
+        kinds = {
+            kind for kind, role in (("code", Painter.adapter_role), ("gan", GanPainter.adapter_role)) if role in roles
+        }
+        if len(kinds) > 1:
+            raise ValueError(f"{', '.join(map(str, paths))}: a code-painter and a GAN-painter adapter together; a model "
+                             "paints with one painter, so give the adapter of that one")  # fmt: skip
+        return kinds.pop() if kinds else None
+
+    @classmethod
+    def painter_folder(cls, path: str | os.PathLike, which: str) -> Path:
+        """The folder of the ``which`` (``"code"`` or ``"gan"``) painter ``path`` names: ``path`` itself when it is a
+        painter folder (``config.json`` + ``model.safetensors``), else a planned model folder's painter of that kind
+        as its ``model_index.json`` declares it (``painter/`` when it is one, else ``code_painter/`` /
+        ``gan_painter/``). What a fine-tuning ``base`` names."""
+        path = Path(path)
+        if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
+            return path
+        slot, _ = cls.painter_slots[which]
+        if not (path / "model_index.json").is_file():
+            raise FileNotFoundError(f"{path} is neither a painter folder (no config.json + model.safetensors) nor a "
+                                    f"model folder (no model_index.json) with a {which} painter (painter/ or {slot}/)")  # fmt: skip
+        index = ModelIndex.read(path)
+        for name in ("painter", slot):
+            if name in index.components and index.classes.get(name, cls.component_classes[name]) == \
+                    cls.component_classes[slot]:  # fmt: skip
+                return index.component(name)
+        raise FileNotFoundError(f"{index.file} declares no {which} painter: its painter is a "
+                                f"{index.classes.get('painter', cls.component_classes['painter'])} and it has no "
+                                f"{slot}/")  # fmt: skip
 
     def load_adapter(self, *paths: str | os.PathLike) -> PlannedPipeline:
         """Apply adapters to this pipeline, in place; returns the pipeline. Each one's ``lvg_adapter.json`` names its
@@ -247,7 +301,8 @@ class PlannedPipeline(BasePipeline):
         ``OUT/adapter``) goes on the planner (LoRA folded into its weights; bottleneck adapters and a prefix
         attached), a painter adapter (``lvg train painter`` with ``finetune.method=lora``: ``OUT/painter_adapter``) is
         folded into the painter, a GAN-painter adapter (``lvg train gan-painter``, the same) into the painter when it
-        is a GAN painter, else into the ``gan_painter``. Each must have been trained on this model's component (else a
+        is a GAN painter, else into the ``gan_painter`` (a code-painter adapter likewise into the ``code_painter`` of a
+        folder that paints with its GAN painter). Each must have been trained on this model's component (else a
         ValueError). Labels whose words the painter lacks can be planned but not painted (a warning names them: adapt
         the painter too)."""
         from lvg.models.adapter_files import adapter_json
@@ -263,13 +318,12 @@ class PlannedPipeline(BasePipeline):
                 planner_adapters.append(path)
             elif role == type(self.painter).adapter_role:  # (a GAN painter's also when it paints: use_painter("gan"))
                 self.painter = load_painter_adapter(self.painter, path).to(self.device)
-            elif role == Painter.adapter_role:
-                raise ValueError(f"{path} is a code-painter adapter; this model paints with a "
-                                 f"{type(self.painter).__name__}")  # fmt: skip
-            elif self.gan_painter is None:
-                raise ValueError(f"{path} is a GAN-painter adapter; this model has no gan_painter")
-            else:
-                self.gan_painter = load_painter_adapter(self.gan_painter, path).to(self.device)
+            else:  # the folder's second painter, of the adapter's kind
+                slot, kind = ("code_painter", "code") if role == Painter.adapter_role else ("gan_painter", "GAN")
+                if getattr(self, slot) is None:
+                    raise ValueError(f"{path} is a {kind}-painter adapter; this model paints with a "
+                                     f"{type(self.painter).__name__} and has no {slot}")  # fmt: skip
+                setattr(self, slot, load_painter_adapter(getattr(self, slot), path).to(self.device))
         for path in planner_adapters:
             lm, vocab, tok = load_adapter(self.planner.lm, self.planner.vocab, self.planner.text_tokenizer, path,
                                           "planner")  # fmt: skip
@@ -324,7 +378,7 @@ class PlannedPipeline(BasePipeline):
             gen = GenerationConfig.from_kwargs(DEFAULT_GENERATION, **gen)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{index.file}: generation_config: {e}") from None
-        for name in ("painter", "gan_painter"):
+        for name in ("painter", "gan_painter", "code_painter"):
             problem = None if parts[name] is None else painter_mismatch(parts[name], parts["image_tokenizer"])
             if problem:
                 raise ValueError(f"{index.component(name) / 'config.json'}: the {name} {problem} "

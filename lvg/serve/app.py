@@ -457,7 +457,8 @@ class ServeState:
             if (base.name, part) not in hashes:
                 p = base.pipeline
                 gan = p.painter if isinstance(p.painter, GanPainter) else p.gan_painter  # as load_adapter does
-                module = {"planner": p.planner.lm, Painter.adapter_role: p.painter, GanPainter.adapter_role: gan}[part]
+                code = p.painter if isinstance(p.painter, Painter) else p.code_painter
+                module = {"planner": p.planner.lm, Painter.adapter_role: code, GanPainter.adapter_role: gan}[part]
                 hashes[(base.name, part)] = None if module is None else weights_sha256(module)
             return hashes[(base.name, part)]
 
@@ -471,8 +472,9 @@ class ServeState:
             raise ValueError(f"no served model has the {what} the adapter {served.name} "
                              f"({', '.join(map(str, folders))}) was trained on: serve that model too (--model NAME=DIR)")  # fmt: skip
         # a shallow copy: load_adapter replaces only the copy's planner or painter (a warning names labels the
-        # painter cannot paint)
-        pipeline = copy.copy(base.pipeline).load_adapter(*folders)
+        # painter cannot paint); a painter adapter's model paints with the painter it adapts
+        kind = base.pipeline.painter_of_adapters(folders)
+        pipeline = copy.copy(base.pipeline if kind is None else base.pipeline.use_painter(kind)).load_adapter(*folders)
         served.parent, served.adapts = base.name, sorted(part for part, _ in wants)
         return pipeline
 

@@ -12,7 +12,7 @@ Validation paints held-out layouts and reports PSNR against the real images and,
 them (Shapes World's stream, or ``world:`` for a folder a world wrote), the share of images it passes.
 The result is ``OUT/painter`` (``config.json`` + ``model.safetensors``, class ``GanPainter``).
 
-Fine-tuning: a ``finetune:`` section (``base``: a GAN painter folder or a model folder with ``gan_painter/``;
+Fine-tuning: a ``finetune:`` section (``base``: a GAN painter folder or a model folder with a GAN painter;
 ``method``: ``full`` or ``lora``) starts from a trained GAN painter on its words and backgrounds plus the data's
 (``model.*`` is then the base's). New words' rows start at the mean of the base's and always train; with ``lora``
 only they and peft's LoRA on the sprite decoder train, and ``OUT/painter_adapter`` holds the adapter alone
@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from lvg.eval.recon import psnr_ssim
 from lvg.images import images_to_tensor
 from lvg.models.gan import DiscriminatorConfig, GanPainter, GanPainterConfig, LayoutDiscriminator
-from lvg.models.painter_adapters import GanPainterFinetuneConfig, adapt_painter, painter_folder_of, save_painter_run
+from lvg.models.painter_adapters import GanPainterFinetuneConfig, adapt_painter, save_painter_run
+from lvg.pipelines.planned import PlannedPipeline
 from lvg.worlds.shapes.render import render
 from lvg.worlds.shapes.scene_layout import layout_from_scene
 
@@ -123,7 +124,7 @@ class GanPainterTask(Task):
         painter = GanPainter(pc)
         self.base_sha256 = None
         if cfg.finetune.base:  # the base's weights, on its words and backgrounds plus the data's (model.* unused)
-            base = GanPainter.from_pretrained(painter_folder_of(cfg.finetune.base, cfg.finetune.FOLDER))
+            base = GanPainter.from_pretrained(PlannedPipeline.painter_folder(cfg.finetune.base, "gan"))
             painter, pc, self.base_sha256 = adapt_painter(base, pc, cfg.finetune)
         self.painter = painter.to(device).train()
         self.disc = LayoutDiscriminator(cfg.disc, len(pc.label_words), len(pc.backgrounds), pc.canvas).to(device)

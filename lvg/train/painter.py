@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from lvg.models.painter import Painter, PainterConfig
-from lvg.models.painter_adapters import PainterFinetuneConfig, adapt_painter, painter_folder_of, save_painter_run
+from lvg.models.painter_adapters import PainterFinetuneConfig, adapt_painter, save_painter_run
+from lvg.pipelines.planned import PlannedPipeline
 from lvg.pipelines.utils import decode_images
 from lvg.tokenizers.image import ImageTokenizer
 from lvg.worlds.shapes.captions import describe_fully
@@ -161,7 +162,7 @@ class PainterTask(Task):
             self.val_codes = targets(self.val_scenes, image_tok)
         self.base_sha256 = None
         if cfg.finetune.base:  # the base's weights, on its words and backgrounds plus the data's (model.* unused)
-            base = Painter.from_pretrained(painter_folder_of(cfg.finetune.base))
+            base = Painter.from_pretrained(PlannedPipeline.painter_folder(cfg.finetune.base, "code"))
             if (base.config.grid, list(base.config.fsq_levels)) != (grid, list(levels)):
                 raise ValueError(f"finetune.base {cfg.finetune.base} paints another image tokenizer's codes (grid "
                                  f"{base.config.grid}, levels {base.config.fsq_levels}) than image_tokenizer "

@@ -19,14 +19,14 @@ Results: ``OUT/detector`` (reader) and ``OUT/reading_lm`` (``lm/``, ``text_token
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as batch_chunks
-from lvg.data.layout import reading_order
+from lvg.data.layout import Layout, reading_order
 from lvg.models.adapters import FinetuneConfig, param_groups, start_from_base
 from lvg.models.planner import (
     PlannerSize,
@@ -78,6 +78,10 @@ class ReaderTrainingConfig:
     # reader reads what restore gives it (holes are not among them: restore knows their mask and fills them before
     # reading); 0: none
     damage_prob: float = bounded(0.0, 1.0, default=0.0)
+    # share of each batch given one square hole (side 8-28 px) filled from its border as restore fills a masked hole
+    # before reading (:func:`holes`), objects more than half inside it left out of the targets: the reader learns to
+    # read objects a hole cuts into without seeing objects in the smooth fill; 0: none
+    hole_prob: float = bounded(0.0, 1.0, default=0.0)
     data_seed: int = 0
     eval_scenes: int = 500
     imagefolder: str | None = None  # train on a user imagefolder whose metadata.jsonl rows carry layouts instead
@@ -117,6 +121,34 @@ def damage(x: torch.Tensor, prob: float, gen: torch.Generator) -> torch.Tensor:
             img = torch.tensor(jpeg(out[i].permute(1, 2, 0).numpy(), int(5 + 55 * u))).permute(2, 0, 1).float()
         out[i] = img.round().clamp(0, 255).to(torch.uint8)
     return out
+
+
+def holes(
+    x: torch.Tensor, layouts: list[Layout], prob: float, gen: torch.Generator
+) -> tuple[torch.Tensor, list[Layout]]:
+    """uint8 images [B, 3, S, S] and their layouts, each image with probability ``prob`` given one square hole (side
+    uniform in 8-28 px, anywhere) filled from its border (:func:`lvg.pipelines.restore.fill_holes`); an object whose
+    box is more than half inside the hole leaves that image's layout. Seeded by ``gen``."""
+    from lvg.pipelines.restore import fill_holes
+
+    out, lays = x.clone(), list(layouts)
+    size = x.shape[-1]
+    for i in (torch.rand(len(x), generator=gen) < prob).nonzero().flatten().tolist():
+        side = min(int(8 + 21 * float(torch.rand(1, generator=gen))), size)
+        x0, y0 = (int(v) for v in torch.randint(0, size - side + 1, (2,), generator=gen))
+        hole = torch.zeros(size, size, dtype=torch.bool)
+        hole[y0 : y0 + side, x0 : x0 + side] = True
+        out[i] = fill_holes(out[i], hole)
+        square = (x0, y0, x0 + side, y0 + side)
+        lays[i] = replace(lays[i], objects=tuple(o for o in lays[i].objects if not _mostly_inside(o.box, square)))
+    return out, lays
+
+
+def _mostly_inside(box: tuple[float, ...], square: tuple[int, ...]) -> bool:
+    """Whether more than half of ``box`` (x0, y0, x1, y1) lies inside ``square``."""
+    w = max(0.0, min(box[2], square[2]) - max(box[0], square[0]))
+    h = max(0.0, min(box[3], square[3]) - max(box[1], square[1]))
+    return w * h > 0.5 * (box[2] - box[0]) * (box[3] - box[1])
 
 
 def reader_images(scenes: list, step_seed: str, cfg: ReaderTrainingConfig, image_tok) -> torch.Tensor:
@@ -217,12 +249,16 @@ class ReaderTask(Task):
         if "scenes" in batch:
             with full_precision(self.device):
                 images = reader_images(batch["scenes"], batch["seed"], self.cfg, self.image_tok)
-            t = self.reader.targets([layout_from_scene(s) for s in batch["scenes"]])
+            layouts = [layout_from_scene(s) for s in batch["scenes"]]
         else:  # a user folder's images (augmented unless held out: seed None) and layouts
             with full_precision(self.device):
                 images = batch["images"] if batch["seed"] is None else augment(batch["images"], batch["seed"], self.cfg,
                                                                                self.image_tok)  # fmt: skip
-            t = self.reader.targets(batch["layouts"])
+            layouts = batch["layouts"]
+        if self.cfg.hole_prob > 0 and batch["seed"] is not None:  # (no draw at 0: the stream stays as it was)
+            gen = torch.Generator().manual_seed(random.Random(f"{batch['seed']}:holes").getrandbits(62))
+            images, layouts = holes(images.cpu(), layouts, self.cfg.hole_prob, gen)
+        t = self.reader.targets(layouts)
         o = self.reader(images)
         return self.reader.loss({k: v.float() for k, v in o.items()}, t)
 
