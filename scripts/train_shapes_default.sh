@@ -68,6 +68,17 @@ start_lms() {  # the planner, then the reading LM, on the second core (once per 
     { planner && reading_lm; } > "$RUNS/lms.log" 2>&1 &
     lms_pid=$!
 }
+EDITOR_ROUNDS=6  # the editor's rounds weighted to swaps (configs/editor-shapes-swap.yaml); round k draws data seed k + 2
+swap_run() { echo "editor-shapes-swap$([ "$1" -gt 1 ] && echo "$1")"; }  # round k's run folder
+swap_rounds() {  # round 1 starts from the editor, round k from round k - 1's weights
+    local base="$RUNS/editor-shapes/planner" run k
+    for k in $(seq 1 $EDITOR_ROUNDS); do
+        run=$(swap_run "$k")
+        done_flag "$RUNS/$run/planner/plan_vocab.json" \
+            || train planner editor-shapes-swap.yaml "$run" "finetune.base=$base" "data.seed=$((k + 2))" || return 1
+        base="$RUNS/$run/planner"
+    done
+}
 wait_lms() {
     [ -z "$lms_pid" ] && return
     wait "$lms_pid" || { echo "the planner or the reading LM failed: see $RUNS/lms.log" >&2; exit 1; }
@@ -130,24 +141,7 @@ PYEOF
             || train reading-lm reading-lm-shapes-offgrid.yaml reading-lm-offgrid "finetune.base=$OUT"; } \
             && { done_flag "$RUNS/editor-shapes/planner/plan_vocab.json" \
             || train planner editor-shapes.yaml editor-shapes "finetune.base=$OUT"; } \
-            && { done_flag "$RUNS/editor-shapes-swap/planner/plan_vocab.json" \
-            || train planner editor-shapes-swap.yaml editor-shapes-swap \
-                "finetune.base=$RUNS/editor-shapes/planner"; } \
-            && { done_flag "$RUNS/editor-shapes-swap2/planner/plan_vocab.json" \
-            || train planner editor-shapes-swap.yaml editor-shapes-swap2 \
-                "finetune.base=$RUNS/editor-shapes-swap/planner" data.seed=4; } \
-            && { done_flag "$RUNS/editor-shapes-swap3/planner/plan_vocab.json" \
-            || train planner editor-shapes-swap.yaml editor-shapes-swap3 \
-                "finetune.base=$RUNS/editor-shapes-swap2/planner" data.seed=5; } \
-            && { done_flag "$RUNS/editor-shapes-swap4/planner/plan_vocab.json" \
-            || train planner editor-shapes-swap.yaml editor-shapes-swap4 \
-                "finetune.base=$RUNS/editor-shapes-swap3/planner" data.seed=6; } \
-            && { done_flag "$RUNS/editor-shapes-swap5/planner/plan_vocab.json" \
-            || train planner editor-shapes-swap.yaml editor-shapes-swap5 \
-                "finetune.base=$RUNS/editor-shapes-swap4/planner" data.seed=7; } \
-            && { done_flag "$RUNS/editor-shapes-swap6/planner/plan_vocab.json" \
-            || train planner editor-shapes-swap.yaml editor-shapes-swap6 \
-                "finetune.base=$RUNS/editor-shapes-swap5/planner" data.seed=8; } \
+            && swap_rounds \
             || { echo "the reading LM's refinement or the editor failed" >&2; exit 1; }
         wait "$refine_pid" || { echo "the planner's refinement failed: see $RUNS/refine-planner.log" >&2; exit 1; }
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-analysis3/planner" \
@@ -155,7 +149,7 @@ PYEOF
             --code-painter "$RUNS/painter-shapes/painter" \
             --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
             --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-offgrid/reading_lm" \
-            --editor "$RUNS/editor-shapes-swap6/planner" --temperature 0.3 --dtype float16
+            --editor "$RUNS/$(swap_run $EDITOR_ROUNDS)/planner" --temperature 0.3 --dtype float16
         ;;
     eval)
         wait_lms

@@ -218,8 +218,9 @@ class PlannedPipeline(BasePipeline):
             problem = None if p is None else painter_mismatch(p, image_tokenizer)
             if problem:
                 raise ValueError(f"the {name} {problem}")
+        seconds = {"gan_painter": gan_painter, "code_painter": code_painter}
         for kind, (slot, paints) in self.painter_slots.items():
-            second = gan_painter if slot == "gan_painter" else code_painter
+            second = seconds[slot]
             if second is not None and second.paints != paints:
                 raise ValueError(f"the {slot} must be a {kind} painter (one that paints {paints}), got a "
                                  f"{type(second).__name__}")  # fmt: skip
@@ -290,9 +291,8 @@ class PlannedPipeline(BasePipeline):
             if name in index.components and index.classes.get(name, cls.component_classes[name]) == \
                     cls.component_classes[slot]:  # fmt: skip
                 return index.component(name)
-        raise FileNotFoundError(f"{index.file} declares no {which} painter: its painter is a "
-                                f"{index.classes.get('painter', cls.component_classes['painter'])} and it has no "
-                                f"{slot}/")  # fmt: skip
+        raise FileNotFoundError(f"{index.file} declares no {which} painter (neither painter/ nor {slot}/ is a "
+                                f"{cls.component_classes[slot]})")  # fmt: skip
 
     def load_adapter(self, *paths: str | os.PathLike) -> PlannedPipeline:
         """Apply adapters to this pipeline, in place; returns the pipeline. Each one's ``lvg_adapter.json`` names its

@@ -76,7 +76,7 @@ class ReaderTrainingConfig:
     noise: float = 6.0  # pixel noise: each image gets Gaussian noise of std uniform in [0, noise]
     # share of each batch damaged first, each image one way (:func:`damage`): heavy noise, blur or JPEG, so the
     # reader reads what restore gives it (holes are not among them: restore knows their mask and fills them before
-    # reading); 0: none
+    # reading, which hole_prob teaches); 0: none
     damage_prob: float = bounded(0.0, 1.0, default=0.0)
     # share of each batch given one square hole (side 8-28 px) filled from its border as restore fills a masked hole
     # before reading (:func:`holes`), objects more than half inside it left out of the targets: the reader learns to
