@@ -7,7 +7,8 @@
 #           then offline) and its byte-level BPE text tokenizer
 #   train   on one core the planner LM, its prompt-analysis fine-tune (refusals), two more rounds of it
 #           (configs/planner-emoji-more.yaml: English "above" / "below" are learned late), then the reading LM; on the other
-#           the painter (configs/gan-painter-emoji.yaml), the image tokenizer, the reader (configs/reader-emoji-robust.yaml:
+#           the painter (configs/gan-painter-emoji.yaml), the image tokenizer, the code painter on its codes (--painter
+#           code, configs/painter-emoji.yaml), the reader (configs/reader-emoji-robust.yaml:
 #           it also reads that tokenizer's round trips and damaged scenes, for restore), then the CLIP
 #   export  assemble the model folder (fp16 safetensors) with the data's ATTRIBUTION.md
 #   eval    lvg eval emoji on the 450-prompt benchmark, EN and ZH, and the reading benchmarks (reader, captions,
@@ -73,6 +74,8 @@ for stage in $STAGES; do
         lm_pid=$!
         train gan-painter gan-painter-emoji.yaml gan-painter-emoji-l1 painter/model.safetensors "$DATA"
         train tokenizer tokenizer-emoji.yaml tokenizer-emoji image_tokenizer/model.safetensors "$DATA"
+        train painter painter-emoji.yaml painter-emoji painter/model.safetensors "$DATA" \
+            "image_tokenizer=$RUNS/tokenizer-emoji/image_tokenizer"
         train reader reader-emoji-robust.yaml reader-emoji detector/model.safetensors "$DATA" \
             "image_tokenizer=$RUNS/tokenizer-emoji/image_tokenizer"
         train clip clip-emoji.yaml clip-emoji clip/model.safetensors "$DATA" \
@@ -82,7 +85,7 @@ for stage in $STAGES; do
     export)
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-emoji-more2/planner" \
             --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
-            --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
+            --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
             --reading-lm "$RUNS/reading-lm-emoji/reading_lm" --clip "$RUNS/clip-emoji/clip" --world emoji \
             --temperature 0.3 --dtype float16
         cp "$RUNS/emoji-data/ATTRIBUTION.md" "$OUT/ATTRIBUTION.md"
