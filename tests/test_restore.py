@@ -112,6 +112,11 @@ def test_a_hole_is_filled_from_its_border_before_the_reader_sees_it():
     assert torch.equal(filled[:, ~hole], img[:, ~hole])
     assert (filled[:, hole].int() - img[:, hole].int()).abs().max() <= 3  # (300 smoothing rounds: within 3 levels)
     assert torch.equal(fill_holes(img, torch.zeros(64, 64, dtype=torch.bool)), img)
+    two = torch.zeros(64, 64, dtype=torch.bool)
+    two[0:6, 50:64] = two[40:44, 10:12] = True  # two holes, one at the image's edge: one bounding box
+    batch = fill_holes(torch.stack([holed, img]), torch.stack([hole, two]))  # a batch: each image as alone
+    assert torch.equal(batch[0], filled) and torch.equal(batch[1], fill_holes(img, two))
+    assert torch.equal(batch[1][:, ~two], img[:, ~two])
 
 
 def test_the_reader_s_hole_augmentation_fills_the_hole_and_drops_objects_mostly_inside_it():

@@ -131,17 +131,15 @@ def holes(
     box is more than half inside the hole leaves that image's layout. Seeded by ``gen``."""
     from lvg.pipelines.restore import fill_holes
 
-    out, lays = x.clone(), list(layouts)
-    size = x.shape[-1]
+    lays, size = list(layouts), x.shape[-1]
+    hole = torch.zeros(len(x), size, size, dtype=torch.bool)
     for i in (torch.rand(len(x), generator=gen) < prob).nonzero().flatten().tolist():
         side = min(int(8 + 21 * float(torch.rand(1, generator=gen))), size)
         x0, y0 = (int(v) for v in torch.randint(0, size - side + 1, (2,), generator=gen))
-        hole = torch.zeros(size, size, dtype=torch.bool)
-        hole[y0 : y0 + side, x0 : x0 + side] = True
-        out[i] = fill_holes(out[i], hole)
+        hole[i, y0 : y0 + side, x0 : x0 + side] = True
         square = (x0, y0, x0 + side, y0 + side)
         lays[i] = replace(lays[i], objects=tuple(o for o in lays[i].objects if not _mostly_inside(o.box, square)))
-    return out, lays
+    return fill_holes(x, hole), lays  # (one batched fill: each image as alone)
 
 
 def _mostly_inside(box: tuple[float, ...], square: tuple[int, ...]) -> bool:
