@@ -205,6 +205,7 @@ class PlannedPipeline(BasePipeline):
     # folder's gan_painter / code_painter: a second painter it offers)
     painter_options = ("default", "code", "gan")
     painter_slots = {"code": ("code_painter", "codes"), "gan": ("gan_painter", "pixels")}  # kind -> (slot, paints)
+    painter_roles = {Painter.adapter_role: "code", GanPainter.adapter_role: "gan"}  # an adapter's role -> its kind
     entails: Callable[[str | None, str], bool | None] | None = None
     # the world's reading of a prompt it cannot parse ("unknown emoji 'guitar'"), named in a refusal's message
     # (attached with ``entails`` by :func:`lvg.worlds.attach_world`); the decision to refuse stays the planner's
@@ -243,11 +244,11 @@ class PlannedPipeline(BasePipeline):
             raise ValueError(f"painter must be one of {list(self.painter_options)}, got {which!r}")
         if which == "default":
             return self
-        slot, paints = self.painter_slots[which]
-        if self.painter.paints == paints:
+        second = self.painter_of(which)
+        if second is self.painter:
             return self
-        second = getattr(self, slot)
         if second is None:
+            slot = self.painter_slots[which][0]
             raise ValueError(f"this model folder paints with a {type(self.painter).__name__} and has no {slot} "
                              "(model_index.json lists none): paint with the default painter, or add one with "
                              f"`lvg assemble --{slot.replace('_', '-')} DIR`")  # fmt: skip
@@ -256,8 +257,15 @@ class PlannedPipeline(BasePipeline):
         out.entails, out.explain = self.entails, self.explain
         return out
 
-    @staticmethod
-    def painter_of_adapters(paths: list[str | os.PathLike]) -> str | None:
+    def painter_of(self, which: str) -> Any:
+        """The folder's ``which`` (``"code"`` or ``"gan"``) painter: its ``painter`` when it is of that kind, else its
+        ``code_painter`` / ``gan_painter`` (None: it has none). What :meth:`use_painter`, :meth:`load_adapter` and the
+        server's adapter matching all mean by "the code painter" and "the GAN painter"."""
+        slot, paints = self.painter_slots[which]
+        return self.painter if self.painter.paints == paints else getattr(self, slot)
+
+    @classmethod
+    def painter_of_adapters(cls, paths: list[str | os.PathLike]) -> str | None:
         """``"code"`` or ``"gan"``: the kind of painter the painter adapters among ``paths`` adapt (their
         ``lvg_adapter.json`` role), None when none is a painter adapter. A model given such an adapter paints with
         that painter (:meth:`use_painter`), so the words it learned are painted; adapters of both kinds are an
@@ -265,9 +273,7 @@ class PlannedPipeline(BasePipeline):
         from lvg.models.adapter_files import adapter_json
 
         roles = {(adapter_json(p) or {}).get("role") for p in paths}
-        kinds = {
-            kind for kind, role in (("code", Painter.adapter_role), ("gan", GanPainter.adapter_role)) if role in roles
-        }
+        kinds = {cls.painter_roles[role] for role in roles if role in cls.painter_roles}
         if len(kinds) > 1:
             raise ValueError(f"{', '.join(map(str, paths))}: a code-painter and a GAN-painter adapter together; a model "
                              "paints with one painter, so give the adapter of that one")  # fmt: skip
@@ -314,16 +320,16 @@ class PlannedPipeline(BasePipeline):
             role = (adapter_json(path) or {}).get("role")
             if role == "reading LM":
                 self.reader = self._adapted_reader(path)
-            elif role not in (Painter.adapter_role, GanPainter.adapter_role):
+            elif role not in self.painter_roles:
                 planner_adapters.append(path)
-            elif role == type(self.painter).adapter_role:  # (a GAN painter's also when it paints: use_painter("gan"))
-                self.painter = load_painter_adapter(self.painter, path).to(self.device)
-            else:  # the folder's second painter, of the adapter's kind
-                slot, kind = ("code_painter", "code") if role == Painter.adapter_role else ("gan_painter", "GAN")
-                if getattr(self, slot) is None:
-                    raise ValueError(f"{path} is a {kind}-painter adapter; this model paints with a "
-                                     f"{type(self.painter).__name__} and has no {slot}")  # fmt: skip
-                setattr(self, slot, load_painter_adapter(getattr(self, slot), path).to(self.device))
+            else:  # the folder's painter of the adapter's kind: its painter, or the second painter of that kind
+                kind = self.painter_roles[role]
+                target, slot = self.painter_of(kind), self.painter_slots[kind][0]
+                if target is None:
+                    raise ValueError(f"{path} is a {'GAN' if kind == 'gan' else 'code'}-painter adapter; this model "
+                                     f"paints with a {type(self.painter).__name__} and has no {slot}")  # fmt: skip
+                adapted = load_painter_adapter(target, path).to(self.device)
+                setattr(self, "painter" if target is self.painter else slot, adapted)
         for path in planner_adapters:
             lm, vocab, tok = load_adapter(self.planner.lm, self.planner.vocab, self.planner.text_tokenizer, path,
                                           "planner")  # fmt: skip

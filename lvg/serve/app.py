@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lvg import __version__
 from lvg.pipelines import load_pipeline as _load_any_pipeline
-from lvg.pipelines.planned import UnsupportedPromptError
+from lvg.pipelines.planned import PlannedPipeline, UnsupportedPromptError
 from lvg.ranges import bounded, check_ranges
 from lvg.resources import DEFAULT_MODEL_NAME
 from lvg.sampling.config import (
@@ -436,8 +436,6 @@ class ServeState:
         (:meth:`~lvg.pipelines.planned.PlannedPipeline.load_adapter`: a new planner or painter); the rest stays
         shared with that model, which is unchanged. Sets ``served.parent``."""
         from lvg.models.adapter_files import ADAPTER_META, adapter_json, weights_sha256
-        from lvg.models.gan import GanPainter
-        from lvg.models.painter import Painter
 
         folders = list(served.folder) if isinstance(served.folder, list | tuple) else [served.folder]
         wants = []  # (the component it adapts, its base's SHA-256)
@@ -446,8 +444,7 @@ class ServeState:
             if meta is None:
                 raise FileNotFoundError(f"{folder} is not an lvg adapter folder (no {ADAPTER_META})")
             role = meta.get("role")
-            painter_roles = (Painter.adapter_role, GanPainter.adapter_role)
-            wants.append((role if role in painter_roles else "planner", meta.get("base_sha256")))
+            wants.append((role if role in PlannedPipeline.painter_roles else "planner", meta.get("base_sha256")))
         if len({part for part, _ in wants}) != len(wants):
             raise ValueError(f"the adapter {served.name} has two folders for one component "
                              f"({', '.join(map(str, folders))}): at most one adapter per planner, painter and GAN "
@@ -456,9 +453,7 @@ class ServeState:
         def sha(base: ServedModel, part: str) -> str | None:
             if (base.name, part) not in hashes:
                 p = base.pipeline
-                gan = p.painter if isinstance(p.painter, GanPainter) else p.gan_painter  # as load_adapter does
-                code = p.painter if isinstance(p.painter, Painter) else p.code_painter
-                module = {"planner": p.planner.lm, Painter.adapter_role: code, GanPainter.adapter_role: gan}[part]
+                module = p.planner.lm if part == "planner" else p.painter_of(p.painter_roles[part])  # as load_adapter
                 hashes[(base.name, part)] = None if module is None else weights_sha256(module)
             return hashes[(base.name, part)]
 
