@@ -70,6 +70,12 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=None, help="planned model folder with an editor (default: shipped)")
     ap.add_argument("--num", type=int, default=300, help="held-out edits per language and edit type")
     ap.add_argument("--chains", type=int, default=300, help="chains of three edits per language")
+    ap.add_argument(
+        "--candidates",
+        type=int,
+        default=None,
+        help="layouts the editor writes per edit, the likeliest kept (default: pipe.edit's own)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -93,7 +99,7 @@ def main() -> None:
                 n += 1
                 src = render(e.before)
                 try:
-                    out = pipe.edit(src, e.instruction)
+                    out = pipe.edit(src, e.instruction, candidates=args.candidates)
                 except UnsupportedPromptError as err:
                     if len(fails) < 40:
                         fails.append(f"[{lang}] {kind}: {e.instruction!r} refused ({err.reason})")
@@ -123,7 +129,7 @@ def main() -> None:
                 if len(steps) == 3:
                     break
             try:
-                out = pipe.edit(render(start), steps)
+                out = pipe.edit(render(start), steps, candidates=args.candidates)
                 ok += judge(np.asarray(out.image.convert("RGB")), spec_of(cur)).passed
             except UnsupportedPromptError:
                 pass
@@ -134,7 +140,7 @@ def main() -> None:
             scene = sample_scene(rng)
             text, reason = refused_edit(scene, lang, rng)
             try:
-                pipe.edit(render(scene), text)
+                pipe.edit(render(scene), text, candidates=args.candidates)
                 if len(fails) < 60:
                     fails.append(f"[{lang}] not refused ({reason}): {text!r}")
             except UnsupportedPromptError as err:
@@ -144,6 +150,9 @@ def main() -> None:
         r["... for the written reason"] = (right / args.num, args.num)
         res[lang] = r
     took = time.perf_counter() - t0
+    from lvg.pipelines.edit import EDIT_CANDIDATES
+
+    cands = EDIT_CANDIDATES if args.candidates is None else args.candidates
     lines = ["| measure | EN (edits) | ZH (edits) |", "|---|---|---|"]
     for k in res["en"]:
         (a, n), (b, m) = res["en"][k], res["zh"][k]
@@ -159,7 +168,8 @@ def main() -> None:
 
 Held-out edits (seed {SEED}, salt `{SALT}`: never in training), {args.num} per language and edit type, on renders of the
 scene before; {args.chains} chains of three edits per language; {args.num} impossible instructions per language. Model
-`{args.model or "models/shapes-default"}`, its own sampling settings, seed 0; {took:.0f} s in all.
+`{args.model or "models/shapes-default"}`, its own sampling settings, seed 0, {cands} candidate layout(s) per edit
+(`pipe.edit(..., candidates=)`: the likeliest kept); {took:.0f} s in all.
 
 {body}
 

@@ -14,7 +14,8 @@
 #              refusing what it cannot draw) in three rounds (the second: more ways of asking for what it cannot
 #              draw; the third: free everyday sentences); on the other core the reading LM learns off-grid layouts
 #              and "how many objects", then a copy of the export's planner learns to edit layouts by instruction
-#              (editor/), then six rounds with swaps drawn three times as often (configs/editor-shapes-swap.yaml);
+#              (editor/), then six rounds with swaps drawn three times as often (configs/editor-shapes-swap.yaml),
+#              then one round grown from 4 to 8 layers (block expansion; configs/editor-shapes-deep.yaml);
 #              then assemble the folder again
 #   eval       lvg eval shapes on the public benchmark, EN and ZH (two threads: it runs alone)
 #   llm        (not in the default) the one-stage LM of configs/llm-shapes.yaml, for models without a painter
@@ -79,6 +80,10 @@ swap_rounds() {  # round 1 starts from the editor, round k from round k - 1's we
         base="$RUNS/$run/planner"
     done
 }
+deep_round() {  # the last swap round grown from 4 to 8 layers (finetune.add_layers), trained once more
+    done_flag "$RUNS/editor-shapes-deep/planner/plan_vocab.json" \
+        || train planner editor-shapes-deep.yaml editor-shapes-deep "finetune.base=$RUNS/$(swap_run $EDITOR_ROUNDS)/planner"
+}
 wait_lms() {
     [ -z "$lms_pid" ] && return
     wait "$lms_pid" || { echo "the planner or the reading LM failed: see $RUNS/lms.log" >&2; exit 1; }
@@ -141,7 +146,7 @@ PYEOF
             || train reading-lm reading-lm-shapes-offgrid.yaml reading-lm-offgrid "finetune.base=$OUT"; } \
             && { done_flag "$RUNS/editor-shapes/planner/plan_vocab.json" \
             || train planner editor-shapes.yaml editor-shapes "finetune.base=$OUT"; } \
-            && swap_rounds \
+            && swap_rounds && deep_round \
             || { echo "the reading LM's refinement or the editor failed" >&2; exit 1; }
         wait "$refine_pid" || { echo "the planner's refinement failed: see $RUNS/refine-planner.log" >&2; exit 1; }
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-analysis3/planner" \
@@ -149,7 +154,7 @@ PYEOF
             --code-painter "$RUNS/painter-shapes/painter" \
             --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
             --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-offgrid/reading_lm" \
-            --editor "$RUNS/$(swap_run $EDITOR_ROUNDS)/planner" --temperature 0.3 --dtype float16
+            --editor "$RUNS/editor-shapes-deep/planner" --temperature 0.3 --dtype float16
         ;;
     eval)
         wait_lms

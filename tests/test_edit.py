@@ -140,6 +140,46 @@ def test_an_edit_repaints_only_what_changed(editing_model):
     assert len(chained.images) == 2 and len(chained.layouts) == 3
 
 
+def test_the_editor_keeps_the_likeliest_of_its_candidates_scored_as_the_sampler_draws(editing_model):
+    from lvg.models.planner import edit_prompt, plan_prefix
+    from lvg.pipelines.planned import PlannedPipeline
+    from lvg.sampling.decode import decode_one_token, extend_mask, prefill
+    from lvg.sampling.layout import constrain, grammar_mask, layout_logprobs
+    from lvg.tokenizers.layout import LAYOUT
+
+    pipe = PlannedPipeline.from_pretrained(editing_model)
+    ed = pipe.editor
+    ids = edit_prompt(ed.tokenize(["make the circle green"])[0], ed.layout_tokenizer.encode(BEFORE), ed.vocab)
+    off = ed.vocab.layout_offset
+    rows = ed._rows([ids] * 6, list(range(6)), 1.0, 3.0, 0, 1.0, 64)  # hot: several different layouts
+    assert len({tuple(r) for r in rows}) > 1
+    prompt = [ed.vocab.bos_id, *ids, off + LAYOUT]
+    scores = layout_logprobs(ed.lm, [prompt] * 6, rows, ed.grammar, off, ed.vocab.pad_id)
+    # the same log-probabilities, step by step through the KV cache as the sampler computes them
+    for row, score in zip(rows, scores):
+        x, m = plan_prefix([ids], ed.vocab)
+        logits, cache, pos = prefill(ed.lm, x, m)
+        total = 0.0
+        for j, t in enumerate(row):
+            lg = constrain(logits[:, off : off + ed.grammar.tok.vocab_size], grammar_mask(ed.grammar, [row[:j]]))
+            total += float(lg.float().log_softmax(-1)[0, t])
+            m, pos = extend_mask(m), pos + 1
+            logits = decode_one_token(ed.lm, torch.tensor([off + t]), pos, m, cache)
+        assert score == pytest.approx(total, abs=1e-3)
+    # one candidate is the plain draw; more keep the likeliest, and the first draw is always among them
+    one = ed.plan_tokens([ids], [3], 1.0, 3.0, 0, 1.0, 64)
+    assert ed.plan_tokens([ids], [3], 1.0, 3.0, 0, 1.0, 64, candidates=1) == one
+    best = ed.best_rows([ids], [3], 6, 3.0)[0]
+    first = ed._rows([ids], [3], 1.0, 3.0, 0, 1.0, 64)[0]
+    score_of = lambda r: layout_logprobs(ed.lm, [prompt], [r], ed.grammar, off, ed.vocab.pad_id)[0]  # noqa: E731
+    assert score_of(best) >= score_of(first) - 1e-6
+    start = pipe(layout=BEFORE).images[0]
+    out = pipe.edit(start, "make the circle green", layout=BEFORE, candidates=4)
+    assert out.layouts[-1] == AFTER
+    with pytest.raises(ValueError, match="candidates must be an integer from 1 to 64"):
+        pipe.edit(start, "make the circle green", layout=BEFORE, candidates=0)
+
+
 def test_an_edit_it_cannot_carry_out_names_the_reason(editing_model):
     from lvg.pipelines.planned import PlannedPipeline, UnsupportedPromptError
 

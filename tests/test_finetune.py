@@ -579,3 +579,38 @@ def test_lora_plus_trains_the_zero_started_factors_faster_and_resumes(base, moon
     with pytest.raises(ValueError, match="finetune.lr_ratio speeds up LoRA"):
         load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.method=adapter",
                                                   "finetune.lr_ratio=4"])  # fmt: skip
+
+
+def test_block_expansion_starts_as_the_base_grows_a_deeper_planner_and_resumes(base, moons, tmp_path):
+    from safetensors.torch import load_file
+
+    from lvg.models.adapters import expand_layers
+
+    lm, tok, vocab = load_lm_folder(base / "planner")
+    for add in (1, 3):  # one new layer after the base's; three after its one layer (more new than old)
+        grown = expand_layers(lm.eval(), add).eval()
+        assert grown.config.num_hidden_layers == lm.config.num_hidden_layers + add
+        assert [layer.self_attn.layer_idx for layer in grown.model.layers] == list(range(1 + add))
+        assert_same_lm(lm, grown, tok, vocab)  # the new layers start as the identity
+        planner, deep = LayoutPlanner(lm, tok, vocab), LayoutPlanner(grown, tok, vocab)
+        ids = planner.tokenize(list(NEW))  # and sample the same layouts through the KV cache
+        assert planner.plan_tokens(ids, [0, 1], 1.0, 1.0, 0, 1.0) == deep.plan_tokens(ids, [0, 1], 1.0, 1.0, 0, 1.0)
+    args = ("finetune.add_layers=2",)
+    whole = finetune(base / "planner", moons, tmp_path / "a", "full", 6, *args)
+    after, _, _ = load_lm_folder(whole)
+    assert after.config.num_hidden_layers == lm.config.num_hidden_layers + 2
+    assert after.model.layers[1].mlp.down_proj.weight.abs().sum() > 0  # the new layers trained
+    cut = load_config(PlannerTrainingConfig, None, [
+        f"imagefolder={moons}", f"train.out_dir={tmp_path / 'b'}", f"finetune.base={base / 'planner'}",
+        "finetune.method=full", "train.steps=6", "train.batch_size=8", "train.lr=1e-2", "train.warmup_steps=0",
+        "train.eval_every=1000", "train.ckpt_every=1000", "train.log_every=1000", "train.progress=false",
+        "val_fraction=0.25", "cond_dropout=0", "model.bins_per_px=1", *args])  # fmt: skip
+    train_planner(cut, stop_after=3)  # "killed" after 3 steps
+    resumed = train_planner(cut, resume=True)
+    a, b = load_file(str(whole / "lm" / "model.safetensors")), load_file(str(resumed / "lm" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="add_layers .* needs finetune.method=full"):
+        load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.method=lora",
+                                                  "finetune.add_layers=2"])  # fmt: skip
+    with pytest.raises(ValueError, match="add_layers"):
+        load_config(PlannerTrainingConfig, None, [f"finetune.base={base}", "finetune.add_layers=-1"])

@@ -47,6 +47,7 @@ SHRINK = {  # config file -> changes (nested dicts merge into the real config's 
     "reading-lm-shapes-offgrid.yaml": {"eval_captions": 0, "eval_questions": 0},
     "editor-shapes.yaml": {},
     "editor-shapes-swap.yaml": {},
+    "editor-shapes-deep.yaml": {},
 }
 
 

@@ -187,6 +187,13 @@ def _add_edit(sub: Subparsers) -> None:
     d.add_argument("instructions", nargs="+", help="e.g. 'make the circle blue' or '把正方形移到左上角'")
     d.add_argument("-o", "--output", type=Path, required=True, help="output PNG (the image after the last edit)")
     d.add_argument("--seed", type=int, default=0, help="seed of the editor's sampling (default 0)")
+    d.add_argument(
+        "--candidates",
+        type=int,
+        default=None,
+        metavar="K",
+        help="layouts the editor writes per edit, the likeliest kept (1-64; default: pipe.edit's own)",
+    )
     d.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     unsupported_arg(d)
     d.set_defaults(func=_edit)
@@ -200,7 +207,9 @@ def _edit(args: argparse.Namespace) -> int:
     pipe = load_pipeline(args.model)
     if not hasattr(pipe, "edit"):
         raise ValueError(f"the model at {args.model or 'the default location'} cannot edit (a one-stage model)")
-    out = pipe.edit(image, args.instructions, seed=args.seed, allow_unsupported=args.allow_unsupported)
+    out = pipe.edit(
+        image, args.instructions, seed=args.seed, allow_unsupported=args.allow_unsupported, candidates=args.candidates
+    )
     warn_unsupported(args.instructions, out.unsupported)
     _save(out.image, args.output, 1)
     print(f"wrote {args.output} ({len(args.instructions)} edit(s); layout after: {out.layouts[-1].to_json()})")

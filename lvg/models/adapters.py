@@ -119,6 +119,10 @@ class FinetuneConfig:
     # LoRA+ (Hayou et al. 2024; peft's loraplus_lr_ratio): the zero-initialised factor of each low-rank delta (LoRA's
     # B, the low-rank rows' u) trains at this multiple of the scheduled rate
     lr_ratio: float = bounded(1.0, 1024.0, integer=False, default=1.0)
+    # block expansion (LLaMA Pro, Wu et al. 2024): this many new decoder layers, spread evenly among the base's, each a
+    # copy of the layer before it with its attention output and MLP down projections zeroed, so the grown LM starts
+    # computing exactly what the base does and gains depth to learn with (finetune.method full)
+    add_layers: int = bounded(0, 64, default=0)
 
     def __post_init__(self) -> None:
         for name, cls in (("lora", LoraSettings), ("adapter", BottleneckSettings), ("prefix", PrefixSettings)):
@@ -140,6 +144,9 @@ class FinetuneConfig:
         if self.new_rows_head_rank and self.new_rows != "lowrank":
             raise ValueError("finetune.new_rows_head_rank is the output head's rank under finetune.new_rows=lowrank; "
                              f"new_rows is {self.new_rows}")  # fmt: skip
+        if self.add_layers and self.method != "full":
+            raise ValueError(f"finetune.add_layers grows the base's depth and trains it whole: it needs "
+                             f"finetune.method=full, not {self.method}")  # fmt: skip
         if self.new_rows != "train" and self.method == "full":
             raise ValueError(f"finetune.new_rows={self.new_rows} needs a method that freezes the base (full trains "
                              "every row)")  # fmt: skip
@@ -217,6 +224,40 @@ def transplant(lm: CausalLM, old: PlanVocab, new: PlanVocab, text_tok: PreTraine
     return out.train(lm.training), [i for i in range(new.vocab_size) if i not in src]
 
 
+def expand_layers(lm: CausalLM, add: int) -> CausalLM:
+    """``lm`` with ``add`` more decoder layers (block expansion, as LLaMA Pro does): the base's ``n`` layers in
+    ``add`` groups as even as they go (``add`` <= ``n``: the groups' first ones take the spare layers; ``add`` > ``n``:
+    more than one new layer after some), each group followed by a copy of its last layer whose attention ``o_proj``
+    and MLP ``down_proj`` are zero, so every new layer adds nothing to the residual stream and the grown LM's
+    outputs are the base's exactly. Returns a new :class:`CausalLM`; ``lm`` is untouched."""
+    n = lm.config.num_hidden_layers
+    if add < 1:
+        raise ValueError(f"add_layers must be >= 1, got {add}")
+    # after base layer i (0-based) come news[i] new layers
+    news = [0] * n
+    for k in range(add):
+        news[min(n - 1, (k + 1) * n // add - 1)] += 1
+    cfg = copy.deepcopy(lm.config)
+    cfg.num_hidden_layers = n + add
+    out = CausalLM(cfg)
+    layers: list[nn.Module] = []
+    for i, layer in enumerate(lm.model.layers):
+        layers.append(copy.deepcopy(layer))
+        for _ in range(news[i]):
+            new = copy.deepcopy(layer)
+            with torch.no_grad():
+                new.self_attn.o_proj.weight.zero_()
+                new.mlp.down_proj.weight.zero_()
+                for proj in (new.self_attn.o_proj, new.mlp.down_proj):
+                    if proj.bias is not None:
+                        proj.bias.zero_()
+            layers.append(new)
+    state = {k: v for k, v in lm.state_dict().items() if not k.startswith("model.layers.")}
+    state.update({f"model.layers.{j}.{k}": v for j, layer in enumerate(layers) for k, v in layer.state_dict().items()})
+    out.load_state_dict(state)  # strict: every tensor of the grown LM is named once
+    return out.train(lm.training)
+
+
 def joint_layout(base: LayoutTokenizerConfig, new: LayoutTokenizerConfig) -> LayoutTokenizerConfig:
     """The layout vocabulary an adapted LM uses: the base's labels and backgrounds, then the new data's that the base
     lacks (so the adapted LM can still plan the base's world, and forgetting can be measured), on the base's canvas
@@ -261,6 +302,8 @@ def start_from_base(ft: FinetuneConfig, role: str, layout: LayoutTokenizerConfig
     tok = add_words(base_tok, words) if words else base_tok
     vocab = PlanVocab.from_tokenizer(tok, joint_layout(base_vocab.layout, layout), base_vocab.max_text_tokens)
     lm, new_ids = transplant(base, base_vocab, vocab, tok, base_tok)
+    if ft.add_layers:
+        lm = expand_layers(lm, ft.add_layers)
     new_ids = adapted_rows(new_ids, vocab, ft.layout_rows)
     unwritten = unwritten_ids(role, base_vocab, vocab)
     twins = twin_ids(tok, len(base_tok))

@@ -25,6 +25,7 @@ from lvg.models.planner import edit_prompt
 
 MARGIN = 1  # pixels around a changed box that are repainted too (the painter's anti-aliased edges)
 KEEP_WITHIN = 1.0  # pixels: an object written back with its label and every box side this close is unchanged
+EDIT_CANDIDATES = 1  # layouts the editor writes per edit, the likeliest kept (LayoutPlanner.best_rows); 1: one draw
 
 if TYPE_CHECKING:
     from lvg.pipelines.planned import PlannedPipeline
@@ -83,13 +84,16 @@ def settle(before: Layout, after: Layout, within: float = KEEP_WITHIN) -> Layout
 
 @torch.inference_mode()
 def edit(pipe: PlannedPipeline, image: Any, instruction: str | list[str], *, layout: Layout | None = None, seed: int = 0,
-         temperature: float | None = None, allow_unsupported: bool = False, batch_size: int = 64) -> EditOutput:  # fmt: skip
+         temperature: float | None = None, allow_unsupported: bool = False, batch_size: int = 64,
+         candidates: int = EDIT_CANDIDATES) -> EditOutput:  # fmt: skip
     """See :meth:`lvg.PlannedPipeline.edit`."""
     from lvg.pipelines.planned import UnsupportedPromptError
 
     editor = pipe.editor
     if editor is None:
         raise ValueError("this model cannot edit: its folder has no editor/ (train one: configs/editor-shapes.yaml)")
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= 64:
+        raise ValueError(f"candidates must be an integer from 1 to 64, got {candidates!r}")
     steps = [instruction] if isinstance(instruction, str) else list(instruction)
     if not steps:
         raise ValueError("no instruction given")
@@ -112,7 +116,9 @@ def edit(pipe: PlannedPipeline, image: Any, instruction: str | list[str], *, lay
         reason = editor.refusals([ids])[0]
         if reason is not None and not allow_unsupported:
             raise UnsupportedPromptError(step, reason, action="carry out")
-        new = settle(layout, reading_order(editor.plan_tokens([ids], [seed], 1.0, temp, 0, 1.0, batch_size)[0]))
+        new = settle(
+            layout, reading_order(editor.plan_tokens([ids], [seed], 1.0, temp, 0, 1.0, batch_size, candidates)[0])
+        )
         painted = np.asarray(pipe.paint([new], batch_size)[0][0].convert("RGB"))
         mask = changed_mask(layout, new, canvas)
         current = np.where(mask[..., None], painted, current).astype(np.uint8)

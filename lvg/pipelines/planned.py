@@ -44,9 +44,9 @@ from lvg.pipelines.utils import (
 )
 from lvg.sampling.config import SAMPLING_FIELDS, GenerationConfig
 from lvg.sampling.decode import prefill
-from lvg.sampling.layout import generate_layout_tokens
+from lvg.sampling.layout import generate_layout_tokens, layout_logprobs
 from lvg.tokenizers.image import ImageTokenizer
-from lvg.tokenizers.layout import LayoutGrammar, describe_labels
+from lvg.tokenizers.layout import LAYOUT, LayoutGrammar, describe_labels
 
 # What the planner samples with unless told otherwise (a folder's model_index.json may say otherwise).
 DEFAULT_GENERATION = GenerationConfig(guidance_scale=1.0, temperature=1.0)
@@ -138,9 +138,19 @@ class LayoutPlanner(BasePipeline):
     @torch.inference_mode()
     def plan_tokens(self, text_ids: list[list[int]], seeds: list[int], guidance_scale: float = 1.0,
                     temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                    batch_size: int = 64) -> list[Layout]:  # fmt: skip
-        """One layout per (prompt ids, seed); row ``i`` draws only from ``seeds[i]``."""
-        layouts: list[Layout] = []
+                    batch_size: int = 64, candidates: int = 1) -> list[Layout]:  # fmt: skip
+        """One layout per (prompt ids, seed); row ``i`` draws only from ``seeds[i]``. With ``candidates`` > 1 each
+        row is the likeliest of that many layouts (:meth:`best_rows`)."""
+        if candidates > 1:
+            return [self.layout_tokenizer.decode(r) for r in self.best_rows(text_ids, seeds, candidates, temperature,
+                                                                            batch_size)]  # fmt: skip
+        return [self.layout_tokenizer.decode(r) for r in self._rows(text_ids, seeds, guidance_scale, temperature,
+                                                                    top_k, top_p, batch_size)]  # fmt: skip
+
+    def _rows(self, text_ids: list[list[int]], seeds: list[int], guidance_scale: float, temperature: float,
+              top_k: int, top_p: float, batch_size: int) -> list[list[int]]:  # fmt: skip
+        """The sampled layout tokens (local ids after ``<layout>``) of each (prompt ids, seed)."""
+        rows: list[list[int]] = []
         for s in range(0, len(text_ids), batch_size):
             chunk = text_ids[s : s + batch_size]
             ids, mask = plan_prefix(chunk, self.vocab)
@@ -149,13 +159,38 @@ class LayoutPlanner(BasePipeline):
                 u_ids, u_mask = plan_prefix([None] * len(chunk), self.vocab)
                 kw = dict(uncond_input_ids=u_ids.to(self.device), uncond_attention_mask=u_mask.to(self.device))
             gens = [torch.Generator().manual_seed(x) for x in seeds[s : s + batch_size]]
-            rows = generate_layout_tokens(
+            rows += generate_layout_tokens(
                 self.lm, ids.to(self.device), mask.to(self.device), self.grammar, self.vocab.layout_offset,
                 guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p,
                 generators=gens, pad_id=self.vocab.pad_id, **kw,
             )  # fmt: skip
-            layouts += [self.layout_tokenizer.decode(r) for r in rows]
-        return layouts
+        return rows
+
+    @torch.inference_mode()
+    def best_rows(self, text_ids: list[list[int]], seeds: list[int], candidates: int, temperature: float,
+                  batch_size: int = 64) -> list[list[int]]:  # fmt: skip
+        """Per (prompt ids, seed), the likeliest of ``candidates`` layouts (sample and rank, a beam search's cheap
+        cousin): the one drawn at ``temperature`` from the seed, as :meth:`plan_tokens` draws it, and
+        ``candidates - 1`` drawn at temperature 1 from seeds derived from it; each scored by its log-probability under
+        the LM and the grammar (:func:`~lvg.sampling.layout.layout_logprobs`); ties keep the first."""
+        n = len(text_ids)
+        first = self._rows(text_ids, seeds, 1.0, temperature, 0, 1.0, batch_size)
+        more_ids = [t for t in text_ids for _ in range(candidates - 1)]
+        more_seeds = [candidate_seed(x, j) for x in seeds for j in range(1, candidates)]
+        more = self._rows(more_ids, more_seeds, 1.0, 1.0, 0, 1.0, batch_size)
+        rows = [[first[i], *more[i * (candidates - 1) : (i + 1) * (candidates - 1)]] for i in range(n)]
+        prompts = [[self.vocab.bos_id, *t, self.vocab.layout_offset + LAYOUT] for t in text_ids]
+        flat_p = [p for p in prompts for _ in range(candidates)]
+        flat_r = [r for group in rows for r in group]
+        scores: list[float] = []
+        for s in range(0, len(flat_r), batch_size):
+            scores += layout_logprobs(self.lm, flat_p[s : s + batch_size], flat_r[s : s + batch_size], self.grammar,
+                                      self.vocab.layout_offset, self.vocab.pad_id)  # fmt: skip
+        best = []
+        for i, group in enumerate(rows):
+            sc = scores[i * candidates : (i + 1) * candidates]
+            best.append(group[max(range(candidates), key=lambda j: (sc[j], -j))])
+        return best
 
     @torch.inference_mode()
     def refusals(self, text_ids: list[list[int]], batch_size: int = 64) -> list[str | None]:
@@ -584,17 +619,20 @@ class PlannedPipeline(BasePipeline):
         temperature: float | None = None,
         allow_unsupported: bool = False,
         batch_size: int = 64,
+        candidates: int | None = None,
     ) -> Any:
         """Edit an image by instruction (EN or ZH): "make the circle blue", "把正方形移到左上角". The reader reads its
         layout (or give ``layout``), the editor LM writes the edited layout, and the painter repaints only what
         changed: every object the edit leaves alone keeps its pixels. An instruction it cannot carry out (an object
         the image does not hold, words outside its world, a fifth object) raises :class:`UnsupportedPromptError`
         naming the reason, unless ``allow_unsupported``. A list of instructions is applied in turn (chained edits).
-        Returns an :class:`~lvg.pipelines.edit.EditOutput`."""
-        from lvg.pipelines.edit import edit
+        ``candidates``: layouts the editor writes per edit, of which the likeliest is kept (default
+        :data:`~lvg.pipelines.edit.EDIT_CANDIDATES`). Returns an :class:`~lvg.pipelines.edit.EditOutput`."""
+        from lvg.pipelines.edit import EDIT_CANDIDATES, edit
 
         return edit(self, image, instruction, layout=layout, seed=seed, temperature=temperature,
-                    allow_unsupported=allow_unsupported, batch_size=batch_size)  # fmt: skip
+                    allow_unsupported=allow_unsupported, batch_size=batch_size,
+                    candidates=EDIT_CANDIDATES if candidates is None else candidates)  # fmt: skip
 
     def restore(self, image: Any, prompt: str | list[str] | None = None, mask: Any = None, candidates: int = 8,
                 seed: int = 0, batch_size: int = 64) -> Any:  # fmt: skip

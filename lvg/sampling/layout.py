@@ -81,3 +81,31 @@ def generate_layout_tokens(
         position = position + 1
         logits = decode_one_token(model, feed, position, mask, cache)
     return out
+
+
+@torch.no_grad()
+def layout_logprobs(
+    model: torch.nn.Module,
+    prompts: list[list[int]],
+    rows: list[list[int]],
+    grammar: LayoutGrammar,
+    offset: int,
+    pad_id: int = 0,
+) -> list[float]:
+    """The log-probability of each layout ``rows[i]`` (local ids after ``<layout>``, up to ``</layout>``, as
+    :func:`generate_layout_tokens` returns them) given ``prompts[i]`` (model ids ``<bos> text <layout>``, unpadded),
+    under the distribution that function samples from at temperature 1: the logits cut to the layout vocabulary and to
+    what the grammar allows at each step. One forward pass over the right-padded rows [B, T]."""
+    seqs = [[*p, *(offset + t for t in r)] for p, r in zip(prompts, rows, strict=True)]
+    T = max(map(len, seqs))
+    ids = torch.tensor([s + [pad_id] * (T - len(s)) for s in seqs])  # [B, T]
+    mask = torch.tensor([[1] * len(s) + [0] * (T - len(s)) for s in seqs])
+    dev = next(model.parameters()).device
+    logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits.float()  # [B, T, V]
+    vocab = grammar.tok.vocab_size
+    out = []
+    for b, (p, r) in enumerate(zip(prompts, rows, strict=True)):
+        lg = logits[b, len(p) - 1 : len(p) - 1 + len(r), offset : offset + vocab]  # [len(r), V_layout]
+        lg = constrain(lg, grammar_mask(grammar, [r[:j] for j in range(len(r))]))
+        out.append(float(lg.log_softmax(-1).gather(1, torch.tensor(r, device=lg.device)[:, None]).sum()))
+    return out
