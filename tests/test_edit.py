@@ -169,6 +169,8 @@ def test_the_editor_keeps_the_likeliest_of_its_candidates_scored_as_the_sampler_
     # one candidate is the plain draw; more keep the likeliest, and the first draw is always among them
     one = ed.plan_tokens([ids], [3], 1.0, 3.0, 0, 1.0, 64)
     assert ed.plan_tokens([ids], [3], 1.0, 3.0, 0, 1.0, 64, candidates=1) == one
+    with pytest.raises(ValueError, match="guidance_scale 1"):
+        ed.plan_tokens([ids], [3], 2.0, 3.0, 0, 1.0, 64, candidates=2)
     best = ed.best_rows([ids], [3], 6, 3.0)[0]
     first = ed._rows([ids], [3], 1.0, 3.0, 0, 1.0, 64)[0]
     score_of = lambda r: layout_logprobs(ed.lm, [prompt], [r], ed.grammar, off, ed.vocab.pad_id)[0]  # noqa: E731

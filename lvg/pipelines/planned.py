@@ -142,6 +142,9 @@ class LayoutPlanner(BasePipeline):
         """One layout per (prompt ids, seed); row ``i`` draws only from ``seeds[i]``. With ``candidates`` > 1 each
         row is the likeliest of that many layouts (:meth:`best_rows`)."""
         if candidates > 1:
+            if guidance_scale != 1 or top_k or top_p != 1:
+                raise ValueError("candidates > 1 ranks layouts by the LM's own likelihood: it takes guidance_scale 1, "
+                                 f"top_k 0 and top_p 1, got {guidance_scale}, {top_k}, {top_p}")  # fmt: skip
             return [self.layout_tokenizer.decode(r) for r in self.best_rows(text_ids, seeds, candidates, temperature,
                                                                             batch_size)]  # fmt: skip
         return [self.layout_tokenizer.decode(r) for r in self._rows(text_ids, seeds, guidance_scale, temperature,
