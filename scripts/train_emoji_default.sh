@@ -6,7 +6,8 @@
 #   data    the Emoji World imagefolder (lvg data emoji: the art is fetched once with npm pack into $LVG_HOME/emoji,
 #           then offline) and its byte-level BPE text tokenizer
 #   train   on one core the planner LM, its prompt-analysis fine-tune (refusals), two more rounds of it
-#           (configs/planner-emoji-more.yaml: English "above" / "below" are learned late), then the reading LM; on the other
+#           (configs/planner-emoji-more.yaml: English "above" / "below" are learned late), then the reading LM, trained
+#           further (configs/reading-lm-emoji-more.yaml) and grown to 8 layers (configs/reading-lm-emoji-deep.yaml); on the other
 #           the painter (configs/gan-painter-emoji.yaml), the image tokenizer, the code painter on its codes (--painter
 #           code, configs/painter-emoji.yaml), the reader (configs/reader-emoji-robust.yaml:
 #           it also reads that tokenizer's round trips and damaged scenes, for restore), then the CLIP
@@ -70,6 +71,10 @@ for stage in $STAGES; do
                 "finetune.base=$RUNS/planner-emoji-more/planner" data.seed=3
             train reading-lm reading-lm-emoji.yaml reading-lm-emoji reading_lm/plan_vocab.json \
                 "text_tokenizer=$RUNS/emoji-text-tokenizer"
+            train reading-lm reading-lm-emoji-more.yaml reading-lm-emoji-more reading_lm/plan_vocab.json \
+                "finetune.base=$RUNS/reading-lm-emoji/reading_lm"
+            train reading-lm reading-lm-emoji-deep.yaml reading-lm-emoji-deep reading_lm/plan_vocab.json \
+                "finetune.base=$RUNS/reading-lm-emoji-more/reading_lm"
         ) > "$RUNS/lm-emoji.log" 2>&1 &
         lm_pid=$!
         train gan-painter gan-painter-emoji.yaml gan-painter-emoji-l1 painter/model.safetensors "$DATA"
@@ -86,7 +91,7 @@ for stage in $STAGES; do
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-emoji-more2/planner" \
             --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
             --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
-            --reading-lm "$RUNS/reading-lm-emoji/reading_lm" --clip "$RUNS/clip-emoji/clip" --world emoji \
+            --reading-lm "$RUNS/reading-lm-emoji-deep/reading_lm" --clip "$RUNS/clip-emoji/clip" --world emoji \
             --temperature 0.3 --dtype float16
         cp "$RUNS/emoji-data/ATTRIBUTION.md" "$OUT/ATTRIBUTION.md"
         du -sh "$OUT"
