@@ -225,18 +225,17 @@ def transplant(lm: CausalLM, old: PlanVocab, new: PlanVocab, text_tok: PreTraine
 
 
 def expand_layers(lm: CausalLM, add: int) -> CausalLM:
-    """``lm`` with ``add`` more decoder layers (block expansion, as LLaMA Pro does): the base's ``n`` layers in
-    ``add`` groups as even as they go (``add`` <= ``n``: the groups' first ones take the spare layers; ``add`` > ``n``:
-    more than one new layer after some), each group followed by a copy of its last layer whose attention ``o_proj``
-    and MLP ``down_proj`` are zero, so every new layer adds nothing to the residual stream and the grown LM's
-    outputs are the base's exactly. Returns a new :class:`CausalLM`; ``lm`` is untouched."""
+    """``lm`` with ``add`` more decoder layers (block expansion, as LLaMA Pro does), spread evenly over the base's
+    ``n``: new layer ``k`` (0-based) follows base layer ``max(0, (k + 1) * n // add - 1)`` (``add`` = ``n``: one after each;
+    ``add`` > ``n``: several after some). Each is a copy of the base layer it follows with its attention ``o_proj``
+    and MLP ``down_proj`` at zero, so it adds nothing to the residual stream and the grown LM's outputs are the
+    base's exactly. Returns a new :class:`CausalLM`; ``lm`` is untouched."""
     n = lm.config.num_hidden_layers
     if add < 1:
         raise ValueError(f"add_layers must be >= 1, got {add}")
-    # after base layer i (0-based) come news[i] new layers
-    news = [0] * n
+    news = [0] * n  # how many new layers follow base layer i
     for k in range(add):
-        news[min(n - 1, (k + 1) * n // add - 1)] += 1
+        news[max(0, (k + 1) * n // add - 1)] += 1
     cfg = copy.deepcopy(lm.config)
     cfg.num_hidden_layers = n + add
     out = CausalLM(cfg)
