@@ -84,6 +84,16 @@ deep_round() {  # the last swap round grown from 4 to 8 layers (finetune.add_lay
     done_flag "$RUNS/editor-shapes-deep/planner/plan_vocab.json" \
         || train planner editor-shapes-deep.yaml editor-shapes-deep "finetune.base=$RUNS/$(swap_run $EDITOR_ROUNDS)/planner"
 }
+assemble() {  # assemble PLANNER READING_LM [OPTIONS...]: $OUT (fp16) from them and the plan stage's other runs
+    local planner=$1 reading_lm=$2
+    shift 2
+    $PY -m lvg.cli assemble "$OUT" --planner "$planner" \
+        --painter "$RUNS/gan-painter-shapes/painter" --painter-class GanPainter \
+        --code-painter "$RUNS/painter-shapes/painter" \
+        --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
+        --reader "$RUNS/reader-shapes/detector" --reading-lm "$reading_lm" \
+        --temperature 0.3 --dtype float16 "$@"
+}
 wait_lms() {
     [ -z "$lms_pid" ] && return
     wait "$lms_pid" || { echo "the planner or the reading LM failed: see $RUNS/lms.log" >&2; exit 1; }
@@ -122,12 +132,7 @@ PYEOF
         ;;
     export)
         wait_lms
-        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-shapes/planner" \
-            --painter "$RUNS/gan-painter-shapes/painter" --painter-class GanPainter \
-            --code-painter "$RUNS/painter-shapes/painter" \
-            --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
-            --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-shapes/reading_lm" \
-            --temperature 0.3 --dtype float16
+        assemble "$RUNS/planner-shapes/planner" "$RUNS/reading-lm-shapes/reading_lm"
         du -sh "$OUT"
         ;;
     refine)
@@ -149,12 +154,8 @@ PYEOF
             && swap_rounds && deep_round \
             || { echo "the reading LM's refinement or the editor failed" >&2; exit 1; }
         wait "$refine_pid" || { echo "the planner's refinement failed: see $RUNS/refine-planner.log" >&2; exit 1; }
-        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-analysis3/planner" \
-            --painter "$RUNS/gan-painter-shapes/painter" --painter-class GanPainter \
-            --code-painter "$RUNS/painter-shapes/painter" \
-            --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
-            --reader "$RUNS/reader-shapes/detector" --reading-lm "$RUNS/reading-lm-offgrid/reading_lm" \
-            --editor "$RUNS/editor-shapes-deep/planner" --temperature 0.3 --dtype float16
+        assemble "$RUNS/planner-analysis3/planner" "$RUNS/reading-lm-offgrid/reading_lm" \
+            --editor "$RUNS/editor-shapes-deep/planner"
         ;;
     eval)
         wait_lms

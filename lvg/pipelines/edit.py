@@ -85,13 +85,14 @@ def settle(before: Layout, after: Layout, within: float = KEEP_WITHIN) -> Layout
 @torch.inference_mode()
 def edit(pipe: PlannedPipeline, image: Any, instruction: str | list[str], *, layout: Layout | None = None, seed: int = 0,
          temperature: float | None = None, allow_unsupported: bool = False, batch_size: int = 64,
-         candidates: int = EDIT_CANDIDATES) -> EditOutput:  # fmt: skip
+         candidates: int | None = None) -> EditOutput:  # fmt: skip
     """See :meth:`lvg.PlannedPipeline.edit`."""
     from lvg.pipelines.planned import UnsupportedPromptError
 
     editor = pipe.editor
     if editor is None:
         raise ValueError("this model cannot edit: its folder has no editor/ (train one: configs/editor-shapes.yaml)")
+    candidates = EDIT_CANDIDATES if candidates is None else candidates
     if isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= 64:
         raise ValueError(f"candidates must be an integer from 1 to 64, got {candidates!r}")
     steps = [instruction] if isinstance(instruction, str) else list(instruction)

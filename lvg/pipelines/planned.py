@@ -631,11 +631,10 @@ class PlannedPipeline(BasePipeline):
         naming the reason, unless ``allow_unsupported``. A list of instructions is applied in turn (chained edits).
         ``candidates``: layouts the editor writes per edit, of which the likeliest is kept (default
         :data:`~lvg.pipelines.edit.EDIT_CANDIDATES`). Returns an :class:`~lvg.pipelines.edit.EditOutput`."""
-        from lvg.pipelines.edit import EDIT_CANDIDATES, edit
+        from lvg.pipelines.edit import edit
 
         return edit(self, image, instruction, layout=layout, seed=seed, temperature=temperature,
-                    allow_unsupported=allow_unsupported, batch_size=batch_size,
-                    candidates=EDIT_CANDIDATES if candidates is None else candidates)  # fmt: skip
+                    allow_unsupported=allow_unsupported, batch_size=batch_size, candidates=candidates)  # fmt: skip
 
     def restore(self, image: Any, prompt: str | list[str] | None = None, mask: Any = None, candidates: int = 8,
                 seed: int = 0, batch_size: int = 64) -> Any:  # fmt: skip
