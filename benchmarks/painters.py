@@ -1,34 +1,49 @@
-"""Painters compared at equal CPU minutes: the GAN painter (its training snapshots) against the code painter.
+"""Painters compared at equal CPU minutes: code, GAN and diffusion painters, and the one-stage LM.
 
-    python benchmarks/painters.py --world shapes --gan-run "GAN=runs/gan-painter-shapes" [--minutes 15 30 60]
+    python benchmarks/painters.py --world shapes --run "gan:GAN painter=runs/cmp/gan-shapes" \
+        "code:code painter=runs/cmp/code-shapes" "diffusion:diffusion painter=runs/cmp/diffusion-shapes" \
+        "one-stage:one-stage LM=runs/cmp/one-stage-shapes" [--minutes 15 30 60]
     python benchmarks/painters.py --world emoji --planner runs/planner-emoji/planner \
-        --gan-run "GAN=runs/gan-painter-emoji" "L1 only=runs/gan-painter-emoji-l1"
+        --run "gan:GAN=runs/gan-painter-emoji" "gan:L1 only=runs/gan-painter-emoji-l1"
 
-Each ``--gan-run LABEL=RUN`` is a ``lvg train gan-painter`` run (e.g. one with the critic and one without); for each
-budget, its painter is the EMA generator of the last snapshot the run took within that many CPU minutes of its
-training process (``OUT/snapshots/step-N`` and ``cpu.txt``, written with ``train.keep_snapshots=true``).
+Each ``--run KIND:LABEL=RUN`` is a training run folder with ``train.keep_snapshots=true`` (``OUT/snapshots/step-N``
+and ``cpu.txt``, the training process's CPU seconds at each). KIND is ``gan`` (``lvg train gan-painter``: its EMA
+generator), ``diffusion`` (``lvg train diffusion-painter``: its EMA weights, DDIM at the painter's own steps),
+``code`` (``lvg train painter``: argmax codes, and a second row with every token drawn at temperature 1, decoded by
+the image tokenizer the run trained on) or ``one-stage`` (``lvg train llm``: the unified LM writes the image codes
+itself from the prompt; guidance 3, temperature 1, as ``benchmarks/ablation.py``). For each budget, a run's entry is
+its last snapshot within that many CPU minutes; a run that ended inside a budget is shown once.
+
 Each painter paints the layouts the same planner writes for the world's public benchmark (prompt ``i`` with seed
 ``i``, EN and ZH), and the world's referee judges the pixels (whole prompt right, per category). Shapes World: the
-shipped planner (and its code painter, the reference row); Emoji World: ``--planner``. Also measured per painter:
+shipped planner (and the shipped code painter, the reference row); Emoji World: ``--planner``. Also measured:
 - Shapes World: the 3-4-object prompts (every colour and size stated, 100 per language:
   ``lvg.worlds.shapes.prompt_sets.multi_object_prompts``), whole prompt right;
 - painter only: the benchmark prompts' true layouts (a real scene drawn for each spec, Emoji World) painted and
   judged, so the planner's mistakes do not count against the painter;
-- diversity: 16 seeds of one layout, the share of distinct images and the mean pairwise RMS pixel distance;
-- speed: layouts -> images per second at batch 1 and 64 (one thread), and parameters;
+- diversity: 16 seeds of one layout (the one-stage LM: of one prompt), the share of distinct images and the mean
+  pairwise RMS pixel distance;
+- speed: layouts -> images per second at batch 1 and 64 (the one-stage LM: prompts -> images), one thread, measured
+  in the final run for every row; and parameters;
 - Shapes World: the soft IoU of coverage of every object of 1,200 held-out scenes painted from their layouts
-  (``lvg.eval.object_iou.painted_object_iou``), worst kind's share >= 0.9 (target 99%) and the small stars' mean;
-  and FID / KID (x1000) of 1,000 held-out layouts painted against their renders, in the shipped CLIP's image
+  (``lvg.eval.object_iou.painted_object_iou``; not for the one-stage LM, which has no layout), worst kind's share
+  >= 0.9 (target 99%) and the small stars' mean; and FID / KID (x1000) of 1,000 held-out scenes painted from their
+  layouts (the one-stage LM: drawn from their full English captions) against their renders, in the shipped CLIP's image
   features, beside real-vs-real (1,000 other renders).
+Every row's quality figures are cached in ``--cache`` (one JSON per row), so rows can be measured by several
+processes (``--no-write``) and the section written by a last run that measures only the speeds.
 Writes BENCHMARKS.md's "painters-WORLD" section.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,15 +54,22 @@ from safetensors.torch import load_file
 from lvg.data.layout import Layout
 from lvg.eval.object_iou import painted_object_iou
 from lvg.eval.shapes import evaluate_generation
+from lvg.models.diffusion_painter import DiffusionPainter
 from lvg.models.gan import GanPainter
+from lvg.models.painter import Painter
 from lvg.pipelines.planned import LayoutPlanner, PlannedPipeline
 from lvg.pipelines.utils import decode_images, resolve_seeds
 from lvg.sampling.config import GenerationConfig
+from lvg.tokenizers.image import ImageTokenizer
 from lvg.worlds import get_world
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES_MODEL = ROOT / "models" / "shapes-default"
 EMOJI_SAMPLING = {"temperature": 0.3, "guidance_scale": 1.0, "top_k": 0, "top_p": 1.0}
+ONE_STAGE_SAMPLING = {"temperature": 1.0, "guidance_scale": 3.0, "top_k": 0, "top_p": 1.0}  # as benchmarks/ablation.py
+IOU_SCENES, FID_SCENES = 1200, 1000  # held-out scenes of the soft IoU and of FID / KID
+KINDS = ("gan", "diffusion", "code", "one-stage")
+Paint = Callable[[list[Layout], list[int]], list[np.ndarray]]  # layouts, seeds -> uint8 [H, W, 3] images
 
 
 @dataclass
@@ -59,9 +81,9 @@ class Output:
 
 
 class PlanAndPaint:
-    """A text -> image pipeline of a planner and any painter (a GAN painter needs no image tokenizer here)."""
+    """A text -> image pipeline of a planner and any painter (a pixel painter needs no image tokenizer here)."""
 
-    def __init__(self, planner: LayoutPlanner, paint, config: GenerationConfig):
+    def __init__(self, planner: LayoutPlanner, paint: Paint, config: GenerationConfig):
         self.planner, self.paint, self.generation_config = planner, paint, config
 
     def __call__(self, prompt, config=None, *, seeds=None, batch_size=64, **settings) -> Output:
@@ -73,16 +95,30 @@ class PlanAndPaint:
         return Output(self.paint(layouts, seeds), prompts, seeds, [])
 
 
-def gan_paint(g: GanPainter):
+@dataclass
+class Row:
+    """One line of the table: a painter (``paint``) behind the planner, or a text -> image model (``paint`` None)."""
+
+    name: str
+    key: str  # what the cached figures belong to (the run, step and mode)
+    params: int
+    pipe: object  # text -> image: ``pipe(prompts, config, seeds=, batch_size=)``, images as arrays or PIL
+    config: GenerationConfig
+    paint: Paint | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def pixel_paint(g: GanPainter | DiffusionPainter) -> Paint:
     def paint(layouts: list[Layout], seeds: list[int]) -> list[np.ndarray]:
         return list(g.paint(layouts, seeds).permute(0, 2, 3, 1).numpy())
 
     return paint
 
 
-def code_paint(pipe: PlannedPipeline):
-    def paint(layouts: list[Layout], seeds: list[int]) -> list:
-        return [np.asarray(im) for im in decode_images(pipe.painter.paint(layouts), pipe.image_tokenizer)]
+def code_paint(painter: Painter, tokenizer: ImageTokenizer, temperature: float = 0.0) -> Paint:
+    def paint(layouts: list[Layout], seeds: list[int]) -> list[np.ndarray]:
+        codes = painter.paint(layouts, seeds, temperature)
+        return [np.asarray(im) for im in decode_images(codes, tokenizer)]
 
     return paint
 
@@ -96,25 +132,88 @@ def snapshots(run: Path) -> list[tuple[int, float]]:
     return sorted(set(rows))
 
 
-def gan_at(run: Path, step: int) -> GanPainter:
-    """The EMA generator of snapshot ``step`` of a GAN painter run (its architecture from ``OUT/painter``)."""
-    g = GanPainter.from_pretrained(run / "painter")
+def ema_at(cls: type, run: Path, step: int):
+    """The EMA weights of snapshot ``step`` of a GAN or diffusion painter run (its architecture from ``OUT/painter``)."""
+    g = cls.from_pretrained(run / "painter")
     state = load_file(run / "snapshots" / f"step-{step}" / "ema.safetensors")
     g.load_state_dict({k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")})
     return g.eval()
 
 
-def accuracy(pipe, prompts: list[dict], referee) -> dict:
-    """Whole-prompt accuracy per language, with the model's own sampling settings (seed 0 for prompt 0)."""
-    out = {}
-    for lang in ("en", "zh"):
-        res = evaluate_generation(pipe, prompts, lang, pipe.generation_config.replace(seed=0), referee=referee,
-                                  batch_size=64)  # fmt: skip
-        out[lang] = res
+def code_at(run: Path, step: int) -> tuple[Painter, ImageTokenizer]:
+    """The code painter of snapshot ``step`` of a painter run, and the image tokenizer it was trained on."""
+    p = Painter.from_pretrained(run / "painter")
+    p.load_state_dict(load_file(run / "snapshots" / f"step-{step}" / "painter.safetensors"))
+    tok = json.loads((run / "config.json").read_text())["image_tokenizer"]
+    return p.eval(), ImageTokenizer.from_pretrained(ROOT / tok).eval()
+
+
+def one_stage_at(run: Path, step: int):
+    """The one-stage pipeline (unified LM + its image tokenizer) of snapshot ``step`` of an ``lvg train llm`` run."""
+    from lvg.models.unified import VocabLayout, build_lm
+    from lvg.pipelines.pipeline import Pipeline
+    from lvg.tokenizers.text import load_text_tokenizer
+
+    cfg = json.loads((run / "config.json").read_text())
+    text_tok = load_text_tokenizer(ROOT / cfg["text_tokenizer"])
+    image_tok = ImageTokenizer.from_pretrained(ROOT / cfg["image_tokenizer"])
+    n = (image_tok.config.image_size // image_tok.config.downsample) ** 2  # codes per image
+    layout = VocabLayout.from_tokenizers(text_tok, image_tok.codebook_size, n, cfg["model"]["max_text_tokens"])
+    lm = build_lm(layout, cfg["model"]["preset"])
+    lm.load_state_dict(load_file(run / "snapshots" / f"step-{step}" / "lm.safetensors"))
+    return Pipeline(lm.eval(), image_tok, text_tok, layout), sum(p.numel() for p in lm.parameters())
+
+
+def rows_of_run(kind: str, label: str, run: Path, minutes: list[float], planner, gen) -> list[Row]:
+    snaps = snapshots(run)
+    out = []
+    for budget in minutes:
+        within = [s for s in snaps if s[1] <= budget + 1e-9]
+        if not within:
+            continue
+        step, mins = within[-1]
+        name = f"{label}, {budget:g} CPU min (step {step}, {mins:.1f} min)"
+        key = f"{run.resolve()}|{step}|{kind}"
+        if kind in ("gan", "diffusion"):
+            g = ema_at(GanPainter if kind == "gan" else DiffusionPainter, run, step)
+            paint = pixel_paint(g)
+            out.append(Row(name, key, sum(p.numel() for p in g.parameters()), PlanAndPaint(planner, paint, gen), gen,
+                           paint))  # fmt: skip
+        elif kind == "code":
+            painter, tok = code_at(run, step)
+            params = sum(p.numel() for p in painter.parameters())
+            for t, mode in ((0.0, "argmax"), (1.0, "tokens sampled at temperature 1")):
+                paint = code_paint(painter, tok, t)
+                out.append(Row(f"{name}, {mode}", f"{key}|{t}", params, PlanAndPaint(planner, paint, gen), gen, paint))
+        else:
+            pipe, params = one_stage_at(run, step)
+            cfg = GenerationConfig.from_kwargs(GenerationConfig(), **ONE_STAGE_SAMPLING)
+            out.append(Row(name, key, params, pipe, cfg))
+        if within[-1] == snaps[-1]:
+            break  # the run ended within this budget: larger budgets would repeat it
     return out
 
 
-def painter_only(paint, world_name: str, prompts: list[dict], referee) -> float | None:
+def as_arrays(images: list) -> list[np.ndarray]:
+    return [np.asarray(im.convert("RGB")) if hasattr(im, "convert") else np.asarray(im) for im in images]
+
+
+def text_paint(row: Row) -> Callable[[list[str], list[int]], list[np.ndarray]]:
+    """Texts, seeds -> images through the row's whole text -> image path."""
+
+    def draw(texts: list[str], seeds: list[int]) -> list[np.ndarray]:
+        return as_arrays(row.pipe(texts, row.config.replace(seed=None), seeds=seeds, batch_size=64).images)
+
+    return draw
+
+
+def accuracy(row: Row, prompts: list[dict], referee) -> dict:
+    """Whole-prompt result per language, with the row's sampling settings (seed 0 for prompt 0)."""
+    return {lang: evaluate_generation(row.pipe, prompts, lang, row.config.replace(seed=0), referee=referee,
+                                      batch_size=64) for lang in ("en", "zh")}  # fmt: skip
+
+
+def painter_only(paint: Paint, world_name: str, prompts: list[dict], referee) -> float | None:
     """Share of the benchmark's true layouts (a real scene per spec) painted so that the referee passes them."""
     if world_name != "emoji":
         return None
@@ -128,27 +227,35 @@ def painter_only(paint, world_name: str, prompts: list[dict], referee) -> float 
     return sum(bool(referee(im, r["spec"]).passed) for im, r in zip(images, prompts, strict=True)) / len(prompts)
 
 
-def diversity(paint, layout: Layout) -> tuple[float, float]:
-    imgs = np.stack(paint([layout] * 16, list(range(16)))).astype(np.float64) / 255
-    distinct = len({im.tobytes() for im in (imgs * 255).round().astype(np.uint8)}) / 16
-    d = [np.sqrt(((imgs[i] - imgs[j]) ** 2).mean()) for i in range(16) for j in range(i + 1, 16)]
+def diversity(images: list[np.ndarray]) -> tuple[float, float]:
+    imgs = np.stack(images).astype(np.float64) / 255
+    distinct = len({im.tobytes() for im in np.stack(images)}) / len(images)
+    d = [np.sqrt(((imgs[i] - imgs[j]) ** 2).mean()) for i in range(len(imgs)) for j in range(i + 1, len(imgs))]
     return distinct, float(np.mean(d))
 
 
-def shapes_fid(paint, clip, num: int = 1000) -> tuple[float, float]:
-    """FID and KID x1000 of ``num`` held-out Shapes World layouts painted, against their own renders (CLIP image
-    features of the shipped model)."""
-    from lvg.eval.metrics import frechet_distance, kernel_inception_distance
-    from lvg.worlds.shapes.render import render
-    from lvg.worlds.shapes.scene_layout import layout_from_scene
+def fid_scenes(num: int = 1000) -> list:
     from lvg.worlds.shapes.world import sample_scene
 
-    scenes = [sample_scene(random.Random(f"lvg-painters-fid:{i}")) for i in range(num)]
+    return [sample_scene(random.Random(f"lvg-painters-fid:{i}")) for i in range(num)]
+
+
+def shapes_fid(row: Row, clip, num: int = 1000) -> tuple[float, float]:
+    """FID and KID x1000 of ``num`` held-out Shapes World scenes, painted from their layouts (a text -> image model:
+    drawn from their full English captions), against their own renders (CLIP image features of the shipped model)."""
+    from lvg.eval.metrics import frechet_distance, kernel_inception_distance
+    from lvg.worlds.shapes.captions import describe_fully, spec_to_text
+    from lvg.worlds.shapes.render import render
+    from lvg.worlds.shapes.scene_layout import layout_from_scene
+
+    scenes = fid_scenes(num)
     real = torch.from_numpy(np.stack([render(sc) for sc in scenes])).permute(0, 3, 1, 2)
-    layouts = [layout_from_scene(sc) for sc in scenes]
-    fake = torch.from_numpy(np.stack([im for s in range(0, num, 64)
-                                      for im in paint(layouts[s : s + 64], list(range(s, min(num, s + 64))))]))  # fmt: skip
-    fake = fake.permute(0, 3, 1, 2)
+    if row.paint is not None:
+        conds, draw = [layout_from_scene(sc) for sc in scenes], row.paint
+    else:
+        conds, draw = [spec_to_text(describe_fully(sc), "en") for sc in scenes], text_paint(row)
+    fake = np.stack([im for s in range(0, num, 64) for im in draw(conds[s : s + 64], list(range(s, min(num, s + 64))))])
+    fake = torch.from_numpy(fake).permute(0, 3, 1, 2)
     with torch.no_grad():
         fr = torch.cat([clip.image_features(real[s : s + 250]) for s in range(0, num, 250)]).numpy()
         ff = torch.cat([clip.image_features(fake[s : s + 250]) for s in range(0, num, 250)]).numpy()
@@ -156,6 +263,7 @@ def shapes_fid(paint, clip, num: int = 1000) -> tuple[float, float]:
 
 
 def real_vs_real(clip, num: int = 1000) -> tuple[float, float]:
+    from lvg.eval.metrics import frechet_distance, kernel_inception_distance
     from lvg.worlds.shapes.render import render
     from lvg.worlds.shapes.world import sample_scene
 
@@ -164,36 +272,85 @@ def real_vs_real(clip, num: int = 1000) -> tuple[float, float]:
         with torch.no_grad():
             return clip.image_features(x.permute(0, 3, 1, 2)).numpy()
 
-    from lvg.eval.metrics import frechet_distance, kernel_inception_distance
-
     a, b = feats("lvg-painters-fid"), feats("lvg-painters-fid-other")
     return frechet_distance(a, b), 1000 * kernel_inception_distance(a, b)[0]
 
 
-def speed(paint, layouts: list[Layout]) -> tuple[float, float]:
-    paint(layouts[:2], [0, 1])  # warm up
+def speed(draw: Callable, conds: list) -> tuple[float, float]:
+    """Images/s of ``draw(conds, seeds)`` one at a time (16 calls) and 64 at once, after a warm-up call."""
+    draw(conds[:2], [0, 1])
     t = time.perf_counter()
     for i in range(16):
-        paint(layouts[i : i + 1], [i])
+        draw(conds[i : i + 1], [i])
     b1 = 16 / (time.perf_counter() - t)
     t = time.perf_counter()
-    paint(layouts[:64], list(range(64)))
+    draw(conds[:64], list(range(64)))
     return b1, 64 / (time.perf_counter() - t)
+
+
+def quality(row: Row, world: str, prompts: list[dict], referee, layout: Layout, clip) -> dict:
+    """Every figure of a row but its speed (what the cache keeps)."""
+    acc = accuracy(row, prompts, referee)
+    q: dict = {"en": acc["en"].overall, "zh": acc["zh"].overall,
+               "categories": {lang: r.categories for lang, r in acc.items()}}  # fmt: skip
+    if world == "shapes":
+        from lvg.worlds.shapes.prompt_sets import multi_object_prompts
+
+        m = accuracy(row, multi_object_prompts(), referee)
+        q["multi"] = [m["en"].overall, m["zh"].overall]
+        q["fid"] = list(shapes_fid(row, clip, FID_SCENES))
+        if row.paint is not None:
+            iou = painted_object_iou(row.paint, num=IOU_SCENES)
+            worst = min(iou["per_kind"], key=lambda k: iou["per_kind"][k]["share_good"])
+            q["iou"] = [iou["min_share_good"], worst, iou["per_kind"]["small star"]["mean_iou"]]
+    if row.paint is not None:
+        q["painter_only"] = painter_only(row.paint, world, prompts, referee)
+        q["diversity"] = list(diversity(row.paint([layout] * 16, list(range(16)))))
+    else:
+        q["diversity"] = list(diversity(text_paint(row)([prompts[0]["en"]] * 16, list(range(16)))))
+    return q
+
+
+def cached_quality(cache: Path, row: Row, compute: Callable[[], dict]) -> dict:
+    f = cache / (hashlib.sha256(row.key.encode()).hexdigest()[:16] + ".json")
+    if f.is_file():
+        return json.loads(f.read_text())["quality"]
+    q = compute()
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": row.key, "name": row.name, "quality": q}, indent=1))
+    tmp.replace(f)
+    return q
+
+
+def table_line(row: Row, q: dict, b1: float, b64: float) -> str:
+    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+    multi = " | ".join(pct(v) for v in q["multi"]) if "multi" in q else "- | -"
+    iou = q.get("iou")
+    worst = "-" if iou is None else f"{iou[0]:.1%} ({iou[1]})"
+    star = "-" if iou is None else f"{iou[2]:.3f}"
+    fid = "- | -" if "fid" not in q else f"{q['fid'][0]:.4f} | {q['fid'][1]:.3f}"
+    dist, rms = q["diversity"]
+    return (f"| {row.name} | {pct(q['en'])} | {pct(q['zh'])} | {multi} | {pct(q.get('painter_only'))} | {worst} | "
+            f"{star} | {fid} | {dist * 16:.0f} | {rms:.4f} | {b1:.1f} | {b64:.1f} | {row.params / 1e6:.2f}M |")  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--world", choices=["shapes", "emoji"], required=True)
     ap.add_argument(
-        "--gan-run",
+        "--run",
         nargs="+",
-        required=True,
-        metavar="LABEL=RUN",
-        help="GAN painter runs (their OUT folders, trained with train.keep_snapshots=true)",
+        default=[],
+        metavar="KIND:LABEL=RUN",
+        help=f"training runs with snapshots (train.keep_snapshots=true); KIND: {', '.join(KINDS)}",
     )
     ap.add_argument("--planner", type=Path, help="the planner folder (Emoji World; Shapes World: the shipped one)")
     ap.add_argument("--minutes", type=float, nargs="+", default=[15, 30, 60])
     ap.add_argument("--prompts", type=int, default=0, help="use only the first N benchmark prompts (0: all)")
+    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "painters-cache",
+                    help="folder of per-row quality figures (default runs/painters-cache)")  # fmt: skip
+    ap.add_argument("--no-write", action="store_true", help="measure (and cache) but do not write BENCHMARKS.md")
     args = ap.parse_args()
     torch.set_num_threads(1)
     world = get_world(args.world)
@@ -201,72 +358,50 @@ def main() -> None:
     if args.prompts:
         prompts = prompts[: args.prompts]
     referee = world.judge
-    rows: list[tuple[str, object]] = []
+    rows: list[Row] = []
+    clip = None
     if args.world == "shapes":
         shipped = PlannedPipeline.from_pretrained(SHAPES_MODEL)
-        planner, gen = shipped.planner, shipped.generation_config
-        rows.append(("code painter (shipped, 16x16 FSQ)", code_paint(shipped)))
-        params = {rows[0][0]: sum(p.numel() for p in shipped.painter.parameters())}
+        planner, gen, clip = shipped.planner, shipped.generation_config, shipped.clip
+        code = shipped.use_painter("code")
+        paint = code_paint(code.painter, code.image_tokenizer)
+        rows.append(Row("code painter (shipped `code_painter/`, 16x16 FSQ), argmax", f"{SHAPES_MODEL}|code",
+                        sum(p.numel() for p in code.painter.parameters()), PlanAndPaint(planner, paint, gen), gen,
+                        paint))  # fmt: skip
     else:
         if args.planner is None:
             ap.error("--world emoji needs --planner")
         planner = LayoutPlanner.from_pretrained(args.planner)
         gen = GenerationConfig.from_kwargs(GenerationConfig(), **EMOJI_SAMPLING)
-        params = {}
-    for spec in args.gan_run:
-        label, sep, run = spec.partition("=")
-        if not sep:
-            ap.error(f"--gan-run takes LABEL=RUN, got {spec!r}")
-        snaps = snapshots(Path(run))
-        for budget in args.minutes:
-            within = [s for s in snaps if s[1] <= budget + 1e-9]
-            if not within:
-                continue
-            step, minutes = within[-1]
-            g = gan_at(Path(run), step)
-            name = f"{label}, {budget:g} CPU min (step {step}, {minutes:.1f} min)"
-            rows.append((name, gan_paint(g)))
-            params[name] = sum(p.numel() for p in g.parameters())
-            if within[-1] == snaps[-1]:
-                break  # the run ended within this budget: larger budgets would repeat it
+    for spec in args.run:
+        kind, sep1, rest = spec.partition(":")
+        label, sep2, run = rest.partition("=")
+        if not (sep1 and sep2) or kind not in KINDS:
+            ap.error(f"--run takes KIND:LABEL=RUN with KIND one of {', '.join(KINDS)}, got {spec!r}")
+        if not (Path(run) / "snapshots" / "cpu.txt").is_file():
+            ap.error(f"{run}: no snapshots/cpu.txt (train with train.keep_snapshots=true)")
+        rows += rows_of_run(kind, label, Path(run), args.minutes, planner, gen)
     layout = planner.plan_tokens(planner.tokenize([prompts[0]["en"]]), [0], 1.0, 0.0, 0, 1.0, 1)[0]
     speed_layouts = [planner.plan_tokens(planner.tokenize([r["en"]]), [i], **_plan_kw(gen))[0]
                      for i, r in enumerate(prompts[:64])]  # fmt: skip
     speed_layouts = [speed_layouts[i % len(speed_layouts)] for i in range(64)]
+    speed_prompts = [prompts[i % len(prompts)]["en"] for i in range(64)]
+    cache = args.cache / f"{args.world}-{len(prompts)}"
     lines = [f"World: {args.world}; {len(prompts)} benchmark prompts per language, prompt i with seed i, one image each; "
-             f"the world's referee judges the pixels. Diversity: 16 seeds of the layout of '{prompts[0]['en']}'.", "",
+             f"the world's referee judges the pixels. Diversity: 16 seeds of the layout of '{prompts[0]['en']}' (the "
+             "one-stage LM: of the prompt).", "",
              "| painter | whole prompt EN | ZH | 3-4 objects EN | ZH | painter only (true layouts) | soft IoU >= 0.9, worst kind | "
              "small star soft IoU | FID | KID x1000 | distinct / 16 | mean pairwise RMS | img/s batch 1 | batch 64 | "
              "parameters |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     cats: dict[str, dict] = {}
-    for name, paint in rows:
-        pipe = PlanAndPaint(planner, paint, gen)
-        acc = accuracy(pipe, prompts, referee)
-        cats[name] = {lang: r.categories for lang, r in acc.items()}
-        po = painter_only(paint, args.world, prompts, referee)
-        multi = "- | -"
-        if args.world == "shapes":
-            from lvg.worlds.shapes.prompt_sets import multi_object_prompts
-
-            m = accuracy(pipe, multi_object_prompts(), referee)
-            multi = f"{m['en'].overall:.1%} | {m['zh'].overall:.1%}"
-        iou = painted_object_iou(paint, num=1200) if args.world == "shapes" else None
-        worst = (
-            "-"
-            if iou is None
-            else f"{iou['min_share_good']:.1%} ({min(iou['per_kind'], key=lambda k: iou['per_kind'][k]['share_good'])})"
-        )
-        star = "-" if iou is None else f"{iou['per_kind']['small star']['mean_iou']:.3f}"
-        fid, kid = shapes_fid(paint, shipped.clip) if args.world == "shapes" else (None, None)
-        fid_s = "-" if fid is None else f"{fid:.4f} | {kid:.3f}"
-        dist, rms = diversity(paint, layout)
-        b1, b64 = speed(paint, speed_layouts)
-        lines.append(f"| {name} | {acc['en'].overall:.1%} | {acc['zh'].overall:.1%} | {multi} | "
-                     f"{'-' if po is None else f'{po:.1%}'} | {worst} | {star} | {fid_s if fid is not None else '- | -'} | {dist * 16:.0f} | {rms:.4f} | {b1:.1f} | {b64:.1f} | "
-                     f"{params[name] / 1e6:.2f}M |")  # fmt: skip
+    for row in rows:
+        q = cached_quality(cache, row, lambda r=row: quality(r, args.world, prompts, referee, layout, clip))
+        cats[row.name] = q["categories"]
+        b1, b64 = speed(row.paint, speed_layouts) if row.paint is not None else speed(text_paint(row), speed_prompts)
+        lines.append(table_line(row, q, b1, b64))
         print(lines[-1], flush=True)
     if args.world == "shapes":
-        rf, rk = real_vs_real(shipped.clip)
+        rf, rk = real_vs_real(clip)
         lines.append(f"\nReal vs real (1,000 renders against 1,000 others, same features): FID {rf:.4f}, KID x1000 "
                      f"{rk:.3f}.")  # fmt: skip
     names = list(cats)
@@ -277,7 +412,8 @@ def main() -> None:
         lines.append(f"| {c} | " + " | ".join(f"{cats[n]['en'][c]:.0%} / {cats[n]['zh'][c]:.0%}" for n in names) + " |")
     body = "\n".join(lines)
     print(body)
-    write_section(f"painters-{args.world}", body)
+    if not args.no_write:
+        write_section(f"painters-{args.world}", body)
 
 
 def _plan_kw(gen: GenerationConfig) -> dict:

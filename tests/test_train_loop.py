@@ -279,6 +279,20 @@ def test_ema_is_kept_and_resumed(tmp_path):
     assert not torch.equal(a["module.weight"], model["weight"])  # an average, not a copy
 
 
+def test_snapshot_cpu_seconds_count_the_whole_run_across_a_resume(tmp_path):
+    out = tmp_path / "r"
+    run(toy_config(out, 20, keep_snapshots=True), Toy, stop_after=10)
+    cpu = out / "snapshots" / "cpu.txt"
+    with open(cpu, "a") as f:
+        f.write("15 999.00 0\n")  # written by a killed call after its last checkpoint: not a checkpoint to resume
+    run(toy_config(out, 20, keep_snapshots=True), Toy, resume=True)
+    rows = [(int(a), float(b)) for a, b, _ in (line.split() for line in cpu.read_text().splitlines())]
+    assert [s for s, _ in rows] == [5, 10, 15, 20]
+    secs = [c for _, c in rows]
+    assert secs == sorted(secs) and secs[-1] < 999  # resumed from step 10's seconds, not from this call's zero
+    assert {p.name for p in (out / "snapshots").glob("step-*")} == {"step-5", "step-10", "step-15", "step-20"}
+
+
 def test_multitask_sums_weighted_losses_over_one_shared_model(tmp_path):
     shared = torch.nn.Linear(4, 1)
 

@@ -87,6 +87,15 @@ TRAINERS: tuple[Trainer, ...] = (
             "to a folder's new label words instead (docs/finetune.md).",
             "train.steps=3000 loss.adv_weight=0", "OUT/painter (class GanPainter: lvg assemble --painter-class "
             "GanPainter; with LoRA also OUT/painter_adapter)"),
+    Trainer("diffusion-painter", "lvg.train.diffusion_painter:DiffusionPainterTrainingConfig",
+            "lvg.train.diffusion_painter:train_diffusion_painter", "configs/diffusion-painter-shapes.yaml",
+            "the diffusion painter", "train the diffusion painter (layout + noise -> pixels by DDIM) to compare painters",
+            "Train the diffusion painter: a diffusers UNet2DModel DDPM on pixels, conditioned on the layout rasterised "
+            "into channels (each object's label feature over its box, coverage, position in the box), v-prediction "
+            f"with Min-SNR weights and an EMA. The painter comparison's diffusion peer (benchmarks/painters.py). "
+            f"Shapes World scenes are rendered on the fly; {IMAGEFOLDER} Validates a held-out loss, PSNR and the "
+            "world's referee on held-out layouts painted by DDIM.",
+            "train.steps=6000 model.block_out_channels=[32,64,64]", "OUT/painter (class DiffusionPainter)"),
     Trainer("reader", "lvg.train.reader:ReaderTrainingConfig", "lvg.train.reader:train_reader",
             "configs/reader-shapes.yaml", "the reader", "train the reader (image -> layout) of a planned model",
             "Train the reader: a small CenterNet-style detector that reads an image as a layout (background plus "

@@ -31,6 +31,7 @@ COMPONENTS: dict[str, str] = {
     "ShapesClip": "lvg.models.clip:ShapesClip",
     "Reader": "lvg.models.reader:Reader",
     "PeerDiffusion": "lvg.models.diffusion:PeerDiffusion",
+    "DiffusionPainter": "lvg.models.diffusion_painter:DiffusionPainter",
     "LayoutPlanner": "lvg.pipelines.planned:LayoutPlanner",
     "ImageReader": "lvg.pipelines.reading:ImageReader",
 }

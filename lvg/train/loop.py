@@ -307,6 +307,20 @@ def _check_finite(out: Path, modules: dict[str, nn.Module], step: int) -> None:
                                      f"checkpoint in {out / CHECKPOINT_DIR} is kept")  # fmt: skip
 
 
+def _snapshot_cpu_offset(out: Path, step: int) -> float:
+    """What to add to this process's CPU seconds so that ``snapshots/cpu.txt`` counts the whole run's: the seconds
+    recorded at the step this call resumes from (0 for a fresh run). Lines past that step (written by a killed call
+    after its last checkpoint was taken) are dropped."""
+    cpu = out / "snapshots" / "cpu.txt"
+    if not cpu.is_file():
+        return 0.0
+    lines = [ln for ln in cpu.read_text(encoding="utf-8").splitlines() if ln.split() and int(ln.split()[0]) <= step]
+    tmp = cpu.with_suffix(".tmp")
+    tmp.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
+    tmp.replace(cpu)
+    return float(lines[-1].split()[1]) - time.process_time() if lines and step > 0 else 0.0
+
+
 class _Run:
     """State of one call of :func:`run` (kept apart so :func:`run` reads top to bottom)."""
 
@@ -319,6 +333,7 @@ class _Run:
                         disable=not tc.progress or not dist.main)  # fmt: skip
         self.best: float | None = None
         self.stale = 0  # validations since the best one
+        self.cpu0 = _snapshot_cpu_offset(out, step) if tc.keep_snapshots and dist.main else 0.0
 
     def checkpoint(self, modules: dict, optims: dict) -> None:
         if not self.dist.main:
@@ -332,8 +347,8 @@ class _Run:
             snaps = self.out / "snapshots"
             snaps.mkdir(exist_ok=True)
             shutil.copytree(self.out / CHECKPOINT_DIR, snaps / f"step-{self.step}", dirs_exist_ok=True)
-            with open(snaps / "cpu.txt", "a", encoding="utf-8") as f:  # this process's CPU seconds so far
-                f.write(f"{self.step} {time.process_time():.2f} {int(time.time())}\n")
+            with open(snaps / "cpu.txt", "a", encoding="utf-8") as f:  # the run's CPU seconds so far (all calls)
+                f.write(f"{self.step} {self.cpu0 + time.process_time():.2f} {int(time.time())}\n")
 
     def validate(self) -> tuple[dict[str, float], bool]:
         """Rank 0 validates; returns (metrics, whether they are the best so far). Other ranks wait."""
