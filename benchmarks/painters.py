@@ -359,6 +359,7 @@ def main() -> None:
         prompts = prompts[: args.prompts]
     referee = world.judge
     rows: list[Row] = []
+    runs: list[str] = []
     clip = None
     if args.world == "shapes":
         shipped = PlannedPipeline.from_pretrained(SHAPES_MODEL)
@@ -381,6 +382,8 @@ def main() -> None:
         if not (Path(run) / "snapshots" / "cpu.txt").is_file():
             ap.error(f"{run}: no snapshots/cpu.txt (train with train.keep_snapshots=true)")
         rows += rows_of_run(kind, label, Path(run), args.minutes, planner, gen)
+        step, mins = snapshots(Path(run))[-1]
+        runs.append(f"{label}: `{run}` ({kind}; its last snapshot: step {step}, {mins:.1f} CPU min)")
     layout = planner.plan_tokens(planner.tokenize([prompts[0]["en"]]), [0], 1.0, 0.0, 0, 1.0, 1)[0]
     speed_layouts = [planner.plan_tokens(planner.tokenize([r["en"]]), [i], **_plan_kw(gen))[0]
                      for i, r in enumerate(prompts[:64])]  # fmt: skip
@@ -389,7 +392,7 @@ def main() -> None:
     cache = args.cache / f"{args.world}-{len(prompts)}"
     lines = [f"World: {args.world}; {len(prompts)} benchmark prompts per language, prompt i with seed i, one image each; "
              f"the world's referee judges the pixels. Diversity: 16 seeds of the layout of '{prompts[0]['en']}' (the "
-             "one-stage LM: of the prompt).", "",
+             "one-stage LM: of the prompt).", *([f"Runs: {'; '.join(runs)}."] if runs else []), "",
              "| painter | whole prompt EN | ZH | 3-4 objects EN | ZH | painter only (true layouts) | soft IoU >= 0.9, worst kind | "
              "small star soft IoU | FID | KID x1000 | distinct / 16 | mean pairwise RMS | img/s batch 1 | batch 64 | "
              "parameters |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
