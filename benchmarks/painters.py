@@ -132,9 +132,31 @@ def snapshots(run: Path) -> list[tuple[int, float]]:
     return sorted(set(rows))
 
 
-def ema_at(cls: type, run: Path, step: int):
-    """The EMA weights of snapshot ``step`` of a GAN or diffusion painter run (its architecture from ``OUT/painter``)."""
-    g = cls.from_pretrained(run / "painter")
+def architecture(kind: str, run: Path):
+    """A GAN or diffusion painter of the run's architecture: ``OUT/painter`` when the run has ended, else (a run still
+    training) what its trainer builds from the config it recorded (``OUT/config.json``)."""
+    cls = GanPainter if kind == "gan" else DiffusionPainter
+    if (run / "painter").is_dir():
+        return cls.from_pretrained(run / "painter")
+    from lvg.component import config_from_dict
+    from lvg.train import diffusion_painter, gan
+    from lvg.train.folder import Folder
+    from lvg.train.painter import folder_vocabulary, shapes_world_vocabulary
+
+    trainer = gan if kind == "gan" else diffusion_painter
+    cfg_class = gan.GanPainterTrainingConfig if kind == "gan" else diffusion_painter.DiffusionPainterTrainingConfig
+    cfg = config_from_dict(cfg_class, json.loads((run / "config.json").read_text()), str(run / "config.json"))
+    if cfg.imagefolder:
+        folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
+        vocab = folder_vocabulary(folder.train + folder.val)
+    else:
+        vocab = shapes_world_vocabulary()
+    return cls(trainer.painter_config(vocab, cfg.model))
+
+
+def ema_at(kind: str, run: Path, step: int):
+    """The EMA weights of snapshot ``step`` of a GAN or diffusion painter run."""
+    g = architecture(kind, run)
     state = load_file(run / "snapshots" / f"step-{step}" / "ema.safetensors")
     g.load_state_dict({k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")})
     return g.eval()
@@ -164,18 +186,24 @@ def one_stage_at(run: Path, step: int):
     return Pipeline(lm.eval(), image_tok, text_tok, layout), sum(p.numel() for p in lm.parameters())
 
 
+def run_ended(run: Path) -> bool:
+    """Whether the run reached the end of its schedule (its last snapshot is at ``train.steps``)."""
+    return snapshots(run)[-1][0] >= json.loads((run / "config.json").read_text())["train"]["steps"]
+
+
 def rows_of_run(kind: str, label: str, run: Path, minutes: list[float], planner, gen) -> list[Row]:
     snaps = snapshots(run)
+    ended = run_ended(run)
     out = []
     for budget in minutes:
         within = [s for s in snaps if s[1] <= budget + 1e-9]
-        if not within:
-            continue
+        if not within or (not ended and budget > snaps[-1][1]):
+            continue  # nothing within the budget, or a run stopped before it (resume it to measure this budget)
         step, mins = within[-1]
         name = f"{label}, {budget:g} CPU min (step {step}, {mins:.1f} min)"
         key = f"{run.resolve()}|{step}|{kind}"
         if kind in ("gan", "diffusion"):
-            g = ema_at(GanPainter if kind == "gan" else DiffusionPainter, run, step)
+            g = ema_at(kind, run, step)
             paint = pixel_paint(g)
             out.append(Row(name, key, sum(p.numel() for p in g.parameters()), PlanAndPaint(planner, paint, gen), gen,
                            paint))  # fmt: skip
@@ -383,7 +411,8 @@ def main() -> None:
             ap.error(f"{run}: no snapshots/cpu.txt (train with train.keep_snapshots=true)")
         rows += rows_of_run(kind, label, Path(run), args.minutes, planner, gen)
         step, mins = snapshots(Path(run))[-1]
-        runs.append(f"{label}: `{run}` ({kind}; its last snapshot: step {step}, {mins:.1f} CPU min)")
+        state = "its end" if run_ended(Path(run)) else "stopped there, to be resumed"
+        runs.append(f"{label}: `{run}` ({kind}; last snapshot: step {step}, {mins:.1f} CPU min, {state})")
     layout = planner.plan_tokens(planner.tokenize([prompts[0]["en"]]), [0], 1.0, 0.0, 0, 1.0, 1)[0]
     speed_layouts = [planner.plan_tokens(planner.tokenize([r["en"]]), [i], **_plan_kw(gen))[0]
                      for i, r in enumerate(prompts[:64])]  # fmt: skip
@@ -392,7 +421,8 @@ def main() -> None:
     cache = args.cache / f"{args.world}-{len(prompts)}"
     lines = [f"World: {args.world}; {len(prompts)} benchmark prompts per language, prompt i with seed i, one image each; "
              f"the world's referee judges the pixels. Diversity: 16 seeds of the layout of '{prompts[0]['en']}' (the "
-             "one-stage LM: of the prompt).", *([f"Runs: {'; '.join(runs)}."] if runs else []), "",
+             f"one-stage LM: of the prompt). Planner: `{args.planner or SHAPES_MODEL.relative_to(ROOT) / 'planner'}`.",
+             *([f"Runs: {'; '.join(runs)}."] if runs else []), "",
              "| painter | whole prompt EN | ZH | 3-4 objects EN | ZH | painter only (true layouts) | soft IoU >= 0.9, worst kind | "
              "small star soft IoU | FID | KID x1000 | distinct / 16 | mean pairwise RMS | img/s batch 1 | batch 64 | "
              "parameters |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

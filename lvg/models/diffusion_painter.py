@@ -108,7 +108,8 @@ class DiffusionPainter(LayoutInputs, Component, nn.Module):
         self.to_map = nn.Linear(c.embed_dim, c.map_dim)
         d = _diffusers()
         self.unet = d.UNet2DModel(**c.unet_kwargs())
-        alphas = d.DDPMScheduler(**c.scheduler_kwargs()).alphas_cumprod.float()  # [num_train_timesteps]
+        self.noise_scheduler = d.DDPMScheduler(**c.scheduler_kwargs())  # training: add noise, v targets
+        alphas = self.noise_scheduler.alphas_cumprod.float()  # [num_train_timesteps]
         self.register_buffer("alphas_cumprod", alphas, persistent=False)
 
     @property
@@ -149,7 +150,7 @@ class DiffusionPainter(LayoutInputs, Component, nn.Module):
         """DDPM loss on clean images x0 [B, 3, H, W] in [-1, 1] for their layouts ``t`` (:meth:`encode_layouts`).
 
         Noise and timesteps come from torch's RNG unless given; ``snr_gamma > 0`` weights rows by Min-SNR-gamma."""
-        sched = _diffusers().DDPMScheduler(**self.config.scheduler_kwargs())
+        sched = self.noise_scheduler
         b = x0.shape[0]
         noise = torch.randn_like(x0) if noise is None else noise
         if timesteps is None:
