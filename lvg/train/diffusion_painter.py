@@ -18,18 +18,12 @@ from pathlib import Path
 
 import torch
 
-from lvg.eval.recon import psnr_ssim
 from lvg.models.diffusion_painter import DiffusionPainter, DiffusionPainterConfig
-from lvg.worlds.shapes.scene_layout import layout_from_scene
 
 from .common import TrainConfig
 from .config import config_to_dict
-from .folder import Folder, images_tensor
-from .gan import hash_seed, renders
+from .gan import LayoutImages, hash_seed
 from .loop import Shard, Task, run
-from .painter import folder_vocabulary, scenes_for, shapes_world_vocabulary
-
-HELD_OUT = "lvg-diffusion-painter-val"  # Shapes World validation scenes come from their own seed
 
 
 @dataclass
@@ -78,45 +72,22 @@ class DiffusionPainterTask(Task):
 
     def __init__(self, cfg: DiffusionPainterTrainingConfig, device: torch.device):
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
-        self.folder = None
-        self.judge = None
-        n = max(cfg.eval.scenes, cfg.eval.loss_rows)
-        if cfg.imagefolder:
-            self.folder = folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True)
-            pc = painter_config(folder_vocabulary(folder.train + folder.val), cfg.model)
-            n = min(n, len(folder.val))
-            self.val_layouts = [r["layout"] for r in folder.val[:n]]
-            self.val_texts = [r["text"] for r in folder.val[:n]]
-            self.val_images = images_tensor(folder.val_images, range(n))
-            if cfg.world:
-                from lvg.worlds import get_world
-
-                self.judge = get_world(cfg.world).judge
-        else:
-            from lvg.worlds.shapes.captions import describe_fully
-            from lvg.worlds.shapes.judge import judge
-
-            pc = painter_config(shapes_world_vocabulary(), cfg.model)
-            scenes = scenes_for(f"{HELD_OUT}:{cfg.data_seed}", 0, n)
-            self.val_layouts = [layout_from_scene(s) for s in scenes]
-            self.val_texts = [describe_fully(s) for s in scenes]
-            self.val_images = renders(scenes)
-            self.judge = judge
+        self.data = d = LayoutImages("diffusion-painter", cfg.imagefolder, cfg.val_fraction, cfg.world, cfg.data_seed,
+                                     max(cfg.eval.scenes, cfg.eval.loss_rows))  # fmt: skip
+        self.val_layouts, self.val_texts, self.val_images, self.judge = (
+            d.val_layouts,
+            d.val_texts,
+            d.val_images,
+            d.judge,
+        )
+        pc = painter_config(d.vocabulary, cfg.model)
         self.painter = DiffusionPainter(pc).to(device).train()
         self.modules = {"painter": self.painter}
 
     def batch(self, step: int, shard: Shard) -> dict:
         B = self.cfg.train.batch_size
         rows = list(shard.rows(B))
-        if self.folder is None:
-            scenes = [scenes_for(f"lvg-diffusion-painter:{self.cfg.data_seed}", step * B + j, 1)[0] for j in rows]
-            layouts, images = [layout_from_scene(s) for s in scenes], renders(scenes)
-        else:
-            idx = self.folder.indices(step, shard, B, f"lvg-diffusion-painter-folder:{self.cfg.data_seed}")
-            layouts, images = (
-                [self.folder.train[j]["layout"] for j in idx],
-                images_tensor(self.folder.train_images, idx),
-            )
+        layouts, images = self.data.batch(step, shard, B)
         # noise and timesteps are a pure function of (data seed, step): a resumed run draws the same ones
         g = torch.Generator().manual_seed(hash_seed(self.cfg.data_seed, step, rows[0] if rows else 0))
         noise = torch.randn(len(rows), 3, images.shape[-2], images.shape[-1], generator=g)
@@ -151,12 +122,7 @@ class DiffusionPainterTask(Task):
             out["val/loss"] = float(g.training_loss(x0.to(d), t, self.cfg.snr_gamma, noise.to(d), ts.to(d)))
         n = min(ec.scenes, len(self.val_layouts))
         if n:
-            painted = g.paint(self.val_layouts[:n], list(range(n)), ec.sampling_steps)
-            out["val/psnr"] = psnr_ssim(painted, self.val_images[:n])[0]
-            if self.judge is not None:
-                imgs = painted.permute(0, 2, 3, 1).numpy()
-                out["val/scene_pass"] = sum(bool(self.judge(im, txt).passed) for im, txt in
-                                            zip(imgs, self.val_texts[:n], strict=True)) / n  # fmt: skip
+            out |= self.data.scores(g.paint(self.val_layouts[:n], list(range(n)), ec.sampling_steps))
         g.train(was)
         return out
 

@@ -43,8 +43,6 @@ from .folder import Folder, images_tensor
 from .loop import Shard, Task, Update, run
 from .painter import folder_vocabulary, scenes_for, shapes_world_vocabulary
 
-HELD_OUT = "lvg-gan-painter-val"  # Shapes World validation scenes come from their own seed
-
 
 @dataclass
 class GanModelConfig:
@@ -91,6 +89,58 @@ def painter_config(vocabulary: dict, m: GanModelConfig) -> GanPainterConfig:
                             width=m.width, supersample=m.supersample, refine_width=m.refine_width)  # fmt: skip
 
 
+class LayoutImages:
+    """Layouts and their real images for a pixel painter (GAN or diffusion): Shapes World's training stream (each
+    scene rendered), or an imagefolder whose rows carry layouts; plus ``val_n`` held-out layouts, texts and images,
+    the painter vocabulary of the data, and the referee that judges held-out paintings (Shapes World's, or ``world``'s
+    for a folder; None for a folder without one). ``name`` keys the streams (``lvg-NAME:SEED`` and the like)."""
+
+    def __init__(self, name: str, imagefolder: str | None, val_fraction: float, world: str | None, data_seed: int,
+                 val_n: int):  # fmt: skip
+        self.name, self.data_seed, self.folder, self.judge = name, data_seed, None, None
+        if imagefolder:
+            self.folder = folder = Folder(imagefolder, val_fraction, layouts=True)
+            self.vocabulary = folder_vocabulary(folder.train + folder.val)
+            n = min(val_n, len(folder.val))
+            self.val_layouts = [r["layout"] for r in folder.val[:n]]
+            self.val_texts = [r["text"] for r in folder.val[:n]]
+            self.val_images = images_tensor(folder.val_images, range(n))
+            if world:
+                from lvg.worlds import get_world
+
+                self.judge = get_world(world).judge
+        else:
+            from lvg.worlds.shapes.captions import describe_fully
+            from lvg.worlds.shapes.judge import judge
+
+            self.vocabulary = shapes_world_vocabulary()
+            scenes = scenes_for(f"lvg-{name}-val:{data_seed}", 0, val_n)
+            self.val_layouts = [layout_from_scene(s) for s in scenes]
+            self.val_texts = [describe_fully(s) for s in scenes]
+            self.val_images = renders(scenes)
+            self.judge = judge
+
+    def scores(self, painted: torch.Tensor) -> dict[str, float]:
+        """PSNR of the first ``len(painted)`` held-out layouts painted (uint8 [N, 3, H, W]) against their real images,
+        and the share the referee passes (when there is one)."""
+        n = len(painted)
+        out = {"val/psnr": psnr_ssim(painted, self.val_images[:n])[0]}
+        if self.judge is not None:
+            imgs = painted.permute(0, 2, 3, 1).numpy()
+            out["val/scene_pass"] = sum(bool(self.judge(im, txt).passed) for im, txt in
+                                        zip(imgs, self.val_texts[:n], strict=True)) / n  # fmt: skip
+        return out
+
+    def batch(self, step: int, shard: Shard, batch_size: int) -> tuple[list, torch.Tensor]:
+        """This shard's layouts and uint8 images [B, 3, H, W] of global step ``step``."""
+        if self.folder is None:
+            scenes = [scenes_for(f"lvg-{self.name}:{self.data_seed}", step * batch_size + j, 1)[0]
+                      for j in shard.rows(batch_size)]  # fmt: skip
+            return [layout_from_scene(s) for s in scenes], renders(scenes)
+        idx = self.folder.indices(step, shard, batch_size, f"lvg-{self.name}-folder:{self.data_seed}")
+        return [self.folder.train[j]["layout"] for j in idx], images_tensor(self.folder.train_images, idx)
+
+
 class GanPainterTask(Task):
     """Layouts -> paintings; the real images of the same layouts are the targets and the critic's positives."""
 
@@ -98,29 +148,15 @@ class GanPainterTask(Task):
 
     def __init__(self, cfg: GanPainterTrainingConfig, device: torch.device):
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
-        self.folder = None
-        self.judge = None
-        if cfg.imagefolder:
-            self.folder = folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True)
-            pc = painter_config(folder_vocabulary(folder.train + folder.val), cfg.model)
-            n = min(cfg.eval.scenes, len(folder.val))
-            self.val_layouts = [r["layout"] for r in folder.val[:n]]
-            self.val_texts = [r["text"] for r in folder.val[:n]]
-            self.val_images = images_tensor(folder.val_images, range(n))
-            if cfg.world:
-                from lvg.worlds import get_world
-
-                self.judge = get_world(cfg.world).judge
-        else:
-            from lvg.worlds.shapes.captions import describe_fully
-            from lvg.worlds.shapes.judge import judge
-
-            pc = painter_config(shapes_world_vocabulary(), cfg.model)
-            scenes = scenes_for(f"{HELD_OUT}:{cfg.data_seed}", 0, cfg.eval.scenes)
-            self.val_layouts = [layout_from_scene(s) for s in scenes]
-            self.val_texts = [describe_fully(s) for s in scenes]
-            self.val_images = renders(scenes)
-            self.judge = judge
+        self.data = d = LayoutImages("gan-painter", cfg.imagefolder, cfg.val_fraction, cfg.world, cfg.data_seed,
+                                     cfg.eval.scenes)  # fmt: skip
+        self.val_layouts, self.val_texts, self.val_images, self.judge = (
+            d.val_layouts,
+            d.val_texts,
+            d.val_images,
+            d.judge,
+        )
+        pc = painter_config(d.vocabulary, cfg.model)
         painter = GanPainter(pc)
         self.base_sha256 = None
         if cfg.finetune.base:  # the base's weights, on its words and backgrounds plus the data's (model.* unused)
@@ -135,15 +171,7 @@ class GanPainterTask(Task):
     def batch(self, step: int, shard: Shard) -> dict:
         B = self.cfg.train.batch_size
         rows = list(shard.rows(B))
-        if self.folder is None:
-            scenes = [scenes_for(f"lvg-gan-painter:{self.cfg.data_seed}", step * B + j, 1)[0] for j in rows]
-            layouts, images = [layout_from_scene(s) for s in scenes], renders(scenes)
-        else:
-            idx = self.folder.indices(step, shard, B, f"lvg-gan-painter-folder:{self.cfg.data_seed}")
-            layouts, images = (
-                [self.folder.train[j]["layout"] for j in idx],
-                images_tensor(self.folder.train_images, idx),
-            )
+        layouts, images = self.data.batch(step, shard, B)
         # each row's noise is a pure function of (data seed, step, row): resume and sharding draw the same noise
         seeds = [hash_seed(self.cfg.data_seed, step, j) for j in rows]
         return {"layouts": layouts, "images": images, "seeds": seeds, "step": step}
@@ -215,14 +243,7 @@ class GanPainterTask(Task):
         painted = torch.cat([g.paint(self.val_layouts[s : s + 64], list(range(s, min(n, s + 64))))
                              for s in range(0, n, 64)]) if n else torch.zeros(0)  # fmt: skip
         g.train(was)
-        if not n:
-            return {}
-        out = {"val/psnr": psnr_ssim(painted, self.val_images)[0]}
-        if self.judge is not None:
-            imgs = painted.permute(0, 2, 3, 1).numpy()
-            out["val/scene_pass"] = sum(bool(self.judge(im, txt).passed) for im, txt in
-                                        zip(imgs, self.val_texts, strict=True)) / n  # fmt: skip
-        return out
+        return self.data.scores(painted) if n else {}
 
     def summary(self, metrics: dict[str, float]) -> str:
         parts = [f"psnr {metrics['val/psnr']:.2f} dB"] if "val/psnr" in metrics else []
