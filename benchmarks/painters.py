@@ -175,25 +175,28 @@ def one_stage_at(run: Path, step: int):
     from lvg.models.unified import VocabLayout, build_lm
     from lvg.pipelines.pipeline import Pipeline
     from lvg.tokenizers.text import load_text_tokenizer
+    from lvg.train.llm import component_dir
 
     cfg = json.loads((run / "config.json").read_text())
-    text_tok = load_text_tokenizer(ROOT / cfg["text_tokenizer"])
-    image_tok = ImageTokenizer.from_pretrained(ROOT / cfg["image_tokenizer"])
-    n = (image_tok.config.image_size // image_tok.config.downsample) ** 2  # codes per image
-    layout = VocabLayout.from_tokenizers(text_tok, image_tok.codebook_size, n, cfg["model"]["max_text_tokens"])
+    if cfg["model"]["init_from"]:
+        raise SystemExit(f"{run}: a one-stage LM grown from {cfg['model']['init_from']} is not supported here")
+    text_tok = load_text_tokenizer(ROOT / component_dir(cfg["text_tokenizer"], "text_tokenizer"))
+    image_tok = ImageTokenizer.from_pretrained(ROOT / component_dir(cfg["image_tokenizer"], "image_tokenizer"))
+    layout = VocabLayout.from_tokenizers(text_tok, image_tok.codebook_size, image_tok.config.grid**2,
+                                         cfg["model"]["max_text_tokens"])  # fmt: skip
     lm = build_lm(layout, cfg["model"]["preset"])
     lm.load_state_dict(load_file(run / "snapshots" / f"step-{step}" / "lm.safetensors"))
     return Pipeline(lm.eval(), image_tok, text_tok, layout), sum(p.numel() for p in lm.parameters())
 
 
-def run_ended(run: Path) -> bool:
-    """Whether the run reached the end of its schedule (its last snapshot is at ``train.steps``)."""
-    return snapshots(run)[-1][0] >= json.loads((run / "config.json").read_text())["train"]["steps"]
+def run_ended(run: Path, snaps: list[tuple[int, float]]) -> bool:
+    """Whether the run reached the end of its schedule (its last snapshot ``snaps[-1]`` is at ``train.steps``)."""
+    return snaps[-1][0] >= json.loads((run / "config.json").read_text())["train"]["steps"]
 
 
-def rows_of_run(kind: str, label: str, run: Path, minutes: list[float], planner, gen) -> list[Row]:
-    snaps = snapshots(run)
-    ended = run_ended(run)
+def rows_of_run(kind: str, label: str, run: Path, snaps: list[tuple[int, float]], ended: bool, minutes: list[float],
+                planner, gen) -> list[Row]:  # fmt: skip
+    """The table's rows of one run (its snapshots ``snaps``; ``ended``: whether it reached the end of its schedule)."""
     out = []
     for budget in minutes:
         within = [s for s in snaps if s[1] <= budget + 1e-9]
@@ -409,9 +412,11 @@ def main() -> None:
             ap.error(f"--run takes KIND:LABEL=RUN with KIND one of {', '.join(KINDS)}, got {spec!r}")
         if not (Path(run) / "snapshots" / "cpu.txt").is_file():
             ap.error(f"{run}: no snapshots/cpu.txt (train with train.keep_snapshots=true)")
-        rows += rows_of_run(kind, label, Path(run), args.minutes, planner, gen)
-        step, mins = snapshots(Path(run))[-1]
-        state = "its end" if run_ended(Path(run)) else "stopped there, to be resumed"
+        snaps = snapshots(Path(run))
+        ended = run_ended(Path(run), snaps)
+        rows += rows_of_run(kind, label, Path(run), snaps, ended, args.minutes, planner, gen)
+        step, mins = snaps[-1]
+        state = "its end" if ended else "stopped there, to be resumed"
         runs.append(f"{label}: `{run}` ({kind}; last snapshot: step {step}, {mins:.1f} CPU min, {state})")
     layout = planner.plan_tokens(planner.tokenize([prompts[0]["en"]]), [0], 1.0, 0.0, 0, 1.0, 1)[0]
     speed_layouts = [planner.plan_tokens(planner.tokenize([r["en"]]), [i], **_plan_kw(gen))[0]

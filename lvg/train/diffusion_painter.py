@@ -74,12 +74,6 @@ class DiffusionPainterTask(Task):
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
         self.data = d = LayoutImages("diffusion-painter", cfg.imagefolder, cfg.val_fraction, cfg.world, cfg.data_seed,
                                      max(cfg.eval.scenes, cfg.eval.loss_rows))  # fmt: skip
-        self.val_layouts, self.val_texts, self.val_images, self.judge = (
-            d.val_layouts,
-            d.val_texts,
-            d.val_images,
-            d.judge,
-        )
         pc = painter_config(d.vocabulary, cfg.model)
         self.painter = DiffusionPainter(pc).to(device).train()
         self.modules = {"painter": self.painter}
@@ -112,17 +106,17 @@ class DiffusionPainterTask(Task):
         g.eval()
         d, ec = self.device, self.cfg.eval
         out: dict[str, float] = {}
-        rows = min(ec.loss_rows, len(self.val_layouts))
+        rows = min(ec.loss_rows, len(self.data.val_layouts))
         if rows:
             gen = torch.Generator().manual_seed(0)
-            x0 = self.val_images[:rows].float() / 127.5 - 1
+            x0 = self.data.val_images[:rows].float() / 127.5 - 1
             noise = torch.randn(x0.shape, generator=gen)
             ts = torch.randint(0, g.config.num_train_timesteps, (rows,), generator=gen)
-            t = {k: v.to(d) for k, v in g.encode_layouts(self.val_layouts[:rows]).items()}
+            t = {k: v.to(d) for k, v in g.encode_layouts(self.data.val_layouts[:rows]).items()}
             out["val/loss"] = float(g.training_loss(x0.to(d), t, self.cfg.snr_gamma, noise.to(d), ts.to(d)))
-        n = min(ec.scenes, len(self.val_layouts))
+        n = min(ec.scenes, len(self.data.val_layouts))
         if n:
-            out |= self.data.scores(g.paint(self.val_layouts[:n], list(range(n)), ec.sampling_steps))
+            out |= self.data.scores(g.paint(self.data.val_layouts[:n], list(range(n)), ec.sampling_steps))
         g.train(was)
         return out
 

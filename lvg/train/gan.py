@@ -150,12 +150,6 @@ class GanPainterTask(Task):
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
         self.data = d = LayoutImages("gan-painter", cfg.imagefolder, cfg.val_fraction, cfg.world, cfg.data_seed,
                                      cfg.eval.scenes)  # fmt: skip
-        self.val_layouts, self.val_texts, self.val_images, self.judge = (
-            d.val_layouts,
-            d.val_texts,
-            d.val_images,
-            d.judge,
-        )
         pc = painter_config(d.vocabulary, cfg.model)
         painter = GanPainter(pc)
         self.base_sha256 = None
@@ -239,8 +233,8 @@ class GanPainterTask(Task):
         g = self.generator()
         was = g.training
         g.eval()
-        n = len(self.val_layouts)
-        painted = torch.cat([g.paint(self.val_layouts[s : s + 64], list(range(s, min(n, s + 64))))
+        n = len(self.data.val_layouts)
+        painted = torch.cat([g.paint(self.data.val_layouts[s : s + 64], list(range(s, min(n, s + 64))))
                              for s in range(0, n, 64)]) if n else torch.zeros(0)  # fmt: skip
         g.train(was)
         return self.data.scores(painted) if n else {}

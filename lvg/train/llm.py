@@ -85,7 +85,7 @@ class LLMTrainingConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/llm"))
 
 
-def _component(path: str | None, name: str) -> Path:
+def component_dir(path: str | None, name: str) -> Path:
     """``path`` as given (relative to the working directory), or the default model's component ``name``."""
     return Path(path) if path is not None else default_component_dir(name)
 
@@ -126,7 +126,7 @@ class LLMTask(Task):
         from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
 
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
-        image_tok = ImageTokenizer.from_pretrained(_component(cfg.image_tokenizer, "image_tokenizer"), device=device)
+        image_tok = ImageTokenizer.from_pretrained(component_dir(cfg.image_tokenizer, "image_tokenizer"), device=device)
         image_tok.requires_grad_(False)
         grid = image_tok.config.grid
         self.folder = None
@@ -138,7 +138,7 @@ class LLMTask(Task):
             lm, text_tok, layout = grow_from_pretrained(cfg.model.init_from, image_tok.codebook_size, grid * grid,
                                                         cfg.model.max_text_tokens)  # fmt: skip
         else:
-            text_tok = load_text_tokenizer(_component(cfg.text_tokenizer, "text_tokenizer"))
+            text_tok = load_text_tokenizer(component_dir(cfg.text_tokenizer, "text_tokenizer"))
             layout = VocabLayout.from_tokenizers(text_tok, image_tok.codebook_size, grid * grid,
                                                  cfg.model.max_text_tokens)  # fmt: skip
             lm = build_lm(layout, cfg.model.preset)
