@@ -10,7 +10,7 @@ Each ``--run KIND:LABEL=RUN`` is a training run folder with ``train.keep_snapsho
 and ``cpu.txt``, the training process's CPU seconds at each). KIND is ``gan`` (``lvg train gan-painter``: its EMA
 generator), ``diffusion`` (``lvg train diffusion-painter``: its EMA weights, DDIM at the painter's own steps),
 ``code`` (``lvg train painter``: argmax codes, and a second row with every token drawn at temperature 1, decoded by
-the image tokenizer the run trained on) or ``one-stage`` (``lvg train llm``: the unified LM writes the image codes
+the image tokenizer the run trained on; a masked (MaskGIT) painter, ``model.masked=true``, paints both in 8 rounds) or ``one-stage`` (``lvg train llm``: the unified LM writes the image codes
 itself from the prompt; guidance 3, temperature 1, as ``benchmarks/ablation.py``). For each budget, a run's entry is
 its last snapshot within that many CPU minutes; a run that ended inside a budget is shown once.
 
@@ -69,6 +69,7 @@ EMOJI_SAMPLING = {"temperature": 0.3, "guidance_scale": 1.0, "top_k": 0, "top_p"
 ONE_STAGE_SAMPLING = {"temperature": 1.0, "guidance_scale": 3.0, "top_k": 0, "top_p": 1.0}  # as benchmarks/ablation.py
 IOU_SCENES, FID_SCENES = 1200, 1000  # held-out scenes of the soft IoU and of FID / KID
 KINDS = ("gan", "diffusion", "code", "one-stage")
+MASKED_STEPS = 8  # rounds of a masked (MaskGIT) code painter, as MaskGIT's 8-12
 Paint = Callable[[list[Layout], list[int]], list[np.ndarray]]  # layouts, seeds -> uint8 [H, W, 3] images
 
 
@@ -115,9 +116,9 @@ def pixel_paint(g: GanPainter | DiffusionPainter) -> Paint:
     return paint
 
 
-def code_paint(painter: Painter, tokenizer: ImageTokenizer, temperature: float = 0.0) -> Paint:
+def code_paint(painter: Painter, tokenizer: ImageTokenizer, temperature: float = 0.0, steps: int = 1) -> Paint:
     def paint(layouts: list[Layout], seeds: list[int]) -> list[np.ndarray]:
-        codes = painter.paint(layouts, seeds, temperature)
+        codes = painter.paint(layouts, seeds, temperature, steps)
         return [np.asarray(im) for im in decode_images(codes, tokenizer)]
 
     return paint
@@ -213,9 +214,12 @@ def rows_of_run(kind: str, label: str, run: Path, snaps: list[tuple[int, float]]
         elif kind == "code":
             painter, tok = code_at(run, step)
             params = sum(p.numel() for p in painter.parameters())
+            steps = MASKED_STEPS if painter.config.masked else 1  # a masked painter paints in rounds
+            rounds = f"{steps} rounds, " if steps > 1 else ""
             for t, mode in ((0.0, "argmax"), (1.0, "tokens sampled at temperature 1")):
-                paint = code_paint(painter, tok, t)
-                out.append(Row(f"{name}, {mode}", f"{key}|{t}", params, PlanAndPaint(planner, paint, gen), gen, paint))
+                paint = code_paint(painter, tok, t, steps)
+                out.append(Row(f"{name}, {rounds}{mode}", f"{key}|{t}" + (f"|{steps}" if steps > 1 else ""), params,
+                               PlanAndPaint(planner, paint, gen), gen, paint))  # fmt: skip
         else:
             pipe, params = one_stage_at(run, step)
             cfg = GenerationConfig.from_kwargs(GenerationConfig(), **ONE_STAGE_SAMPLING)

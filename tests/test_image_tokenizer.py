@@ -178,3 +178,20 @@ def test_config_loading(tmp_path):
         from pathlib import Path
 
         load_config(TokenizerTrainingConfig, Path(__file__).resolve().parents[1] / shipped)
+
+
+def test_edge_weight_weighs_the_edges_of_objects_only():
+    from lvg.tokenizers.image import reconstruction_loss
+
+    img = torch.ones(1, 3, 16, 16)
+    img[:, :, 4:10, 4:10] = 0.0  # a black square on white
+
+    def loss_with_error_at(y: int, x: int, edge_weight: float) -> float:
+        recon = img * 2 - 1
+        recon[0, 0, y, x] += 0.5
+        return reconstruction_loss(recon, img, 10.0, edge_weight).item()
+
+    ratio = [loss_with_error_at(4, 4, w) / loss_with_error_at(14, 14, w) for w in (1.0, 4.0)]  # edge / far background
+    assert ratio[0] == pytest.approx(10.0) and ratio[1] == pytest.approx(40.0)
+    inside = [loss_with_error_at(7, 7, w) / loss_with_error_at(14, 14, w) for w in (1.0, 4.0)]  # flat interior
+    assert inside[0] == pytest.approx(10.0) and inside[1] == pytest.approx(10.0)

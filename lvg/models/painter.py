@@ -9,6 +9,10 @@ head predicts each FSQ digit of each token (``sum(levels)`` logits per token rat
 a much smaller head that shares what nearby codes have in common). Painting is ``argmax``: a layout
 determines its image.
 
+A ``masked`` painter (MaskGIT) also sees the codes decided so far, a mask token elsewhere: trained to fill
+masks of random ratio, it paints in ``steps`` rounds, each keeping the most confident of its new codes, so
+later codes agree with earlier ones. ``steps=1`` is the one-step painter.
+
 The trunk runs at the token grid, or ``upsample`` times coarser: then each trunk cell's head predicts
 the ``upsample x upsample`` tokens it covers (pixel shuffle), so a finer image tokenizer (more, smaller
 tokens: crisper small shapes) costs the trunk nothing.
@@ -49,6 +53,7 @@ class PainterConfig:
     upsample: int = bounded(
         1, 16, default=1
     )  # token-grid cells per trunk cell side: the trunk runs at grid // upsample
+    masked: bool = False  # MaskGIT: also sees the codes decided so far and paints in rounds (paint(steps=...))
 
     def __post_init__(self) -> None:
         check_vocabulary(self)
@@ -58,6 +63,8 @@ class PainterConfig:
             raise ValueError(f"upsample {self.upsample} must divide grid {self.grid}")
         if not self.fsq_levels:
             raise ValueError("fsq_levels must hold at least one level")
+        if not isinstance(self.masked, bool):
+            raise ValueError(f"masked must be true or false, got {self.masked!r}")
 
     @property
     def codebook_size(self) -> int:
@@ -148,6 +155,8 @@ class Painter(LayoutInputs, Component, nn.Module):
         self.body = nn.Sequential(*[ResBlock(c.width) for _ in range(c.blocks)])
         self.out_norm = nn.GroupNorm(8, c.width)
         self.head = nn.Conv2d(c.width, sum(c.fsq_levels) * c.upsample**2, 1)
+        if c.masked:  # the known codes' digits (one-hot) and a mask channel, per token, into the trunk
+            self.tokens = nn.Conv2d((sum(c.fsq_levels) + 1) * c.upsample**2, c.width, 1)
         basis = torch.cumprod(torch.tensor([1, *c.fsq_levels[:-1]]), 0)
         self.register_buffer("basis", basis, persistent=False)
         self.register_buffer("levels", torch.tensor(c.fsq_levels), persistent=False)
@@ -185,35 +194,57 @@ class Painter(LayoutInputs, Component, nn.Module):
 
     # ------------------------------------------------------------------ network
 
-    def forward(self, boxes: torch.Tensor, words: torch.Tensor, valid: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
-        """Layout tensors -> digit logits [B, sum(levels), grid, grid]."""
+    def forward(self, boxes: torch.Tensor, words: torch.Tensor, valid: torch.Tensor, bg: torch.Tensor,
+                codes: torch.Tensor | None = None, known: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """Layout tensors -> digit logits [B, sum(levels), grid, grid]. A masked painter also reads ``codes``
+        [B, g, g] where ``known`` [B, g, g] (bool) is set (None: nothing known yet)."""
         c = self.config
-        x = F.pixel_unshuffle(self.rasterize(boxes, words, valid, bg), c.patch)  # [B, C_in, g/u, g/u]
-        x = self.body(self.stem(x))  # [B, width, g/u, g/u]
+        x = self.stem(F.pixel_unshuffle(self.rasterize(boxes, words, valid, bg), c.patch))  # [B, width, g/u, g/u]
+        if c.masked:
+            x = x + self.tokens(F.pixel_unshuffle(self.token_input(codes, known, len(x)), c.upsample))
+        elif codes is not None or known is not None:
+            raise ValueError("this painter is not masked: it reads no codes (PainterConfig.masked)")
+        x = self.body(x)  # [B, width, g/u, g/u]
         return F.pixel_shuffle(self.head(F.silu(self.out_norm(x))), c.upsample)  # [B, sum(levels), g, g]
+
+    def token_input(self, codes: torch.Tensor | None, known: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """Known codes -> one-hot digits plus a mask channel [B, sum(levels) + 1, g, g] (unknown: mask only)."""
+        c, dev = self.config, self.device
+        if codes is None or known is None:
+            codes = torch.zeros(batch, c.grid, c.grid, dtype=torch.long, device=dev)
+            known = torch.zeros(batch, c.grid, c.grid, dtype=torch.bool, device=dev)
+        codes, known = codes.to(dev), known.to(dev)
+        digits = self.digits_of(codes)  # [B, n, g, g]
+        hot = torch.cat([F.one_hot(digits[:, i], L).permute(0, 3, 1, 2) for i, L in enumerate(c.fsq_levels)], 1)
+        k = known.unsqueeze(1).to(self.stem.weight.dtype)  # [B, 1, g, g]
+        return torch.cat([hot.to(k.dtype) * k, 1 - k], 1)
 
     def digits_of(self, codes: torch.Tensor) -> torch.Tensor:
         """codes [B, g, g] -> FSQ digits [B, n_levels, g, g]."""
         return (codes.unsqueeze(1) // self.basis.view(1, -1, 1, 1)) % self.levels.view(1, -1, 1, 1)
 
-    def loss(self, logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over every FSQ digit of every token; codes [B, g, g]."""
+    def loss(self, logits: torch.Tensor, codes: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean cross-entropy over every FSQ digit of every token; codes [B, g, g]. ``weight`` [B, g, g]: average
+        over the tokens it marks instead (a masked painter learns the masked tokens)."""
         digits = self.digits_of(codes.to(logits.device))
         parts = logits.split(self.config.fsq_levels, dim=1)
-        return sum(F.cross_entropy(p, digits[:, i]) for i, p in enumerate(parts)) / len(parts)
+        if weight is None:
+            return sum(F.cross_entropy(p, digits[:, i]) for i, p in enumerate(parts)) / len(parts)
+        w = weight.to(logits.device).float()
+        ce = sum(F.cross_entropy(p, digits[:, i], reduction="none") for i, p in enumerate(parts)) / len(parts)
+        return (ce * w).sum() / w.sum().clamp_min(1.0)
 
-    def codes_from_logits(self, logits: torch.Tensor, temperature: float = 0.0,
-                          seeds: list[int] | None = None) -> torch.Tensor:  # fmt: skip
-        """Digit logits -> codes [B, g, g]: the argmax of each digit, or (``temperature`` > 0) a draw from
-        ``softmax(logits / temperature)``, image ``i`` drawing from a generator seeded with ``seeds[i]``."""
+    def draw(self, logits: torch.Tensor, temperature: float = 0.0,
+             generators: list[torch.Generator] | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Digit logits -> (codes [B, g, g], their log-probability [B, g, g]): each digit's argmax, or
+        (``temperature`` > 0) a draw from ``softmax(logits / temperature)`` with image ``i``'s ``generators[i]``."""
         parts = logits.float().split(self.config.fsq_levels, dim=1)
         if temperature <= 0:
             digits = torch.stack([p.argmax(1) for p in parts], 1)  # [B, n, g, g]
         else:
-            seeds = [0] * len(logits) if seeds is None else seeds
+            gens = generators or [torch.Generator().manual_seed(0) for _ in range(len(logits))]
             rows = []
-            for i, seed in enumerate(seeds):
-                g = torch.Generator().manual_seed(int(seed))
+            for i, g in enumerate(gens):
                 draws = []
                 for p in parts:
                     probs = torch.softmax(p[i].cpu() / temperature, 0)  # [L, g, g]
@@ -221,11 +252,39 @@ class Painter(LayoutInputs, Component, nn.Module):
                     draws.append(torch.multinomial(flat, 1, generator=g).view(probs.shape[1:]))
                 rows.append(torch.stack(draws))  # [n, g, g]
             digits = torch.stack(rows).to(logits.device)
-        return (digits * self.basis.view(1, -1, 1, 1)).sum(1)
+        logp = sum(F.log_softmax(p, 1).gather(1, digits[:, i : i + 1]).squeeze(1) for i, p in enumerate(parts))
+        return (digits * self.basis.view(1, -1, 1, 1)).sum(1), logp
+
+    def codes_from_logits(self, logits: torch.Tensor, temperature: float = 0.0,
+                          seeds: list[int] | None = None) -> torch.Tensor:  # fmt: skip
+        """Digit logits -> codes [B, g, g]: the argmax of each digit, or (``temperature`` > 0) a draw from
+        ``softmax(logits / temperature)``, image ``i`` drawing from a generator seeded with ``seeds[i]``."""
+        seeds = [0] * len(logits) if seeds is None else seeds
+        return self.draw(logits, temperature, [torch.Generator().manual_seed(int(x)) for x in seeds])[0]
 
     @torch.inference_mode()
-    def paint(self, layouts: list[Layout], seeds: list[int] | None = None, temperature: float = 0.0) -> torch.Tensor:
+    def paint(self, layouts: list[Layout], seeds: list[int] | None = None, temperature: float = 0.0,
+              steps: int = 1) -> torch.Tensor:  # fmt: skip
         """Layouts -> image codes LongTensor [B, grid, grid]: the argmax codes, or sampled at ``temperature`` with
-        image ``i``'s draws seeded by ``seeds[i]``."""
+        image ``i``'s draws seeded by ``seeds[i]``. A masked painter paints in ``steps`` rounds (MaskGIT: after
+        round ``s`` of ``S``, ``1 - cos(pi/2 * s/S)`` of the tokens are kept, the most likely first)."""
+        if steps < 1 or (steps > 1 and not self.config.masked):
+            raise ValueError(f"steps={steps}: a painter paints in 1 step, a masked one (PainterConfig.masked) in >= 1")
         t = self.encode_layouts(layouts)
-        return self.codes_from_logits(self(t["boxes"], t["words"], t["valid"], t["bg"]), temperature, seeds)
+        args = (t["boxes"], t["words"], t["valid"], t["bg"])
+        if steps == 1:
+            return self.codes_from_logits(self(*args), temperature, seeds)
+        seeds = [0] * len(layouts) if seeds is None else seeds
+        gens = [torch.Generator().manual_seed(int(x)) for x in seeds]
+        B, n = len(layouts), self.config.grid**2
+        codes = torch.zeros(B, n, dtype=torch.long, device=self.device)
+        known = torch.zeros(B, n, dtype=torch.bool, device=self.device)
+        for s in range(1, steps + 1):
+            logits = self(*args, codes.view(B, self.config.grid, -1), known.view(B, self.config.grid, -1))
+            new, logp = (x.flatten(1) for x in self.draw(logits, temperature, gens))  # [B, n] each
+            keep = n if s == steps else max(int(known[0].sum()) + 1, int(n * (1 - math.cos(math.pi / 2 * s / steps))))
+            chosen = logp.masked_fill(known, float("inf")).topk(keep, dim=1).indices  # known tokens stay first
+            now = torch.zeros_like(known).scatter_(1, chosen, True)
+            codes = torch.where(now & ~known, new, codes)
+            known = now
+        return codes.view(B, self.config.grid, self.config.grid)

@@ -143,6 +143,9 @@ class Pipeline(BasePipeline):
         if cfg.painter_temperature:
             raise ValueError("painter_temperature samples a planned model's code painter; this one-stage pipeline "
                              "has no painter (its LM writes the image codes: use temperature)")  # fmt: skip
+        if cfg.painter_steps != 1:
+            raise ValueError("painter_steps sets a planned model's masked code painter's rounds; this one-stage "
+                             "pipeline has no painter: leave it at 1")  # fmt: skip
         texts = tokenize_texts(self.text_tokenizer, prompts, self.layout.max_text_tokens)
         jobs = [(i, t) for i, t in enumerate(texts) for _ in range(cfg.num_images)]
         seeds = resolve_seeds(len(jobs), cfg.seed, seeds, generator)

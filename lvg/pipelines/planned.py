@@ -489,11 +489,11 @@ class PlannedPipeline(BasePipeline):
 
     @torch.inference_mode()
     def paint(self, layouts: list[Layout], batch_size: int = 64, seeds: list[int] | None = None,
-              temperature: float = 0.0) -> tuple[list[Image.Image], torch.Tensor]:  # fmt: skip
+              temperature: float = 0.0, steps: int = 1) -> tuple[list[Image.Image], torch.Tensor]:  # fmt: skip
         """Paint layouts -> (images, codes [N, h, w]); a layout the painter cannot express raises LayoutError.
 
-        A code painter's codes (argmax, or drawn at ``temperature`` from ``seeds[i]``: ``painter_temperature``) are
-        decoded by the image tokenizer; a pixel painter (the GAN painter) paints image ``i`` with the noise of
+        A code painter's codes (argmax, or drawn at ``temperature`` from ``seeds[i]``: ``painter_temperature``; a
+        masked one in ``steps`` rounds: ``painter_steps``) are decoded by the image tokenizer; a pixel painter (the GAN painter) paints image ``i`` with the noise of
         ``seeds[i]`` (default 0), and ``codes`` are then the image tokenizer's codes of its images."""
         for lay in layouts:
             if not isinstance(lay, Layout):
@@ -509,9 +509,12 @@ class PlannedPipeline(BasePipeline):
         if temperature and self.painter.paints != "codes":  # never silently ignored
             raise ValueError(f"painter_temperature={temperature:g} samples a code painter's tokens; this painter paints "
                              "pixels and samples with its noise (the seed): leave painter_temperature at 0")  # fmt: skip
+        if steps != 1 and not getattr(self.painter.config, "masked", False):
+            raise ValueError(f"painter_steps={steps} needs a masked (MaskGIT) code painter; this one paints in one "
+                             "step: leave painter_steps at 1")  # fmt: skip
         if self.painter.paints == "codes":
             codes = torch.cat([self.painter.paint(layouts[s : s + batch_size], seeds[s : s + batch_size],
-                                                  temperature).cpu()
+                                                  temperature, steps).cpu()
                                for s in range(0, len(layouts), batch_size)])  # fmt: skip
             return decode_images(codes, self.image_tokenizer), codes
         pixels = torch.cat([self.painter.paint(layouts[s : s + batch_size], seeds[s : s + batch_size])
@@ -546,7 +549,7 @@ class PlannedPipeline(BasePipeline):
             if not layouts:
                 raise LayoutError("no layout given")
             seeds = resolve_seeds(len(layouts), cfg.seed, seeds, generator)  # a pixel painter's noise
-            images, codes = self.paint(layouts, batch_size, seeds, cfg.painter_temperature)
+            images, codes = self.paint(layouts, batch_size, seeds, cfg.painter_temperature, cfg.painter_steps)
             return PlannedPipelineOutput(images, codes, ["" for _ in layouts], seeds, [], layouts=layouts)
         if prompt is None:
             raise PromptError("give a prompt (or a layout to paint)")
@@ -566,7 +569,7 @@ class PlannedPipeline(BasePipeline):
         cand_jobs = [i for i in jobs for _ in range(k)]
         layouts = self.planner.plan_tokens([text_ids[i] for i in cand_jobs], cand, cfg.guidance_scale,
                                            cfg.temperature, cfg.top_k, cfg.top_p, batch_size)  # fmt: skip
-        images, codes = self.paint(layouts, batch_size, cand, cfg.painter_temperature)
+        images, codes = self.paint(layouts, batch_size, cand, cfg.painter_temperature, cfg.painter_steps)
         cand_prompts = [prompts[i] for i in cand_jobs]
         if k == 1:
             out = PlannedPipelineOutput(images, codes, cand_prompts, cand, [], layouts=layouts)
@@ -591,7 +594,7 @@ class PlannedPipeline(BasePipeline):
             new_seeds = [candidate_seed(seeds[i], cfg.rerank - 1 + t) for i in redo]
             layouts = self.planner.plan_tokens([text_ids[i] for i in redo], new_seeds, cfg.guidance_scale,
                                                cfg.temperature, cfg.top_k, cfg.top_p, batch_size)  # fmt: skip
-            images, codes = self.paint(layouts, batch_size, new_seeds, cfg.painter_temperature)
+            images, codes = self.paint(layouts, batch_size, new_seeds, cfg.painter_temperature, cfg.painter_steps)
             for j, ok in enumerate(self.agrees(images, [out.prompts[i] for i in redo], batch_size)):
                 if ok:
                     i = redo[j]

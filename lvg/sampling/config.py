@@ -54,7 +54,8 @@ class GenerationConfig:
 
     ``num_images`` per prompt; classifier-free ``guidance_scale`` (1 = off); ``temperature`` (0 = greedy),
     ``top_k`` (0 = off) and ``top_p`` (1 = off) for the image tokens (a planned model: the layout tokens);
-    ``painter_temperature``: a code painter's per-token sampling temperature (0 = argmax); ``seed`` of the first image (image ``j``
+    ``painter_temperature``: a code painter's per-token sampling temperature (0 = argmax); ``painter_steps``: the
+    rounds a masked code painter paints in (MaskGIT; 1 = one step); ``seed`` of the first image (image ``j``
     uses ``seed + j``; None draws one); ``rerank`` CLIP candidates per image (1 = off); ``verify``: how many more
     tries an image gets whose own caption contradicts its prompt (``True`` = 3, 0/False = off; needs a reader);
     ``allow_unsupported``: draw (and flag) a prompt the planner refuses instead of raising.
@@ -75,6 +76,8 @@ class GenerationConfig:
     painter_temperature: float = bounded(0.0, 10.0, default=0.0, note="0 means argmax", sampling=True,
                                          help="the code painter draws each image token at this temperature, 0 = "
                                               "argmax (a GAN painter samples with its noise)")  # fmt: skip
+    painter_steps: int = bounded(1, 64, default=1, note="1 means one step", sampling=True,
+                                 help="rounds a masked (MaskGIT) code painter paints in, 1 = one step")  # fmt: skip
     seed: int | None = bounded(0, MAX_SEED, default=None, help="seed of the first image (image j uses seed + j)")
     rerank: int = bounded(1, MAX_RERANK, default=1, help="CLIP candidates per image, 1 = off")
     verify: int = bounded(0, MAX_RERANK, default=0, note="or True/False",

@@ -214,11 +214,14 @@ class ImageTokenizer(Component, nn.Module):
         return next(self.parameters()).device
 
 
-def reconstruction_loss(recon: torch.Tensor, images: torch.Tensor, fg_weight: float = 10.0) -> torch.Tensor:
-    """L1 + MSE in [-1, 1] space, with pixels that differ from the image's background weighted up.
+def reconstruction_loss(recon: torch.Tensor, images: torch.Tensor, fg_weight: float = 10.0,
+                        edge_weight: float = 1.0) -> torch.Tensor:  # fmt: skip
+    """L1 + MSE in [-1, 1] space, with pixels that differ from the background weighted up.
 
     Objects cover ~7% of a Shapes World image; unweighted losses leave them blurry. The background
     is estimated per image as the median colour, so the weighting works for any flat background.
+    ``edge_weight`` multiplies the weight of edge pixels (their 3x3 neighbourhood is not one colour):
+    the partly covered pixels that decide how crisp a small shape looks.
     """
     target = images * 2 - 1
     bg = target.flatten(2).median(dim=2).values[..., None, None]  # [B, 3, 1, 1]
@@ -226,5 +229,8 @@ def reconstruction_loss(recon: torch.Tensor, images: torch.Tensor, fg_weight: fl
     if fg_weight != 1.0:  # grow the mask by one pixel so edges count as foreground
         fg = F.max_pool2d(fg, 3, stride=1, padding=1)
     w = 1 + (fg_weight - 1) * fg
+    if edge_weight != 1.0:  # local range of any channel above 0.05: an edge
+        spread = F.max_pool2d(target, 3, stride=1, padding=1) + F.max_pool2d(-target, 3, stride=1, padding=1)
+        w = w * (1 + (edge_weight - 1) * (spread.amax(1, keepdim=True) > 0.05).float())
     err = (recon.float() - target).abs() + (recon.float() - target) ** 2
     return (w * err).sum() / (w.sum() * 3)

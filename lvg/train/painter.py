@@ -11,6 +11,7 @@ background came out right. The result is ``OUT/painter`` (``config.json`` + ``mo
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +44,13 @@ class PainterModelConfig:
     blocks: int = 4
     margin: float = 1.0
     upsample: int = 1  # token-grid cells per trunk cell side (2: a 32x32 tokenizer, a 16x16 trunk)
+    masked: bool = False  # MaskGIT: learn to fill masked codes from the known ones; paints in eval.steps rounds
 
 
 @dataclass
 class PainterEvalConfig:
     scenes: int = 300  # held-out scenes painted and judged at each validation
+    steps: int = 8  # rounds a masked painter paints in at validation (1 for a one-step painter)
 
 
 @dataclass
@@ -84,7 +87,7 @@ def folder_vocabulary(rows: list[dict]) -> dict:
 
 def painter_config(vocabulary: dict, grid: int, fsq_levels: list[int], m: PainterModelConfig) -> PainterConfig:
     return PainterConfig(**vocabulary, grid=grid, fsq_levels=list(fsq_levels), embed_dim=m.embed_dim, width=m.width,
-                         blocks=m.blocks, margin=m.margin, upsample=m.upsample)  # fmt: skip
+                         blocks=m.blocks, margin=m.margin, upsample=m.upsample, masked=m.masked)  # fmt: skip
 
 
 def shapes_world_painter_config(grid: int, fsq_levels: list[int], m: PainterModelConfig) -> PainterConfig:
@@ -109,24 +112,25 @@ def folder_painter_config(rows: list[dict], grid: int, fsq_levels: list[int], m:
 
 
 @torch.inference_mode()
-def validate(painter: Painter, image_tok: ImageTokenizer, scenes: list, codes: torch.Tensor) -> dict[str, float]:
-    """Token accuracy and the pixel judge's full-scene pass rate on held-out scenes."""
+def validate(painter: Painter, image_tok: ImageTokenizer, scenes: list, codes: torch.Tensor,
+             steps: int = 1) -> dict[str, float]:  # fmt: skip
+    """Token accuracy and the pixel judge's full-scene pass rate on held-out scenes (painted in ``steps`` rounds)."""
     from lvg.worlds.shapes.judge import judge
 
     was = painter.training
     painter.eval()
     layouts = [layout_from_scene(s) for s in scenes]
-    pred = torch.cat([painter.paint(layouts[i : i + 64]).cpu() for i in range(0, len(layouts), 64)])
+    pred = torch.cat([painter.paint(layouts[i : i + 64], steps=steps).cpu() for i in range(0, len(layouts), 64)])
     passed = sum(judge(im, describe_fully(s)).passed for im, s in zip(decode_images(pred, image_tok), scenes))
     painter.train(was)
     return {"val/token_acc": (pred == codes).float().mean().item(), "val/scene_pass": passed / len(scenes)}
 
 
 @torch.inference_mode()
-def token_accuracy(painter: Painter, layouts: list, codes: torch.Tensor) -> float:
+def token_accuracy(painter: Painter, layouts: list, codes: torch.Tensor, steps: int = 1) -> float:
     was = painter.training
     painter.eval()
-    pred = torch.cat([painter.paint(layouts[i : i + 64]).cpu() for i in range(0, len(layouts), 64)])
+    pred = torch.cat([painter.paint(layouts[i : i + 64], steps=steps).cpu() for i in range(0, len(layouts), 64)])
     painter.train(was)
     return (pred == codes).float().mean().item()
 
@@ -170,25 +174,47 @@ class PainterTask(Task):
             painter, _, self.base_sha256 = adapt_painter(base, painter.config, cfg.finetune)
         self.painter = painter.to(device).train()
         self.modules = {"painter": self.painter}
+        self.steps = cfg.eval.steps if painter.config.masked else 1
+
+    def known(self, step: int, rows: list[int]) -> torch.Tensor:
+        """A masked painter's known tokens [B, g, g] for the batch rows ``rows`` of ``step``: per row a mask ratio
+        ``cos(pi/2 * u)``, u uniform (MaskGIT's schedule), each token masked with that probability; seeded by
+        the row, so a resumed run draws the same masks."""
+        g = self.painter.config.grid
+        out = []
+        for j in rows:
+            gen = torch.Generator().manual_seed(self.cfg.data_seed * 1_000_003 + step * 4096 + j)
+            ratio = math.cos(math.pi / 2 * torch.rand((), generator=gen).item())
+            out.append(torch.rand(g, g, generator=gen) >= ratio)
+        return torch.stack(out)
 
     def batch(self, step: int, shard: Shard) -> dict:
         B = self.cfg.train.batch_size
         if self.rows is None:
             scenes = [scenes_for(f"lvg-painter:{self.cfg.data_seed}", step * B + j, 1)[0] for j in shard.rows(B)]
-            return {"scenes": scenes, "layouts": [layout_from_scene(s) for s in scenes]}
-        idx = self.folder.indices(step, shard, B, f"lvg-painter-folder:{self.cfg.data_seed}")
-        return {"codes": self.folder_codes[idx], "layouts": [self.folder_layouts[j] for j in idx]}
+            out = {"scenes": scenes, "layouts": [layout_from_scene(s) for s in scenes]}
+        else:
+            idx = self.folder.indices(step, shard, B, f"lvg-painter-folder:{self.cfg.data_seed}")
+            out = {"codes": self.folder_codes[idx], "layouts": [self.folder_layouts[j] for j in idx]}
+        if self.painter.config.masked:
+            out["known"] = self.known(step, list(shard.rows(B)))
+        return out
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         with full_precision(self.device):
             codes = batch["codes"] if "codes" in batch else targets(batch["scenes"], self.image_tok)  # [B, g, g]
         t = self.painter.encode_layouts(batch["layouts"])
-        logits = self.painter(t["boxes"], t["words"], t["valid"], t["bg"])  # [B, sum(levels), g, g]
-        return {"loss": self.painter.loss(logits.float(), codes.to(self.device))}
+        if not self.painter.config.masked:
+            logits = self.painter(t["boxes"], t["words"], t["valid"], t["bg"])  # [B, sum(levels), g, g]
+            return {"loss": self.painter.loss(logits.float(), codes.to(self.device))}
+        # a masked painter fills the masked tokens from the known ones (held-out rows: nothing known)
+        known = batch.get("known", torch.zeros(codes.shape, dtype=torch.bool)).to(self.device)
+        logits = self.painter(t["boxes"], t["words"], t["valid"], t["bg"], codes, known)
+        return {"loss": self.painter.loss(logits.float(), codes.to(self.device), ~known)}
 
     def validate(self) -> dict[str, float]:
         if self.rows is None:
-            return validate(self.painter, self.image_tok, self.val_scenes, self.val_codes)
+            return validate(self.painter, self.image_tok, self.val_scenes, self.val_codes, self.steps)
         if self.val_codes is None:
             return {}
         # a user folder has no judge: the loss and token accuracy on its held-out rows
@@ -200,7 +226,10 @@ class PainterTask(Task):
                 for c in chunks
             ),
         )
-        return {"val/loss": loss, "val/token_acc": token_accuracy(self.painter, self.val_layouts, self.val_codes)}
+        return {
+            "val/loss": loss,
+            "val/token_acc": token_accuracy(self.painter, self.val_layouts, self.val_codes, self.steps),
+        }
 
     def summary(self, metrics: dict[str, float]) -> str:
         return headline(metrics) if self.rows is None else super().summary(metrics)

@@ -32,6 +32,7 @@ from .loop import Shard, Task, Update, run
 @dataclass
 class TokenizerLossConfig:
     fg_weight: float = 10.0  # weight of pixels that differ from the background (objects, edges)
+    edge_weight: float = 1.0  # extra factor on edge pixels (3x3 neighbourhood not one colour): crisp small shapes
     gan_weight: float = 0.0  # PatchGAN generator loss weight; 0 switches the discriminator off
     gan_start: int = 2000  # step at which the adversarial term starts
     disc_lr: float = 2e-4
@@ -130,7 +131,7 @@ class TokenizerTask(Task):
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         images = batch["image"].to(self.device, non_blocking=True).float() / 255  # [B, 3, 64, 64]
         recon, codes, aux = self.model(images)
-        rec = reconstruction_loss(recon, images, self.cfg.loss.fg_weight)
+        rec = reconstruction_loss(recon, images, self.cfg.loss.fg_weight, self.cfg.loss.edge_weight)
         out = {"loss": rec + aux, "rec": rec}
         if self.gan_on(batch["step"]):
             out["g_loss"] = hinge_g_loss(self.disc(recon))

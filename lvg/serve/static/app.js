@@ -57,6 +57,7 @@ if (typeof document !== "undefined") (function () {
     topK: $("top-k"),
     topP: $("top-p"),
     painterTemperature: $("painter-temperature"),
+    painterSteps: $("painter-steps"),
     allowUnsupported: $("allow-unsupported"),
     generate: $("generate"),
     busy: $("busy"),
@@ -286,6 +287,7 @@ if (typeof document !== "undefined") (function () {
         top_k: numberOr(els.topK, null, Number),
         top_p: numberOr(els.topP, null, Number),
         painter_temperature: numberOr(els.painterTemperature, null, Number),
+        painter_steps: numberOr(els.painterSteps, null, Number),
         allow_unsupported: els.allowUnsupported.checked, // false: a prompt the model cannot draw is refused (422)
       },
     };
