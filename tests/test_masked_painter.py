@@ -86,9 +86,9 @@ def test_a_one_step_painter_refuses_rounds_and_codes():
     lay = layout_from_scene(sample_scene(random.Random(0)))
     with pytest.raises(ValueError, match="masked"):
         painter.paint([lay], steps=2)
-    t = painter.encode_layouts([lay])
+    t, g = painter.encode_layouts([lay]), painter.config.grid
     with pytest.raises(ValueError, match="not masked"):
-        painter(t["boxes"], t["words"], t["valid"], t["bg"], torch.zeros(1, 16, 16, dtype=torch.long))
+        painter(t["boxes"], t["words"], t["valid"], t["bg"], torch.zeros(1, g, g, dtype=torch.long))
 
 
 def test_the_pipeline_takes_painter_steps_from_the_generation_config(overfit_masked, tmp_path):
