@@ -401,7 +401,12 @@ def main() -> None:
         planner, gen, clip = shipped.planner, shipped.generation_config, shipped.clip
         code = shipped.use_painter("code")
         paint = code_paint(code.painter, code.image_tokenizer)
-        rows.append(Row("code painter (shipped `code_painter/`, 16x16 FSQ), argmax", f"{SHAPES_MODEL}|code",
+        weights = b"".join(
+            (SHAPES_MODEL / d / "model.safetensors").read_bytes() for d in ("code_painter", "image_tokenizer")
+        )
+        grid = code.image_tokenizer.config.grid  # the key names the weights: a retrained folder is measured anew
+        rows.append(Row(f"code painter (shipped `code_painter/`, {grid}x{grid} FSQ), argmax",
+                        f"{SHAPES_MODEL}|code|{hashlib.sha256(weights).hexdigest()[:16]}",
                         sum(p.numel() for p in code.painter.parameters()), PlanAndPaint(planner, paint, gen), gen,
                         paint))  # fmt: skip
     else:

@@ -3,7 +3,7 @@
 #
 #   bash scripts/train_shapes_default.sh [STAGE ...]     STAGE: tokenizer plan export refine eval (default: all five)
 #
-#   tokenizer  the 16x16 image tokenizer on one core; the LMs (the planner, then the reading LM: neither needs
+#   tokenizer  the 32x32 image tokenizer on one core; the LMs (the planner, then the reading LM: neither needs
 #              images) start on the other core and go on through the next stage
 #   plan       the reader, then the code painter (both need the new image tokenizer), then the GAN painter (pixels:
 #              no tokenizer; the folder's painter, the code painter kept as code_painter/, --painter code), on the
@@ -105,12 +105,12 @@ for stage in $STAGES; do
     case $stage in
     tokenizer)
         start_lms  # the LMs need no image tokenizer: use the other core now
-        done_flag "$RUNS/tokenizer-shapes-16x16/image_tokenizer/model.safetensors" \
-            || train tokenizer tokenizer-shapes-16x16.yaml tokenizer-shapes-16x16
-        $PY -m lvg.cli eval tokenizer --model "$RUNS/tokenizer-shapes-16x16/image_tokenizer" --num "${EVAL_NUM:-1000}" \
-            > "$RUNS/tokenizer-shapes-16x16/eval.json"
+        done_flag "$RUNS/tokenizer-shapes-32x32/image_tokenizer/model.safetensors" \
+            || train tokenizer tokenizer-shapes-32x32.yaml tokenizer-shapes-32x32
+        $PY -m lvg.cli eval tokenizer --model "$RUNS/tokenizer-shapes-32x32/image_tokenizer" --num "${EVAL_NUM:-1000}" \
+            > "$RUNS/tokenizer-shapes-32x32/eval.json"
         # the painter and the reader train on the model folder's tokenizer, so put the new one there (fp16)
-        $PY - "$RUNS/tokenizer-shapes-16x16/image_tokenizer" "$OUT/image_tokenizer" <<'PYEOF'
+        $PY - "$RUNS/tokenizer-shapes-32x32/image_tokenizer" "$OUT/image_tokenizer" <<'PYEOF'
 import sys
 
 import torch

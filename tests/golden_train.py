@@ -57,20 +57,33 @@ def planner(out: Path) -> list[dict]:
                                                             f"text_tokenizer={MODEL / 'text_tokenizer'}"])  # fmt: skip
 
 
+def tiny_image_tokenizer(out: Path) -> Path:
+    """A tiny image tokenizer of seeded random weights (8x8 grid, 16 codes): the cases that need one train against
+    it, so their losses do not change when the shipped model's tokenizer is retrained."""
+    import torch
+
+    from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig
+
+    torch.manual_seed(0)
+    ImageTokenizer(ImageTokenizerConfig(channels=[8, 16, 16], fsq_levels=[4, 4])).save_pretrained(out / "imgtok")
+    return out / "imgtok"
+
+
 def painter(out: Path) -> list[dict]:
     from lvg.train.painter import PainterTrainingConfig, train_painter
 
-    return _run(PainterTrainingConfig, train_painter, out, ["model.width=16", "model.blocks=1", "model.embed_dim=8",
-                                                            "eval.scenes=4", "train.batch_size=4", "train.lr=1e-3",
-                                                            f"image_tokenizer={MODEL / 'image_tokenizer'}"])  # fmt: skip
+    return _run(PainterTrainingConfig, train_painter, out / "run", ["model.width=16", "model.blocks=1",
+                                                                    "model.embed_dim=8", "eval.scenes=4",
+                                                                    "train.batch_size=4", "train.lr=1e-3",
+                                                                    f"image_tokenizer={tiny_image_tokenizer(out)}"])  # fmt: skip
 
 
 def reader(out: Path) -> list[dict]:
     from lvg.train.reader import ReaderTrainingConfig, train_reader
 
-    return _run(ReaderTrainingConfig, train_reader, out, ["model.width=16", "model.blocks=1", "eval_scenes=4",
-                                                          "train.batch_size=4", "train.lr=1e-3",
-                                                          f"image_tokenizer={MODEL / 'image_tokenizer'}"])  # fmt: skip
+    return _run(ReaderTrainingConfig, train_reader, out / "run", ["model.width=16", "model.blocks=1", "eval_scenes=4",
+                                                                  "train.batch_size=4", "train.lr=1e-3",
+                                                                  f"image_tokenizer={tiny_image_tokenizer(out)}"])  # fmt: skip
 
 
 def reading_lm(out: Path) -> list[dict]:
@@ -93,14 +106,10 @@ def clip(out: Path) -> list[dict]:
 
 
 def llm(out: Path) -> list[dict]:
-    import torch
 
-    from lvg.tokenizers.image import ImageTokenizer, ImageTokenizerConfig
     from lvg.train.llm import LLMTrainingConfig, train_llm
 
-    torch.manual_seed(0)
-    ImageTokenizer(ImageTokenizerConfig(channels=[8, 16, 16], fsq_levels=[4, 4])).save_pretrained(out / "imgtok")
-    return _run(LLMTrainingConfig, train_llm, out / "run", ["model.preset=tiny", f"image_tokenizer={out / 'imgtok'}",
+    return _run(LLMTrainingConfig, train_llm, out / "run", ["model.preset=tiny", f"image_tokenizer={tiny_image_tokenizer(out)}",
                                                             f"text_tokenizer={MODEL / 'text_tokenizer'}",
                                                             "eval.prompts_per_category=1", "eval.captions=2",
                                                             "train.batch_size=6", "train.lr=1e-3"])  # fmt: skip

@@ -9,6 +9,8 @@ components, and ``lvg generate --help`` must run.
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
 import os
 import shutil
 import subprocess
@@ -65,12 +67,12 @@ def test_non_editable_install_finds_the_default_model(tmp_path):
     r = subprocess.run([sys.executable, "-c", CHECK, str(target)], cwd=elsewhere, env=env, capture_output=True,
                        text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
-    import json
-
     facts = json.loads(r.stdout.strip().splitlines()[-1])
     assert facts["lvg"].startswith(str(target.resolve())), facts  # the installed copy, not the source tree
     assert facts["model"].startswith(str(target.resolve())) and not facts["symlink"], facts  # real package data
-    assert facts["codebook"] == 1000 and facts["clip"] and facts["text_tokenizer"] and facts["prompts"] == 450
+    shipped = json.loads((ROOT / "models" / "shapes-default" / "image_tokenizer" / "config.json").read_text())
+    assert facts["codebook"] == math.prod(shipped["fsq_levels"]), facts  # the shipped tokenizer, read from the package
+    assert facts["clip"] and facts["text_tokenizer"] and facts["prompts"] == 450
     lvg_script = target / "bin" / "lvg"
     cmd = [str(lvg_script)] if lvg_script.is_file() else [sys.executable, "-m", "lvg.cli"]
     r = subprocess.run([*cmd, "generate", "--help"], cwd=elsewhere, env=env, capture_output=True, text=True,

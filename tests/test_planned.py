@@ -55,7 +55,7 @@ def tiny_planned(tmp_path_factory) -> Path:
                                                   PainterModelConfig(embed_dim=16, width=64, blocks=2)))  # fmt: skip
     codes = targets(scenes, image_tok)
     t = painter.encode_layouts([layout_from_scene(s) for s in scenes])
-    overfit(painter, lambda: painter.loss(painter(t["boxes"], t["words"], t["valid"], t["bg"]), codes), 300)
+    overfit(painter, lambda: painter.loss(painter(t["boxes"], t["words"], t["valid"], t["bg"]), codes), 600)
     lm.eval()
     painter.eval()
     pipe = PlannedPipeline(LayoutPlanner(lm, text_tok, vocab), painter, image_tok)

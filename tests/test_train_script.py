@@ -26,7 +26,7 @@ TINY_LM = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, 
 TRAIN = {"steps": 2, "batch_size": 4, "warmup_steps": 1, "log_every": 1, "eval_every": 2, "ckpt_every": 2,
          "progress": False, "num_workers": 0}  # fmt: skip
 SHRINK = {  # config file -> changes (nested dicts merge into the real config's sections)
-    "tokenizer-shapes-16x16.yaml": {
+    "tokenizer-shapes-32x32.yaml": {
         "model": {"channels": [8], "decoder_res_blocks": 1},
         "eval": {"num_images": 4, "round_trip_prompts": 2},
     },
@@ -110,7 +110,7 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
         "stage export",
         "stage refine",
     }
-    assert json.loads((repo / "runs" / "tokenizer-shapes-16x16" / "eval.json").read_text(encoding="utf-8"))
+    assert json.loads((repo / "runs" / "tokenizer-shapes-32x32" / "eval.json").read_text(encoding="utf-8"))
     index = json.loads((tmp_path / "model" / "model_index.json").read_text(encoding="utf-8"))
     assert index["_class_name"] == "PlannedPipeline"
     # the assembled folder loads strictly and generates (with the tiny models, any picture will do)
