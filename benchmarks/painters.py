@@ -29,7 +29,10 @@ shipped planner (and the shipped code painter, the reference row); Emoji World: 
   (``lvg.eval.object_iou.painted_object_iou``; not for the one-stage LM, which has no layout), worst kind's share
   >= 0.9 (target 99%) and the small stars' mean; and FID / KID (x1000) of 1,000 held-out scenes painted from their
   layouts (the one-stage LM: drawn from their full English captions) against their renders, in the shipped CLIP's image
-  features, beside real-vs-real (1,000 other renders).
+  features, beside real-vs-real (1,000 other renders);
+- Emoji World: FID / KID (x1000) of the row's images of the 450 English benchmark prompts (the whole text -> image
+  path, prompt i with seed i) against renders of the same prompts, in the shipped Emoji CLIP's image features
+  (``models/emoji-default/clip``), beside real-vs-real (a second set of renders); cached apart from the other figures.
 Every row's quality figures are cached in ``--cache`` (one JSON per row), so rows can be measured by several
 processes (``--no-write``) and the section written by a last run that measures only the speeds.
 Writes BENCHMARKS.md's "painters-WORLD" section.
@@ -38,6 +41,7 @@ Writes BENCHMARKS.md's "painters-WORLD" section.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import random
@@ -54,6 +58,7 @@ from safetensors.torch import load_file
 from lvg.data.layout import Layout
 from lvg.eval.object_iou import painted_object_iou
 from lvg.eval.shapes import evaluate_generation
+from lvg.images import images_to_tensor
 from lvg.models.diffusion_painter import DiffusionPainter
 from lvg.models.gan import GanPainter
 from lvg.models.painter import Painter
@@ -69,6 +74,7 @@ EMOJI_SAMPLING = {"temperature": 0.3, "guidance_scale": 1.0, "top_k": 0, "top_p"
 ONE_STAGE_SAMPLING = {"temperature": 1.0, "guidance_scale": 3.0, "top_k": 0, "top_p": 1.0}  # as benchmarks/ablation.py
 IOU_SCENES, FID_SCENES = 1200, 1000  # held-out scenes of the soft IoU and of FID / KID
 KINDS = ("gan", "diffusion", "code", "one-stage")
+EMOJI_CLIP = ROOT / "models" / "emoji-default" / "clip"
 MASKED_STEPS = 8  # rounds of a masked (MaskGIT) code painter, as MaskGIT's 8-12
 Paint = Callable[[list[Layout], list[int]], list[np.ndarray]]  # layouts, seeds -> uint8 [H, W, 3] images
 
@@ -297,6 +303,34 @@ def shapes_fid(row: Row, clip, num: int = 1000) -> tuple[float, float]:
     return frechet_distance(fr, ff), 1000 * kernel_inception_distance(fr, ff)[0]
 
 
+def emoji_renders(prompts: list[dict], key: str) -> torch.Tensor:
+    """Renders of the benchmark prompts' own scenes (scene ``i`` drawn from ``{key}:{i}``), uint8 [N, 3, H, W]."""
+    from lvg.worlds.emoji.benchmark import scene_from_spec
+
+    world = get_world("emoji")
+    return images_to_tensor([world.render(scene_from_spec(r["spec"], random.Random(f"{key}:{i}")))
+                             for i, r in enumerate(prompts)])  # fmt: skip
+
+
+def emoji_features(clip, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return torch.cat([clip.image_features(x[s : s + 250]) for s in range(0, len(x), 250)]).numpy()
+
+
+def emoji_fid(row: Row, clip, prompts: list[dict]) -> list[float]:
+    """FID and KID x1000 of the row's images of the benchmark's English prompts (prompt i with seed i, the whole
+    text -> image path) against renders of the same prompts, in the Emoji CLIP's image features."""
+    from lvg.eval.metrics import frechet_distance, kernel_inception_distance
+
+    draw = text_paint(row)
+    texts = [r["en"] for r in prompts]
+    n = len(texts)
+    fake = np.stack([im for s in range(0, n, 64) for im in draw(texts[s : s + 64], list(range(s, min(n, s + 64))))])
+    fr = emoji_features(clip, emoji_renders(prompts, "lvg-real:0"))
+    ff = emoji_features(clip, images_to_tensor(list(fake)))
+    return [frechet_distance(fr, ff), 1000 * kernel_inception_distance(fr, ff, subset_size=200)[0]]
+
+
 def real_vs_real(clip, num: int = 1000) -> tuple[float, float]:
     from lvg.eval.metrics import frechet_distance, kernel_inception_distance
     from lvg.worlds.shapes.render import render
@@ -414,6 +448,9 @@ def main() -> None:
             ap.error("--world emoji needs --planner")
         planner = LayoutPlanner.from_pretrained(args.planner)
         gen = GenerationConfig.from_kwargs(GenerationConfig(), **EMOJI_SAMPLING)
+        from lvg.models.clip import ShapesClip
+
+        clip = ShapesClip.from_pretrained(EMOJI_CLIP).eval()  # FID / KID features: the shipped Emoji CLIP
     for spec in args.run:
         kind, sep1, rest = spec.partition(":")
         label, sep2, run = rest.partition("=")
@@ -443,6 +480,9 @@ def main() -> None:
     cats: dict[str, dict] = {}
     for row in rows:
         q = cached_quality(cache, row, lambda r=row: quality(r, args.world, prompts, referee, layout, clip))
+        if args.world == "emoji":  # cached apart from the rest, under a key of its own
+            fid_row = dataclasses.replace(row, key=f"{row.key}|emoji-fid")
+            q = q | cached_quality(cache, fid_row, lambda r=row: {"fid": emoji_fid(r, clip, prompts)})
         cats[row.name] = q["categories"]
         b1, b64 = speed(row.paint, speed_layouts) if row.paint is not None else speed(text_paint(row), speed_prompts)
         lines.append(table_line(row, q, b1, b64))
@@ -451,6 +491,14 @@ def main() -> None:
         rf, rk = real_vs_real(clip)
         lines.append(f"\nReal vs real (1,000 renders against 1,000 others, same features): FID {rf:.4f}, KID x1000 "
                      f"{rk:.3f}.")  # fmt: skip
+    else:
+        from lvg.eval.metrics import frechet_distance, kernel_inception_distance
+
+        a, b = (emoji_features(clip, emoji_renders(prompts, f"lvg-real:{k}")) for k in (0, 1))
+        lines.append(f"\nFID / KID x1000 (Emoji World): each row's images of the {len(prompts)} English benchmark prompts "
+                     f"against renders of the same prompts, in the shipped Emoji CLIP's image features "
+                     f"(`{EMOJI_CLIP.relative_to(ROOT)}`); real vs real (a second set of renders): FID "
+                     f"{frechet_distance(a, b):.4f}, KID x1000 {1000 * kernel_inception_distance(a, b, subset_size=200)[0]:.3f}.")  # fmt: skip
     names = list(cats)
     cat_names = list(next(iter(cats.values()))["en"])
     lines += ["", "Per category, whole prompt right (EN / ZH):", "",
