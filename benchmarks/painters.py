@@ -297,9 +297,7 @@ def shapes_fid(row: Row, clip, num: int = 1000) -> tuple[float, float]:
         conds, draw = [spec_to_text(describe_fully(sc), "en") for sc in scenes], text_paint(row)
     fake = np.stack([im for s in range(0, num, 64) for im in draw(conds[s : s + 64], list(range(s, min(num, s + 64))))])
     fake = torch.from_numpy(fake).permute(0, 3, 1, 2)
-    with torch.no_grad():
-        fr = torch.cat([clip.image_features(real[s : s + 250]) for s in range(0, num, 250)]).numpy()
-        ff = torch.cat([clip.image_features(fake[s : s + 250]) for s in range(0, num, 250)]).numpy()
+    fr, ff = clip_features(clip, real), clip_features(clip, fake)
     return frechet_distance(fr, ff), 1000 * kernel_inception_distance(fr, ff)[0]
 
 
@@ -312,23 +310,23 @@ def emoji_renders(prompts: list[dict], key: str) -> torch.Tensor:
                              for i, r in enumerate(prompts)])  # fmt: skip
 
 
-def emoji_features(clip, x: torch.Tensor) -> np.ndarray:
+def clip_features(clip, x: torch.Tensor) -> np.ndarray:
+    """CLIP image features of uint8 images [N, 3, H, W], 250 at a time."""
     with torch.no_grad():
         return torch.cat([clip.image_features(x[s : s + 250]) for s in range(0, len(x), 250)]).numpy()
 
 
-def emoji_fid(row: Row, clip, prompts: list[dict]) -> list[float]:
+def emoji_fid(row: Row, clip, prompts: list[dict], real: np.ndarray) -> list[float]:
     """FID and KID x1000 of the row's images of the benchmark's English prompts (prompt i with seed i, the whole
-    text -> image path) against renders of the same prompts, in the Emoji CLIP's image features."""
+    text -> image path) against ``real``, the Emoji CLIP's image features of renders of the same prompts."""
     from lvg.eval.metrics import frechet_distance, kernel_inception_distance
 
     draw = text_paint(row)
     texts = [r["en"] for r in prompts]
     n = len(texts)
-    fake = np.stack([im for s in range(0, n, 64) for im in draw(texts[s : s + 64], list(range(s, min(n, s + 64))))])
-    fr = emoji_features(clip, emoji_renders(prompts, "lvg-real:0"))
-    ff = emoji_features(clip, images_to_tensor(list(fake)))
-    return [frechet_distance(fr, ff), 1000 * kernel_inception_distance(fr, ff, subset_size=200)[0]]
+    fake = [im for s in range(0, n, 64) for im in draw(texts[s : s + 64], list(range(s, min(n, s + 64))))]
+    ff = clip_features(clip, images_to_tensor(fake))
+    return [frechet_distance(real, ff), 1000 * kernel_inception_distance(real, ff, subset_size=200)[0]]
 
 
 def real_vs_real(clip, num: int = 1000) -> tuple[float, float]:
@@ -478,11 +476,14 @@ def main() -> None:
              "small star soft IoU | FID | KID x1000 | distinct / 16 | mean pairwise RMS | img/s batch 1 | batch 64 | "
              "parameters |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     cats: dict[str, dict] = {}
+    # Emoji World's FID references: the Emoji CLIP's features of two sets of renders of the benchmark prompts
+    emoji_real = None if args.world != "emoji" else [clip_features(clip, emoji_renders(prompts, f"lvg-real:{k}"))
+                                                     for k in (0, 1)]  # fmt: skip
     for row in rows:
         q = cached_quality(cache, row, lambda r=row: quality(r, args.world, prompts, referee, layout, clip))
-        if args.world == "emoji":  # cached apart from the rest, under a key of its own
+        if emoji_real is not None:  # cached apart from the rest, under a key of its own
             fid_row = dataclasses.replace(row, key=f"{row.key}|emoji-fid")
-            q = q | cached_quality(cache, fid_row, lambda r=row: {"fid": emoji_fid(r, clip, prompts)})
+            q = q | cached_quality(cache, fid_row, lambda r=row: {"fid": emoji_fid(r, clip, prompts, emoji_real[0])})
         cats[row.name] = q["categories"]
         b1, b64 = speed(row.paint, speed_layouts) if row.paint is not None else speed(text_paint(row), speed_prompts)
         lines.append(table_line(row, q, b1, b64))
@@ -494,7 +495,7 @@ def main() -> None:
     else:
         from lvg.eval.metrics import frechet_distance, kernel_inception_distance
 
-        a, b = (emoji_features(clip, emoji_renders(prompts, f"lvg-real:{k}")) for k in (0, 1))
+        a, b = emoji_real
         lines.append(f"\nFID / KID x1000 (Emoji World): each row's images of the {len(prompts)} English benchmark prompts "
                      f"against renders of the same prompts, in the shipped Emoji CLIP's image features "
                      f"(`{EMOJI_CLIP.relative_to(ROOT)}`); real vs real (a second set of renders): FID "
