@@ -7,6 +7,9 @@
 - ``docs/images/restore_grid.png``: one row per damage (Gaussian noise 35, blur sigma 1.8, JPEG quality 15, a 20-px
   hole; the middle levels of ``benchmarks/restore.py``): the clean render of a held-out scene, the damaged image,
   ``pipe.restore`` guided by nothing, and guided by the scene's caption.
+- ``docs/images/restore_grid_emoji.png``: the same for ``models/emoji-default`` at the strongest levels (noise 60,
+  blur sigma 2.6, JPEG quality 5, a 28-px hole) on held-out Emoji World scenes: the clean render, the damaged image,
+  the folder without its restorer (read, paint again), and ``pipe.restore`` (its restorer).
 Prints each row's description (the README's tables list them). Cells are 64x64 images shown at 2x.
 """
 
@@ -33,6 +36,7 @@ EDITS = [
 ]
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 DAMAGES = [("noise", 35), ("blur", 1.8), ("jpeg", 15), ("holes", 20)]
+EMOJI_DAMAGES = [("noise", 60), ("blur", 2.6), ("jpeg", 5), ("holes", 28)]
 
 
 def sheet(rows: list[list[np.ndarray | Image.Image]], cell: int = 128) -> Image.Image:
@@ -68,6 +72,26 @@ def main() -> None:
         rows.append([clean, hurt, blind, guided])
         print(f"| {kind} {level:g} | {caption} |")
     sheet(rows).save(IMAGES / "restore_grid.png")
+    emoji_restore_grid()
+
+
+def emoji_restore_grid() -> None:
+    import copy
+
+    from lvg.worlds.emoji.plugin import load_emoji_world
+
+    pipe = load_pipeline(IMAGES.parents[1] / "models" / "emoji-default")
+    repaint = copy.copy(pipe)
+    repaint.restorer = None  # the folder without its restorer: read, paint again
+    ew = load_emoji_world()
+    rng = np.random.default_rng(0)
+    rows = []
+    for (kind, level), sample in zip(EMOJI_DAMAGES, ew.held_out_samples(len(EMOJI_DAMAGES)), strict=True):
+        clean = np.asarray(sample.image, dtype=np.uint8)
+        hurt, mask = damage(clean, kind, level, rng)
+        rows.append([clean, hurt, repaint.restore(hurt, mask=mask).images[0], pipe.restore(hurt, mask=mask).images[0]])
+        print(f"| {kind} {level:g} | {ew.text(sample.full_spec(ew.table), 'en')} |")
+    sheet(rows).save(IMAGES / "restore_grid_emoji.png")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ degradation. Methods, side by side on the same images:
   on 20 renders of another seed (``GRID``): non-local means (noise: strength from the estimated noise level; JPEG:
   fixed levels) or total variation (JPEG), Wiener or Richardson-Lucy deconvolution with the true Gaussian kernel
   (blur), biharmonic inpainting with the true mask (holes);
-- **lvg**: ``pipe.restore(image)`` (read, paint again; the mask given for holes);
+- **lvg**: ``pipe.restore(image)`` (the folder's restorer, or read and paint again; the mask given for holes); with a
+  restorer, also the same folder without it ("no restorer");
 - **lvg + caption**: ``pipe.restore(image, prompt=the render's own canonical caption)`` (8 planned candidates).
 
 Metrics against the clean render: PSNR (of the mean squared error over the set), mean SSIM, and the world's
@@ -23,6 +24,7 @@ background; Emoji World: every emoji's name, art style, size and cell, and the b
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import time
 from pathlib import Path
@@ -176,6 +178,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model = args.model or Path("models") / f"{args.world}-default"
     pipe = load_pipeline(model)
+    repaint = None
+    if pipe.restorer is not None:  # also measure the folder without it (read and paint again), side by side
+        repaint = copy.copy(pipe)
+        repaint.restorer = None
     judge = get_world(args.world).judge
     clean, captions, tune_clean = world_samples(args.world, args.num)
     lines = ["| damage | level | method | PSNR (dB) | SSIM | referee |", "|---|---|---|---|---|---|"]
@@ -196,20 +202,29 @@ def main() -> None:
                 "lvg": restored(pipe, damaged, None, mask_arg),
                 "lvg + caption": restored(pipe, damaged, captions, mask_arg),
             }
+            if repaint is not None:  # the folder's restorer left out: read and paint again
+                rows["lvg, no restorer (read, paint again)"] = restored(repaint, damaged, None, mask_arg)
             for method, imgs in rows.items():
                 p, s, r = scores(imgs, clean, captions, judge)
                 lines.append(f"| {kind} | {level:g} | {method} | {p:.2f} | {s:.3f} | {100 * r:.1f}% |")
                 print(lines[-1], flush=True)
     # the ceiling of read-and-repaint: lvg on the renders themselves, undamaged (the reader's and the painter's errors
     # alone); a damage level that classical filters barely touch cannot be won above it
-    p, s, r = scores(restored(pipe, clean, None, None), clean, captions, judge)
-    lines.append(
-        f"| none | 0 | lvg (the undamaged renders read and painted again) | {p:.2f} | {s:.3f} | {100 * r:.1f}% |"
-    )
-    print(lines[-1], flush=True)
+    for method, p in [("lvg (the undamaged renders read and painted again)", repaint or pipe)] + (
+        [("lvg (the undamaged renders through the restorer)", pipe)] if repaint is not None else []
+    ):
+        p, s, r = scores(restored(p, clean, None, None), clean, captions, judge)
+        lines.append(f"| none | 0 | {method} | {p:.2f} | {s:.3f} | {100 * r:.1f}% |")
+        print(lines[-1], flush=True)
     body = "\n".join(lines)
     took = time.perf_counter() - t0
     print(f"({took:.0f} s)")
+    how = "the reader reads the damaged image, the painter paints it again"
+    if repaint is not None:
+        how = (
+            "the folder's restorer restores the pixels; with a caption, a hole is filled from a painting of a "
+            'planned layout where the restored image\'s read layout contradicts it; "no restorer": ' + how
+        )
     if not args.no_write:
         name = {"shapes": "Shapes World renders", "emoji": "Emoji World scenes (emoji and styles the model trained on)"}
         write_section(
@@ -220,9 +235,9 @@ def main() -> None:
 clean render (PSNR of the set's mean squared error), and the referee's verdict on the render's full canonical caption.
 Classical: scikit-image filters suited to each damage, each setting tuned per level on 20 other renders (non-local
 means or total variation for noise and JPEG; Wiener or Richardson-Lucy with the true kernel for blur; biharmonic
-inpainting with the true mask for holes). lvg: `pipe.restore` (the reader reads the
-damaged image, the painter paints it again; holes: the mask is given and pixels outside it kept); "+ caption": the
-render's own caption guides it. The last row is lvg on the undamaged renders: the ceiling of reading and painting again.
+inpainting with the true mask for holes). lvg: `pipe.restore` ({how}; holes: the mask is given and pixels outside it
+kept); "+ caption": the render's own caption guides it. The "none" rows are lvg on the undamaged renders: the ceiling of
+reading and painting again{" (and of the restorer)" if repaint is not None else ""}.
 Model: `{model}`; {took:.0f} s in all.
 
 {body}

@@ -128,7 +128,16 @@ def peer(out: Path) -> list[dict]:
     return _rows(out)
 
 
-CASES = {f.__name__: f for f in (tokenizer, tokenizer_gan, planner, painter, reader, reading_lm, clip, llm, peer)}
+def restorer(out: Path) -> list[dict]:
+    from lvg.train.restorer import RestorerTrainingConfig, train_restorer
+
+    return _run(RestorerTrainingConfig, train_restorer, out, ["model.width=8", "model.levels=2", "model.blocks=1",
+                                                              "train.batch_size=4", "train.lr=2e-3",
+                                                              "val_images=4"])  # fmt: skip
+
+
+CASES = {f.__name__: f for f in (tokenizer, tokenizer_gan, planner, painter, reader, reading_lm, clip, llm, peer,
+                                 restorer)}  # fmt: skip
 
 if __name__ == "__main__":  # python tests/golden_train.py OUT_DIR [CASE ...]: print every case's rows as JSON
     import tempfile

@@ -52,7 +52,7 @@ def test_train_commands_come_from_one_table(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     listed = re.findall(r"^ {4}([a-z-]+)(?: |$)", capsys.readouterr().out, re.M)
-    assert listed == ["text-tokenizer", "tokenizer", "planner", "painter", "gan-painter", "diffusion-painter", "reader", "reading-lm", "unified-lm", "llm",
+    assert listed == ["text-tokenizer", "tokenizer", "planner", "painter", "gan-painter", "diffusion-painter", "reader", "restorer", "reading-lm", "unified-lm", "llm",
                       "clip"]  # fmt: skip
     assert [t.name for t in TRAINERS] == listed[1:]
     for t in TRAINERS:

@@ -24,6 +24,8 @@ SHRINK = {
     "reading-lm-emoji.yaml": {"size": TINY_LM, "eval_captions": 2, "eval_questions": 1},
     "reader-emoji-robust.yaml": {"model": {"width": 8, "blocks": 1}},
     "painter-emoji.yaml": {"model": {"width": 8, "blocks": 1, "embed_dim": 8}},
+    "restorer-emoji.yaml": {"model": {"width": 4, "levels": 2}, "val_images": 4},
+    "restorer-emoji-more.yaml": {"val_images": 4},  # (a further round: the first round's size)
     "planner-emoji-analysis.yaml": {},  # (a fine-tune: the base's size)
     "planner-emoji-more.yaml": {},
     "reading-lm-emoji-more.yaml": {"eval_captions": 2, "eval_questions": 1},
@@ -52,11 +54,12 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     walls = (tmp_path / "runs" / "wall_times.tsv").read_text().split("\n")
     assert {line.split("\t")[0] for line in walls if line} == {
         "data", "text-tokenizer", "planner", "reading-lm", "gan-painter", "tokenizer", "painter", "reader", "clip",
-        "stage data", "stage train", "stage export"}  # fmt: skip
+        "restorer", "stage data", "stage train", "stage export"}  # fmt: skip
     assert (tmp_path / "model" / "ATTRIBUTION.md").is_file()
     monkeypatch.setenv("LVG_HOME", str(home))  # the folder's world (its referee, its grammar) is the fake cache's
     pipe = lvg.load_pipeline(tmp_path / "model")
     assert type(pipe.painter).__name__ == "GanPainter" and type(pipe.code_painter).__name__ == "Painter"
+    assert type(pipe.restorer).__name__ == "Restorer"  # restore runs it first
     label = pipe.planner.vocab.layout.labels[0].split(" (")[0]
     image = pipe(f"a {label}", seed=0, allow_unsupported=True).images[0]  # (a 2-step planner may refuse it)
     assert image.size == (64, 64)

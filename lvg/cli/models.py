@@ -72,6 +72,9 @@ def _add_assemble(sub: Subparsers) -> None:
     d.add_argument("--editor", type=Path, default=None,
                    help="editor folder to bundle (lvg train planner --config configs/editor-shapes.yaml: OUT/planner); "
                    "pipe.edit and lvg edit need one")  # fmt: skip
+    d.add_argument("--restorer", type=Path, default=None,
+                   help="restorer folder to bundle (lvg train restorer: OUT/restorer); pipe.restore and lvg restore run "
+                   "it first (without one they read the damaged image and paint it again)")  # fmt: skip
     d.add_argument("--world", default=None,
                    help="the world the components were trained on, written to model_index.json (e.g. emoji): its "
                    "referee checks verify and the closed loop, and its grammar names the words a refusal cannot "
@@ -86,6 +89,7 @@ def _assemble(args: argparse.Namespace) -> int:
     from lvg.models.clip import ShapesClip
     from lvg.models.gan import GanPainter
     from lvg.models.painter import Painter
+    from lvg.models.restorer import Restorer
     from lvg.pipelines.components import component_class
     from lvg.pipelines.planned import DEFAULT_GENERATION, LayoutPlanner, PlannedPipeline
     from lvg.tokenizers.image import ImageTokenizer
@@ -108,7 +112,8 @@ def _assemble(args: argparse.Namespace) -> int:
                            LayoutPlanner.from_pretrained(args.editor) if args.editor is not None else None,
                            GanPainter.from_pretrained(args.gan_painter) if args.gan_painter is not None else None,
                            world=args.world,
-                           code_painter=Painter.from_pretrained(args.code_painter) if args.code_painter else None)  # fmt: skip
+                           code_painter=Painter.from_pretrained(args.code_painter) if args.code_painter else None,
+                           restorer=Restorer.from_pretrained(args.restorer) if args.restorer else None)  # fmt: skip
     _save_and_reload(pipe, args.out, args.dtype)
     print(f"assembled a PlannedPipeline in {args.out} ({args.dtype} weights)")
     return 0

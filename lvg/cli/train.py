@@ -102,6 +102,14 @@ TRAINERS: tuple[Trainer, ...] = (
             "labelled boxes). Trains on Shapes World renders, some passed through the image tokenizer and back, with "
             "pixel noise; validates the fraction of held-out renders read exactly.",
             "train.steps=2000", "OUT/detector (bundle it with `lvg assemble --reader`)"),
+    Trainer("restorer", "lvg.train.restorer:RestorerTrainingConfig", "lvg.train.restorer:train_restorer",
+            "configs/restorer-emoji.yaml", "the restorer",
+            "train the restorer (damaged image + hole mask -> clean image) of a planned model",
+            "Train the restorer: a small residual U-Net that turns noisy, blurred, JPEG-damaged or holed images back "
+            "into clean ones, pixel for pixel; pipe.restore runs it first. Training images (Shapes World's stream, or "
+            "imagefolder=DIR's images) are damaged on the fly with a seeded random damage; the clean image is the L1 "
+            "target. Validates PSNR on a fixed damaged held-out set, beside the damaged input's.",
+            "train.steps=4000 model.width=64", "OUT/restorer (bundle it with `lvg assemble --restorer`)"),
     Trainer("reading-lm", "lvg.train.reader:ReadingLMTrainingConfig", "lvg.train.reader:train_reading_lm",
             "configs/reading-lm-shapes.yaml", "the reading LM",
             "train the reading LM (layout -> caption, answers) of a planned model",

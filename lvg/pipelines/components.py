@@ -30,6 +30,7 @@ COMPONENTS: dict[str, str] = {
     "GanPainter": "lvg.models.gan:GanPainter",
     "ShapesClip": "lvg.models.clip:ShapesClip",
     "Reader": "lvg.models.reader:Reader",
+    "Restorer": "lvg.models.restorer:Restorer",
     "PeerDiffusion": "lvg.models.diffusion:PeerDiffusion",
     "DiffusionPainter": "lvg.models.diffusion_painter:DiffusionPainter",
     "LayoutPlanner": "lvg.pipelines.planned:LayoutPlanner",

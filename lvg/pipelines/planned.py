@@ -237,8 +237,8 @@ class PlannedPipeline(BasePipeline):
 
     component_classes = {"planner": "LayoutPlanner", "painter": "Painter", "image_tokenizer": "ImageTokenizer",
                          "clip": "ShapesClip", "reader": "ImageReader", "editor": "LayoutPlanner",
-                         "gan_painter": "GanPainter", "code_painter": "Painter"}  # fmt: skip
-    optional_components = frozenset({"clip", "reader", "editor", "gan_painter", "code_painter"})
+                         "gan_painter": "GanPainter", "code_painter": "Painter", "restorer": "Restorer"}  # fmt: skip
+    optional_components = frozenset({"clip", "reader", "editor", "gan_painter", "code_painter", "restorer"})
     # use_painter(): the folder's painter, or the painter of that kind (the painter itself when it is one, else the
     # folder's gan_painter / code_painter: a second painter it offers)
     painter_options = ("default", "code", "gan")
@@ -248,15 +248,23 @@ class PlannedPipeline(BasePipeline):
     # the world's reading of a prompt it cannot parse ("unknown emoji 'guitar'"), named in a refusal's message
     # (attached with ``entails`` by :func:`lvg.worlds.attach_world`); the decision to refuse stays the planner's
     explain: Callable[[str], str | None] | None = None
+    # the world's canonical caption of a layout, (layout, lang) -> str or None (attached likewise): restore checks a
+    # restored image's read layout against a prompt with it, no LM in between
+    describe: Callable[[Layout, str], str | None] | None = None
 
     def __init__(self, planner: LayoutPlanner, painter: Painter, image_tokenizer: ImageTokenizer, clip: Any = None,
                  generation_config: GenerationConfig = DEFAULT_GENERATION,
                  reader: ImageReader | None = None, editor: LayoutPlanner | None = None,
-                 gan_painter: Any = None, world: str | None = None, code_painter: Any = None):  # fmt: skip
+                 gan_painter: Any = None, world: str | None = None, code_painter: Any = None,
+                 restorer: Any = None):  # fmt: skip
         for name, p in (("painter", painter), ("gan_painter", gan_painter), ("code_painter", code_painter)):
             problem = None if p is None else painter_mismatch(p, image_tokenizer)
             if problem:
                 raise ValueError(f"the {name} {problem}")
+        canvas = planner.vocab.layout.canvas
+        if restorer is not None and restorer.config.canvas != canvas:
+            raise ValueError(f"the restorer takes {restorer.config.canvas}x{restorer.config.canvas} images, but the "
+                             f"planner's canvas is {canvas}x{canvas}")  # fmt: skip
         seconds = {"gan_painter": gan_painter, "code_painter": code_painter}
         for kind, (slot, paints) in self.painter_slots.items():
             second = seconds[slot]
@@ -269,6 +277,7 @@ class PlannedPipeline(BasePipeline):
         self.editor = editor  # instruction + layout -> edited layout (pipe.edit); None: this folder cannot edit
         self.gan_painter = gan_painter  # a second painter the folder offers (use_painter("gan")); None: none
         self.code_painter = code_painter  # the same for a code painter (use_painter("code")); None: none
+        self.restorer = restorer  # damaged image -> clean image, run first by restore(); None: read and paint again
         if world is not None and (not isinstance(world, str) or not world):
             raise ValueError(f"world must be a world's name (e.g. 'emoji'), got {world!r}")
         self.world = world  # the world its models were trained on (model_index.json "world"); None: Shapes World
@@ -291,8 +300,8 @@ class PlannedPipeline(BasePipeline):
                              "(model_index.json lists none): paint with the default painter, or add one with "
                              f"`lvg assemble --{slot.replace('_', '-')} DIR`")  # fmt: skip
         out = PlannedPipeline(self.planner, second, self.image_tokenizer, self.clip, self.generation_config,
-                              self.reader, self.editor, world=self.world)  # fmt: skip
-        out.entails, out.explain = self.entails, self.explain
+                              self.reader, self.editor, world=self.world, restorer=self.restorer)  # fmt: skip
+        out.entails, out.explain, out.describe = self.entails, self.explain, self.describe
         return out
 
     def painter_of(self, which: str) -> Any:
@@ -641,8 +650,9 @@ class PlannedPipeline(BasePipeline):
 
     def restore(self, image: Any, prompt: str | list[str] | None = None, mask: Any = None, candidates: int = 8,
                 seed: int = 0, batch_size: int = 64) -> Any:  # fmt: skip
-        """Restore noisy, blurred, JPEG-damaged or holed image(s): the reader reads what each shows and the painter
-        paints it again; a ``prompt`` guides it, a ``mask`` (nonzero = missing) keeps the pixels outside it. Returns a
+        """Restore noisy, blurred, JPEG-damaged or holed image(s): the folder's restorer restores each pixel for
+        pixel (without one, the reader reads what each shows and the painter paints it again); a ``prompt`` guides
+        it, a ``mask`` (nonzero = missing) keeps the pixels outside it. Returns a
         :class:`~lvg.pipelines.restore.RestoreOutput` (``images``, ``layouts``, ``sources``)."""
         from lvg.pipelines.restore import restore
 

@@ -1,4 +1,4 @@
-"""Restoration: read what a damaged image shows, and paint it again.
+"""Restoration: restore a damaged image pixel for pixel, or read what it shows and paint it again.
 
 :func:`restore` turns noisy, blurred, JPEG-damaged or holed images back into clean ones with the parts a planned model
 already has: the reader reads each damaged image into a layout (background, labelled boxes), and the painter paints
@@ -9,7 +9,10 @@ image with the hole filled smoothly from its border (:func:`fill_holes`), not a 
 
 This is what layouts buy: the restored image is a clean painting, not a filtered copy, so it can beat classical
 filters where the damage destroyed objects, and it cannot be better than what the reader (or the prompt) recovers
-(``benchmarks/restore.py`` measures both sides).
+(``benchmarks/restore.py`` measures both sides). Where the painter draws a label less well than the damaged pixels
+still show it (Emoji World's real art), a model folder bundles a restorer (:class:`lvg.models.restorer.Restorer`):
+it restores each image pixel for pixel first, and a prompt then only guides what fills a hole (where the restored
+image's read layout contradicts it).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class RestoreOutput:
-    """The restored images, the layout each was painted from, and where it came from (``read`` or ``prompt``)."""
+    """The restored images, the layout each shows (read from it, or painted), and where it came from: ``restored``
+    (the restorer's pixels), ``read`` (the read layout painted again) or ``prompt`` (a planned layout painted)."""
 
     images: list[Image.Image]
     layouts: list[Layout]
@@ -91,8 +95,13 @@ def restore(pipe: PlannedPipeline, image: Any, prompt: str | list[str] | None = 
             seed: int = 0, batch_size: int = 64) -> RestoreOutput:  # fmt: skip
     """Restore one image or a list (PIL, paths or HWC uint8 arrays) with a planned model that reads.
 
-    ``prompt`` (one per image, or one for all) guides it with ``candidates`` planned layouts (seeds ``seed, seed + 1,
-    ...``); ``mask`` (one per image, or one for all; nonzero = missing) keeps the pixels outside it. Deterministic."""
+    With a restorer (``pipe.restorer``) each image is restored pixel for pixel first (source ``"restored"``); a
+    ``prompt`` then guides what fills a hole: where a mask is given and the layout read from the restored image
+    contradicts the prompt (the world's own caption of that layout, ``pipe.describe``, does not satisfy it by
+    ``pipe.entails``), the hole is filled from the closest painting of ``candidates`` planned layouts instead. Without one, the read layout is painted again (source ``"read"``), or with a
+    ``prompt`` the painting closest to the damaged image among it and ``candidates`` planned layouts (seeds ``seed,
+    seed + 1, ...``; source ``"prompt"``). ``prompt``: one per image, or one for all; ``mask``: one per image, or one
+    for all (nonzero = missing), and the pixels outside it are kept as they are. Deterministic."""
     images = list(image) if isinstance(image, (list, tuple)) else [image]
     if not images:
         raise ValueError("no images to restore")
@@ -108,11 +117,34 @@ def restore(pipe: PlannedPipeline, image: Any, prompt: str | list[str] | None = 
     canvas = pipe.planner.vocab.layout.canvas
     damaged = images_to_tensor(images, size=canvas)  # uint8 [N, 3, H, W]
     holes = [None if m is None else torch.from_numpy(_mask_array(m, canvas)) for m in masks]
-    seen = [damaged[i] if holes[i] is None else fill_holes(damaged[i], holes[i]) for i in range(n)]
+    hole = torch.stack([torch.zeros(canvas, canvas, dtype=torch.bool) if h is None else h for h in holes])  # [N, H, W]
+    seen = fill_holes(damaged, hole)  # what the reader (or the restorer) sees: holes filled from their border
+    restored = None
+    if pipe.restorer is not None:  # pixel for pixel; a mask's known pixels stay as they were
+        given = torch.tensor([h is not None for h in holes])[:, None, None, None]  # images with a mask
+        restored = pipe.restorer.restore(seen, hole, batch_size)
+        restored = torch.where(given & ~hole[:, None], damaged, restored)
+        seen = restored
     read = pipe.read([x.permute(1, 2, 0).numpy() for x in seen], batch_size)
+    keep = [restored is not None] * n
+    if restored is not None and any(prompts[i] is not None and holes[i] is not None for i in range(n)):
+        if pipe.entails is None or pipe.describe is None:
+            raise ValueError("restore with a prompt needs the world's caption checks: set pipe.entails and "
+                             "pipe.describe (lvg.load_pipeline does)")  # fmt: skip
+        for i in range(n):
+            if prompts[i] is not None and holes[i] is not None:  # the world's own caption of what was read: does it
+                # say the prompt? (Only a hole's pixels can be replaced: a whole restored image replaced by a
+                # painting lost more than it won, as the reader misreads restored scenes the referee passes.)
+                own = pipe.describe(read[i], "en")
+                keep[i] = own is not None and pipe.entails(own, prompts[i]) is not False  # None: outside its grammar
     out_images, out_layouts, sources = [], [], []
     for i in range(n):
-        options, kinds = ([read[i]], ["read"]) if read[i].objects else ([], [])
+        if keep[i]:
+            out_images.append(Image.fromarray(seen[i].permute(1, 2, 0).numpy()))
+            out_layouts.append(read[i])
+            sources.append("restored")
+            continue
+        options, kinds = ([read[i]], ["read"]) if read[i].objects and restored is None else ([], [])
         if prompts[i] is not None:
             options += pipe.plan(prompts[i], num_images=candidates, seed=seed, batch_size=batch_size)
             kinds += ["prompt"] * candidates
@@ -121,7 +153,8 @@ def restore(pipe: PlannedPipeline, image: Any, prompt: str | list[str] | None = 
         painted, _ = pipe.paint(options, batch_size)
         known = torch.ones(canvas, canvas) if holes[i] is None else (~holes[i]).float()
         if len(options) > 1:
-            dist = _distance(images_to_tensor(painted, size=canvas).float() / 255, damaged[i].float() / 255, known)
+            target = damaged[i] if restored is None else restored[i]
+            dist = _distance(images_to_tensor(painted, size=canvas).float() / 255, target.float() / 255, known)
             best = int(dist.argmin())
         else:
             best = 0

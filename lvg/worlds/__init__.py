@@ -74,6 +74,9 @@ class World:
     # (index, seed, held_out) -> (prompt, reason): prompts the world's planner must refuse (lvg.data.text.REFUSAL_REASONS);
     # held_out draws from words that never train. Shapes World's refusals live in its planner stream.
     refusal: Callable[[int, int, bool], tuple[str, str]] | None = None
+    # (layout, lang) -> the complete canonical caption of the scene a read layout shows, written by the world itself
+    # (no LM); None when the layout is no scene of the world. Restore checks a restored image against a prompt with it.
+    describe: Callable[[Any, str], str | None] | None = None
 
 
 def register_world(name: str, target: str) -> None:
@@ -96,8 +99,9 @@ def get_world(name: str = DEFAULT_WORLD) -> World:
 
 
 def attach_world(pipe: Any, name: str | None = None) -> Any:
-    """Give ``pipe`` its world's checks where it takes them and has none: ``entails`` (which ``verify`` uses) and
-    ``explain`` (the world's reading of a prompt it cannot parse, named in a refusal). The world is ``name``, else
+    """Give ``pipe`` its world's checks where it takes them and has none: ``entails`` (which ``verify`` uses),
+    ``explain`` (the world's reading of a prompt it cannot parse, named in a refusal) and ``describe`` (a read
+    layout's canonical caption, which ``restore`` checks a prompt against). The world is ``name``, else
     the one the model folder declares (``pipe.world``, model_index.json "world"), else Shapes World. The world is
     loaded on the first call, not now: a model generates without its world's data (Emoji World's cache)."""
     declared = getattr(pipe, "world", None)
@@ -111,6 +115,8 @@ def attach_world(pipe: Any, name: str | None = None) -> Any:
         pipe.entails = _WorldCall(name, "entails")
     if hasattr(pipe, "explain") and pipe.explain is None:
         pipe.explain = _WorldCall(name, "explain")
+    if hasattr(pipe, "describe") and pipe.describe is None:
+        pipe.describe = _WorldCall(name, "describe")
     return pipe
 
 

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lvg.data.layout import Layout
 from lvg.resources import emoji_prompts_file
 from lvg.worlds import Reading, World
 
@@ -82,7 +83,18 @@ def emoji_world(world: EmojiWorld) -> World:
         reading=world_reading(world),
         refusal=world_refusals(world),
         explain=functools.partial(explain_prompt, world),
+        describe=functools.partial(describe_layout, world),
     )
+
+
+def describe_layout(world: EmojiWorld, layout: Layout, lang: str = "en") -> str | None:
+    """The complete canonical caption of the scene a read ``layout`` shows (boxes within 1.5 px of the world's, as
+    the reading evaluation allows), or None when it is no Emoji World scene."""
+    try:
+        scene = world.layout_to_scene(layout, tolerance=1.5)
+    except ValueError:  # (LayoutError is one)
+        return None
+    return scene_caption(scene, world.table, lang)
 
 
 def explain_prompt(world: EmojiWorld, prompt: str) -> str | None:

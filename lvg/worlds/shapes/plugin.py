@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 
+from lvg.data.layout import Layout
 from lvg.resources import benchmark_prompts_file
 from lvg.worlds import World
 
 from .benchmark import load_prompts
-from .captions import caption, caption_corpus
+from .captions import caption, caption_corpus, describe_fully, spec_to_text
 from .dataset import make_sample
 from .export import write_imagefolder
 from .heldout import held_out_samples
@@ -18,6 +19,15 @@ from .reading import caption_entails
 from .render import render
 from .scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS, layout_from_scene, layout_to_scene
 from .world import CANVAS, sample_scene
+
+
+def describe(layout: Layout, lang: str = "en") -> str | None:
+    """The complete canonical caption of the scene a read ``layout`` shows (boxes within 1.5 px of a cell's), or None
+    when it is no Shapes World scene."""
+    try:
+        return spec_to_text(describe_fully(layout_to_scene(layout, tolerance=1.5)), lang)
+    except ValueError:  # (LayoutError is one)
+        return None
 
 
 def benchmark_prompts(path: str | os.PathLike | None = None) -> list[dict]:
@@ -44,4 +54,5 @@ WORLD = World(
     write_imagefolder=write_imagefolder,
     caption_corpus=caption_corpus,
     benchmark_prompts=benchmark_prompts,
+    describe=describe,
 )
