@@ -86,7 +86,7 @@ def emoji_restore_grid() -> None:
     ew = load_emoji_world()
     rng = np.random.default_rng(0)
     rows = []
-    for (kind, level), sample in zip(EMOJI_DAMAGES, ew.held_out_samples(len(EMOJI_DAMAGES)), strict=True):
+    for (kind, level), sample in zip(EMOJI_DAMAGES, ew.held_out_samples(len(EMOJI_DAMAGES), pool="train"), strict=True):
         clean = np.asarray(sample.image, dtype=np.uint8)
         hurt, mask = damage(clean, kind, level, rng)
         rows.append([clean, hurt, repaint.restore(hurt, mask=mask).images[0], pipe.restore(hurt, mask=mask).images[0]])

@@ -160,7 +160,9 @@ def world_samples(world: str, num: int) -> tuple[list[np.ndarray], list[str], li
         from lvg.worlds.emoji.world import HELD_OUT_SEED
 
         ew = load_emoji_world()  # scenes of the emoji and styles the shipped model trained on
-        samples, tune = ew.held_out_samples(num), ew.held_out_samples(TUNE, HELD_OUT_SEED + 17)
+        # (the training pool explicitly: held_out_samples draws from every emoji and style by default)
+        samples, tune = ew.held_out_samples(num, HELD_OUT_SEED, "train"), ew.held_out_samples(TUNE, HELD_OUT_SEED + 17,
+                                                                                              "train")  # fmt: skip
         captions = [ew.text(s.full_spec(ew.table), "en") for s in samples]
     as_array = lambda ss: [np.asarray(s.image, dtype=np.uint8) for s in ss]  # noqa: E731
     return as_array(samples), captions, as_array(tune)
