@@ -354,3 +354,22 @@ def test_held_out_streams_and_corpus(world):
     corpus = list(world.caption_corpus(10, seed=1))
     assert len(corpus) == 20 and corpus == list(world.caption_corpus(10, seed=1))
     assert all(parse_caption(t, world.table) for t in corpus)
+
+
+def test_caption_order_backtracks_where_a_general_mention_would_take_the_specific_one_s_emoji():
+    """Found by benchmarks/augment_lift.py --world emoji: item 1,187 of the held-out stream (training pool) mentions "an
+    ant" before "a small ant", and taking the first ant for "an ant" left none small (StopIteration)."""
+    from lvg.worlds.emoji.captions import caption_order
+    from lvg.worlds.emoji.scenes import EmojiObj, EmojiScene
+
+    scene = EmojiScene((EmojiObj("shaved ice", "twemoji", "small", (0, 2)), EmojiObj("parrot", "noto", "small", (0, 0)),
+                        EmojiObj("ant", "noto", "small", (2, 0)), EmojiObj("ant", "twemoji", "large", (0, 1))),
+                       "white")  # fmt: skip
+    spec = {"groups": [{"emoji": "parrot", "size": "small", "count": 1}, {"emoji": "shaved ice", "size": "small",
+            "count": 1}, {"emoji": "ant", "count": 1}, {"emoji": "ant", "size": "small", "count": 1}], "bg": "white"}  # fmt: skip
+    assert caption_order(scene, spec) == [1, 0, 3, 2]
+    # where the first fit works, it is kept (the same order as before the fix)
+    spec["groups"][2:] = [{"emoji": "ant", "size": "small", "count": 1}, {"emoji": "ant", "count": 1}]
+    assert caption_order(scene, spec) == [1, 0, 2, 3]
+    with pytest.raises(ValueError, match="does not describe"):
+        caption_order(scene, {"groups": [{"emoji": "cat", "count": 1}], "bg": "white"})

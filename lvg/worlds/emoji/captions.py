@@ -154,15 +154,27 @@ def describe_fully(scene: EmojiScene, table: ConceptTable) -> Spec:
 
 
 def caption_order(scene: EmojiScene, spec: Spec) -> list[int]:
-    """Indices of the scene's emoji in the order the spec's groups mention them (for layouts and metadata)."""
-    left = list(range(len(scene.objects)))
-    order = []
-    for g in spec["groups"]:
-        for _ in range(g["count"]):
-            j = next(j for j in left if _fits(scene.objects[j], g))
-            left.remove(j)
-            order.append(j)
-    return order + left
+    """Indices of the scene's emoji in the order the spec's groups mention them (for layouts and metadata).
+
+    Each mention takes the first emoji left that fits it, backtracking where a later, more specific mention would
+    find none ("an ant and a small ant" with the small ant first in the scene): depth-first in scene order, so where
+    taking the first fit works the result is that one."""
+    mentions = [g for g in spec["groups"] for _ in range(g["count"])]
+
+    def assign(k: int, left: list[int]) -> list[int] | None:
+        if k == len(mentions):
+            return []
+        for j in left:
+            if _fits(scene.objects[j], mentions[k]):
+                rest = assign(k + 1, [i for i in left if i != j])
+                if rest is not None:
+                    return [j, *rest]
+        return None
+
+    order = assign(0, list(range(len(scene.objects))))
+    if order is None:
+        raise ValueError(f"the spec {spec} does not describe the scene's emoji {scene.objects}")
+    return order + [j for j in range(len(scene.objects)) if j not in order]
 
 
 def _fits(o, g: dict) -> bool:
