@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from restore import damage
+from restore import damage, without_restorer
 
 from lvg import UnsupportedPromptError, load_pipeline
 from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
@@ -76,13 +76,10 @@ def main() -> None:
 
 
 def emoji_restore_grid() -> None:
-    import copy
-
     from lvg.worlds.emoji.plugin import load_emoji_world
 
     pipe = load_pipeline(IMAGES.parents[1] / "models" / "emoji-default")
-    repaint = copy.copy(pipe)
-    repaint.restorer = None  # the folder without its restorer: read, paint again
+    repaint = without_restorer(pipe)  # read, paint again
     ew = load_emoji_world()
     rng = np.random.default_rng(0)
     rows = []

@@ -148,6 +148,13 @@ def restored(pipe, damaged: list[np.ndarray], captions: list[str] | None, masks:
         return out
 
 
+def without_restorer(pipe):
+    """``pipe`` without its restorer (sharing every other component): restore reads and paints again."""
+    out = copy.copy(pipe)
+    out.restorer = None
+    return out
+
+
 def world_samples(world: str, num: int) -> tuple[list[np.ndarray], list[str], list[np.ndarray]]:
     """``num`` held-out renders and their full captions (EN), and :data:`TUNE` renders of another seed."""
     if world == "shapes":
@@ -180,10 +187,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model = args.model or Path("models") / f"{args.world}-default"
     pipe = load_pipeline(model)
-    repaint = None
-    if pipe.restorer is not None:  # also measure the folder without it (read and paint again), side by side
-        repaint = copy.copy(pipe)
-        repaint.restorer = None
+    repaint = None if pipe.restorer is None else without_restorer(pipe)  # also measured side by side
     judge = get_world(args.world).judge
     clean, captions, tune_clean = world_samples(args.world, args.num)
     lines = ["| damage | level | method | PSNR (dB) | SSIM | referee |", "|---|---|---|---|---|---|"]

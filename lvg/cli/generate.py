@@ -221,12 +221,12 @@ def _add_restore(sub: Subparsers) -> None:
         "restore",
         help="restore a noisy, blurred, JPEG-damaged or holed image (restore its pixels, or read it and paint it "
         "again)",
-        description="Restore damaged images with a planned model that reads. A folder with a restorer (Emoji World's) "
-        "restores each image pixel for pixel, and --prompt then guides only what fills a --mask hole (a painting of the "
-        "prompt where the restored image's read layout contradicts it). Without one, the reader reads what each image shows as a layout "
-        "and the painter paints it again; --prompt guides it (the planner's candidates for the prompt compete with "
-        "what was read; the closest to the damaged image wins). --mask keeps the pixels outside the hole "
-        "(inpainting). One image: -o OUT.png; several: --out-dir DIR.",
+        description="Restore damaged images with a planned model that reads. A folder with a restorer (Emoji "
+        "World's) restores each image pixel for pixel, and --prompt then guides only what fills a --mask hole (a "
+        "painting of the prompt where the restored image's read layout contradicts it). Without one, the reader "
+        "reads what each image shows as a layout and the painter paints it again; --prompt guides it (the planner's "
+        "candidates for the prompt compete with what was read; the closest to the damaged image wins). --mask keeps "
+        "the pixels outside the hole (inpainting). One image: -o OUT.png; several: --out-dir DIR.",
     )
     d.add_argument("images", nargs="+", type=Path, help="damaged image files (the model's canvas or an upscale)")
     d.add_argument("-o", "--output", type=Path, help="output PNG for one image")

@@ -98,10 +98,11 @@ def restore(pipe: PlannedPipeline, image: Any, prompt: str | list[str] | None = 
     With a restorer (``pipe.restorer``) each image is restored pixel for pixel first (source ``"restored"``); a
     ``prompt`` then guides what fills a hole: where a mask is given and the layout read from the restored image
     contradicts the prompt (the world's own caption of that layout, ``pipe.describe``, does not satisfy it by
-    ``pipe.entails``), the hole is filled from the closest painting of ``candidates`` planned layouts instead. Without one, the read layout is painted again (source ``"read"``), or with a
-    ``prompt`` the painting closest to the damaged image among it and ``candidates`` planned layouts (seeds ``seed,
-    seed + 1, ...``; source ``"prompt"``). ``prompt``: one per image, or one for all; ``mask``: one per image, or one
-    for all (nonzero = missing), and the pixels outside it are kept as they are. Deterministic."""
+    ``pipe.entails``), the hole is filled from the closest painting of ``candidates`` planned layouts instead.
+    Without one, the read layout is painted again (source ``"read"``), or with a ``prompt`` the painting closest to
+    the damaged image among it and ``candidates`` planned layouts (seeds ``seed, seed + 1, ...``; source
+    ``"prompt"``). ``prompt``: one per image, or one for all; ``mask``: one per image, or one for all (nonzero =
+    missing), and the pixels outside it are kept as they are. Deterministic."""
     images = list(image) if isinstance(image, (list, tuple)) else [image]
     if not images:
         raise ValueError("no images to restore")
@@ -153,8 +154,8 @@ def restore(pipe: PlannedPipeline, image: Any, prompt: str | list[str] | None = 
         painted, _ = pipe.paint(options, batch_size)
         known = torch.ones(canvas, canvas) if holes[i] is None else (~holes[i]).float()
         if len(options) > 1:
-            target = damaged[i] if restored is None else restored[i]
-            dist = _distance(images_to_tensor(painted, size=canvas).float() / 255, target.float() / 255, known)
+            # (with a restorer only a masked image gets here, whose known pixels it kept as they were)
+            dist = _distance(images_to_tensor(painted, size=canvas).float() / 255, damaged[i].float() / 255, known)
             best = int(dist.argmin())
         else:
             best = 0

@@ -8,6 +8,7 @@ atomic resumable checkpoint (see :mod:`lvg.train.checkpoint`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -100,6 +101,12 @@ def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
     """Set every param group's rate to ``lr`` times the group's ``lr_scale`` (1 when it has none)."""
     for g in opt.param_groups:
         g["lr"] = lr * g.get("lr_scale", 1.0)
+
+
+def hash_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (stable across runs and processes): per-row noise or damage that resume and
+    sharding draw again the same."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big") >> 1
 
 
 def seed_everything(seed: int) -> None:

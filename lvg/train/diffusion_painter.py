@@ -20,9 +20,9 @@ import torch
 
 from lvg.models.diffusion_painter import DiffusionPainter, DiffusionPainterConfig
 
-from .common import TrainConfig
+from .common import TrainConfig, hash_seed
 from .config import config_to_dict
-from .gan import LayoutImages, hash_seed
+from .gan import LayoutImages
 from .loop import Shard, Task, run
 
 

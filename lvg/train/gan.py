@@ -21,7 +21,6 @@ only they and peft's LoRA on the sprite decoder train, and ``OUT/painter_adapter
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from lvg.pipelines.planned import PlannedPipeline
 from lvg.worlds.shapes.render import render
 from lvg.worlds.shapes.scene_layout import layout_from_scene
 
-from .common import TrainConfig
+from .common import TrainConfig, hash_seed
 from .config import config_to_dict
 from .folder import Folder, images_tensor
 from .loop import Shard, Task, Update, run
@@ -253,11 +252,6 @@ class GanPainterTask(Task):
 def renders(scenes: list) -> torch.Tensor:
     """Shapes World renders of ``scenes``, uint8 [B, 3, H, W]."""
     return images_to_tensor(np.stack([render(s) for s in scenes]))
-
-
-def hash_seed(*parts: int) -> int:
-    """A 63-bit seed from integers (stable across runs and processes)."""
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big") >> 1
 
 
 def train_gan_painter(cfg: GanPainterTrainingConfig, resume: bool = False, stop_after: int | None = None) -> Path:

@@ -27,10 +27,9 @@ from lvg.ranges import bounded, check_ranges
 from lvg.worlds.shapes.dataset import ShapesWorldConfig
 from lvg.worlds.shapes.heldout import held_out_images
 
-from .common import TrainConfig
+from .common import TrainConfig, hash_seed
 from .config import config_to_dict
 from .folder import Folder, images_tensor
-from .gan import hash_seed
 from .loop import Shard, Task, run
 from .reader import damage
 from .tokenizer import shapes_world_images
