@@ -144,3 +144,23 @@ def test_a_reading_lm_takes_a_world_or_an_imagefolder_not_both():
 
     with pytest.raises(ValueError, match="either world or imagefolder"):
         ReadingLMTrainingConfig(world="emoji", imagefolder="somewhere")
+
+
+def test_a_read_box_within_the_tolerance_of_an_allowed_jitter_is_that_jitter(world):
+    """Found on the shipped reader (2026-12-06): a box read 0.6 px past the largest jitter (rounding to jitter 3, or to
+    a box 1 px outside the margin) failed to map back to its scene, though 1.5 px from it; 20 of 500 renders."""
+    from lvg.data.layout import Layout, LayoutError, LayoutObject
+    from lvg.worlds.emoji.scenes import EmojiObj, EmojiScene
+
+    scene = EmojiScene((EmojiObj(world.reading.labels[0].rsplit(" (", 1)[0], "noto", "large", (2, 0), (2, 0)),),
+                       "white", 64)  # fmt: skip
+    x0, y0, x1, y1 = scene.objects[0].box(64)
+    assert y1 == 63  # a large emoji in the bottom row: the 1 px margin allows no jitter down; 2 to the right
+    label = f"{scene.objects[0].emoji} (noto)"
+    for dx, dy in ((0.6, 0.0), (0.0, 0.6), (-0.4, 1.0)):  # past the jitter, past the margin (1 px: y1 = 64)
+        read = Layout("white", (LayoutObject(label, (x0 + dx, y0 + dy, x1 + dx, y1 + dy)),), 64)
+        assert layout_is_scene(read, scene, world), (dx, dy)
+        with pytest.raises(LayoutError, match="not on a grid cell centre"):  # a planner's layout: exact
+            world.layout_to_scene(read)
+    far = Layout("white", (LayoutObject(label, (x0 + 2.0, y0, x1 + 2.0, y1)),), 64)
+    assert not layout_is_scene(far, scene, world)  # 2 px past the largest jitter: beyond 1.5

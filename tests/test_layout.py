@@ -184,3 +184,20 @@ def test_whole_pixel_location_tokens_keep_every_object_and_cell():
         ]
     with pytest.raises(LayoutError):
         layout_to_scene(lay)  # exact by default: whole pixels are not the 1/3-px grid
+
+
+def test_line_order_reads_objects_beside_each_other_left_to_right():
+    """Found on Emoji World's captions (2026-12-06): a small emoji whose centre sits a pixel above a large neighbour's
+    came first in reading order; the caption lists cells row by row, and the reading LM swapped the two names."""
+    from lvg.data.layout import line_order, reading_order
+
+    big_left = LayoutObject("cat", (2.0, 2.0, 22.0, 22.0))  # centre y 12
+    small_right = LayoutObject("dog", (45.0, 4.0, 59.0, 18.0))  # centre y 11, 1 px higher
+    below = LayoutObject("fox", (24.0, 23.0, 38.0, 37.0))  # the next row (centre y 30)
+    lay = Layout("white", (below, small_right, big_left), 64)
+    assert [o.label for o in reading_order(lay).objects] == ["dog", "cat", "fox"]
+    assert [o.label for o in line_order(lay).objects] == ["cat", "dog", "fox"]
+    stacked = Layout(
+        "white", (LayoutObject("a", (2.0, 20.0, 16.0, 34.0)), LayoutObject("b", (30.0, 2.0, 44.0, 16.0))), 64
+    )
+    assert [o.label for o in line_order(stacked).objects] == ["b", "a"]  # 18 px apart: two lines, top first

@@ -172,3 +172,22 @@ def reading_key(box: tuple[float, float, float, float]) -> tuple[float, float]:
 def reading_order(layout: Layout) -> Layout:
     """``layout`` with its objects sorted by box centre, top to bottom then left to right."""
     return Layout(layout.background, tuple(sorted(layout.objects, key=lambda o: reading_key(o.box))), layout.canvas)
+
+
+def line_order(layout: Layout) -> Layout:
+    """``layout`` with its objects in lines, as text is read: by box centre top to bottom, an object whose centre lies
+    within half the smaller height of its line's first object's centre joining that line; each line left to right.
+
+    :func:`reading_order` puts a small object before a large one beside it whenever its centre sits a pixel higher;
+    here the two share a line, ordered by x. A reading LM reads a read image's layout in this order
+    (:meth:`lvg.pipelines.reading.ImageReader.read`): a world's caption lists a grid's cells row by row."""
+    lines: list[list[LayoutObject]] = []
+    for o in sorted(layout.objects, key=lambda o: reading_key(o.box)):
+        if lines:
+            first = lines[-1][0].box
+            if abs(reading_key(o.box)[0] - reading_key(first)[0]) < min(o.box[3] - o.box[1], first[3] - first[1]) / 2:
+                lines[-1].append(o)
+                continue
+        lines.append([o])
+    objs = tuple(o for line in lines for o in sorted(line, key=lambda o: reading_key(o.box)[1]))
+    return Layout(layout.background, objs, layout.canvas)

