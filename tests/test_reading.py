@@ -315,6 +315,6 @@ def test_the_reading_lm_reads_a_layout_in_lines(tiny_reader, monkeypatch):
     big_left = LayoutObject("red circle", (2.0, 2.0, 22.0, 22.0))
     small_right = LayoutObject("blue square", (45.0, 4.0, 59.0, 18.0))  # its centre 1 px higher
     tiny_reader.caption_each([Layout("white", (small_right, big_left), 64)], "en")
-    label = {tiny_reader.vocab.layout_offset + tiny_reader.layout_tokenizer.encode(Layout("white", (o,), 64))[2]: o.label
-             for o in (big_left, small_right)}  # fmt: skip
+    offset, encode = tiny_reader.vocab.layout_offset, tiny_reader.layout_tokenizer.encode
+    label = {offset + encode(Layout("white", (o,), 64))[2]: o.label for o in (big_left, small_right)}
     assert [label[t] for t in rows[0] if t in label] == ["red circle", "blue square"]

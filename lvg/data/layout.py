@@ -179,8 +179,8 @@ def line_order(layout: Layout) -> Layout:
     within half the smaller height of its line's first object's centre joining that line; each line left to right.
 
     :func:`reading_order` puts a small object before a large one beside it whenever its centre sits a pixel higher;
-    here the two share a line, ordered by x. A reading LM reads a read image's layout in this order
-    (:meth:`lvg.pipelines.reading.ImageReader.read`): a world's caption lists a grid's cells row by row."""
+    here the two share a line, ordered by x. :class:`lvg.pipelines.reading.ImageReader`'s reading LM reads layouts in
+    this order, as a world's caption lists a grid's cells row by row."""
     lines: list[list[LayoutObject]] = []
     for o in sorted(layout.objects, key=lambda o: reading_key(o.box)):
         if lines:

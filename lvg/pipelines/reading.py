@@ -1,8 +1,8 @@
 """``ImageReader``: image -> layout (the reader) -> text (the reading LM): captions and answers.
 
-The reader (:class:`~lvg.models.reader.Reader`) detects labelled boxes; the layout (objects in reading
-order; the reading LM reads them in lines, :func:`~lvg.data.layout.line_order`) is the interlingua the reading LM
-reads (:mod:`lvg.models.reading_lm`) to write a caption or answer a question. A folder holds ``detector/``, ``lm/``, ``text_tokenizer/`` and ``plan_vocab.json``.
+The reader (:class:`~lvg.models.reader.Reader`) detects labelled boxes; the layout is the interlingua the
+reading LM reads (:mod:`lvg.models.reading_lm`; objects in lines, :func:`~lvg.data.layout.line_order`) to write a
+caption or answer a question. A folder holds ``detector/``, ``lm/``, ``text_tokenizer/`` and ``plan_vocab.json``.
 """
 
 from __future__ import annotations
