@@ -164,6 +164,11 @@ def boxes_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
+# px a box read from an image may lie from a world's own box and still be that box (the reading benchmarks' exactness,
+# and a world's describe of a read layout)
+READ_TOLERANCE = 1.5
+
+
 def reading_key(box: tuple[float, float, float, float]) -> tuple[float, float]:
     """Sort key of a box in reading order: its centre, row (y) first."""
     return (box[1] + box[3]) / 2, (box[0] + box[2]) / 2

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from lvg.data.layout import Layout, LayoutError
+from lvg.data.layout import READ_TOLERANCE, Layout, LayoutError
 from lvg.eval.progress import in_chunks
 from lvg.eval.results import CycleResult, ReaderResult, VQAResult, reading_lines, score_answers
 from lvg.eval.shapes import captions_of
@@ -29,7 +29,7 @@ def _key(scene: Any) -> tuple:
     return scene.bg, Counter((o.emoji, o.style, o.size, o.cell) for o in scene.objects)
 
 
-def layout_is_scene(layout: Layout, scene: Any, world: Any, tolerance: float = 1.5) -> bool:
+def layout_is_scene(layout: Layout, scene: Any, world: Any, tolerance: float = READ_TOLERANCE) -> bool:
     """Whether a read layout (styled labels) describes ``scene``: the same emoji, styles, sizes, cells and background."""
     try:
         return _key(world.layout_to_scene(layout, tolerance=tolerance)) == _key(scene)

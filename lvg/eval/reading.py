@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lvg.data.layout import Layout, LayoutError
+from lvg.data.layout import READ_TOLERANCE, Layout, LayoutError
 from lvg.eval.progress import in_chunks
 from lvg.eval.results import ReaderResult, VQAResult, reading_lines, score_answers
 from lvg.worlds.shapes.heldout import HELD_OUT_SEED, held_out_samples
@@ -39,7 +39,7 @@ def _key(scene: Scene) -> tuple:
     return scene.bg, Counter((o.shape, o.color, o.size, o.cell) for o in scene.objects)
 
 
-def layout_is_scene(layout: Layout, scene: Scene, tolerance: float = 1.5) -> bool:
+def layout_is_scene(layout: Layout, scene: Scene, tolerance: float = READ_TOLERANCE) -> bool:
     """Whether ``layout`` describes ``scene``: the same objects (shape, colour, size, cell) and background."""
     try:
         return _key(layout_to_scene(layout, tolerance)) == _key(scene)

@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lvg.data.layout import Layout
+from lvg.data.layout import READ_TOLERANCE, Layout
 from lvg.resources import emoji_prompts_file
 from lvg.worlds import Reading, World
 
@@ -88,10 +88,10 @@ def emoji_world(world: EmojiWorld) -> World:
 
 
 def describe_layout(world: EmojiWorld, layout: Layout, lang: str = "en") -> str | None:
-    """The complete canonical caption of the scene a read ``layout`` shows (boxes within 1.5 px of the world's, as
-    the reading evaluation allows), or None when it is no Emoji World scene."""
+    """The complete canonical caption of the scene a read ``layout`` shows (boxes within ``READ_TOLERANCE`` px of the
+    world's, as the reading evaluation allows), or None when it is no Emoji World scene."""
     try:
-        scene = world.layout_to_scene(layout, tolerance=1.5)
+        scene = world.layout_to_scene(layout, tolerance=READ_TOLERANCE)
     except ValueError:  # (LayoutError is one)
         return None
     return scene_caption(scene, world.table, lang)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from lvg.data.layout import Layout
+from lvg.data.layout import READ_TOLERANCE, Layout
 from lvg.resources import benchmark_prompts_file
 from lvg.worlds import World
 
@@ -22,10 +22,10 @@ from .world import CANVAS, sample_scene
 
 
 def describe(layout: Layout, lang: str = "en") -> str | None:
-    """The complete canonical caption of the scene a read ``layout`` shows (boxes within 1.5 px of a cell's), or None
-    when it is no Shapes World scene."""
+    """The complete canonical caption of the scene a read ``layout`` shows (boxes within ``READ_TOLERANCE`` px of a
+    cell's), or None when it is no Shapes World scene."""
     try:
-        return spec_to_text(describe_fully(layout_to_scene(layout, tolerance=1.5)), lang)
+        return spec_to_text(describe_fully(layout_to_scene(layout, tolerance=READ_TOLERANCE)), lang)
     except ValueError:  # (LayoutError is one)
         return None
 
