@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import pytest
 from test_emoji_cli import lvg_home  # noqa: F401  (the fixture: a fake $LVG_HOME)
 
-from lvg.data.layout import reading_order
+from lvg.data.layout import line_order, reading_order
 from lvg.eval.emoji_reading import emoji_reading_section, held_out, layout_is_scene
 from lvg.worlds import get_world
 from lvg.worlds.emoji.benchmark import make_prompts, scene_from_spec
 from lvg.worlds.emoji.captions import spec_to_text
-from lvg.worlds.emoji.reading import QUESTION_TYPES, caption_scene
+from lvg.worlds.emoji.reading import INVENTORY_HEAD, ITEM_SEP, QUESTION_TYPES, STEP, WORD_SEP, caption_scene
 
 
 @pytest.fixture()
@@ -36,7 +36,7 @@ def test_the_reading_stream_is_seeded_and_its_answers_follow_from_the_layout(wor
     for i in range(300):
         s = r.sample(i, 0, 0.4)
         kinds.add(s.kind)
-        assert {o.label for o in s.layout.objects} <= set(r.labels) and s.layout == reading_order(s.layout)
+        assert {o.label for o in s.layout.objects} <= set(r.labels) and s.layout == line_order(s.layout)
         scene = world.layout_to_scene(s.layout)
         if s.kind == "caption":  # the complete caption states exactly the scene (jitter aside)
             told = caption_scene(s.answer, _table(world), world.canvas)
@@ -44,11 +44,26 @@ def test_the_reading_stream_is_seeded_and_its_answers_follow_from_the_layout(wor
             assert sorted((o.emoji, o.style, o.size, o.cell) for o in told.objects) == sorted(
                 (o.emoji, o.style, o.size, o.cell) for o in scene.objects
             )
-        elif s.kind == "count":  # the working lists one cell per counted emoji, then the count
-            work, answer = s.answer.split(" => ")
-            assert int(answer) == (0 if work in ("nothing", "没有东西") else len(work.split(" ; ")))
+            continue
+        work, answer = s.answer.split(" => ")
+        head, w, sep = INVENTORY_HEAD[s.lang], WORD_SEP[s.lang], ITEM_SEP[s.lang]
+        scan, _, asked = work.partition(f" {STEP} ")  # relations: the inventory, then the two emoji looked up
+        items = scan.removeprefix(head + w).split(sep)  # objects in the layout's order
+        assert scan.startswith(head) and 1 <= len(items) <= len(scene.objects)
+        if s.kind == "count":  # every object; each one of the asked emoji numbered
+            assert len(items) == len(scene.objects)
+            numbers = [int(i[-1]) for i in items if i[-1].isdigit()]
+            assert numbers == list(range(1, int(answer) + 1))
         elif s.kind == "relation":
-            assert s.answer.split(" => ")[1] in ("yes", "no", "是", "否")
+            assert answer in ("yes", "no", "是", "否") and len(items) == len(scene.objects)
+            assert asked.split(sep)[0] in items and asked.split(sep)[1] in items
+        elif s.kind == "where":  # up to the asked emoji, whose place is the answer
+            assert items[-1].endswith(w + answer) and items[-1].removesuffix(w + answer) in s.question
+        elif s.kind == "what":  # places first, up to the asked place: the emoji there, or nothing after every object
+            if answer in ("nothing", "没有东西"):
+                assert len(items) == len(scene.objects)
+            else:
+                assert items[-1].endswith(w + answer)
     assert kinds == {"caption", *QUESTION_TYPES}
 
 

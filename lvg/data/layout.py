@@ -179,6 +179,19 @@ def reading_order(layout: Layout) -> Layout:
     return Layout(layout.background, tuple(sorted(layout.objects, key=lambda o: reading_key(o.box))), layout.canvas)
 
 
+def line_indices(boxes: list[tuple[float, float, float, float]]) -> list[int]:
+    """The order of ``boxes`` in lines, as text is read (see :func:`line_order`): indices into ``boxes``."""
+    lines: list[list[int]] = []
+    for i in sorted(range(len(boxes)), key=lambda i: reading_key(boxes[i])):
+        if lines:
+            b, first = boxes[i], boxes[lines[-1][0]]
+            if abs(reading_key(b)[0] - reading_key(first)[0]) < min(b[3] - b[1], first[3] - first[1]) / 2:
+                lines[-1].append(i)
+                continue
+        lines.append([i])
+    return [i for line in lines for i in sorted(line, key=lambda i: reading_key(boxes[i])[1])]
+
+
 def line_order(layout: Layout) -> Layout:
     """``layout`` with its objects in lines, as text is read: by box centre top to bottom, an object whose centre lies
     within half the smaller height of its line's first object's centre joining that line; each line left to right.
@@ -186,13 +199,5 @@ def line_order(layout: Layout) -> Layout:
     :func:`reading_order` puts a small object before a large one beside it whenever its centre sits a pixel higher;
     here the two share a line, ordered by x. :class:`lvg.pipelines.reading.ImageReader`'s reading LM reads layouts in
     this order, as a world's caption lists a grid's cells row by row."""
-    lines: list[list[LayoutObject]] = []
-    for o in sorted(layout.objects, key=lambda o: reading_key(o.box)):
-        if lines:
-            first = lines[-1][0].box
-            if abs(reading_key(o.box)[0] - reading_key(first)[0]) < min(o.box[3] - o.box[1], first[3] - first[1]) / 2:
-                lines[-1].append(o)
-                continue
-        lines.append([o])
-    objs = tuple(o for line in lines for o in sorted(line, key=lambda o: reading_key(o.box)[1]))
-    return Layout(layout.background, objs, layout.canvas)
+    objs = layout.objects
+    return Layout(layout.background, tuple(objs[i] for i in line_indices([o.box for o in objs])), layout.canvas)

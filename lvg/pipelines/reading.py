@@ -115,11 +115,11 @@ class ImageReader(BasePipeline):
             raise ReadingError(f"image {empty}: the reader found no object to describe")
         return self.caption_each(layouts, lang, num_beams, max_new_tokens, batch_size)
 
-    def answer(self, layouts: list[Layout], questions: list[str], max_new_tokens: int = 48,
+    def answer(self, layouts: list[Layout], questions: list[str], max_new_tokens: int = 96,
                batch_size: int = 64) -> list[str]:  # fmt: skip
         """The answer to ``questions[i]`` about ``layouts[i]`` (EN or ZH; "cannot answer" outside what it knows, and
-        about a layout without objects). For counts and relations the LM first writes its working (the objects it
-        counts, the two cells it compares); the answer is what follows it."""
+        about a layout without objects). The LM may first write its working (the objects it counts, the two cells it
+        compares, or in Emoji World every object's name and place); the answer is what follows it."""
         if len(questions) != len(layouts):
             raise ValueError(f"{len(questions)} questions for {len(layouts)} images")
         texts = []

@@ -1,14 +1,18 @@
 """Reading tasks on Emoji World: what a reading LM learns to say about a layout (docs/emoji-world.md).
 
 Both tasks are conditioned on a layout whose labels carry the art style (``"cat (noto)"``, as the planner and the
-reader write them), objects in :func:`~lvg.data.layout.reading_order`:
+reader write them), objects in lines (:func:`~lvg.data.layout.line_order`, as the reading pipeline gives them):
 
 - **captions**: the complete canonical caption (:func:`~lvg.worlds.emoji.captions.describe_fully`: every emoji with
   size, style and cell in cell order, and the background) in English or Chinese. Its meaning is the scene exactly,
   so a caption is scored by comparing it with the true scene's.
 - **visual questions** of :data:`QUESTION_TYPES`, EN and ZH: how many X, what is at a place, where is X, is A
-  left of / right of / above / below B. Counts and relations write their working first (the cells they look at), as
-  Shapes World's reading LM does, then :data:`~lvg.data.text.WORK_SEP` and the answer.
+  left of / right of / above / below B. Every question writes its working first, then
+  :data:`~lvg.data.text.WORK_SEP` and the answer. The working goes through the scene's objects in the layout's order,
+  each as its name and place (as a caption does), and stops at the one asked about (``where``; ``what`` writes places
+  first and stops at the asked place), or numbers each one of the asked emoji (``count``); a relation lists every
+  object (:func:`inventory`), :data:`STEP`, the two emoji with their places, and the relation that holds. So each
+  step is a local decision (is this the object asked about?) and the answer repeats words just written.
 
 Item ``i`` of a stream is a pure function of ``(seed, i)``; the held-out items use :data:`HELD_OUT_SEED`.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from lvg.data.layout import Layout, reading_key, reading_order
+from lvg.data.layout import Layout, line_indices, line_order
 from lvg.data.text import Question, ReadingSample
 from lvg.ranges import bounded, check_ranges
 from lvg.worlds.grammar import true_relation
@@ -44,6 +48,13 @@ YES = {"en": "yes", "zh": "是"}
 NO = {"en": "no", "zh": "否"}
 NOTHING = {"en": "nothing", "zh": "没有东西"}
 REL = {"en": REL_EN, "zh": REL_ZH}
+STEP = "|"  # in a relation's working: the inventory, then the two emoji it compares
+# How a question's working is written, per language. A byte-level BPE gives a word its leading space (" camel") only
+# after another word, so the working starts with a head word: every name is then the same tokens wherever it is
+# written. Chinese is written without spaces, as its captions are: one token per character.
+INVENTORY_HEAD = {"en": "objects:", "zh": "物体："}
+ITEM_SEP = {"en": ", ", "zh": "，"}
+WORD_SEP = {"en": " ", "zh": ""}
 PLACE_EN = {cell: text.split(" ", 1)[1].removeprefix("the ") for cell, text in CELL_EN.items()}  # "top left", "center"
 
 
@@ -58,8 +69,46 @@ def scene_caption(scene: EmojiScene, table: ConceptTable, lang: str) -> str:
 
 
 def styled_layout(scene: EmojiScene) -> Layout:
-    """The scene's layout as the reading LM sees it: styled labels, objects in reading order."""
-    return reading_order(scene.layout(with_style=True))
+    """The scene's layout as the reading LM sees it: styled labels, objects in lines (:func:`line_order`, the order
+    :class:`~lvg.pipelines.reading.ImageReader` gives it)."""
+    return line_order(scene.layout(with_style=True))
+
+
+def inventory(scene: EmojiScene, table: ConceptTable, lang: str) -> str:
+    """Every object of ``scene`` as ``name place``, in the order the reading LM reads them (:func:`styled_layout`):
+    ``"objects: cat top left, rose bottom right"`` / ``"物体：猫左上角，玫瑰右下角"``."""
+    return _scan([_named(o, table, lang) for o in _in_lines(scene)], lang)
+
+
+def _scan(items: list[tuple[str, ...]], lang: str) -> str:
+    """Working that goes through a scene's objects in order: each item's words, items joined (see INVENTORY_HEAD)."""
+    w = WORD_SEP[lang]
+    return INVENTORY_HEAD[lang] + w + ITEM_SEP[lang].join(w.join(i) for i in items)
+
+
+def _until(scene: EmojiScene, found) -> list[EmojiObj]:
+    """The scene's objects in order, up to and including the first that ``found`` accepts (all when none does)."""
+    out = []
+    for o in _in_lines(scene):
+        out.append(o)
+        if found(o):
+            break
+    return out
+
+
+def _named(o: EmojiObj, table: ConceptTable, lang: str) -> tuple[str, str]:
+    return _name(o.emoji, table, lang), place(o.cell, lang)
+
+
+def _looked_up(scene: EmojiScene, table: ConceptTable, lang: str, steps: list[tuple[str, str]]) -> str:
+    """The inventory, STEP, then ``steps`` (pairs of words) written as the inventory writes items."""
+    w = WORD_SEP[lang]
+    return f"{inventory(scene, table, lang)} {STEP} {ITEM_SEP[lang].join(w.join(s) for s in steps)}"
+
+
+def _in_lines(scene: EmojiScene) -> list[EmojiObj]:
+    """The scene's objects in the order of :func:`styled_layout`."""
+    return [scene.objects[i] for i in line_indices([o.box(scene.canvas) for o in scene.objects])]
 
 
 def _name(emoji: str, table: ConceptTable, lang: str) -> str:
@@ -86,22 +135,27 @@ def make_question(scene: EmojiScene, kind: str, lang: str, rng: random.Random, t
             emoji = rng.choice(names)
         else:
             emoji = rng.choice(objs).emoji
-        seen = sorted((p for p in objs if p.emoji == emoji), key=lambda p: reading_key(p.box(scene.canvas)))
         c = table.get(emoji)
         text = f"how many {c.en_plural} are there?" if lang == "en" else f"有几{c.measure}{c.zh}？"
-        work = " ; ".join(f"{i} {place(p.cell, lang)}" for i, p in enumerate(seen, 1)) or NOTHING[lang]
-        return Question(kind, lang, text, str(len(seen)), work)
+        items, seen = [], 0
+        for p in _in_lines(scene):  # every object; each one of the asked emoji numbered as it is met
+            seen += p.emoji == emoji
+            items.append(_named(p, table, lang) + ((str(seen),) if p.emoji == emoji else ()))
+        return Question(kind, lang, text, str(seen), _scan(items, lang))
     if kind == "what":
         cell = rng.choice([o.cell for o in objs]) if rng.random() < 0.8 else rng.choice(CELLS)
         there = next((o for o in objs if o.cell == cell), None)
         text = f"what is {CELL_EN[cell]}?" if lang == "en" else f"{CELL_ZH[cell]}是什么？"
-        return Question(kind, lang, text, _name(there.emoji, table, lang) if there else NOTHING[lang])
+        answer = _name(there.emoji, table, lang) if there else NOTHING[lang]
+        items = [(place(p.cell, lang), _name(p.emoji, table, lang)) for p in _until(scene, lambda p: p.cell == cell)]
+        return Question(kind, lang, text, answer, _scan(items, lang))
     if kind == "where":
         o = rng.choice(objs)
         if not _unique(scene, o):
             return None
         text = f"where is {_the(o.emoji, table)}?" if lang == "en" else f"{_name(o.emoji, table, lang)}在哪里？"
-        return Question(kind, lang, text, place(o.cell, lang))
+        items = [_named(p, table, lang) for p in _until(scene, lambda p: p is o)]
+        return Question(kind, lang, text, place(o.cell, lang), _scan(items, lang))
     if kind == "relation":
         if len(objs) < 2:
             return None
@@ -118,7 +172,8 @@ def make_question(scene: EmojiScene, kind: str, lang: str, rng: random.Random, t
         else:
             text = f"{_name(a.emoji, table, lang)}在{_name(b.emoji, table, lang)}的{REL_ZH[rel]}吗？"
         ans = (YES if relation_holds(rel, a.cell, b.cell) else NO)[lang]
-        work = f"{place(a.cell, lang)} ; {place(b.cell, lang)} ; {true_relation(a.cell, b.cell, rel, lang, relation_holds, REL)}"
+        rel_true = true_relation(a.cell, b.cell, rel, lang, relation_holds, REL)
+        work = f"{_looked_up(scene, table, lang, [_named(a, table, lang), _named(b, table, lang)])}{ITEM_SEP[lang]}{rel_true}"
         return Question(kind, lang, text, ans, work)
     raise ValueError(f"unknown question type {kind!r}; expected one of {QUESTION_TYPES}")
 
