@@ -20,6 +20,7 @@ Item ``i`` of a stream is a pure function of ``(seed, i)``; the held-out items u
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lvg.data.layout import Layout, line_indices, line_order
@@ -80,13 +81,17 @@ def inventory(scene: EmojiScene, table: ConceptTable, lang: str) -> str:
     return _scan([_named(o, table, lang) for o in _in_lines(scene)], lang)
 
 
+def _items(items: list[tuple[str, ...]], lang: str) -> str:
+    """Items of a working: each one's words joined by WORD_SEP, the items by ITEM_SEP."""
+    return ITEM_SEP[lang].join(WORD_SEP[lang].join(i) for i in items)
+
+
 def _scan(items: list[tuple[str, ...]], lang: str) -> str:
-    """Working that goes through a scene's objects in order: each item's words, items joined (see INVENTORY_HEAD)."""
-    w = WORD_SEP[lang]
-    return INVENTORY_HEAD[lang] + w + ITEM_SEP[lang].join(w.join(i) for i in items)
+    """Working that goes through a scene's objects in order: the head word, then the items (see INVENTORY_HEAD)."""
+    return INVENTORY_HEAD[lang] + WORD_SEP[lang] + _items(items, lang)
 
 
-def _until(scene: EmojiScene, found) -> list[EmojiObj]:
+def _until(scene: EmojiScene, found: Callable[[EmojiObj], bool]) -> list[EmojiObj]:
     """The scene's objects in order, up to and including the first that ``found`` accepts (all when none does)."""
     out = []
     for o in _in_lines(scene):
@@ -98,12 +103,6 @@ def _until(scene: EmojiScene, found) -> list[EmojiObj]:
 
 def _named(o: EmojiObj, table: ConceptTable, lang: str) -> tuple[str, str]:
     return _name(o.emoji, table, lang), place(o.cell, lang)
-
-
-def _looked_up(scene: EmojiScene, table: ConceptTable, lang: str, steps: list[tuple[str, str]]) -> str:
-    """The inventory, STEP, then ``steps`` (pairs of words) written as the inventory writes items."""
-    w = WORD_SEP[lang]
-    return f"{inventory(scene, table, lang)} {STEP} {ITEM_SEP[lang].join(w.join(s) for s in steps)}"
 
 
 def _in_lines(scene: EmojiScene) -> list[EmojiObj]:
@@ -139,8 +138,9 @@ def make_question(scene: EmojiScene, kind: str, lang: str, rng: random.Random, t
         text = f"how many {c.en_plural} are there?" if lang == "en" else f"有几{c.measure}{c.zh}？"
         items, seen = [], 0
         for p in _in_lines(scene):  # every object; each one of the asked emoji numbered as it is met
-            seen += p.emoji == emoji
-            items.append(_named(p, table, lang) + ((str(seen),) if p.emoji == emoji else ()))
+            hit = p.emoji == emoji
+            seen += hit
+            items.append(_named(p, table, lang) + ((str(seen),) if hit else ()))
         return Question(kind, lang, text, str(seen), _scan(items, lang))
     if kind == "what":
         cell = rng.choice([o.cell for o in objs]) if rng.random() < 0.8 else rng.choice(CELLS)
@@ -173,7 +173,8 @@ def make_question(scene: EmojiScene, kind: str, lang: str, rng: random.Random, t
             text = f"{_name(a.emoji, table, lang)}在{_name(b.emoji, table, lang)}的{REL_ZH[rel]}吗？"
         ans = (YES if relation_holds(rel, a.cell, b.cell) else NO)[lang]
         rel_true = true_relation(a.cell, b.cell, rel, lang, relation_holds, REL)
-        work = f"{_looked_up(scene, table, lang, [_named(a, table, lang), _named(b, table, lang)])}{ITEM_SEP[lang]}{rel_true}"
+        steps = [_named(a, table, lang), _named(b, table, lang), (rel_true,)]  # the two emoji, then the relation
+        work = f"{inventory(scene, table, lang)} {STEP} {_items(steps, lang)}"
         return Question(kind, lang, text, ans, work)
     raise ValueError(f"unknown question type {kind!r}; expected one of {QUESTION_TYPES}")
 
