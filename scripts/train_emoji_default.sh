@@ -8,7 +8,9 @@
 #   train   on one core the planner LM, its prompt-analysis fine-tune (refusals), two more rounds of it
 #           (configs/planner-emoji-more.yaml: English "above" / "below" are learned late), then the reading LM, trained
 #           further (configs/reading-lm-emoji-more.yaml), grown to 8 layers (configs/reading-lm-emoji-deep.yaml) and
-#           taught to write its working for every question (configs/reading-lm-emoji-work.yaml); on the other
+#           taught to write its working for every question (configs/reading-lm-emoji-work.yaml), then to work a
+#           relation out in steps (configs/reading-lm-emoji-relations.yaml, then
+#           configs/reading-lm-emoji-relations2.yaml); on the other
 #           the painter (configs/gan-painter-emoji.yaml), the image tokenizer, the code painter on its codes (--painter
 #           code, configs/painter-emoji.yaml), the reader (configs/reader-emoji-robust.yaml:
 #           it also reads that tokenizer's round trips and damaged scenes, for restore), then the CLIP, then the
@@ -80,6 +82,10 @@ for stage in $STAGES; do
                 "finetune.base=$RUNS/reading-lm-emoji-more/reading_lm"
             train reading-lm reading-lm-emoji-work.yaml reading-lm-emoji-work reading_lm/plan_vocab.json \
                 "finetune.base=$RUNS/reading-lm-emoji-deep/reading_lm"
+            train reading-lm reading-lm-emoji-relations.yaml reading-lm-emoji-relations reading_lm/plan_vocab.json \
+                "finetune.base=$RUNS/reading-lm-emoji-work/reading_lm"
+            train reading-lm reading-lm-emoji-relations2.yaml reading-lm-emoji-relations2 reading_lm/plan_vocab.json \
+                "finetune.base=$RUNS/reading-lm-emoji-relations/reading_lm"
         ) > "$RUNS/lm-emoji.log" 2>&1 &
         lm_pid=$!
         train gan-painter gan-painter-emoji.yaml gan-painter-emoji-l1 painter/model.safetensors "$DATA"
@@ -99,7 +105,7 @@ for stage in $STAGES; do
         $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-emoji-more2/planner" \
             --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
             --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
-            --reading-lm "$RUNS/reading-lm-emoji-work/reading_lm" --clip "$RUNS/clip-emoji/clip" \
+            --reading-lm "$RUNS/reading-lm-emoji-relations2/reading_lm" --clip "$RUNS/clip-emoji/clip" \
             --restorer "$RUNS/restorer-emoji-more/restorer" --world emoji \
             --temperature 0.3 --dtype float16
         cp "$RUNS/emoji-data/ATTRIBUTION.md" "$OUT/ATTRIBUTION.md"

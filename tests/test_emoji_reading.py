@@ -4,6 +4,7 @@ reading LM trained on it, and the reading benchmarks' scoring, on the fake sprit
 from __future__ import annotations
 
 import random
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +15,16 @@ from lvg.eval.emoji_reading import emoji_reading_section, held_out, layout_is_sc
 from lvg.worlds import get_world
 from lvg.worlds.emoji.benchmark import make_prompts, scene_from_spec
 from lvg.worlds.emoji.captions import spec_to_text
-from lvg.worlds.emoji.reading import INVENTORY_HEAD, ITEM_SEP, QUESTION_TYPES, STEP, WORD_SEP, caption_scene
+from lvg.worlds.emoji.reading import (
+    INVENTORY_HEAD,
+    ITEM_SEP,
+    NAME_SEP,
+    QUESTION_TYPES,
+    STEP,
+    WORD_SEP,
+    caption_scene,
+)
+from lvg.worlds.grammar import SAME_LINE
 
 
 @pytest.fixture()
@@ -47,16 +57,31 @@ def test_the_reading_stream_is_seeded_and_its_answers_follow_from_the_layout(wor
             continue
         work, answer = s.answer.split(" => ")
         head, w, sep = INVENTORY_HEAD[s.lang], WORD_SEP[s.lang], ITEM_SEP[s.lang]
-        scan, _, asked = work.partition(f" {STEP} ")  # relations: the inventory, then the two emoji looked up
-        items = scan.removeprefix(head + w).split(sep)  # objects in the layout's order
-        assert scan.startswith(head) and 1 <= len(items) <= len(scene.objects)
+        assert work.startswith(head + w)
+        if s.kind == "relation":  # the scan to A and its line, the scan to B and its line, then the comparison
+            *scans, last = work.removeprefix(head + w).split(STEP[s.lang])
+            assert len(scans) == 2 and answer in ("yes", "no", "是", "否")
+            lines, names = [], []
+            for scan in scans:  # the emoji's name, the objects up to it, its row or column
+                name, _, rest = scan.partition(NAME_SEP[s.lang])
+                *items, line = rest.removeprefix(w).split(sep)
+                assert name in s.question and items[-1].startswith(name) and 1 <= len(items) <= len(scene.objects)
+                lines.append(int(re.sub(r"\D", "", line)))  # "column 2" / "第2列"
+                names.append(name)
+            first = f"is the {names[0]} " if s.lang == "en" else f"{names[0]}在{names[1]}的"
+            assert s.question.startswith(first)  # A is the emoji the question names first
+            a, b, said = last.split(sep)
+            assert [int(a), int(b)] == lines and (int(a) == int(b)) == (said in SAME_LINE[s.lang].values())
+            assert (answer in ("yes", "是")) == (
+                said in s.question
+            )  # yes when the relation that holds is the asked one
+            continue
+        items = work.removeprefix(head + w).split(sep)  # objects in the layout's order
+        assert 1 <= len(items) <= len(scene.objects)
         if s.kind == "count":  # every object; each one of the asked emoji numbered
             assert len(items) == len(scene.objects)
             numbers = [int(i[-1]) for i in items if i[-1].isdigit()]
             assert numbers == list(range(1, int(answer) + 1))
-        elif s.kind == "relation":
-            assert answer in ("yes", "no", "是", "否") and len(items) == len(scene.objects)
-            assert asked.split(sep)[0] in items and asked.split(sep)[1] in items
         elif s.kind == "where":  # up to the asked emoji, whose place is the answer
             assert items[-1].endswith(w + answer) and items[-1].removesuffix(w + answer) in s.question
         elif s.kind == "what":  # places first, up to the asked place: the emoji there, or nothing after every object

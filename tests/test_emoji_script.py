@@ -31,6 +31,8 @@ SHRINK = {
     "reading-lm-emoji-more.yaml": {"eval_captions": 2, "eval_questions": 1},
     "reading-lm-emoji-deep.yaml": {"eval_captions": 2, "eval_questions": 1},
     "reading-lm-emoji-work.yaml": {"eval_captions": 2, "eval_questions": 1},
+    "reading-lm-emoji-relations.yaml": {"eval_captions": 2, "eval_questions": 1},
+    "reading-lm-emoji-relations2.yaml": {"eval_captions": 2, "eval_questions": 1},
     "clip-emoji.yaml": {"model": {"image_channels": [8, 8], "text_width": 16, "text_layers": 1, "text_heads": 2,
                                   "embed_dim": 8}},
 }  # fmt: skip

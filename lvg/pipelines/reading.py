@@ -115,7 +115,7 @@ class ImageReader(BasePipeline):
             raise ReadingError(f"image {empty}: the reader found no object to describe")
         return self.caption_each(layouts, lang, num_beams, max_new_tokens, batch_size)
 
-    def answer(self, layouts: list[Layout], questions: list[str], max_new_tokens: int = 96,
+    def answer(self, layouts: list[Layout], questions: list[str], max_new_tokens: int = 128,
                batch_size: int = 64) -> list[str]:  # fmt: skip
         """The answer to ``questions[i]`` about ``layouts[i]`` (EN or ZH; "cannot answer" outside what it knows, and
         about a layout without objects). The LM may first write its working (the objects it counts, the two cells it

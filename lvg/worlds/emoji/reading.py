@@ -10,9 +10,10 @@ reader write them), objects in lines (:func:`~lvg.data.layout.line_order`, as th
   left of / right of / above / below B. Every question writes its working first, then
   :data:`~lvg.data.text.WORK_SEP` and the answer. The working goes through the scene's objects in the layout's order,
   each as its name and place (as a caption does), and stops at the one asked about (``where``; ``what`` writes places
-  first and stops at the asked place), or numbers each one of the asked emoji (``count``); a relation lists every
-  object (:func:`inventory`), :data:`STEP`, the two emoji with their places, and the relation that holds. So each
-  step is a local decision (is this the object asked about?) and the answer repeats words just written.
+  first and stops at the asked place), or numbers each one of the asked emoji (``count``). A relation is worked out
+  in steps separated by :data:`STEP`: the first emoji's name and the objects up to it, then its column (or row, for
+  above / below); the same for the second emoji; then the two numbers and the relation that holds. So each step is a
+  local decision (is this the object asked about?) and the answer repeats words just written.
 
 Item ``i`` of a stream is a pure function of ``(seed, i)``; the held-out items use :data:`HELD_OUT_SEED`.
 """
@@ -49,13 +50,15 @@ YES = {"en": "yes", "zh": "是"}
 NO = {"en": "no", "zh": "否"}
 NOTHING = {"en": "nothing", "zh": "没有东西"}
 REL = {"en": REL_EN, "zh": REL_ZH}
-STEP = "|"  # in a relation's working: the inventory, then the two emoji it compares
+STEP = {"en": " | ", "zh": "|"}  # between a relation's steps: the scan to A, the scan to B, the comparison
 # How a question's working is written, per language. A byte-level BPE gives a word its leading space (" camel") only
 # after another word, so the working starts with a head word: every name is then the same tokens wherever it is
 # written. Chinese is written without spaces, as its captions are: one token per character.
 INVENTORY_HEAD = {"en": "objects:", "zh": "物体："}
 ITEM_SEP = {"en": ", ", "zh": "，"}
 WORD_SEP = {"en": " ", "zh": ""}
+NAME_SEP = {"en": ":", "zh": "："}  # a relation's scan: the emoji it looks for, this, then the objects up to it
+LINE = ({"en": "row {}", "zh": "第{}行"}, {"en": "column {}", "zh": "第{}列"})  # a cell's row (axis 0) or column
 PLACE_EN = {cell: text.split(" ", 1)[1].removeprefix("the ") for cell, text in CELL_EN.items()}  # "top left", "center"
 
 
@@ -75,12 +78,6 @@ def styled_layout(scene: EmojiScene) -> Layout:
     return line_order(scene.layout(with_style=True))
 
 
-def inventory(scene: EmojiScene, table: ConceptTable, lang: str) -> str:
-    """Every object of ``scene`` as ``name place``, in the order the reading LM reads them (:func:`styled_layout`):
-    ``"objects: cat top left, rose bottom right"`` / ``"物体：猫左上角，玫瑰右下角"``."""
-    return _scan([_named(o, table, lang) for o in _in_lines(scene)], lang)
-
-
 def _items(items: list[tuple[str, ...]], lang: str) -> str:
     """Items of a working: each one's words joined by WORD_SEP, the items by ITEM_SEP."""
     return ITEM_SEP[lang].join(WORD_SEP[lang].join(i) for i in items)
@@ -89,6 +86,14 @@ def _items(items: list[tuple[str, ...]], lang: str) -> str:
 def _scan(items: list[tuple[str, ...]], lang: str) -> str:
     """Working that goes through a scene's objects in order: the head word, then the items (see INVENTORY_HEAD)."""
     return INVENTORY_HEAD[lang] + WORD_SEP[lang] + _items(items, lang)
+
+
+def _scan_to(scene: EmojiScene, o: EmojiObj, axis: int, table: ConceptTable, lang: str) -> str:
+    """A relation's scan for ``o``: its name, then the objects in order up to it, then its row or column (``axis``
+    0 or 1, numbered from 1): ``"cat: scorpion top right, cat top left, column 1"``."""
+    line = LINE[axis][lang].format(o.cell[axis] + 1)
+    items = [_named(p, table, lang) for p in _until(scene, lambda p: p is o)] + [(line,)]
+    return _name(o.emoji, table, lang) + NAME_SEP[lang] + WORD_SEP[lang] + _items(items, lang)
 
 
 def _until(scene: EmojiScene, found: Callable[[EmojiObj], bool]) -> list[EmojiObj]:
@@ -173,8 +178,10 @@ def make_question(scene: EmojiScene, kind: str, lang: str, rng: random.Random, t
             text = f"{_name(a.emoji, table, lang)}在{_name(b.emoji, table, lang)}的{REL_ZH[rel]}吗？"
         ans = (YES if relation_holds(rel, a.cell, b.cell) else NO)[lang]
         rel_true = true_relation(a.cell, b.cell, rel, lang, relation_holds, REL)
-        steps = [_named(a, table, lang), _named(b, table, lang), (rel_true,)]  # the two emoji, then the relation
-        work = f"{inventory(scene, table, lang)} {STEP} {_items(steps, lang)}"
+        axis = 1 if rel in ("left", "right") else 0  # the relation compares columns, or rows
+        scans = [_scan_to(scene, o, axis, table, lang) for o in (a, b)]
+        last = ITEM_SEP[lang].join([str(a.cell[axis] + 1), str(b.cell[axis] + 1), rel_true])
+        work = INVENTORY_HEAD[lang] + WORD_SEP[lang] + STEP[lang].join([*scans, last])
         return Question(kind, lang, text, ans, work)
     raise ValueError(f"unknown question type {kind!r}; expected one of {QUESTION_TYPES}")
 
