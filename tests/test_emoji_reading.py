@@ -72,9 +72,8 @@ def test_the_reading_stream_is_seeded_and_its_answers_follow_from_the_layout(wor
             assert s.question.startswith(first)  # A is the emoji the question names first
             a, b, said = last.split(sep)
             assert [int(a), int(b)] == lines and (int(a) == int(b)) == (said in SAME_LINE[s.lang].values())
-            assert (answer in ("yes", "是")) == (
-                said in s.question
-            )  # yes when the relation that holds is the asked one
+            holds_asked = said in s.question  # the relation that holds is the asked one
+            assert (answer in ("yes", "是")) == holds_asked
             continue
         items = work.removeprefix(head + w).split(sep)  # objects in the layout's order
         assert 1 <= len(items) <= len(scene.objects)

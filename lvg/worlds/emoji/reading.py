@@ -91,9 +91,13 @@ def _scan(items: list[tuple[str, ...]], lang: str) -> str:
 def _scan_to(scene: EmojiScene, o: EmojiObj, axis: int, table: ConceptTable, lang: str) -> str:
     """A relation's scan for ``o``: its name, then the objects in order up to it, then its row or column (``axis``
     0 or 1, numbered from 1): ``"cat: scorpion top right, cat top left, column 1"``."""
-    line = LINE[axis][lang].format(o.cell[axis] + 1)
-    items = [_named(p, table, lang) for p in _until(scene, lambda p: p is o)] + [(line,)]
+    items = [*_named_up_to(scene, o, table, lang), (LINE[axis][lang].format(o.cell[axis] + 1),)]
     return _name(o.emoji, table, lang) + NAME_SEP[lang] + WORD_SEP[lang] + _items(items, lang)
+
+
+def _named_up_to(scene: EmojiScene, o: EmojiObj, table: ConceptTable, lang: str) -> list[tuple[str, str]]:
+    """The "where" scan for ``o``: the scene's objects in order up to and including it, each as name and place."""
+    return [_named(p, table, lang) for p in _until(scene, lambda p: p is o)]
 
 
 def _until(scene: EmojiScene, found: Callable[[EmojiObj], bool]) -> list[EmojiObj]:
@@ -159,8 +163,7 @@ def make_question(scene: EmojiScene, kind: str, lang: str, rng: random.Random, t
         if not _unique(scene, o):
             return None
         text = f"where is {_the(o.emoji, table)}?" if lang == "en" else f"{_name(o.emoji, table, lang)}在哪里？"
-        items = [_named(p, table, lang) for p in _until(scene, lambda p: p is o)]
-        return Question(kind, lang, text, place(o.cell, lang), _scan(items, lang))
+        return Question(kind, lang, text, place(o.cell, lang), _scan(_named_up_to(scene, o, table, lang), lang))
     if kind == "relation":
         if len(objs) < 2:
             return None
