@@ -11,8 +11,10 @@
 #              (started here if the tokenizer stage did not start them)
 #   export     assemble the model folder (fp16 safetensors) with the shipped text tokenizer and CLIP
 #   refine     fine-tune the folder's LMs, one core each: the planner learns prompt analysis (everyday words;
-#              refusing what it cannot draw) in three rounds (the second: more ways of asking for what it cannot
-#              draw; the third: free everyday sentences); on the other core the reading LM learns off-grid layouts
+#              refusing what it cannot draw) in six rounds (the second: more ways of asking for what it cannot
+#              draw; the third: free everyday sentences; the fourth: notes, clauses, statements and requests with
+#              greetings and thanks around them; the fifth: relations told from the other object; the sixth:
+#              more refusals again); on the other core the reading LM learns off-grid layouts
 #              and "how many objects", then a copy of the export's planner learns to edit layouts by instruction
 #              (editor/), then six rounds with swaps drawn three times as often (configs/editor-shapes-swap.yaml),
 #              then one round grown from 4 to 8 layers (block expansion; configs/editor-shapes-deep.yaml);
@@ -68,6 +70,17 @@ start_lms() {  # the planner, then the reading LM, on the second core (once per 
     [ -n "$lms_pid" ] && return
     { planner && reading_lm; } > "$RUNS/lms.log" 2>&1 &
     lms_pid=$!
+}
+ANALYSIS_ROUNDS=6  # the planner's prompt-analysis rounds (configs/planner-shapes-analysis{,2,3,...}.yaml)
+analysis_run() { echo "planner-analysis$([ "$1" -gt 1 ] && echo "$1")"; }  # round k's run folder (and config suffix)
+analysis_rounds() {  # round 1 starts from the exported folder, round k from round k - 1's weights
+    local base="$OUT" run k
+    for k in $(seq 1 $ANALYSIS_ROUNDS); do
+        run=$(analysis_run "$k")
+        done_flag "$RUNS/$run/planner/plan_vocab.json" \
+            || train planner "${run/planner-analysis/planner-shapes-analysis}.yaml" "$run" "finetune.base=$base" || return 1
+        base="$RUNS/$run/planner"
+    done
 }
 EDITOR_ROUNDS=6  # the editor's rounds weighted to swaps (configs/editor-shapes-swap.yaml); round k draws data seed k + 2
 swap_run() { echo "editor-shapes-swap$([ "$1" -gt 1 ] && echo "$1")"; }  # round k's run folder
@@ -137,14 +150,7 @@ PYEOF
         ;;
     refine)
         wait_lms
-        { { done_flag "$RUNS/planner-analysis/planner/plan_vocab.json" \
-            || train planner planner-shapes-analysis.yaml planner-analysis "finetune.base=$OUT"; } \
-            && { done_flag "$RUNS/planner-analysis2/planner/plan_vocab.json" \
-            || train planner planner-shapes-analysis2.yaml planner-analysis2 \
-                "finetune.base=$RUNS/planner-analysis/planner"; } \
-            && { done_flag "$RUNS/planner-analysis3/planner/plan_vocab.json" \
-            || train planner planner-shapes-analysis3.yaml planner-analysis3 \
-                "finetune.base=$RUNS/planner-analysis2/planner"; }; } \
+        analysis_rounds \
             > "$RUNS/refine-planner.log" 2>&1 &
         refine_pid=$!
         { done_flag "$RUNS/reading-lm-offgrid/reading_lm/plan_vocab.json" \
@@ -154,7 +160,7 @@ PYEOF
             && swap_rounds && deep_round \
             || { echo "the reading LM's refinement or the editor failed" >&2; exit 1; }
         wait "$refine_pid" || { echo "the planner's refinement failed: see $RUNS/refine-planner.log" >&2; exit 1; }
-        assemble "$RUNS/planner-analysis3/planner" "$RUNS/reading-lm-offgrid/reading_lm" \
+        assemble "$RUNS/$(analysis_run $ANALYSIS_ROUNDS)/planner" "$RUNS/reading-lm-offgrid/reading_lm" \
             --editor "$RUNS/editor-shapes-deep/planner"
         ;;
     eval)

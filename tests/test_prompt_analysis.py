@@ -25,6 +25,8 @@ from lvg.worlds.shapes.analysis import (
     everyday_variant,
     refusal_variant,
 )
+from lvg.worlds.shapes.captions import CaptionConfig
+from lvg.worlds.shapes.phrasings import STATE_EN, phrase, refusal_phrase
 from lvg.worlds.shapes.plans import PlanDataConfig, caption_order, make_plan_sample
 from lvg.worlds.shapes.scene_layout import layout_from_scene, layout_to_scene
 from lvg.worlds.shapes.sentences import refusal_sentence
@@ -32,6 +34,9 @@ from lvg.worlds.shapes.spec import scene_satisfies
 
 REASONS = ("unknown", "count", "contradiction", "zero")
 GOLDEN_V1 = "ffe09f660d93c35a80c3cf0354a10c7f88f192fa"
+# versions 2 and 3 of the stream (texts and target layouts) as the second and third rounds saw them (c09de27)
+GOLDEN_V4 = "ace2bd956676e3bff9c177f44c68277059ea0e00"  # the fourth round's stream (seed 7), as it trained
+GOLDEN_V2_V3 = {2: "0bc31ab6d14e54ff58471332fad87984cafb5aee", 3: "1409716dd5064ea85a78f86cd36825f2e16bb2ba"}
 
 
 def _config(refusals=()):
@@ -89,17 +94,29 @@ def test_version_1_of_the_analysis_stream_is_the_one_the_shipped_planner_saw():
     assert hashlib.sha1(text.encode()).hexdigest() == GOLDEN_V1
 
 
-def test_version_3_everyday_sentences_mean_their_spec_in_the_order_they_name_it():
-    cfg = PlanDataConfig(seed=5, everyday_prob=0.6, refusal_prob=0.2, analysis_version=3)
-    reversed_seen = free_bg = 0
-    for i in range(1500):
+def _meaning_kept(cfg: PlanDataConfig, n: int):
+    """The stream's first ``n`` rows that are drawn (not refused), each checked: the scene satisfies the spec, and
+    the target lists the groups in the order the spec (the sentence) names them."""
+    for i in range(n):
         s = make_plan_sample(i, cfg)
         if s.refusal is not None:
             continue
         assert scene_satisfies(s.scene, s.spec), (s.text, s.spec)
         assert layout_to_scene(s.layout, 1.0) == layout_to_scene(
             layout_from_scene(s.scene, caption_order(s.scene, s.spec)), 1.0
-        )  # the target lists the groups in the order the spec (the sentence) names them
+        )
+        yield s
+
+
+def _stream_hash(cfg: PlanDataConfig, n: int = 600) -> str:
+    samples = [make_plan_sample(i, cfg) for i in range(n)]
+    return hashlib.sha1("|".join(s.text + str(s.layout.to_json()) for s in samples).encode()).hexdigest()
+
+
+def test_version_3_everyday_sentences_mean_their_spec_in_the_order_they_name_it():
+    cfg = PlanDataConfig(seed=5, everyday_prob=0.6, refusal_prob=0.2, analysis_version=3)
+    reversed_seen = free_bg = 0
+    for s in _meaning_kept(cfg, 1500):
         reversed_seen += any(k in s.text.lower() for k in (" to its ", " on its ", " it.", "有一个", "有1个", " it"))
         free_bg += (
             s.text.lower()
@@ -107,6 +124,78 @@ def test_version_3_everyday_sentences_mean_their_spec_in_the_order_they_name_it(
             .startswith(("on a black background", "on a white background", "黑色背景", "白色背景"))
         )
     assert reversed_seen > 5 and free_bg > 5  # the new forms are drawn
+
+
+@pytest.mark.parametrize(("version", "seed"), [(2, 3), (3, 5)])
+def test_versions_2_and_3_of_the_stream_are_unchanged(version, seed):
+    cfg = PlanDataConfig(seed=seed, everyday_prob=0.4, refusal_prob=0.3, analysis_version=version)
+    assert _stream_hash(cfg) == GOLDEN_V2_V3[version]
+
+
+def test_version_4_phrasings_mean_their_spec_in_the_order_they_name_it():
+    cfg = PlanDataConfig(seed=7, everyday_prob=0.6, refusal_prob=0.2, analysis_version=4)
+    forms = {"note": 0, "statement": 0, "framed": 0, "whole": 0}
+    for s in _meaning_kept(cfg, 1500):
+        low = s.text.lower()
+        forms["note"] += any(k in low for k in (" x1", " x2", ": 2", "×2", "×3", "2个", "bg="))
+        forms["statement"] += any(k in low for k in [*(p for ps in STATE_EN.values() for p in ps), "比", ", both "])
+        forms["framed"] += low.startswith(("hi! ", "hello, ", "so i was thinking", "你好", "麻烦", "这样吧"))
+        forms["whole"] += any(k in low for k in (" shapes: ", "-element composition", "图形：", "各一个"))
+    assert min(forms.values()) > 5, forms  # every new form is drawn
+
+
+def test_phrase_keeps_every_object_and_inverts_a_relation_told_from_the_other_object():
+    spec = {"groups": [{"shape": "star", "color": "pink", "count": 1}, {"shape": "circle", "color": "pink", "count": 1}],
+            "relation": "above"}  # fmt: skip
+    inverted = plain = 0
+    for k in range(200):
+        for lang in ("en", "zh"):
+            text, out = phrase(spec, lang, random.Random(k))
+            assert sorted(g["shape"] for g in out["groups"]) == ["circle", "star"] and text
+            if out["groups"][0]["shape"] == "circle":  # the circle named first: the star lies above it
+                assert out["relation"] == "below"
+                inverted += 1
+            else:
+                assert out["relation"] == "above"
+                plain += 1
+    assert inverted > 50 and plain > 50
+    four = {"groups": [{"shape": "square", "color": c, "count": 1} for c in ("red", "blue", "green", "pink")]}
+    for k in range(100):
+        _, out = phrase(four, "zh", random.Random(k))
+        assert sorted(g["color"] for g in out["groups"]) == ["blue", "green", "pink", "red"]
+
+
+def test_version_4_of_the_stream_is_the_one_the_fourth_round_saw():
+    assert _stream_hash(PlanDataConfig(seed=7, everyday_prob=0.5, refusal_prob=0.3, analysis_version=4)) == GOLDEN_V4
+
+
+def test_version_5_tells_a_relation_of_two_like_shapes_from_the_other_object():
+    same = {
+        "groups": [{"shape": "star", "count": 1}, {"shape": "star", "color": "red", "count": 1}],
+        "relation": "left",
+    }
+    for k in range(50):
+        text, out = phrase(same, "en", random.Random(k), version=5)  # (v4 gives None half the time: no statement)
+        assert out["groups"][0] == {"shape": "star", "color": "red", "count": 1} and out["relation"] == "right", text
+    cfg = PlanDataConfig(seed=9, everyday_prob=1.0, analysis_version=5, captions=CaptionConfig(relation_pair=0.7))
+    with_form = 0
+    for s in _meaning_kept(cfg, 1000):
+        with_form += s.lang == "en" and " with " in s.text and (" its " in s.text or " it" in s.text)
+    assert with_form > 5
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_version_4_refusal_phrases_name_their_reason(lang):
+    rng = random.Random(3)
+    colors = UNKNOWN_COLORS_EN_V2 if lang == "en" else UNKNOWN_COLORS_ZH_V2
+    seen = {}
+    for _ in range(300):
+        text, reason = refusal_phrase(lang, rng, [*colors, "white", "黑色"], UNKNOWN_EN if lang == "en" else UNKNOWN_ZH)
+        seen.setdefault(reason, text)
+        assert "bg=white" not in text and "背景=黑色" not in text  # the world's own backgrounds are no reason
+        if reason == "zero":
+            assert any(f"{n}" in text for n in (0, -1, -2))
+    assert set(seen) == set(REASONS), seen
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

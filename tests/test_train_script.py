@@ -44,6 +44,9 @@ SHRINK = {  # config file -> changes (nested dicts merge into the real config's 
     "planner-shapes-analysis.yaml": {"eval": {"prompts_per_category": 0}},  # (fine-tunes: the base's size)
     "planner-shapes-analysis2.yaml": {"eval": {"prompts_per_category": 0}},
     "planner-shapes-analysis3.yaml": {"eval": {"prompts_per_category": 0}},
+    "planner-shapes-analysis4.yaml": {"eval": {"prompts_per_category": 0}},
+    "planner-shapes-analysis5.yaml": {"eval": {"prompts_per_category": 0}},
+    "planner-shapes-analysis6.yaml": {"eval": {"prompts_per_category": 0}},
     "reading-lm-shapes-offgrid.yaml": {"eval_captions": 0, "eval_questions": 0},
     "editor-shapes.yaml": {},
     "editor-shapes-swap.yaml": {},

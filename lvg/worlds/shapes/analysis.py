@@ -22,6 +22,7 @@ import re
 
 from lvg.data.text import REFUSAL_REASONS
 
+from .phrasings import refusal_phrase
 from .sentences import refusal_sentence
 from .world import COLOR_ZH, COLORS, SHAPE_PLURAL, SHAPE_ZH, SHAPES
 
@@ -421,6 +422,12 @@ def refusal_variant(text: str, lang: str, rng: random.Random, held_out: bool = F
         out = (_zero_en if en else _zero_zh)(rng)
     if version >= 3 and rng.random() < 0.25:  # everyday forms of what cannot be drawn (lvg.worlds.shapes.sentences)
         out, reason = refusal_sentence(lang, rng, UNKNOWN_COLORS_EN_V2 if en else UNKNOWN_COLORS_ZH_V2)
+    if version >= 4 and rng.random() < 0.2:  # notes, key-value lines and statements (lvg.worlds.shapes.phrasings)
+        colors = [
+            *(UNKNOWN_COLORS_EN if en else UNKNOWN_COLORS_ZH),
+            *(UNKNOWN_COLORS_EN_V2 if en else UNKNOWN_COLORS_ZH_V2),
+        ]
+        out, reason = refusal_phrase(lang, rng, colors, UNKNOWN_EN if en else UNKNOWN_ZH)
     if v2 and rng.random() < 0.5:
         out = everyday_variant(out, lang, rng, version)
     return out, reason

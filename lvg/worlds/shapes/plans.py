@@ -17,6 +17,7 @@ from lvg.worlds.shapes.scene_layout import layout_from_scene
 from .analysis import everyday_variant, refusal_variant
 from .captions import CaptionConfig, describe, spec_to_text
 from .edits import EditDataConfig, check_type_weights, make_edit_sample
+from .phrasings import frame, phrase
 from .sentences import everyday_sentence
 from .spec import Spec, assignment, scene_objects
 from .typed import typed_variant
@@ -35,7 +36,10 @@ class PlanDataConfig:
     everyday_prob: float = 0.0  # reworded in everyday words ("ball", "box", "圆", "方块", "draw ...")
     refusal_prob: float = 0.0  # made into a prompt the planner must refuse (target: <layout> REASON </layout>)
     analysis_version: int = 1  # 2: more words and forms for both (lvg.worlds.shapes.analysis); 3: also free
-    # sentences (lvg.worlds.shapes.sentences); 1 draws as before
+    # sentences (lvg.worlds.shapes.sentences); 4: also notes, clauses, statements, counts of the whole and what
+    # people put around a request (lvg.worlds.shapes.phrasings); 5: a relation in a free sentence told in those
+    # forms whenever they fit (no object placed), more of them from the other object ("B with A to its right");
+    # 1 draws as before
     # editing (lvg.worlds.shapes.edits): the share of rows that are edits instead, ``instruction <layout> OLD
     # </layout>`` -> the edited layout (or a refusal); 0 draws nothing
     edit_prob: float = 0.0
@@ -91,13 +95,24 @@ def make_plan_sample(index: int, cfg: PlanDataConfig | None = None) -> PlanSampl
     refusal = None
     if cfg.everyday_prob > 0 or cfg.refusal_prob > 0:
         u = rng.random()
+        v4 = cfg.analysis_version >= 4
         if u < cfg.refusal_prob:
             text, refusal = refusal_variant(text, lang, rng, version=cfg.analysis_version)
         elif u < cfg.refusal_prob + cfg.everyday_prob:
             free = cfg.analysis_version >= 3 and rng.random() < 0.5
             if free:  # a free sentence (with its own request words); its spec in the order the sentence names
-                text, spec = everyday_sentence(spec, lang, rng)
+                v5_relation = cfg.analysis_version >= 5 and "relation" in spec  # (the phrasings always say it)
+                said = (
+                    phrase(spec, lang, rng, cfg.analysis_version)
+                    if v5_relation or (v4 and rng.random() < 0.6)
+                    else None
+                )
+                text, spec = said or everyday_sentence(spec, lang, rng)
             text = everyday_variant(text, lang, rng, cfg.analysis_version, ask=not free)
+            if v4:
+                text = text.replace("的的", "的")  # "黄色的" reworded as "黄色的的"
+        if v4 and u < cfg.refusal_prob + cfg.everyday_prob and rng.random() < 0.35:
+            text = frame(text, lang, rng)  # a greeting, a hedge or thanks around it, whether it is drawn or refused
     if rng.random() < cfg.typed_prob:
         text = typed_variant(text, lang, rng)
     layout = layout_from_scene(scene, caption_order(scene, spec))
