@@ -19,7 +19,10 @@ sampling):
   language) was written by another writer who saw only the world contract and the caption parser, while the third
   round trained; its failures on round 3 shaped round 4's forms (``lvg.worlds.shapes.phrasings``), so it is not
   independent of round 4; set 5 (80 per language) was written by a third writer who saw only the world contract and
-  the caption parser, before round 4 trained, and was never read while the data was written: the honest figure. Right = accepted and the planned layout (seed 0,
+  the caption parser, before round 4 trained, and was never read while the data was written (that rounds 4 and 5
+  refused fewer of its outside prompts decided round 6's refusal share, so its outside figures are not independent of
+  round 6); set 6 (80 per language) was written by a fourth writer who saw the same two files, before round 7
+  trained, and was not read before the rounds were measured on it. Right = accepted and the planned layout (seed 0,
   the model's own sampling settings) satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise
   (targets: >= 90% right, 0 wrong).
 - **outside the world** (set ``outside``, written by hand, sets 1-4 as above): words outside the world (mostly
@@ -152,9 +155,10 @@ Model: `{args.model or "models/shapes-default"}`. The planner's decision before 
 one forward pass); "everyday" prompts also planned once (seed 0) and checked against what they mean. Sets:
 `benchmarks/prompt_analysis.jsonl` (hand-written; set 1 before the first training, then words of some of its
 failures were added to the training lexicon, so it is no longer independent; sets 2, 3 and 4 after that, and their
-failures shaped the second, third and fourth rounds' data, so they are not independent of them; set 5, 80 per
-language, written by a writer who saw only the world contract and the caption parser before the fourth round
-trained, never read while its data was written: the honest figures), the public benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
+failures shaped the second, third and fourth rounds' data, so they are not independent of them; sets 5 and 6, 80
+per language each, written by writers who saw only the world contract and the caption parser, set 5 before the
+fourth round trained, set 6 before the seventh, neither read while the data was written: the honest figures, set
+5's outside prompts less so, as its share refused decided the sixth round's refusal share), the public benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
 prompts from a seed no training stream uses. Targets: in-world accepted >= 99.5%; everyday >= 90% right and 0
 wrong; outside refused >= 95%.
 
