@@ -30,11 +30,11 @@ from __future__ import annotations
 import random
 
 from .captions import NUM_ZH
+from .sentences import INVERSE, _a
 from .spec import Spec, normalize_spec
 from .world import BG_ZH, COLOR_ZH, COLORS, SHAPE_PLURAL, SHAPE_ZH, SHAPES
 
 NUM_EN = {1: "one", 2: "two", 3: "three", 4: "four"}
-INVERSE = {"left": "right", "right": "left", "above": "below", "below": "above"}
 SIZE_EN = {"small": ["small", "little", "tiny"], "large": ["large", "big", "huge"]}
 SIZE_ZH1 = {"small": "小", "large": "大"}
 NOUN_EN = {"circle": ["circle", "ball", "dot"], "square": ["square", "box", "block"], "triangle": ["triangle"],
@@ -113,10 +113,6 @@ def frame(text: str, lang: str, rng: random.Random) -> str:
 
 
 # ----------------------------------------------------------------------------- one group
-
-
-def _a(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
 
 
 def _size_en(g: dict, rng: random.Random) -> str | None:
