@@ -1,20 +1,22 @@
 """Editing by instruction, measured: does the edit happen, do untouched objects keep their pixels, do chains hold?
 
-    python benchmarks/edit_quality.py [--model models/shapes-default] [--num 300] [--chains 300] [--threads 2]
-                                      [--no-write]
+    python benchmarks/edit_quality.py [--world shapes|emoji] [--model FOLDER] [--num 300] [--chains 300]
+                                      [--threads 2] [--no-write]
 
-Held-out edits (``lvg.worlds.shapes.edits.make_edit_sample`` with a seed and salt no training stream uses), ``num``
-per language and edit type: a render of the scene before (the world's renderer: an image as a user would give it),
-the instruction, and the scene the edit asks for. ``pipe.edit`` reads the image, edits its layout and repaints.
+Held-out edits (the world's ``make_edit_sample``, :mod:`lvg.worlds.shapes.edits` or :mod:`lvg.worlds.emoji.edits`,
+with a seed and salt no training stream uses), ``num`` per language and edit type: a render of the scene before (the
+world's renderer: an image as a user would give it), the instruction, and the scene the edit asks for. ``pipe.edit``
+reads the image, edits its layout and repaints.
 
-- **edit confirmed**: the Shapes World referee finds exactly the asked scene in the edited image (every object's
-  shape, colour, size and cell and the background; an added object's unstated attributes are not judged);
+- **edit confirmed**: the world's referee finds exactly the asked scene in the edited image (every object's shape,
+  colour, size and cell, or emoji, style, size and cell, and the background; an added object's unstated attributes
+  are not judged);
 - **untouched kept**: each object the edit leaves alone is pixel-exact inside its box, or at least 40 dB PSNR there;
 - **chained**: three single edits of different types in a row on one image (no add), the referee on the final scene;
 - **refused**: instructions it cannot carry out (an object that is not there, words outside the world, a fifth
   object, removing the only one) raise ``UnsupportedPromptError``; share refused, and with the written reason.
 
-Writes the "edit-quality" section of BENCHMARKS.md unless ``--no-write``.
+Writes the "edit-quality" (Shapes World) or "edit-quality-emoji" section of BENCHMARKS.md unless ``--no-write``.
 """
 
 from __future__ import annotations
@@ -29,35 +31,16 @@ import torch
 from _report import write_section
 
 from lvg import UnsupportedPromptError, load_pipeline
-from lvg.worlds.shapes.edits import EDIT_TYPES, EditDataConfig, make_edit_sample, one_edit, refused_edit
-from lvg.worlds.shapes.judge import judge
-from lvg.worlds.shapes.render import render
-from lvg.worlds.shapes.scene_layout import object_box
-from lvg.worlds.shapes.world import Scene, sample_scene
 
 SEED = 9_100_003  # no training stream uses it
 SALT = "lvg-edit-eval"
 
 
-def spec_of(scene: Scene, unstated: tuple[str, ...] = ()) -> dict:
-    """The full spec of ``scene``; the last object (an added one) without its ``unstated`` attributes."""
-    groups = []
-    for i, o in enumerate(scene.objects):
-        g = {"shape": o.shape, "color": o.color, "size": o.size, "cell": list(o.cell), "count": 1}
-        if i == len(scene.objects) - 1:
-            for k in unstated:
-                g.pop(k, None)
-        groups.append(g)
-    return {"groups": groups, "bg": scene.bg}
-
-
-def kept(before_img: np.ndarray, after_img: np.ndarray, before: Scene, after: Scene) -> list[bool]:
-    """For each object both scenes hold unchanged: pixel-exact or >= 40 dB inside its box."""
+def psnr_kept(before_img: np.ndarray, after_img: np.ndarray, boxes: list[tuple]) -> list[bool]:
+    """For each box (of an object both scenes hold unchanged): pixel-exact or >= 40 dB inside it."""
     out = []
-    for o in before.objects:
-        if o not in after.objects or before.bg != after.bg:
-            continue
-        x0, y0, x1, y1 = (int(round(v)) for v in object_box(o))
+    for box in boxes:
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
         a = before_img[y0:y1, x0:x1].astype(np.float64)
         b = after_img[y0:y1, x0:x1].astype(np.float64)
         mse = float(np.mean((a - b) ** 2))
@@ -65,9 +48,178 @@ def kept(before_img: np.ndarray, after_img: np.ndarray, before: Scene, after: Sc
     return out
 
 
+class ShapesEdits:
+    """Shapes World's edit stream, renderer and referee."""
+
+    name, section, model = "Shapes World", "edit-quality", "models/shapes-default"
+    chain_types = ["recolor", "resize", "move", "background", "swap", "remove"]
+
+    def __init__(self) -> None:
+        from lvg.worlds.shapes import edits
+
+        self.edits, self.types = edits, edits.EDIT_TYPES
+
+    def sample(self, i: int, kind: str):
+        return self.edits.make_edit_sample(i, self.edits.EditDataConfig(seed=SEED), kind, SALT)
+
+    def render(self, scene) -> np.ndarray:
+        from lvg.worlds.shapes.render import render
+
+        return render(scene)
+
+    def judge(self, img: np.ndarray, scene, unstated: tuple[str, ...] = ()) -> bool:
+        """The referee finds exactly ``scene``, the last object (an added one) without its ``unstated`` attributes."""
+        from lvg.worlds.shapes.judge import judge
+
+        groups = []
+        for i, o in enumerate(scene.objects):
+            g = {"shape": o.shape, "color": o.color, "size": o.size, "cell": list(o.cell), "count": 1}
+            if i == len(scene.objects) - 1:
+                for k in unstated:
+                    g.pop(k, None)
+            groups.append(g)
+        return judge(img, {"groups": groups, "bg": scene.bg}).passed
+
+    def kept_boxes(self, before, after) -> list[tuple]:
+        from lvg.worlds.shapes.scene_layout import object_box
+
+        if before.bg != after.bg:
+            return []
+        return [object_box(o) for o in before.objects if o in after.objects]
+
+    def scene(self, rng: random.Random):
+        from lvg.worlds.shapes.world import sample_scene
+
+        return sample_scene(rng)
+
+    def one_edit(self, scene, kind: str, lang: str, rng: random.Random):
+        return self.edits.one_edit(scene, kind, lang, rng)
+
+    def refused(self, scene, lang: str, rng: random.Random) -> tuple[str, str]:
+        return self.edits.refused_edit(scene, lang, rng)
+
+
+class EmojiEdits(ShapesEdits):
+    """Emoji World's edit stream (held-out outside names for "unknown"), renderer and referee."""
+
+    name, section, model = "Emoji World", "edit-quality-emoji", "models/emoji-default"
+    chain_types = ["restyle", "replace", "resize", "move", "background", "swap", "remove"]
+
+    def __init__(self) -> None:
+        from lvg.worlds import get_world
+        from lvg.worlds.emoji import edits
+        from lvg.worlds.emoji.analysis import outside_names
+        from lvg.worlds.emoji.plugin import load_emoji_world
+
+        self.edits, self.types = edits, edits.EDIT_TYPES
+        self.world, self.referee = load_emoji_world(), get_world("emoji")
+        self.outside = outside_names(self.world.assets, self.world.table)
+
+    def sample(self, i: int, kind: str):
+        return self.edits.make_edit_sample(i, self.world.table, self.outside, self.edits.EmojiEditConfig(seed=SEED),
+                                           kind, SALT, held_out=True)  # fmt: skip
+
+    def render(self, scene) -> np.ndarray:
+        return self.world.render(scene)
+
+    def judge(self, img: np.ndarray, scene, unstated: tuple[str, ...] = ()) -> bool:
+        groups = []
+        for i, o in enumerate(scene.objects):
+            g = {"emoji": o.emoji, "style": o.style, "size": o.size, "count": 1, "cell": list(o.cell)}
+            if i == len(scene.objects) - 1:
+                for k in unstated:
+                    g.pop(k, None)
+            groups.append(g)
+        return self.referee.judge(img, {"groups": groups, "bg": scene.bg}).passed
+
+    def kept_boxes(self, before, after) -> list[tuple]:
+        if before.bg != after.bg:
+            return []
+        return [o.box(before.canvas) for o in before.objects if o in after.objects]
+
+    def scene(self, rng: random.Random):
+        from lvg.worlds.emoji.edits import in_reading_order
+        from lvg.worlds.emoji.scenes import sample_scene
+
+        return in_reading_order(sample_scene(rng, self.world.table, self.world.cfg.scene_config()))
+
+    def one_edit(self, scene, kind: str, lang: str, rng: random.Random):
+        return self.edits.one_edit(scene, kind, lang, rng, self.world.table)
+
+    def refused(self, scene, lang: str, rng: random.Random) -> tuple[str, str]:
+        return self.edits.refused_edit(scene, lang, rng, self.world.table, self.outside, held_out=True)
+
+
+def measure(w: ShapesEdits, pipe, lang: str, num: int, chains: int, candidates: int | None, fails: list[str]) -> dict:
+    """Every figure of one language: (share, count) by measure."""
+    r: dict = {}
+    keep_all: list[bool] = []
+    for kind in w.types:
+        ok = n = 0
+        i = 0
+        while n < num:
+            e = w.sample(i, kind)
+            i += 1
+            if e.lang != lang:
+                continue
+            n += 1
+            src = w.render(e.before)
+            try:
+                out = pipe.edit(src, e.instruction, candidates=candidates)
+            except UnsupportedPromptError as err:
+                if len(fails) < 40:
+                    fails.append(f"[{lang}] {kind}: {e.instruction!r} refused ({err.reason})")
+                continue
+            img = np.asarray(out.image.convert("RGB"))
+            good = w.judge(img, e.after, e.added_unstated)
+            ok += good
+            keep_all += psnr_kept(src, img, w.kept_boxes(e.before, e.after))
+            if not good and len(fails) < 40:
+                fails.append(f"[{lang}] {kind}: {e.instruction!r} -> {out.layouts[-1].to_json()}")
+        r[f"edit confirmed: {kind}"] = (ok / n, n)
+    r["edit confirmed: all types"] = (np.mean([r[f"edit confirmed: {k}"][0] for k in w.types]), num * len(w.types))
+    r["untouched objects kept (pixel-exact or >= 40 dB)"] = (float(np.mean(keep_all)), len(keep_all))
+    rng = random.Random(f"{SALT}-chain:{SEED}:{lang}")
+    ok = 0
+    for _ in range(chains):
+        while True:
+            start, steps, cur = (scene := w.scene(rng)), [], scene
+            for kind in rng.sample(w.chain_types, 3):
+                got = w.one_edit(cur, kind, lang, rng)  # (no "add": its unstated attributes would not be judged)
+                if got is None:
+                    break
+                steps.append(got[0])
+                cur = got[1]
+            if len(steps) == 3:
+                break
+        try:
+            out = pipe.edit(w.render(start), steps, candidates=candidates)
+            ok += w.judge(np.asarray(out.image.convert("RGB")), cur)
+        except UnsupportedPromptError:
+            pass
+    r["chained, 3 rounds"] = (ok / max(1, chains), chains)
+    rng = random.Random(f"{SALT}-refuse:{SEED}:{lang}")
+    refused = right = 0
+    for _ in range(num):
+        scene = w.scene(rng)
+        text, reason = w.refused(scene, lang, rng)
+        try:
+            pipe.edit(w.render(scene), text, candidates=candidates)
+            if len(fails) < 60:
+                fails.append(f"[{lang}] not refused ({reason}): {text!r}")
+        except UnsupportedPromptError as err:
+            refused += 1
+            right += err.reason == reason
+    r["impossible instructions refused"] = (refused / num, num)
+    r["... for the written reason"] = (right / num, num)
+    return r
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=None, help="planned model folder with an editor (default: shipped)")
+    ap.add_argument("--world", choices=("shapes", "emoji"), default="shapes", help="whose edits to measure")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="planned model folder with an editor (default: the world's shipped one)")  # fmt: skip
     ap.add_argument("--num", type=int, default=300, help="held-out edits per language and edit type")
     ap.add_argument("--chains", type=int, default=300, help="chains of three edits per language")
     ap.add_argument(
@@ -80,75 +232,12 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pipe = load_pipeline(args.model)
-    cfg = EditDataConfig(seed=SEED)
+    w = EmojiEdits() if args.world == "emoji" else ShapesEdits()
+    model = args.model or Path(w.model)
+    pipe = load_pipeline(model)
     t0 = time.perf_counter()
-    res: dict = {}
     fails: list[str] = []
-    for lang in ("en", "zh"):
-        r: dict = {}
-        keep_all: list[bool] = []
-        for kind in EDIT_TYPES:
-            ok = n = 0
-            i = 0
-            while n < args.num:
-                e = make_edit_sample(i, cfg, kind, SALT)
-                i += 1
-                if e.lang != lang:
-                    continue
-                n += 1
-                src = render(e.before)
-                try:
-                    out = pipe.edit(src, e.instruction, candidates=args.candidates)
-                except UnsupportedPromptError as err:
-                    if len(fails) < 40:
-                        fails.append(f"[{lang}] {kind}: {e.instruction!r} refused ({err.reason})")
-                    continue
-                img = np.asarray(out.image.convert("RGB"))
-                good = judge(img, spec_of(e.after, e.added_unstated)).passed
-                ok += good
-                keep_all += kept(src, img, e.before, e.after)
-                if not good and len(fails) < 40:
-                    fails.append(f"[{lang}] {kind}: {e.instruction!r} -> {out.layouts[-1].to_json()}")
-            r[f"edit confirmed: {kind}"] = (ok / n, n)
-        r["edit confirmed: all types"] = (np.mean([r[f"edit confirmed: {k}"][0] for k in EDIT_TYPES]),
-                                          args.num * len(EDIT_TYPES))  # fmt: skip
-        r["untouched objects kept (pixel-exact or >= 40 dB)"] = (float(np.mean(keep_all)), len(keep_all))
-        rng = random.Random(f"{SALT}-chain:{SEED}:{lang}")
-        ok = 0
-        for _ in range(args.chains):
-            while True:
-                scene = sample_scene(rng)
-                start, steps, cur = scene, [], scene
-                for kind in rng.sample(["recolor", "resize", "move", "background", "swap", "remove"], 3):
-                    got = one_edit(cur, kind, lang, rng)  # (no "add": its unstated attributes would not be judged)
-                    if got is None:
-                        break
-                    steps.append(got[0])
-                    cur = got[1]
-                if len(steps) == 3:
-                    break
-            try:
-                out = pipe.edit(render(start), steps, candidates=args.candidates)
-                ok += judge(np.asarray(out.image.convert("RGB")), spec_of(cur)).passed
-            except UnsupportedPromptError:
-                pass
-        r["chained, 3 rounds"] = (ok / max(1, args.chains), args.chains)
-        rng = random.Random(f"{SALT}-refuse:{SEED}:{lang}")
-        refused = right = 0
-        for _ in range(args.num):
-            scene = sample_scene(rng)
-            text, reason = refused_edit(scene, lang, rng)
-            try:
-                pipe.edit(render(scene), text, candidates=args.candidates)
-                if len(fails) < 60:
-                    fails.append(f"[{lang}] not refused ({reason}): {text!r}")
-            except UnsupportedPromptError as err:
-                refused += 1
-                right += err.reason == reason
-        r["impossible instructions refused"] = (refused / args.num, args.num)
-        r["... for the written reason"] = (right / args.num, args.num)
-        res[lang] = r
+    res = {lang: measure(w, pipe, lang, args.num, args.chains, args.candidates, fails) for lang in ("en", "zh")}
     took = time.perf_counter() - t0
     from lvg.pipelines.edit import EDIT_CANDIDATES
 
@@ -162,13 +251,14 @@ def main() -> None:
     print("\n".join(fails))
     print(f"({took:.0f} s)")
     if not args.no_write:
+        cmd = "python benchmarks/edit_quality.py" + (" --world emoji" if args.world == "emoji" else "")
         write_section(
-            "edit-quality",
-            f"""## Editing by instruction (`python benchmarks/edit_quality.py`)
+            w.section,
+            f"""## Editing by instruction, {w.name} (`{cmd}`)
 
 Held-out edits (seed {SEED}, salt `{SALT}`: never in training), {args.num} per language and edit type, on renders of the
 scene before; {args.chains} chains of three edits per language; {args.num} impossible instructions per language. Model
-`{args.model or "models/shapes-default"}`, its own sampling settings, seed 0, {cands} candidate layout(s) per edit
+`{model}`, its own sampling settings, seed 0, {cands} candidate layout(s) per edit
 (`pipe.edit(..., candidates=)`: the likeliest kept); {took:.0f} s in all.
 
 {body}

@@ -28,6 +28,8 @@ SHRINK = {
     "restorer-emoji-more.yaml": {"val_images": 4},  # (a further round: the first round's size)
     "planner-emoji-analysis.yaml": {},  # (a fine-tune: the base's size)
     "planner-emoji-more.yaml": {},
+    "editor-emoji.yaml": {},  # (fine-tunes: the base's size; the deep one grows by one layer, not four)
+    "editor-emoji-deep.yaml": {"finetune": {"add_layers": 1}},
     "reading-lm-emoji-more.yaml": {"eval_captions": 2, "eval_questions": 1},
     "reading-lm-emoji-deep.yaml": {"eval_captions": 2, "eval_questions": 1},
     "reading-lm-emoji-work.yaml": {"eval_captions": 2, "eval_questions": 1},
@@ -79,6 +81,13 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     assert again.returncode == 0, again.stderr[-2000:]
     trained = (tmp_path / "runs" / "wall_times.tsv").read_text().split("\n")[before - 1 :]
     assert [line for line in trained if line and not line.startswith("stage ")] == []
+    edited = run("editor")  # the optional stage: the editor's two rounds, and the folder with it beside OUT
+    assert edited.returncode == 0, edited.stdout[-2000:] + edited.stderr[-4000:]
+    pipe = lvg.load_pipeline(tmp_path / "runs" / "emoji-default-editor")
+    assert pipe.editor is not None and "missing" in pipe.editor.vocab.layout.refusals  # it edits, and refuses
+    assert pipe.editor.lm.config.num_hidden_layers == pipe.planner.lm.config.num_hidden_layers + 1  # grown
+    assert '"val/edit_loss"' in (tmp_path / "runs" / "editor-emoji" / "metrics.jsonl").read_text(encoding="utf-8")
+    assert lvg.load_pipeline(tmp_path / "model").editor is None  # OUT itself is as the export wrote it
 
 
 def check_eval_emoji_reads(tmp_path: Path, home: Path) -> None:

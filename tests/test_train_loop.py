@@ -331,3 +331,22 @@ def test_clip_cannot_split_its_contrastive_batch(tmp_path):
     with pytest.raises(ValueError, match="clip cannot split its batch"):
         train_clip(cfg)
     assert not (tmp_path / "config.json").exists()
+
+
+def test_bf16_on_a_cpu_without_native_bf16_says_so_once(monkeypatch):
+    import warnings
+
+    from lvg.train import common
+
+    monkeypatch.setattr(common, "_WARNED", set())
+    monkeypatch.setattr(common, "cpu_has_native_bf16", lambda: False)
+    cpu = torch.device("cpu")
+    with pytest.warns(UserWarning, match="train.precision=fp32"):
+        common.autocast(cpu, "bf16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        common.autocast(cpu, "bf16")  # once per process
+        common.autocast(cpu, "fp32")
+        monkeypatch.setattr(common, "_WARNED", set())
+        monkeypatch.setattr(common, "cpu_has_native_bf16", lambda: True)
+        common.autocast(cpu, "bf16")  # a CPU that computes bf16 natively gains from it: nothing to say

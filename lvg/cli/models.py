@@ -70,8 +70,8 @@ def _add_assemble(sub: Subparsers) -> None:
     d.add_argument("--reading-lm", type=Path, default=None,
                    help="reading LM folder to bundle (lvg train reading-lm: OUT/reading_lm); needs --reader")  # fmt: skip
     d.add_argument("--editor", type=Path, default=None,
-                   help="editor folder to bundle (lvg train planner --config configs/editor-shapes.yaml: OUT/planner); "
-                   "pipe.edit and lvg edit need one")  # fmt: skip
+                   help="editor folder to bundle (lvg train planner --config configs/editor-shapes.yaml or "
+                   "editor-emoji.yaml: OUT/planner); pipe.edit and lvg edit need one")  # fmt: skip
     d.add_argument("--restorer", type=Path, default=None,
                    help="restorer folder to bundle (lvg train restorer: OUT/restorer); pipe.restore and lvg restore run "
                    "it first (without one they read the damaged image and paint it again)")  # fmt: skip

@@ -12,6 +12,9 @@ WORK_SEP = "=>"  # the reading LM writes its working, then this, then the answer
 # Why a planner that analyses prompts refuses one (its refusal tokens, in this order): words outside its world, more
 # objects than fit, a contradiction, zero or a negative count. Every world's prompt-analysis data uses these.
 REFUSAL_REASONS: tuple[str, ...] = ("unknown", "count", "contradiction", "zero")
+# An editor's reasons (every world's edit data uses these): the planner's, and an object the image does not hold (or
+# one that several objects fit).
+EDIT_REFUSAL_REASONS: tuple[str, ...] = (*REFUSAL_REASONS, "missing")
 
 
 def detect_language(text: str) -> str:

@@ -91,7 +91,10 @@ def edit(pipe: PlannedPipeline, image: Any, instruction: str | list[str], *, lay
 
     editor = pipe.editor
     if editor is None:
-        raise ValueError("this model cannot edit: its folder has no editor/ (train one: configs/editor-shapes.yaml)")
+        raise ValueError(
+            "this model cannot edit: its folder has no editor/ (train one: configs/editor-shapes.yaml, or "
+            "configs/editor-emoji.yaml for Emoji World)"
+        )
     candidates = EDIT_CANDIDATES if candidates is None else candidates
     if isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= 64:
         raise ValueError(f"candidates must be an integer from 1 to 64, got {candidates!r}")

@@ -19,7 +19,7 @@ import torch
 
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as chunks_of
-from lvg.data.text import REFUSAL_REASONS
+from lvg.data.text import EDIT_REFUSAL_REASONS, REFUSAL_REASONS
 from lvg.models.adapters import FinetuneConfig, param_groups, start_from_base
 from lvg.models.planner import (
     IGNORE,
@@ -35,7 +35,6 @@ from lvg.models.planner import (
 from lvg.pipelines.planned import LayoutPlanner
 from lvg.tokenizers.layout import LayoutTokenizer, LayoutTokenizerConfig
 from lvg.tokenizers.text import load_text_tokenizer
-from lvg.worlds.shapes.edits import EDIT_REFUSALS
 from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
 from lvg.worlds.shapes.world import CANVAS, SIZES
@@ -74,7 +73,8 @@ class PlannerTrainingConfig:
     imagefolder: str | None = None  # train on a user imagefolder whose metadata.jsonl rows carry layouts instead
     val_fraction: float = 0.1  # share of the imagefolder's rows held out for validation (val/loss)
     # with an imagefolder: the world whose prompts to refuse (lvg.worlds.World.refusal) replace data.refusal_prob of
-    # each batch, so the planner learns to say what it cannot draw (its vocabulary gets the refusal tokens)
+    # each batch, so the planner learns to say what it cannot draw (its vocabulary gets the refusal tokens); with
+    # data.edit_prob, its edits (lvg.worlds.World.edit) replace that share of each batch (an editor: 1.0)
     world: str | None = None
     data: PlanDataConfig = field(default_factory=PlanDataConfig)
     cond_dropout: float = 0.1
@@ -84,6 +84,8 @@ class PlannerTrainingConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(out_dir="runs/planner"))
 
 
+EDIT_CHECKS, EDIT_VAL_START = 256, 10**9  # held-out edits of a world's stream: indices no training step reaches
+EDIT_RETRIES, EDIT_RETRY_STRIDE = 1000, 10**11  # an edit over labels a folder lacks: the next such index instead
 REFUSAL_CHECKS = 200  # held-out prompts of each kind (drawable, to refuse) a planner that refuses is validated on
 BUCKET = 8  # batches drawn together and split by prompt length, so little compute goes to padding
 
@@ -136,7 +138,7 @@ class _FolderSample:
     text: str
     layout: object
     refusal: str | None = None  # a user folder's rows are always drawable
-    context: None = None  # and never edits
+    context: object = None  # an edit's layout before it (a world's edit stream; the text is then its instruction)
 
 
 def folder_samples(rows: list[dict]) -> list[_FolderSample]:
@@ -177,23 +179,29 @@ class PlannerTask(Task):
         from lvg.worlds.shapes.benchmark import CATEGORIES, load_prompts
 
         self.cfg, self.device, self.config = cfg, device, config_to_dict(cfg)
-        self.rows = self.folder = self.refuse = None
+        self.rows = self.folder = self.refuse = self.edit = None
         if cfg.world is not None and not cfg.imagefolder:
-            raise ValueError("world names the refusals of an imagefolder's planner: give imagefolder too")
+            raise ValueError("world names the refusals or edits of an imagefolder's planner: give imagefolder too")
         if cfg.imagefolder:  # layouts and prompts from metadata.jsonl (no images needed); val_fraction held out
             self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
             self.rows = folder_samples(self.folder.train)  # both languages where the folder has them
-            if cfg.world is not None and cfg.data.refusal_prob > 0:
+            if cfg.data.edit_prob > 0 and (cfg.world is None or cfg.data.edit_type_weights):
+                raise ValueError("data.edit_prob with an imagefolder draws its world's edits: give world (and no "
+                                 "data.edit_type_weights, which weigh Shapes World's own edit stream)")  # fmt: skip
+            if cfg.world is not None and (cfg.data.refusal_prob > 0 or cfg.data.edit_prob > 0):
                 from lvg.worlds import get_world
 
-                self.refuse = get_world(cfg.world).refusal
-                if self.refuse is None:
-                    raise ValueError(f"world {cfg.world!r} makes no prompts to refuse (lvg.worlds.World.refusal)")
-            lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px,
-                                           REFUSAL_REASONS if self.refuse else ())  # fmt: skip
+                world = get_world(cfg.world)
+                self.refuse = world.refusal if cfg.data.refusal_prob > 0 else None
+                self.edit = world.edit if cfg.data.edit_prob > 0 else None
+                for got, what in ((self.refuse, "refusal"), (self.edit, "edit")):
+                    if got is None and getattr(cfg.data, f"{what}_prob") > 0:
+                        raise ValueError(f"world {cfg.world!r} has no {what} stream (lvg.worlds.World.{what})")
+            refusals = EDIT_REFUSAL_REASONS if self.edit else REFUSAL_REASONS if self.refuse else ()
+            lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px, refusals)
         else:  # with refusals in the stream, the vocabulary gets their tokens (prompt analysis, editing)
-            refusals = (EDIT_REFUSALS if cfg.data.edit_prob > 0 else REFUSAL_REASONS if cfg.data.refusal_prob > 0
-                        else ())  # fmt: skip
+            refusals = (EDIT_REFUSAL_REASONS if cfg.data.edit_prob > 0 else REFUSAL_REASONS
+                        if cfg.data.refusal_prob > 0 else ())  # fmt: skip
             lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px, refusals)
         self.adapted = None
         if cfg.finetune.base:  # the base's layers and text tokenizer; its rows for the tokens both vocabularies name
@@ -230,6 +238,10 @@ class PlannerTask(Task):
                 pick = random.Random(f"lvg-plan-refuse:{cfg.data.seed}:{step}")
                 samples = [self.refusal(step * B + j) if pick.random() < cfg.data.refusal_prob else s
                            for j, s in enumerate(samples)]  # fmt: skip
+            if self.edit is not None:  # a share of the rows become the world's edits
+                pick = random.Random(f"lvg-plan-edit:{cfg.data.seed}:{step}")
+                samples = [self.edit_sample(step * B + j) if pick.random() < cfg.data.edit_prob else s
+                           for j, s in enumerate(samples)]  # fmt: skip
         rng = random.Random(f"lvg-plan-drop:{cfg.data.seed}:{step}")
         return self.encode(shard.take(samples), shard.take([rng.random() < cfg.cond_dropout for _ in samples]))
 
@@ -237,6 +249,19 @@ class PlannerTask(Task):
         """Item ``index`` of the world's stream of prompts to refuse (``held_out``: its names that never train)."""
         text, reason = self.refuse(index, self.cfg.data.seed, held_out)
         return _FolderSample(text, None, reason)
+
+    def edit_sample(self, index: int) -> _FolderSample:
+        """Item ``index`` of the world's edit stream: instruction, the layout before, the one after or a refusal.
+        An edit naming a label the vocabulary lacks (a folder that shows only some of the world's) is passed over for
+        the next of a seeded sequence of items no training step draws (``index + k * EDIT_RETRY_STRIDE``)."""
+        d, known = self.cfg.data, set(self.vocab.layout.labels)
+        for k in range(EDIT_RETRIES):
+            text, before, after, reason = self.edit(index + k * EDIT_RETRY_STRIDE, d.seed, d.edit_combo_prob,
+                                                    d.edit_refusal_prob)  # fmt: skip
+            if {o.label for lay in (before, after) if lay is not None for o in lay.objects} <= known:
+                return _FolderSample(text, after, reason, before)
+        raise ValueError(f"{EDIT_RETRIES} edits of world {self.cfg.world!r} in a row name labels the folder "
+                         f"{self.cfg.imagefolder} does not show: give a folder with more of the world's scenes")  # fmt: skip
 
     def encode(self, samples: list, drop: list[bool]) -> dict[str, torch.Tensor]:
         """The LM batch of (prompt, layout) samples, the prompts of rows ``drop`` left out."""
@@ -260,6 +285,10 @@ class PlannerTask(Task):
                                                     for c in chunks))} if val else {}  # fmt: skip
             if self.refuse is not None:  # held-out rows drawn, held-out prompts to refuse refused
                 out.update(self.validate_refusals([s.text for s in val][:REFUSAL_CHECKS]))
+            if self.edit is not None:  # the loss on edits no training step draws
+                edits = [self.edit_sample(EDIT_VAL_START + i) for i in range(EDIT_CHECKS)]
+                out["val/edit_loss"] = held_out_loss(self, ((self.encode([edits[i] for i in c], [False] * len(c)), len(c))
+                                                            for c in chunks_of(len(edits), self.cfg.train.batch_size)))  # fmt: skip
             return out
         return validate(self.planner, self.cfg.eval, self.prompts) if self.prompts else {}
 

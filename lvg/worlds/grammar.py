@@ -125,3 +125,41 @@ def true_relation(a: Cell, b: Cell, asked: str, lang: str, holds: Callable[[str,
     axis = ("left", "right") if asked in ("left", "right") else ("above", "below")
     true = next((r for r in axis if holds(r, a, b)), None)
     return SAME_LINE[lang][axis[0]] if true is None else words[lang][true]
+
+
+# Edit instructions every world phrases the same way (each world adds its own kinds: Shapes World's recolour, Emoji
+# World's restyle and replace). ``{ref}`` / ``{ref2}``: phrases that pick out one object; ``{place}``: a cell without
+# its preposition; ``{cell}``: with it; ``{desc}``: an object to add; ``{size}`` / ``{er}``: the new size.
+EDIT_TEMPLATES_EN: dict[str, list[str]] = {
+    "resize": ["make the {ref} {size}", "make the {ref} {er}", "resize the {ref} to {size}", "change the {ref} to {size}"],
+    "move": ["move the {ref} to the {place}", "put the {ref} in the {place}", "move the {ref} {cell}",
+             "place the {ref} at the {place}"],
+    "add": ["add {desc}", "add {desc} {cell}", "put {desc} {cell}", "draw {desc} too", "also add {desc}"],
+    "remove": ["remove the {ref}", "delete the {ref}", "take away the {ref}", "erase the {ref}", "get rid of the {ref}"],
+    "swap": ["swap the {ref} and the {ref2}", "swap the positions of the {ref} and the {ref2}",
+             "exchange the {ref} and the {ref2}", "switch the {ref} and the {ref2}"],
+    "background": ["make the background {bg}", "change the background to {bg}", "use a {bg} background",
+                   "set the background to {bg}"],
+}  # fmt: skip
+EDIT_TEMPLATES_ZH: dict[str, list[str]] = {
+    "resize": ["把{ref}变{er}", "把{ref}改成{size}", "将{ref}变成{size}", "{ref}变{er}一点"],
+    "move": ["把{ref}移到{cell}", "将{ref}放到{cell}", "把{ref}挪到{cell}", "{ref}移动到{cell}"],
+    "add": ["添加{desc}", "在{cell}加{desc}", "再画{desc}", "加上{desc}", "在{cell}添加{desc}"],
+    "remove": ["删除{ref}", "去掉{ref}", "把{ref}删掉", "移除{ref}", "把{ref}去掉"],
+    "swap": ["交换{ref}和{ref2}的位置", "把{ref}和{ref2}互换位置", "{ref}和{ref2}换一下位置", "对调{ref}和{ref2}"],
+    "background": ["把背景改成{bg}", "背景换成{bg}", "将背景设为{bg}", "背景改为{bg}"],
+}  # fmt: skip
+EDIT_JOIN = {"en": [" and ", ", then ", " and then ", "; "], "zh": ["，然后", "，再", "并且", "，"]}  # two edits in one
+
+
+def with_second_edit(text: str, objects: Sequence[Any], after: Any, first: str, types: Sequence[str], lang: str,
+                     rng: random.Random, edit: Callable[[Any, str, set[int]], Any]) -> tuple[str, Any, tuple[str, ...]]:  # fmt: skip
+    """An edit instruction ``text`` of kind ``first`` (``objects`` before, the scene ``after``) with a second edit of
+    another kind (never add or swap) joined on, done by ``edit(scene, kind, busy)`` on the objects the first left
+    alone; returns ``(text, scene, kinds)``, unchanged where the second does not fit (``edit`` gave None)."""
+    touched = {i for i, (a, b) in enumerate(zip(objects, after.objects)) if a != b}
+    second = rng.choice([k for k in types if k not in (first, "add", "swap")])
+    more = edit(after, second, touched)
+    if more is None:
+        return text, after, (first,)
+    return text + rng.choice(EDIT_JOIN[lang]) + more[0], more[1], (first, second)

@@ -26,6 +26,7 @@ from .analysis import outside_names, refusal_sample
 from .assets import emoji_home
 from .benchmark import load_prompts
 from .concepts import DEFAULT_CATEGORIES
+from .edits import EmojiEditConfig, make_edit_sample
 from .imagefolder import write_imagefolder
 from .reading import (
     QUESTION_TYPES,
@@ -84,6 +85,7 @@ def emoji_world(world: EmojiWorld) -> World:
         refusal=world_refusals(world),
         explain=functools.partial(explain_prompt, world),
         describe=functools.partial(describe_layout, world),
+        edit=world_edits(world),
     )
 
 
@@ -116,6 +118,18 @@ def world_refusals(world: EmojiWorld) -> Callable[[int, int, bool], tuple[str, s
         return refusal_sample(index, seed, world, outside(), held_out)
 
     return refusal
+
+
+def world_edits(world: EmojiWorld) -> Callable[[int, int, float, float], tuple[str, Layout, Layout | None, str | None]]:
+    """Emoji World's edit stream (:mod:`lvg.worlds.emoji.edits`) as layouts with styled labels, reading order."""
+    outside = functools.cache(lambda: outside_names(world.assets, world.table))
+
+    def edit(index: int, seed: int, combo_prob: float, refusal_prob: float):
+        s = make_edit_sample(index, world.table, outside(), EmojiEditConfig(seed, combo_prob, refusal_prob),
+                             scenes=world.cfg.scene_config())  # fmt: skip
+        return s.instruction, s.before_layout, s.after_layout, s.refusal
+
+    return edit
 
 
 def world_reading(world: EmojiWorld) -> Reading:

@@ -16,6 +16,8 @@ import random
 from dataclasses import dataclass, field, replace
 
 from lvg.data.layout import Layout, reading_key
+from lvg.data.text import EDIT_REFUSAL_REASONS
+from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, with_second_edit
 from lvg.worlds.shapes.scene_layout import layout_from_scene, object_box
 
 from .analysis import UNKNOWN_COLORS_EN, UNKNOWN_COLORS_ZH, UNKNOWN_EN, UNKNOWN_ZH
@@ -38,31 +40,17 @@ from .world import (
 )
 
 EDIT_TYPES: tuple[str, ...] = ("recolor", "resize", "move", "add", "remove", "swap", "background")
-EDIT_REFUSALS: tuple[str, ...] = ("unknown", "count", "contradiction", "zero", "missing")
+EDIT_REFUSALS: tuple[str, ...] = EDIT_REFUSAL_REASONS
 
 _EN = {
     "recolor": ["make the {ref} {color}", "change the {ref} to {color}", "paint the {ref} {color}",
                 "turn the {ref} {color}", "recolor the {ref} {color}", "color the {ref} {color}"],
-    "resize": ["make the {ref} {size}", "make the {ref} {er}", "resize the {ref} to {size}", "change the {ref} to {size}"],
-    "move": ["move the {ref} to the {place}", "put the {ref} in the {place}", "move the {ref} {cell}",
-             "place the {ref} at the {place}"],
-    "add": ["add {desc}", "add {desc} {cell}", "put {desc} {cell}", "draw {desc} too", "also add {desc}"],
-    "remove": ["remove the {ref}", "delete the {ref}", "take away the {ref}", "erase the {ref}", "get rid of the {ref}"],
-    "swap": ["swap the {ref} and the {ref2}", "swap the positions of the {ref} and the {ref2}",
-             "exchange the {ref} and the {ref2}", "switch the {ref} and the {ref2}"],
-    "background": ["make the background {bg}", "change the background to {bg}", "use a {bg} background",
-                   "set the background to {bg}"],
+    **EDIT_TEMPLATES_EN,
 }  # fmt: skip
 _ZH = {
     "recolor": ["把{ref}变成{color}", "把{ref}改成{color}", "将{ref}涂成{color}", "{ref}改为{color}", "把{ref}染成{color}"],
-    "resize": ["把{ref}变{er}", "把{ref}改成{size}", "将{ref}变成{size}", "{ref}变{er}一点"],
-    "move": ["把{ref}移到{cell}", "将{ref}放到{cell}", "把{ref}挪到{cell}", "{ref}移动到{cell}"],
-    "add": ["添加{desc}", "在{cell}加{desc}", "再画{desc}", "加上{desc}", "在{cell}添加{desc}"],
-    "remove": ["删除{ref}", "去掉{ref}", "把{ref}删掉", "移除{ref}", "把{ref}去掉"],
-    "swap": ["交换{ref}和{ref2}的位置", "把{ref}和{ref2}互换位置", "{ref}和{ref2}换一下位置", "对调{ref}和{ref2}"],
-    "background": ["把背景改成{bg}", "背景换成{bg}", "将背景设为{bg}", "背景改为{bg}"],
+    **EDIT_TEMPLATES_ZH,
 }  # fmt: skip
-_JOIN = {"en": [" and ", ", then ", " and then ", "; "], "zh": ["，然后", "，再", "并且", "，"]}
 
 
 def _place(cell: tuple[int, int]) -> str:
@@ -255,10 +243,6 @@ def make_edit_sample(index: int, cfg: EditDataConfig | None = None, kind: str | 
         text, after, unstated = got
         kinds = (first,)
         if kind is None and rng.random() < cfg.combo_prob and first not in ("add", "remove", "swap"):
-            touched = {i for i, (a, b) in enumerate(zip(scene.objects, after.objects)) if a != b}
-            second = rng.choice([k for k in EDIT_TYPES if k not in (first, "add", "swap")])
-            more = one_edit(after, second, lang, rng, busy=touched)
-            if more is not None:
-                text = text + rng.choice(_JOIN[lang]) + more[0]
-                after, kinds = more[1], (first, second)
+            text, after, kinds = with_second_edit(text, scene.objects, after, first, EDIT_TYPES, lang, rng,
+                                                  lambda sc, k, busy: one_edit(sc, k, lang, rng, busy=busy))  # fmt: skip
         return EditSample(index, lang, text, scene, after, None, kinds, unstated)

@@ -1,0 +1,103 @@
+"""Emoji World's edit stream (lvg.worlds.emoji.edits) on the fake sprite cache (no npm, no network): what an editor
+LM learns from. (An editor trained on it from an imagefolder runs in tests/test_emoji_script.py.)"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+from test_emoji_cli import lvg_home  # noqa: F401  (the fixture: a fake $LVG_HOME)
+
+from lvg.data.text import EDIT_REFUSAL_REASONS
+
+
+@pytest.fixture()
+def emoji(lvg_home, monkeypatch):  # noqa: F811
+    from lvg.worlds.emoji.analysis import outside_names
+    from lvg.worlds.emoji.plugin import load_emoji_world
+
+    monkeypatch.setenv("LVG_HOME", str(lvg_home))
+    w = load_emoji_world()
+    return w, outside_names(w.assets, w.table)
+
+
+def test_every_edit_type_changes_what_it_says_and_leaves_the_rest(emoji):
+    from lvg.worlds.emoji.edits import EDIT_TYPES, make_edit_sample
+    from lvg.worlds.emoji.scenes import pool_choices
+
+    w, outside = emoji
+    pool = set(pool_choices(w.table, "train"))
+    for kind in EDIT_TYPES:
+        for i in range(30):
+            s = make_edit_sample(i, w.table, outside, kind=kind)
+            assert s == make_edit_sample(i, w.table, outside, kind=kind)  # a pure function of (seed, index)
+            b, a = s.before.objects, s.after.objects
+            assert s.refusal is None and s.kinds == (kind,) and s.instruction.strip()
+            assert {(o.emoji, o.style) for o in a} <= pool  # labels the planner's grammar knows
+            same = sum(x == y for x, y in zip(b, a))
+            if kind == "background":
+                assert s.after.bg != s.before.bg and a == b
+            elif kind == "add":
+                assert a[:-1] == b and len(a) == len(b) + 1  # the old objects first, the new one last
+            elif kind == "remove":
+                assert len(a) == len(b) - 1 and all(o in b for o in a)
+            elif kind == "swap":
+                assert same == len(b) - 2 and sorted(o.cell for o in a) == sorted(o.cell for o in b)
+            else:  # one object edited in place
+                assert len(a) == len(b) and same == len(b) - 1
+                ((x, y),) = [(x, y) for x, y in zip(b, a) if x != y]
+                changed = {k for k in ("emoji", "style", "size", "cell") if getattr(x, k) != getattr(y, k)}
+                assert changed == {"restyle": {"style"}, "resize": {"size"}, "move": {"cell"}}.get(kind, changed)
+                assert kind != "replace" or "emoji" in changed
+            assert [o.label for o in s.before_layout.objects] == [f"{o.emoji} ({o.style})" for o in b]
+
+
+def test_the_stream_refuses_for_every_reason_and_mixes_languages_and_pairs(emoji):
+    from lvg.worlds.emoji.edits import EmojiEditConfig, make_edit_sample
+
+    w, outside = emoji
+    got = [make_edit_sample(i, w.table, outside, EmojiEditConfig(seed=1, combo_prob=0.5, refusal_prob=0.3))
+           for i in range(400)]  # fmt: skip
+    reasons = Counter(s.refusal for s in got if s.refusal)
+    assert set(reasons) == set(EDIT_REFUSAL_REASONS) - {"contradiction"}
+    assert {s.lang for s in got} == {"en", "zh"} and any(len(s.kinds) == 2 for s in got)
+    assert all((s.after is None) == (s.refusal is not None) for s in got)
+    for s in got:
+        if s.refusal == "unknown":  # an emoji outside the world, or a colour this world has no edit for
+            assert any(c.en in s.instruction or c.zh in s.instruction for c in outside.train) or any(
+                x in s.instruction for x in ("red", "blue", "green", "purple", "golden", "pink", "orange", "grey",
+                                             "色"))  # fmt: skip
+        if s.refusal == "zero":
+            assert len(s.before.objects) == 1
+        if s.refusal == "count":
+            assert len(s.before.objects) == 4
+    with pytest.raises(ValueError, match="refusal_prob"):
+        EmojiEditConfig(refusal_prob=1.5)
+
+
+def test_a_reference_picks_out_one_emoji(emoji):
+    from lvg.worlds.emoji.edits import _Words
+    from lvg.worlds.emoji.scenes import EmojiObj, EmojiScene
+
+    w, _ = emoji
+    cat = w.table.get(next(iter(w.table)).en).en
+    scene = EmojiScene((EmojiObj(cat, "twemoji", "small", (0, 0)), EmojiObj(cat, "noto", "small", (2, 2))))
+    words = _Words(w.table, "en", random.Random(0))
+    refs = {words.ref(scene, scene.objects[0], avoid="cell") for _ in range(20)}
+    assert refs <= {f"Twemoji {cat}", f"Twitter {cat}"}  # the sizes match, the cell is what the edit changes
+    assert words.ref(scene, scene.objects[0], avoid="style") == f"{cat} in the top left"
+    zh = _Words(w.table, "zh", random.Random(0))
+    assert zh.ref(scene, scene.objects[1], avoid="style") == f"右下角的{w.table.get(cat).zh}"
+
+
+def test_the_world_plugs_its_edits_into_a_planners_training(lvg_home, monkeypatch):  # noqa: F811
+    from lvg.train.config import load_config
+    from lvg.train.planner import PlannerTask, PlannerTrainingConfig
+    from lvg.worlds import get_world
+
+    monkeypatch.setenv("LVG_HOME", str(lvg_home))
+    text, before, after, reason = get_world("emoji").edit(3, 0, 0.25, 0.12)
+    assert text and before.objects and (after is None) == (reason is not None)
+    with pytest.raises(ValueError, match="give imagefolder too"):
+        PlannerTask(load_config(PlannerTrainingConfig, None, ["world=emoji", "data.edit_prob=1.0"]), None)
