@@ -69,23 +69,30 @@ class ShapesEdits:
 
     def judge(self, img: np.ndarray, scene, unstated: tuple[str, ...] = ()) -> bool:
         """The referee finds exactly ``scene``, the last object (an added one) without its ``unstated`` attributes."""
+        groups = [self.group(o) for o in scene.objects]
+        for k in unstated:
+            groups[-1].pop(k, None)
+        return self.referee(img, {"groups": groups, "bg": scene.bg})
+
+    def group(self, o) -> dict:
+        """One object as a spec group: everything the referee checks about it."""
+        return {"shape": o.shape, "color": o.color, "size": o.size, "cell": list(o.cell), "count": 1}
+
+    def referee(self, img: np.ndarray, spec: dict) -> bool:
         from lvg.worlds.shapes.judge import judge
 
-        groups = []
-        for i, o in enumerate(scene.objects):
-            g = {"shape": o.shape, "color": o.color, "size": o.size, "cell": list(o.cell), "count": 1}
-            if i == len(scene.objects) - 1:
-                for k in unstated:
-                    g.pop(k, None)
-            groups.append(g)
-        return judge(img, {"groups": groups, "bg": scene.bg}).passed
+        return judge(img, spec).passed
 
     def kept_boxes(self, before, after) -> list[tuple]:
-        from lvg.worlds.shapes.scene_layout import object_box
-
+        """The boxes of the objects an edit leaves alone (none where the background changes)."""
         if before.bg != after.bg:
             return []
-        return [object_box(o) for o in before.objects if o in after.objects]
+        return [self.box(o, before) for o in before.objects if o in after.objects]
+
+    def box(self, o, scene) -> tuple:
+        from lvg.worlds.shapes.scene_layout import object_box
+
+        return object_box(o)
 
     def scene(self, rng: random.Random):
         from lvg.worlds.shapes.world import sample_scene
@@ -112,7 +119,7 @@ class EmojiEdits(ShapesEdits):
         from lvg.worlds.emoji.plugin import load_emoji_world
 
         self.edits, self.types = edits, edits.EDIT_TYPES
-        self.world, self.referee = load_emoji_world(), get_world("emoji")
+        self.world, self.world_plugin = load_emoji_world(), get_world("emoji")
         self.outside = outside_names(self.world.assets, self.world.table)
 
     def sample(self, i: int, kind: str):
@@ -122,20 +129,14 @@ class EmojiEdits(ShapesEdits):
     def render(self, scene) -> np.ndarray:
         return self.world.render(scene)
 
-    def judge(self, img: np.ndarray, scene, unstated: tuple[str, ...] = ()) -> bool:
-        groups = []
-        for i, o in enumerate(scene.objects):
-            g = {"emoji": o.emoji, "style": o.style, "size": o.size, "count": 1, "cell": list(o.cell)}
-            if i == len(scene.objects) - 1:
-                for k in unstated:
-                    g.pop(k, None)
-            groups.append(g)
-        return self.referee.judge(img, {"groups": groups, "bg": scene.bg}).passed
+    def group(self, o) -> dict:
+        return {"emoji": o.emoji, "style": o.style, "size": o.size, "count": 1, "cell": list(o.cell)}
 
-    def kept_boxes(self, before, after) -> list[tuple]:
-        if before.bg != after.bg:
-            return []
-        return [o.box(before.canvas) for o in before.objects if o in after.objects]
+    def referee(self, img: np.ndarray, spec: dict) -> bool:
+        return self.world_plugin.judge(img, spec).passed
+
+    def box(self, o, scene) -> tuple:
+        return o.box(scene.canvas)
 
     def scene(self, rng: random.Random):
         from lvg.worlds.emoji.edits import in_reading_order

@@ -338,7 +338,7 @@ def test_bf16_on_a_cpu_without_native_bf16_says_so_once(monkeypatch):
 
     from lvg.train import common
 
-    monkeypatch.setattr(common, "_WARNED", set())
+    common._warn_slow_cpu_bf16.cache_clear()
     monkeypatch.setattr(common, "cpu_has_native_bf16", lambda: False)
     cpu = torch.device("cpu")
     with pytest.warns(UserWarning, match="train.precision=fp32"):
@@ -347,6 +347,7 @@ def test_bf16_on_a_cpu_without_native_bf16_says_so_once(monkeypatch):
         warnings.simplefilter("error")
         common.autocast(cpu, "bf16")  # once per process
         common.autocast(cpu, "fp32")
-        monkeypatch.setattr(common, "_WARNED", set())
+        common._warn_slow_cpu_bf16.cache_clear()
         monkeypatch.setattr(common, "cpu_has_native_bf16", lambda: True)
         common.autocast(cpu, "bf16")  # a CPU that computes bf16 natively gains from it: nothing to say
+    common._warn_slow_cpu_bf16.cache_clear()  # (the next caller checks this CPU afresh)

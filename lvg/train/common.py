@@ -8,6 +8,7 @@ atomic resumable checkpoint (see :mod:`lvg.train.checkpoint`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -97,16 +98,13 @@ def cpu_has_native_bf16() -> bool:
     return any(c() for c in checks if c is not None)
 
 
-_WARNED: set[str] = set()
-
-
+@functools.cache
 def _warn_slow_cpu_bf16() -> None:
     """Say once that bf16 autocast on a CPU without native bf16 is emulated: 18x slower than fp32 for the emoji
     restorer on a 2-core AVX2 machine (29 s against 1.6 s a step), where the AVX512-BF16 machine the configs were
     written on gained ~1.5-2x."""
-    if "bf16" in _WARNED or cpu_has_native_bf16():
+    if cpu_has_native_bf16():
         return
-    _WARNED.add("bf16")
     import warnings
 
     warnings.warn("train.precision=bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX) is emulated and many "

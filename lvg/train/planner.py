@@ -220,6 +220,7 @@ class PlannerTask(Task):
                 init_layout_embeddings(lm, vocab, text_tok)
         self.lm, self.text_tok, self.vocab = lm.to(device).train(), text_tok, vocab
         self.layout_tok = LayoutTokenizer(vocab.layout)
+        self.labels = frozenset(vocab.layout.labels)  # (what an edit of a world's stream may name)
         self.modules = {"lm": self.lm}
         self.planner = LayoutPlanner(self.lm, text_tok, vocab)
         k = cfg.eval.prompts_per_category
@@ -254,7 +255,7 @@ class PlannerTask(Task):
         """Item ``index`` of the world's edit stream: instruction, the layout before, the one after or a refusal.
         An edit naming a label the vocabulary lacks (a folder that shows only some of the world's) is passed over for
         the next of a seeded sequence of items no training step draws (``index + k * EDIT_RETRY_STRIDE``)."""
-        d, known = self.cfg.data, set(self.vocab.layout.labels)
+        d, known = self.cfg.data, self.labels
         for k in range(EDIT_RETRIES):
             text, before, after, reason = self.edit(index + k * EDIT_RETRY_STRIDE, d.seed, d.edit_combo_prob,
                                                     d.edit_refusal_prob)  # fmt: skip

@@ -19,18 +19,16 @@ import random
 from dataclasses import dataclass, replace
 
 from lvg.data.layout import Layout, LayoutError, reading_key
-from lvg.data.text import EDIT_REFUSAL_REASONS
 from lvg.ranges import bounded, check_ranges
 from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, with_second_edit
 
 from .analysis import Outside
-from .captions import CELL_EN, CELL_ZH, NUM_ZH, SIZE_ZH, STYLE_ZH
+from .captions import BG_ZH, CELL_EN, CELL_ZH, NUM_ZH, SIZE_ZH, STYLE_ZH
 from .concepts import ConceptTable
+from .reading import PLACE_EN
 from .scenes import BACKGROUNDS, CELLS, EmojiObj, EmojiScene, EmojiSceneError, SceneConfig, pool_choices, sample_scene
 
 EDIT_TYPES: tuple[str, ...] = ("restyle", "replace", "resize", "move", "add", "remove", "swap", "background")
-EDIT_REFUSALS = EDIT_REFUSAL_REASONS
-BG_ZH = {"white": "白色", "black": "黑色"}
 STYLE_WORDS_EN = {"twemoji": ("Twemoji", "Twitter"), "noto": ("Noto", "Google")}
 STYLE_WORDS_ZH = {"twemoji": ("推特风格", "Twitter风格"), "noto": ("谷歌风格", "Noto风格")}
 COLORS_EN = ("red", "blue", "green", "purple", "golden", "pink", "orange", "grey")  # no colour edits in this world
@@ -96,10 +94,6 @@ class _Words:
 
     def cell(self, cell: tuple[int, int]) -> str:
         return CELL_EN[cell] if self.en else CELL_ZH[cell]
-
-    def place(self, cell: tuple[int, int]) -> str:
-        """ "top left", "center", "left" (the cell without its preposition; EN only)."""
-        return CELL_EN[cell].split(" ", 2)[-1]
 
     def style(self, style: str) -> str:
         return self.rng.choice((STYLE_WORDS_EN if self.en else STYLE_WORDS_ZH)[style])
@@ -209,7 +203,7 @@ def one_edit(scene: EmojiScene, kind: str, lang: str, rng: random.Random, table:
         elif kind == "move":
             cell = rng.choice(empty)
             after = _placed(objs, i, replace(o, cell=cell, jitter=(0, 0)), bg, canvas)
-            text = t.format(ref=ref, place=w.place(cell), cell=w.cell(cell))
+            text = t.format(ref=ref, place=PLACE_EN[cell], cell=w.cell(cell))
         else:
             del objs[i]
             after, text = EmojiScene(tuple(objs), bg, canvas), t.format(ref=ref)
@@ -270,7 +264,7 @@ def refused_edit(scene: EmojiScene, lang: str, rng: random.Random, table: Concep
         t = rng.choice((_EN if en else _ZH)[kind])
         cell = rng.choice(CELLS)
         other = _absent(scene, table, rng)
-        return t.format(ref=ref, style=w.style(rng.choice(["twemoji", "noto"])), place=w.place(cell),
+        return t.format(ref=ref, style=w.style(rng.choice(["twemoji", "noto"])), place=PLACE_EN[cell],
                         cell=w.cell(cell), size="large" if en else "大的", er="bigger" if en else "大",
                         desc=w.desc(other, None, None)), "missing"  # fmt: skip
     if u < 0.75:  # an emoji or a colour outside the world

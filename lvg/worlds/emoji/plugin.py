@@ -22,7 +22,7 @@ from lvg.data.layout import READ_TOLERANCE, Layout
 from lvg.resources import emoji_prompts_file
 from lvg.worlds import Reading, World
 
-from .analysis import outside_names, refusal_sample
+from .analysis import Outside, outside_names, refusal_sample
 from .assets import emoji_home
 from .benchmark import load_prompts
 from .concepts import DEFAULT_CATEGORIES
@@ -61,6 +61,9 @@ def emoji_world(world: EmojiWorld) -> World:
         return write_imagefolder(out, num, seed, world=world, overwrite=overwrite)
 
     referee = functools.cache(lambda: referee_for(world))  # built (classifier loaded) on the first judgement
+    # the names outside the world's categories (the whole cache's concept table), read once on first use by the
+    # refusal or the edit stream
+    outside = functools.cache(lambda: outside_names(world.assets, world.table))
 
     return World(
         name="emoji",
@@ -82,10 +85,10 @@ def emoji_world(world: EmojiWorld) -> World:
         caption_corpus=world.caption_corpus,
         benchmark_prompts=lambda path=None: load_prompts(path or emoji_prompts_file(), world.table),
         reading=world_reading(world),
-        refusal=world_refusals(world),
+        refusal=world_refusals(world, outside),
         explain=functools.partial(explain_prompt, world),
         describe=functools.partial(describe_layout, world),
-        edit=world_edits(world),
+        edit=world_edits(world, outside),
     )
 
 
@@ -109,10 +112,9 @@ def explain_prompt(world: EmojiWorld, prompt: str) -> str | None:
     return None
 
 
-def world_refusals(world: EmojiWorld) -> Callable[[int, int, bool], tuple[str, str]]:
-    """Emoji World's stream of prompts to refuse (:mod:`lvg.worlds.emoji.analysis`); the outside names are read
-    from the cache on first use."""
-    outside = functools.cache(lambda: outside_names(world.assets, world.table))
+def world_refusals(world: EmojiWorld, outside: Callable[[], Outside]) -> Callable[[int, int, bool], tuple[str, str]]:
+    """Emoji World's stream of prompts to refuse (:mod:`lvg.worlds.emoji.analysis`) over the names ``outside()``
+    gives."""
 
     def refusal(index: int, seed: int, held_out: bool = False) -> tuple[str, str]:
         return refusal_sample(index, seed, world, outside(), held_out)
@@ -120,9 +122,10 @@ def world_refusals(world: EmojiWorld) -> Callable[[int, int, bool], tuple[str, s
     return refusal
 
 
-def world_edits(world: EmojiWorld) -> Callable[[int, int, float, float], tuple[str, Layout, Layout | None, str | None]]:
-    """Emoji World's edit stream (:mod:`lvg.worlds.emoji.edits`) as layouts with styled labels, reading order."""
-    outside = functools.cache(lambda: outside_names(world.assets, world.table))
+def world_edits(world: EmojiWorld, outside: Callable[[], Outside]
+                ) -> Callable[[int, int, float, float], tuple[str, Layout, Layout | None, str | None]]:  # fmt: skip
+    """Emoji World's edit stream (:mod:`lvg.worlds.emoji.edits`) as layouts with styled labels, reading order, its
+    outside names from ``outside()``."""
 
     def edit(index: int, seed: int, combo_prob: float, refusal_prob: float):
         s = make_edit_sample(index, world.table, outside(), EmojiEditConfig(seed, combo_prob, refusal_prob),
