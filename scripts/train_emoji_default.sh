@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Train and assemble models/emoji-default from scratch on a CPU (docs/emoji-world.md).
 #
-#   bash scripts/train_emoji_default.sh [STAGE ...]     STAGE: data train export eval (default: all four), editor
+#   bash scripts/train_emoji_default.sh [STAGE ...]     STAGE: data train export eval (default: all four)
 #
 #   data    the Emoji World imagefolder (lvg data emoji: the art is fetched once with npm pack into $LVG_HOME/emoji,
 #           then offline) and its byte-level BPE text tokenizer
 #   train   on one core the planner LM, its prompt-analysis fine-tune (refusals), two more rounds of it
-#           (configs/planner-emoji-more.yaml: English "above" / "below" are learned late), then the reading LM, trained
+#           (configs/planner-emoji-more.yaml: English "above" / "below" are learned late), the editor rounds
+#           (configs/editor-emoji.yaml: Emoji World's edits only; configs/editor-emoji-deep.yaml: grown to 8 layers),
+#           then one LM that plans and edits (configs/planner-editor-emoji.yaml: half plans, half edits; the folder's
+#           planner/ and editor/), then the reading LM, trained
 #           further (configs/reading-lm-emoji-more.yaml), grown to 8 layers (configs/reading-lm-emoji-deep.yaml) and
 #           taught to write its working for every question (configs/reading-lm-emoji-work.yaml), then to work a
 #           relation out in steps (configs/reading-lm-emoji-relations.yaml, then
@@ -19,24 +22,19 @@
 #   export  assemble the model folder (fp16 safetensors) with the data's ATTRIBUTION.md
 #   eval    lvg eval emoji on the 450-prompt benchmark, EN and ZH, and the reading benchmarks (reader, captions,
 #           questions, closed loop)
-#   editor  (only when named; after train) the editor: fine-tuned from the planner on Emoji World's edits
-#           (configs/editor-emoji.yaml), grown to 8 layers (configs/editor-emoji-deep.yaml), then the export's folder
-#           with it as editor/ written to EDITOR_OUT. Not in models/emoji-default: below the edit targets, and past the
-#           60 MB budget of models/ (docs/applications.md)
 #
 # Every stage resumes from its checkpoint when one exists, so a killed run continues where it stopped: run the
 # same command again. Each training job's wall time is appended to $RUNS/wall_times.tsv.
 #
 # Environment: PYTHON (default python), CONFIGS (default configs), RUNS (default runs), OUT (default
-# models/emoji-default), EDITOR_OUT (default $RUNS/emoji-default-editor), NUM (scenes in the imagefolder, default
-# 20000), TEXT_SCENES (captions of the text tokenizer's corpus, default 30000).
+# models/emoji-default), NUM (scenes in the imagefolder, default 20000), TEXT_SCENES (captions of the text tokenizer's
+# corpus, default 30000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 CONFIGS=${CONFIGS:-configs}
 RUNS=${RUNS:-runs}
 OUT=${OUT:-models/emoji-default}
-EDITOR_OUT=${EDITOR_OUT:-$RUNS/emoji-default-editor}
 NUM=${NUM:-20000}
 TEXT_SCENES=${TEXT_SCENES:-30000}
 STAGES=${*:-data train export eval}
@@ -58,13 +56,14 @@ train() {  # train NAME CONFIG RUN DONE_FILE [OVERRIDES...]: lvg train NAME unle
         "train.out_dir=$RUNS/$run" "$@"
 }
 DATA="imagefolder=$RUNS/emoji-data"
-assemble() {  # assemble DEST [EXTRA ARGS...]: the model folder from the runs, fp16
-    $PY -m lvg.cli assemble "$1" --planner "$RUNS/planner-emoji-more2/planner" \
+export_folder() {  # export_folder DEST: the model folder from the runs, fp16 (one LM as planner/ and editor/)
+    $PY -m lvg.cli assemble "$1" --planner "$RUNS/planner-editor-emoji/planner" \
+        --editor "$RUNS/planner-editor-emoji/planner" \
         --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
         --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
         --reading-lm "$RUNS/reading-lm-emoji-relations2/reading_lm" --clip "$RUNS/clip-emoji/clip" \
         --restorer "$RUNS/restorer-emoji-more/restorer" --world emoji \
-        --temperature 0.3 --dtype float16 "${@:2}"
+        --temperature 0.3 --dtype float16
     cp "$RUNS/emoji-data/ATTRIBUTION.md" "$1/ATTRIBUTION.md"
 }
 
@@ -88,6 +87,12 @@ for stage in $STAGES; do
                 "finetune.base=$RUNS/planner-emoji-analysis/planner"
             train planner planner-emoji-more.yaml planner-emoji-more2 planner/plan_vocab.json "$DATA" \
                 "finetune.base=$RUNS/planner-emoji-more/planner" data.seed=3
+            train planner editor-emoji.yaml editor-emoji planner/plan_vocab.json "$DATA" \
+                "finetune.base=$RUNS/planner-emoji-more2/planner"
+            train planner editor-emoji-deep.yaml editor-emoji-deep planner/plan_vocab.json "$DATA" \
+                "finetune.base=$RUNS/editor-emoji/planner"
+            train planner planner-editor-emoji.yaml planner-editor-emoji planner/plan_vocab.json "$DATA" \
+                "finetune.base=$RUNS/editor-emoji-deep/planner"
             train reading-lm reading-lm-emoji.yaml reading-lm-emoji reading_lm/plan_vocab.json \
                 "text_tokenizer=$RUNS/emoji-text-tokenizer"
             train reading-lm reading-lm-emoji-more.yaml reading-lm-emoji-more reading_lm/plan_vocab.json \
@@ -116,21 +121,14 @@ for stage in $STAGES; do
         wait "$lm_pid" || { echo "the planner or the reading LM failed: see $RUNS/lm-emoji.log" >&2; exit 1; }
         ;;
     export)
-        assemble "$OUT"
+        export_folder "$OUT"
         du -sh "$OUT"
         ;;
     eval)
         $PY -m lvg.cli eval emoji --model "$OUT" --lang both --out "$RUNS/eval-emoji"
         ;;
-    editor)
-        train planner editor-emoji.yaml editor-emoji planner/plan_vocab.json "$DATA" \
-            "finetune.base=$RUNS/planner-emoji-more2/planner"
-        train planner editor-emoji-deep.yaml editor-emoji-deep planner/plan_vocab.json "$DATA" \
-            "finetune.base=$RUNS/editor-emoji/planner"
-        assemble "$EDITOR_OUT" --editor "$RUNS/editor-emoji-deep/planner"
-        ;;
     *)
-        echo "unknown stage $stage (expected data, train, export, eval or editor)" >&2
+        echo "unknown stage $stage (expected data, train, export or eval)" >&2
         exit 2
         ;;
     esac

@@ -13,6 +13,7 @@ from test_emoji_world import _tarballs
 from test_train_script import TINY_LM, write_tiny_configs
 
 import lvg
+from lvg.pipelines.planned import LayoutPlanner
 from lvg.worlds.emoji import assets as A
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,7 @@ SHRINK = {
     "planner-emoji-more.yaml": {},
     "editor-emoji.yaml": {},  # (fine-tunes: the base's size; the deep one grows by one layer, not four)
     "editor-emoji-deep.yaml": {"finetune": {"add_layers": 1}},
+    "planner-editor-emoji.yaml": {},
     "reading-lm-emoji-more.yaml": {"eval_captions": 2, "eval_questions": 1},
     "reading-lm-emoji-deep.yaml": {"eval_captions": 2, "eval_questions": 1},
     "reading-lm-emoji-work.yaml": {"eval_captions": 2, "eval_questions": 1},
@@ -70,7 +72,13 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     assert image.size == (64, 64)
     assert pipe.can_caption and isinstance(pipe.caption(image), str)  # the reader and reading LM are in the folder
     assert pipe.clip is not None and pipe.planner.vocab.layout.refusals  # its CLIP, and a planner that refuses
+    # one LM plans and edits: grown by the deep editor round, stored once (planner/), refusing an edit's reasons too
+    assert pipe.editor is pipe.planner and "missing" in pipe.planner.vocab.layout.refusals
+    assert not (tmp_path / "model" / "editor").exists()
+    base = LayoutPlanner.from_pretrained(tmp_path / "runs" / "planner-emoji-more2" / "planner")
+    assert pipe.planner.lm.config.num_hidden_layers == base.lm.config.num_hidden_layers + 1
     for job, keys in (("planner-emoji-analysis", ('"val/refused"', '"val/accepted"')),  # validated as they train
+                      ("planner-editor-emoji", ('"val/refused"', '"val/edit_loss"', '"val/loss"')),
                       ("reading-lm-emoji", ('"val/caption_en"', '"val/zh_relation"', '"val/vqa_en"'))):  # fmt: skip
         metrics = (tmp_path / "runs" / job / "metrics.jsonl").read_text(encoding="utf-8")
         assert all(k in metrics for k in keys), job
@@ -81,13 +89,7 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     assert again.returncode == 0, again.stderr[-2000:]
     trained = (tmp_path / "runs" / "wall_times.tsv").read_text().split("\n")[before - 1 :]
     assert [line for line in trained if line and not line.startswith("stage ")] == []
-    edited = run("editor")  # the optional stage: the editor's two rounds, and the folder with it beside OUT
-    assert edited.returncode == 0, edited.stdout[-2000:] + edited.stderr[-4000:]
-    pipe = lvg.load_pipeline(tmp_path / "runs" / "emoji-default-editor")
-    assert pipe.editor is not None and "missing" in pipe.editor.vocab.layout.refusals  # it edits, and refuses
-    assert pipe.editor.lm.config.num_hidden_layers == pipe.planner.lm.config.num_hidden_layers + 1  # grown
-    assert '"val/edit_loss"' in (tmp_path / "runs" / "editor-emoji" / "metrics.jsonl").read_text(encoding="utf-8")
-    assert lvg.load_pipeline(tmp_path / "model").editor is None  # OUT itself is as the export wrote it
+    assert run("editor").returncode == 2  # (the editor is part of train now)
 
 
 def check_eval_emoji_reads(tmp_path: Path, home: Path) -> None:

@@ -94,6 +94,27 @@ def test_assemble_takes_the_painter_class_from_the_registry(planned_dir, tmp_pat
     assert type(load_pipeline(tmp_path / "out").painter) is FakePainter
 
 
+def test_one_lm_in_two_roles_is_stored_once_and_loads_as_one_object(planned_dir, tmp_path):
+    from lvg.cli import main
+
+    args = ["assemble", str(tmp_path / "out"), "--planner", str(planned_dir / "planner"), "--painter",
+            str(planned_dir / "painter"), "--image-tokenizer", str(planned_dir / "image_tokenizer"), "--editor",
+            str(planned_dir / "planner" / "."), "--dtype", "float32"]  # fmt: skip
+    assert main(args) == 0
+    comps = json.loads((tmp_path / "out" / "model_index.json").read_text())["components"]
+    assert comps["editor"] == {"class": "LayoutPlanner", "folder": "planner"} == comps["planner"]
+    assert not (tmp_path / "out" / "editor").exists()
+    pipe = load_pipeline(tmp_path / "out")
+    assert pipe.editor is pipe.planner and pipe.can_edit is False  # (no reader here: it cannot read an image)
+    _round_trips(pipe, PlannedPipeline, tmp_path)
+    # two objects with the same weights stay two folders
+    pipe.editor = LayoutPlanner.from_pretrained(planned_dir / "planner")
+    out = pipe.save_pretrained(tmp_path / "two")
+    assert json.loads((out / "model_index.json").read_text())["components"]["editor"]["folder"] == "editor"
+    again = load_pipeline(out)
+    assert again.editor is not again.planner
+
+
 def test_an_unknown_component_class_names_the_file_and_the_component(tiny_pipeline_dir, tmp_path):
     folder = shutil.copytree(tiny_pipeline_dir, tmp_path / "m")
     index = json.loads((folder / "model_index.json").read_text())

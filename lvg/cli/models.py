@@ -71,7 +71,9 @@ def _add_assemble(sub: Subparsers) -> None:
                    help="reading LM folder to bundle (lvg train reading-lm: OUT/reading_lm); needs --reader")  # fmt: skip
     d.add_argument("--editor", type=Path, default=None,
                    help="editor folder to bundle (lvg train planner --config configs/editor-shapes.yaml or "
-                   "editor-emoji.yaml: OUT/planner); pipe.edit and lvg edit need one")  # fmt: skip
+                   "editor-emoji.yaml: OUT/planner); pipe.edit and lvg edit need one. The same folder as --planner "
+                   "(an LM that plans and edits, configs/planner-editor-emoji.yaml) is stored once, as planner/, "
+                   "and declared as both")  # fmt: skip
     d.add_argument("--restorer", type=Path, default=None,
                    help="restorer folder to bundle (lvg train restorer: OUT/restorer); pipe.restore and lvg restore run "
                    "it first (without one they read the damaged image and paint it again)")  # fmt: skip
@@ -105,11 +107,16 @@ def _assemble(args: argparse.Namespace) -> int:
         reader = ImageReader(Reader.from_pretrained(args.reader), *load_lm_folder(args.reading_lm, "reading LM"))
     clip = ShapesClip.from_pretrained(args.clip) if args.clip is not None else None
     painter = component_class(args.painter_class, "--painter-class").from_pretrained(args.painter)
-    pipe = PlannedPipeline(LayoutPlanner.from_pretrained(args.planner), painter,
+    planner = LayoutPlanner.from_pretrained(args.planner)
+    editor = None
+    if args.editor is not None:  # one LM in both roles where both flags name its folder
+        same = args.editor.resolve() == args.planner.resolve()
+        editor = planner if same else LayoutPlanner.from_pretrained(args.editor)
+    pipe = PlannedPipeline(planner, painter,
                            ImageTokenizer.from_pretrained(args.image_tokenizer), clip,
                            DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale,
                                                       temperature=args.temperature), reader,
-                           LayoutPlanner.from_pretrained(args.editor) if args.editor is not None else None,
+                           editor,
                            GanPainter.from_pretrained(args.gan_painter) if args.gan_painter is not None else None,
                            world=args.world,
                            code_painter=Painter.from_pretrained(args.code_painter) if args.code_painter else None,

@@ -22,6 +22,10 @@ the component.
 returns whatever class the folder declares, like ``DiffusionPipeline``; any other subclass loads only a folder of
 its own class (or a subclass). Parts stored inside another pipeline's folder (the planner, the reader) set
 ``has_index = False``: their folder layout is fixed by their class, with no ``model_index.json`` of their own.
+
+**One object, two roles.** A component object given under two names (the planned pipeline's ``planner`` and
+``editor``, one LM that plans and edits) is written once: both names declare its folder. Loading builds each
+declared (folder, class) once, so the two names hold the same object again.
 """
 
 from __future__ import annotations
@@ -95,13 +99,17 @@ class BasePipeline:
             raise ValueError(f"a {type(self).__name__} folder needs its {missing} component(s)")
         path.mkdir(parents=True, exist_ok=True)
         folders, classes = {}, {}
+        written: dict[tuple[int, str], str] = {}  # (object, class) -> its folder: an object in two roles is one folder
         for name, obj in self.components.items():
             cls_name = component_name(obj, self.component_classes[name])
             savable = hasattr(obj, "save_pretrained") or hasattr(component_class(cls_name), "save_component")
             if name in self.optional_components and not savable:
                 continue
-            folders[name] = self.component_folders.get(name, name)
             classes[name] = cls_name
+            if (id(obj), cls_name) in written:
+                folders[name] = written[id(obj), cls_name]
+                continue
+            folders[name] = written[id(obj), cls_name] = self.component_folders.get(name, name)
             save_component(obj, cls_name, path / folders[name], dtype)
         self._save_extra(path)
         if self.has_index:
@@ -170,5 +178,15 @@ class BasePipeline:
 
     @classmethod
     def load_components(cls, index: ModelIndex) -> dict[str, Any]:
-        """Every component, in declaration order (see :meth:`load_component`)."""
-        return {name: cls.load_component(index, name) for name in cls.component_classes}
+        """Every component, in declaration order (see :meth:`load_component`); components that declare the same
+        folder and class are one object (loaded once)."""
+        out: dict[str, Any] = {}
+        loaded: dict[tuple[str, type], str] = {}  # (folder, class) -> the first component loaded from it
+        for name in cls.component_classes:
+            key = None
+            if name in index.components:
+                key = (os.path.normpath(index.components[name]), cls.component_type(index, name))
+            out[name] = out[loaded[key]] if key in loaded else cls.load_component(index, name)
+            if key is not None:
+                loaded.setdefault(key, name)
+        return out

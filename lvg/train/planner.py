@@ -272,7 +272,8 @@ class PlannerTask(Task):
                     for t, s in zip(text_ids, samples)]  # fmt: skip
         lay_ids = [self.layout_tok.encode_refusal(s.refusal) if s.refusal else self.layout_tok.encode(s.layout)
                    for s in samples]  # fmt: skip
-        drop = [d and not s.refusal for d, s in zip(drop, samples)]  # a refusal needs its prompt
+        # a refusal needs its prompt, and an edit its instruction and layout (only plain prompts are dropped)
+        drop = [d and not s.refusal and s.context is None for d, s in zip(drop, samples)]
         return planner_batch(text_ids, lay_ids, self.vocab, drop)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
