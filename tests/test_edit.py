@@ -226,3 +226,28 @@ def test_lvg_edit_and_the_server_route(editing_model, tmp_path, capsys):
     with TestClient(create_app(ServeSettings(), pipeline=plain)) as client:
         r = client.post("/v1/images/edits", files={"image": ("a.png", png, "image/png")}, data={"prompt": "x"})
         assert r.status_code == 501
+
+
+def test_guidance_dropout_drops_plain_prompts_only(monkeypatch):
+    """A planner trained on plans and edits drops plain prompts for guidance, never an edit's instruction and layout
+    (nor a refusal's prompt)."""
+    from types import SimpleNamespace
+
+    from conftest import TEXT_TOKENIZER
+
+    import lvg.train.planner as tp
+    from lvg.models.planner import PlanVocab
+    from lvg.tokenizers.layout import LayoutTokenizer
+    from lvg.tokenizers.text import load_text_tokenizer
+    from lvg.train.planner import PlannerTask, _FolderSample, shapes_world_layout_config
+    from lvg.worlds.shapes.edits import EDIT_REFUSALS
+
+    text_tok = load_text_tokenizer(TEXT_TOKENIZER)
+    vocab = PlanVocab.from_tokenizer(text_tok, shapes_world_layout_config(1, EDIT_REFUSALS))
+    task = SimpleNamespace(vocab=vocab, text_tok=text_tok, layout_tok=LayoutTokenizer(vocab.layout))
+    seen = {}
+    monkeypatch.setattr(tp, "planner_batch", lambda text, lay, v, drop: seen.setdefault("drop", drop))
+    samples = [_FolderSample("a red circle", BEFORE), _FolderSample("make the circle green", AFTER, None, BEFORE),
+               _FolderSample("a golden dragon", None, "unknown")]  # fmt: skip
+    PlannerTask.encode(task, samples, [True, True, True])
+    assert seen["drop"] == [True, False, False]
