@@ -56,16 +56,6 @@ train() {  # train NAME CONFIG RUN DONE_FILE [OVERRIDES...]: lvg train NAME unle
         "train.out_dir=$RUNS/$run" "$@"
 }
 DATA="imagefolder=$RUNS/emoji-data"
-export_folder() {  # export_folder DEST: the model folder from the runs, fp16 (one LM as planner/ and editor/)
-    $PY -m lvg.cli assemble "$1" --planner "$RUNS/planner-editor-emoji2/planner" \
-        --editor "$RUNS/planner-editor-emoji2/planner" \
-        --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
-        --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
-        --reading-lm "$RUNS/reading-lm-emoji-relations2/reading_lm" --clip "$RUNS/clip-emoji/clip" \
-        --restorer "$RUNS/restorer-emoji-more/restorer" --world emoji \
-        --temperature 0.3 --dtype float16
-    cp "$RUNS/emoji-data/ATTRIBUTION.md" "$1/ATTRIBUTION.md"
-}
 
 for stage in $STAGES; do
     stage_t0=$SECONDS
@@ -123,7 +113,15 @@ for stage in $STAGES; do
         wait "$lm_pid" || { echo "the planner or the reading LM failed: see $RUNS/lm-emoji.log" >&2; exit 1; }
         ;;
     export)
-        export_folder "$OUT"
+        # one LM as planner/ and editor/ (stored once)
+        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-editor-emoji2/planner" \
+            --editor "$RUNS/planner-editor-emoji2/planner" \
+            --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
+            --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
+            --reading-lm "$RUNS/reading-lm-emoji-relations2/reading_lm" --clip "$RUNS/clip-emoji/clip" \
+            --restorer "$RUNS/restorer-emoji-more/restorer" --world emoji \
+            --temperature 0.3 --dtype float16
+        cp "$RUNS/emoji-data/ATTRIBUTION.md" "$OUT/ATTRIBUTION.md"
         du -sh "$OUT"
         ;;
     eval)

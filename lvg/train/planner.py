@@ -11,6 +11,7 @@ the grammar-constrained sampler and checks them symbolically (layout -> scene ->
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -282,17 +283,23 @@ class PlannerTask(Task):
     def validate(self) -> dict[str, float]:
         if self.folder is not None:  # a user folder: the loss on its held-out rows (prompts never dropped)
             val = folder_samples(self.folder.val)
-            chunks = chunks_of(len(val), self.cfg.train.batch_size)
-            out = {"val/loss": held_out_loss(self, ((self.encode([val[i] for i in c], [False] * len(c)), len(c))
-                                                    for c in chunks))} if val else {}  # fmt: skip
+            out = {"val/loss": self.held_out_loss(val)} if val else {}
             if self.refuse is not None:  # held-out rows drawn, held-out prompts to refuse refused
                 out.update(self.validate_refusals([s.text for s in val][:REFUSAL_CHECKS]))
             if self.edit is not None:  # the loss on edits no training step draws
-                edits = [self.edit_sample(EDIT_VAL_START + i) for i in range(EDIT_CHECKS)]
-                out["val/edit_loss"] = held_out_loss(self, ((self.encode([edits[i] for i in c], [False] * len(c)), len(c))
-                                                            for c in chunks_of(len(edits), self.cfg.train.batch_size)))  # fmt: skip
+                out["val/edit_loss"] = self.held_out_loss(self.val_edits)
             return out
         return validate(self.planner, self.cfg.eval, self.prompts) if self.prompts else {}
+
+    @functools.cached_property
+    def val_edits(self) -> list[_FolderSample]:
+        """The world's held-out edits (the same at every validation)."""
+        return [self.edit_sample(EDIT_VAL_START + i) for i in range(EDIT_CHECKS)]
+
+    def held_out_loss(self, samples: list[_FolderSample]) -> float:
+        """The loss on held-out ``samples``, in batches of the training batch size, no prompt dropped."""
+        chunks = chunks_of(len(samples), self.cfg.train.batch_size)
+        return held_out_loss(self, ((self.encode([samples[i] for i in c], [False] * len(c)), len(c)) for c in chunks))
 
     @torch.no_grad()
     def validate_refusals(self, drawable: list[str]) -> dict[str, float]:

@@ -153,10 +153,14 @@ EDIT_JOIN = {"en": [" and ", ", then ", " and then ", "; "], "zh": ["，然后",
 
 
 def with_second_edit(text: str, objects: Sequence[Any], after: Any, first: str, types: Sequence[str], lang: str,
-                     rng: random.Random, edit: Callable[[Any, str, set[int]], Any]) -> tuple[str, Any, tuple[str, ...]]:  # fmt: skip
-    """An edit instruction ``text`` of kind ``first`` (``objects`` before, the scene ``after``) with a second edit of
-    another kind (never add or swap) joined on, done by ``edit(scene, kind, busy)`` on the objects the first left
-    alone; returns ``(text, scene, kinds)``, unchanged where the second does not fit (``edit`` gave None)."""
+                     rng: random.Random, combo_prob: float,
+                     edit: Callable[[Any, str, set[int]], Any]) -> tuple[str, Any, tuple[str, ...]]:  # fmt: skip
+    """An edit instruction ``text`` of kind ``first`` (``objects`` before, the scene ``after``), with a second edit of
+    another kind (never add or swap) joined on at ``combo_prob`` (never after an add, a removal or a swap), done by
+    ``edit(scene, kind, busy)`` on the objects the first left alone. Returns ``(text, scene, kinds)``, unchanged where
+    no second edit is drawn or it does not fit (``edit`` gave None). One draw of ``rng`` decides, whatever ``first``."""
+    if rng.random() >= combo_prob or first in ("add", "remove", "swap"):
+        return text, after, (first,)
     touched = {i for i, (a, b) in enumerate(zip(objects, after.objects)) if a != b}
     second = rng.choice([k for k in types if k not in (first, "add", "swap")])
     more = edit(after, second, touched)

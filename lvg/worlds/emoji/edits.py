@@ -306,7 +306,7 @@ def make_edit_sample(index: int, table: ConceptTable, outside: Outside, cfg: Emo
             continue
         text, after, unstated = got
         kinds = (first,)
-        if kind is None and rng.random() < cfg.combo_prob and first not in ("add", "remove", "swap"):
+        if kind is None:  # (an edit of one given kind is never joined by a second)
             text, after, kinds = with_second_edit(text, scene.objects, after, first, EDIT_TYPES, lang, rng,
-                                                  lambda sc, k, busy: one_edit(sc, k, lang, rng, table, busy=busy))  # fmt: skip
+                                                  cfg.combo_prob, lambda sc, k, busy: one_edit(sc, k, lang, rng, table, busy=busy))  # fmt: skip
         return EmojiEditSample(index, lang, text, scene, after, None, kinds, unstated)

@@ -242,7 +242,7 @@ def make_edit_sample(index: int, cfg: EditDataConfig | None = None, kind: str | 
             continue
         text, after, unstated = got
         kinds = (first,)
-        if kind is None and rng.random() < cfg.combo_prob and first not in ("add", "remove", "swap"):
+        if kind is None:  # (an edit of one given kind is never joined by a second)
             text, after, kinds = with_second_edit(text, scene.objects, after, first, EDIT_TYPES, lang, rng,
-                                                  lambda sc, k, busy: one_edit(sc, k, lang, rng, busy=busy))  # fmt: skip
+                                                  cfg.combo_prob, lambda sc, k, busy: one_edit(sc, k, lang, rng, busy=busy))  # fmt: skip
         return EditSample(index, lang, text, scene, after, None, kinds, unstated)
