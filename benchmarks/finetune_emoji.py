@@ -59,7 +59,7 @@ from safetensors.torch import load_file
 from lvg.component import config_from_dict
 from lvg.data.layout import LayoutError
 from lvg.eval.planning import evaluate_plans
-from lvg.models.adapters import ADAPTER_META, UNMERGEABLE, merged, older_words, trainable_share
+from lvg.models.adapters import ADAPTER_META, UNMERGEABLE, lm_folder_of, merged, older_words, trainable_share
 from lvg.models.gan import GanPainter
 from lvg.models.painter_adapters import merged_painter, save_painter_adapter
 from lvg.models.planner import load_lm_folder
@@ -716,7 +716,9 @@ def main() -> None:
         ).eval()
         write_section("finetune-emoji-painter", painter_report(res, args.budgets, shapes_painter_pass(base)))
     else:
-        lm, text_tok, vocab = load_lm_folder(ROOT / "models" / "shapes-default" / "reader", "reading LM")
+        lm, text_tok, vocab = load_lm_folder(
+            lm_folder_of(ROOT / "models" / "shapes-default", "reading LM"), "reading LM"
+        )
         lm.eval()
         base = reading_scores(lm, text_tok, vocab, None)
         write_section("finetune-emoji-reading", reading_report(res, args.budgets, base))

@@ -14,8 +14,11 @@ from conftest import make_tiny_planned
 from PIL import Image
 from safetensors import safe_open
 
+from lvg.data.layout import Layout, LayoutObject
 from lvg.images import images_to_tensor, tensor_to_arrays, tensor_to_images
+from lvg.models.adapters import lm_folder_of
 from lvg.models.painter import Painter
+from lvg.models.planner import load_lm_folder
 from lvg.pipelines import load_pipeline
 from lvg.pipelines.base import BasePipeline
 from lvg.pipelines.components import COMPONENTS, register_component
@@ -113,6 +116,38 @@ def test_one_lm_in_two_roles_is_stored_once_and_loads_as_one_object(planned_dir,
     assert json.loads((out / "model_index.json").read_text())["components"]["editor"]["folder"] == "editor"
     again = load_pipeline(out)
     assert again.editor is not again.planner
+
+
+def test_one_lm_that_plans_and_reads_is_stored_once_and_read_with(planned_dir, tmp_path):
+    from lvg.cli import main
+
+    args = ["assemble", str(tmp_path / "out"), "--planner", str(planned_dir / "planner"), "--painter",
+            str(planned_dir / "painter"), "--image-tokenizer", str(planned_dir / "image_tokenizer"), "--reader",
+            str(planned_dir / "reader" / "detector"), "--reading-lm", str(planned_dir / "planner" / "."),
+            "--dtype", "float32"]  # fmt: skip
+    assert main(args) == 0
+    out = tmp_path / "out"
+    comps = json.loads((out / "model_index.json").read_text())["components"]
+    assert comps["reading_lm"] == {"class": "LayoutPlanner", "folder": "planner"} == comps["planner"]
+    assert sorted(p.name for p in (out / "reader").iterdir()) == ["detector"]  # the LM is planner/, stored once
+    pipe = load_pipeline(out)
+    assert pipe.reading_lm is pipe.planner and pipe.reader.lm is pipe.planner.lm and pipe.reader.lm_shared
+    assert pipe.reader.vocab == pipe.planner.vocab
+    layout = Layout("white", (LayoutObject("red circle", (5, 5, 21, 21)),), 64)
+    assert pipe.reader.caption_each([layout]) == ImageReader(pipe.reader.detector, *load_lm_folder(
+        planned_dir / "planner", "planner")).caption_each([layout])  # it reads with the planner's weights  # fmt: skip
+    _round_trips(pipe, PlannedPipeline, tmp_path)
+    assert lm_folder_of(out, "reading LM") == out / "planner"  # what a reading-LM fine-tune of this folder starts from
+    with pytest.raises(ValueError, match="give a reader built on it"):
+        PlannedPipeline(pipe.planner, pipe.painter, pipe.image_tokenizer,
+                        reader=load_pipeline(planned_dir).reader, reading_lm=pipe.planner)  # fmt: skip
+    with pytest.raises(ValueError, match="give that component as reading_lm"):
+        PlannedPipeline(pipe.planner, pipe.painter, pipe.image_tokenizer, reader=pipe.reader)
+    index = json.loads((out / "model_index.json").read_text())
+    del index["components"]["reader"]
+    (out / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="model_index.json: reading_lm is the LM the reader reads with, and no reader"):
+        load_pipeline(out)
 
 
 def test_an_unknown_component_class_names_the_file_and_the_component(tiny_pipeline_dir, tmp_path):

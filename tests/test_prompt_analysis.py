@@ -324,3 +324,39 @@ def test_a_planner_without_refusals_draws_everything(tmp_path):
     pipe = PlannedPipeline.from_pretrained(make_tiny_planned(tmp_path / "m", reader=False))
     assert pipe.analyse(["a golden dragon", "a red circle"]) == [None, None]
     assert json.loads((tmp_path / "m" / "planner" / "plan_vocab.json").read_text())["layout"].get("refusals") is None
+
+
+def test_one_lm_that_plans_and_reads_grows_from_a_planner_that_refuses(refusing_model, tmp_path):
+    from lvg.pipelines.planned import LayoutPlanner
+    from lvg.pipelines.reading import ImageReader
+    from lvg.train.config import load_config
+    from lvg.train.unified import UnifiedLMTrainingConfig, train_unified_lm
+
+    out = train_unified_lm(load_config(UnifiedLMTrainingConfig, None, [
+        f"finetune.base={refusing_model}", "plan_data.refusal_prob=0.3", "plan_data.everyday_prob=0.3",
+        "plan_data.analysis_version=5", "plan_batch_size=4", "train.batch_size=4", "train.steps=2", "train.lr=1e-7",
+        "train.warmup_steps=0", "eval.prompts_per_category=0", "eval_captions=1", "eval_questions=0",
+        "train.progress=false", f"train.out_dir={tmp_path / 'run'}"]))  # fmt: skip
+    base, grown = (LayoutPlanner.from_pretrained(p) for p in (refusing_model / "planner", out))
+    assert grown.vocab == base.vocab and grown.vocab.layout.refusals == REASONS  # the base's vocabulary, refusals too
+    assert grown.refusals(grown.tokenize(list(ROWS))) == list(ROWS.values())  # (2 steps at lr 1e-7: still refuses)
+    layout = Layout("white", (LayoutObject("red circle", (27, 27, 37, 37)),), 64)
+    assert isinstance(ImageReader(None, grown.lm, grown.text_tokenizer, grown.vocab).caption_each([layout])[0], str)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["finetune"]["base"] == str(refusing_model)
+
+
+def test_a_unified_lm_s_validation_keeps_a_reading_metric_apart_from_the_planning_one_of_its_name():
+    from lvg.train.unified import UnifiedLMTask
+
+    class Fixed:
+        def __init__(self, metrics: dict):
+            self.metrics = metrics
+
+        def validate(self) -> dict:
+            return self.metrics
+
+    task = UnifiedLMTask.__new__(UnifiedLMTask)  # (only its two tasks' validations matter here)
+    task.tasks = {"plan": Fixed({"val/loss": 1.0, "val/en_relation": 0.95, "val/plan_en": 0.99}),
+                  "read": Fixed({"val/loss": 2.0, "val/en_relation": 0.4, "val/vqa_en": 0.7})}  # fmt: skip
+    assert task.validate() == {"val/plan_loss": 1.0, "val/en_relation": 0.95, "val/plan_en": 0.99,
+                               "val/read_loss": 2.0, "val/read_en_relation": 0.4, "val/vqa_en": 0.7}  # fmt: skip

@@ -171,3 +171,26 @@ def test_a_further_round_starts_from_a_trained_restorer_s_weights_and_architectu
     assert task.cfg.model.width == 16 and task.config["model"]["width"] == 16  # the folder's, not model.width
     start = Restorer.from_pretrained(folder).state_dict()
     assert all(torch.equal(start[k], v) for k, v in task.model.state_dict().items())
+
+
+def test_a_round_may_train_on_the_squared_error(trained, tmp_path):
+    import torch.nn.functional as F
+
+    from lvg.train.loop import Shard
+    from lvg.train.restorer import RestorerTask
+
+    _, folder, _ = trained
+    with pytest.raises(ValueError, match="loss must be one of"):
+        RestorerTrainingConfig(loss="huber")
+    losses = {}
+    for loss in ("l1", "mse"):
+        cfg = load_config(RestorerTrainingConfig, None, [f"train.out_dir={tmp_path}", *TINY, f"init_from={folder}",
+                                                         f"loss={loss}"])  # fmt: skip
+        task = RestorerTask(cfg, torch.device("cpu"))
+        batch = task.batch(0, Shard(0, 1))
+        with torch.no_grad():
+            out = task.model(batch["damaged"].float() / 255, batch["holes"]).float()
+            want = {"l1": F.l1_loss, "mse": F.mse_loss}[loss](out, batch["clean"].float() / 255)
+            losses[loss] = float(task.loss(batch)["loss"])
+        assert losses[loss] == pytest.approx(float(want), rel=1e-5)
+    assert losses["mse"] < losses["l1"]  # (errors below 1: their squares are smaller)

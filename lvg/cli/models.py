@@ -68,7 +68,9 @@ def _add_assemble(sub: Subparsers) -> None:
     d.add_argument("--reader", type=Path, default=None,
                    help="reader folder to bundle (lvg train reader: OUT/detector); needs --reading-lm")  # fmt: skip
     d.add_argument("--reading-lm", type=Path, default=None,
-                   help="reading LM folder to bundle (lvg train reading-lm: OUT/reading_lm); needs --reader")  # fmt: skip
+                   help="reading LM folder to bundle (lvg train reading-lm: OUT/reading_lm); needs --reader. The same "
+                   "folder as --planner (one LM that plans and reads, lvg train unified-lm: OUT/lm) is stored once, "
+                   "as planner/, and declared as reading_lm; reader/ then holds the detector alone")  # fmt: skip
     d.add_argument("--editor", type=Path, default=None,
                    help="editor folder to bundle (lvg train planner --config configs/editor-shapes.yaml or "
                    "editor-emoji.yaml: OUT/planner); pipe.edit and lvg edit need one. The same folder as --planner "
@@ -98,16 +100,21 @@ def _assemble(args: argparse.Namespace) -> int:
 
     if (args.reader is None) != (args.reading_lm is None):
         raise ValueError("give both --reader and --reading-lm (or neither)")
-    reader = None
-    if args.reader is not None:
+    clip = ShapesClip.from_pretrained(args.clip) if args.clip is not None else None
+    painter = component_class(args.painter_class, "--painter-class").from_pretrained(args.painter)
+    planner = LayoutPlanner.from_pretrained(args.planner)
+    reader = reading_lm = None
+    if args.reader is not None:  # one LM in both roles where --reading-lm names the planner's folder
         from lvg.models.planner import load_lm_folder
         from lvg.models.reader import Reader
         from lvg.pipelines.reading import ImageReader
 
-        reader = ImageReader(Reader.from_pretrained(args.reader), *load_lm_folder(args.reading_lm, "reading LM"))
-    clip = ShapesClip.from_pretrained(args.clip) if args.clip is not None else None
-    painter = component_class(args.painter_class, "--painter-class").from_pretrained(args.painter)
-    planner = LayoutPlanner.from_pretrained(args.planner)
+        detector = Reader.from_pretrained(args.reader)
+        if args.reading_lm.resolve() == args.planner.resolve():
+            reading_lm = planner
+            reader = ImageReader(detector, planner.lm, planner.text_tokenizer, planner.vocab, lm_shared=True)
+        else:
+            reader = ImageReader(detector, *load_lm_folder(args.reading_lm, "reading LM"))
     editor = None
     if args.editor is not None:  # one LM in both roles where both flags name its folder
         same = args.editor.resolve() == args.planner.resolve()
@@ -120,7 +127,8 @@ def _assemble(args: argparse.Namespace) -> int:
                            GanPainter.from_pretrained(args.gan_painter) if args.gan_painter is not None else None,
                            world=args.world,
                            code_painter=Painter.from_pretrained(args.code_painter) if args.code_painter else None,
-                           restorer=Restorer.from_pretrained(args.restorer) if args.restorer else None)  # fmt: skip
+                           restorer=Restorer.from_pretrained(args.restorer) if args.restorer else None,
+                           reading_lm=reading_lm)  # fmt: skip
     _save_and_reload(pipe, args.out, args.dtype)
     print(f"assembled a PlannedPipeline in {args.out} ({args.dtype} weights)")
     return 0

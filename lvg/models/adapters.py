@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from lvg.component import config_from_dict
+from lvg.component import config_from_dict, read_json_object
 from lvg.files import check_regular_file
 from lvg.models.adapter_files import (
     ADAPTER_META,
@@ -159,11 +159,23 @@ def lm_folder_of(path: str | os.PathLike, role: str) -> Path:
     """The LM folder a fine-tuning base names: ``path`` itself when it holds ``plan_vocab.json``, else the model
     folder's LM of that ``role`` (``planner/`` or ``reader/``)."""
     path = Path(path)
-    for folder in (path, path / ROLE_FOLDERS[role]):
+    for folder in (path, path / shared_lm_folder(path, role)):
         if (folder / PLAN_VOCAB).is_file():
             return folder
     raise FileNotFoundError(f"finetune.base {path} is neither a {role} folder nor a model folder with one (no "
-                            f"{PLAN_VOCAB} in it or in {ROLE_FOLDERS[role]}/)")  # fmt: skip
+                            f"{PLAN_VOCAB} in it or in {shared_lm_folder(path, role)}/)")  # fmt: skip
+
+
+def shared_lm_folder(path: Path, role: str) -> str:
+    """Where the model folder ``path`` keeps its LM of ``role``: ``ROLE_FOLDERS[role]``, or for the reading LM the
+    folder its ``model_index.json`` declares as ``reading_lm`` (one LM that plans and reads: ``planner``)."""
+    index = path / "model_index.json"
+    if role == "reading LM" and index.is_file():
+        spec = read_json_object(index).get("components", {}).get("reading_lm")
+        folder = spec.get("folder") if isinstance(spec, dict) else spec
+        if isinstance(folder, str) and folder:
+            return folder
+    return ROLE_FOLDERS[role]
 
 
 def _row_sources(old: PlanVocab, new: PlanVocab) -> dict[int, int]:

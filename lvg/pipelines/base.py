@@ -25,7 +25,9 @@ its own class (or a subclass). Parts stored inside another pipeline's folder (th
 
 **One object, two roles.** A component object given under two names (the planned pipeline's ``planner`` and
 ``editor``, one LM that plans and edits) is written once: both names declare its folder. Loading builds each
-declared (folder, class) once, so the two names hold the same object again.
+declared (folder, class) once, so the two names hold the same object again. A part may also keep one of its own parts
+in another component (a reader whose LM is the planner's): it saves the rest (``_saved_components``), and loading
+hands it that component (``component_kwargs``).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class BasePipeline:
         path.mkdir(parents=True, exist_ok=True)
         folders, classes = {}, {}
         written: dict[tuple[int, str], str] = {}  # (object, class) -> its folder: an object in two roles is one folder
-        for name, obj in self.components.items():
+        for name, obj in self._saved_components().items():
             cls_name = component_name(obj, self.component_classes[name])
             savable = hasattr(obj, "save_pretrained") or hasattr(component_class(cls_name), "save_component")
             if name in self.optional_components and not savable:
@@ -115,6 +117,11 @@ class BasePipeline:
         if self.has_index:
             write_model_index(path, type(self).__name__, folders, classes, **self._index_fields())
         return path
+
+    def _saved_components(self) -> dict[str, Any]:
+        """The components ``save_pretrained`` writes into this folder (all of them, unless a class keeps some in
+        another's folder)."""
+        return self.components
 
     def _save_extra(self, path: Path) -> None:
         """Write this class's own files besides the components (e.g. a vocabulary)."""
@@ -177,6 +184,12 @@ class BasePipeline:
         return klass.from_pretrained(folder, **kwargs)
 
     @classmethod
+    def component_kwargs(cls, name: str, loaded: dict[str, Any]) -> dict[str, Any]:
+        """What loading the component ``name`` is given besides its folder, from the components ``loaded`` before it
+        (a planned pipeline's reader gets the LM it shares)."""
+        return {}
+
+    @classmethod
     def load_components(cls, index: ModelIndex) -> dict[str, Any]:
         """Every component, in declaration order (see :meth:`load_component`); components that declare the same
         folder and class are one object (loaded once)."""
@@ -186,7 +199,11 @@ class BasePipeline:
             key = None
             if name in index.components:
                 key = (os.path.normpath(index.components[name]), cls.component_type(index, name))
-            out[name] = out[loaded[key]] if key in loaded else cls.load_component(index, name)
+            out[name] = (
+                out[loaded[key]]
+                if key in loaded
+                else cls.load_component(index, name, **cls.component_kwargs(name, out))
+            )
             if key is not None:
                 loaded.setdefault(key, name)
         return out

@@ -236,9 +236,11 @@ class PlannedPipeline(BasePipeline):
     """
 
     component_classes = {"planner": "LayoutPlanner", "painter": "Painter", "image_tokenizer": "ImageTokenizer",
-                         "clip": "ShapesClip", "reader": "ImageReader", "editor": "LayoutPlanner",
-                         "gan_painter": "GanPainter", "code_painter": "Painter", "restorer": "Restorer"}  # fmt: skip
-    optional_components = frozenset({"clip", "reader", "editor", "gan_painter", "code_painter", "restorer"})
+                         "clip": "ShapesClip", "reading_lm": "LayoutPlanner", "reader": "ImageReader",
+                         "editor": "LayoutPlanner", "gan_painter": "GanPainter", "code_painter": "Painter",
+                         "restorer": "Restorer"}  # fmt: skip
+    optional_components = frozenset({"clip", "reading_lm", "reader", "editor", "gan_painter", "code_painter",
+                                     "restorer"})  # fmt: skip
     # use_painter(): the folder's painter, or the painter of that kind (the painter itself when it is one, else the
     # folder's gan_painter / code_painter: a second painter it offers)
     painter_options = ("default", "code", "gan")
@@ -256,7 +258,20 @@ class PlannedPipeline(BasePipeline):
                  generation_config: GenerationConfig = DEFAULT_GENERATION,
                  reader: ImageReader | None = None, editor: LayoutPlanner | None = None,
                  gan_painter: Any = None, world: str | None = None, code_painter: Any = None,
-                 restorer: Any = None):  # fmt: skip
+                 restorer: Any = None, reading_lm: LayoutPlanner | None = None):  # fmt: skip
+        """``reading_lm``: the LM the reader reads with when it is another component's (one LM that plans and reads:
+        the planner itself), so the folder stores it once; the reader must then be built on it
+        (``ImageReader(detector, reading_lm.lm, reading_lm.text_tokenizer, reading_lm.vocab, lm_shared=True)``)."""
+        if reading_lm is not None and (reader is None or reader.lm is not reading_lm.lm):
+            raise ValueError(
+                "reading_lm is the LM the reader reads with: give a reader built on it (ImageReader("
+                "detector, reading_lm.lm, reading_lm.text_tokenizer, reading_lm.vocab, lm_shared=True))"
+            )
+        if reader is not None and reader.lm_shared and reading_lm is None:
+            raise ValueError(
+                "the reader shares its LM (lm_shared=True), which is saved as the pipeline's reading_lm: "
+                "give that component as reading_lm"
+            )
         for name, p in (("painter", painter), ("gan_painter", gan_painter), ("code_painter", code_painter)):
             problem = None if p is None else painter_mismatch(p, image_tokenizer)
             if problem:
@@ -274,6 +289,7 @@ class PlannedPipeline(BasePipeline):
         self.planner, self.painter, self.image_tokenizer, self.clip = planner, painter, image_tokenizer, clip
         self.generation_config = generation_config  # the defaults of __call__ and plan
         self.reader = reader  # image -> layout -> text (captions, answers, verify); None: this folder cannot read
+        self.reading_lm = reading_lm  # the reader's LM where another component holds it (the planner); None: its own
         self.editor = editor  # instruction + layout -> edited layout (pipe.edit); None: this folder cannot edit
         self.gan_painter = gan_painter  # a second painter the folder offers (use_painter("gan")); None: none
         self.code_painter = code_painter  # the same for a code painter (use_painter("code")); None: none
@@ -300,7 +316,8 @@ class PlannedPipeline(BasePipeline):
                              "(model_index.json lists none): paint with the default painter, or add one with "
                              f"`lvg assemble --{slot.replace('_', '-')} DIR`")  # fmt: skip
         out = PlannedPipeline(self.planner, second, self.image_tokenizer, self.clip, self.generation_config,
-                              self.reader, self.editor, world=self.world, restorer=self.restorer)  # fmt: skip
+                              self.reader, self.editor, world=self.world, restorer=self.restorer,
+                              reading_lm=self.reading_lm)  # fmt: skip
         out.entails, out.explain, out.describe = self.entails, self.explain, self.describe
         return out
 
@@ -365,8 +382,8 @@ class PlannedPipeline(BasePipeline):
         planner_adapters = []
         for path in paths:
             role = (adapter_json(path) or {}).get("role")
-            if role == "reading LM":
-                self.reader = self._adapted_reader(path)
+            if role == "reading LM":  # (a reader that shared the planner's LM reads with its own adapted copy)
+                self.reader, self.reading_lm = self._adapted_reader(path), None
             elif role not in self.painter_roles:
                 planner_adapters.append(path)
             else:  # the folder's painter of the adapter's kind: its painter, or the second painter of that kind
@@ -423,6 +440,11 @@ class PlannedPipeline(BasePipeline):
     # ------------------------------------------------------------------ persistence
 
     @classmethod
+    def component_kwargs(cls, name: str, loaded: dict[str, Any]) -> dict[str, Any]:
+        """The reader of a folder that declares a ``reading_lm`` reads with it (its ``reader/`` holds the detector)."""
+        return {"reading_lm": loaded["reading_lm"]} if name == "reader" and loaded.get("reading_lm") else {}
+
+    @classmethod
     def _from_index(cls, index: ModelIndex) -> PlannedPipeline:
         """Build from the components ``index`` declares, with its ``generation_config`` (sampling defaults)."""
         parts = cls.load_components(index)
@@ -439,6 +461,8 @@ class PlannedPipeline(BasePipeline):
         world = index.data.get("world")
         if world is not None and (not isinstance(world, str) or not world):
             raise ValueError(f'{index.file}: world must be a world\'s name (e.g. "emoji"), got {world!r}')
+        if parts["reading_lm"] is not None and parts["reader"] is None:
+            raise ValueError(f"{index.file}: reading_lm is the LM the reader reads with, and no reader is declared")
         pipe = cls(**parts, generation_config=gen, world=world)
         pipe.world_source = index.file  # where the world was declared (named when it is not a registered world)
         return pipe

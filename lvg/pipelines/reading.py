@@ -37,16 +37,23 @@ class ImageReader(BasePipeline):
     """The reader and the reading LM with its text tokenizer and vocabulary.
 
     Its folder (``reader/`` of a planned model) holds ``text_tokenizer/``, ``lm/``, ``plan_vocab.json`` and
-    ``detector/``.
+    ``detector/``. A reader whose LM is another component's (``lm_shared``: one LM that plans and reads, which the
+    planned pipeline declares as its ``reading_lm``) holds ``detector/`` alone; it is loaded with that component
+    (``reading_lm=``).
     """
 
     component_classes = {"text_tokenizer": "TextTokenizer", "lm": "CausalLM", "detector": "Reader"}
     has_index = False
 
     def __init__(self, detector: Reader | None, lm: LlamaForCausalLM, text_tokenizer: PreTrainedTokenizerBase,
-                 vocab: PlanVocab):  # fmt: skip
-        """``detector=None``: the reading LM alone, which reads layouts it is given (:meth:`read` then raises)."""
+                 vocab: PlanVocab, lm_shared: bool = False):  # fmt: skip
+        """``detector=None``: the reading LM alone, which reads layouts it is given (:meth:`read` then raises).
+        ``lm_shared``: ``lm``, ``text_tokenizer`` and ``vocab`` are another component's (a planner that also reads),
+        saved there: this reader's folder is its ``detector/`` alone."""
         check_lm_vocab(lm, vocab.vocab_size, "reading LM")
+        if lm_shared and detector is None:
+            raise ValueError("a reader that shares its LM is saved as its detector alone; it needs a detector")
+        self.lm_shared = lm_shared
         if detector is not None and detector.config.canvas != vocab.layout.canvas:
             raise ValueError("the reader's canvas differs from the reading LM's layout canvas")
         self.detector, self.lm, self.text_tokenizer, self.vocab = detector, lm, text_tokenizer, vocab
@@ -139,10 +146,18 @@ class ImageReader(BasePipeline):
 
     # ------------------------------------------------------------------ persistence
 
+    def _saved_components(self) -> dict[str, Any]:
+        return {"detector": self.detector} if self.lm_shared else self.components
+
     def _save_extra(self, path: Path) -> None:
-        write_plan_vocab(path, self.vocab)
+        if not self.lm_shared:  # (a shared LM's vocabulary is saved with it)
+            write_plan_vocab(path, self.vocab)
 
     @classmethod
-    def _from_index(cls, index: ModelIndex) -> ImageReader:
-        lm, text_tok, vocab = load_lm_folder(index.folder, "reader")
-        return cls(cls.load_component(index, "detector"), lm, text_tok, vocab)
+    def _from_index(cls, index: ModelIndex, reading_lm: Any = None) -> ImageReader:
+        """The reader in ``index.folder``; with ``reading_lm`` (a component holding ``lm``, ``text_tokenizer`` and
+        ``vocab``: the planner of one LM that plans and reads), its ``detector/`` reading with that LM."""
+        detector = cls.load_component(index, "detector")
+        if reading_lm is not None:
+            return cls(detector, reading_lm.lm, reading_lm.text_tokenizer, reading_lm.vocab, lm_shared=True)
+        return cls(detector, *load_lm_folder(index.folder, "reader"))

@@ -50,6 +50,9 @@ class RestorerDataConfig:
             raise ValueError(f"hole_min ({self.hole_min}) must not exceed hole_max ({self.hole_max})")
 
 
+LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
+
+
 @dataclass
 class RestorerTrainingConfig:
     """Everything ``lvg train restorer`` needs (the YAML file's sections)."""
@@ -62,9 +65,14 @@ class RestorerTrainingConfig:
     imagefolder: str | None = None  # train on a user imagefolder's images (their size sets model.canvas)
     init_from: str | None = None  # a trained restorer folder to start from (its architecture; model.* unused)
     val_fraction: float = bounded(0.0, 1.0, integer=False, hi_open=True, default=0.05)
+    # the pixel loss: "l1" (sharp edges), or "mse", whose minimiser is the mean of what a hole may hold, the best
+    # guess by PSNR
+    loss: str = "l1"
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
 
 
 def damage_rows(clean: torch.Tensor, seeds: list[int], data: RestorerDataConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,7 +144,7 @@ class RestorerTask(Task):
         clean = batch["clean"].to(self.device, non_blocking=True).float() / 255  # [B, 3, S, S]
         damaged = batch["damaged"].to(self.device, non_blocking=True).float() / 255
         restored = self.model(damaged, batch["holes"].to(self.device))
-        return {"loss": F.l1_loss(restored.float(), clean)}
+        return {"loss": LOSSES[self.cfg.loss](restored.float(), clean)}
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
