@@ -17,8 +17,9 @@
 #           the painter (configs/gan-painter-emoji.yaml), the image tokenizer, the code painter on its codes (--painter
 #           code, configs/painter-emoji.yaml), the reader (configs/reader-emoji-robust.yaml:
 #           it also reads that tokenizer's round trips and damaged scenes, for restore), then the CLIP, then the
-#           restorer (configs/restorer-emoji.yaml, then 4,000 more steps: configs/restorer-emoji-more.yaml; damaged
-#           scene -> clean scene, which restore runs first)
+#           restorer (configs/restorer-emoji.yaml, then 4,000 more steps: configs/restorer-emoji-more.yaml, then
+#           2,000 on the squared error: configs/restorer-emoji-mse.yaml; damaged scene -> clean scene, which restore
+#           runs first)
 #   export  assemble the model folder (fp16 safetensors) with the data's ATTRIBUTION.md
 #   eval    lvg eval emoji on the 450-prompt benchmark, EN and ZH, and the reading benchmarks (reader, captions,
 #           questions, closed loop)
@@ -110,6 +111,8 @@ for stage in $STAGES; do
         train restorer restorer-emoji.yaml restorer-emoji restorer/model.safetensors "$DATA"
         train restorer restorer-emoji-more.yaml restorer-emoji-more restorer/model.safetensors "$DATA" \
             "init_from=$RUNS/restorer-emoji/restorer"
+        train restorer restorer-emoji-mse.yaml restorer-emoji-mse restorer/model.safetensors "$DATA" \
+            "init_from=$RUNS/restorer-emoji-more/restorer"
         wait "$lm_pid" || { echo "the planner or the reading LM failed: see $RUNS/lm-emoji.log" >&2; exit 1; }
         ;;
     export)
@@ -119,7 +122,7 @@ for stage in $STAGES; do
             --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
             --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
             --reading-lm "$RUNS/reading-lm-emoji-relations2/reading_lm" --clip "$RUNS/clip-emoji/clip" \
-            --restorer "$RUNS/restorer-emoji-more/restorer" --world emoji \
+            --restorer "$RUNS/restorer-emoji-mse/restorer" --world emoji \
             --temperature 0.3 --dtype float16
         cp "$RUNS/emoji-data/ATTRIBUTION.md" "$OUT/ATTRIBUTION.md"
         du -sh "$OUT"

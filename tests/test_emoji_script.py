@@ -27,6 +27,7 @@ SHRINK = {
     "painter-emoji.yaml": {"model": {"width": 8, "blocks": 1, "embed_dim": 8}},
     "restorer-emoji.yaml": {"model": {"width": 4, "levels": 2}, "val_images": 4},
     "restorer-emoji-more.yaml": {"val_images": 4},  # (a further round: the first round's size)
+    "restorer-emoji-mse.yaml": {"val_images": 4},
     "planner-emoji-analysis.yaml": {},  # (a fine-tune: the base's size)
     "planner-emoji-more.yaml": {},
     "editor-emoji.yaml": {},  # (fine-tunes: the base's size; the deep one grows by one layer, not four)
