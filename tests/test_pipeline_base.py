@@ -138,6 +138,7 @@ def test_one_lm_that_plans_and_reads_is_stored_once_and_read_with(planned_dir, t
         planned_dir / "planner", "planner")).caption_each([layout])  # it reads with the planner's weights  # fmt: skip
     _round_trips(pipe, PlannedPipeline, tmp_path)
     assert lm_folder_of(out, "reading LM") == out / "planner"  # what a reading-LM fine-tune of this folder starts from
+    assert lm_folder_of(planned_dir, "reading LM") == planned_dir / "reader"  # (a folder with a reader's own LM)
     with pytest.raises(ValueError, match="give a reader built on it"):
         PlannedPipeline(pipe.planner, pipe.painter, pipe.image_tokenizer,
                         reader=load_pipeline(planned_dir).reader, reading_lm=pipe.planner)  # fmt: skip

@@ -171,7 +171,8 @@ def shared_lm_folder(path: Path, role: str) -> str:
     folder its ``model_index.json`` declares as ``reading_lm`` (one LM that plans and reads: ``planner``)."""
     index = path / "model_index.json"
     if role == "reading LM" and index.is_file():
-        spec = read_json_object(index).get("components", {}).get("reading_lm")
+        comps = read_json_object(index).get("components")
+        spec = comps.get("reading_lm") if isinstance(comps, dict) else None
         folder = spec.get("folder") if isinstance(spec, dict) else spec
         if isinstance(folder, str) and folder:
             return folder
