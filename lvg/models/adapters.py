@@ -159,11 +159,12 @@ def lm_folder_of(path: str | os.PathLike, role: str) -> Path:
     """The LM folder a fine-tuning base names: ``path`` itself when it holds ``plan_vocab.json``, else the model
     folder's LM of that ``role`` (``planner/`` or ``reader/``)."""
     path = Path(path)
-    for folder in (path, path / shared_lm_folder(path, role)):
+    sub = shared_lm_folder(path, role)
+    for folder in (path, path / sub):
         if (folder / PLAN_VOCAB).is_file():
             return folder
     raise FileNotFoundError(f"finetune.base {path} is neither a {role} folder nor a model folder with one (no "
-                            f"{PLAN_VOCAB} in it or in {shared_lm_folder(path, role)}/)")  # fmt: skip
+                            f"{PLAN_VOCAB} in it or in {sub}/)")  # fmt: skip
 
 
 def shared_lm_folder(path: Path, role: str) -> str:
