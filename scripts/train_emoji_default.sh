@@ -8,8 +8,8 @@
 #   train   on one core the planner LM, its prompt-analysis fine-tune (refusals), two more rounds of it
 #           (configs/planner-emoji-more.yaml: English "above" / "below" are learned late), the editor rounds
 #           (configs/editor-emoji.yaml: Emoji World's edits only; configs/editor-emoji-deep.yaml: grown to 8 layers),
-#           then one LM that plans and edits (configs/planner-editor-emoji.yaml, half plans, half edits, two rounds:
-#           the folder's planner/ and editor/), then the reading LM, trained
+#           then one LM that plans and edits (configs/planner-editor-emoji.yaml, half plans, half edits, three rounds,
+#           the third with more scenes that repeat an emoji: the folder's planner/ and editor/), then the reading LM, trained
 #           further (configs/reading-lm-emoji-more.yaml), grown to 8 layers (configs/reading-lm-emoji-deep.yaml) and
 #           taught to write its working for every question (configs/reading-lm-emoji-work.yaml), then to work a
 #           relation out in steps (configs/reading-lm-emoji-relations.yaml, then
@@ -86,6 +86,10 @@ for stage in $STAGES; do
                 "finetune.base=$RUNS/editor-emoji-deep/planner"
             train planner planner-editor-emoji.yaml planner-editor-emoji2 planner/plan_vocab.json "$DATA" \
                 "finetune.base=$RUNS/planner-editor-emoji/planner" data.seed=6
+            # a third round whose edit scenes repeat emoji more often (0.7 against the world's 0.3): an instruction
+            # then names one of two like emoji by its place ("the taco in the top right") far more often
+            train planner planner-editor-emoji.yaml planner-editor-emoji3 planner/plan_vocab.json "$DATA" \
+                "finetune.base=$RUNS/planner-editor-emoji2/planner" data.seed=7 data.edit_group_prob=0.7
             train reading-lm reading-lm-emoji.yaml reading-lm-emoji reading_lm/plan_vocab.json \
                 "text_tokenizer=$RUNS/emoji-text-tokenizer"
             train reading-lm reading-lm-emoji-more.yaml reading-lm-emoji-more reading_lm/plan_vocab.json \
@@ -117,8 +121,8 @@ for stage in $STAGES; do
         ;;
     export)
         # one LM as planner/ and editor/ (stored once)
-        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-editor-emoji2/planner" \
-            --editor "$RUNS/planner-editor-emoji2/planner" \
+        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-editor-emoji3/planner" \
+            --editor "$RUNS/planner-editor-emoji3/planner" \
             --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
             --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
             --reading-lm "$RUNS/reading-lm-emoji-relations2/reading_lm" --clip "$RUNS/clip-emoji/clip" \

@@ -67,6 +67,26 @@ def test_edit_type_weights_draw_a_type_more_often_and_bad_weights_are_named():
             PlanDataConfig(edit_type_weights=bad)
 
 
+def test_edit_group_prob_repeats_objects_in_edit_scenes_and_is_bounded():
+    from lvg.worlds.shapes.edits import EditDataConfig
+    from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
+
+    def repeats(group_prob: float) -> int:  # edit scenes with two objects alike (the editor must pick by place)
+        lays = [make_edit_sample(i, EditDataConfig(group_prob=group_prob)).before_layout for i in range(300)]
+        return sum(len({o.label for o in lay.objects}) < len(lay.objects) for lay in lays)
+
+    assert repeats(0.0) < repeats(0.3) < repeats(0.9)
+    grouped = PlanDataConfig(edit_prob=1.0, edit_group_prob=0.9)  # the planner's stream draws its edits so
+    assert [make_plan_sample(i, grouped).context for i in range(40)] == [
+        make_edit_sample(i, EditDataConfig(group_prob=0.9)).before_layout for i in range(40)
+    ]
+    for field_name in ("edit_group_prob", "edit_prob", "refusal_prob"):
+        with pytest.raises(ValueError, match=field_name):
+            PlanDataConfig(**{field_name: 1.5})
+    with pytest.raises(ValueError, match="group_prob"):
+        EditDataConfig(group_prob=-0.1)
+
+
 def test_one_edit_leaves_an_object_an_earlier_edit_touched_alone():
     rng = random.Random(0)
     for _ in range(100):

@@ -97,7 +97,14 @@ def test_the_world_plugs_its_edits_into_a_planners_training(lvg_home, monkeypatc
     from lvg.worlds import get_world
 
     monkeypatch.setenv("LVG_HOME", str(lvg_home))
-    text, before, after, reason = get_world("emoji").edit(3, 0, 0.25, 0.12)
+    edit = get_world("emoji").edit
+    text, before, after, reason = edit(3, 0, 0.25, 0.12, 0.3)
     assert text and before.objects and (after is None) == (reason is not None)
+
+    def repeats(group_prob: float) -> int:  # edits whose scene shows one emoji twice or more
+        scenes = [edit(i, 0, 0.25, 0.12, group_prob)[1] for i in range(120)]
+        return sum(len({o.label for o in s.objects}) < len(s.objects) for s in scenes)
+
+    assert repeats(0.0) < repeats(0.3) < repeats(0.9)  # group_prob: how often a scene repeats emoji
     with pytest.raises(ValueError, match="give imagefolder too"):
         PlannerTask(load_config(PlannerTrainingConfig, None, ["world=emoji", "data.edit_prob=1.0"]), None)

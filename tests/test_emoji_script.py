@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -78,6 +79,10 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     assert not (tmp_path / "model" / "editor").exists()
     base = LayoutPlanner.from_pretrained(tmp_path / "runs" / "planner-emoji-more2" / "planner")
     assert pipe.planner.lm.config.num_hidden_layers == base.lm.config.num_hidden_layers + 1
+    third = json.loads((tmp_path / "runs" / "planner-editor-emoji3" / "config.json").read_text())  # the one shipped
+    assert third["data"]["edit_group_prob"] == 0.7 and third["finetune"]["base"].endswith(
+        "planner-editor-emoji2/planner"
+    )
     for job, keys in (("planner-emoji-analysis", ('"val/refused"', '"val/accepted"')),  # validated as they train
                       ("planner-editor-emoji", ('"val/refused"', '"val/edit_loss"', '"val/loss"')),
                       ("reading-lm-emoji", ('"val/caption_en"', '"val/zh_relation"', '"val/vqa_en"'))):  # fmt: skip

@@ -259,7 +259,7 @@ class PlannerTask(Task):
         d, known = self.cfg.data, self.labels
         for k in range(EDIT_RETRIES):
             text, before, after, reason = self.edit(index + k * EDIT_RETRY_STRIDE, d.seed, d.edit_combo_prob,
-                                                    d.edit_refusal_prob)  # fmt: skip
+                                                    d.edit_refusal_prob, d.edit_group_prob)  # fmt: skip
             if {o.label for lay in (before, after) if lay is not None for o in lay.objects} <= known:
                 return _FolderSample(text, after, reason, before)
         raise ValueError(f"{EDIT_RETRIES} edits of world {self.cfg.world!r} in a row name labels the folder "

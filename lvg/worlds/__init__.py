@@ -77,10 +77,12 @@ class World:
     # (layout, lang) -> the complete canonical caption of the scene a read layout shows, written by the world itself
     # (no LM); None when the layout is no scene of the world. Restore checks a restored image against a prompt with it.
     describe: Callable[[Any, str], str | None] | None = None
-    # (index, seed, combo_prob, refusal_prob) -> (instruction, layout before, layout after or None, refusal reason or
-    # None): item ``index`` of the world's edit stream, what an editor LM learns from (lvg.data.text.EDIT_REFUSAL_REASONS;
-    # layouts with the labels its planner writes). Shapes World's edits live in its planner stream.
-    edit: Callable[[int, int, float, float], tuple[str, Any, Any, str | None]] | None = None
+    # (index, seed, combo_prob, refusal_prob, group_prob) -> (instruction, layout before, layout after or None, refusal
+    # reason or None): item ``index`` of the world's edit stream, what an editor LM learns from
+    # (lvg.data.text.EDIT_REFUSAL_REASONS; layouts with the labels its planner writes); ``group_prob``: how often a
+    # scene repeats objects (so that an instruction names one of them by place). Shapes World's edits live in its
+    # planner stream.
+    edit: Callable[[int, int, float, float, float], tuple[str, Any, Any, str | None]] | None = None
 
 
 def register_world(name: str, target: str) -> None:

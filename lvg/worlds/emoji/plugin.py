@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from lvg.data.layout import READ_TOLERANCE, Layout
@@ -123,13 +124,14 @@ def world_refusals(world: EmojiWorld, outside: Callable[[], Outside]) -> Callabl
 
 
 def world_edits(world: EmojiWorld, outside: Callable[[], Outside]
-                ) -> Callable[[int, int, float, float], tuple[str, Layout, Layout | None, str | None]]:  # fmt: skip
+                ) -> Callable[[int, int, float, float, float], tuple[str, Layout, Layout | None, str | None]]:  # fmt: skip
     """Emoji World's edit stream (:mod:`lvg.worlds.emoji.edits`) as layouts with styled labels, reading order, its
-    outside names from ``outside()``."""
+    outside names from ``outside()``; its scenes repeat emoji at ``group_prob`` (the world's own rate: 0.3)."""
 
-    def edit(index: int, seed: int, combo_prob: float, refusal_prob: float):
+    def edit(index: int, seed: int, combo_prob: float, refusal_prob: float, group_prob: float):
+        scenes = replace(world.cfg.scene_config(), group_prob=group_prob)
         s = make_edit_sample(index, world.table, outside(), EmojiEditConfig(seed, combo_prob, refusal_prob),
-                             scenes=world.cfg.scene_config())  # fmt: skip
+                             scenes=scenes)  # fmt: skip
         return s.instruction, s.before_layout, s.after_layout, s.refusal
 
     return edit

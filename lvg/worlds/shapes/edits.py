@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from lvg.data.layout import Layout, reading_key
 from lvg.data.text import EDIT_REFUSAL_REASONS
+from lvg.ranges import bounded, check_ranges
 from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, with_second_edit
 from lvg.worlds.shapes.scene_layout import layout_from_scene, object_box
 
@@ -207,8 +208,10 @@ class EditDataConfig:
     # relative weight of each edit type's first edit ({"swap": 3}: swaps three times as often as each other type,
     # unnamed types 1); empty: uniform, drawn as before
     type_weights: dict[str, float] = field(default_factory=dict)
+    group_prob: float = bounded(0.0, 1.0, default=0.3)  # a multi-object scene repeats prototypes (sample_scene's)
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         check_type_weights(self.type_weights)
 
 
@@ -231,7 +234,7 @@ def make_edit_sample(index: int, cfg: EditDataConfig | None = None, kind: str | 
     rng = random.Random(f"{salt}:{cfg.seed}:{index}:{kind}")
     lang = rng.choice(("en", "zh"))
     while True:
-        scene = _in_order(sample_scene(rng))
+        scene = _in_order(sample_scene(rng, cfg.group_prob))
         if kind is None and rng.random() < cfg.refusal_prob:
             text, reason = refused_edit(scene, lang, rng)
             return EditSample(index, lang, text, scene, None, reason, ("refusal",))

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass, field
 
 from lvg.data.layout import Layout
+from lvg.ranges import bounded, check_ranges
 from lvg.worlds.shapes.scene_layout import layout_from_scene
 
 from .analysis import everyday_variant, refusal_variant
@@ -30,11 +31,14 @@ class PlanDataConfig:
 
     seed: int = 0
     langs: tuple[str, ...] = ("en", "zh")
-    paraphrase_prob: float = 0.3  # wording paraphrased ("left of", "under", "in the middle", ...)
-    typed_prob: float = 0.3  # surface re-typed (capitals, digits, full stops, spaces)
+    # wording paraphrased ("left of", "under", "in the middle", ...)
+    paraphrase_prob: float = bounded(0.0, 1.0, default=0.3)
+    typed_prob: float = bounded(0.0, 1.0, default=0.3)  # surface re-typed (capitals, digits, full stops, spaces)
     # prompt analysis (lvg.worlds.shapes.analysis); 0 draws nothing, so the first stream stays exactly
-    everyday_prob: float = 0.0  # reworded in everyday words ("ball", "box", "圆", "方块", "draw ...")
-    refusal_prob: float = 0.0  # made into a prompt the planner must refuse (target: <layout> REASON </layout>)
+    # reworded in everyday words ("ball", "box", "圆", "方块", "draw ...")
+    everyday_prob: float = bounded(0.0, 1.0, default=0.0)
+    # made into a prompt the planner must refuse (target: <layout> REASON </layout>)
+    refusal_prob: float = bounded(0.0, 1.0, default=0.0)
     analysis_version: int = 1  # 2: more words and forms for both (lvg.worlds.shapes.analysis); 3: also free
     # sentences (lvg.worlds.shapes.sentences); 4: also notes, clauses, statements, counts of the whole and what
     # people put around a request (lvg.worlds.shapes.phrasings); 5: a relation in a free sentence told in those
@@ -42,15 +46,19 @@ class PlanDataConfig:
     # 1 draws as before
     # editing (lvg.worlds.shapes.edits): the share of rows that are edits instead, ``instruction <layout> OLD
     # </layout>`` -> the edited layout (or a refusal); 0 draws nothing
-    edit_prob: float = 0.0
-    edit_combo_prob: float = 0.25
-    edit_refusal_prob: float = 0.12
+    edit_prob: float = bounded(0.0, 1.0, default=0.0)
+    edit_combo_prob: float = bounded(0.0, 1.0, default=0.25)
+    edit_refusal_prob: float = bounded(0.0, 1.0, default=0.12)
+    # the chance that an edit's multi-object scene repeats a few prototypes (the world's own default: 0.3); more of
+    # them teach the editor to pick one of two like objects by the place or size the instruction names
+    edit_group_prob: float = bounded(0.0, 1.0, default=0.3)
     edit_type_weights: dict[str, float] = field(default_factory=dict)  # e.g. {swap: 3}; empty: uniform
     captions: CaptionConfig = field(
         default_factory=lambda: CaptionConfig(relation_pair=0.5, position_multi=0.25, position_single=0.6)
     )
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         check_type_weights(self.edit_type_weights, "edit_type_weights")
 
 
@@ -83,7 +91,7 @@ def make_plan_sample(index: int, cfg: PlanDataConfig | None = None) -> PlanSampl
     rng = random.Random(f"lvg-plan:{cfg.seed}:{index}")
     if cfg.edit_prob > 0 and rng.random() < cfg.edit_prob:  # (no draw at 0: the first stream stays)
         e = make_edit_sample(index, EditDataConfig(cfg.seed, cfg.edit_combo_prob, cfg.edit_refusal_prob,
-                                                  cfg.edit_type_weights))  # fmt: skip
+                                                  cfg.edit_type_weights, cfg.edit_group_prob))  # fmt: skip
         text = typed_variant(e.instruction, e.lang, rng) if rng.random() < cfg.typed_prob else e.instruction
         after = e.after_layout
         return PlanSample(index, e.after or e.before, {"groups": []}, e.lang, text,
