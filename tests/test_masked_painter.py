@@ -23,7 +23,7 @@ TOKENIZER = ROOT / "models" / "shapes-default" / "image_tokenizer"
 def _painter(masked: bool = True) -> tuple[Painter, ImageTokenizer]:
     torch.manual_seed(0)
     tok = ImageTokenizer.from_pretrained(TOKENIZER)
-    m = PainterModelConfig(embed_dim=16, width=64, blocks=2, masked=masked)
+    m = PainterModelConfig(embed_dim=16, width=32, blocks=2, masked=masked)
     return Painter(shapes_world_painter_config(tok.config.grid, tok.config.fsq_levels, m)), tok
 
 

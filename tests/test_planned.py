@@ -52,7 +52,7 @@ def tiny_planned(tmp_path_factory) -> Path:
     assert overfit(lm, lambda: lm_batch_loss(lm, batch), 150) < 0.05
     image_tok = ImageTokenizer.from_pretrained(MODEL / "image_tokenizer")
     painter = Painter(shapes_world_painter_config(image_tok.config.grid, image_tok.config.fsq_levels,
-                                                  PainterModelConfig(embed_dim=16, width=64, blocks=2)))  # fmt: skip
+                                                  PainterModelConfig(embed_dim=16, width=32, blocks=2)))  # fmt: skip
     codes = targets(scenes, image_tok)
     t = painter.encode_layouts([layout_from_scene(s) for s in scenes])
     overfit(painter, lambda: painter.loss(painter(t["boxes"], t["words"], t["valid"], t["bg"]), codes), 600)
