@@ -25,7 +25,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Range", "bounded", "check_ranges", "declared_ranges", "field_help"]
+__all__ = ["Range", "bounded", "check_ranges", "check_weights", "declared_ranges", "field_help"]
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,17 @@ def check_ranges(config: Any, ranges: dict[str, Range | tuple[int | float, int |
                 rng.check(f"{prefix}{name}[{i}]", item, error)
         else:
             rng.check(f"{prefix}{name}", value, error)
+
+
+def check_weights(weights: Any, keys: tuple[str, ...] | None, name: str, what: str = "edit types") -> None:
+    """Raise ValueError naming ``name`` unless ``weights`` maps names (of ``keys``, when given) to finite numbers
+    >= 0, not all 0 over ``keys`` (a key left out weighs 1). An empty mapping passes (uniform)."""
+    if not isinstance(weights, dict) or not all(isinstance(k, str) for k in weights):
+        raise ValueError(f"{name}: give a mapping of {what} to weights, got {weights!r}")
+    unknown = sorted(set(weights) - set(keys)) if keys is not None else []
+    if unknown:
+        raise ValueError(f"{name}: {unknown} are not {what}; they are {list(keys or ())}")
+    if any(not isinstance(w, numbers.Real) or isinstance(w, bool) or not 0 <= w < math.inf for w in weights.values()):
+        raise ValueError(f"{name}: every weight must be a finite number >= 0, got {weights}")
+    if weights and keys is not None and not any(weights.get(k, 1.0) > 0 for k in keys):
+        raise ValueError(f"{name}: at least one of the {what} needs a weight above 0")

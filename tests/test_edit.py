@@ -53,6 +53,8 @@ def test_the_edit_stream_is_reproducible_and_refuses_for_every_reason():
 
 
 def test_edit_type_weights_draw_a_type_more_often_and_bad_weights_are_named():
+    from lvg.train.config import load_config
+    from lvg.train.planner import PlannerTask, PlannerTrainingConfig
     from lvg.worlds.shapes.edits import EditDataConfig
     from lvg.worlds.shapes.plans import PlanDataConfig
 
@@ -62,9 +64,14 @@ def test_edit_type_weights_draw_a_type_more_often_and_bad_weights_are_named():
     assert swaps(EditDataConfig(type_weights={"swap": 4})) > 1.5 * swaps(EditDataConfig())
     assert swaps(EditDataConfig(type_weights={"swap": 0})) == 0
     for bad, says in (({"swop": 1}, "'swop'] are not edit types"), ({"swap": -1}, "finite number >= 0"),
-                      ({k: 0 for k in EDIT_TYPES}, "at least one edit type")):  # fmt: skip
+                      ({k: 0 for k in EDIT_TYPES}, "at least one of the edit types")):  # fmt: skip
         with pytest.raises(ValueError, match=says):
-            PlanDataConfig(edit_type_weights=bad)
+            EditDataConfig(type_weights=bad)
+    with pytest.raises(ValueError, match="edit_type_weights: every weight must be a finite number"):
+        PlanDataConfig(edit_type_weights={"swap": float("nan")})  # (the names: checked by the world that draws)
+    with pytest.raises(ValueError, match=r"data.edit_type_weights: \['swop'\] are not edit types"):
+        PlannerTask(load_config(PlannerTrainingConfig, None, ["data.edit_prob=1.0", "data.edit_type_weights={swop: 1}"]),
+                    None)  # fmt: skip
 
 
 def test_edit_group_prob_repeats_objects_in_edit_scenes_and_is_bounded():
@@ -76,6 +83,9 @@ def test_edit_group_prob_repeats_objects_in_edit_scenes_and_is_bounded():
         return sum(len({o.label for o in lay.objects}) < len(lay.objects) for lay in lays)
 
     assert repeats(0.0) < repeats(0.3) < repeats(0.9)
+    assert [make_edit_sample(i).instruction for i in range(60)] == [  # None: the world's own rate (0.3)
+        make_edit_sample(i, EditDataConfig(group_prob=0.3)).instruction for i in range(60)
+    ]
     grouped = PlanDataConfig(edit_prob=1.0, edit_group_prob=0.9)  # the planner's stream draws its edits so
     assert [make_plan_sample(i, grouped).context for i in range(40)] == [
         make_edit_sample(i, EditDataConfig(group_prob=0.9)).before_layout for i in range(40)

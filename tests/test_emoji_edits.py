@@ -91,20 +91,39 @@ def test_a_reference_picks_out_one_emoji(emoji):
     assert zh.ref(scene, scene.objects[1], avoid="style") == f"右下角的{w.table.get(cat).zh}"
 
 
-def test_the_world_plugs_its_edits_into_a_planners_training(lvg_home, monkeypatch):  # noqa: F811
+def test_the_world_plugs_its_edits_into_a_planners_training(lvg_home, monkeypatch, tmp_path):  # noqa: F811
     from lvg.train.config import load_config
     from lvg.train.planner import PlannerTask, PlannerTrainingConfig
-    from lvg.worlds import get_world
+    from lvg.worlds import EditStream, get_world
+    from lvg.worlds.emoji.edits import EDIT_TYPES
 
     monkeypatch.setenv("LVG_HOME", str(lvg_home))
-    edit = get_world("emoji").edit
-    text, before, after, reason = edit(3, 0, 0.25, 0.12, 0.3)
+    world = get_world("emoji")
+    edit = world.edit
+    text, before, after, reason = edit(3, EditStream())
     assert text and before.objects and (after is None) == (reason is not None)
+    assert edit(3, EditStream(group_prob=0.3)) == (text, before, after, reason)  # None: the world's own rate
 
     def repeats(group_prob: float) -> int:  # edits whose scene shows one emoji twice or more
-        scenes = [edit(i, 0, 0.25, 0.12, group_prob)[1] for i in range(120)]
+        scenes = [edit(i, EditStream(group_prob=group_prob))[1] for i in range(120)]
         return sum(len({o.label for o in s.objects}) < len(s.objects) for s in scenes)
 
     assert repeats(0.0) < repeats(0.3) < repeats(0.9)  # group_prob: how often a scene repeats emoji
+    assert world.edit_types == EDIT_TYPES
+
+    def swaps(weights: dict) -> int:  # edits that trade two emoji's places: the same boxes and labels, paired anew
+        def swapped(b, a) -> bool:
+            return (a is not None and a.background == b.background and a.objects != b.objects
+                    and sorted(o.box for o in a.objects) == sorted(o.box for o in b.objects)
+                    and sorted(o.label for o in a.objects) == sorted(o.label for o in b.objects))  # fmt: skip
+
+        rows = [edit(i, EditStream(refusal_prob=0.0, combo_prob=0.0, type_weights=weights)) for i in range(160)]
+        return sum(swapped(b, a) for _t, b, a, _r in rows)
+
+    assert swaps({"swap": 6}) > 2 * swaps({}) > 0 and swaps({"swap": 0}) == 0
+    folder = world.write_imagefolder(tmp_path / "folder", 24, 0)
+    with pytest.raises(ValueError, match=r"data.edit_type_weights: \['recolor'\] are not edit types"):
+        PlannerTask(load_config(PlannerTrainingConfig, None, [f"imagefolder={folder}", "world=emoji", "data.edit_prob=1.0",
+                                                              "data.edit_type_weights={recolor: 2}"]), None)  # fmt: skip
     with pytest.raises(ValueError, match="give imagefolder too"):
         PlannerTask(load_config(PlannerTrainingConfig, None, ["world=emoji", "data.edit_prob=1.0"]), None)

@@ -34,8 +34,11 @@ from lvg.models.planner import (
     planner_loss,
 )
 from lvg.pipelines.planned import LayoutPlanner
+from lvg.ranges import check_weights
 from lvg.tokenizers.layout import LayoutTokenizer, LayoutTokenizerConfig
 from lvg.tokenizers.text import load_text_tokenizer
+from lvg.worlds import EditStream
+from lvg.worlds.shapes.edits import EDIT_TYPES as SHAPES_EDIT_TYPES
 from lvg.worlds.shapes.plans import PlanDataConfig, make_plan_sample
 from lvg.worlds.shapes.scene_layout import SHAPES_WORLD_BACKGROUNDS, SHAPES_WORLD_LABELS
 from lvg.worlds.shapes.world import CANVAS, SIZES
@@ -186,9 +189,8 @@ class PlannerTask(Task):
         if cfg.imagefolder:  # layouts and prompts from metadata.jsonl (no images needed); val_fraction held out
             self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
             self.rows = folder_samples(self.folder.train)  # both languages where the folder has them
-            if cfg.data.edit_prob > 0 and (cfg.world is None or cfg.data.edit_type_weights):
-                raise ValueError("data.edit_prob with an imagefolder draws its world's edits: give world (and no "
-                                 "data.edit_type_weights, which weigh Shapes World's own edit stream)")  # fmt: skip
+            if cfg.data.edit_prob > 0 and cfg.world is None:
+                raise ValueError("data.edit_prob with an imagefolder draws its world's edits: give world")
             if cfg.world is not None and (cfg.data.refusal_prob > 0 or cfg.data.edit_prob > 0):
                 from lvg.worlds import get_world
 
@@ -198,12 +200,18 @@ class PlannerTask(Task):
                 for got, what in ((self.refuse, "refusal"), (self.edit, "edit")):
                     if got is None and getattr(cfg.data, f"{what}_prob") > 0:
                         raise ValueError(f"world {cfg.world!r} has no {what} stream (lvg.worlds.World.{what})")
+                if self.edit is not None:  # the weights name the world's own edit types
+                    check_weights(cfg.data.edit_type_weights, world.edit_types, "data.edit_type_weights")
             refusals = EDIT_REFUSAL_REASONS if self.edit else REFUSAL_REASONS if self.refuse else ()
             lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px, refusals)
         else:  # with refusals in the stream, the vocabulary gets their tokens (prompt analysis, editing)
+            check_weights(cfg.data.edit_type_weights, SHAPES_EDIT_TYPES, "data.edit_type_weights")
             refusals = (EDIT_REFUSAL_REASONS if cfg.data.edit_prob > 0 else REFUSAL_REASONS
                         if cfg.data.refusal_prob > 0 else ())  # fmt: skip
             lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px, refusals)
+        d = cfg.data
+        self.edit_stream = EditStream(d.seed, d.edit_combo_prob, d.edit_refusal_prob, d.edit_group_prob,
+                                      d.edit_type_weights)  # fmt: skip
         self.adapted = None
         if cfg.finetune.base:  # the base's layers and text tokenizer; its rows for the tokens both vocabularies name
             if cfg.model.init_from:
@@ -256,10 +264,9 @@ class PlannerTask(Task):
         """Item ``index`` of the world's edit stream: instruction, the layout before, the one after or a refusal.
         An edit naming a label the vocabulary lacks (a folder that shows only some of the world's) is passed over for
         the next of a seeded sequence of items no training step draws (``index + k * EDIT_RETRY_STRIDE``)."""
-        d, known = self.cfg.data, self.labels
+        known = self.labels
         for k in range(EDIT_RETRIES):
-            text, before, after, reason = self.edit(index + k * EDIT_RETRY_STRIDE, d.seed, d.edit_combo_prob,
-                                                    d.edit_refusal_prob, d.edit_group_prob)  # fmt: skip
+            text, before, after, reason = self.edit(index + k * EDIT_RETRY_STRIDE, self.edit_stream)
             if {o.label for lay in (before, after) if lay is not None for o in lay.objects} <= known:
                 return _FolderSample(text, after, reason, before)
         raise ValueError(f"{EDIT_RETRIES} edits of world {self.cfg.world!r} in a row name labels the folder "

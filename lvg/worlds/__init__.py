@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,17 @@ class Reading:
     caption: Callable[[Any, str], str]  # (scene, lang) -> its complete canonical caption
     layout: Callable[[Any], Any]  # scene -> the Layout the reading LM reads (reading order)
     complete: Callable[[str], bool]  # does a caption state everything about a scene (what captions must do)?
+
+
+@dataclass(frozen=True)
+class EditStream:
+    """What a world's edit stream draws (``lvg train planner``'s ``data.edit_*`` settings)."""
+
+    seed: int = 0
+    combo_prob: float = 0.25  # two edits in one instruction
+    refusal_prob: float = 0.12  # an instruction to refuse, with its reason
+    group_prob: float | None = None  # how often a scene repeats objects (None: the world's own rate)
+    type_weights: dict[str, float] = field(default_factory=dict)  # of the first edit's type ({} uniform; of edit_types)
 
 
 @dataclass(frozen=True)
@@ -77,12 +88,11 @@ class World:
     # (layout, lang) -> the complete canonical caption of the scene a read layout shows, written by the world itself
     # (no LM); None when the layout is no scene of the world. Restore checks a restored image against a prompt with it.
     describe: Callable[[Any, str], str | None] | None = None
-    # (index, seed, combo_prob, refusal_prob, group_prob) -> (instruction, layout before, layout after or None, refusal
-    # reason or None): item ``index`` of the world's edit stream, what an editor LM learns from
-    # (lvg.data.text.EDIT_REFUSAL_REASONS; layouts with the labels its planner writes); ``group_prob``: how often a
-    # scene repeats objects (so that an instruction names one of them by place). Shapes World's edits live in its
-    # planner stream.
-    edit: Callable[[int, int, float, float, float], tuple[str, Any, Any, str | None]] | None = None
+    # (index, EditStream) -> (instruction, layout before, layout after or None, refusal reason or None): item
+    # ``index`` of the world's edit stream, what an editor LM learns from (lvg.data.text.EDIT_REFUSAL_REASONS; layouts
+    # with the labels its planner writes). Shapes World's edits live in its planner stream.
+    edit: Callable[[int, EditStream], tuple[str, Any, Any, str | None]] | None = None
+    edit_types: tuple[str, ...] = ()  # the edit types its stream draws (what EditStream.type_weights may name)
 
 
 def register_world(name: str, target: str) -> None:

@@ -16,10 +16,10 @@ a stream is a pure function of ``(seed, i)``.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from lvg.data.layout import Layout, LayoutError, reading_key
-from lvg.ranges import bounded, check_ranges
+from lvg.ranges import bounded, check_ranges, check_weights
 from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, with_second_edit
 
 from .analysis import Outside
@@ -55,9 +55,13 @@ class EmojiEditConfig:
     seed: int = 0
     combo_prob: float = bounded(0.0, 1.0, default=0.25)  # two edits in one instruction
     refusal_prob: float = bounded(0.0, 1.0, default=0.12)
+    # relative weight of each edit type's first edit ({"swap": 3}; a type left out weighs 1); empty: uniform, drawn
+    # as before
+    type_weights: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        check_weights(self.type_weights, EDIT_TYPES, "type_weights")
 
 
 @dataclass(frozen=True)
@@ -300,7 +304,8 @@ def make_edit_sample(index: int, table: ConceptTable, outside: Outside, cfg: Emo
         if kind is None and rng.random() < cfg.refusal_prob:
             text, reason = refused_edit(scene, lang, rng, table, outside, held_out)
             return EmojiEditSample(index, lang, text, scene, None, reason, ("refusal",))
-        first = kind or rng.choice(EDIT_TYPES)
+        first = kind or (rng.choices(EDIT_TYPES, [cfg.type_weights.get(k, 1.0) for k in EDIT_TYPES])[0]
+                         if cfg.type_weights else rng.choice(EDIT_TYPES))  # fmt: skip
         got = one_edit(scene, first, lang, rng, table)
         if got is None:
             continue

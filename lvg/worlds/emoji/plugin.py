@@ -21,13 +21,13 @@ from pathlib import Path
 
 from lvg.data.layout import READ_TOLERANCE, Layout
 from lvg.resources import emoji_prompts_file
-from lvg.worlds import Reading, World
+from lvg.worlds import EditStream, Reading, World
 
 from .analysis import Outside, outside_names, refusal_sample
 from .assets import emoji_home
 from .benchmark import load_prompts
 from .concepts import DEFAULT_CATEGORIES
-from .edits import EmojiEditConfig, make_edit_sample
+from .edits import EDIT_TYPES, EmojiEditConfig, make_edit_sample
 from .imagefolder import write_imagefolder
 from .reading import (
     QUESTION_TYPES,
@@ -90,6 +90,7 @@ def emoji_world(world: EmojiWorld) -> World:
         explain=functools.partial(explain_prompt, world),
         describe=functools.partial(describe_layout, world),
         edit=world_edits(world, outside),
+        edit_types=EDIT_TYPES,
     )
 
 
@@ -124,14 +125,17 @@ def world_refusals(world: EmojiWorld, outside: Callable[[], Outside]) -> Callabl
 
 
 def world_edits(world: EmojiWorld, outside: Callable[[], Outside]
-                ) -> Callable[[int, int, float, float, float], tuple[str, Layout, Layout | None, str | None]]:  # fmt: skip
+                ) -> Callable[[int, EditStream], tuple[str, Layout, Layout | None, str | None]]:  # fmt: skip
     """Emoji World's edit stream (:mod:`lvg.worlds.emoji.edits`) as layouts with styled labels, reading order, its
-    outside names from ``outside()``; its scenes repeat emoji at ``group_prob`` (the world's own rate: 0.3)."""
+    outside names from ``outside()``; its scenes repeat emoji at the stream's ``group_prob`` (None: the world's own
+    rate, ``EmojiWorldConfig.group_prob``)."""
 
-    def edit(index: int, seed: int, combo_prob: float, refusal_prob: float, group_prob: float):
-        scenes = replace(world.cfg.scene_config(), group_prob=group_prob)
-        s = make_edit_sample(index, world.table, outside(), EmojiEditConfig(seed, combo_prob, refusal_prob),
-                             scenes=scenes)  # fmt: skip
+    def edit(index: int, stream: EditStream):
+        scenes = world.cfg.scene_config()
+        if stream.group_prob is not None:
+            scenes = replace(scenes, group_prob=stream.group_prob)
+        cfg = EmojiEditConfig(stream.seed, stream.combo_prob, stream.refusal_prob, dict(stream.type_weights))
+        s = make_edit_sample(index, world.table, outside(), cfg, scenes=scenes)
         return s.instruction, s.before_layout, s.after_layout, s.refusal
 
     return edit

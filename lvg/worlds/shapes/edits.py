@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from lvg.data.layout import Layout, reading_key
 from lvg.data.text import EDIT_REFUSAL_REASONS
-from lvg.ranges import bounded, check_ranges
+from lvg.ranges import bounded, check_ranges, check_weights
 from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, with_second_edit
 from lvg.worlds.shapes.scene_layout import layout_from_scene, object_box
 
@@ -208,23 +208,12 @@ class EditDataConfig:
     # relative weight of each edit type's first edit ({"swap": 3}: swaps three times as often as each other type,
     # unnamed types 1); empty: uniform, drawn as before
     type_weights: dict[str, float] = field(default_factory=dict)
-    group_prob: float = bounded(0.0, 1.0, default=0.3)  # a multi-object scene repeats prototypes (sample_scene's)
+    # how often a multi-object scene repeats prototypes; None: the world's own rate (sample_scene's)
+    group_prob: float | None = bounded(0.0, 1.0, default=None)
 
     def __post_init__(self) -> None:
         check_ranges(self)
-        check_type_weights(self.type_weights)
-
-
-def check_type_weights(weights: dict[str, float], name: str = "type_weights") -> None:
-    """Raise ValueError naming ``name`` unless ``weights`` maps edit types to finite weights >= 0, not all 0."""
-    unknown = sorted(set(weights) - set(EDIT_TYPES))
-    if unknown:
-        raise ValueError(f"{name}: {unknown} are not edit types; they are {list(EDIT_TYPES)}")
-    if any(not isinstance(w, int | float) or isinstance(w, bool) or not 0 <= w < float("inf")
-           for w in weights.values()):  # fmt: skip
-        raise ValueError(f"{name}: every weight must be a finite number >= 0, got {weights}")
-    if weights and not any(weights.get(k, 1.0) > 0 for k in EDIT_TYPES):
-        raise ValueError(f"{name}: at least one edit type needs a weight above 0")
+        check_weights(self.type_weights, EDIT_TYPES, "type_weights")
 
 
 def make_edit_sample(index: int, cfg: EditDataConfig | None = None, kind: str | None = None,
@@ -234,7 +223,7 @@ def make_edit_sample(index: int, cfg: EditDataConfig | None = None, kind: str | 
     rng = random.Random(f"{salt}:{cfg.seed}:{index}:{kind}")
     lang = rng.choice(("en", "zh"))
     while True:
-        scene = _in_order(sample_scene(rng, cfg.group_prob))
+        scene = _in_order(sample_scene(rng) if cfg.group_prob is None else sample_scene(rng, cfg.group_prob))
         if kind is None and rng.random() < cfg.refusal_prob:
             text, reason = refused_edit(scene, lang, rng)
             return EditSample(index, lang, text, scene, None, reason, ("refusal",))

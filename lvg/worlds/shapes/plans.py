@@ -12,12 +12,12 @@ import random
 from dataclasses import dataclass, field
 
 from lvg.data.layout import Layout
-from lvg.ranges import bounded, check_ranges
+from lvg.ranges import bounded, check_ranges, check_weights
 from lvg.worlds.shapes.scene_layout import layout_from_scene
 
 from .analysis import everyday_variant, refusal_variant
 from .captions import CaptionConfig, describe, spec_to_text
-from .edits import EditDataConfig, check_type_weights, make_edit_sample
+from .edits import EditDataConfig, make_edit_sample
 from .phrasings import frame, phrase
 from .sentences import everyday_sentence
 from .spec import Spec, assignment, scene_objects
@@ -49,17 +49,19 @@ class PlanDataConfig:
     edit_prob: float = bounded(0.0, 1.0, default=0.0)
     edit_combo_prob: float = bounded(0.0, 1.0, default=0.25)
     edit_refusal_prob: float = bounded(0.0, 1.0, default=0.12)
-    # the chance that an edit's multi-object scene repeats a few prototypes (the world's own default: 0.3); more of
-    # them teach the editor to pick one of two like objects by the place or size the instruction names
-    edit_group_prob: float = bounded(0.0, 1.0, default=0.3)
-    edit_type_weights: dict[str, float] = field(default_factory=dict)  # e.g. {swap: 3}; empty: uniform
+    # the chance that an edit's multi-object scene repeats a few prototypes (None: the world's own rate, 0.3 in both
+    # worlds); more of them teach the editor to pick one of two like objects by the place or size the instruction names
+    edit_group_prob: float | None = bounded(0.0, 1.0, default=None)
+    # the relative weight of each edit type ({swap: 3}; a type left out weighs 1); empty: uniform. The types are
+    # Shapes World's here; with an imagefolder's world, that world's (lvg.worlds.World.edit_types)
+    edit_type_weights: dict[str, float] = field(default_factory=dict)
     captions: CaptionConfig = field(
         default_factory=lambda: CaptionConfig(relation_pair=0.5, position_multi=0.25, position_single=0.6)
     )
 
     def __post_init__(self) -> None:
         check_ranges(self)
-        check_type_weights(self.edit_type_weights, "edit_type_weights")
+        check_weights(self.edit_type_weights, None, "edit_type_weights")  # (the names: by the world drawing)
 
 
 @dataclass(frozen=True)
