@@ -34,11 +34,13 @@ SHRINK = {
     "editor-emoji.yaml": {},  # (fine-tunes: the base's size; the deep one grows by one layer, not four)
     "editor-emoji-deep.yaml": {"finetune": {"add_layers": 1}},
     "planner-editor-emoji.yaml": {},
-    "reading-lm-emoji-more.yaml": {"eval_captions": 2, "eval_questions": 1},
-    "reading-lm-emoji-deep.yaml": {"eval_captions": 2, "eval_questions": 1},
-    "reading-lm-emoji-work.yaml": {"eval_captions": 2, "eval_questions": 1},
-    "reading-lm-emoji-relations.yaml": {"eval_captions": 2, "eval_questions": 1},
-    "reading-lm-emoji-relations2.yaml": {"eval_captions": 2, "eval_questions": 1},
+    # (the first round validates, as the test checks; the later ones skip it: an untrained LM writing captions to
+    # their full length took 2.4 s of each round's 3)
+    "reading-lm-emoji-more.yaml": {"eval_captions": 0, "eval_questions": 0},
+    "reading-lm-emoji-deep.yaml": {"eval_captions": 0, "eval_questions": 0},
+    "reading-lm-emoji-work.yaml": {"eval_captions": 0, "eval_questions": 0},
+    "reading-lm-emoji-relations.yaml": {"eval_captions": 0, "eval_questions": 0},
+    "reading-lm-emoji-relations2.yaml": {"eval_captions": 0, "eval_questions": 0},
     "clip-emoji.yaml": {"model": {"image_channels": [8, 8], "text_width": 16, "text_layers": 1, "text_heads": 2,
                                   "embed_dim": 8}},
 }  # fmt: skip

@@ -39,7 +39,8 @@ def _prompts(scenes: list[Scene]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tiny_planned(tmp_path_factory) -> Path:
-    """A tiny planner and painter overfit on four scenes (prompt = the full canonical caption), saved as a folder."""
+    """A tiny planner and painter overfit on four scenes (prompt = the full canonical caption), saved as a folder (the
+    painter's trunk at half the token grid, ``upsample=2``: 15 s of overfitting instead of 23)."""
     torch.manual_seed(0)
     scenes = _scenes()
     text_tok = load_text_tokenizer(MODEL / "text_tokenizer")
@@ -52,7 +53,7 @@ def tiny_planned(tmp_path_factory) -> Path:
     assert overfit(lm, lambda: lm_batch_loss(lm, batch), 150) < 0.05
     image_tok = ImageTokenizer.from_pretrained(MODEL / "image_tokenizer")
     painter = Painter(shapes_world_painter_config(image_tok.config.grid, image_tok.config.fsq_levels,
-                                                  PainterModelConfig(embed_dim=16, width=32, blocks=2)))  # fmt: skip
+                                                  PainterModelConfig(embed_dim=16, width=32, blocks=2, upsample=2)))  # fmt: skip
     codes = targets(scenes, image_tok)
     t = painter.encode_layouts([layout_from_scene(s) for s in scenes])
     overfit(painter, lambda: painter.loss(painter(t["boxes"], t["words"], t["valid"], t["bg"]), codes), 600)

@@ -92,7 +92,7 @@ def tiny_reader() -> ImageReader:
         answers.append(q.target)
     batch = reading_batch(prompts, text_tok(answers, add_special_tokens=False)["input_ids"], vocab)
     lm = build_planner_lm(vocab, PlannerSize(64, 2, 2, 176))
-    assert overfit(lm, lambda: lm_batch_loss(lm, batch), 100, lr=6e-3) < 0.05
+    assert overfit(lm, lambda: lm_batch_loss(lm, batch), 70, lr=6e-3) < 0.05  # (0.008 at 70 steps, 0.003 at 100)
     return ImageReader(detector, lm.eval(), text_tok, vocab)
 
 
