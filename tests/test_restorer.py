@@ -53,8 +53,8 @@ def test_damage_is_a_function_of_each_row_s_seed_and_holes_are_marked_and_filled
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("restorer")
     torch.set_num_threads(1)
-    cfg = load_config(RestorerTrainingConfig, None, [f"train.out_dir={out / 'run'}", "train.steps=200",
-                                                     "train.eval_every=200", *TINY])  # fmt: skip
+    cfg = load_config(RestorerTrainingConfig, None, [f"train.out_dir={out / 'run'}", "train.steps=150",
+                                                     "train.eval_every=150", *TINY, "train.lr=3e-3"])  # fmt: skip
     folder = train_restorer(cfg)
     rows = [json.loads(x) for x in (out / "run" / "metrics.jsonl").read_text().splitlines()]
     return out, folder, [r for r in rows if "val/psnr" in r][-1]
@@ -62,9 +62,9 @@ def trained(tmp_path_factory):
 
 def test_a_short_run_restores_held_out_renders_better_than_the_damage_left_them(trained):
     _, folder, val = trained
-    # 200 steps of a 16-channel net on noise, blur and JPEG (the set's PSNR, dominated by its noisiest images): above
-    # the damaged input on held-out renders (an untrained restorer returns its input: +0 dB); 21.37 against 20.81 dB
-    # when written
+    # 150 steps at lr 3e-3 of a 16-channel net on noise, blur and JPEG (the set's PSNR, dominated by its noisiest
+    # images): above the damaged input on held-out renders (an untrained restorer returns its input: +0 dB); 21.13
+    # against 20.54 dB when written (200 steps at 2e-3, the fixture before: 21.03, in 29 s against 21.5 s)
     assert val["val/psnr"] > val["val/psnr_damaged"] + 0.3, val
     assert json.loads((folder / "config.json").read_text())["width"] == 16
 
