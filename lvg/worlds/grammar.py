@@ -9,7 +9,7 @@ that moves onto these helpers keeps its captions byte for byte.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 Cell = tuple[int, int]
@@ -150,6 +150,14 @@ EDIT_TEMPLATES_ZH: dict[str, list[str]] = {
     "background": ["把背景改成{bg}", "背景换成{bg}", "将背景设为{bg}", "背景改为{bg}"],
 }  # fmt: skip
 EDIT_JOIN = {"en": [" and ", ", then ", " and then ", "; "], "zh": ["，然后", "，再", "并且", "，"]}  # two edits in one
+
+
+def first_edit_type(rng: random.Random, types: Sequence[str], weights: Mapping[str, float]) -> str:
+    """The type of an edit's first edit: one of ``types``, uniform where ``weights`` is empty (one ``rng.choice``, the
+    stream as it was drawn before weights existed), else by ``weights`` (a type left out weighs 1)."""
+    if not weights:
+        return rng.choice(types)
+    return rng.choices(types, [weights.get(k, 1.0) for k in types])[0]
 
 
 def with_second_edit(text: str, objects: Sequence[Any], after: Any, first: str, types: Sequence[str], lang: str,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from lvg.data.layout import Layout, LayoutError, reading_key
 from lvg.ranges import bounded, check_ranges, check_weights
-from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, with_second_edit
+from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, first_edit_type, with_second_edit
 
 from .analysis import Outside
 from .captions import BG_ZH, CELL_EN, CELL_ZH, NUM_ZH, SIZE_ZH, STYLE_ZH
@@ -304,8 +304,7 @@ def make_edit_sample(index: int, table: ConceptTable, outside: Outside, cfg: Emo
         if kind is None and rng.random() < cfg.refusal_prob:
             text, reason = refused_edit(scene, lang, rng, table, outside, held_out)
             return EmojiEditSample(index, lang, text, scene, None, reason, ("refusal",))
-        first = kind or (rng.choices(EDIT_TYPES, [cfg.type_weights.get(k, 1.0) for k in EDIT_TYPES])[0]
-                         if cfg.type_weights else rng.choice(EDIT_TYPES))  # fmt: skip
+        first = kind or first_edit_type(rng, EDIT_TYPES, cfg.type_weights)
         got = one_edit(scene, first, lang, rng, table)
         if got is None:
             continue

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from lvg.data.layout import Layout, reading_key
 from lvg.data.text import EDIT_REFUSAL_REASONS
 from lvg.ranges import bounded, check_ranges, check_weights
-from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, with_second_edit
+from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, first_edit_type, with_second_edit
 from lvg.worlds.shapes.scene_layout import layout_from_scene, object_box
 
 from .analysis import UNKNOWN_COLORS_EN, UNKNOWN_COLORS_ZH, UNKNOWN_EN, UNKNOWN_ZH
@@ -227,8 +227,7 @@ def make_edit_sample(index: int, cfg: EditDataConfig | None = None, kind: str | 
         if kind is None and rng.random() < cfg.refusal_prob:
             text, reason = refused_edit(scene, lang, rng)
             return EditSample(index, lang, text, scene, None, reason, ("refusal",))
-        first = kind or (rng.choices(EDIT_TYPES, [cfg.type_weights.get(k, 1.0) for k in EDIT_TYPES])[0]
-                         if cfg.type_weights else rng.choice(EDIT_TYPES))  # fmt: skip
+        first = kind or first_edit_type(rng, EDIT_TYPES, cfg.type_weights)
         got = one_edit(scene, first, lang, rng)
         if got is None:
             continue
