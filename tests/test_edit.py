@@ -116,13 +116,33 @@ def test_the_repaint_mask_covers_changed_objects_old_and_new_places_only():
     assert not changed_mask(BEFORE, BEFORE, 64).any()
 
 
+def test_the_repaint_never_reaches_within_a_pixel_of_a_kept_box():
+    """A changed box and its 1 px ring are repainted (anti-aliased edges), but no pixel within 1 px of a kept
+    object's box: that box is the reader's, right to about a pixel. In a diagnosis of Emoji World's edits (EN, 40 per
+    type: 313 kept emoji, 21 of which lost pixels) the ring had repainted 5 kept emoji; with this rule, 1."""
+    before = Layout(
+        "white", (LayoutObject("red circle", (10, 10, 20, 20)), LayoutObject("blue square", (21, 10, 31, 20))), 64
+    )
+    after = Layout("white", (LayoutObject("green circle", (10, 10, 20, 20)), before.objects[1]), 64)
+    m = changed_mask(before, after, 64)
+    assert m[10:20, 10:20].all()  # the changed box
+    assert m[9, 15] and m[15, 9] and m[20, 15]  # its ring where nothing is kept
+    assert not m[9:21, 20:32].any()  # the kept square's box and the pixel around it (its ring reaches column 20)
+    assert not m[30, 30]
+
+
 def test_an_object_written_back_a_pixel_off_is_the_object_it_was_given():
-    """The reader reads a 16 px box as 15 px; the editor writes the 16 px box it expects. That object is unchanged
-    (its box as given, not repainted); a resize (3 px a side) or a move is a change, and so is a new label."""
+    """The reader reads a 16 px box as 15 px (or an emoji's 14 px as 16); the editor writes the box it expects. That
+    object is unchanged (its box as given, not repainted) when every side is within 2 px; a resize (3 px a side in both
+    worlds: sides 10 / 16 and 14 / 20) or a move is a change, and so is a new label."""
     read = Layout("white", (LayoutObject("blue circle", (4, 24, 19, 40)), LayoutObject("red star", (45, 45, 55, 55))))
     back = Layout("white", (LayoutObject("blue circle", (4, 24, 20, 40)), LayoutObject("red star", (42, 42, 58, 58))))
     settled = settle(read, back)
     assert settled.objects == (read.objects[0], back.objects[1])
+    two_off = Layout(
+        "white", (LayoutObject("blue circle", (4, 24, 17, 38)), LayoutObject("red star", (45, 45, 55, 55)))
+    )
+    assert settle(read, two_off) == read
     assert changed_mask(read, settled, 64)[50, 50] and not changed_mask(read, settled, 64)[30, 10]
     recoloured = Layout("white", (LayoutObject("pink circle", (4, 24, 20, 40)),))
     assert settle(read, recoloured) == recoloured
