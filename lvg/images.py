@@ -1,5 +1,6 @@
 """Opening image files that a user hands in (the pixel limit is checked on the header, before any pixel is decoded),
-and the one conversion between images and pixel tensors (:func:`images_to_tensor`, :func:`tensor_to_images`)."""
+and the one conversion between images and pixel tensors (:func:`images_to_tensor`, :func:`tensor_to_images`);
+:func:`boxes_mask`, the pixels of layout boxes."""
 
 from __future__ import annotations
 
@@ -142,3 +143,12 @@ def rgb_array(image: Any, canvas: int, error: type[ValueError] = ValueError) -> 
     if k > 1:
         arr = arr.reshape(canvas, k, canvas, k, 3).mean(axis=(1, 3))
     return arr
+
+
+def boxes_mask(boxes: list[tuple[float, float, float, float]], canvas: int, pad: int = 0) -> np.ndarray:
+    """Bool [canvas, canvas]: the pixels of ``boxes`` (x0, y0, x1, y1), each grown by ``pad`` px, clipped."""
+    mask = np.zeros((canvas, canvas), bool)
+    for x0, y0, x1, y1 in boxes:
+        mask[max(0, int(y0) - pad) : min(canvas, int(np.ceil(y1)) + pad),
+             max(0, int(x0) - pad) : min(canvas, int(np.ceil(x1)) + pad)] = True  # fmt: skip
+    return mask

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lvg.images import images_to_tensor, tensor_to_arrays
+from lvg.images import boxes_mask, images_to_tensor, tensor_to_arrays
 from lvg.worlds.shapes.render import render
 from lvg.worlds.shapes.scene_layout import object_box
 from lvg.worlds.shapes.world import BACKGROUNDS, COLORS, SHAPES, SIZES, Scene, sample_scene
@@ -58,9 +58,7 @@ def object_alphas(image: np.ndarray, scene: Scene) -> list[np.ndarray]:
         col = np.array(COLORS[o.color], np.float32)
         d = col - bg
         alpha = np.clip(((img - bg) @ d) / float(d @ d), 0.0, 1.0)  # [64, 64]
-        x0, y0, x1, y1 = object_box(o)
-        window = np.zeros(alpha.shape, bool)
-        window[max(0, int(y0) - 1) : int(np.ceil(y1)) + 1, max(0, int(x0) - 1) : int(np.ceil(x1)) + 1] = True
+        window = boxes_mask([object_box(o)], alpha.shape[0], pad=1)
         out.append(np.where(window, alpha, 0.0))
     return out
 

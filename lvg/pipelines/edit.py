@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from lvg.data.layout import Layout, boxes_overlap, reading_order
-from lvg.images import images_to_tensor
+from lvg.images import boxes_mask, images_to_tensor
 from lvg.models.planner import edit_prompt
 
 MARGIN = 1  # pixels around a changed box that are repainted too (the painter's anti-aliased edges)
@@ -59,15 +59,6 @@ def changed_mask(before: Layout, after: Layout, canvas: int, margin: int = MARGI
                *(o.box for o in after.objects if (o.label, o.box) not in old)]  # fmt: skip
     kept = [o.box for o in after.objects if (o.label, o.box) in old]
     return boxes_mask(changed, canvas, margin) & ~boxes_mask(kept, canvas, margin)
-
-
-def boxes_mask(boxes: list[tuple[float, float, float, float]], canvas: int, pad: int = 0) -> np.ndarray:
-    """Bool [canvas, canvas]: the pixels of ``boxes`` (x0, y0, x1, y1), each grown by ``pad`` px, clipped."""
-    mask = np.zeros((canvas, canvas), bool)
-    for x0, y0, x1, y1 in boxes:
-        mask[max(0, int(y0) - pad) : min(canvas, int(np.ceil(y1)) + pad),
-             max(0, int(x0) - pad) : min(canvas, int(np.ceil(x1)) + pad)] = True  # fmt: skip
-    return mask
 
 
 def settle(before: Layout, after: Layout, within: float = KEEP_WITHIN) -> Layout:
