@@ -9,7 +9,8 @@
 #           (configs/planner-emoji-more.yaml: English "above" / "below" are learned late), the editor rounds
 #           (configs/editor-emoji.yaml: Emoji World's edits only; configs/editor-emoji-deep.yaml: grown to 8 layers),
 #           then one LM that plans and edits (configs/planner-editor-emoji.yaml, half plans, half edits, three rounds,
-#           the third with more scenes that repeat an emoji: the folder's planner/ and editor/), then the reading LM, trained
+#           the third with more scenes that repeat an emoji; a fourth on reader-like box noise,
+#           configs/planner-editor-emoji-noise.yaml: the folder's planner/ and editor/), then the reading LM, trained
 #           further (configs/reading-lm-emoji-more.yaml), grown to 8 layers (configs/reading-lm-emoji-deep.yaml) and
 #           taught to write its working for every question (configs/reading-lm-emoji-work.yaml), then to work a
 #           relation out in steps (configs/reading-lm-emoji-relations.yaml, then
@@ -90,6 +91,10 @@ for stage in $STAGES; do
             # then names one of two like emoji by its place ("the taco in the top right") far more often
             train planner planner-editor-emoji.yaml planner-editor-emoji3 planner/plan_vocab.json "$DATA" \
                 "finetune.base=$RUNS/planner-editor-emoji2/planner" data.seed=7 data.edit_group_prob=0.7
+            # a fourth whose given boxes are 1 px off now and then, as the reader reads them: the LM copies a box it is
+            # given instead of rewriting the layout around it
+            train planner planner-editor-emoji-noise.yaml planner-editor-emoji4 planner/plan_vocab.json "$DATA" \
+                "finetune.base=$RUNS/planner-editor-emoji3/planner"
             train reading-lm reading-lm-emoji.yaml reading-lm-emoji reading_lm/plan_vocab.json \
                 "text_tokenizer=$RUNS/emoji-text-tokenizer"
             train reading-lm reading-lm-emoji-more.yaml reading-lm-emoji-more reading_lm/plan_vocab.json \
@@ -121,8 +126,8 @@ for stage in $STAGES; do
         ;;
     export)
         # one LM as planner/ and editor/ (stored once)
-        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-editor-emoji3/planner" \
-            --editor "$RUNS/planner-editor-emoji3/planner" \
+        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-editor-emoji4/planner" \
+            --editor "$RUNS/planner-editor-emoji4/planner" \
             --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
             --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
             --reading-lm "$RUNS/reading-lm-emoji-relations2/reading_lm" --clip "$RUNS/clip-emoji/clip" \

@@ -34,6 +34,7 @@ SHRINK = {
     "editor-emoji.yaml": {},  # (fine-tunes: the base's size; the deep one grows by one layer, not four)
     "editor-emoji-deep.yaml": {"finetune": {"add_layers": 1}},
     "planner-editor-emoji.yaml": {},
+    "planner-editor-emoji-noise.yaml": {},
     # (the first round validates, as the test checks; the later ones skip it: an untrained LM writing captions to
     # their full length took 2.4 s of each round's 3)
     "reading-lm-emoji-more.yaml": {"eval_captions": 0, "eval_questions": 0},
@@ -81,10 +82,15 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     assert not (tmp_path / "model" / "editor").exists()
     base = LayoutPlanner.from_pretrained(tmp_path / "runs" / "planner-emoji-more2" / "planner")
     assert pipe.planner.lm.config.num_hidden_layers == base.lm.config.num_hidden_layers + 1
-    third = json.loads((tmp_path / "runs" / "planner-editor-emoji3" / "config.json").read_text())  # the one shipped
+    third = json.loads((tmp_path / "runs" / "planner-editor-emoji3" / "config.json").read_text())
     assert third["data"]["edit_group_prob"] == 0.7 and third["finetune"]["base"].endswith(
         "planner-editor-emoji2/planner"
     )
+    fourth = json.loads((tmp_path / "runs" / "planner-editor-emoji4" / "config.json").read_text())  # the one shipped
+    assert fourth["data"]["edit_box_noise"] == 0.15 and fourth["finetune"]["base"].endswith(
+        "planner-editor-emoji3/planner"
+    )
+    assert fourth["imagefolder"].endswith("runs/emoji-data") and str(tmp_path) in fourth["imagefolder"]
     for job, keys in (("planner-emoji-analysis", ('"val/refused"', '"val/accepted"')),  # validated as they train
                       ("planner-editor-emoji", ('"val/refused"', '"val/edit_loss"', '"val/loss"')),
                       ("reading-lm-emoji", ('"val/caption_en"', '"val/zh_relation"', '"val/vqa_en"'))):  # fmt: skip

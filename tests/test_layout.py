@@ -201,3 +201,53 @@ def test_line_order_reads_objects_beside_each_other_left_to_right():
         "white", (LayoutObject("a", (2.0, 20.0, 16.0, 34.0)), LayoutObject("b", (30.0, 2.0, 44.0, 16.0))), 64
     )
     assert [o.label for o in line_order(stacked).objects] == ["b", "a"]  # 18 px apart: two lines, top first
+
+
+def test_edit_box_noise_moves_the_given_boxes_and_the_kept_objects_with_them():
+    from lvg.data.layout import jitter_edit_boxes
+
+    def lay(*objs, bg="white"):
+        return Layout(bg, tuple(LayoutObject(label, tuple(map(float, box))) for label, box in objs), 64)
+
+    before = lay(("cat", (2, 2, 22, 22)), ("dog", (30, 30, 50, 50)))
+    after = lay(("cat", (2, 2, 22, 22)), ("fox", (30, 30, 50, 50)), ("owl", (2, 40, 16, 54)))  # kept, replaced, added
+    assert jitter_edit_boxes(before, after, 0.0, random.Random(0)) == (before, after)  # nothing drawn: unchanged
+    moved = 0
+    for seed in range(40):
+        b, a = jitter_edit_boxes(before, after, 1.0, random.Random(seed), min_side=14)
+        assert [o.label for o in b.objects] == ["cat", "dog"]
+        for old, new in zip(before.objects, b.objects):
+            assert all(abs(x - y) == 1 for x, y in zip(old.box, new.box))  # every coordinate 1 px off
+        # the kept cat and the fox on the dog's box moved with them; the added owl stayed where the edit put it
+        assert [o.box for o in a.objects] == [b.objects[0].box, b.objects[1].box, after.objects[2].box]
+        moved += 1
+    assert moved == 40
+    # noise that would leave the canvas, overlap or shrink a side under min_side leaves the pair as it was
+    edge = lay(("cat", (0, 0, 20, 20)), ("dog", (20, 0, 40, 20)))
+    outcomes = {jitter_edit_boxes(edge, None, 1.0, random.Random(s)) == (edge, None) for s in range(30)}
+    assert outcomes == {True, False}
+    small = lay(("cat", (2, 2, 16, 16)))
+    for s in range(30):
+        b, _ = jitter_edit_boxes(small, None, 1.0, random.Random(s), min_side=14)
+        x0, y0, x1, y1 = b.objects[0].box
+        assert x1 - x0 >= 14 and y1 - y0 >= 14
+
+
+def test_a_planners_edit_rows_carry_box_noise_only_when_asked_and_the_same_at_every_draw():
+    from lvg.train.config import load_config
+    from lvg.train.loop import Shard
+    from lvg.train.planner import PlannerTask, PlannerTrainingConfig
+
+    tiny = ["model.size.hidden_size=32", "model.size.num_hidden_layers=1", "model.size.num_attention_heads=2",
+            "model.size.intermediate_size=64", "eval.prompts_per_category=0", "train.batch_size=16",
+            "data.edit_prob=1.0"]  # fmt: skip
+    clean = PlannerTask(load_config(PlannerTrainingConfig, None, tiny), torch.device("cpu"))
+    noisy = PlannerTask(load_config(PlannerTrainingConfig, None, [*tiny, "data.edit_box_noise=0.3"]),
+                        torch.device("cpu"))  # fmt: skip
+    for step in (0, 1):
+        a, b = clean.batch(step, Shard()), noisy.batch(step, Shard())
+        assert torch.equal(b["input_ids"], noisy.batch(step, Shard())["input_ids"])  # a pure function of the step
+        assert not torch.equal(a["input_ids"], b["input_ids"])
+        assert a["input_ids"].shape[0] == b["input_ids"].shape[0] == 16
+    with pytest.raises(ValueError, match="edit_box_noise"):
+        PlanDataConfig(edit_box_noise=1.5)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,37 @@ def reading_key(box: tuple[float, float, float, float]) -> tuple[float, float]:
 def reading_order(layout: Layout) -> Layout:
     """``layout`` with its objects sorted by box centre, top to bottom then left to right."""
     return Layout(layout.background, tuple(sorted(layout.objects, key=lambda o: reading_key(o.box))), layout.canvas)
+
+
+def jitter_edit_boxes(before: Layout, after: Layout | None, prob: float, rng: random.Random, min_side: float = 0.0
+                      ) -> tuple[Layout, Layout | None]:  # fmt: skip
+    """An edit pair with reader-like noise: each coordinate of each box of ``before`` moves 1 px either way with
+    probability ``prob``, and each object of ``after`` standing on a box of ``before`` (kept, restyled, swapped onto
+    it) moves with it, so the pair still keeps what it kept, on the boxes a reader might have read. Where the noise
+    would leave the canvas, make a side shorter than ``min_side`` (and than it was), overlap two boxes or change
+    ``before``'s reading order, the pair comes back unchanged; so does a pair ``prob`` leaves alone."""
+    moved = {}
+    for o in before.objects:
+        box = tuple(v + (rng.choice((-1, 1)) if rng.random() < prob else 0) for v in o.box)
+        if box != o.box:
+            moved[o.box] = box
+    if not moved:
+        return before, after
+
+    def shift(lay: Layout) -> Layout:
+        return Layout(lay.background, tuple(replace(o, box=moved.get(o.box, o.box)) for o in lay.objects), lay.canvas)
+
+    try:
+        new_before, new_after = shift(before), None if after is None else shift(after)
+    except LayoutError:  # off the canvas or overlapping
+        return before, after
+    for old, box in moved.items():
+        for k in (0, 1):
+            if box[k + 2] - box[k] < min(min_side, old[k + 2] - old[k]):
+                return before, after
+    if reading_order(new_before).objects != new_before.objects and reading_order(before).objects == before.objects:
+        return before, after
+    return new_before, new_after
 
 
 def line_indices(boxes: list[tuple[float, float, float, float]]) -> list[int]:

@@ -20,6 +20,7 @@ import torch
 
 from lvg.data.imagefolder import batch_indices
 from lvg.data.imagefolder import chunks as chunks_of
+from lvg.data.layout import jitter_edit_boxes
 from lvg.data.text import EDIT_REFUSAL_REASONS, REFUSAL_REASONS
 from lvg.models.adapters import FinetuneConfig, param_groups, start_from_base
 from lvg.models.planner import (
@@ -252,8 +253,23 @@ class PlannerTask(Task):
                 pick = random.Random(f"lvg-plan-edit:{cfg.data.seed}:{step}")
                 samples = [self.edit_sample(step * B + j) if pick.random() < cfg.data.edit_prob else s
                            for j, s in enumerate(samples)]  # fmt: skip
+        if cfg.data.edit_box_noise > 0:
+            samples = self.jitter_edits(samples, step)
         rng = random.Random(f"lvg-plan-drop:{cfg.data.seed}:{step}")
         return self.encode(shard.take(samples), shard.take([rng.random() < cfg.cond_dropout for _ in samples]))
+
+    def jitter_edits(self, samples: list, step: int) -> list:
+        """``samples`` with reader-like noise on the boxes of their edits (``data.edit_box_noise``; a pure function
+        of ``step``, drawn before the batch is sharded, so resuming and any world size see the same rows)."""
+        rng = random.Random(f"lvg-edit-noise:{self.cfg.data.seed}:{step}")
+        out = []
+        for s in samples:
+            if s.context is not None:
+                before, after = jitter_edit_boxes(s.context, None if s.refusal else s.layout,
+                                                  self.cfg.data.edit_box_noise, rng, self.vocab.layout.min_side)  # fmt: skip
+                s = replace(s, context=before, layout=s.layout if s.refusal else after)
+            out.append(s)
+        return out
 
     def refusal(self, index: int, held_out: bool = False) -> _FolderSample:
         """Item ``index`` of the world's stream of prompts to refuse (``held_out``: its names that never train)."""

@@ -55,6 +55,10 @@ class PlanDataConfig:
     # the relative weight of each edit type ({swap: 3}; a type left out weighs 1); empty: uniform. The types are
     # Shapes World's here; with an imagefolder's world, that world's (lvg.worlds.World.edit_types)
     edit_type_weights: dict[str, float] = field(default_factory=dict)
+    # reader-like noise on the edits' boxes (lvg.data.layout.jitter_edit_boxes): the chance that each coordinate of
+    # a box the editor is given moves 1 px, and the kept objects with it, so the editor copies the boxes a reader
+    # reads (1-2 px off the world's) instead of rewriting the layout; 0 draws nothing (the stream as before)
+    edit_box_noise: float = bounded(0.0, 1.0, default=0.0)
     captions: CaptionConfig = field(
         default_factory=lambda: CaptionConfig(relation_pair=0.5, position_multi=0.25, position_single=0.6)
     )
