@@ -9,7 +9,7 @@
 #           (configs/planner-emoji-more.yaml: English "above" / "below" are learned late), the editor rounds
 #           (configs/editor-emoji.yaml: Emoji World's edits only; configs/editor-emoji-deep.yaml: grown to 8 layers),
 #           then one LM that plans and edits (configs/planner-editor-emoji.yaml, half plans, half edits, three rounds,
-#           the third with more scenes that repeat an emoji; a fourth on reader-like box noise,
+#           the third with more scenes that repeat an emoji; a fourth and a fifth on reader-like box noise,
 #           configs/planner-editor-emoji-noise.yaml: the folder's planner/ and editor/), then the reading LM, trained
 #           further (configs/reading-lm-emoji-more.yaml), grown to 8 layers (configs/reading-lm-emoji-deep.yaml) and
 #           taught to write its working for every question (configs/reading-lm-emoji-work.yaml), then to work a
@@ -95,6 +95,10 @@ for stage in $STAGES; do
             # given instead of rewriting the layout around it
             train planner planner-editor-emoji-noise.yaml planner-editor-emoji4 planner/plan_vocab.json "$DATA" \
                 "finetune.base=$RUNS/planner-editor-emoji3/planner"
+            # and a fifth on a fresh stream, more noise, replacements and swaps (the weakest edits) drawn twice as often
+            train planner planner-editor-emoji-noise.yaml planner-editor-emoji5 planner/plan_vocab.json "$DATA" \
+                "finetune.base=$RUNS/planner-editor-emoji4/planner" data.seed=10 data.edit_box_noise=0.2 \
+                "data.edit_type_weights={replace: 2, swap: 2}"
             train reading-lm reading-lm-emoji.yaml reading-lm-emoji reading_lm/plan_vocab.json \
                 "text_tokenizer=$RUNS/emoji-text-tokenizer"
             train reading-lm reading-lm-emoji-more.yaml reading-lm-emoji-more reading_lm/plan_vocab.json \
@@ -126,8 +130,8 @@ for stage in $STAGES; do
         ;;
     export)
         # one LM as planner/ and editor/ (stored once)
-        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-editor-emoji4/planner" \
-            --editor "$RUNS/planner-editor-emoji4/planner" \
+        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-editor-emoji5/planner" \
+            --editor "$RUNS/planner-editor-emoji5/planner" \
             --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
             --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
             --reading-lm "$RUNS/reading-lm-emoji-relations2/reading_lm" --clip "$RUNS/clip-emoji/clip" \

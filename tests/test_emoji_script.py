@@ -86,11 +86,14 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     assert third["data"]["edit_group_prob"] == 0.7 and third["finetune"]["base"].endswith(
         "planner-editor-emoji2/planner"
     )
-    fourth = json.loads((tmp_path / "runs" / "planner-editor-emoji4" / "config.json").read_text())  # the one shipped
+    fourth = json.loads((tmp_path / "runs" / "planner-editor-emoji4" / "config.json").read_text())
     assert fourth["data"]["edit_box_noise"] == 0.15 and fourth["finetune"]["base"].endswith(
         "planner-editor-emoji3/planner"
     )
     assert fourth["imagefolder"].endswith("runs/emoji-data") and str(tmp_path) in fourth["imagefolder"]
+    fifth = json.loads((tmp_path / "runs" / "planner-editor-emoji5" / "config.json").read_text())  # the one shipped
+    assert fifth["finetune"]["base"].endswith("planner-editor-emoji4/planner") and fifth["data"]["seed"] == 10
+    assert fifth["data"]["edit_box_noise"] == 0.2 and fifth["data"]["edit_type_weights"] == {"replace": 2, "swap": 2}
     for job, keys in (("planner-emoji-analysis", ('"val/refused"', '"val/accepted"')),  # validated as they train
                       ("planner-editor-emoji", ('"val/refused"', '"val/edit_loss"', '"val/loss"')),
                       ("reading-lm-emoji", ('"val/caption_en"', '"val/zh_relation"', '"val/vqa_en"'))):  # fmt: skip
