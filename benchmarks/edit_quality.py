@@ -151,18 +151,24 @@ class EmojiEdits(ShapesEdits):
         return self.edits.refused_edit(scene, lang, rng, self.world.table, self.outside, held_out=True)
 
 
+def held_out_edits(w: ShapesEdits, kind: str, lang: str, num: int):
+    """The first ``num`` held-out edits of type ``kind`` in ``lang``, each with its index in the stream."""
+    n = i = 0
+    while n < num:
+        e = w.sample(i, kind)
+        i += 1
+        if e.lang == lang:
+            n += 1
+            yield i, e
+
+
 def measure(w: ShapesEdits, pipe, lang: str, num: int, chains: int, candidates: int | None, fails: list[str]) -> dict:
     """Every figure of one language: (share, count) by measure."""
     r: dict = {}
     keep_all: list[bool] = []
     for kind in w.types:
         ok = n = 0
-        i = 0
-        while n < num:
-            e = w.sample(i, kind)
-            i += 1
-            if e.lang != lang:
-                continue
+        for _, e in held_out_edits(w, kind, lang, num):
             n += 1
             src = w.render(e.before)
             try:
@@ -216,12 +222,28 @@ def measure(w: ShapesEdits, pipe, lang: str, num: int, chains: int, candidates: 
     return r
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def edit_args(doc: str | None, num: int) -> argparse.ArgumentParser:
+    """The arguments every edit benchmark takes: world, model, edits per language and type, threads, no-write."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--world", choices=("shapes", "emoji"), default="shapes", help="whose edits to measure")
     ap.add_argument("--model", type=Path, default=None,
                     help="planned model folder with an editor (default: the world's shipped one)")  # fmt: skip
-    ap.add_argument("--num", type=int, default=300, help="held-out edits per language and edit type")
+    ap.add_argument("--num", type=int, default=num, help="held-out edits per language and edit type")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-write", action="store_true")
+    return ap
+
+
+def world_and_pipe(args: argparse.Namespace) -> tuple[ShapesEdits, Path, object]:
+    """The world's edits, the model folder (``--model`` or the world's shipped one) and its pipeline."""
+    torch.set_num_threads(args.threads)
+    w = EmojiEdits() if args.world == "emoji" else ShapesEdits()
+    model = args.model or Path(w.model)
+    return w, model, load_pipeline(model)
+
+
+def main() -> None:
+    ap = edit_args(__doc__, 300)
     ap.add_argument("--chains", type=int, default=300, help="chains of three edits per language")
     ap.add_argument(
         "--candidates",
@@ -229,13 +251,8 @@ def main() -> None:
         default=None,
         help="layouts the editor writes per edit, the likeliest kept (default: pipe.edit's own)",
     )
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    w = EmojiEdits() if args.world == "emoji" else ShapesEdits()
-    model = args.model or Path(w.model)
-    pipe = load_pipeline(model)
+    w, model, pipe = world_and_pipe(args)
     t0 = time.perf_counter()
     fails: list[str] = []
     res = {lang: measure(w, pipe, lang, args.num, args.chains, args.candidates, fails) for lang in ("en", "zh")}

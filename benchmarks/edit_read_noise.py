@@ -16,17 +16,14 @@ between the two rows is what such a read costs the editor. Writes the "edit-read
 
 from __future__ import annotations
 
-import argparse
 import random
 import time
 from dataclasses import replace
-from pathlib import Path
 
-import torch
 from _report import write_section
-from edit_quality import EmojiEdits, ShapesEdits
+from edit_quality import edit_args, held_out_edits, world_and_pipe
 
-from lvg import UnsupportedPromptError, load_pipeline
+from lvg import UnsupportedPromptError
 from lvg.data.layout import Layout, LayoutError
 
 MOVE_NOTE = (
@@ -63,32 +60,16 @@ def noised(layout: Layout, prob: float, rng: random.Random, small: int) -> Layou
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--world", choices=("shapes", "emoji"), default="shapes", help="whose edits to measure")
-    ap.add_argument(
-        "--model", type=Path, default=None, help="planned model folder with an editor (default: the world's)"
-    )
-    ap.add_argument("--num", type=int, default=40, help="held-out edits per language and edit type")
+    ap = edit_args(__doc__, 40)
     ap.add_argument("--prob", type=float, default=0.5, help="chance that each box coordinate moves 1 px")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    w = EmojiEdits() if args.world == "emoji" else ShapesEdits()
-    model = args.model or Path(w.model)
-    pipe = load_pipeline(model)
+    w, model, pipe = world_and_pipe(args)
     kinds = [k for k in w.types if k != "add"]
     t0 = time.perf_counter()
     right = {(lang, kind, tag): 0 for lang in ("en", "zh") for kind in kinds for tag in ("clean", "noised")}
     for lang in ("en", "zh"):
         for kind in kinds:
-            n = i = 0
-            while n < args.num:
-                e = w.sample(i, kind)
-                i += 1
-                if e.lang != lang:
-                    continue
-                n += 1
+            for i, e in held_out_edits(w, kind, lang, args.num):
                 src = w.render(e.before)
                 rng = random.Random(f"edit-read-noise:{lang}:{kind}:{i}")
                 for tag, lay in (("clean", e.before_layout),
