@@ -152,7 +152,8 @@ class EmojiEdits(ShapesEdits):
 
 
 def held_out_edits(w: ShapesEdits, kind: str, lang: str, num: int):
-    """The first ``num`` held-out edits of type ``kind`` in ``lang``, each with its index in the stream."""
+    """The first ``num`` held-out edits of type ``kind`` in ``lang``, each after its stream index plus one (the
+    number of items drawn so far, which edit_read_noise seeds its noise with)."""
     n = i = 0
     while n < num:
         e = w.sample(i, kind)

@@ -212,7 +212,6 @@ def test_edit_box_noise_moves_the_given_boxes_and_the_kept_objects_with_them():
     before = lay(("cat", (2, 2, 22, 22)), ("dog", (30, 30, 50, 50)))
     after = lay(("cat", (2, 2, 22, 22)), ("fox", (30, 30, 50, 50)), ("owl", (2, 40, 16, 54)))  # kept, replaced, added
     assert jitter_edit_boxes(before, after, 0.0, random.Random(0)) == (before, after)  # nothing drawn: unchanged
-    moved = 0
     for seed in range(40):
         b, a = jitter_edit_boxes(before, after, 1.0, random.Random(seed), min_side=14)
         assert [o.label for o in b.objects] == ["cat", "dog"]
@@ -220,8 +219,6 @@ def test_edit_box_noise_moves_the_given_boxes_and_the_kept_objects_with_them():
             assert all(abs(x - y) == 1 for x, y in zip(old.box, new.box))  # every coordinate 1 px off
         # the kept cat and the fox on the dog's box moved with them; the added owl stayed where the edit put it
         assert [o.box for o in a.objects] == [b.objects[0].box, b.objects[1].box, after.objects[2].box]
-        moved += 1
-    assert moved == 40
     # noise that would leave the canvas, overlap or shrink a side under min_side leaves the pair as it was
     edge = lay(("cat", (0, 0, 20, 20)), ("dog", (20, 0, 40, 20)))
     outcomes = {jitter_edit_boxes(edge, None, 1.0, random.Random(s)) == (edge, None) for s in range(30)}
