@@ -232,6 +232,30 @@ def test_the_editor_keeps_the_likeliest_of_its_candidates_scored_as_the_sampler_
         pipe.edit(start, "make the circle green", layout=BEFORE, candidates=0)
 
 
+def test_the_editor_is_given_the_layout_in_the_order_it_learned(editing_model, tmp_path):
+    from dataclasses import replace
+
+    from lvg.data.layout import line_order, reading_order
+    from lvg.pipelines.planned import LayoutPlanner, PlannedPipeline
+
+    # a row of two read a pixel apart: by box centre the right one (a pixel higher) comes first
+    row = Layout(
+        "white", (LayoutObject("red circle", (5, 6, 21, 22)), LayoutObject("blue square", (43, 5, 59, 21))), 64
+    )
+    assert reading_order(row).objects != line_order(row).objects == row.objects
+    pipe = PlannedPipeline.from_pretrained(editing_model)
+    start = pipe(layout=row).images[0]
+    assert pipe.edit(start, "make the circle green", layout=row).layouts[0] == reading_order(row)  # as before
+    ed = pipe.editor
+    vocab = replace(ed.vocab, layout=replace(ed.vocab.layout, order="lines"))
+    pipe.editor = LayoutPlanner(ed.lm, ed.text_tokenizer, vocab)
+    pipe.save_pretrained(tmp_path / "lines")  # the order is saved with the editor and comes back with it
+    again = PlannedPipeline.from_pretrained(tmp_path / "lines")
+    assert again.editor.layout_tokenizer.config.order == "lines"
+    out = again.edit(start, ["make the circle green", "make the circle green"], layout=reading_order(row))
+    assert all(line_order(lay).objects == lay.objects for lay in out.layouts) and out.layouts[0] == row
+
+
 def test_an_edit_it_cannot_carry_out_names_the_reason(editing_model):
     from lvg.pipelines.planned import PlannedPipeline, UnsupportedPromptError
 

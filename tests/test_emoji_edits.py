@@ -7,6 +7,7 @@ import random
 from collections import Counter
 
 import pytest
+import torch
 from test_emoji_cli import lvg_home  # noqa: F401  (the fixture: a fake $LVG_HOME)
 
 from lvg.data.text import EDIT_REFUSAL_REASONS
@@ -127,3 +128,38 @@ def test_the_world_plugs_its_edits_into_a_planners_training(lvg_home, monkeypatc
                                                               "data.edit_type_weights={recolor: 2}"]), None)  # fmt: skip
     with pytest.raises(ValueError, match="give imagefolder too"):
         PlannerTask(load_config(PlannerTrainingConfig, None, ["world=emoji", "data.edit_prob=1.0"]), None)
+
+
+def test_edits_in_lines_keep_a_rows_order_and_the_editor_learns_it(lvg_home, monkeypatch, tmp_path):  # noqa: F811
+    from lvg.data.layout import line_order, reading_order
+    from lvg.train.config import load_config
+    from lvg.train.loop import Shard
+    from lvg.train.planner import PlannerTask, PlannerTrainingConfig
+    from lvg.worlds import EditStream, get_world
+
+    monkeypatch.setenv("LVG_HOME", str(lvg_home))
+    world = get_world("emoji")
+    rows = [world.edit(i, EditStream(group_prob=0.9, order="lines")) for i in range(200)]
+    assert all(line_order(b).objects == b.objects for _t, b, _a, _r in rows)
+    for _t, b, a, _r in rows:  # the objects an edit keeps stay in the order they came in
+        if a is not None:
+            assert [o for o in b.objects if o in a.objects] == [o for o in a.objects if o in b.objects]
+    # the default stream is the one drawn before: by box centre, which puts an emoji a pixel higher first in its row
+    old = [world.edit(i, EditStream(group_prob=0.9)) for i in range(200)]
+    assert all(reading_order(b).objects == b.objects for _t, b, _a, _r in old)
+    assert any(line_order(b).objects != b.objects for _t, b, _a, _r in old)
+    folder = world.write_imagefolder(tmp_path / "folder", 24, 0)
+    tiny = [f"imagefolder={folder}", "world=emoji", "data.edit_prob=1.0", "model.size.hidden_size=32",
+            "model.size.num_hidden_layers=1", "model.size.num_attention_heads=2", "model.size.intermediate_size=64",
+            "train.batch_size=8", "data.edit_box_noise=0.3"]  # fmt: skip
+    lines = PlannerTask(load_config(PlannerTrainingConfig, None, [*tiny, "data.edit_order=lines"]), None)
+    assert lines.vocab.layout.order == "lines" and lines.vocab.layout.to_dict()["order"] == "lines"  # saved with it
+    assert lines.planner.layout_tokenizer.config.order == "lines"
+    b = lines.batch(0, Shard())
+    assert torch.equal(b["input_ids"], lines.batch(0, Shard())["input_ids"])
+    reading = PlannerTask(load_config(PlannerTrainingConfig, None, tiny), None)
+    assert reading.vocab.layout.order == "reading" and "order" not in reading.vocab.layout.to_dict()
+    with pytest.raises(ValueError, match=r"edit_order must be one of \[.lines., .reading.\]"):
+        load_config(PlannerTrainingConfig, None, [*tiny, "data.edit_order=columns"])
+    with pytest.raises(ValueError, match="Shapes World's edit stream draws in reading order only"):
+        PlannerTask(load_config(PlannerTrainingConfig, None, ["data.edit_prob=1.0", "data.edit_order=lines"]), None)

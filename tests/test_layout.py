@@ -248,3 +248,29 @@ def test_a_planners_edit_rows_carry_box_noise_only_when_asked_and_the_same_at_ev
         assert a["input_ids"].shape[0] == b["input_ids"].shape[0] == 16
     with pytest.raises(ValueError, match="edit_box_noise"):
         PlanDataConfig(edit_box_noise=1.5)
+
+
+def test_a_layout_order_is_part_of_the_layout_vocabulary_and_noise_keeps_it():
+    from lvg.data.layout import jitter_edit_boxes, line_order
+    from lvg.tokenizers.layout import LayoutTokenizer, LayoutTokenizerConfig
+
+    def lay(*boxes):
+        return Layout("white", tuple(LayoutObject(f"o{i}", tuple(map(float, b))) for i, b in enumerate(boxes)), 64)
+
+    # a row of two read a pixel apart: by centre the right one (a pixel higher) comes first; in lines, the left one
+    row = lay((2, 3, 22, 23), (30, 2, 50, 22), (2, 40, 16, 54))
+    cfg = LayoutTokenizerConfig(("o0", "o1", "o2"), ("white",))
+    assert cfg.order == "reading" and "order" not in cfg.to_dict()  # folders written before stay byte-identical
+    reading, lines = LayoutTokenizer(cfg), LayoutTokenizer(LayoutTokenizerConfig(**{**cfg.to_dict(), "order": "lines"}))
+    assert [o.label for o in reading.ordered(row).objects] == ["o1", "o0", "o2"]
+    assert [o.label for o in lines.ordered(row).objects] == [o.label for o in line_order(row).objects]
+    assert [o.label for o in lines.ordered(row).objects] == ["o0", "o1", "o2"]
+    assert lines.config.to_dict()["order"] == "lines"
+    with pytest.raises(ValueError, match="order must be one of"):
+        LayoutTokenizerConfig(("o0",), ("white",), order="columns")
+    # noise that reorders a row by centre (but not its lines) is drawn in lines and left out by centre
+    level = lay((2, 2, 22, 22), (30, 2, 50, 22))
+    by_centre = [jitter_edit_boxes(level, None, 1.0, random.Random(s))[0] for s in range(60)]
+    in_lines = [jitter_edit_boxes(level, None, 1.0, random.Random(s), order="lines")[0] for s in range(60)]
+    assert sum(b != level for b in in_lines) > sum(b != level for b in by_centre)
+    assert all(line_order(b).objects == b.objects for b in in_lines)

@@ -180,13 +180,15 @@ def reading_order(layout: Layout) -> Layout:
     return Layout(layout.background, tuple(sorted(layout.objects, key=lambda o: reading_key(o.box))), layout.canvas)
 
 
-def jitter_edit_boxes(before: Layout, after: Layout | None, prob: float, rng: random.Random, min_side: float = 0.0
-                      ) -> tuple[Layout, Layout | None]:  # fmt: skip
+def jitter_edit_boxes(before: Layout, after: Layout | None, prob: float, rng: random.Random, min_side: float = 0.0,
+                      order: str = "reading") -> tuple[Layout, Layout | None]:  # fmt: skip
     """An edit pair with reader-like noise: each coordinate of each box of ``before`` moves 1 px either way with
     probability ``prob``, and each object of ``after`` standing on a box of ``before`` (kept, restyled, swapped onto
     it) moves with it, so the pair still keeps what it kept, on the boxes a reader might have read. Where the noise
     would leave the canvas, make a side shorter than ``min_side`` (and than it was), overlap two boxes or change
-    ``before``'s reading order, the pair comes back unchanged; so does a pair ``prob`` leaves alone."""
+    ``before``'s ``order`` (:data:`LAYOUT_ORDERS`), the pair comes back unchanged; so does a pair ``prob`` leaves
+    alone."""
+    in_order = LAYOUT_ORDERS[order]
     moved = {}
     for o in before.objects:
         box = tuple(v + (rng.choice((-1, 1)) if rng.random() < prob else 0) for v in o.box)
@@ -206,7 +208,7 @@ def jitter_edit_boxes(before: Layout, after: Layout | None, prob: float, rng: ra
         for k in (0, 1):
             if box[k + 2] - box[k] < min(min_side, old[k + 2] - old[k]):
                 return before, after
-    if reading_order(new_before).objects != new_before.objects and reading_order(before).objects == before.objects:
+    if in_order(new_before).objects != new_before.objects and in_order(before).objects == before.objects:
         return before, after
     return new_before, new_after
 
@@ -233,3 +235,13 @@ def line_order(layout: Layout) -> Layout:
     this order, as a world's caption lists a grid's cells row by row."""
     objs = layout.objects
     return Layout(layout.background, tuple(objs[i] for i in line_indices([o.box for o in objs])), layout.canvas)
+
+
+# the orders a model may read a layout's objects in (``LayoutTokenizerConfig.order``): by box centre, or in lines
+LAYOUT_ORDERS = {"reading": reading_order, "lines": line_order}
+
+
+def check_layout_order(order: str, what: str = "order") -> None:
+    """A ValueError naming ``what`` unless ``order`` is one of :data:`LAYOUT_ORDERS`."""
+    if order not in LAYOUT_ORDERS:
+        raise ValueError(f"{what} must be one of {sorted(LAYOUT_ORDERS)}, got {order!r}")

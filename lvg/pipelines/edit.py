@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lvg.data.layout import Layout, boxes_overlap, reading_order
+from lvg.data.layout import Layout, boxes_overlap
 from lvg.images import boxes_mask, images_to_tensor
 from lvg.models.planner import edit_prompt
 
@@ -109,19 +109,20 @@ def edit(pipe: PlannedPipeline, image: Any, instruction: str | list[str], *, lay
         layout = pipe.read([Image.fromarray(current)], batch_size)[0]
         if not layout.objects:
             raise ValueError("the reader saw no object in the image to edit")
-    # the layout as the editor's tokens say it (boxes on its location bins), so an object the edit leaves alone is
-    # written back exactly as it came in, and is not repainted
-    layout = reading_order(editor.layout_tokenizer.decode(editor.layout_tokenizer.encode(layout)))
+    # the layout as the editor's tokens say it (boxes on its location bins, objects in the order it learned), so an
+    # object the edit leaves alone is written back exactly as it came in, and is not repainted
+    tok = editor.layout_tokenizer
+    layout = tok.ordered(tok.decode(tok.encode(layout)))
     temp = pipe.generation_config.temperature if temperature is None else temperature
     images, layouts, flags = [], [layout], []
     for step in steps:
         text = editor.tokenize([step])[0]
-        ids = edit_prompt(text, editor.layout_tokenizer.encode(layout), editor.vocab)
+        ids = edit_prompt(text, tok.encode(layout), editor.vocab)
         reason = editor.refusals([ids])[0]
         if reason is not None and not allow_unsupported:
             raise UnsupportedPromptError(step, reason, action="carry out")
         new = settle(
-            layout, reading_order(editor.plan_tokens([ids], [seed], 1.0, temp, 0, 1.0, batch_size, candidates)[0])
+            layout, tok.ordered(editor.plan_tokens([ids], [seed], 1.0, temp, 0, 1.0, batch_size, candidates)[0])
         )
         painted = np.asarray(pipe.paint([new], batch_size)[0][0].convert("RGB"))
         mask = changed_mask(layout, new, canvas)

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from lvg.data.layout import Layout, LayoutError, LayoutObject
+from lvg.data.layout import LAYOUT_ORDERS, Layout, LayoutError, LayoutObject, check_layout_order
 from lvg.ranges import bounded, check_ranges
 
 LAYOUT, END = 0, 1  # local ids of <layout> and </layout>
@@ -67,6 +67,10 @@ class LayoutTokenizerConfig:
     # the shortest box side (whole pixels) a sampled layout may have: the world's smallest object (Shapes World 10,
     # a folder its smallest box); 0: any non-empty box (every folder written before this field)
     min_side: int = bounded(0, 4096, default=0)
+    # the order the model reads and keeps a layout's objects in (lvg.data.layout.LAYOUT_ORDERS): "reading" (by box
+    # centre) or "lines" (rows as text is read: a box read a pixel higher stays in its row); an editor is given the
+    # layout in this order
+    order: str = "reading"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(self.labels))
@@ -82,6 +86,7 @@ class LayoutTokenizerConfig:
             if len(set(vals)) != len(vals):
                 raise ValueError(f"layout tokenizer: {name} holds duplicates")
         check_ranges(self, prefix="layout tokenizer: ")
+        check_layout_order(self.order, "layout tokenizer: order")
         if self.min_side > self.canvas:
             raise ValueError(f"layout tokenizer: min_side {self.min_side} is larger than the canvas {self.canvas}")
 
@@ -94,6 +99,8 @@ class LayoutTokenizerConfig:
             del d["refusals"]
         if self.min_side == 0:  # likewise
             del d["min_side"]
+        if self.order == "reading":  # likewise
+            del d["order"]
         return d
 
 
@@ -115,6 +122,10 @@ class LayoutTokenizer:
         self.vocab_size = self.refusal_offset + len(c.refusals)
         self._bg_ids = {b: self.bg_offset + i for i, b in enumerate(c.backgrounds)}
         self._label_ids = {lab: self.label_offset + i for i, lab in enumerate(c.labels)}
+
+    def ordered(self, layout: Layout) -> Layout:
+        """``layout`` with its objects in the model's order (``config.order``)."""
+        return LAYOUT_ORDERS[self.config.order](layout)
 
     @property
     def max_length(self) -> int:

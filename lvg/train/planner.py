@@ -207,12 +207,17 @@ class PlannerTask(Task):
             lay_cfg = folder_layout_config(self.folder.train + self.folder.val, cfg.model.bins_per_px, refusals)
         else:  # with refusals in the stream, the vocabulary gets their tokens (prompt analysis, editing)
             check_weights(cfg.data.edit_type_weights, SHAPES_EDIT_TYPES, "data.edit_type_weights")
+            if cfg.data.edit_prob > 0 and cfg.data.edit_order != "reading":
+                raise ValueError(
+                    f"data.edit_order {cfg.data.edit_order!r}: Shapes World's edit stream draws in "
+                    'reading order only ("lines" is drawn by an imagefolder\'s world, e.g. Emoji World)'
+                )
             refusals = (EDIT_REFUSAL_REASONS if cfg.data.edit_prob > 0 else REFUSAL_REASONS
                         if cfg.data.refusal_prob > 0 else ())  # fmt: skip
             lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px, refusals)
         d = cfg.data
         self.edit_stream = EditStream(d.seed, d.edit_combo_prob, d.edit_refusal_prob, d.edit_group_prob,
-                                      d.edit_type_weights)  # fmt: skip
+                                      d.edit_type_weights, d.edit_order)  # fmt: skip
         self.adapted = None
         if cfg.finetune.base:  # the base's layers and text tokenizer; its rows for the tokens both vocabularies name
             if cfg.model.init_from:
@@ -228,6 +233,8 @@ class PlannerTask(Task):
             lm = build_planner_lm(vocab, cfg.model.size)
             if cfg.model.init_layout_from_words:
                 init_layout_embeddings(lm, vocab, text_tok)
+        if d.edit_prob > 0:  # the order the edits put objects in is the one the trained editor is given them in
+            vocab = replace(vocab, layout=replace(vocab.layout, order=d.edit_order))
         self.lm, self.text_tok, self.vocab = lm.to(device).train(), text_tok, vocab
         self.layout_tok = LayoutTokenizer(vocab.layout)
         self.labels = frozenset(vocab.layout.labels)  # (what an edit of a world's stream may name)
@@ -265,8 +272,8 @@ class PlannerTask(Task):
         out = []
         for s in samples:
             if s.context is not None:
-                before, after = jitter_edit_boxes(s.context, None if s.refusal else s.layout,
-                                                  self.cfg.data.edit_box_noise, rng, self.vocab.layout.min_side)  # fmt: skip
+                before, after = jitter_edit_boxes(s.context, None if s.refusal else s.layout, self.cfg.data.edit_box_noise,
+                                                  rng, self.vocab.layout.min_side, self.vocab.layout.order)  # fmt: skip
                 s = replace(s, context=before, layout=s.layout if s.refusal else after)
             out.append(s)
         return out

@@ -54,6 +54,7 @@ class EditStream:
     refusal_prob: float = 0.12  # an instruction to refuse, with its reason
     group_prob: float | None = None  # how often a scene repeats objects (None: the world's own rate)
     type_weights: dict[str, float] = field(default_factory=dict)  # of the first edit's type ({} uniform; of edit_types)
+    order: str = "reading"  # the objects' order in both layouts (lvg.data.layout.LAYOUT_ORDERS)
 
 
 @dataclass(frozen=True)

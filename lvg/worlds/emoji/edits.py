@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 
-from lvg.data.layout import Layout, LayoutError, reading_key
+from lvg.data.layout import Layout, LayoutError, check_layout_order, line_indices, reading_key
 from lvg.ranges import bounded, check_ranges, check_weights
 from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, first_edit_type, with_second_edit
 
@@ -58,10 +58,14 @@ class EmojiEditConfig:
     # relative weight of each edit type's first edit ({"swap": 3}; a type left out weighs 1); empty: uniform, drawn
     # as before
     type_weights: dict[str, float] = field(default_factory=dict)
+    # the objects' order in both layouts: "reading" (by box centre: the stream as before) or "lines" (rows as text
+    # is read, lvg.data.layout.line_order: two emoji of one row keep their left-to-right order whatever their jitter)
+    order: str = "reading"
 
     def __post_init__(self) -> None:
         check_ranges(self)
         check_weights(self.type_weights, EDIT_TYPES, "type_weights")
+        check_layout_order(self.order)
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class EmojiEditSample:
     index: int
     lang: str
     instruction: str
-    before: EmojiScene  # objects in reading order (the order the editor sees and keeps)
+    before: EmojiScene  # objects in reading order, or in lines (the config's order: the one the editor sees and keeps)
     after: EmojiScene | None  # None: refused
     refusal: str | None
     kinds: tuple[str, ...]
@@ -130,10 +134,11 @@ class _Words:
         return f"{NUM_ZH[1]}{c.measure}{SIZE_ZH[size] if size else ''}{STYLE_ZH[style] if style else ''}{c.zh}"
 
 
-def in_reading_order(scene: EmojiScene) -> EmojiScene:
-    """``scene`` with its objects in reading order (the order the editor sees and keeps)."""
-    return EmojiScene(tuple(sorted(scene.objects, key=lambda o: reading_key(o.box(scene.canvas)))), scene.bg,
-                      scene.canvas)  # fmt: skip
+def in_reading_order(scene: EmojiScene, order: str = "reading") -> EmojiScene:
+    """``scene`` with its objects in reading order, or in lines (``order``): the order the editor sees and keeps."""
+    boxes = [o.box(scene.canvas) for o in scene.objects]
+    idx = line_indices(boxes) if order == "lines" else sorted(range(len(boxes)), key=lambda i: reading_key(boxes[i]))
+    return EmojiScene(tuple(scene.objects[i] for i in idx), scene.bg, scene.canvas)
 
 
 def _fits(objs: list[EmojiObj], bg: str, canvas: int) -> EmojiScene | None:
@@ -300,7 +305,7 @@ def make_edit_sample(index: int, table: ConceptTable, outside: Outside, cfg: Emo
     rng = random.Random(f"{salt}:{cfg.seed}:{index}:{kind}")
     lang = rng.choice(("en", "zh"))
     while True:
-        scene = in_reading_order(sample_scene(rng, table, scenes or SceneConfig()))
+        scene = in_reading_order(sample_scene(rng, table, scenes or SceneConfig()), cfg.order)
         if kind is None and rng.random() < cfg.refusal_prob:
             text, reason = refused_edit(scene, lang, rng, table, outside, held_out)
             return EmojiEditSample(index, lang, text, scene, None, reason, ("refusal",))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from lvg.data.layout import Layout
+from lvg.data.layout import Layout, check_layout_order
 from lvg.ranges import bounded, check_ranges, check_weights
 from lvg.worlds.shapes.scene_layout import layout_from_scene
 
@@ -59,6 +59,12 @@ class PlanDataConfig:
     # a box the editor is given moves 1 px, and the kept objects with it, so the editor copies the boxes a reader
     # reads (1-2 px off the world's) instead of rewriting the layout; 0 draws nothing (the stream as before)
     edit_box_noise: float = bounded(0.0, 1.0, default=0.0)
+    # the order of the objects in an edit's two layouts, and so the order the trained editor is given a layout in
+    # (its plan_vocab.json's layout "order"): "reading" (by box centre; every stream before) or "lines" (rows as text
+    # is read, lvg.data.layout.line_order, so two objects of one row keep their left-to-right order when a reader
+    # reads one a pixel higher). "lines" is drawn by an imagefolder's world (Emoji World); Shapes World's own stream
+    # draws "reading"
+    edit_order: str = "reading"
     captions: CaptionConfig = field(
         default_factory=lambda: CaptionConfig(relation_pair=0.5, position_multi=0.25, position_single=0.6)
     )
@@ -66,6 +72,7 @@ class PlanDataConfig:
     def __post_init__(self) -> None:
         check_ranges(self)
         check_weights(self.edit_type_weights, None, "edit_type_weights")  # (the names: by the world drawing)
+        check_layout_order(self.edit_order, "edit_order")
 
 
 @dataclass(frozen=True)
