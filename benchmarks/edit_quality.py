@@ -139,10 +139,10 @@ class EmojiEdits(ShapesEdits):
         return o.box(scene.canvas)
 
     def scene(self, rng: random.Random):
-        from lvg.worlds.emoji.edits import in_reading_order
+        from lvg.worlds.emoji.edits import in_order
         from lvg.worlds.emoji.scenes import sample_scene
 
-        return in_reading_order(sample_scene(rng, self.world.table, self.world.cfg.scene_config()))
+        return in_order(sample_scene(rng, self.world.table, self.world.cfg.scene_config()))
 
     def one_edit(self, scene, kind: str, lang: str, rng: random.Random):
         return self.edits.one_edit(scene, kind, lang, rng, self.world.table)

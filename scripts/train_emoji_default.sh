@@ -10,7 +10,8 @@
 #           (configs/editor-emoji.yaml: Emoji World's edits only; configs/editor-emoji-deep.yaml: grown to 8 layers),
 #           then one LM that plans and edits (configs/planner-editor-emoji.yaml, half plans, half edits, three rounds,
 #           the third with more scenes that repeat an emoji; a fourth and a fifth on reader-like box noise,
-#           configs/planner-editor-emoji-noise.yaml: the folder's planner/ and editor/), then the reading LM, trained
+#           configs/planner-editor-emoji-noise.yaml; a sixth and a seventh with layouts in lines,
+#           configs/planner-editor-emoji-lines.yaml: the folder's planner/ and editor/), then the reading LM, trained
 #           further (configs/reading-lm-emoji-more.yaml), grown to 8 layers (configs/reading-lm-emoji-deep.yaml) and
 #           taught to write its working for every question (configs/reading-lm-emoji-work.yaml), then to work a
 #           relation out in steps (configs/reading-lm-emoji-relations.yaml, then
@@ -99,6 +100,12 @@ for stage in $STAGES; do
             train planner planner-editor-emoji-noise.yaml planner-editor-emoji5 planner/plan_vocab.json "$DATA" \
                 "finetune.base=$RUNS/planner-editor-emoji4/planner" data.seed=10 data.edit_box_noise=0.2 \
                 "data.edit_type_weights={replace: 2, swap: 2}"
+            # a sixth and a seventh with each layout's emoji in lines (rows as text is read), the order the editor is then
+            # given them in, so two like emoji of one row keep their left-to-right order whatever their jitter
+            train planner planner-editor-emoji-lines.yaml planner-editor-emoji6 planner/plan_vocab.json "$DATA" \
+                "finetune.base=$RUNS/planner-editor-emoji5/planner"
+            train planner planner-editor-emoji-lines.yaml planner-editor-emoji7 planner/plan_vocab.json "$DATA" \
+                "finetune.base=$RUNS/planner-editor-emoji6/planner" data.seed=12
             train reading-lm reading-lm-emoji.yaml reading-lm-emoji reading_lm/plan_vocab.json \
                 "text_tokenizer=$RUNS/emoji-text-tokenizer"
             train reading-lm reading-lm-emoji-more.yaml reading-lm-emoji-more reading_lm/plan_vocab.json \
@@ -130,8 +137,8 @@ for stage in $STAGES; do
         ;;
     export)
         # one LM as planner/ and editor/ (stored once)
-        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-editor-emoji5/planner" \
-            --editor "$RUNS/planner-editor-emoji5/planner" \
+        $PY -m lvg.cli assemble "$OUT" --planner "$RUNS/planner-editor-emoji7/planner" \
+            --editor "$RUNS/planner-editor-emoji7/planner" \
             --painter "$RUNS/gan-painter-emoji-l1/painter" --painter-class GanPainter \
             --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
             --reading-lm "$RUNS/reading-lm-emoji-relations2/reading_lm" --clip "$RUNS/clip-emoji/clip" \

@@ -35,6 +35,7 @@ SHRINK = {
     "editor-emoji-deep.yaml": {"finetune": {"add_layers": 1}},
     "planner-editor-emoji.yaml": {},
     "planner-editor-emoji-noise.yaml": {},
+    "planner-editor-emoji-lines.yaml": {},
     # (the first round validates, as the test checks; the later ones skip it: an untrained LM writing captions to
     # their full length took 2.4 s of each round's 3)
     "reading-lm-emoji-more.yaml": {"eval_captions": 0, "eval_questions": 0},
@@ -91,9 +92,12 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
         "planner-editor-emoji3/planner"
     )
     assert fourth["imagefolder"].endswith("runs/emoji-data") and str(tmp_path) in fourth["imagefolder"]
-    fifth = json.loads((tmp_path / "runs" / "planner-editor-emoji5" / "config.json").read_text())  # the one shipped
+    fifth = json.loads((tmp_path / "runs" / "planner-editor-emoji5" / "config.json").read_text())
     assert fifth["finetune"]["base"].endswith("planner-editor-emoji4/planner") and fifth["data"]["seed"] == 10
     assert fifth["data"]["edit_box_noise"] == 0.2 and fifth["data"]["edit_type_weights"] == {"replace": 2, "swap": 2}
+    seventh = json.loads((tmp_path / "runs" / "planner-editor-emoji7" / "config.json").read_text())  # the one shipped
+    assert seventh["finetune"]["base"].endswith("planner-editor-emoji6/planner") and seventh["data"]["seed"] == 12
+    assert seventh["data"]["edit_order"] == "lines" and pipe.planner.vocab.layout.order == "lines"
     for job, keys in (("planner-emoji-analysis", ('"val/refused"', '"val/accepted"')),  # validated as they train
                       ("planner-editor-emoji", ('"val/refused"', '"val/edit_loss"', '"val/loss"')),
                       ("reading-lm-emoji", ('"val/caption_en"', '"val/zh_relation"', '"val/vqa_en"'))):  # fmt: skip

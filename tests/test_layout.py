@@ -203,6 +203,24 @@ def test_line_order_reads_objects_beside_each_other_left_to_right():
     assert [o.label for o in line_order(stacked).objects] == ["b", "a"]  # 18 px apart: two lines, top first
 
 
+def test_order_indices_give_a_worlds_scene_the_layout_orders():
+    """Worlds order their own scenes (Emoji World's edits, Shapes World's editor) by these indices: the same orders
+    as LAYOUT_ORDERS gives a layout, and an unknown order refused by name."""
+    from lvg.data.layout import LAYOUT_ORDERS, order_indices
+
+    objs = (
+        LayoutObject("fox", (24.0, 23.0, 38.0, 37.0)),
+        LayoutObject("dog", (45.0, 4.0, 59.0, 18.0)),
+        LayoutObject("cat", (2.0, 2.0, 22.0, 22.0)),
+    )
+    boxes = [o.box for o in objs]
+    assert order_indices(boxes) == [1, 2, 0] and order_indices(boxes, "lines") == [2, 1, 0]
+    for order, in_order in LAYOUT_ORDERS.items():
+        assert tuple(objs[i] for i in order_indices(boxes, order)) == in_order(Layout("white", objs, 64)).objects
+    with pytest.raises(ValueError, match="order must be one of"):
+        order_indices(boxes, "centre")
+
+
 def test_edit_box_noise_moves_the_given_boxes_and_the_kept_objects_with_them():
     from lvg.data.layout import jitter_edit_boxes
 

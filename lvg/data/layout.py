@@ -175,9 +175,18 @@ def reading_key(box: tuple[float, float, float, float]) -> tuple[float, float]:
     return (box[1] + box[3]) / 2, (box[0] + box[2]) / 2
 
 
+def reading_indices(boxes: list[tuple[float, float, float, float]]) -> list[int]:
+    """The order of ``boxes`` by centre, top to bottom then left to right: indices into ``boxes`` (ties keep theirs)."""
+    return sorted(range(len(boxes)), key=lambda i: reading_key(boxes[i]))
+
+
 def reading_order(layout: Layout) -> Layout:
     """``layout`` with its objects sorted by box centre, top to bottom then left to right."""
-    return Layout(layout.background, tuple(sorted(layout.objects, key=lambda o: reading_key(o.box))), layout.canvas)
+    return _reordered(layout, reading_indices([o.box for o in layout.objects]))
+
+
+def _reordered(layout: Layout, idx: list[int]) -> Layout:
+    return Layout(layout.background, tuple(layout.objects[i] for i in idx), layout.canvas)
 
 
 def jitter_edit_boxes(before: Layout, after: Layout | None, prob: float, rng: random.Random, min_side: float = 0.0,
@@ -216,7 +225,7 @@ def jitter_edit_boxes(before: Layout, after: Layout | None, prob: float, rng: ra
 def line_indices(boxes: list[tuple[float, float, float, float]]) -> list[int]:
     """The order of ``boxes`` in lines, as text is read (see :func:`line_order`): indices into ``boxes``."""
     lines: list[list[int]] = []
-    for i in sorted(range(len(boxes)), key=lambda i: reading_key(boxes[i])):
+    for i in reading_indices(boxes):
         if lines:
             b, first = boxes[i], boxes[lines[-1][0]]
             if abs(reading_key(b)[0] - reading_key(first)[0]) < min(b[3] - b[1], first[3] - first[1]) / 2:
@@ -233,12 +242,17 @@ def line_order(layout: Layout) -> Layout:
     :func:`reading_order` puts a small object before a large one beside it whenever its centre sits a pixel higher;
     here the two share a line, ordered by x. :class:`lvg.pipelines.reading.ImageReader`'s reading LM reads layouts in
     this order, as a world's caption lists a grid's cells row by row."""
-    objs = layout.objects
-    return Layout(layout.background, tuple(objs[i] for i in line_indices([o.box for o in objs])), layout.canvas)
+    return _reordered(layout, line_indices([o.box for o in layout.objects]))
 
 
 # the orders a model may read a layout's objects in (``LayoutTokenizerConfig.order``): by box centre, or in lines
 LAYOUT_ORDERS = {"reading": reading_order, "lines": line_order}
+
+
+def order_indices(boxes: list[tuple[float, float, float, float]], order: str = "reading") -> list[int]:
+    """The order of ``boxes`` in ``order`` (:data:`LAYOUT_ORDERS`): indices into ``boxes``, for a world's scenes."""
+    check_layout_order(order)
+    return line_indices(boxes) if order == "lines" else reading_indices(boxes)
 
 
 def check_layout_order(order: str, what: str = "order") -> None:

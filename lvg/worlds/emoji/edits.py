@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 
-from lvg.data.layout import Layout, LayoutError, check_layout_order, line_indices, reading_key
+from lvg.data.layout import Layout, LayoutError, check_layout_order, order_indices
 from lvg.ranges import bounded, check_ranges, check_weights
 from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, first_edit_type, with_second_edit
 
@@ -134,10 +134,10 @@ class _Words:
         return f"{NUM_ZH[1]}{c.measure}{SIZE_ZH[size] if size else ''}{STYLE_ZH[style] if style else ''}{c.zh}"
 
 
-def in_reading_order(scene: EmojiScene, order: str = "reading") -> EmojiScene:
-    """``scene`` with its objects in reading order, or in lines (``order``): the order the editor sees and keeps."""
-    boxes = [o.box(scene.canvas) for o in scene.objects]
-    idx = line_indices(boxes) if order == "lines" else sorted(range(len(boxes)), key=lambda i: reading_key(boxes[i]))
+def in_order(scene: EmojiScene, order: str = "reading") -> EmojiScene:
+    """``scene`` with its objects in ``order`` (by centre or in lines, :data:`lvg.data.layout.LAYOUT_ORDERS`): the
+    order the editor sees and keeps."""
+    idx = order_indices([o.box(scene.canvas) for o in scene.objects], order)
     return EmojiScene(tuple(scene.objects[i] for i in idx), scene.bg, scene.canvas)
 
 
@@ -305,7 +305,7 @@ def make_edit_sample(index: int, table: ConceptTable, outside: Outside, cfg: Emo
     rng = random.Random(f"{salt}:{cfg.seed}:{index}:{kind}")
     lang = rng.choice(("en", "zh"))
     while True:
-        scene = in_reading_order(sample_scene(rng, table, scenes or SceneConfig()), cfg.order)
+        scene = in_order(sample_scene(rng, table, scenes or SceneConfig()), cfg.order)
         if kind is None and rng.random() < cfg.refusal_prob:
             text, reason = refused_edit(scene, lang, rng, table, outside, held_out)
             return EmojiEditSample(index, lang, text, scene, None, reason, ("refusal",))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 
-from lvg.data.layout import Layout, reading_key
+from lvg.data.layout import Layout, reading_indices
 from lvg.data.text import EDIT_REFUSAL_REASONS
 from lvg.ranges import bounded, check_ranges, check_weights
 from lvg.worlds.grammar import EDIT_TEMPLATES_EN, EDIT_TEMPLATES_ZH, first_edit_type, with_second_edit
@@ -88,7 +88,8 @@ class EditSample:
 
 
 def reading_order_indices(scene: Scene) -> list[int]:
-    return sorted(range(len(scene.objects)), key=lambda i: reading_key(object_box(scene.objects[i])))
+    """The order of ``scene``'s objects by box centre (the order its editor sees and keeps): indices."""
+    return reading_indices([object_box(o) for o in scene.objects])
 
 
 def _in_order(scene: Scene) -> Scene:
