@@ -205,8 +205,8 @@ def test_line_order_reads_objects_beside_each_other_left_to_right():
 
 def test_order_indices_give_a_worlds_scene_the_layout_orders():
     """Worlds order their own scenes (Emoji World's edits, Shapes World's editor) by these indices: the same orders
-    as LAYOUT_ORDERS gives a layout, and an unknown order refused by name."""
-    from lvg.data.layout import LAYOUT_ORDERS, order_indices
+    as reading_order and line_order give a layout, and an unknown order refused by name."""
+    from lvg.data.layout import in_layout_order, line_order, order_indices, reading_order
 
     objs = (
         LayoutObject("fox", (24.0, 23.0, 38.0, 37.0)),
@@ -215,8 +215,10 @@ def test_order_indices_give_a_worlds_scene_the_layout_orders():
     )
     boxes = [o.box for o in objs]
     assert order_indices(boxes) == [1, 2, 0] and order_indices(boxes, "lines") == [2, 1, 0]
-    for order, in_order in LAYOUT_ORDERS.items():
-        assert tuple(objs[i] for i in order_indices(boxes, order)) == in_order(Layout("white", objs, 64)).objects
+    for order, in_order in (("reading", reading_order), ("lines", line_order)):
+        lay = Layout("white", objs, 64)
+        assert tuple(objs[i] for i in order_indices(boxes, order)) == in_order(lay).objects
+        assert in_layout_order(lay, order) == in_order(lay)
     with pytest.raises(ValueError, match="order must be one of"):
         order_indices(boxes, "centre")
 

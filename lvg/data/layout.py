@@ -197,7 +197,6 @@ def jitter_edit_boxes(before: Layout, after: Layout | None, prob: float, rng: ra
     would leave the canvas, make a side shorter than ``min_side`` (and than it was), overlap two boxes or change
     ``before``'s ``order`` (:data:`LAYOUT_ORDERS`), the pair comes back unchanged; so does a pair ``prob`` leaves
     alone."""
-    in_order = LAYOUT_ORDERS[order]
     moved = {}
     for o in before.objects:
         box = tuple(v + (rng.choice((-1, 1)) if rng.random() < prob else 0) for v in o.box)
@@ -217,7 +216,10 @@ def jitter_edit_boxes(before: Layout, after: Layout | None, prob: float, rng: ra
         for k in (0, 1):
             if box[k + 2] - box[k] < min(min_side, old[k + 2] - old[k]):
                 return before, after
-    if in_order(new_before).objects != new_before.objects and in_order(before).objects == before.objects:
+    if (
+        in_layout_order(new_before, order).objects != new_before.objects
+        and in_layout_order(before, order).objects == before.objects
+    ):
         return before, after
     return new_before, new_after
 
@@ -245,14 +247,20 @@ def line_order(layout: Layout) -> Layout:
     return _reordered(layout, line_indices([o.box for o in layout.objects]))
 
 
-# the orders a model may read a layout's objects in (``LayoutTokenizerConfig.order``): by box centre, or in lines
-LAYOUT_ORDERS = {"reading": reading_order, "lines": line_order}
+# the orders a model may read a layout's objects in (``LayoutTokenizerConfig.order``), each boxes -> indices: by box
+# centre (:func:`reading_order`), or in lines (:func:`line_order`)
+LAYOUT_ORDERS = {"reading": reading_indices, "lines": line_indices}
 
 
 def order_indices(boxes: list[tuple[float, float, float, float]], order: str = "reading") -> list[int]:
     """The order of ``boxes`` in ``order`` (:data:`LAYOUT_ORDERS`): indices into ``boxes``, for a world's scenes."""
     check_layout_order(order)
-    return line_indices(boxes) if order == "lines" else reading_indices(boxes)
+    return LAYOUT_ORDERS[order](boxes)
+
+
+def in_layout_order(layout: Layout, order: str = "reading") -> Layout:
+    """``layout`` with its objects in ``order`` (:data:`LAYOUT_ORDERS`)."""
+    return _reordered(layout, order_indices([o.box for o in layout.objects], order))
 
 
 def check_layout_order(order: str, what: str = "order") -> None:

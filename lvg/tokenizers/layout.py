@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from lvg.data.layout import LAYOUT_ORDERS, Layout, LayoutError, LayoutObject, check_layout_order
+from lvg.data.layout import Layout, LayoutError, LayoutObject, check_layout_order, in_layout_order
 from lvg.ranges import bounded, check_ranges
 
 LAYOUT, END = 0, 1  # local ids of <layout> and </layout>
@@ -125,7 +125,7 @@ class LayoutTokenizer:
 
     def ordered(self, layout: Layout) -> Layout:
         """``layout`` with its objects in the model's order (``config.order``)."""
-        return LAYOUT_ORDERS[self.config.order](layout)
+        return in_layout_order(layout, self.config.order)
 
     @property
     def max_length(self) -> int:
