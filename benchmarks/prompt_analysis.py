@@ -2,7 +2,7 @@
 
     python benchmarks/prompt_analysis.py [--model models/shapes-default] [--threads 2] [--no-write]
 
-Four sets, per language (the planner's own decision, :meth:`lvg.PlannedPipeline.analyse`: one forward pass, no
+Four kinds of set, per language (the planner's own decision, :meth:`lvg.PlannedPipeline.analyse`: one forward pass, no
 sampling):
 
 - **in-world accepted**: the public benchmark (450 prompts), the typed prompts and the 3-4-object prompts of
@@ -22,7 +22,8 @@ sampling):
   the caption parser, before round 4 trained, and was never read while the data was written (that rounds 4 and 5
   refused fewer of its outside prompts decided round 6's refusal share, so its outside figures are not independent of
   round 6); set 6 (80 per language) was written by a fourth writer who saw the same two files, before round 7
-  trained, and was not read before the rounds were measured on it. Right = accepted and the planned layout (seed 0,
+  trained, and was not read before the rounds were measured on it; set 7 (80 per language) was written by a fifth
+  writer who saw the same two files, on 2026-12-07, after round 7 shipped (no round has trained since). Right = accepted and the planned layout (seed 0,
   the model's own sampling settings) satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise
   (targets: >= 90% right, 0 wrong).
 - **outside the world** (set ``outside``, written by hand, sets 1-4 as above): words outside the world (mostly
@@ -158,7 +159,9 @@ failures were added to the training lexicon, so it is no longer independent; set
 failures shaped the second, third and fourth rounds' data, so they are not independent of them; sets 5 and 6, 80
 per language each, written by writers who saw only the world contract and the caption parser, set 5 before the
 fourth round trained, set 6 before the seventh, neither read while the data was written: the honest figures, set
-5's outside prompts less so, as its share refused decided the sixth round's refusal share), the public benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
+5's outside prompts less so, as its share refused decided the sixth round's refusal share; set 7, by a fifth such
+writer after the seventh round shipped, measures the shipped planner on prompts no round has seen), the public
+benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
 prompts from a seed no training stream uses. Targets: in-world accepted >= 99.5%; everyday >= 90% right and 0
 wrong; outside refused >= 95%.
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,6 +28,7 @@ from lvg.worlds.shapes.analysis import (
     refusal_variant,
 )
 from lvg.worlds.shapes.captions import CaptionConfig
+from lvg.worlds.shapes.parse import parse_caption
 from lvg.worlds.shapes.phrasings import STATE_EN, phrase, refusal_phrase
 from lvg.worlds.shapes.plans import PlanDataConfig, caption_order, make_plan_sample
 from lvg.worlds.shapes.scene_layout import layout_from_scene, layout_to_scene
@@ -360,3 +363,20 @@ def test_a_unified_lm_s_validation_keeps_a_reading_metric_apart_from_the_plannin
                   "read": Fixed({"val/loss": 2.0, "val/en_relation": 0.4, "val/vqa_en": 0.7})}  # fmt: skip
     assert task.validate() == {"val/plan_loss": 1.0, "val/en_relation": 0.95, "val/plan_en": 0.99,
                                "val/read_loss": 2.0, "val/read_en_relation": 0.4, "val/vqa_en": 0.7}  # fmt: skip
+
+
+def test_the_hand_written_prompt_sets_are_well_formed_and_mean_what_the_grammar_reads():
+    """benchmarks/prompt_analysis.jsonl: unique ids, each everyday prompt's ``means`` a caption the parser reads, each
+    outside prompt with one of the refusal reasons, 80 rows per language for each set from set 3 on."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "prompt_analysis.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len({r["id"] for r in rows}) == len(rows)
+    per_set = Counter((r["written"], r["lang"]) for r in rows)
+    for written in {r["written"] for r in rows if r["written"] >= 3}:
+        assert per_set[(written, "en")] == per_set[(written, "zh")] == 80, written
+    for r in rows:
+        assert r["lang"] in ("en", "zh") and r["set"] in ("everyday", "outside") and r["prompt"].strip()
+        if r["set"] == "everyday":
+            assert parse_caption(r["means"]), r["id"]
+        else:
+            assert r["reason"] in REFUSAL_REASONS, r["id"]
