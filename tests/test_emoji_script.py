@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from forkserver import warm_python
 from test_emoji_world import _tarballs
 from test_train_script import TINY_LM, write_tiny_configs
@@ -95,9 +96,18 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     fifth = json.loads((tmp_path / "runs" / "planner-editor-emoji5" / "config.json").read_text())
     assert fifth["finetune"]["base"].endswith("planner-editor-emoji4/planner") and fifth["data"]["seed"] == 10
     assert fifth["data"]["edit_box_noise"] == 0.2 and fifth["data"]["edit_type_weights"] == {"replace": 2, "swap": 2}
-    seventh = json.loads((tmp_path / "runs" / "planner-editor-emoji7" / "config.json").read_text())  # the one shipped
+    seventh = json.loads((tmp_path / "runs" / "planner-editor-emoji7" / "config.json").read_text())
     assert seventh["finetune"]["base"].endswith("planner-editor-emoji6/planner") and seventh["data"]["seed"] == 12
     assert seventh["data"]["edit_order"] == "lines" and pipe.planner.vocab.layout.order == "lines"
+    base = "planner-editor-emoji8"
+    for n, seed in ((10, 15), (11, 16)):  # each on a fresh folder of the world, from the round before
+        late = json.loads((tmp_path / "runs" / f"planner-editor-emoji{n}" / "config.json").read_text())
+        assert late["imagefolder"].endswith(f"runs/emoji-data-s{seed - 14}") and late["data"]["seed"] == seed
+        assert late["finetune"]["base"].endswith(f"{base}/planner") and late["train"]["lr"] == 2e-4
+        base = f"planner-editor-emoji{n}"
+    shipped = LayoutPlanner.from_pretrained(tmp_path / "runs" / "planner-editor-emoji11" / "planner")
+    for name, w in shipped.lm.state_dict().items():  # the folder's LM is the eleventh round's, in fp16
+        assert torch.equal(pipe.planner.lm.state_dict()[name].float(), w.to(torch.float16).float()), name
     for job, keys in (("planner-emoji-analysis", ('"val/refused"', '"val/accepted"')),  # validated as they train
                       ("planner-editor-emoji", ('"val/refused"', '"val/edit_loss"', '"val/loss"')),
                       ("reading-lm-emoji", ('"val/caption_en"', '"val/zh_relation"', '"val/vqa_en"'))):  # fmt: skip
