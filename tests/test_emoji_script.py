@@ -100,9 +100,9 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     assert seventh["finetune"]["base"].endswith("planner-editor-emoji6/planner") and seventh["data"]["seed"] == 12
     assert seventh["data"]["edit_order"] == "lines" and pipe.planner.vocab.layout.order == "lines"
     base = "planner-editor-emoji8"
-    for n, seed in ((10, 15), (11, 16)):  # each on a fresh folder of the world, from the round before
+    for n, folder, seed in ((10, 1, 15), (11, 2, 16)):  # each on a fresh folder of the world, from the round before
         late = json.loads((tmp_path / "runs" / f"planner-editor-emoji{n}" / "config.json").read_text())
-        assert late["imagefolder"].endswith(f"runs/emoji-data-s{seed - 14}") and late["data"]["seed"] == seed
+        assert late["imagefolder"].endswith(f"runs/emoji-data-s{folder}") and late["data"]["seed"] == seed
         assert late["finetune"]["base"].endswith(f"{base}/planner") and late["train"]["lr"] == 2e-4
         base = f"planner-editor-emoji{n}"
     shipped = LayoutPlanner.from_pretrained(tmp_path / "runs" / "planner-editor-emoji11" / "planner")
