@@ -163,3 +163,40 @@ def test_edits_in_lines_keep_a_rows_order_and_the_editor_learns_it(lvg_home, mon
         load_config(PlannerTrainingConfig, None, [*tiny, "data.edit_order=columns"])
     with pytest.raises(ValueError, match="Shapes World's edit stream draws in reading order only"):
         PlannerTask(load_config(PlannerTrainingConfig, None, ["data.edit_prob=1.0", "data.edit_order=lines"]), None)
+
+
+def test_varied_twins_teach_naming_an_emoji_by_the_style_or_size_an_earlier_edit_gave_it(emoji, monkeypatch):
+    from lvg.train.config import load_config
+    from lvg.train.planner import PlannerTask, PlannerTrainingConfig
+    from lvg.worlds.emoji.edits import STYLE_WORDS_EN, EmojiEditConfig, make_edit_sample, vary_twin
+    from lvg.worlds.emoji.scenes import EmojiObj, EmojiScene, SceneConfig, pool_choices
+
+    w, outside = emoji
+    cat, other = [e for e, s in pool_choices(w.table, "train") if s == "twemoji"][:2]
+    twins = EmojiScene((EmojiObj(cat, "twemoji", "small", (0, 0)), EmojiObj(cat, "twemoji", "small", (2, 2))))
+    changes = Counter()
+    for seed in range(40):  # one copy changes, in style or in size, and nothing else does
+        got = vary_twin(twins, random.Random(seed), w.table)
+        ((x, y),) = [(x, y) for x, y in zip(twins.objects, got.objects, strict=True) if x != y]
+        changes[next(k for k in ("emoji", "style", "size", "cell") if getattr(x, k) != getattr(y, k))] += 1
+        assert sum(getattr(x, k) != getattr(y, k) for k in ("emoji", "style", "size", "cell")) == 1
+    assert set(changes) <= {"style", "size"} and changes["size"] > 0
+    lone = EmojiScene((EmojiObj(cat, "twemoji", "small", (0, 0)), EmojiObj(other, "twemoji", "small", (2, 2))))
+    assert vary_twin(lone, random.Random(0), w.table) is lone
+
+    def named_by_style_or_size(varied_prob: float) -> int:  # English edits naming an emoji "small cat", "Twitter cat"
+        cfg = EmojiEditConfig(seed=2, refusal_prob=0.0, varied_prob=varied_prob)
+        n = 0
+        for i in range(200):
+            s = make_edit_sample(i, w.table, outside, cfg, scenes=SceneConfig(group_prob=0.9))
+            held = Counter(o.emoji for o in s.before.objects)
+            names = {w.table.get(e).en for e, k in held.items() if k > 1}  # (not "add a small cat")
+            words = ["small", "large", *(x for ws in STYLE_WORDS_EN.values() for x in ws)]
+            n += s.lang == "en" and any(f"{x} {name}" in s.instruction for x in words for name in names)
+        return n
+
+    assert named_by_style_or_size(0.0) <= 4 < 15 < named_by_style_or_size(1.0)  # (2 and 31 of ~100 English edits)
+    with pytest.raises(ValueError, match="varied_prob"):
+        EmojiEditConfig(varied_prob=-0.1)
+    with pytest.raises(ValueError, match="Shapes World's edit stream does not draw it"):
+        PlannerTask(load_config(PlannerTrainingConfig, None, ["data.edit_prob=1.0", "data.edit_varied_prob=0.5"]), None)

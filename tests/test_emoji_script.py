@@ -100,13 +100,14 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     assert seventh["finetune"]["base"].endswith("planner-editor-emoji6/planner") and seventh["data"]["seed"] == 12
     assert seventh["data"]["edit_order"] == "lines" and pipe.planner.vocab.layout.order == "lines"
     base = "planner-editor-emoji8"
-    for n, folder, seed in ((10, 1, 15), (11, 2, 16)):  # each on a fresh folder of the world, from the round before
+    for n, folder, seed, varied in ((10, 1, 15, 0.0), (11, 2, 16, 0.0), (13, 3, 18, 0.4)):  # each on a fresh folder
         late = json.loads((tmp_path / "runs" / f"planner-editor-emoji{n}" / "config.json").read_text())
         assert late["imagefolder"].endswith(f"runs/emoji-data-s{folder}") and late["data"]["seed"] == seed
+        assert late["data"]["edit_varied_prob"] == varied  # (the last: repeated emoji differ in style or size)
         assert late["finetune"]["base"].endswith(f"{base}/planner") and late["train"]["lr"] == 2e-4
         base = f"planner-editor-emoji{n}"
-    shipped = LayoutPlanner.from_pretrained(tmp_path / "runs" / "planner-editor-emoji11" / "planner")
-    for name, w in shipped.lm.state_dict().items():  # the folder's LM is the eleventh round's, in fp16
+    shipped = LayoutPlanner.from_pretrained(tmp_path / "runs" / "planner-editor-emoji13" / "planner")
+    for name, w in shipped.lm.state_dict().items():  # the folder's LM is the thirteenth round's, in fp16
         assert torch.equal(pipe.planner.lm.state_dict()[name].float(), w.to(torch.float16).float()), name
     for job, keys in (("planner-emoji-analysis", ('"val/refused"', '"val/accepted"')),  # validated as they train
                       ("planner-editor-emoji", ('"val/refused"', '"val/edit_loss"', '"val/loss"')),

@@ -212,12 +212,17 @@ class PlannerTask(Task):
                     f"data.edit_order {cfg.data.edit_order!r}: Shapes World's edit stream draws in "
                     'reading order only ("lines" is drawn by an imagefolder\'s world, e.g. Emoji World)'
                 )
+            if cfg.data.edit_prob > 0 and cfg.data.edit_varied_prob > 0:
+                raise ValueError(
+                    f"data.edit_varied_prob {cfg.data.edit_varied_prob}: Shapes World's edit stream does not draw "
+                    "it (an imagefolder's world does, e.g. Emoji World)"
+                )
             refusals = (EDIT_REFUSAL_REASONS if cfg.data.edit_prob > 0 else REFUSAL_REASONS
                         if cfg.data.refusal_prob > 0 else ())  # fmt: skip
             lay_cfg = shapes_world_layout_config(cfg.model.bins_per_px, refusals)
         d = cfg.data
         self.edit_stream = EditStream(d.seed, d.edit_combo_prob, d.edit_refusal_prob, d.edit_group_prob,
-                                      d.edit_type_weights, d.edit_order)  # fmt: skip
+                                      d.edit_type_weights, d.edit_order, d.edit_varied_prob)  # fmt: skip
         self.adapted = None
         if cfg.finetune.base:  # the base's layers and text tokenizer; its rows for the tokens both vocabularies name
             if cfg.model.init_from:

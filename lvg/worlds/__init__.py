@@ -55,6 +55,7 @@ class EditStream:
     group_prob: float | None = None  # how often a scene repeats objects (None: the world's own rate)
     type_weights: dict[str, float] = field(default_factory=dict)  # of the first edit's type ({} uniform; of edit_types)
     order: str = "reading"  # the objects' order in both layouts (lvg.data.layout.LAYOUT_ORDERS)
+    varied_prob: float = 0.0  # how often a repeated object first differs from its copies (a world that draws it)
 
 
 @dataclass(frozen=True)

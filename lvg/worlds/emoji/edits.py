@@ -61,6 +61,11 @@ class EmojiEditConfig:
     # the objects' order in both layouts: "reading" (by box centre: the stream as before) or "lines" (rows as text
     # is read, lvg.data.layout.line_order: two emoji of one row keep their left-to-right order whatever their jitter)
     order: str = "reading"
+    # the chance that a scene repeating an emoji has one copy given that emoji's other style or the other size first,
+    # as an earlier edit leaves it, so instructions name emoji by style or size ("the Twitter dove", "the small
+    # mouse") as a chain of edits does; the world's scenes repeat an emoji in one style and size only. 0 draws
+    # nothing (the stream as before)
+    varied_prob: float = bounded(0.0, 1.0, default=0.0)
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -252,6 +257,24 @@ def one_edit(scene: EmojiScene, kind: str, lang: str, rng: random.Random, table:
     raise ValueError(f"unknown edit type {kind!r}; expected one of {list(EDIT_TYPES)}")
 
 
+def vary_twin(scene: EmojiScene, rng: random.Random, table: ConceptTable) -> EmojiScene:
+    """``scene`` with one copy of an emoji it repeats given that emoji's other style (where the training pool draws
+    it in two) or the other size, as an earlier edit leaves it; ``scene`` itself where it repeats none or the change
+    does not fit."""
+    objs = list(scene.objects)
+    twins = [i for i, o in enumerate(objs) if sum(p.emoji == o.emoji for p in objs) > 1]
+    if not twins:
+        return scene
+    i = rng.choice(twins)
+    o = objs[i]
+    other = [s for s in _pool(table)[1].get(o.emoji, []) if s != o.style]
+    if other and rng.random() < 0.5:
+        new = replace(o, style=other[0])
+    else:
+        new = replace(o, size="large" if o.size == "small" else "small")
+    return _placed(objs, i, new, scene.bg, scene.canvas) or scene
+
+
 def _absent(scene: EmojiScene, table: ConceptTable, rng: random.Random) -> str:
     """An emoji of the world that ``scene`` does not hold."""
     held = {o.emoji for o in scene.objects}
@@ -306,6 +329,8 @@ def make_edit_sample(index: int, table: ConceptTable, outside: Outside, cfg: Emo
     lang = rng.choice(("en", "zh"))
     while True:
         scene = in_order(sample_scene(rng, table, scenes or SceneConfig()), cfg.order)
+        if cfg.varied_prob > 0 and rng.random() < cfg.varied_prob:  # (no draw at 0: the stream as before)
+            scene = in_order(vary_twin(scene, rng, table), cfg.order)
         if kind is None and rng.random() < cfg.refusal_prob:
             text, reason = refused_edit(scene, lang, rng, table, outside, held_out)
             return EmojiEditSample(index, lang, text, scene, None, reason, ("refusal",))

@@ -134,9 +134,8 @@ def world_edits(world: EmojiWorld, outside: Callable[[], Outside]
         scenes = world.cfg.scene_config()
         if stream.group_prob is not None:
             scenes = replace(scenes, group_prob=stream.group_prob)
-        cfg = EmojiEditConfig(
-            stream.seed, stream.combo_prob, stream.refusal_prob, dict(stream.type_weights), stream.order
-        )
+        cfg = EmojiEditConfig(stream.seed, stream.combo_prob, stream.refusal_prob, dict(stream.type_weights),
+                              stream.order, stream.varied_prob)  # fmt: skip
         s = make_edit_sample(index, world.table, outside(), cfg, scenes=scenes)
         return s.instruction, s.before_layout, s.after_layout, s.refusal
 

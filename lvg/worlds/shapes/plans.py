@@ -65,6 +65,11 @@ class PlanDataConfig:
     # reads one a pixel higher). "lines" is drawn by an imagefolder's world (Emoji World); Shapes World's own stream
     # draws "reading"
     edit_order: str = "reading"
+    # the chance that an edit's scene which repeats an object has one copy first differ from the others as an earlier
+    # edit leaves it (Emoji World: the other style or size, lvg.worlds.emoji.edits.vary_twin), so instructions name
+    # objects by style or size as a chain of edits does; drawn by an imagefolder's world (Emoji World). 0 draws
+    # nothing (the stream as before)
+    edit_varied_prob: float = bounded(0.0, 1.0, default=0.0)
     captions: CaptionConfig = field(
         default_factory=lambda: CaptionConfig(relation_pair=0.5, position_multi=0.25, position_single=0.6)
     )
