@@ -165,7 +165,7 @@ for stage in $STAGES; do
             --code-painter "$RUNS/painter-emoji/painter" --image-tokenizer "$RUNS/tokenizer-emoji/image_tokenizer" --reader "$RUNS/reader-emoji/detector" \
             --reading-lm "$RUNS/reading-lm-emoji-relations2/reading_lm" --clip "$RUNS/clip-emoji/clip" \
             --restorer "$RUNS/restorer-emoji-mse/restorer" --world emoji \
-            --temperature 0.3 --dtype float16
+            --temperature 0.3 --label-temperature 1.0 --dtype float16
         cp "$RUNS/emoji-data/ATTRIBUTION.md" "$OUT/ATTRIBUTION.md"
         du -sh "$OUT"
         ;;

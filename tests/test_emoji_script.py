@@ -74,6 +74,8 @@ def test_the_emoji_training_script_runs_its_stages_on_the_fake_cache(tmp_path, m
     pipe = lvg.load_pipeline(tmp_path / "model")
     assert type(pipe.painter).__name__ == "GanPainter" and type(pipe.code_painter).__name__ == "Painter"
     assert type(pipe.restorer).__name__ == "Restorer"  # restore runs it first
+    gen = pipe.generation_config  # labels at 1 (an unasked style is a coin toss), boxes at 0.3
+    assert (gen.temperature, gen.label_temperature) == (0.3, 1.0)
     label = pipe.planner.vocab.layout.labels[0].split(" (")[0]
     image = pipe(f"a {label}", seed=0, allow_unsupported=True).images[0]  # (a 2-step planner may refuse it)
     assert image.size == (64, 64)

@@ -14,8 +14,8 @@ from lvg.sampling import GenerationConfig, GenerationConfigError
 
 def test_defaults_hash_and_equality():
     cfg = GenerationConfig()
-    assert cfg.to_dict() == {"num_images": 1, "guidance_scale": 3.0, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
-                             "painter_temperature": 0.0, "painter_steps": 1, "seed": None, "rerank": 1, "verify": 0, "allow_unsupported": False}  # fmt: skip
+    assert cfg.to_dict() == {"num_images": 1, "guidance_scale": 3.0, "temperature": 1.0, "label_temperature": None,
+                             "top_k": 0, "top_p": 1.0, "painter_temperature": 0.0, "painter_steps": 1, "seed": None, "rerank": 1, "verify": 0, "allow_unsupported": False}  # fmt: skip
     assert GenerationConfig(verify=True).verify == 3 and GenerationConfig(verify=False).verify == 0
     a, b = GenerationConfig(guidance_scale=2, seed=np.int64(5)), GenerationConfig(guidance_scale=2.0, seed=5)
     assert a == b and hash(a) == hash(b) and len({a, b, cfg}) == 2
@@ -30,7 +30,7 @@ def test_defaults_hash_and_equality():
     [("num_images", 0), ("num_images", 65), ("num_images", True), ("num_images", 2.0), ("guidance_scale", -1),
      ("guidance_scale", math.inf), ("guidance_scale", "3"), ("temperature", -0.1), ("temperature", math.nan),
      ("top_k", -1), ("top_k", 1.5), ("top_p", 0), ("top_p", 1.01), ("seed", -1), ("seed", 2**63), ("seed", 1.0),
-     ("painter_temperature", -1), ("painter_temperature", 1e-9), ("painter_steps", 0), ("painter_steps", 65), ("rerank", 0), ("rerank", 17), ("rerank", True), ("verify", -1), ("verify", 17), ("verify", "2"), ("verify", 1.0)],
+     ("painter_temperature", -1), ("painter_temperature", 1e-9), ("label_temperature", -1), ("label_temperature", 1e-9), ("painter_steps", 0), ("painter_steps", 65), ("rerank", 0), ("rerank", 17), ("rerank", True), ("verify", -1), ("verify", 17), ("verify", "2"), ("verify", 1.0)],
 )  # fmt: skip
 def test_bad_values_name_the_field(name, value):
     with pytest.raises(GenerationConfigError, match=name):
@@ -67,8 +67,8 @@ def test_cli_flags_are_generation_config_fields():
     generate, plan = sub.choices["generate"], sub.choices["plan"]
     flags = {o for a in generate._actions for o in a.option_strings}
     assert {f"--{name.replace('_', '-')}" for name in FIELDS} <= flags
-    assert SAMPLING_FIELDS == ("guidance_scale", "temperature", "top_k", "top_p", "painter_temperature",
-                               "painter_steps")  # fmt: skip
+    assert SAMPLING_FIELDS == ("guidance_scale", "temperature", "label_temperature", "top_k", "top_p",
+                               "painter_temperature", "painter_steps")  # fmt: skip
     args = plan.parse_args(
         ["two stars", "--top-k", "3", "--top-p", "0.5", "--temperature", "0", "--guidance-scale", "2"]
     )

@@ -120,6 +120,38 @@ def test_every_sampled_layout_is_valid_and_seeds_vary_it(tiny_planned):
     assert len({x.to_json() for x in layouts}) > 1
 
 
+def test_labels_draw_at_their_own_temperature_and_boxes_at_the_other(tiny_planned, tmp_path):
+    import json
+
+    from lvg.sampling import GenerationConfig, GenerationConfigError
+
+    pipe = load_pipeline(tiny_planned)
+
+    def labels(lay: Layout) -> tuple[str, ...]:
+        return tuple(o.label for o in lay.objects)
+
+    greedy = pipe.plan("two stars", num_images=1, seed=0, temperature=0)[0]
+    boxes_free = pipe.plan("two stars", num_images=16, seed=0, temperature=1.5, label_temperature=0)
+    same_bg = [x for x in boxes_free if x.background == greedy.background]  # (the background: at temperature)
+    assert same_bg and {labels(x)[0] for x in same_bg} == {labels(greedy)[0]}  # the first label: greedy given it
+    assert len({x.to_json() for x in boxes_free}) > 1
+    labels_free = pipe.plan("two stars", num_images=16, seed=0, temperature=0, label_temperature=3.0)
+    by_labels: dict = {}
+    for x in labels_free:  # boxes greedy given the labels: one layout per label sequence
+        by_labels.setdefault(labels(x), set()).add(x.to_json())
+    assert len(by_labels) > 1 and all(len(v) == 1 for v in by_labels.values())
+    one_by_one = pipe.plan("two stars", num_images=16, seed=0, temperature=0, label_temperature=3.0, batch_size=1)
+    assert one_by_one == labels_free  # a row's layout never depends on who shares its batch
+    pipe.generation_config = pipe.generation_config.replace(label_temperature=1.0)
+    saved = json.loads((pipe.save_pretrained(tmp_path / "m") / "model_index.json").read_text())
+    assert saved["generation_config"]["label_temperature"] == 1.0
+    assert "label_temperature" not in json.loads((tiny_planned / "model_index.json").read_text())["generation_config"]
+    with pytest.raises(GenerationConfigError, match="label_temperature"):
+        GenerationConfig(label_temperature=-1.0)
+    with pytest.raises(GenerationConfigError, match="label_temperature must be 0 .greedy. or at least"):
+        GenerationConfig(label_temperature=1e-40)
+
+
 @pytest.mark.parametrize("prompt", ["", "   ", "\x00\x01", "x" * 10_000])
 def test_bad_prompts_give_a_clear_error(tiny_planned, prompt):
     pipe = load_pipeline(tiny_planned)

@@ -85,6 +85,12 @@ def _add_assemble(sub: Subparsers) -> None:
                    "read (default: none, i.e. Shapes World)")  # fmt: skip
     d.add_argument("--guidance-scale", type=float, default=1.0, help="the folder's default guidance (default 1.0)")
     d.add_argument("--temperature", type=float, default=1.0, help="the folder's default temperature (default 1.0)")
+    d.add_argument(
+        "--label-temperature",
+        type=float,
+        default=None,
+        help="the folder's default temperature of its planner's labels (default: --temperature)",
+    )
     _dtype_arg(d)
     d.set_defaults(func=_assemble)
 
@@ -121,8 +127,8 @@ def _assemble(args: argparse.Namespace) -> int:
         editor = planner if same else LayoutPlanner.from_pretrained(args.editor)
     pipe = PlannedPipeline(planner, painter,
                            ImageTokenizer.from_pretrained(args.image_tokenizer), clip,
-                           DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale,
-                                                      temperature=args.temperature), reader,
+                           DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale, temperature=args.temperature,
+                                                      label_temperature=args.label_temperature), reader,
                            editor,
                            GanPainter.from_pretrained(args.gan_painter) if args.gan_painter is not None else None,
                            world=args.world,

@@ -138,20 +138,23 @@ class LayoutPlanner(BasePipeline):
     @torch.inference_mode()
     def plan_tokens(self, text_ids: list[list[int]], seeds: list[int], guidance_scale: float = 1.0,
                     temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                    batch_size: int = 64, candidates: int = 1) -> list[Layout]:  # fmt: skip
+                    batch_size: int = 64, candidates: int = 1,
+                    label_temperature: float | None = None) -> list[Layout]:  # fmt: skip
         """One layout per (prompt ids, seed); row ``i`` draws only from ``seeds[i]``. With ``candidates`` > 1 each
-        row is the likeliest of that many layouts (:meth:`best_rows`)."""
+        row is the likeliest of that many layouts (:meth:`best_rows`). ``label_temperature`` (None: ``temperature``):
+        the labels' own (:func:`~lvg.sampling.layout.generate_layout_tokens`)."""
         if candidates > 1:
             if guidance_scale != 1 or top_k or top_p != 1:
                 raise ValueError("candidates > 1 ranks layouts by the LM's own likelihood: it takes guidance_scale 1, "
                                  f"top_k 0 and top_p 1, got {guidance_scale}, {top_k}, {top_p}")  # fmt: skip
             return [self.layout_tokenizer.decode(r) for r in self.best_rows(text_ids, seeds, candidates, temperature,
-                                                                            batch_size)]  # fmt: skip
+                                                                            batch_size, label_temperature)]  # fmt: skip
         return [self.layout_tokenizer.decode(r) for r in self._rows(text_ids, seeds, guidance_scale, temperature,
-                                                                    top_k, top_p, batch_size)]  # fmt: skip
+                                                                    top_k, top_p, batch_size, label_temperature)]  # fmt: skip
 
     def _rows(self, text_ids: list[list[int]], seeds: list[int], guidance_scale: float, temperature: float,
-              top_k: int, top_p: float, batch_size: int) -> list[list[int]]:  # fmt: skip
+              top_k: int, top_p: float, batch_size: int, label_temperature: float | None = None
+              ) -> list[list[int]]:  # fmt: skip
         """The sampled layout tokens (local ids after ``<layout>``) of each (prompt ids, seed)."""
         rows: list[list[int]] = []
         for s in range(0, len(text_ids), batch_size):
@@ -165,19 +168,19 @@ class LayoutPlanner(BasePipeline):
             rows += generate_layout_tokens(
                 self.lm, ids.to(self.device), mask.to(self.device), self.grammar, self.vocab.layout_offset,
                 guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p,
-                generators=gens, pad_id=self.vocab.pad_id, **kw,
+                generators=gens, pad_id=self.vocab.pad_id, label_temperature=label_temperature, **kw,
             )  # fmt: skip
         return rows
 
     @torch.inference_mode()
     def best_rows(self, text_ids: list[list[int]], seeds: list[int], candidates: int, temperature: float,
-                  batch_size: int = 64) -> list[list[int]]:  # fmt: skip
+                  batch_size: int = 64, label_temperature: float | None = None) -> list[list[int]]:  # fmt: skip
         """Per (prompt ids, seed), the likeliest of ``candidates`` layouts (sample and rank, a beam search's cheap
         cousin): the one drawn at ``temperature`` from the seed, as :meth:`plan_tokens` draws it, and
         ``candidates - 1`` drawn at temperature 1 from seeds derived from it; each scored by its log-probability under
         the LM and the grammar (:func:`~lvg.sampling.layout.layout_logprobs`); ties keep the first."""
         n = len(text_ids)
-        first = self._rows(text_ids, seeds, 1.0, temperature, 0, 1.0, batch_size)
+        first = self._rows(text_ids, seeds, 1.0, temperature, 0, 1.0, batch_size, label_temperature)
         more_ids = [t for t in text_ids for _ in range(candidates - 1)]
         more_seeds = [candidate_seed(x, j) for x in seeds for j in range(1, candidates)]
         more = self._rows(more_ids, more_seeds, 1.0, 1.0, 0, 1.0, batch_size)
@@ -468,7 +471,7 @@ class PlannedPipeline(BasePipeline):
         return pipe
 
     def _index_fields(self) -> dict[str, Any]:
-        gen = {k: v for k, v in self.generation_config.to_dict().items() if k in SAMPLING_FIELDS}
+        gen = {k: v for k, v in self.generation_config.to_dict().items() if k in SAMPLING_FIELDS and v is not None}
         return {"generation_config": gen} | ({"world": self.world} if self.world else {})
 
     # ------------------------------------------------------------------ generation
@@ -518,7 +521,7 @@ class PlannedPipeline(BasePipeline):
         jobs = [t for t in text_ids for _ in range(cfg.num_images)]
         seeds = resolve_seeds(len(jobs), cfg.seed, seeds, generator)
         return self.planner.plan_tokens(jobs, seeds, cfg.guidance_scale, cfg.temperature, cfg.top_k, cfg.top_p,
-                                        batch_size)  # fmt: skip
+                                        batch_size, label_temperature=cfg.label_temperature)  # fmt: skip
 
     @torch.inference_mode()
     def paint(self, layouts: list[Layout], batch_size: int = 64, seeds: list[int] | None = None,
@@ -601,7 +604,8 @@ class PlannedPipeline(BasePipeline):
         cand = [candidate_seed(s, c) for s in seeds for c in range(k)]
         cand_jobs = [i for i in jobs for _ in range(k)]
         layouts = self.planner.plan_tokens([text_ids[i] for i in cand_jobs], cand, cfg.guidance_scale,
-                                           cfg.temperature, cfg.top_k, cfg.top_p, batch_size)  # fmt: skip
+                                           cfg.temperature, cfg.top_k, cfg.top_p, batch_size,
+                                           label_temperature=cfg.label_temperature)  # fmt: skip
         images, codes = self.paint(layouts, batch_size, cand, cfg.painter_temperature, cfg.painter_steps)
         cand_prompts = [prompts[i] for i in cand_jobs]
         if k == 1:
@@ -626,7 +630,8 @@ class PlannedPipeline(BasePipeline):
                 break
             new_seeds = [candidate_seed(seeds[i], cfg.rerank - 1 + t) for i in redo]
             layouts = self.planner.plan_tokens([text_ids[i] for i in redo], new_seeds, cfg.guidance_scale,
-                                               cfg.temperature, cfg.top_k, cfg.top_p, batch_size)  # fmt: skip
+                                               cfg.temperature, cfg.top_k, cfg.top_p, batch_size,
+                                               label_temperature=cfg.label_temperature)  # fmt: skip
             images, codes = self.paint(layouts, batch_size, new_seeds, cfg.painter_temperature, cfg.painter_steps)
             for j, ok in enumerate(self.agrees(images, [out.prompts[i] for i in redo], batch_size)):
                 if ok:

@@ -42,7 +42,7 @@ def check_value(name: str, value: Any, error: type[ValueError] = GenerationConfi
             raise error(f"allow_unsupported must be true or false, got {value!r}")
         return value
     value = RANGES[name].check(name, value, error)
-    if name in ("temperature", "painter_temperature") and 0 < value < MIN_TEMPERATURE:
+    if name in ("temperature", "label_temperature", "painter_temperature") and 0 < value < MIN_TEMPERATURE:
         raise error(f"{name} must be 0 (greedy) or at least {MIN_TEMPERATURE:g} (smaller ones overflow float32), "
                     f"got {value!r}")  # fmt: skip
     return value
@@ -54,6 +54,8 @@ class GenerationConfig:
 
     ``num_images`` per prompt; classifier-free ``guidance_scale`` (1 = off); ``temperature`` (0 = greedy),
     ``top_k`` (0 = off) and ``top_p`` (1 = off) for the image tokens (a planned model: the layout tokens);
+    ``label_temperature``: a planned model's labels (and where its objects end) at this temperature instead (None:
+    ``temperature``);
     ``painter_temperature``: a code painter's per-token sampling temperature (0 = argmax); ``painter_steps``: the
     rounds a masked code painter paints in (MaskGIT; 1 = one step); ``seed`` of the first image (image ``j``
     uses ``seed + j``; None draws one); ``rerank`` CLIP candidates per image (1 = off); ``verify``: how many more
@@ -69,6 +71,11 @@ class GenerationConfig:
                                     help="classifier-free guidance scale, 1 = off")  # fmt: skip
     temperature: float = bounded(0.0, 10.0, default=1.0, note="0 means greedy", sampling=True,
                                  help="sampling temperature, 0 = greedy")  # fmt: skip
+    # a planned model's object labels (and whether another object follows) at their own temperature, its boxes at
+    # ``temperature``: what to draw is content, where is precision (an unasked style is the LM's coin to toss)
+    label_temperature: float | None = bounded(0.0, 10.0, default=None, note="0 means greedy", sampling=True,
+                                              help="a planned model draws each object's label, and whether another "
+                                                   "follows, at this temperature (default: temperature)")  # fmt: skip
     top_k: int = bounded(0, None, default=0, note="0 means off", sampling=True,
                          help="keep the k most likely tokens, 0 = off")  # fmt: skip
     top_p: float = bounded(0.0, 1.0, lo_open=True, default=1.0, note="1 means off", sampling=True,
@@ -91,7 +98,7 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "seed" and value is None:
+            if f.name in ("seed", "label_temperature") and value is None:
                 continue
             object.__setattr__(self, f.name, check_value(f.name, value))
         if self.seed is not None:

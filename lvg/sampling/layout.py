@@ -29,6 +29,26 @@ def constrain(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     return logits.masked_fill(~allowed.to(logits.device), NEG_INF)
 
 
+def sample_by_row(
+    logits: torch.Tensor,
+    generators: list[torch.Generator] | None,
+    which: torch.Tensor,
+    if_true: float,
+    if_false: float,
+    top_k: int,
+    top_p: float,
+) -> torch.Tensor:
+    """Tokens [B] from ``logits`` [B, V]: row i at temperature ``if_true`` where ``which[i]``, else ``if_false``; each
+    row draws from its own generator, as :func:`~lvg.sampling.sample.sample` does."""
+    token = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+    for flag, temperature in ((True, if_true), (False, if_false)):
+        rows = [i for i, x in enumerate(which.tolist()) if x == flag]
+        if rows:
+            gens = None if generators is None else [generators[i] for i in rows]
+            token[rows] = sample(logits[rows], gens, temperature, top_k, top_p)
+    return token
+
+
 @torch.no_grad()
 def generate_layout_tokens(
     model: torch.nn.Module,
@@ -44,11 +64,13 @@ def generate_layout_tokens(
     top_p: float = 1.0,
     generators: list[torch.Generator] | None = None,
     pad_id: int = 0,
+    label_temperature: float | None = None,
 ) -> list[list[int]]:
     """Sample one layout per left-padded prompt ``<bos> text <layout>`` [B, T].
 
     Layout token ``k`` is model id ``offset + k``. Returns the local ids generated after ``<layout>``
-    (up to and including ``</layout>``), one list per row.
+    (up to and including ``</layout>``), one list per row. ``label_temperature`` (None: ``temperature``): the
+    temperature of a step whose allowed tokens hold a label (which object comes next, or the end).
     """
     B = input_ids.shape[0]
     vocab = grammar.tok.vocab_size
@@ -68,8 +90,13 @@ def generate_layout_tokens(
         if guided:
             cond, uncond = lg.chunk(2)
             lg = uncond + guidance_scale * (cond - uncond)
-        lg = constrain(lg, grammar_mask(grammar, out))
-        token = sample(lg, generators, temperature, top_k, top_p)  # [B] local ids
+        allowed = grammar_mask(grammar, out)  # [B, V_layout] bool
+        lg = constrain(lg, allowed)
+        if label_temperature is None or label_temperature == temperature:
+            token = sample(lg, generators, temperature, top_k, top_p)  # [B] local ids
+        else:  # a row about to name its next object (or end) draws at the label temperature, the others at temperature
+            token = sample_by_row(lg, generators, allowed[:, grammar.tok.label_offset : grammar.tok.loc_offset].any(1),
+                                  label_temperature, temperature, top_k, top_p)  # fmt: skip
         for row, t in zip(out, token.tolist()):
             if not row or row[-1] != END:
                 row.append(t)

@@ -56,6 +56,7 @@ if (typeof document !== "undefined") (function () {
     temperature: $("temperature"),
     topK: $("top-k"),
     topP: $("top-p"),
+    labelTemperature: $("label-temperature"),
     painterTemperature: $("painter-temperature"),
     painterSteps: $("painter-steps"),
     allowUnsupported: $("allow-unsupported"),
@@ -284,6 +285,7 @@ if (typeof document !== "undefined") (function () {
         // empty fields send null: the server then uses the served model's own settings
         guidance_scale: numberOr(els.guidance, null, Number),
         temperature: numberOr(els.temperature, null, Number),
+        label_temperature: numberOr(els.labelTemperature, null, Number),
         top_k: numberOr(els.topK, null, Number),
         top_p: numberOr(els.topP, null, Number),
         painter_temperature: numberOr(els.painterTemperature, null, Number),
