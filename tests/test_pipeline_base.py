@@ -233,3 +233,11 @@ def test_one_image_tensor_conversion():
     pixels[0, 0, 0, :4] = torch.tensor([0.5 / 255, 1.5 / 255, 2.5 / 255, 1.0])
     expected = (pixels.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # the decoders' old formula
     assert np.array_equal(tensor_to_arrays(pixels), expected)
+
+
+def test_a_one_stage_pipeline_refuses_the_planned_models_sampling_settings(tiny_pipeline_dir):
+    pipe = Pipeline.from_pretrained(tiny_pipeline_dir)
+    for name, value in (("painter_temperature", 1.0), ("painter_steps", 2), ("label_temperature", 0.5)):
+        with pytest.raises(ValueError, match=f"^{name} .*one-stage pipeline"):  # named, never silently ignored
+            pipe("a red circle", **{name: value})
+    assert pipe("a red circle", seed=0, temperature=0.7, label_temperature=0.7).images  # (the same: nothing to refuse)
