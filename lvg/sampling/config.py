@@ -98,7 +98,7 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("seed", "label_temperature") and value is None:
+            if value is None and f.default is None:  # (seed: drawn; label_temperature: the temperature)
                 continue
             object.__setattr__(self, f.name, check_value(f.name, value))
         if self.seed is not None:

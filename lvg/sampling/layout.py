@@ -13,7 +13,7 @@ import torch
 
 from lvg.sampling.decode import decode_one_token, extend_mask, prefill
 from lvg.sampling.generate import left_pad_concat
-from lvg.sampling.sample import SamplingError, sample
+from lvg.sampling.sample import SamplingError, sample, sample_by_row
 from lvg.tokenizers.layout import END, LayoutGrammar
 
 NEG_INF = float("-inf")
@@ -27,26 +27,6 @@ def grammar_mask(grammar: LayoutGrammar, prefixes: list[list[int]]) -> torch.Ten
 def constrain(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     """Logits [B, V_layout] with -inf where ``allowed`` [B, V_layout] is False."""
     return logits.masked_fill(~allowed.to(logits.device), NEG_INF)
-
-
-def sample_by_row(
-    logits: torch.Tensor,
-    generators: list[torch.Generator] | None,
-    which: torch.Tensor,
-    if_true: float,
-    if_false: float,
-    top_k: int,
-    top_p: float,
-) -> torch.Tensor:
-    """Tokens [B] from ``logits`` [B, V]: row i at temperature ``if_true`` where ``which[i]``, else ``if_false``; each
-    row draws from its own generator, as :func:`~lvg.sampling.sample.sample` does."""
-    token = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
-    for flag, temperature in ((True, if_true), (False, if_false)):
-        rows = [i for i, x in enumerate(which.tolist()) if x == flag]
-        if rows:
-            gens = None if generators is None else [generators[i] for i in rows]
-            token[rows] = sample(logits[rows], gens, temperature, top_k, top_p)
-    return token
 
 
 @torch.no_grad()

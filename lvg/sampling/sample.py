@@ -105,3 +105,17 @@ def sample_unchecked(logits: torch.Tensor, generators: list[torch.Generator] | N
     if temperature == 0:
         return logits.argmax(dim=-1)
     return sample_from_probs(_logits_to_probs(logits, temperature, top_k, top_p), generators)
+
+
+def sample_by_row(logits: torch.Tensor, generators: list[torch.Generator] | None, which: torch.Tensor,
+                  if_true: float, if_false: float, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:  # fmt: skip
+    """Tokens [B] from ``logits`` [B, V]: row i at temperature ``if_true`` where ``which[i]`` (bool [B]), else
+    ``if_false``; each row draws from its own generator, as :func:`sample` does."""
+    token = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+    flags = which.tolist()
+    for flag, temperature in ((True, if_true), (False, if_false)):
+        rows = [i for i, x in enumerate(flags) if x == flag]
+        if rows:
+            token[rows] = sample(logits[rows], None if generators is None else [generators[i] for i in rows],
+                                 temperature, top_k, top_p)  # fmt: skip
+    return token

@@ -154,6 +154,16 @@ def _fits(objs: list[EmojiObj], bg: str, canvas: int) -> EmojiScene | None:
         return None
 
 
+def _other_style(o: EmojiObj, styles_of: dict[str, list[str]]) -> str | None:
+    """The training pool's other style of ``o``'s emoji; None for a style-held-out emoji (its other style is not the
+    world's to draw)."""
+    return next((s for s in styles_of.get(o.emoji, []) if s != o.style), None)
+
+
+def _other_size(size: str) -> str:
+    return "large" if size == "small" else "small"
+
+
 def _placed(objs: list[EmojiObj], i: int, new: EmojiObj, bg: str, canvas: int) -> EmojiScene | None:
     """``objs`` with object ``i`` (``len(objs)``: a new one) as ``new``, its jitter kept where it fits, else centred."""
     for o in (new, replace(new, jitter=(0, 0))):
@@ -197,11 +207,11 @@ def one_edit(scene: EmojiScene, kind: str, lang: str, rng: random.Random, table:
         if ref is None:
             return None
         if kind == "restyle":
-            other = [s for s in styles_of.get(o.emoji, []) if s != o.style]
-            if not other:  # a style-held-out emoji: its other style is not the world's to draw
+            other = _other_style(o, styles_of)
+            if other is None:
                 return None
-            after = _placed(objs, i, replace(o, style=other[0]), bg, canvas)
-            text = t.format(ref=ref, style=w.style(other[0]))
+            after = _placed(objs, i, replace(o, style=other), bg, canvas)
+            text = t.format(ref=ref, style=w.style(other))
         elif kind == "replace":
             emoji = rng.choice([e for e in styles_of if e != o.emoji])
             stated = rng.random() < 0.3
@@ -210,7 +220,7 @@ def one_edit(scene: EmojiScene, kind: str, lang: str, rng: random.Random, table:
             after = _placed(objs, i, replace(o, emoji=emoji, style=style), bg, canvas)
             text = t.format(ref=ref, desc=w.desc(emoji, style if stated else None, None))
         elif kind == "resize":
-            z = "large" if o.size == "small" else "small"
+            z = _other_size(o.size)
             er = ("bigger" if z == "large" else "smaller") if lang == "en" else ("大" if z == "large" else "小")
             after = _placed(objs, i, replace(o, size=z), bg, canvas)
             text = t.format(ref=ref, size=z if lang == "en" else SIZE_ZH[z], er=er)
@@ -267,11 +277,8 @@ def vary_twin(scene: EmojiScene, rng: random.Random, table: ConceptTable) -> Emo
         return scene
     i = rng.choice(twins)
     o = objs[i]
-    other = [s for s in _pool(table)[1].get(o.emoji, []) if s != o.style]
-    if other and rng.random() < 0.5:
-        new = replace(o, style=other[0])
-    else:
-        new = replace(o, size="large" if o.size == "small" else "small")
+    other = _other_style(o, _pool(table)[1])
+    new = replace(o, style=other) if other is not None and rng.random() < 0.5 else replace(o, size=_other_size(o.size))
     return _placed(objs, i, new, scene.bg, scene.canvas) or scene
 
 
