@@ -187,6 +187,29 @@ def test_version_5_tells_a_relation_of_two_like_shapes_from_the_other_object():
     assert with_form > 5
 
 
+def test_dense_scenes_hold_three_or_more_objects_and_leave_the_earlier_streams_as_they_were():
+    """data.dense_prob redraws a share of the scenes until they hold 3-4 objects; at 0 the stream is unchanged."""
+    base = {"seed": 12, "everyday_prob": 0.5, "refusal_prob": 0.35, "analysis_version": 5}
+    plain = [make_plan_sample(i, PlanDataConfig(**base)) for i in range(400)]
+    dense = [make_plan_sample(i, PlanDataConfig(**base, dense_prob=1.0)) for i in range(400)]
+    assert all(len(s.scene.objects) >= 3 for s in dense)
+    assert sum(len(s.scene.objects) >= 3 for s in plain) < 200  # the contract's own share (29%)
+    half = [make_plan_sample(i, PlanDataConfig(**base, dense_prob=0.3)) for i in range(1000)]
+    assert 400 < sum(len(s.scene.objects) >= 3 for s in half) < 620  # 0.3 + 0.7 * 0.29 = 50%
+    assert _stream_hash(PlanDataConfig(seed=7, everyday_prob=0.5, refusal_prob=0.3, analysis_version=4,
+                                       dense_prob=0.0)) == GOLDEN_V4  # fmt: skip
+    assert list(_meaning_kept(PlanDataConfig(**base, dense_prob=1.0), 300))  # dense rows still mean their spec
+    with pytest.raises(ValueError, match="dense_prob"):
+        PlanDataConfig(dense_prob=1.5)
+    from lvg.train.config import load_config
+    from lvg.train.planner import PlannerTask, PlannerTrainingConfig
+
+    with pytest.raises(ValueError, match="dense_prob 0.3: it redraws Shapes World's own scenes"):
+        PlannerTask(
+            load_config(PlannerTrainingConfig, None, ["imagefolder=no-such-folder", "data.dense_prob=0.3"]), None
+        )
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_version_4_refusal_phrases_name_their_reason(lang):
     rng = random.Random(3)
