@@ -23,7 +23,9 @@ sampling):
   refused fewer of its outside prompts decided round 6's refusal share, so its outside figures are not independent of
   round 6); set 6 (80 per language) was written by a fourth writer who saw the same two files, before round 7
   trained, and was not read before the rounds were measured on it; set 7 (80 per language) was written by a fifth
-  writer who saw the same two files, on 2026-12-07, after round 7 shipped (no round has trained since). Right = accepted and the planned layout (seed 0,
+  writer who saw the same two files, on 2026-12-07, after round 7 shipped; set 8 (80 per language) by a sixth such
+  writer, on 2026-12-07, before round 8 was measured (never read while any round's data was written, and never used
+  to choose a round: round 8 was chosen on sets 1-7). Right = accepted and the planned layout (seed 0,
   the model's own sampling settings) satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise
   (targets: >= 90% right, 0 wrong).
 - **outside the world** (set ``outside``, written by hand, sets 1-4 as above): words outside the world (mostly
@@ -160,7 +162,9 @@ failures shaped the second, third and fourth rounds' data, so they are not indep
 per language each, written by writers who saw only the world contract and the caption parser, set 5 before the
 fourth round trained, set 6 before the seventh, neither read while the data was written: the honest figures, set
 5's outside prompts less so, as its share refused decided the sixth round's refusal share; set 7, by a fifth such
-writer after the seventh round shipped, measures the shipped planner on prompts no round has seen), the public
+writer after the seventh round shipped, was run before the eighth was chosen (on sets 1-7, by a rule fixed before it
+trained); set 8, by a sixth such writer before the eighth round was measured and never used to choose it, measures
+the shipped planner on prompts no round has seen or been chosen by), the public
 benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
 prompts from a seed no training stream uses. Targets: in-world accepted >= 99.5%; everyday >= 90% right and 0
 wrong; outside refused >= 95%.

@@ -48,6 +48,7 @@ SHRINK = {  # config file -> changes (nested dicts merge into the real config's 
     "planner-shapes-analysis5.yaml": {"eval": {"prompts_per_category": 0}},
     "planner-shapes-analysis6.yaml": {"eval": {"prompts_per_category": 0}},
     "planner-shapes-analysis7.yaml": {"eval": {"prompts_per_category": 0}},
+    "planner-shapes-analysis8.yaml": {"eval": {"prompts_per_category": 0}},
     "reading-lm-shapes-offgrid.yaml": {"eval_captions": 0, "eval_questions": 0},
     "editor-shapes.yaml": {},
     "editor-shapes-swap.yaml": {},
