@@ -106,7 +106,7 @@ assemble() {  # assemble PLANNER READING_LM [OPTIONS...]: $OUT (fp16) from them 
         --code-painter "$RUNS/painter-shapes/painter" \
         --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
         --reader "$RUNS/reader-shapes/detector" --reading-lm "$reading_lm" \
-        --temperature 0.3 --dtype float16 "$@"
+        --temperature 0.3 --refusal-threshold 0.3 --dtype float16 "$@"
 }
 wait_lms() {
     [ -z "$lms_pid" ] && return

@@ -15,6 +15,7 @@ from lvg.sampling import GenerationConfig, GenerationConfigError
 def test_defaults_hash_and_equality():
     cfg = GenerationConfig()
     assert cfg.to_dict() == {"num_images": 1, "guidance_scale": 3.0, "temperature": 1.0, "label_temperature": None,
+                             "refusal_threshold": None,
                              "top_k": 0, "top_p": 1.0, "painter_temperature": 0.0, "painter_steps": 1, "seed": None, "rerank": 1, "verify": 0, "allow_unsupported": False}  # fmt: skip
     assert GenerationConfig(verify=True).verify == 3 and GenerationConfig(verify=False).verify == 0
     a, b = GenerationConfig(guidance_scale=2, seed=np.int64(5)), GenerationConfig(guidance_scale=2.0, seed=5)
@@ -67,8 +68,8 @@ def test_cli_flags_are_generation_config_fields():
     generate, plan = sub.choices["generate"], sub.choices["plan"]
     flags = {o for a in generate._actions for o in a.option_strings}
     assert {f"--{name.replace('_', '-')}" for name in FIELDS} <= flags
-    assert SAMPLING_FIELDS == ("guidance_scale", "temperature", "label_temperature", "top_k", "top_p",
-                               "painter_temperature", "painter_steps")  # fmt: skip
+    assert SAMPLING_FIELDS == ("guidance_scale", "temperature", "label_temperature", "refusal_threshold", "top_k",
+                               "top_p", "painter_temperature", "painter_steps")  # fmt: skip
     args = plan.parse_args(
         ["two stars", "--top-k", "3", "--top-p", "0.5", "--temperature", "0", "--guidance-scale", "2"]
     )
@@ -85,9 +86,9 @@ def test_server_schema_fields_are_generation_config_fields():
     assert props["allow_unsupported"]["type"] == "boolean" and props["allow_unsupported"]["default"] is False
     for name in set(FIELDS) - NOT_SERVED - {"num_images", "allow_unsupported"}:  # bounds from the one declaration
         number = next(t for t in props[name]["anyOf"] if t.get("type") in ("integer", "number"))
-        bounds = {k: number[k] for k in ("minimum", "exclusiveMinimum", "maximum") if k in number}
+        bounds = {k: number[k] for k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum") if k in number}
         want = {
-            {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum"}[k]: v
+            {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}[k]: v
             for k, v in RANGES[name].pydantic().items()
         }
         assert bounds == want, name

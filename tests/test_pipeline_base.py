@@ -237,7 +237,8 @@ def test_one_image_tensor_conversion():
 
 def test_a_one_stage_pipeline_refuses_the_planned_models_sampling_settings(tiny_pipeline_dir):
     pipe = Pipeline.from_pretrained(tiny_pipeline_dir)
-    for name, value in (("painter_temperature", 1.0), ("painter_steps", 2), ("label_temperature", 0.5)):
+    for name, value in (("painter_temperature", 1.0), ("painter_steps", 2), ("label_temperature", 0.5),
+                        ("refusal_threshold", 0.3)):  # fmt: skip
         with pytest.raises(ValueError, match=f"^{name} .*one-stage pipeline"):  # named, never silently ignored
             pipe("a red circle", **{name: value})
     assert pipe("a red circle", seed=0, temperature=0.7, label_temperature=0.7).images  # (the same: nothing to refuse)

@@ -304,6 +304,48 @@ def test_the_planner_refuses_with_a_reason_and_draws_with_allow_unsupported(refu
     assert out.unsupported == [None, None, "contradiction", "contradiction"] and len(out.images) == 4
 
 
+def test_a_lower_refusal_threshold_refuses_what_the_planner_is_less_sure_of(refusing_model, tmp_path):
+    """refusal_threshold: a prompt is refused when the planner's refusal probability is above it (default 0.5);
+    the model folder may carry its own (model_index.json, written only when set), and a call may override it."""
+    from lvg.pipelines.planned import PlannedPipeline, UnsupportedPromptError
+    from lvg.sampling.config import GenerationConfigError
+
+    pipe = PlannedPipeline.from_pretrained(refusing_model)
+    prompts = [*ROWS, "a blue square", "two red circles", "a red dragon", "red", "a circle", "a huge square"]
+    ids = pipe.planner.tokenize(prompts)
+    probs = pipe.planner.refusal_probabilities(ids)
+    assert [why for p, why in probs[: len(ROWS)] if p > 0.5] == [r for r in ROWS.values() if r]
+    assert pipe.planner.refusals(ids) == [why if p > 0.5 else None for p, why in probs]
+    cuts = sorted({p for p, _ in probs})
+    assert len(cuts) > 5
+    for lo, hi in zip(cuts, cuts[1:], strict=False):  # every threshold between two prompts' probabilities
+        t = (lo + hi) / 2
+        if not 0 < t < 1:
+            continue
+        want = [why if p > t else None for p, why in probs]
+        assert pipe.planner.refusals(ids, threshold=t) == want
+        assert [e and e.reason for e in pipe.analyse(prompts, refusal_threshold=t)] == want
+    p_circle = probs[0][0]  # "a red circle": drawn at the default, refused below its probability
+    assert pipe("a red circle", seed=0).images
+    with pytest.raises(UnsupportedPromptError):
+        pipe("a red circle", seed=0, refusal_threshold=p_circle / 2)
+    assert pipe("a red circle", seed=0, refusal_threshold=p_circle / 2, allow_unsupported=True).unsupported != [None]
+    pipe.generation_config = pipe.generation_config.replace(refusal_threshold=p_circle / 2)  # the folder's own
+    pipe.save_pretrained(tmp_path / "strict")
+    assert (
+        json.loads((tmp_path / "strict" / "model_index.json").read_text())["generation_config"]["refusal_threshold"]
+        == p_circle / 2
+    )
+    strict = PlannedPipeline.from_pretrained(tmp_path / "strict")
+    assert strict.analyse("a red circle")[0] is not None and strict.analyse("a red circle", refusal_threshold=0.5) == [
+        None
+    ]
+    assert "refusal_threshold" not in json.loads((refusing_model / "model_index.json").read_text())["generation_config"]
+    for bad in (0, 1, 1.5, "0.3"):
+        with pytest.raises(GenerationConfigError, match="refusal_threshold"):
+            pipe.plan("a red circle", refusal_threshold=bad)
+
+
 def test_the_cli_exits_with_the_reason_in_one_line(refusing_model, tmp_path, capsys):
     rc = main(["generate", "a golden dragon", "-o", str(tmp_path / "x.png"), "--model", str(refusing_model)])
     err = capsys.readouterr().err.strip()

@@ -118,6 +118,15 @@ def test_the_training_script_runs_every_stage_from_a_fresh_checkout(tmp_path):
     assert json.loads((repo / "runs" / "tokenizer-shapes-32x32" / "eval.json").read_text(encoding="utf-8"))
     index = json.loads((tmp_path / "model" / "model_index.json").read_text(encoding="utf-8"))
     assert index["_class_name"] == "PlannedPipeline"
+    gen = index["generation_config"]  # the shipped folder's own sampling settings
+    assert (
+        (gen["temperature"], gen["refusal_threshold"])
+        == (0.3, 0.3)
+        == tuple(
+            json.loads((ROOT / "models" / "shapes-default" / "model_index.json").read_text())["generation_config"][k]
+            for k in ("temperature", "refusal_threshold")
+        )
+    )
     # the assembled folder loads strictly and generates (with the tiny models, any picture will do)
     pipe = lvg.load_pipeline(tmp_path / "model")
     assert pipe("two red circles", seed=0, allow_unsupported=True).images[0].size == (64, 64)

@@ -91,6 +91,13 @@ def _add_assemble(sub: Subparsers) -> None:
         default=None,
         help="the folder's default temperature of its planner's labels (default: --temperature)",
     )
+    d.add_argument(
+        "--refusal-threshold",
+        type=float,
+        default=None,
+        help="the folder's default refusal threshold: its planner refuses a prompt when it gives refusing more than "
+        "this probability (default: 0.5)",
+    )
     _dtype_arg(d)
     d.set_defaults(func=_assemble)
 
@@ -128,7 +135,8 @@ def _assemble(args: argparse.Namespace) -> int:
     pipe = PlannedPipeline(planner, painter,
                            ImageTokenizer.from_pretrained(args.image_tokenizer), clip,
                            DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale, temperature=args.temperature,
-                                                      label_temperature=args.label_temperature), reader,
+                                                      label_temperature=args.label_temperature,
+                                                      refusal_threshold=args.refusal_threshold), reader,
                            editor,
                            GanPainter.from_pretrained(args.gan_painter) if args.gan_painter is not None else None,
                            world=args.world,

@@ -146,6 +146,9 @@ class Pipeline(BasePipeline):
         if cfg.label_temperature is not None and cfg.label_temperature != cfg.temperature:
             raise ValueError("label_temperature samples a planned model's layout labels; this one-stage pipeline "
                              "writes no layout (its LM writes the image codes: use temperature)")  # fmt: skip
+        if cfg.refusal_threshold is not None:
+            raise ValueError("refusal_threshold sets when a planned model's planner refuses a prompt; this one-stage "
+                             "pipeline has no planner and refuses nothing: leave it unset")  # fmt: skip
         if cfg.painter_steps != 1:
             raise ValueError("painter_steps sets a planned model's masked code painter's rounds; this one-stage "
                              "pipeline has no painter: leave it at 1")  # fmt: skip

@@ -42,7 +42,7 @@ from lvg.pipelines.utils import (
     resolve_seeds,
     tensor_to_images,
 )
-from lvg.sampling.config import SAMPLING_FIELDS, GenerationConfig
+from lvg.sampling.config import REFUSAL_THRESHOLD, SAMPLING_FIELDS, GenerationConfig, check_value
 from lvg.sampling.decode import prefill
 from lvg.sampling.layout import generate_layout_tokens, layout_logprobs
 from lvg.tokenizers.image import ImageTokenizer
@@ -199,25 +199,31 @@ class LayoutPlanner(BasePipeline):
         return best
 
     @torch.inference_mode()
-    def refusals(self, text_ids: list[list[int]], batch_size: int = 64) -> list[str | None]:
-        """Whether the planner refuses each prompt, and why: the probability of the refusal tokens at the layout's
-        first token, against the backgrounds (the only other tokens allowed there), above one half -> the likeliest
-        refusal; None -> it draws the prompt. One forward pass, no sampling: the same for every seed. A planner
-        whose vocabulary has no refusals (trained before prompt analysis) draws everything."""
+    def refusal_probabilities(self, text_ids: list[list[int]], batch_size: int = 64) -> list[tuple[float, str | None]]:
+        """Per prompt, the probability the planner gives refusing it (the refusal tokens at the layout's first token,
+        against the backgrounds, the only other tokens allowed there) and the likeliest refusal; ``(0.0, None)`` for
+        a planner whose vocabulary has no refusals (trained before prompt analysis). One forward pass, no sampling."""
         tok = self.layout_tokenizer
         reasons = tok.config.refusals
         if not reasons:
-            return [None] * len(text_ids)
+            return [(0.0, None)] * len(text_ids)
         first = [*range(tok.bg_offset, tok.label_offset), *tok.refusal_ids()]
         first_ids = torch.tensor(first, device=self.device) + self.vocab.layout_offset
         n_bg = tok.label_offset - tok.bg_offset
-        out: list[str | None] = []
+        out: list[tuple[float, str | None]] = []
         for s in range(0, len(text_ids), batch_size):
             ids, mask = plan_prefix(text_ids[s : s + batch_size], self.vocab)
             logits = prefill(self.lm, ids.to(self.device), mask.to(self.device))[0]  # [b, V]
             refuse = logits[:, first_ids].float().softmax(-1)[:, n_bg:]  # [b, R]
-            out += [reasons[int(p.argmax())] if float(p.sum()) > 0.5 else None for p in refuse]
+            out += [(float(p.sum()), reasons[int(p.argmax())]) for p in refuse]
         return out
+
+    def refusals(self, text_ids: list[list[int]], batch_size: int = 64,
+                 threshold: float | None = None) -> list[str | None]:  # fmt: skip
+        """Whether the planner refuses each prompt, and why: its :meth:`refusal_probabilities` above ``threshold``
+        (None: one half) -> the likeliest refusal; None -> it draws the prompt. The same for every seed."""
+        threshold = REFUSAL_THRESHOLD if threshold is None else check_value("refusal_threshold", threshold)
+        return [why if p > threshold else None for p, why in self.refusal_probabilities(text_ids, batch_size)]
 
     def _save_extra(self, path: Path) -> None:
         write_plan_vocab(path, self.vocab)
@@ -476,12 +482,16 @@ class PlannedPipeline(BasePipeline):
 
     # ------------------------------------------------------------------ generation
 
-    def analyse(self, prompt: str | list[str], batch_size: int = 64) -> list[UnsupportedPromptError | None]:
+    def analyse(self, prompt: str | list[str], batch_size: int = 64,
+                refusal_threshold: float | None = None) -> list[UnsupportedPromptError | None]:  # fmt: skip
         """What the planner makes of each prompt before drawing: None where it draws it, else the
         :class:`UnsupportedPromptError` it refuses it with (``.reason``: ``unknown`` words, ``count``,
-        ``contradiction``, ``zero``). Deterministic: one forward pass per prompt."""
+        ``contradiction``, ``zero``). Deterministic: one forward pass per prompt. ``refusal_threshold`` (None: the
+        model's own, ``generation_config.refusal_threshold``) as for generation."""
         prompts = prompt_list(prompt, batch_size)
-        reasons = self.planner.refusals(self.planner.tokenize(prompts), batch_size)
+        if refusal_threshold is None:
+            refusal_threshold = self.generation_config.refusal_threshold
+        reasons = self.planner.refusals(self.planner.tokenize(prompts), batch_size, refusal_threshold)
         return [None if r is None else self._refused(p, r) for p, r in zip(prompts, reasons, strict=True)]
 
     def _refused(self, prompt: str, reason: str) -> UnsupportedPromptError:
@@ -500,7 +510,7 @@ class PlannedPipeline(BasePipeline):
     def _supported(self, prompts: list[str], text_ids: list[list[int]], cfg: GenerationConfig,
                    batch_size: int) -> list[str | None]:  # fmt: skip
         """Each prompt's refusal (None: drawn); without ``cfg.allow_unsupported`` the first refusal is raised."""
-        reasons = self.planner.refusals(text_ids, batch_size)
+        reasons = self.planner.refusals(text_ids, batch_size, cfg.refusal_threshold)
         if not cfg.allow_unsupported:
             for p, r in zip(prompts, reasons, strict=True):
                 if r is not None:

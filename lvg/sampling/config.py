@@ -25,6 +25,7 @@ MAX_IMAGES_PER_PROMPT = 64
 MAX_RERANK = 16  # most candidates generated per returned image
 MAX_SEED = 2**63 - 1
 DEFAULT_VERIFY_TRIES = 3  # what verify=True means
+REFUSAL_THRESHOLD = 0.5  # what refusal_threshold None means: refuse when refusing is the likelier
 MIN_TEMPERATURE = 1e-6  # below it (but above 0) logits / temperature overflows float32 and sampling draws garbage
 
 
@@ -55,7 +56,8 @@ class GenerationConfig:
     ``num_images`` per prompt; classifier-free ``guidance_scale`` (1 = off); ``temperature`` (0 = greedy),
     ``top_k`` (0 = off) and ``top_p`` (1 = off) for the image tokens (a planned model: the layout tokens);
     ``label_temperature``: a planned model's labels (and where its objects end) at this temperature instead (None:
-    ``temperature``);
+    ``temperature``); ``refusal_threshold``: a planned model refuses a prompt whose refusal probability is above
+    it (None: 0.5);
     ``painter_temperature``: a code painter's per-token sampling temperature (0 = argmax); ``painter_steps``: the
     rounds a masked code painter paints in (MaskGIT; 1 = one step); ``seed`` of the first image (image ``j``
     uses ``seed + j``; None draws one); ``rerank`` CLIP candidates per image (1 = off); ``verify``: how many more
@@ -76,6 +78,13 @@ class GenerationConfig:
     label_temperature: float | None = bounded(0.0, 10.0, default=None, note="0 means greedy", sampling=True,
                                               help="a planned model draws each object's label, and whether another "
                                                    "follows, at this temperature (default: temperature)")  # fmt: skip
+    # a planned model refuses a prompt when the probability its planner gives the refusals (against drawing) at the
+    # layout's first token is above this (None: one half, the likelier of the two); lower refuses more of what it
+    # is unsure of, at the cost of some prompts it would have drawn
+    refusal_threshold: float | None = bounded(0.0, 1.0, lo_open=True, hi_open=True, default=None,
+                                              note="default 0.5", sampling=True,
+                                              help="a planned model refuses a prompt when its planner gives refusing "
+                                                   "more than this probability (default 0.5)")  # fmt: skip
     top_k: int = bounded(0, None, default=0, note="0 means off", sampling=True,
                          help="keep the k most likely tokens, 0 = off")  # fmt: skip
     top_p: float = bounded(0.0, 1.0, lo_open=True, default=1.0, note="1 means off", sampling=True,
@@ -98,7 +107,7 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is None and f.default is None:  # (seed: drawn; label_temperature: the temperature)
+            if value is None and f.default is None:  # (seed: drawn; label_temperature: the temperature; ...)
                 continue
             object.__setattr__(self, f.name, check_value(f.name, value))
         if self.seed is not None:
