@@ -51,6 +51,7 @@ from _report import write_section
 from lvg import load_pipeline
 from lvg.data.layout import LayoutError
 from lvg.resources import benchmark_prompts_file
+from lvg.sampling.config import REFUSAL_THRESHOLD
 from lvg.worlds.shapes.analysis import refusal_variant
 from lvg.worlds.shapes.benchmark import load_prompts
 from lvg.worlds.shapes.captions import describe, spec_to_text
@@ -155,7 +156,7 @@ def main() -> None:
             f"""## Prompt analysis: draw, understand, or refuse (`python benchmarks/prompt_analysis.py`)
 
 Model: `{args.model or "models/shapes-default"}`. The planner's decision before drawing (`PlannedPipeline.analyse`,
-one forward pass, at the folder's own `refusal_threshold`, {pipe.generation_config.refusal_threshold or 0.5}); "everyday" prompts also planned once (seed 0) and checked against what they mean. Sets:
+one forward pass, at the folder's own `refusal_threshold`, {pipe.generation_config.refusal_threshold or REFUSAL_THRESHOLD}); "everyday" prompts also planned once (seed 0) and checked against what they mean. Sets:
 `benchmarks/prompt_analysis.jsonl` (hand-written; set 1 before the first training, then words of some of its
 failures were added to the training lexicon, so it is no longer independent; sets 2, 3 and 4 after that, and their
 failures shaped the second, third and fourth rounds' data, so they are not independent of them; sets 5 and 6, 80

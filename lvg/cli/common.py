@@ -38,16 +38,18 @@ def warn_unsupported(prompts: list[str], reasons: list[str | None]) -> None:
                   file=sys.stderr)  # fmt: skip
 
 
-def sampling_args(d: argparse.ArgumentParser) -> None:
+def sampling_args(d: argparse.ArgumentParser, default: str = "the model's own", batch_size: bool = True) -> None:
     """``--guidance-scale``, ``--temperature``, ``--top-k``, ``--top-p``: one flag per sampling setting of
-    :class:`~lvg.sampling.GenerationConfig` (its help text and type declared there), default the model's own."""
+    :class:`~lvg.sampling.GenerationConfig` (its help text and type declared there), unset by default (``default``
+    says what stands in), and ``--batch-size`` unless ``batch_size`` is False."""
     from lvg.ranges import field_help
     from lvg.sampling.config import RANGES, SAMPLING_FIELDS, GenerationConfig
 
     for name in SAMPLING_FIELDS:
         d.add_argument(f"--{name.replace('_', '-')}", type=int if RANGES[name].integer else float, default=None,
-                       help=f"{field_help(GenerationConfig, name)} (default: the model's own)")  # fmt: skip
-    d.add_argument("--batch-size", type=int, default=32, help="images generated per forward batch (default 32)")
+                       help=f"{field_help(GenerationConfig, name)} (default: {default})")  # fmt: skip
+    if batch_size:
+        d.add_argument("--batch-size", type=int, default=32, help="images generated per forward batch (default 32)")
 
 
 def generation_config(args: argparse.Namespace, num_images: int = 1, base=None):  # -> GenerationConfig
@@ -58,7 +60,8 @@ def generation_config(args: argparse.Namespace, num_images: int = 1, base=None):
 
     given = {k: getattr(args, k) for k in SAMPLING_FIELDS if getattr(args, k) is not None}
     try:
-        return GenerationConfig.from_kwargs(base, num_images=num_images, seed=args.seed, rerank=args.rerank,
+        return GenerationConfig.from_kwargs(base, num_images=num_images, seed=getattr(args, "seed", None),
+                                            rerank=getattr(args, "rerank", 1),
                                             verify=getattr(args, "verify", 0),
                                             allow_unsupported=getattr(args, "allow_unsupported", False),
                                             **given)  # fmt: skip

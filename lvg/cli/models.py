@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import Subparsers, load_pipeline
+from .common import Subparsers, generation_config, load_pipeline, sampling_args
 
 
 def _dtype_arg(d: argparse.ArgumentParser) -> None:
@@ -83,21 +83,9 @@ def _add_assemble(sub: Subparsers) -> None:
                    help="the world the components were trained on, written to model_index.json (e.g. emoji): its "
                    "referee checks verify and the closed loop, and its grammar names the words a refusal cannot "
                    "read (default: none, i.e. Shapes World)")  # fmt: skip
-    d.add_argument("--guidance-scale", type=float, default=1.0, help="the folder's default guidance (default 1.0)")
-    d.add_argument("--temperature", type=float, default=1.0, help="the folder's default temperature (default 1.0)")
-    d.add_argument(
-        "--label-temperature",
-        type=float,
-        default=None,
-        help="the folder's default temperature of its planner's labels (default: --temperature)",
-    )
-    d.add_argument(
-        "--refusal-threshold",
-        type=float,
-        default=None,
-        help="the folder's default refusal threshold: its planner refuses a prompt when it gives refusing more than "
-        "this probability (default: 0.5)",
-    )
+    # the folder's own sampling defaults, written to model_index.json (unset: lvg's planned defaults, guidance 1 and
+    # temperature 1 among them)
+    sampling_args(d, default="lvg's planned default", batch_size=False)
     _dtype_arg(d)
     d.set_defaults(func=_assemble)
 
@@ -113,6 +101,7 @@ def _assemble(args: argparse.Namespace) -> int:
 
     if (args.reader is None) != (args.reading_lm is None):
         raise ValueError("give both --reader and --reading-lm (or neither)")
+    gen = generation_config(args, base=DEFAULT_GENERATION)  # bad flags fail before anything loads
     clip = ShapesClip.from_pretrained(args.clip) if args.clip is not None else None
     painter = component_class(args.painter_class, "--painter-class").from_pretrained(args.painter)
     planner = LayoutPlanner.from_pretrained(args.planner)
@@ -134,9 +123,7 @@ def _assemble(args: argparse.Namespace) -> int:
         editor = planner if same else LayoutPlanner.from_pretrained(args.editor)
     pipe = PlannedPipeline(planner, painter,
                            ImageTokenizer.from_pretrained(args.image_tokenizer), clip,
-                           DEFAULT_GENERATION.replace(guidance_scale=args.guidance_scale, temperature=args.temperature,
-                                                      label_temperature=args.label_temperature,
-                                                      refusal_threshold=args.refusal_threshold), reader,
+                           gen, reader,
                            editor,
                            GanPainter.from_pretrained(args.gan_painter) if args.gan_painter is not None else None,
                            world=args.world,
