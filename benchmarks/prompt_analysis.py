@@ -24,8 +24,10 @@ sampling):
   round 6); set 6 (80 per language) was written by a fourth writer who saw the same two files, before round 7
   trained, and was not read before the rounds were measured on it; set 7 (80 per language) was written by a fifth
   writer who saw the same two files, on 2026-12-07, after round 7 shipped; set 8 (80 per language) by a sixth such
-  writer, on 2026-12-07, before round 8 was measured (never read while any round's data was written, and never used
-  to choose a round: round 8 was chosen on sets 1-7). Right = accepted and the planned layout (seed 0,
+  writer, on 2026-12-07, before round 8 was measured (never used to choose a round: round 8 was chosen on sets 1-7;
+  its failures were read on 2026-12-08 while round 9's binding rows were written, so it is not independent of round
+  9); set 9 (80 per language) by a seventh such writer, on 2026-12-08, before any round-9 candidate was measured,
+  never read while data was written and never used to choose. Right = accepted and the planned layout (seed 0,
   the model's own sampling settings) satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise
   (targets: >= 90% right, 0 wrong).
 - **outside the world** (set ``outside``, written by hand, sets 1-4 as above): words outside the world (mostly
@@ -164,8 +166,10 @@ per language each, written by writers who saw only the world contract and the ca
 fourth round trained, set 6 before the seventh, neither read while the data was written: the honest figures, set
 5's outside prompts less so, as its share refused decided the sixth round's refusal share; set 7, by a fifth such
 writer after the seventh round shipped, was run before the eighth was chosen (on sets 1-7, by a rule fixed before it
-trained); set 8, by a sixth such writer before the eighth round was measured and never used to choose it, measures
-the shipped planner on prompts no round has seen or been chosen by), the public
+trained); set 8, by a sixth such writer before the eighth round was measured, chose nothing, but its failures were
+read while the ninth round's data was written; set 9, by a seventh such writer before any ninth-round candidate was
+measured, was never read for data or choice: it measures the shipped planner on prompts no round has seen or been
+chosen by), the public
 benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
 prompts from a seed no training stream uses. Targets: in-world accepted >= 99.5%; everyday >= 90% right and 0
 wrong; outside refused >= 95%.

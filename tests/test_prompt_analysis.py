@@ -204,7 +204,7 @@ def test_dense_scenes_hold_three_or_more_objects_and_leave_the_earlier_streams_a
     from lvg.train.config import load_config
     from lvg.train.planner import PlannerTask, PlannerTrainingConfig
 
-    with pytest.raises(ValueError, match="dense_prob 0.3: it redraws Shapes World's own scenes"):
+    with pytest.raises(ValueError, match="dense_prob 0.3: it draws Shapes World's own scenes"):
         PlannerTask(
             load_config(PlannerTrainingConfig, None, ["imagefolder=no-such-folder", "data.dense_prob=0.3"]), None
         )
@@ -445,3 +445,44 @@ def test_the_hand_written_prompt_sets_are_well_formed_and_mean_what_the_grammar_
             assert parse_caption(r["means"]), r["id"]
         else:
             assert r["reason"] in REFUSAL_REASONS, r["id"]
+
+
+def test_binding_rows_mean_their_spec_and_leave_the_earlier_streams_as_they_were(monkeypatch):
+    """data.binding_prob draws scenes bound by one-each or shared attributes, said as people say them (every kind,
+    both languages); each row means its spec, and at 0 the stream is unchanged."""
+    from lvg.worlds.shapes.binding import KINDS, binding_sample
+
+    base = {"seed": 12, "everyday_prob": 0.5, "refusal_prob": 0.35, "analysis_version": 5, "dense_prob": 0.3}
+    rows = list(_meaning_kept(PlanDataConfig(**base, binding_prob=1.0), 400))
+    assert len(rows) == 400 and {s.lang for s in rows} == {"en", "zh"}
+    assert all(len(s.scene.objects) >= 2 for s in rows)
+    one_each = [s for s in rows if len({g["shape"] for g in s.spec["groups"]}) == 1 and len(s.spec["groups"]) >= 2]
+    shared = [s for s in rows if len({g.get("color") for g in s.spec["groups"]}) == 1 and len(s.spec["groups"]) >= 2]
+    assert len(one_each) > 100 and len(shared) > 60
+    assert _stream_hash(PlanDataConfig(seed=7, everyday_prob=0.5, refusal_prob=0.3, analysis_version=4,
+                                       binding_prob=0.0)) == GOLDEN_V4  # fmt: skip
+    import lvg.worlds.shapes.plans as plans
+
+    drawn = []
+    monkeypatch.setattr(plans, "binding_sample", lambda lang, rng: drawn.append(1) or binding_sample(lang, rng))
+    for i in range(1000):
+        make_plan_sample(i, PlanDataConfig(**base, binding_prob=0.2))
+    assert 150 < len(drawn) < 250  # a fifth of the rows
+    rng = random.Random(0)
+    for kind, draw in KINDS.items():  # every kind in both languages keeps each group's attributes
+        for lang in ("en", "zh"):
+            for _ in range(50):
+                gs, text = draw(lang, rng)
+                assert text and all(g["shape"] and g["count"] >= 1 for g in gs), (kind, text)
+    for _ in range(300):
+        scene, text, spec = binding_sample(rng.choice(["en", "zh"]), rng)
+        assert scene_satisfies(scene, spec), (text, spec)
+    with pytest.raises(ValueError, match="binding_prob"):
+        PlanDataConfig(binding_prob=-0.1)
+    from lvg.train.config import load_config
+    from lvg.train.planner import PlannerTask, PlannerTrainingConfig
+
+    with pytest.raises(ValueError, match="binding_prob 0.2: it draws Shapes World's own scenes"):
+        PlannerTask(
+            load_config(PlannerTrainingConfig, None, ["imagefolder=no-such-folder", "data.binding_prob=0.2"]), None
+        )

@@ -188,9 +188,10 @@ class PlannerTask(Task):
         if cfg.world is not None and not cfg.imagefolder:
             raise ValueError("world names the refusals or edits of an imagefolder's planner: give imagefolder too")
         if cfg.imagefolder:  # layouts and prompts from metadata.jsonl (no images needed); val_fraction held out
-            if cfg.data.dense_prob > 0:
-                raise ValueError(f"data.dense_prob {cfg.data.dense_prob}: it redraws Shapes World's own scenes; an "
-                                 "imagefolder's rows are its own (leave it at 0)")  # fmt: skip
+            for name in ("dense_prob", "binding_prob"):
+                if getattr(cfg.data, name) > 0:
+                    raise ValueError(f"data.{name} {getattr(cfg.data, name)}: it draws Shapes World's own scenes; an "
+                                     "imagefolder's rows are its own (leave it at 0)")  # fmt: skip
             self.folder = Folder(cfg.imagefolder, cfg.val_fraction, layouts=True, images=False)
             self.rows = folder_samples(self.folder.train)  # both languages where the folder has them
             if cfg.data.edit_prob > 0 and cfg.world is None:
