@@ -27,9 +27,9 @@ sampling):
   writer, on 2026-12-07, before round 8 was measured (never used to choose a round: round 8 was chosen on sets 1-7;
   its failures were read on 2026-12-08 while round 9's binding rows were written, so it is not independent of round
   9); set 9 (80 per language) by a seventh such writer, on 2026-12-08, before any round-9 candidate was measured,
-  never read while data was written and never used to choose. Right = accepted and the planned layout (seed 0,
-  the model's own sampling settings) satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise
-  (targets: >= 90% right, 0 wrong).
+  never read while data was written and never used to choose. Right = accepted and the planned layout (seed: the
+  prompt's place in its set and language, whichever others are refused; the model's own sampling settings)
+  satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise (targets: >= 90% right, 0 wrong).
 - **outside the world** (set ``outside``, written by hand, sets 1-4 as above): words outside the world (mostly
   ones the training stream never uses), counts beyond four, contradictions, zero and negative counts. Share refused (target >= 95%), and the share refused for the written
   reason.
@@ -115,8 +115,11 @@ def main() -> None:
             tag = f"set {written}"
             every = [x for x in rows if x["set"] == "everyday" and x["lang"] == lang and x["written"] == written]
             errs = pipe.analyse([x["prompt"] for x in every])
-            kept = [x for x, e in zip(every, errs) if e is None]
-            layouts = pipe.plan([x["prompt"] for x in kept], seed=0) if kept else []
+            kept = [(i, x) for i, (x, e) in enumerate(zip(every, errs)) if e is None]
+            # each prompt plans with its own seed (its place in the set), whichever others are refused, so two
+            # planners or two thresholds are compared prompt for prompt
+            layouts = pipe.plan([x["prompt"] for _, x in kept], seeds=[i for i, _ in kept]) if kept else []
+            kept = [x for _, x in kept]
             verdict: Counter = Counter()
             for x, e in zip(every, errs):
                 if e is not None:
@@ -158,7 +161,7 @@ def main() -> None:
             f"""## Prompt analysis: draw, understand, or refuse (`python benchmarks/prompt_analysis.py`)
 
 Model: `{args.model or "models/shapes-default"}`. The planner's decision before drawing (`PlannedPipeline.analyse`,
-one forward pass, at the folder's own `refusal_threshold`, {pipe.generation_config.refusal_threshold or REFUSAL_THRESHOLD}); "everyday" prompts also planned once (seed 0) and checked against what they mean. Sets:
+one forward pass, at the folder's own `refusal_threshold`, {pipe.generation_config.refusal_threshold or REFUSAL_THRESHOLD}); "everyday" prompts also planned once (seed: the prompt's place in its set and language) and checked against what they mean. Sets:
 `benchmarks/prompt_analysis.jsonl` (hand-written; set 1 before the first training, then words of some of its
 failures were added to the training lexicon, so it is no longer independent; sets 2, 3 and 4 after that, and their
 failures shaped the second, third and fourth rounds' data, so they are not independent of them; sets 5 and 6, 80
