@@ -3,7 +3,7 @@
 The planner of round 8 drew these forms wrong far more often than any other, its own training forms included
 (2026-12-08, 60 prompts per form at seed 0): "three triangles: one red, one cyan and one green" (three red
 triangles: 2 of 60 right), "yellow cross, purple cross, blue cross, pink cross" (0 of 40), "a square, a star and a
-circle, all blue" (0 of 40), "两个圆，一个大的一个小的" (0 of 36). They were rare in its stream: a scene of one shape
+circle, all blue" (0 of 40), "一小一大两个圆" (0 of 36). They were rare in its stream: a scene of one shape
 in several colours, or of several shapes in one, is rare in the contract's distribution. ``binding_sample`` draws
 such a scene and says it in one of these forms, for ``PlanDataConfig.binding_prob`` of the planner's rows:
 
@@ -35,7 +35,10 @@ SHORT_ZH = {"circle": "圆", "square": "方块", "triangle": "三角", "diamond"
 
 
 def _plural(shape: str, noun: str) -> str:
-    return noun + ("es" if noun.endswith(("s", "x")) else "s") if noun != shape else SHAPE_PLURAL[shape]
+    """The plural of one of the shape's words ("boxes", "plus signs", "rhombuses"; the shape's own: SHAPE_PLURAL)."""
+    if noun == shape:
+        return SHAPE_PLURAL[shape]
+    return noun + ("es" if noun.endswith(("s", "x")) else "s")
 
 
 def _noun_en(shape: str, rng: random.Random, plural: bool = False) -> str:
