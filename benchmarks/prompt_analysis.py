@@ -115,11 +115,11 @@ def main() -> None:
             tag = f"set {written}"
             every = [x for x in rows if x["set"] == "everyday" and x["lang"] == lang and x["written"] == written]
             errs = pipe.analyse([x["prompt"] for x in every])
-            kept = [(i, x) for i, (x, e) in enumerate(zip(every, errs)) if e is None]
+            drawn = [i for i, e in enumerate(errs) if e is None]
+            kept = [every[i] for i in drawn]
             # each prompt plans with its own seed (its place in the set), whichever others are refused, so two
             # planners or two thresholds are compared prompt for prompt
-            layouts = pipe.plan([x["prompt"] for _, x in kept], seeds=[i for i, _ in kept]) if kept else []
-            kept = [x for _, x in kept]
+            layouts = pipe.plan([x["prompt"] for x in kept], seeds=drawn) if kept else []
             verdict: Counter = Counter()
             for x, e in zip(every, errs):
                 if e is not None:

@@ -29,11 +29,12 @@ from lvg.worlds.shapes.analysis import (
 )
 from lvg.worlds.shapes.captions import CaptionConfig
 from lvg.worlds.shapes.parse import parse_caption
-from lvg.worlds.shapes.phrasings import STATE_EN, phrase, refusal_phrase
+from lvg.worlds.shapes.phrasings import SIZE_EN, SIZE_ZH1, STATE_EN, phrase, refusal_phrase
 from lvg.worlds.shapes.plans import PlanDataConfig, caption_order, make_plan_sample
 from lvg.worlds.shapes.scene_layout import layout_from_scene, layout_to_scene
 from lvg.worlds.shapes.sentences import refusal_sentence
 from lvg.worlds.shapes.spec import scene_satisfies
+from lvg.worlds.shapes.world import COLOR_ZH
 
 REASONS = ("unknown", "count", "contradiction", "zero")
 GOLDEN_V1 = "ffe09f660d93c35a80c3cf0354a10c7f88f192fa"
@@ -469,11 +470,17 @@ def test_binding_rows_mean_their_spec_and_leave_the_earlier_streams_as_they_were
         make_plan_sample(i, PlanDataConfig(**base, binding_prob=0.2))
     assert 150 < len(drawn) < 250  # a fifth of the rows
     rng = random.Random(0)
-    for kind, draw in KINDS.items():  # every kind in both languages keeps each group's attributes
+    for kind, draw in KINDS.items():  # every kind in both languages says each group's colour and size
         for lang in ("en", "zh"):
             for _ in range(50):
                 gs, text = draw(lang, rng)
                 assert text and all(g["shape"] and g["count"] >= 1 for g in gs), (kind, text)
+                for g in gs:
+                    if "color" in g:
+                        assert (g["color"] if lang == "en" else COLOR_ZH[g["color"]][0]) in text, (kind, text)
+                    if "size" in g:
+                        words = SIZE_EN[g["size"]] if lang == "en" else [SIZE_ZH1[g["size"]]]
+                        assert any(w in text for w in words), (kind, text)
     for _ in range(300):
         scene, text, spec = binding_sample(rng.choice(["en", "zh"]), rng)
         assert scene_satisfies(scene, spec), (text, spec)

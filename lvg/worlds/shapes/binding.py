@@ -26,7 +26,7 @@ import random
 
 from .captions import NUM_ZH
 from .phrasings import NOUN_EN, NOUN_ZH, NUM_EN, SIZE_EN, SIZE_ZH1, _background
-from .sentences import ASK_EN, ASK_ZH
+from .sentences import ASK_EN, ASK_ZH, _a
 from .spec import Spec, normalize_spec
 from .world import BG_PROBS, CELLS, COLOR_ZH, COLORS, SHAPE_PLURAL, SHAPES, SIZES, Obj, Scene, random_jitter
 
@@ -83,9 +83,7 @@ def _colours(lang: str, rng: random.Random) -> tuple[list[dict], str]:
                                    f"one {' and one '.join(cs)} {sz}{_noun_en(shape, rng)}"])  # fmt: skip
         if form == 3:  # a plain list, with or without articles
             art = rng.random() < 0.4
-            items = [
-                f"{'a ' if art else ''}{c} {sz}{_noun_en(shape, rng)}".replace("a orange", "an orange") for c in cs
-            ]
+            items = [(_a if art else str)(f"{c} {sz}{_noun_en(shape, rng)}") for c in cs]
             return gs, _and(items, rng)
         if form == 4:
             return gs, f"{count} {plural}, each a different colour: {_and(cs, rng)}"
@@ -164,8 +162,7 @@ def _shared(lang: str, rng: random.Random) -> tuple[list[dict], str]:
 
         def item(s: str, n: int) -> str:
             if n == 1:
-                noun = _noun_en(s, rng)
-                return ("an " if noun[0] in "aeiou" else "a ") + noun
+                return _a(_noun_en(s, rng))
             return f"{rng.choice([NUM_EN[n], str(n)])} {_noun_en(s, rng, plural=True)}"
 
         listed = _and([item(s, n) for s, n in zip(shapes, counts)], rng)
