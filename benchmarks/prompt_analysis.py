@@ -27,7 +27,10 @@ sampling):
   writer, on 2026-12-07, before round 8 was measured (never used to choose a round: round 8 was chosen on sets 1-7;
   its failures were read on 2026-12-08 while round 9's binding rows were written, so it is not independent of round
   9); set 9 (80 per language) by a seventh such writer, on 2026-12-08, before any round-9 candidate was measured,
-  never read while data was written and never used to choose. Right = accepted and the planned layout (seed: the
+  never used to choose round 9, but its failures were read while round 10's placing rows were written and it was
+  among the sets round 10 was chosen on (sets 1-9); set 10 (80 per language) by an eighth such writer, on
+  2026-12-08, before any round-10 candidate trained, never read while data was written and never used to choose.
+  Right = accepted and the planned layout (seed: the
   prompt's place in its set and language, whichever others are refused; the model's own sampling settings)
   satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise (targets: >= 90% right, 0 wrong).
 - **outside the world** (set ``outside``, written by hand, sets 1-4 as above): words outside the world (mostly
@@ -171,8 +174,9 @@ fourth round trained, set 6 before the seventh, neither read while the data was 
 writer after the seventh round shipped, was run before the eighth was chosen (on sets 1-7, by a rule fixed before it
 trained); set 8, by a sixth such writer before the eighth round was measured, chose nothing, but its failures were
 read while the ninth round's data was written; set 9, by a seventh such writer before any ninth-round candidate was
-measured, was never read for data or choice: it measures the shipped planner on prompts no round has seen or been
-chosen by), the public
+measured, chose nothing for round 9, but its failures were read while the tenth round's data was written and the tenth
+was chosen on sets 1-9; set 10, by an eighth such writer before any tenth-round candidate trained, was never read for
+data or choice: it measures the shipped planner on prompts no round has seen or been chosen by), the public
 benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
 prompts from a seed no training stream uses. Targets: in-world accepted >= 99.5%; everyday >= 90% right and 0
 wrong; outside refused >= 95%.

@@ -11,11 +11,12 @@
 #              (started here if the tokenizer stage did not start them)
 #   export     assemble the model folder (fp16 safetensors) with the shipped text tokenizer and CLIP
 #   refine     fine-tune the folder's LMs, one core each: the planner learns prompt analysis (everyday words;
-#              refusing what it cannot draw) in nine rounds (the second: more ways of asking for what it cannot
+#              refusing what it cannot draw) in ten rounds (the second: more ways of asking for what it cannot
 #              draw; the third: free everyday sentences; the fourth: notes, clauses, statements and requests with
 #              greetings and thanks around them; the fifth: relations told from the other object; the sixth:
 #              more refusals again; the seventh: longer; the eighth: half its scenes with 3-4 objects; the ninth:
-#              one-each and shared attributes, "three circles: one red, one yellow, one blue"); on the
+#              one-each and shared attributes, "three circles: one red, one yellow, one blue"; the tenth: where
+#              objects go as people say it, "under the yellow square there's a purple star"); on the
 #              other core the reading LM learns off-grid layouts
 #              and "how many objects", then a copy of the export's planner learns to edit layouts by instruction
 #              (editor/), then six rounds with swaps drawn three times as often (configs/editor-shapes-swap.yaml),
@@ -73,7 +74,7 @@ start_lms() {  # the planner, then the reading LM, on the second core (once per 
     { planner && reading_lm; } > "$RUNS/lms.log" 2>&1 &
     lms_pid=$!
 }
-ANALYSIS_ROUNDS=9  # the planner's prompt-analysis rounds (configs/planner-shapes-analysis{,2,3,...}.yaml)
+ANALYSIS_ROUNDS=10  # the planner's prompt-analysis rounds (configs/planner-shapes-analysis{,2,3,...}.yaml)
 analysis_run() { echo "planner-analysis$([ "$1" -gt 1 ] && echo "$1")"; }  # round k's run folder (and config suffix)
 analysis_rounds() {  # round 1 starts from the exported folder, round k from round k - 1's weights
     local base="$OUT" run k
@@ -107,7 +108,7 @@ assemble() {  # assemble PLANNER READING_LM [OPTIONS...]: $OUT (fp16) from them 
         --code-painter "$RUNS/painter-shapes/painter" \
         --image-tokenizer "$OUT/image_tokenizer" --clip "$SHIPPED/clip" \
         --reader "$RUNS/reader-shapes/detector" --reading-lm "$reading_lm" \
-        --temperature 0.3 --refusal-threshold 0.1 --dtype float16 "$@"
+        --temperature 0.3 --refusal-threshold 0.2 --dtype float16 "$@"
 }
 wait_lms() {
     [ -z "$lms_pid" ] && return

@@ -493,3 +493,78 @@ def test_binding_rows_mean_their_spec_and_leave_the_earlier_streams_as_they_were
         PlannerTask(
             load_config(PlannerTrainingConfig, None, ["imagefolder=no-such-folder", "data.binding_prob=0.2"]), None
         )
+
+
+def test_placing_rows_mean_their_spec_and_leave_the_earlier_streams_as_they_were(monkeypatch):
+    """data.placing_prob draws where objects go as people say it (a relation told from the other object, comparisons,
+    places as headlines; both languages); each row means its spec, the objects named first are listed first, and at 0
+    the stream is unchanged."""
+    from lvg.worlds.shapes.placing import FROM_EN, KINDS, placing_sample
+    from lvg.worlds.shapes.sentences import INVERSE
+    from lvg.worlds.shapes.spec import normalize_spec
+
+    base = {"seed": 13, "everyday_prob": 0.5, "refusal_prob": 0.35, "analysis_version": 5, "dense_prob": 0.3,
+            "binding_prob": 0.2}  # fmt: skip
+    rows = list(_meaning_kept(PlanDataConfig(**{**base, "binding_prob": 0.0}, placing_prob=1.0), 400))
+    assert len(rows) == 400 and {s.lang for s in rows} == {"en", "zh"}
+    related = [s for s in rows if "relation" in s.spec]
+    placed = [s for s in rows if any("cell" in g for g in s.spec["groups"])]
+    assert len(related) > 200 and len(placed) > 60
+    # the same ninth-round stream (binding_prob 0.2) whether placing_prob is absent or 0
+    assert _stream_hash(PlanDataConfig(**base)) == _stream_hash(PlanDataConfig(**base, placing_prob=0.0))
+    assert _stream_hash(PlanDataConfig(seed=7, everyday_prob=0.5, refusal_prob=0.3, analysis_version=4,
+                                       placing_prob=0.0)) == GOLDEN_V4  # fmt: skip
+    import lvg.worlds.shapes.plans as plans
+
+    drawn = []
+    monkeypatch.setattr(plans, "placing_sample", lambda lang, rng: drawn.append(1) or placing_sample(lang, rng))
+    for i in range(1000):
+        make_plan_sample(i, PlanDataConfig(**{**base, "binding_prob": 0.1}, placing_prob=0.2))
+    assert 130 < len(drawn) < 230  # a fifth of the rows binding_prob leaves
+    rng = random.Random(0)
+    for kind, draw in KINDS.items():  # every kind in both languages names each object's colour and size
+        for lang in ("en", "zh"):
+            for _ in range(50):
+                spec, text, _ = draw(lang, rng)
+                for g in normalize_spec(spec)["groups"]:
+                    if "color" in g:
+                        assert (g["color"] if lang == "en" else COLOR_ZH[g["color"]][0]) in text, (kind, text)
+                    if "size" in g:
+                        words = SIZE_EN[g["size"]] if lang == "en" else [SIZE_ZH1[g["size"]]]
+                        assert any(w in text for w in words), (kind, text)
+    # the spec lists the objects in the order the sentence names them
+    for s in rows:
+        colors = [g.get("color") for g in s.spec["groups"]]
+        if len(s.spec["groups"]) == 2 and None not in colors and len(set(colors)) == 2:
+            words = colors if s.lang == "en" else [COLOR_ZH[c][0] for c in colors]
+            assert s.text.lower().index(words[0]) < s.text.lower().index(words[1]), (s.text, s.spec)
+    # told from the other object ("under B, put A"): B comes first and is where the words put it from A
+    told = 0
+    for _ in range(200):
+        spec, text, _ = KINDS["other"]("en", rng)
+        for rel, words in FROM_EN.items():
+            if any(text.startswith(w + " ") for w in words):
+                told += 1
+                assert spec["relation"] == INVERSE[rel], (text, spec)
+                break
+    assert told > 50
+    for _ in range(300):
+        scene, text, spec = placing_sample(rng.choice(["en", "zh"]), rng)
+        assert scene_satisfies(scene, spec), (text, spec)
+    # placing_refusal_prob: that share of the placing rows contradicts itself, in the same forms, to refuse
+    ten = {**base, "binding_prob": 0.1, "placing_prob": 0.2}
+    assert _stream_hash(PlanDataConfig(**ten)) == _stream_hash(PlanDataConfig(**ten, placing_refusal_prob=0.0))
+    refused = [make_plan_sample(i, PlanDataConfig(**{**base, "binding_prob": 0.0}, placing_prob=1.0,
+                                                  placing_refusal_prob=0.3)) for i in range(300)]  # fmt: skip
+    contradictions = [s for s in refused if s.refusal == "contradiction"]
+    assert 60 < len(contradictions) < 120 and {s.lang for s in contradictions} == {"en", "zh"}
+    assert len({s.text for s in contradictions}) == len(contradictions)
+    with pytest.raises(ValueError, match="placing_prob"):
+        PlanDataConfig(placing_prob=1.5)
+    from lvg.train.config import load_config
+    from lvg.train.planner import PlannerTask, PlannerTrainingConfig
+
+    with pytest.raises(ValueError, match="placing_prob 0.2: it draws Shapes World's own scenes"):
+        PlannerTask(
+            load_config(PlannerTrainingConfig, None, ["imagefolder=no-such-folder", "data.placing_prob=0.2"]), None
+        )

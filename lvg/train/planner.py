@@ -188,7 +188,7 @@ class PlannerTask(Task):
         if cfg.world is not None and not cfg.imagefolder:
             raise ValueError("world names the refusals or edits of an imagefolder's planner: give imagefolder too")
         if cfg.imagefolder:  # layouts and prompts from metadata.jsonl (no images needed); val_fraction held out
-            for name in ("dense_prob", "binding_prob"):
+            for name in ("dense_prob", "binding_prob", "placing_prob", "placing_refusal_prob"):
                 if getattr(cfg.data, name) > 0:
                     raise ValueError(f"data.{name} {getattr(cfg.data, name)}: it draws Shapes World's own scenes; an "
                                      "imagefolder's rows are its own (leave it at 0)")  # fmt: skip

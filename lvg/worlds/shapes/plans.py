@@ -20,6 +20,7 @@ from .binding import binding_sample
 from .captions import CaptionConfig, describe, spec_to_text
 from .edits import EditDataConfig, make_edit_sample
 from .phrasings import frame, phrase
+from .placing import placing_contradiction, placing_sample
 from .sentences import everyday_sentence
 from .spec import Spec, assignment, scene_objects
 from .typed import typed_variant
@@ -81,6 +82,15 @@ class PlanDataConfig:
     # "一大一小两个粉色的圆"; lvg.worlds.shapes.binding), the forms round 8 drew wrong most often; 0 draws nothing
     # (the stream as before)
     binding_prob: float = bounded(0.0, 1.0, default=0.0)
+    # the chance that a plan row says where its objects go as people say it: a relation told from the other object
+    # ("under the yellow square there's a purple star", "紫色圆的右边画个橙色三角"), a comparison ("the diamond should
+    # be higher than the square", "绿色菱形要比黄色正方形高"), places as headlines ("lower left: small green star",
+    # "三角形一个，红色，放左下角"); lvg.worlds.shapes.placing. Drawn after binding_prob; 0 draws nothing (the stream
+    # as before)
+    placing_prob: float = bounded(0.0, 1.0, default=0.0)
+    # the share of those rows that are made into a contradiction in the same forms, to refuse ("under the square
+    # there's a star, and the square is lower than the star", "只要一个圆，放左上角和右下角"); 0 draws nothing
+    placing_refusal_prob: float = bounded(0.0, 1.0, default=0.0)
     captions: CaptionConfig = field(
         default_factory=lambda: CaptionConfig(relation_pair=0.5, position_multi=0.25, position_single=0.6)
     )
@@ -128,14 +138,22 @@ def make_plan_sample(index: int, cfg: PlanDataConfig | None = None) -> PlanSampl
         after = e.after_layout
         return PlanSample(index, e.after or e.before, {"groups": []}, e.lang, text,
                           after if after is not None else e.before_layout, e.refusal, e.before_layout)  # fmt: skip
-    if cfg.binding_prob > 0 and rng.random() < cfg.binding_prob:  # (no draw at 0: the earlier streams stay)
-        lang = rng.choice(cfg.langs)
-        scene, text, spec = binding_sample(lang, rng)
-        if rng.random() < 0.35:
-            text = frame(text, lang, rng)
-        if rng.random() < cfg.typed_prob:
-            text = typed_variant(text, lang, rng)
-        return PlanSample(index, scene, spec, lang, text, layout_from_scene(scene, caption_order(scene, spec)))
+    # a scene said in one of the forms of binding.py or placing.py, or a contradiction in placing.py's forms (no
+    # draw at 0: the earlier streams stay)
+    said = ((cfg.binding_prob, binding_sample, 0.35, None), (cfg.placing_prob, placing_sample, 0.0, placing_contradiction))  # fmt: skip
+    for prob, draw, frame_prob, contradiction in said:
+        if prob > 0 and rng.random() < prob:
+            lang = rng.choice(cfg.langs)
+            scene, text, spec = draw(lang, rng)
+            refusal = None
+            if contradiction and cfg.placing_refusal_prob > 0 and rng.random() < cfg.placing_refusal_prob:
+                text, refusal = contradiction(lang, rng), "contradiction"
+            if frame_prob and rng.random() < frame_prob:  # (placing.py frames the sentences that take it itself)
+                text = frame(text, lang, rng)
+            if rng.random() < cfg.typed_prob:
+                text = typed_variant(text, lang, rng)
+            layout = layout_from_scene(scene, caption_order(scene, spec))
+            return PlanSample(index, scene, spec, lang, text, layout, refusal)
     scene = sample_scene(rng)
     if cfg.dense_prob > 0 and rng.random() < cfg.dense_prob:  # (no draw at 0: the earlier streams stay)
         while len(scene.objects) < DENSE_OBJECTS:
