@@ -101,6 +101,7 @@ def _np_zh(g: dict, rng: random.Random, count: bool = True) -> str:
 
 
 def _pair(rng: random.Random) -> tuple[dict, dict]:
+    """Two objects a sentence can tell apart (a fifth of the time of one shape; never the same words)."""
     a = _group(rng)
     b = _group(rng, a["shape"] if rng.random() < 0.2 else None)
     if a == b:  # two of the same object: tell them apart by colour
@@ -267,10 +268,7 @@ def placing_sample(lang: str, rng: random.Random) -> tuple[Scene, str, Spec]:
     if askable and rng.random() < 0.25:
         text = frame(text, lang, rng)
     spec = normalize_spec(spec)
-    scene = scene_from_spec(spec, rng)
-    if "relation" in spec:
-        assert relation_holds(spec["relation"], scene.objects[0].cell, scene.objects[1].cell)
-    return scene, text, spec
+    return scene_from_spec(spec, rng), text, spec  # (its objects in the spec's order, the relation holding)
 
 
 def _both_ways(lang: str, rng: random.Random) -> str:

@@ -140,7 +140,10 @@ def make_plan_sample(index: int, cfg: PlanDataConfig | None = None) -> PlanSampl
                           after if after is not None else e.before_layout, e.refusal, e.before_layout)  # fmt: skip
     # a scene said in one of the forms of binding.py or placing.py, or a contradiction in placing.py's forms (no
     # draw at 0: the earlier streams stay)
-    said = ((cfg.binding_prob, binding_sample, 0.35, None), (cfg.placing_prob, placing_sample, 0.0, placing_contradiction))  # fmt: skip
+    said = (
+        (cfg.binding_prob, binding_sample, 0.35, None),
+        (cfg.placing_prob, placing_sample, 0.0, placing_contradiction),
+    )
     for prob, draw, frame_prob, contradiction in said:
         if prob > 0 and rng.random() < prob:
             lang = rng.choice(cfg.langs)
