@@ -29,8 +29,9 @@ sampling):
   9); set 9 (80 per language) by a seventh such writer, on 2026-12-08, before any round-9 candidate was measured,
   never used to choose round 9, but its failures were read while round 10's placing rows were written and it was
   among the sets round 10 was chosen on (sets 1-9); set 10 (80 per language) by an eighth such writer, on
-  2026-12-08, before any round-10 candidate trained, never read while data was written and never used to choose.
-  Right = accepted and the planned layout (seed: the
+  2026-12-08, before any round-10 candidate trained, never read while data was written and never used to choose;
+  set 11 (80 per language) by a ninth such writer, on 2026-12-08, after round 10 shipped, measured without its
+  failures being read (kept for the next round as set 10 was for this one). Right = accepted and the planned layout (seed: the
   prompt's place in its set and language, whichever others are refused; the model's own sampling settings)
   satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise (targets: >= 90% right, 0 wrong).
 - **outside the world** (set ``outside``, written by hand, sets 1-4 as above): words outside the world (mostly
@@ -176,7 +177,8 @@ trained); set 8, by a sixth such writer before the eighth round was measured, ch
 read while the ninth round's data was written; set 9, by a seventh such writer before any ninth-round candidate was
 measured, chose nothing for round 9, but its failures were read while the tenth round's data was written and the tenth
 was chosen on sets 1-9; set 10, by an eighth such writer before any tenth-round candidate trained, was never read for
-data or choice: it measures the shipped planner on prompts no round has seen or been chosen by), the public
+data or choice; set 11, by a ninth such writer after the tenth round shipped, likewise: these two measure the shipped
+planner on prompts no round has seen or been chosen by), the public
 benchmark, `lvg.worlds.shapes.prompt_sets`, and generated
 prompts from a seed no training stream uses. Targets: in-world accepted >= 99.5%; everyday >= 90% right and 0
 wrong; outside refused >= 95%.
