@@ -31,9 +31,10 @@ sampling):
   among the sets round 10 was chosen on (sets 1-9); set 10 (80 per language) by an eighth such writer, on
   2026-12-08, before any round-10 candidate trained, never read while data was written and never used to choose;
   set 11 (80 per language) by a ninth such writer, on 2026-12-08, after round 10 shipped, measured without its
-  failures being read (kept for the next round as set 10 was for this one). Right = accepted and the planned layout (seed: the
-  prompt's place in its set and language, whichever others are refused; the model's own sampling settings)
-  satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise (targets: >= 90% right, 0 wrong).
+  failures being read (kept for the next round as set 10 was for this one). Right = accepted and the planned layout
+  (seed: the prompt's place in its set and language, whichever others are refused; the model's own sampling
+  settings) satisfies ``means``; refused = refused; wrong = accepted and drawn otherwise (targets: >= 90% right,
+  0 wrong).
 - **outside the world** (set ``outside``, written by hand, sets 1-4 as above): words outside the world (mostly
   ones the training stream never uses), counts beyond four, contradictions, zero and negative counts. Share refused (target >= 95%), and the share refused for the written
   reason.

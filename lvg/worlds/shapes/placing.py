@@ -30,10 +30,9 @@ from .binding import SHORT_ZH
 from .phrasings import NOUN_EN, NOUN_ZH, PLACE_EN, PLACE_ZH, SIZE_ZH1, _words_en, frame
 from .sentences import ASK_EN, ASK_ZH, CELLS_EN, CELLS_ZH, INVERSE, _a
 from .spec import Spec, normalize_spec, scene_from_spec
-from .world import BG_PROBS, CELLS, COLOR_ZH, COLORS, SHAPES, Scene, relation_holds
+from .world import BG_PROBS, CELLS, COLOR_ZH, COLORS, RELATIONS, SHAPES, Scene, relation_holds
 
 KIND_WEIGHTS = {"other": 0.3, "named_first": 0.25, "compare": 0.2, "places": 0.25}
-RELATIONS = ("left", "right", "above", "below")
 
 # B's side, said before A ("under the yellow square, ..."): where A lies from B
 FROM_EN = {"left": ["to the left of", "left of", "on the left side of", "just left of"],
@@ -192,14 +191,8 @@ def _compare(lang: str, rng: random.Random) -> tuple[Spec, str, bool]:
         one = f"{COLOR_ZH[a['color']]}的那个" if key == "color" else rng.choice(NOUN_ZH[a["shape"]])
         return spec, f"{at}和{bt}，{one}{rng.choice(ONE_ZH[rel])}", True
     than = rng.choice(THAN_ZH[rel])
-    form = rng.randrange(4)
-    if form == 0:
-        return spec, f"{at}比{bt}{than}", False
-    if form == 1:
-        return spec, f"{at}要比{bt}{than}", False
-    if form == 2:
-        return spec, f"{at}的位置比{bt}{than}", False
-    return spec, f"{at}放得比{bt}{than}", False
+    form = rng.choice(["{a}比{b}{t}", "{a}要比{b}{t}", "{a}的位置比{b}{t}", "{a}放得比{b}{t}"])
+    return spec, form.format(a=at, b=bt, t=than), False
 
 
 def _place_en(cell: tuple[int, int], rng: random.Random) -> str:
